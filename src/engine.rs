@@ -1,0 +1,69 @@
+//! What every engine offers, and the one function that turns a request
+//! target into a [`Response`] for any of them (SPEC §4–§7).
+//!
+//! The reference engine and the fast engine implement [`Engine`]; the
+//! command line, the transcript replayer and the property tests only speak
+//! to this trait, so both engines are always exercised the same way.
+
+use crate::output::Response;
+use crate::request::{ListQuery, QueryLimits, Request};
+
+/// An in-memory store of messages that answers the Messages API.
+///
+/// Implementations write response bodies straight into a caller's buffer,
+/// so that a hot loop can reuse one allocation.
+pub trait Engine: Send + Sync {
+    /// The number of messages held.
+    fn message_count(&self) -> usize;
+
+    /// The validation limits of this store (largest `per_page`).
+    fn limits(&self) -> QueryLimits;
+
+    /// Appends the 200 body of a list request (SPEC §4) to `out`.
+    fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>);
+
+    /// Appends the full message with this `_id` (SPEC §5) to `out`; returns
+    /// `false`, writing nothing, when there is none.
+    fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool;
+
+    /// Answers one request target (path and query), as the transcript form
+    /// and the HTTP server do.
+    fn respond(&self, target: &str) -> Response {
+        let mut body = Vec::new();
+        match Request::parse(target, &self.limits()) {
+            Request::List(Ok(query)) => {
+                self.list_into(&query, &mut body);
+                Response::ok(crate::output::into_string(body))
+            }
+            Request::List(Err(errors)) => Response::bad_request(&errors),
+            Request::Retrieve(id) => {
+                if self.retrieve_into(&id, &mut body) {
+                    Response::ok(crate::output::into_string(body))
+                } else {
+                    Response::not_found(&format!(
+                        "No message has the Id {}.",
+                        serde_json::to_string(&id).expect("a string serializes")
+                    ))
+                }
+            }
+            Request::UnknownPath(path) => Response::not_found(&format!(
+                "Nothing is served at {}; the paths are /v1/messages and /v1/messages/<message_id>.",
+                serde_json::to_string(&path).expect("a string serializes")
+            )),
+        }
+    }
+
+    /// The body of a list request as a `String`.
+    fn list(&self, query: &ListQuery) -> String {
+        let mut body = Vec::new();
+        self.list_into(query, &mut body);
+        crate::output::into_string(body)
+    }
+
+    /// The full message with this `_id` as a JSON `String`, if there is one.
+    fn retrieve(&self, id: &str) -> Option<String> {
+        let mut body = Vec::new();
+        self.retrieve_into(id, &mut body)
+            .then(|| crate::output::into_string(body))
+    }
+}

@@ -1,0 +1,47 @@
+//! # msgdex
+//!
+//! An embedded, in-memory query engine that answers the CareHQ CRM's
+//! Messages API — *list all messages* (filters, sort, pages, attribute
+//! projection) and *retrieve a message* — with the API's exact semantics.
+//!
+//! How the pieces relate:
+//!
+//! * [`model`] defines the [`Message`] (31 typed fields) and [`Field`].
+//! * [`load`] reads JSON Lines or a JSON array strictly into messages.
+//! * [`request`] parses a request target into a [`Request`] / [`ListQuery`].
+//! * [`Engine`] is what answers; [`ReferenceEngine`] is the naive oracle.
+//! * [`output`] writes bodies; [`transcript`] replays request lines.
+//!
+//! ```
+//! use msgdex::{load, Engine, ReferenceEngine};
+//!
+//! let messages = load::load_str(r#"
+//! {"_id": "m1", "channel": "sms", "correspondent": "Zoë Quinn +447700900001"}
+//! {"_id": "m2", "channel": "email", "correspondent": "Siân Jones sian@example.com"}
+//! "#).unwrap();
+//! let engine = ReferenceEngine::new(messages);
+//!
+//! let response = engine.respond("/v1/messages?filters-q=ZO%C3%8B&attributes=channel");
+//! assert_eq!(response.status, 200);
+//! assert_eq!(
+//!     response.body,
+//!     r#"{"item_count":1,"items":[{"_id":"m1","channel":"sms"}],"page":1,"page_count":1,"per_page":10}"#
+//! );
+//! assert_eq!(engine.respond("/v1/messages?per_page=0").status, 400);
+//! assert_eq!(engine.respond("/v1/messages/nope").status, 404);
+//! ```
+#![deny(missing_docs)]
+
+pub mod engine;
+pub mod load;
+pub mod model;
+pub mod output;
+pub mod reference;
+pub mod request;
+pub mod transcript;
+
+pub use engine::Engine;
+pub use model::{Field, Message};
+pub use output::Response;
+pub use reference::ReferenceEngine;
+pub use request::{ListQuery, QueryLimits, Request};

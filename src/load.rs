@@ -1,0 +1,863 @@
+//! The strict loader of SPEC §1: a JSON array of message objects, or JSON
+//! Lines (one object per line, blank lines allowed), told apart by the first
+//! byte that is not white space.
+//!
+//! Every record is checked in full: unknown fields, wrong types, malformed
+//! or impossible date/times, enum values outside their set, a missing or
+//! empty `_id`, a duplicate `_id`. The first problem (in file order) stops
+//! the load with a [`LoadError`] naming the record, its `_id` where known,
+//! the field and the problem; the caller gets nothing half-loaded.
+//!
+//! Memory: JSON Lines are read in windows of a few megabytes and parsed in
+//! parallel, so at most one window of raw text is held at a time, and the
+//! parsed messages go to a sink batch by batch (the fast store builds its
+//! columns from them without ever holding every `Message` at once). A JSON
+//! array is parsed as a stream from the reader.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::model::{Channel, DateTime, DeliveryStatus, Direction, Field, FieldKind, Message};
+
+/// Where a bad record sits in its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordLocation {
+    /// A JSON Lines file: the 1-based line number.
+    Line(u64),
+    /// A JSON array: the 0-based position in the array.
+    Index(u64),
+}
+
+impl fmt::Display for RecordLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordLocation::Line(line) => write!(f, "line {line}"),
+            RecordLocation::Index(index) => write!(f, "array index {index}"),
+        }
+    }
+}
+
+/// Why a load failed. Nothing of a failed load is kept.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read.
+    Io {
+        /// What was being read.
+        source_name: String,
+        /// The operating system's error.
+        error: io::Error,
+    },
+    /// The text is not JSON of the expected shape at this place.
+    Syntax {
+        /// The record, where one can be named.
+        location: Option<RecordLocation>,
+        /// The JSON parser's message, with its line and column.
+        message: String,
+    },
+    /// A record is well-formed JSON but not a valid message.
+    Record {
+        /// The record.
+        location: RecordLocation,
+        /// Its `_id`, where it has a usable one.
+        id: Option<String>,
+        /// The field at fault, if the problem is in one field.
+        field: Option<String>,
+        /// What is wrong and what is allowed.
+        problem: String,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Io { source_name, error } => write!(f, "cannot read {source_name}: {error}"),
+            LoadError::Syntax {
+                location: Some(location),
+                message,
+            } => write!(f, "{location}: invalid JSON: {message}"),
+            LoadError::Syntax {
+                location: None,
+                message,
+            } => write!(f, "invalid JSON: {message}"),
+            LoadError::Record {
+                location,
+                id,
+                field,
+                problem,
+            } => {
+                write!(f, "{location}")?;
+                if let Some(id) = id {
+                    write!(
+                        f,
+                        " (_id {})",
+                        serde_json::to_string(id).expect("a string serializes")
+                    )?;
+                }
+                if let Some(field) = field {
+                    write!(f, ", field `{field}`")?;
+                }
+                write!(f, ": {problem}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Messages are handed to the sink in batches of about this many bytes of
+/// JSON Lines text; the window of raw text held at once is this size.
+const WINDOW_BYTES: usize = 8 << 20;
+
+/// Loads every message of a JSON array or JSON Lines file.
+pub fn load_path(path: impl AsRef<Path>) -> Result<Vec<Message>, LoadError> {
+    let mut messages = Vec::new();
+    for_each_batch_in_path(path, |batch| messages.extend(batch))?;
+    Ok(messages)
+}
+
+/// Loads every message from a reader holding a JSON array or JSON Lines.
+pub fn load_reader(reader: impl Read) -> Result<Vec<Message>, LoadError> {
+    let mut messages = Vec::new();
+    for_each_batch(reader, "input", |batch| messages.extend(batch))?;
+    Ok(messages)
+}
+
+/// Loads every message from text holding a JSON array or JSON Lines.
+pub fn load_str(text: &str) -> Result<Vec<Message>, LoadError> {
+    load_reader(text.as_bytes())
+}
+
+/// Reads the file at `path` and hands its valid messages to `sink` in file
+/// order, batch by batch; see [`for_each_batch`].
+pub fn for_each_batch_in_path(
+    path: impl AsRef<Path>,
+    sink: impl FnMut(Vec<Message>),
+) -> Result<(), LoadError> {
+    let path = path.as_ref();
+    let source_name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|error| LoadError::Io {
+        source_name: source_name.clone(),
+        error,
+    })?;
+    for_each_batch(file, &source_name, sink)
+}
+
+/// Reads a JSON array or JSON Lines from `reader` and hands the messages to
+/// `sink` in file order, batch by batch. Stops at the first invalid record;
+/// batches already handed over must then be discarded by the caller (every
+/// loader in msgdex builds into a fresh store, so nothing half-loaded is
+/// ever published). `_id` uniqueness is checked across the whole input.
+pub fn for_each_batch(
+    mut reader: impl Read,
+    source_name: &str,
+    mut sink: impl FnMut(Vec<Message>),
+) -> Result<(), LoadError> {
+    let io_error = |error| LoadError::Io {
+        source_name: source_name.to_owned(),
+        error,
+    };
+    let mut window = Vec::with_capacity(64 << 10);
+    let mut at_end = fill_window(&mut reader, &mut window, 64 << 10).map_err(io_error)?;
+    if window.starts_with(b"\xEF\xBB\xBF") {
+        window.drain(..3);
+    }
+    let mut seen_ids = IdRegistry::default();
+    match window.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        None if at_end => Ok(()),
+        Some(b'[') => {
+            let chained = io::Cursor::new(window).chain(reader);
+            load_array(chained, &mut seen_ids, &mut sink)
+        }
+        _ => {
+            let mut first_line = 1;
+            loop {
+                if !at_end && window.len() < WINDOW_BYTES {
+                    at_end =
+                        fill_window(&mut reader, &mut window, WINDOW_BYTES).map_err(io_error)?;
+                }
+                // Parse whole lines only; keep a partial last line for the next window.
+                let complete = if at_end {
+                    window.len()
+                } else {
+                    match memchr::memrchr(b'\n', &window) {
+                        Some(newline) => newline + 1,
+                        None => {
+                            // A single line longer than the window: read on.
+                            let grown = window.len() + WINDOW_BYTES;
+                            at_end =
+                                fill_window(&mut reader, &mut window, grown).map_err(io_error)?;
+                            continue;
+                        }
+                    }
+                };
+                let (batch, lines) = parse_lines(&window[..complete], first_line, &mut seen_ids)?;
+                sink(batch);
+                first_line += lines;
+                window.drain(..complete);
+                if at_end && window.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Reads until `window` holds `target` bytes or the reader ends; returns
+/// whether it ended.
+fn fill_window(reader: &mut impl Read, window: &mut Vec<u8>, target: usize) -> io::Result<bool> {
+    let wanted = target.saturating_sub(window.len()) as u64;
+    let read = reader.by_ref().take(wanted).read_to_end(window)?;
+    Ok((read as u64) < wanted)
+}
+
+/// Remembers every `_id` loaded so far and where, to reject duplicates.
+#[derive(Default)]
+struct IdRegistry {
+    first_seen: HashMap<Box<str>, RecordLocation>,
+}
+
+impl IdRegistry {
+    fn register(&mut self, message: &Message, location: RecordLocation) -> Result<(), LoadError> {
+        if let Some(&earlier) = self.first_seen.get(message.id.as_str()) {
+            return Err(LoadError::Record {
+                location,
+                id: Some(message.id.clone()),
+                field: Some("_id".into()),
+                problem: format!("this `_id` is already used by the record at {earlier}; every `_id` must be unique"),
+            });
+        }
+        self.first_seen.insert(message.id.as_str().into(), location);
+        Ok(())
+    }
+}
+
+/// Parses the complete lines of `text` (the first is line `first_line`) in
+/// parallel; returns the messages and the number of lines consumed.
+fn parse_lines(
+    text: &[u8],
+    first_line: u64,
+    seen_ids: &mut IdRegistry,
+) -> Result<(Vec<Message>, u64), LoadError> {
+    let mut lines: Vec<&[u8]> = text.split(|&byte| byte == b'\n').collect();
+    if text.ends_with(b"\n") {
+        lines.pop();
+    }
+    let parsed: Vec<Option<Result<Message, LoadError>>> = lines
+        .par_iter()
+        .with_min_len(64)
+        .enumerate()
+        .map(|(offset, line)| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                return None;
+            }
+            Some(parse_line(
+                line,
+                RecordLocation::Line(first_line + offset as u64),
+            ))
+        })
+        .collect();
+    let mut messages = Vec::with_capacity(parsed.len());
+    for (offset, result) in parsed.into_iter().enumerate() {
+        if let Some(result) = result {
+            let message = result?;
+            seen_ids.register(&message, RecordLocation::Line(first_line + offset as u64))?;
+            messages.push(message);
+        }
+    }
+    Ok((messages, lines.len() as u64))
+}
+
+fn parse_line(line: &[u8], location: RecordLocation) -> Result<Message, LoadError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(line);
+    let raw = RawRecordSeed
+        .deserialize(&mut deserializer)
+        .and_then(|raw| deserializer.end().map(|()| raw))
+        .map_err(|error| LoadError::Syntax {
+            location: Some(location),
+            message: describe_json_error(&error, false),
+        })?;
+    raw.into_message(location)
+}
+
+fn load_array(
+    reader: impl Read,
+    seen_ids: &mut IdRegistry,
+    sink: &mut impl FnMut(Vec<Message>),
+) -> Result<(), LoadError> {
+    let mut deserializer =
+        serde_json::Deserializer::from_reader(io::BufReader::with_capacity(1 << 20, reader));
+    let mut visitor = ArrayVisitor {
+        seen_ids,
+        sink,
+        outcome: Ok(()),
+        next_index: 0,
+    };
+    let parsed = (&mut deserializer)
+        .deserialize_seq(&mut visitor)
+        .and_then(|()| deserializer.end());
+    let location = Some(RecordLocation::Index(visitor.next_index));
+    visitor.outcome?;
+    parsed.map_err(|error| LoadError::Syntax {
+        location,
+        message: describe_json_error(&error, true),
+    })
+}
+
+/// The JSON parser's message; for a single line, without the "line 1".
+fn describe_json_error(error: &serde_json::Error, whole_file: bool) -> String {
+    let message = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&suffix) {
+        Some(bare) if whole_file => format!(
+            "{bare} (file line {}, column {})",
+            error.line(),
+            error.column()
+        ),
+        Some(bare) => format!("{bare} (column {})", error.column()),
+        None => message,
+    }
+}
+
+/// Streams the elements of a top-level JSON array into batches.
+struct ArrayVisitor<'a, S> {
+    seen_ids: &'a mut IdRegistry,
+    sink: &'a mut S,
+    /// The first invalid record, which stops the load.
+    outcome: Result<(), LoadError>,
+    next_index: u64,
+}
+
+impl<'de, S: FnMut(Vec<Message>)> Visitor<'de> for &mut ArrayVisitor<'_, S> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of message objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        const BATCH: usize = 4096;
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(raw) = seq.next_element_seed(RawRecordSeed)? {
+            let location = RecordLocation::Index(self.next_index);
+            let checked = raw
+                .into_message(location)
+                .and_then(|message| self.seen_ids.register(&message, location).map(|()| message));
+            match checked {
+                Ok(message) => batch.push(message),
+                Err(error) => {
+                    self.outcome = Err(error);
+                    return Err(de::Error::custom("invalid record"));
+                }
+            }
+            self.next_index += 1;
+            if batch.len() == BATCH {
+                (self.sink)(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        }
+        (self.sink)(batch);
+        Ok(())
+    }
+}
+
+/// A field's value as found in the JSON, before it is checked against the
+/// field's kind. Wrong types are kept as a description, so that checking
+/// can name the field and the record instead of failing inside the parser.
+enum RawValue<'de> {
+    Null,
+    Str(Cow<'de, str>),
+    List(Result<Vec<String>, &'static str>),
+    Other(&'static str),
+}
+
+impl RawValue<'_> {
+    fn describe(&self) -> &'static str {
+        match self {
+            RawValue::Null => "null",
+            RawValue::Str(_) => "a string",
+            RawValue::List(_) => "an array",
+            RawValue::Other(kind) => kind,
+        }
+    }
+}
+
+/// One JSON object, its known fields in slots by canonical position.
+struct RawRecord<'de> {
+    slots: [Option<RawValue<'de>>; 31],
+    /// The first structural problem: a value that is not an object, an
+    /// unknown field or a repeated one.
+    problem: Option<(Option<String>, String)>,
+}
+
+struct RawRecordSeed;
+
+impl<'de> DeserializeSeed<'de> for RawRecordSeed {
+    type Value = RawRecord<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(RawRecordVisitor)
+    }
+}
+
+struct RawRecordVisitor;
+
+impl RawRecordVisitor {
+    fn not_an_object<'de>(kind: &str) -> RawRecord<'de> {
+        RawRecord {
+            slots: Default::default(),
+            problem: Some((
+                None,
+                format!("the record is {kind}, not a JSON object holding a message"),
+            )),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for RawRecordVisitor {
+    type Value = RawRecord<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a message object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut record = RawRecord {
+            slots: Default::default(),
+            problem: None,
+        };
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match Field::from_name(&key) {
+                Some(field) if record.slots[field.index()].is_none() => {
+                    record.slots[field.index()] = Some(map.next_value_seed(RawValueSeed)?);
+                }
+                Some(_) => {
+                    map.next_value::<IgnoredAny>()?;
+                    record.problem.get_or_insert_with(|| {
+                        (
+                            Some(key.to_string()),
+                            "the field appears more than once in the object".to_owned(),
+                        )
+                    });
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                    record.problem.get_or_insert_with(|| {
+                        (
+                            Some(key.to_string()),
+                            "unknown field; a message has only the 31 fields of the Messages API"
+                                .to_owned(),
+                        )
+                    });
+                }
+            }
+        }
+        Ok(record)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(RawRecordVisitor::not_an_object("an array"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(RawRecordVisitor::not_an_object("a string"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(RawRecordVisitor::not_an_object("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(RawRecordVisitor::not_an_object("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(RawRecordVisitor::not_an_object("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(RawRecordVisitor::not_an_object("a number"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(RawRecordVisitor::not_an_object("null"))
+    }
+}
+
+struct RawValueSeed;
+
+impl<'de> DeserializeSeed<'de> for RawValueSeed {
+    type Value = RawValue<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(RawValueVisitor)
+    }
+}
+
+struct RawValueVisitor;
+
+impl<'de> Visitor<'de> for RawValueVisitor {
+    type Value = RawValue<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(RawValue::Null)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
+        Ok(RawValue::Str(Cow::Borrowed(value)))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+        Ok(RawValue::Str(Cow::Owned(value.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Self::Value, E> {
+        Ok(RawValue::Str(Cow::Owned(value)))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(RawValue::Other("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(RawValue::Other("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(RawValue::Other("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(RawValue::Other("a number"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(RawValue::Other("an object"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+        let mut bad_item = None;
+        while let Some(item) = seq.next_element_seed(RawValueSeed)? {
+            match item {
+                RawValue::Str(text) => items.push(text.into_owned()),
+                other => {
+                    bad_item.get_or_insert(match other {
+                        RawValue::Null => "an array containing null",
+                        RawValue::List(_) => "an array containing an array",
+                        RawValue::Other("a number") => "an array containing a number",
+                        RawValue::Other("a boolean") => "an array containing a boolean",
+                        _ => "an array containing an object",
+                    });
+                }
+            }
+        }
+        Ok(RawValue::List(bad_item.map_or(Ok(items), Err)))
+    }
+}
+
+impl RawRecord<'_> {
+    /// Checks every field against its kind and builds the message.
+    fn into_message(mut self, location: RecordLocation) -> Result<Message, LoadError> {
+        let id = match self.slots[Field::Id.index()].take() {
+            Some(RawValue::Str(id)) if !id.is_empty() => Some(id.into_owned()),
+            _ => None,
+        };
+        let fail = |field: Option<String>, problem: String| LoadError::Record {
+            location,
+            id: id.clone(),
+            field,
+            problem,
+        };
+        if let Some((field, problem)) = self.problem.take() {
+            return Err(fail(field, problem));
+        }
+        let Some(id_value) = id.clone() else {
+            return Err(fail(
+                Some("_id".into()),
+                "`_id` is required and must be a non-empty string".into(),
+            ));
+        };
+        let mut message = Message::with_id(id_value);
+        for field in Field::ALL.into_iter().skip(1) {
+            let Some(value) = self.slots[field.index()].take() else {
+                continue;
+            };
+            set_field(&mut message, field, value)
+                .map_err(|problem| fail(Some(field.name().into()), problem))?;
+        }
+        Ok(message)
+    }
+}
+
+/// Stores one checked value into `message`, or says what is wrong with it.
+fn set_field(message: &mut Message, field: Field, value: RawValue<'_>) -> Result<(), String> {
+    if matches!(value, RawValue::Null) {
+        return Ok(()); // every field but `_id` is already null
+    }
+    let wrong_type = |expected: &str| format!("expected {expected}, found {}", value.describe());
+    match field.kind() {
+        FieldKind::Id => unreachable!("`_id` is checked before the other fields"),
+        FieldKind::DateTime => {
+            let RawValue::Str(text) = &value else {
+                return Err(wrong_type(
+                    "a date/time string \"YYYY-MM-DD HH:MM:SS\" or null",
+                ));
+            };
+            let parsed = DateTime::parse(text).ok_or_else(|| {
+                format!(
+                    "{} is not a date/time of the form \"YYYY-MM-DD HH:MM:SS\" naming a real calendar time",
+                    serde_json::to_string(text.as_ref()).expect("a string serializes")
+                )
+            })?;
+            let slot = match field {
+                Field::Anonymized => &mut message.anonymized,
+                Field::Created => &mut message.created,
+                Field::DateTime => &mut message.date_time,
+                Field::Modified => &mut message.modified,
+                Field::Read => &mut message.read,
+                Field::Resolved => &mut message.resolved,
+                _ => unreachable!("only date/time fields have this kind"),
+            };
+            *slot = Some(parsed);
+        }
+        FieldKind::Channel => {
+            message.channel = Some(parse_enum(&value, Channel::parse, Channel::allowed)?)
+        }
+        FieldKind::Direction => {
+            message.direction = Some(parse_enum(&value, Direction::parse, Direction::allowed)?)
+        }
+        FieldKind::DeliveryStatus => {
+            message.delivery_status = Some(parse_enum(
+                &value,
+                DeliveryStatus::parse,
+                DeliveryStatus::allowed,
+            )?)
+        }
+        FieldKind::StringList => {
+            let items = match value {
+                RawValue::List(Ok(items)) => items,
+                RawValue::List(Err(kind)) => {
+                    return Err(format!(
+                        "expected an array of strings or null, found {kind}"
+                    ))
+                }
+                _ => return Err(wrong_type("an array of strings or null")),
+            };
+            let slot = match field {
+                Field::Invoices => &mut message.invoices,
+                Field::LiteratureItems => &mut message.literature_items,
+                Field::LiteratureItemsDownloaded => &mut message.literature_items_downloaded,
+                Field::Tags => &mut message.tags,
+                _ => unreachable!("only list fields have this kind"),
+            };
+            *slot = Some(items);
+        }
+        FieldKind::String => {
+            let RawValue::Str(text) = value else {
+                return Err(wrong_type("a string or null"));
+            };
+            *string_slot(message, field) = Some(text.into_owned());
+        }
+    }
+    Ok(())
+}
+
+fn parse_enum<T>(
+    value: &RawValue<'_>,
+    parse: fn(&str) -> Option<T>,
+    allowed: fn() -> String,
+) -> Result<T, String> {
+    match value {
+        RawValue::Str(text) => parse(text).ok_or_else(|| {
+            format!(
+                "{} is not allowed; use one of {} or null",
+                serde_json::to_string(text.as_ref()).expect("a string serializes"),
+                allowed()
+            )
+        }),
+        other => Err(format!(
+            "expected one of {} or null, found {}",
+            allowed(),
+            other.describe()
+        )),
+    }
+}
+
+/// The slot of a plain string field.
+fn string_slot(message: &mut Message, field: Field) -> &mut Option<String> {
+    match field {
+        Field::CareEnquiry => &mut message.care_enquiry,
+        Field::Content => &mut message.content,
+        Field::Correspondent => &mut message.correspondent,
+        Field::Destination => &mut message.destination,
+        Field::DownloadId => &mut message.download_id,
+        Field::ExternalService => &mut message.external_service,
+        Field::Location => &mut message.location,
+        Field::LocationContact => &mut message.location_contact,
+        Field::Origin => &mut message.origin,
+        Field::ReadBy => &mut message.read_by,
+        Field::ReplyTo => &mut message.reply_to,
+        Field::ResolvedBy => &mut message.resolved_by,
+        Field::SentBy => &mut message.sent_by,
+        Field::ServiceUser => &mut message.service_user,
+        Field::ServiceUserContact => &mut message.service_user_contact,
+        Field::Subject => &mut message.subject,
+        Field::ThreadId => &mut message.thread_id,
+        other => unreachable!("`{other}` is not a plain string field"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_error(text: &str) -> String {
+        load_str(text)
+            .expect_err("the load should fail")
+            .to_string()
+    }
+
+    #[test]
+    fn json_lines_and_arrays_give_the_same_messages() {
+        let lines = "{\"_id\":\"a\",\"channel\":\"sms\",\"tags\":[]}\n\n  \r\n{\"_id\":\"b\",\"tags\":null}\r\n";
+        let array =
+            "  [{\"_id\":\"a\",\"channel\":\"sms\",\"tags\":[]}, {\"_id\":\"b\",\"tags\":null}]\n";
+        let from_lines = load_str(lines).unwrap();
+        assert_eq!(from_lines, load_str(array).unwrap());
+        assert_eq!(from_lines.len(), 2);
+        assert_eq!(from_lines[0].tags, Some(vec![]));
+        assert_eq!(from_lines[1].tags, None);
+        assert_eq!(from_lines[0].channel, Some(Channel::Sms));
+    }
+
+    #[test]
+    fn empty_inputs_load_nothing() {
+        assert!(load_str("").unwrap().is_empty());
+        assert!(load_str(" \n\n").unwrap().is_empty());
+        assert!(load_str("[]").unwrap().is_empty());
+        assert!(load_str("\u{feff}[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_record_id_field_and_problem() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "{\"_id\":\"a\"}\n{\"_id\":\"b\",\"channel\":\"fax\"}",
+                &["line 2", "\"b\"", "`channel`", "\"fax\"", "`email`, `sms`"],
+            ),
+            (
+                "{\"_id\":\"a\",\"colour\":\"red\"}",
+                &["line 1", "\"a\"", "`colour`", "unknown field"],
+            ),
+            (
+                "{\"colour\":\"red\",\"_id\":\"late\"}",
+                &["\"late\"", "`colour`"],
+            ),
+            (
+                "{\"_id\":\"a\",\"created\":\"2023-02-29 10:00:00\"}",
+                &["`created`", "real calendar time"],
+            ),
+            (
+                "{\"_id\":\"a\",\"created\":\"2023-02-01T10:00:00\"}",
+                &["`created`", "YYYY-MM-DD HH:MM:SS"],
+            ),
+            (
+                "{\"_id\":\"a\",\"tags\":[\"x\",1]}",
+                &["`tags`", "array containing a number"],
+            ),
+            (
+                "{\"_id\":\"a\",\"tags\":\"x\"}",
+                &["`tags`", "found a string"],
+            ),
+            (
+                "{\"_id\":\"a\",\"content\":5}",
+                &["`content`", "found a number"],
+            ),
+            (
+                "{\"_id\":\"a\",\"content\":{}}",
+                &["`content`", "found an object"],
+            ),
+            (
+                "{\"_id\":\"a\",\"read\":true}",
+                &["`read`", "found a boolean"],
+            ),
+            ("{\"_id\":\"\"}", &["`_id`", "non-empty"]),
+            ("{\"channel\":\"sms\"}", &["`_id`", "required"]),
+            ("{\"_id\":null}", &["`_id`", "required"]),
+            ("{\"_id\":7}", &["`_id`", "required"]),
+            (
+                "{\"_id\":\"a\",\"_id\":\"b\"}",
+                &["`_id`", "more than once"],
+            ),
+            (
+                "{\"_id\":\"a\"}\n{\"_id\":\"a\"}",
+                &["line 2", "already used", "line 1"],
+            ),
+            (
+                "[{\"_id\":\"a\"},{\"_id\":\"a\"}]",
+                &["array index 1", "already used", "array index 0"],
+            ),
+            (
+                "[{\"_id\":\"a\"},{\"_id\":\"b\",\"direction\":\"up\"}]",
+                &["array index 1", "`direction`"],
+            ),
+            ("{\"_id\":\"a\"}\n[1]", &["line 2", "not a JSON object"]),
+            ("{\"_id\":\"a\"}\n{\"_id\":", &["line 2", "invalid JSON"]),
+            ("{\"_id\":\"a\"} x", &["line 1", "invalid JSON", "trailing"]),
+            ("[{\"_id\":\"a\"},", &["invalid JSON"]),
+            ("[{\"_id\":\"a\"}] []", &["invalid JSON"]),
+        ];
+        for (text, needles) in cases {
+            let message = load_error(text);
+            for needle in *needles {
+                assert!(
+                    message.contains(needle),
+                    "error for {text:?} was {message:?}, which lacks {needle:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_null_and_values_round_trip() {
+        let line = r#"{"_id":"ä1","tags":["b","a","b"],"invoices":[],"subject":"Zoë \"quoted\"\n","date_time":"2024-02-29 23:59:59"}"#;
+        let message = load_str(line).unwrap().remove(0);
+        assert_eq!(message.id, "ä1");
+        assert_eq!(message.tags, Some(vec!["b".into(), "a".into(), "b".into()]));
+        assert_eq!(message.invoices, Some(vec![]));
+        assert_eq!(message.literature_items, None);
+        assert_eq!(message.subject.as_deref(), Some("Zoë \"quoted\"\n"));
+        let json: serde_json::Value = serde_json::from_str(&message.to_json()).unwrap();
+        assert_eq!(json["date_time"], "2024-02-29 23:59:59");
+        assert_eq!(json["literature_items"], serde_json::Value::Null);
+        assert_eq!(json.as_object().unwrap().len(), 31);
+    }
+
+    #[test]
+    fn long_files_cross_windows_with_correct_line_numbers() {
+        let filler = "x".repeat(1000);
+        let mut text = String::new();
+        for index in 0..20_000 {
+            text.push_str(&format!(
+                "{{\"_id\":\"m{index}\",\"content\":\"{filler}\"}}\n"
+            ));
+        }
+        text.push_str("{\"_id\":\"bad\",\"channel\":\"fax\"}\n");
+        let error = load_error(&text);
+        assert!(error.starts_with("line 20001 "), "{error}");
+        text.truncate(text.len() - "{\"_id\":\"bad\",\"channel\":\"fax\"}\n".len());
+        assert_eq!(load_str(&text).unwrap().len(), 20_000);
+    }
+}

@@ -1,0 +1,133 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use msgdex::{Engine, Message, ReferenceEngine};
+use serde_json::Value;
+
+/// Every engine msgdex has, each over its own copy of `messages`.
+pub fn all_engines(messages: Vec<Message>) -> Vec<(&'static str, Box<dyn Engine>)> {
+    vec![("reference", Box::new(ReferenceEngine::new(messages)))]
+}
+
+/// Compares a transcript line with an expected one by the conformance rules.
+pub fn same_response(actual: &str, expected: &str) -> Result<(), String> {
+    let parse = |text: &str| -> Result<Value, String> {
+        serde_json::from_str(text).map_err(|error| format!("not JSON ({error}): {text}"))
+    };
+    // serde_json's map sorts keys, so compare key order separately.
+    let (actual_value, expected_value) = (parse(actual)?, parse(expected)?);
+    let status = expected_value["status"]
+        .as_u64()
+        .ok_or("expected line has no status")?;
+    if actual_value["status"].as_u64() != Some(status) {
+        return Err(format!(
+            "status {} instead of {status}: {actual}",
+            actual_value["status"]
+        ));
+    }
+    let body = &actual_value["body"];
+    if !body["hint"].is_string() && status != 200 {
+        return Err(format!("no hint string: {actual}"));
+    }
+    match status {
+        200 => {
+            if actual_value != expected_value {
+                return Err(format!(
+                    "body differs\n  actual:   {actual}\n  expected: {expected}"
+                ));
+            }
+            if key_order(actual) != key_order(expected) {
+                return Err(format!(
+                    "keys in another order\n  actual:   {actual}\n  expected: {expected}"
+                ));
+            }
+        }
+        400 => {
+            let keys = |value: &Value| -> Option<Vec<String>> {
+                Some(
+                    value["body"]["arg_errors"]
+                        .as_object()?
+                        .keys()
+                        .cloned()
+                        .collect(),
+                )
+            };
+            if keys(&actual_value) != keys(&expected_value) {
+                return Err(format!(
+                    "arg_errors keys differ\n  actual:   {actual}\n  expected: {expected}"
+                ));
+            }
+            let well_formed = body["arg_errors"].as_object().is_some_and(|errors| {
+                errors.values().all(|messages| {
+                    messages
+                        .as_array()
+                        .is_some_and(|list| !list.is_empty() && list.iter().all(Value::is_string))
+                })
+            });
+            if !well_formed {
+                return Err(format!(
+                    "arg_errors must map to non-empty lists of strings: {actual}"
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Every object key of a JSON text in document order, to compare orders.
+pub fn key_order(text: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let mut collector = KeyCollector { keys: &mut keys };
+    serde::de::Deserializer::deserialize_any(&mut deserializer, &mut collector)
+        .expect("valid JSON");
+    keys
+}
+
+struct KeyCollector<'a> {
+    keys: &'a mut Vec<String>,
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut KeyCollector<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            self.keys.push(key);
+            map.next_value_seed(&mut *self)?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(&mut *self)?.is_some() {}
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &mut KeyCollector<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
