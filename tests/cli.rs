@@ -1,0 +1,113 @@
+//! Runs the real `msgdex` binary as a user would.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn msgdex(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!("stdout is not JSON ({error}): {}", String::from_utf8_lossy(&output.stdout))
+    })
+}
+
+const DATA: &str = "fixtures/messages.jsonl";
+
+#[test]
+fn list_prints_the_page_as_pretty_json() {
+    let output = msgdex(&["list", "--data", DATA, "filters-channel=sms&sort_by=-date_time&attributes=channel"], b"");
+    assert_eq!(output.status.code(), Some(0));
+    let body = json(&output);
+    assert!(body["item_count"].as_u64().unwrap() > 0);
+    assert!(body["items"].as_array().unwrap().iter().all(|item| item["channel"] == "sms"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\n  \"item_count\""), "pretty printed");
+    let with_mark = msgdex(&["list", "--data", DATA, "?filters-channel=sms&sort_by=-date_time&attributes=channel"], b"");
+    assert_eq!(with_mark.stdout, output.stdout);
+}
+
+#[test]
+fn list_reports_invalid_parameters_with_status_2() {
+    let output = msgdex(&["list", "--data", DATA, "per_page=101&colour=red"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let body = json(&output);
+    let keys: Vec<&String> = body["arg_errors"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["colour", "per_page"]);
+}
+
+#[test]
+fn get_prints_the_full_message_or_404() {
+    let output = msgdex(&["get", "--data", DATA, "6724fbcb4f73a2cebf638860"], b"");
+    assert_eq!(output.status.code(), Some(0));
+    let body = json(&output);
+    assert_eq!(body["subject"], "Douglas Court brochure");
+    assert_eq!(body.as_object().unwrap().len(), 31);
+    let missing = msgdex(&["get", "--data", DATA, "no such id"], b"");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(json(&missing)["hint"].as_str().unwrap().contains("no such id"));
+    let unicode = msgdex(&["get", "--data", DATA, "Ä-präfix-10"], b"");
+    assert_eq!(json(&unicode)["_id"], "Ä-präfix-10");
+}
+
+#[test]
+fn array_files_load_too() {
+    let output = msgdex(&["get", "--data", "fixtures/api-example.json", "6724fbcb4f73a2cebf638860"], b"");
+    assert_eq!(output.status.code(), Some(0));
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("fixtures/api-example.json").unwrap()).unwrap();
+    assert_eq!(json(&output), expected[0]);
+}
+
+#[test]
+fn run_answers_one_line_per_request() {
+    let input = b"/v1/messages?per_page=2\r\n\n/v1/messages/6724fbcb4f73a2cebf638860\n/v2/messages\n/v1/messages?page=0\n";
+    let output = msgdex(&["run", "--data", DATA], input);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let statuses: Vec<u64> = text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 404, 400]);
+}
+
+#[test]
+fn bad_data_fails_with_status_1_and_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.jsonl");
+    std::fs::write(&path, "{\"_id\":\"a\"}\n{\"_id\":\"b\",\"channel\":\"fax\"}\n").unwrap();
+    let output = msgdex(&["list", "--data", path.to_str().unwrap(), ""], b"");
+    assert_eq!(output.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("line 2") && error.contains("channel") && error.contains("fax"), "{error}");
+    assert!(output.stdout.is_empty());
+    let missing = msgdex(&["run", "--data", "no/such/file.jsonl"], b"");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no/such/file.jsonl"));
+}
+
+#[test]
+fn max_per_page_is_an_option() {
+    let output = msgdex(&["list", "--data", DATA, "--max-per-page", "500", "per_page=200"], b"");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(json(&output)["per_page"], 200);
+}
+
+#[test]
+fn help_shows_examples() {
+    for command in ["list", "get", "run"] {
+        let output = msgdex(&[command, "--help"], b"");
+        assert_eq!(output.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("Example"), "{command} --help");
+    }
+}
