@@ -63,7 +63,6 @@ pub trait Engine: Send + Sync {
     /// The full message with this `_id` as a JSON `String`, if there is one.
     fn retrieve(&self, id: &str) -> Option<String> {
         let mut body = Vec::new();
-        self.retrieve_into(id, &mut body)
-            .then(|| crate::output::into_string(body))
+        self.retrieve_into(id, &mut body).then(|| crate::output::into_string(body))
     }
 }

@@ -33,14 +33,20 @@
 #![deny(missing_docs)]
 
 pub mod engine;
+pub mod exec;
+pub mod fast;
+pub mod index;
 pub mod load;
 pub mod model;
 pub mod output;
+pub mod plan;
 pub mod reference;
 pub mod request;
+pub mod store;
 pub mod transcript;
 
 pub use engine::Engine;
+pub use fast::FastEngine;
 pub use model::{Field, Message};
 pub use output::Response;
 pub use reference::ReferenceEngine;

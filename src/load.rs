@@ -60,6 +60,8 @@ pub enum LoadError {
         /// The JSON parser's message, with its line and column.
         message: String,
     },
+    /// The messages could not be stored (see [`crate::store::BuildError`]).
+    Store(crate::store::BuildError),
     /// A record is well-formed JSON but not a valid message.
     Record {
         /// The record.
@@ -77,27 +79,13 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Io { source_name, error } => write!(f, "cannot read {source_name}: {error}"),
-            LoadError::Syntax {
-                location: Some(location),
-                message,
-            } => write!(f, "{location}: invalid JSON: {message}"),
-            LoadError::Syntax {
-                location: None,
-                message,
-            } => write!(f, "invalid JSON: {message}"),
-            LoadError::Record {
-                location,
-                id,
-                field,
-                problem,
-            } => {
+            LoadError::Syntax { location: Some(location), message } => write!(f, "{location}: invalid JSON: {message}"),
+            LoadError::Syntax { location: None, message } => write!(f, "invalid JSON: {message}"),
+            LoadError::Store(error) => write!(f, "{error}"),
+            LoadError::Record { location, id, field, problem } => {
                 write!(f, "{location}")?;
                 if let Some(id) = id {
-                    write!(
-                        f,
-                        " (_id {})",
-                        serde_json::to_string(id).expect("a string serializes")
-                    )?;
+                    write!(f, " (_id {})", serde_json::to_string(id).expect("a string serializes"))?;
                 }
                 if let Some(field) = field {
                     write!(f, ", field `{field}`")?;
@@ -135,16 +123,10 @@ pub fn load_str(text: &str) -> Result<Vec<Message>, LoadError> {
 
 /// Reads the file at `path` and hands its valid messages to `sink` in file
 /// order, batch by batch; see [`for_each_batch`].
-pub fn for_each_batch_in_path(
-    path: impl AsRef<Path>,
-    sink: impl FnMut(Vec<Message>),
-) -> Result<(), LoadError> {
+pub fn for_each_batch_in_path(path: impl AsRef<Path>, sink: impl FnMut(Vec<Message>)) -> Result<(), LoadError> {
     let path = path.as_ref();
     let source_name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|error| LoadError::Io {
-        source_name: source_name.clone(),
-        error,
-    })?;
+    let file = std::fs::File::open(path).map_err(|error| LoadError::Io { source_name: source_name.clone(), error })?;
     for_each_batch(file, &source_name, sink)
 }
 
@@ -158,10 +140,7 @@ pub fn for_each_batch(
     source_name: &str,
     mut sink: impl FnMut(Vec<Message>),
 ) -> Result<(), LoadError> {
-    let io_error = |error| LoadError::Io {
-        source_name: source_name.to_owned(),
-        error,
-    };
+    let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
     let mut window = Vec::with_capacity(64 << 10);
     let mut at_end = fill_window(&mut reader, &mut window, 64 << 10).map_err(io_error)?;
     if window.starts_with(b"\xEF\xBB\xBF") {
@@ -178,8 +157,7 @@ pub fn for_each_batch(
             let mut first_line = 1;
             loop {
                 if !at_end && window.len() < WINDOW_BYTES {
-                    at_end =
-                        fill_window(&mut reader, &mut window, WINDOW_BYTES).map_err(io_error)?;
+                    at_end = fill_window(&mut reader, &mut window, WINDOW_BYTES).map_err(io_error)?;
                 }
                 // Parse whole lines only; keep a partial last line for the next window.
                 let complete = if at_end {
@@ -190,8 +168,7 @@ pub fn for_each_batch(
                         None => {
                             // A single line longer than the window: read on.
                             let grown = window.len() + WINDOW_BYTES;
-                            at_end =
-                                fill_window(&mut reader, &mut window, grown).map_err(io_error)?;
+                            at_end = fill_window(&mut reader, &mut window, grown).map_err(io_error)?;
                             continue;
                         }
                     }
@@ -239,11 +216,7 @@ impl IdRegistry {
 
 /// Parses the complete lines of `text` (the first is line `first_line`) in
 /// parallel; returns the messages and the number of lines consumed.
-fn parse_lines(
-    text: &[u8],
-    first_line: u64,
-    seen_ids: &mut IdRegistry,
-) -> Result<(Vec<Message>, u64), LoadError> {
+fn parse_lines(text: &[u8], first_line: u64, seen_ids: &mut IdRegistry) -> Result<(Vec<Message>, u64), LoadError> {
     let mut lines: Vec<&[u8]> = text.split(|&byte| byte == b'\n').collect();
     if text.ends_with(b"\n") {
         lines.pop();
@@ -257,10 +230,7 @@ fn parse_lines(
             if line.iter().all(u8::is_ascii_whitespace) {
                 return None;
             }
-            Some(parse_line(
-                line,
-                RecordLocation::Line(first_line + offset as u64),
-            ))
+            Some(parse_line(line, RecordLocation::Line(first_line + offset as u64)))
         })
         .collect();
     let mut messages = Vec::with_capacity(parsed.len());
@@ -279,10 +249,7 @@ fn parse_line(line: &[u8], location: RecordLocation) -> Result<Message, LoadErro
     let raw = RawRecordSeed
         .deserialize(&mut deserializer)
         .and_then(|raw| deserializer.end().map(|()| raw))
-        .map_err(|error| LoadError::Syntax {
-            location: Some(location),
-            message: describe_json_error(&error, false),
-        })?;
+        .map_err(|error| LoadError::Syntax { location: Some(location), message: describe_json_error(&error, false) })?;
     raw.into_message(location)
 }
 
@@ -291,23 +258,12 @@ fn load_array(
     seen_ids: &mut IdRegistry,
     sink: &mut impl FnMut(Vec<Message>),
 ) -> Result<(), LoadError> {
-    let mut deserializer =
-        serde_json::Deserializer::from_reader(io::BufReader::with_capacity(1 << 20, reader));
-    let mut visitor = ArrayVisitor {
-        seen_ids,
-        sink,
-        outcome: Ok(()),
-        next_index: 0,
-    };
-    let parsed = (&mut deserializer)
-        .deserialize_seq(&mut visitor)
-        .and_then(|()| deserializer.end());
+    let mut deserializer = serde_json::Deserializer::from_reader(io::BufReader::with_capacity(1 << 20, reader));
+    let mut visitor = ArrayVisitor { seen_ids, sink, outcome: Ok(()), next_index: 0 };
+    let parsed = (&mut deserializer).deserialize_seq(&mut visitor).and_then(|()| deserializer.end());
     let location = Some(RecordLocation::Index(visitor.next_index));
     visitor.outcome?;
-    parsed.map_err(|error| LoadError::Syntax {
-        location,
-        message: describe_json_error(&error, true),
-    })
+    parsed.map_err(|error| LoadError::Syntax { location, message: describe_json_error(&error, true) })
 }
 
 /// The JSON parser's message; for a single line, without the "line 1".
@@ -315,11 +271,7 @@ fn describe_json_error(error: &serde_json::Error, whole_file: bool) -> String {
     let message = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     match message.strip_suffix(&suffix) {
-        Some(bare) if whole_file => format!(
-            "{bare} (file line {}, column {})",
-            error.line(),
-            error.column()
-        ),
+        Some(bare) if whole_file => format!("{bare} (file line {}, column {})", error.line(), error.column()),
         Some(bare) => format!("{bare} (column {})", error.column()),
         None => message,
     }
@@ -411,10 +363,7 @@ impl RawRecordVisitor {
     fn not_an_object<'de>(kind: &str) -> RawRecord<'de> {
         RawRecord {
             slots: Default::default(),
-            problem: Some((
-                None,
-                format!("the record is {kind}, not a JSON object holding a message"),
-            )),
+            problem: Some((None, format!("the record is {kind}, not a JSON object holding a message"))),
         }
     }
 }
@@ -427,10 +376,7 @@ impl<'de> Visitor<'de> for RawRecordVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut record = RawRecord {
-            slots: Default::default(),
-            problem: None,
-        };
+        let mut record = RawRecord { slots: Default::default(), problem: None };
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match Field::from_name(&key) {
                 Some(field) if record.slots[field.index()].is_none() => {
@@ -439,10 +385,7 @@ impl<'de> Visitor<'de> for RawRecordVisitor {
                 Some(_) => {
                     map.next_value::<IgnoredAny>()?;
                     record.problem.get_or_insert_with(|| {
-                        (
-                            Some(key.to_string()),
-                            "the field appears more than once in the object".to_owned(),
-                        )
+                        (Some(key.to_string()), "the field appears more than once in the object".to_owned())
                     });
                 }
                 None => {
@@ -450,8 +393,7 @@ impl<'de> Visitor<'de> for RawRecordVisitor {
                     record.problem.get_or_insert_with(|| {
                         (
                             Some(key.to_string()),
-                            "unknown field; a message has only the 31 fields of the Messages API"
-                                .to_owned(),
+                            "unknown field; a message has only the 31 fields of the Messages API".to_owned(),
                         )
                     });
                 }
@@ -574,28 +516,20 @@ impl RawRecord<'_> {
             Some(RawValue::Str(id)) if !id.is_empty() => Some(id.into_owned()),
             _ => None,
         };
-        let fail = |field: Option<String>, problem: String| LoadError::Record {
-            location,
-            id: id.clone(),
-            field,
-            problem,
-        };
+        let fail =
+            |field: Option<String>, problem: String| LoadError::Record { location, id: id.clone(), field, problem };
         if let Some((field, problem)) = self.problem.take() {
             return Err(fail(field, problem));
         }
         let Some(id_value) = id.clone() else {
-            return Err(fail(
-                Some("_id".into()),
-                "`_id` is required and must be a non-empty string".into(),
-            ));
+            return Err(fail(Some("_id".into()), "`_id` is required and must be a non-empty string".into()));
         };
         let mut message = Message::with_id(id_value);
         for field in Field::ALL.into_iter().skip(1) {
             let Some(value) = self.slots[field.index()].take() else {
                 continue;
             };
-            set_field(&mut message, field, value)
-                .map_err(|problem| fail(Some(field.name().into()), problem))?;
+            set_field(&mut message, field, value).map_err(|problem| fail(Some(field.name().into()), problem))?;
         }
         Ok(message)
     }
@@ -611,9 +545,7 @@ fn set_field(message: &mut Message, field: Field, value: RawValue<'_>) -> Result
         FieldKind::Id => unreachable!("`_id` is checked before the other fields"),
         FieldKind::DateTime => {
             let RawValue::Str(text) = &value else {
-                return Err(wrong_type(
-                    "a date/time string \"YYYY-MM-DD HH:MM:SS\" or null",
-                ));
+                return Err(wrong_type("a date/time string \"YYYY-MM-DD HH:MM:SS\" or null"));
             };
             let parsed = DateTime::parse(text).ok_or_else(|| {
                 format!(
@@ -632,27 +564,15 @@ fn set_field(message: &mut Message, field: Field, value: RawValue<'_>) -> Result
             };
             *slot = Some(parsed);
         }
-        FieldKind::Channel => {
-            message.channel = Some(parse_enum(&value, Channel::parse, Channel::allowed)?)
-        }
-        FieldKind::Direction => {
-            message.direction = Some(parse_enum(&value, Direction::parse, Direction::allowed)?)
-        }
+        FieldKind::Channel => message.channel = Some(parse_enum(&value, Channel::parse, Channel::allowed)?),
+        FieldKind::Direction => message.direction = Some(parse_enum(&value, Direction::parse, Direction::allowed)?),
         FieldKind::DeliveryStatus => {
-            message.delivery_status = Some(parse_enum(
-                &value,
-                DeliveryStatus::parse,
-                DeliveryStatus::allowed,
-            )?)
+            message.delivery_status = Some(parse_enum(&value, DeliveryStatus::parse, DeliveryStatus::allowed)?)
         }
         FieldKind::StringList => {
             let items = match value {
                 RawValue::List(Ok(items)) => items,
-                RawValue::List(Err(kind)) => {
-                    return Err(format!(
-                        "expected an array of strings or null, found {kind}"
-                    ))
-                }
+                RawValue::List(Err(kind)) => return Err(format!("expected an array of strings or null, found {kind}")),
                 _ => return Err(wrong_type("an array of strings or null")),
             };
             let slot = match field {
@@ -674,11 +594,7 @@ fn set_field(message: &mut Message, field: Field, value: RawValue<'_>) -> Result
     Ok(())
 }
 
-fn parse_enum<T>(
-    value: &RawValue<'_>,
-    parse: fn(&str) -> Option<T>,
-    allowed: fn() -> String,
-) -> Result<T, String> {
+fn parse_enum<T>(value: &RawValue<'_>, parse: fn(&str) -> Option<T>, allowed: fn() -> String) -> Result<T, String> {
     match value {
         RawValue::Str(text) => parse(text).ok_or_else(|| {
             format!(
@@ -687,11 +603,7 @@ fn parse_enum<T>(
                 allowed()
             )
         }),
-        other => Err(format!(
-            "expected one of {} or null, found {}",
-            allowed(),
-            other.describe()
-        )),
+        other => Err(format!("expected one of {} or null, found {}", allowed(), other.describe())),
     }
 }
 
@@ -724,16 +636,13 @@ mod tests {
     use super::*;
 
     fn load_error(text: &str) -> String {
-        load_str(text)
-            .expect_err("the load should fail")
-            .to_string()
+        load_str(text).expect_err("the load should fail").to_string()
     }
 
     #[test]
     fn json_lines_and_arrays_give_the_same_messages() {
         let lines = "{\"_id\":\"a\",\"channel\":\"sms\",\"tags\":[]}\n\n  \r\n{\"_id\":\"b\",\"tags\":null}\r\n";
-        let array =
-            "  [{\"_id\":\"a\",\"channel\":\"sms\",\"tags\":[]}, {\"_id\":\"b\",\"tags\":null}]\n";
+        let array = "  [{\"_id\":\"a\",\"channel\":\"sms\",\"tags\":[]}, {\"_id\":\"b\",\"tags\":null}]\n";
         let from_lines = load_str(lines).unwrap();
         assert_eq!(from_lines, load_str(array).unwrap());
         assert_eq!(from_lines.len(), 2);
@@ -757,62 +666,23 @@ mod tests {
                 "{\"_id\":\"a\"}\n{\"_id\":\"b\",\"channel\":\"fax\"}",
                 &["line 2", "\"b\"", "`channel`", "\"fax\"", "`email`, `sms`"],
             ),
-            (
-                "{\"_id\":\"a\",\"colour\":\"red\"}",
-                &["line 1", "\"a\"", "`colour`", "unknown field"],
-            ),
-            (
-                "{\"colour\":\"red\",\"_id\":\"late\"}",
-                &["\"late\"", "`colour`"],
-            ),
-            (
-                "{\"_id\":\"a\",\"created\":\"2023-02-29 10:00:00\"}",
-                &["`created`", "real calendar time"],
-            ),
-            (
-                "{\"_id\":\"a\",\"created\":\"2023-02-01T10:00:00\"}",
-                &["`created`", "YYYY-MM-DD HH:MM:SS"],
-            ),
-            (
-                "{\"_id\":\"a\",\"tags\":[\"x\",1]}",
-                &["`tags`", "array containing a number"],
-            ),
-            (
-                "{\"_id\":\"a\",\"tags\":\"x\"}",
-                &["`tags`", "found a string"],
-            ),
-            (
-                "{\"_id\":\"a\",\"content\":5}",
-                &["`content`", "found a number"],
-            ),
-            (
-                "{\"_id\":\"a\",\"content\":{}}",
-                &["`content`", "found an object"],
-            ),
-            (
-                "{\"_id\":\"a\",\"read\":true}",
-                &["`read`", "found a boolean"],
-            ),
+            ("{\"_id\":\"a\",\"colour\":\"red\"}", &["line 1", "\"a\"", "`colour`", "unknown field"]),
+            ("{\"colour\":\"red\",\"_id\":\"late\"}", &["\"late\"", "`colour`"]),
+            ("{\"_id\":\"a\",\"created\":\"2023-02-29 10:00:00\"}", &["`created`", "real calendar time"]),
+            ("{\"_id\":\"a\",\"created\":\"2023-02-01T10:00:00\"}", &["`created`", "YYYY-MM-DD HH:MM:SS"]),
+            ("{\"_id\":\"a\",\"tags\":[\"x\",1]}", &["`tags`", "array containing a number"]),
+            ("{\"_id\":\"a\",\"tags\":\"x\"}", &["`tags`", "found a string"]),
+            ("{\"_id\":\"a\",\"content\":5}", &["`content`", "found a number"]),
+            ("{\"_id\":\"a\",\"content\":{}}", &["`content`", "found an object"]),
+            ("{\"_id\":\"a\",\"read\":true}", &["`read`", "found a boolean"]),
             ("{\"_id\":\"\"}", &["`_id`", "non-empty"]),
             ("{\"channel\":\"sms\"}", &["`_id`", "required"]),
             ("{\"_id\":null}", &["`_id`", "required"]),
             ("{\"_id\":7}", &["`_id`", "required"]),
-            (
-                "{\"_id\":\"a\",\"_id\":\"b\"}",
-                &["`_id`", "more than once"],
-            ),
-            (
-                "{\"_id\":\"a\"}\n{\"_id\":\"a\"}",
-                &["line 2", "already used", "line 1"],
-            ),
-            (
-                "[{\"_id\":\"a\"},{\"_id\":\"a\"}]",
-                &["array index 1", "already used", "array index 0"],
-            ),
-            (
-                "[{\"_id\":\"a\"},{\"_id\":\"b\",\"direction\":\"up\"}]",
-                &["array index 1", "`direction`"],
-            ),
+            ("{\"_id\":\"a\",\"_id\":\"b\"}", &["`_id`", "more than once"]),
+            ("{\"_id\":\"a\"}\n{\"_id\":\"a\"}", &["line 2", "already used", "line 1"]),
+            ("[{\"_id\":\"a\"},{\"_id\":\"a\"}]", &["array index 1", "already used", "array index 0"]),
+            ("[{\"_id\":\"a\"},{\"_id\":\"b\",\"direction\":\"up\"}]", &["array index 1", "`direction`"]),
             ("{\"_id\":\"a\"}\n[1]", &["line 2", "not a JSON object"]),
             ("{\"_id\":\"a\"}\n{\"_id\":", &["line 2", "invalid JSON"]),
             ("{\"_id\":\"a\"} x", &["line 1", "invalid JSON", "trailing"]),
@@ -822,10 +692,7 @@ mod tests {
         for (text, needles) in cases {
             let message = load_error(text);
             for needle in *needles {
-                assert!(
-                    message.contains(needle),
-                    "error for {text:?} was {message:?}, which lacks {needle:?}"
-                );
+                assert!(message.contains(needle), "error for {text:?} was {message:?}, which lacks {needle:?}");
             }
         }
     }
@@ -850,9 +717,7 @@ mod tests {
         let filler = "x".repeat(1000);
         let mut text = String::new();
         for index in 0..20_000 {
-            text.push_str(&format!(
-                "{{\"_id\":\"m{index}\",\"content\":\"{filler}\"}}\n"
-            ));
+            text.push_str(&format!("{{\"_id\":\"m{index}\",\"content\":\"{filler}\"}}\n"));
         }
         text.push_str("{\"_id\":\"bad\",\"channel\":\"fax\"}\n");
         let error = load_error(&text);

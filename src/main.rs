@@ -44,11 +44,9 @@ Exit status: 0 on success, 2 when the request is invalid (the 400 body is printe
         query: String,
     },
     /// Retrieve one message: print the body of GET /v1/messages/ID as pretty JSON.
-    #[command(
-        after_help = "Example:\n  msgdex get --data fixtures/messages.jsonl 6724fbcb4f73a2cebf638860\n\n\
+    #[command(after_help = "Example:\n  msgdex get --data fixtures/messages.jsonl 6724fbcb4f73a2cebf638860\n\n\
 Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed), \
-1 when the data cannot be loaded."
-    )]
+1 when the data cannot be loaded.")]
     Get {
         #[command(flatten)]
         data: DataOptions,
@@ -56,11 +54,9 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
         id: String,
     },
     /// Answer request lines from stdin, one response line each (SPEC §7).
-    #[command(
-        after_help = "Example:\n  printf '/v1/messages?filters-channel=sms\\n/v1/messages/abc\\n' | \
+    #[command(after_help = "Example:\n  printf '/v1/messages?filters-channel=sms\\n/v1/messages/abc\\n' | \
 msgdex run --data fixtures/messages.jsonl\n\n\
-Each line of stdin is a request target; each answer is one line {\"status\":…,\"body\":…}."
-    )]
+Each line of stdin is a request target; each answer is one line {\"status\":…,\"body\":…}.")]
     Run {
         #[command(flatten)]
         data: DataOptions,
@@ -80,9 +76,7 @@ fn main() -> ExitCode {
 
 fn open_engine(options: &DataOptions) -> Result<Box<dyn Engine>, String> {
     let messages = load::load_path(&options.data).map_err(|error| error.to_string())?;
-    let limits = QueryLimits {
-        max_per_page: options.max_per_page,
-    };
+    let limits = QueryLimits { max_per_page: options.max_per_page };
     Ok(Box::new(ReferenceEngine::with_limits(messages, limits)))
 }
 
@@ -93,11 +87,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let target = if query.starts_with('/') {
                 query
             } else {
-                format!(
-                    "{}?{}",
-                    msgdex::request::MESSAGES_PATH,
-                    query.strip_prefix('?').unwrap_or(&query)
-                )
+                format!("{}?{}", msgdex::request::MESSAGES_PATH, query.strip_prefix('?').unwrap_or(&query))
             };
             engine.respond(&target)
         }
@@ -121,11 +111,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
         }
     };
     println!("{}", response.pretty_body());
-    Ok(if response.status == 200 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    Ok(if response.status == 200 { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
 /// An Id made safe to put in a path, so the 404 body names it as given.

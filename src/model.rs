@@ -139,29 +139,22 @@ impl Field {
 
     /// The field with this JSON name, if any (names are case-sensitive).
     pub fn from_name(name: &str) -> Option<Field> {
-        Field::ALL
-            .binary_search_by(|field| field.name().cmp(name))
-            .ok()
-            .map(|position| Field::ALL[position])
+        Field::ALL.binary_search_by(|field| field.name().cmp(name)).ok().map(|position| Field::ALL[position])
     }
 
     /// The field's kind, which fixes its JSON shape.
     pub const fn kind(self) -> FieldKind {
         match self {
             Field::Id => FieldKind::Id,
-            Field::Anonymized
-            | Field::Created
-            | Field::DateTime
-            | Field::Modified
-            | Field::Read
-            | Field::Resolved => FieldKind::DateTime,
+            Field::Anonymized | Field::Created | Field::DateTime | Field::Modified | Field::Read | Field::Resolved => {
+                FieldKind::DateTime
+            }
             Field::Channel => FieldKind::Channel,
             Field::Direction => FieldKind::Direction,
             Field::DeliveryStatus => FieldKind::DeliveryStatus,
-            Field::Invoices
-            | Field::LiteratureItems
-            | Field::LiteratureItemsDownloaded
-            | Field::Tags => FieldKind::StringList,
+            Field::Invoices | Field::LiteratureItems | Field::LiteratureItemsDownloaded | Field::Tags => {
+                FieldKind::StringList
+            }
             _ => FieldKind::String,
         }
     }
@@ -204,29 +197,18 @@ impl DateTime {
     /// the years 0000 to 9999.
     pub fn from_seconds(seconds: i64) -> Option<DateTime> {
         let latest = DateTime::from_parts(9999, 12, 31, 23, 59, 59)?;
-        (0..=latest.0)
-            .contains(&seconds)
-            .then_some(DateTime(seconds))
+        (0..=latest.0).contains(&seconds).then_some(DateTime(seconds))
     }
 
     /// The date/time of the given calendar fields, if they name a real time
     /// (no 24:00:00, no leap second, no 30 February).
-    pub fn from_parts(
-        year: u32,
-        month: u32,
-        day: u32,
-        hour: u32,
-        minute: u32,
-        second: u32,
-    ) -> Option<DateTime> {
+    pub fn from_parts(year: u32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<DateTime> {
         if year > 9999 || hour > 23 || minute > 59 || second > 59 {
             return None;
         }
         let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
         let days = i64::from(chrono::Datelike::num_days_from_ce(&date)) - 1 + YEAR_ZERO_DAYS;
-        Some(DateTime(
-            days * DAY + i64::from(hour * 3600 + minute * 60 + second),
-        ))
+        Some(DateTime(days * DAY + i64::from(hour * 3600 + minute * 60 + second)))
     }
 
     /// Parses exactly `YYYY-MM-DD HH:MM:SS` (the stored form).
@@ -249,8 +231,7 @@ impl DateTime {
     pub fn parse_parameter(text: &str) -> Option<DateTime> {
         match text.len() {
             10 => DateTime::parse_date(text),
-            19 => DateTime::parse_with_separator(text, b' ')
-                .or_else(|| DateTime::parse_with_separator(text, b'T')),
+            19 => DateTime::parse_with_separator(text, b' ').or_else(|| DateTime::parse_with_separator(text, b'T')),
             _ => None,
         }
     }
@@ -283,11 +264,8 @@ impl DateTime {
         let second_of_day = self.0.rem_euclid(DAY) as u32;
         let date = chrono::NaiveDate::from_num_days_from_ce_opt((days - YEAR_ZERO_DAYS + 1) as i32)
             .expect("a DateTime is always within years 0000..=9999");
-        let (year, month, day) = (
-            chrono::Datelike::year(&date) as u32,
-            chrono::Datelike::month(&date),
-            chrono::Datelike::day(&date),
-        );
+        let (year, month, day) =
+            (chrono::Datelike::year(&date) as u32, chrono::Datelike::month(&date), chrono::Datelike::day(&date));
         let mut out = *b"0000-00-00 00:00:00";
         put_digits(&mut out[0..4], year);
         put_digits(&mut out[5..7], month);
@@ -310,19 +288,12 @@ fn parse_date_digits(bytes: &[u8]) -> Option<(u32, u32, u32)> {
     if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
         return None;
     }
-    Some((
-        digits(&bytes[0..4])?,
-        digits(&bytes[5..7])?,
-        digits(&bytes[8..10])?,
-    ))
+    Some((digits(&bytes[0..4])?, digits(&bytes[5..7])?, digits(&bytes[8..10])?))
 }
 
 /// The value of a run of ASCII decimal digits; `None` if any byte is not one.
 fn digits(bytes: &[u8]) -> Option<u32> {
-    bytes.iter().try_fold(0u32, |value, &byte| {
-        byte.is_ascii_digit()
-            .then(|| value * 10 + u32::from(byte - b'0'))
-    })
+    bytes.iter().try_fold(0u32, |value, &byte| byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0')))
 }
 
 fn put_digits(out: &mut [u8], mut value: u32) {
@@ -481,10 +452,7 @@ impl<'a> FieldValue<'a> {
 impl Message {
     /// A message with this `_id` and every other field `null`.
     pub fn with_id(id: impl Into<String>) -> Message {
-        Message {
-            id: id.into(),
-            ..Message::default()
-        }
+        Message { id: id.into(), ..Message::default() }
     }
 
     /// The value of one field.
@@ -499,13 +467,9 @@ impl Message {
             Field::Correspondent => V::from_str(&self.correspondent),
             Field::Created => V::from_date_time(self.created),
             Field::DateTime => V::from_date_time(self.date_time),
-            Field::DeliveryStatus => self
-                .delivery_status
-                .map_or(V::Null, |value| V::Str(value.as_str())),
+            Field::DeliveryStatus => self.delivery_status.map_or(V::Null, |value| V::Str(value.as_str())),
             Field::Destination => V::from_str(&self.destination),
-            Field::Direction => self
-                .direction
-                .map_or(V::Null, |value| V::Str(value.as_str())),
+            Field::Direction => self.direction.map_or(V::Null, |value| V::Str(value.as_str())),
             Field::DownloadId => V::from_str(&self.download_id),
             Field::ExternalService => V::from_str(&self.external_service),
             Field::Invoices => V::from_list(&self.invoices),
@@ -583,12 +547,7 @@ mod tests {
 
     #[test]
     fn date_times_parse_strictly_and_round_trip() {
-        for text in [
-            "2024-02-29 23:59:59",
-            "0000-01-01 00:00:00",
-            "9999-12-31 23:59:59",
-            "1970-01-01 00:00:00",
-        ] {
+        for text in ["2024-02-29 23:59:59", "0000-01-01 00:00:00", "9999-12-31 23:59:59", "1970-01-01 00:00:00"] {
             let value = DateTime::parse(text).unwrap_or_else(|| panic!("{text} should parse"));
             assert_eq!(value.to_string(), text);
             assert_eq!(DateTime::from_seconds(value.seconds()), Some(value));
@@ -624,18 +583,9 @@ mod tests {
     #[test]
     fn parameters_accept_three_forms() {
         let expected = DateTime::parse("2024-03-01 10:11:12").unwrap();
-        assert_eq!(
-            DateTime::parse_parameter("2024-03-01T10:11:12"),
-            Some(expected)
-        );
-        assert_eq!(
-            DateTime::parse_parameter("2024-03-01 10:11:12"),
-            Some(expected)
-        );
-        assert_eq!(
-            DateTime::parse_parameter("2024-03-01"),
-            DateTime::parse("2024-03-01 00:00:00")
-        );
+        assert_eq!(DateTime::parse_parameter("2024-03-01T10:11:12"), Some(expected));
+        assert_eq!(DateTime::parse_parameter("2024-03-01 10:11:12"), Some(expected));
+        assert_eq!(DateTime::parse_parameter("2024-03-01"), DateTime::parse("2024-03-01 00:00:00"));
         assert_eq!(DateTime::parse_parameter("2024-03-01t10:11:12"), None);
         assert_eq!(DateTime::parse_parameter("2024-03-01 10:11"), None);
     }
@@ -644,10 +594,7 @@ mod tests {
     fn enums_parse_only_their_spellings() {
         assert_eq!(Channel::parse("sms"), Some(Channel::Sms));
         assert_eq!(Channel::parse("SMS"), None);
-        assert_eq!(
-            DeliveryStatus::parse("unknown"),
-            Some(DeliveryStatus::Unknown)
-        );
+        assert_eq!(DeliveryStatus::parse("unknown"), Some(DeliveryStatus::Unknown));
         assert_eq!(Direction::allowed(), "`inbound`, `outbound`");
     }
 }

@@ -45,10 +45,7 @@ impl Response {
             out.push(b']');
         }
         out.extend_from_slice(b"}}");
-        Response {
-            status: 400,
-            body: into_string(out),
-        }
+        Response { status: 400, body: into_string(out) }
     }
 
     /// A 404 response with a hint saying what was not found.
@@ -57,10 +54,7 @@ impl Response {
         out.extend_from_slice(b"{\"hint\":");
         write_json_string(&mut out, hint);
         out.push(b'}');
-        Response {
-            status: 404,
-            body: into_string(out),
-        }
+        Response { status: 404, body: into_string(out) }
     }
 
     /// The transcript form of SPEC §7: `{"status":…,"body":…}` on one line
@@ -80,8 +74,7 @@ impl Response {
         let mut out = Vec::with_capacity(self.body.len() * 2);
         let mut deserializer = serde_json::Deserializer::from_str(&self.body);
         let mut serializer = serde_json::Serializer::pretty(&mut out);
-        serde_transcode::transcode(&mut deserializer, &mut serializer)
-            .expect("msgdex writes valid JSON bodies");
+        serde_transcode::transcode(&mut deserializer, &mut serializer).expect("msgdex writes valid JSON bodies");
         into_string(out)
     }
 }
@@ -176,42 +169,23 @@ mod tests {
 
     #[test]
     fn strings_escape_like_serde_json() {
-        for text in [
-            "plain",
-            "quote \" and \\ slash /",
-            "\u{0}\u{1f}\u{7f}\n\r\t\u{8}\u{c}",
-            "Zoë Siân Łukasz 🎉",
-            "",
-        ] {
+        for text in ["plain", "quote \" and \\ slash /", "\u{0}\u{1f}\u{7f}\n\r\t\u{8}\u{c}", "Zoë Siân Łukasz 🎉", ""]
+        {
             let mut out = Vec::new();
             write_json_string(&mut out, text);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                serde_json::to_string(text).unwrap()
-            );
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(text).unwrap());
         }
     }
 
     #[test]
     fn page_frame_counts_pages() {
-        let frame = PageFrame {
-            item_count: 21,
-            page: 3,
-            per_page: 10,
-        };
+        let frame = PageFrame { item_count: 21, page: 3, per_page: 10 };
         assert_eq!(frame.page_count(), 3);
-        let empty = PageFrame {
-            item_count: 0,
-            page: 1,
-            per_page: 10,
-        };
+        let empty = PageFrame { item_count: 0, page: 1, per_page: 10 };
         assert_eq!(empty.page_count(), 0);
         let mut out = Vec::new();
         empty.write_body(&mut out, |_| {});
-        assert_eq!(
-            out,
-            br#"{"item_count":0,"items":[],"page":1,"page_count":0,"per_page":10}"#
-        );
+        assert_eq!(out, br#"{"item_count":0,"items":[],"page":1,"page_count":0,"per_page":10}"#);
     }
 
     #[test]
@@ -224,10 +198,7 @@ mod tests {
         assert_eq!(parsed["arg_errors"]["page"][0], "bad \"page\"");
         assert!(parsed["hint"].is_string());
         let line = Response::not_found("No message has the Id `x`.").to_transcript_line();
-        assert_eq!(
-            line,
-            r#"{"status":404,"body":{"hint":"No message has the Id `x`."}}"#
-        );
+        assert_eq!(line, r#"{"status":404,"body":{"hint":"No message has the Id `x`."}}"#);
     }
 
     #[test]

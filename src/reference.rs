@@ -38,9 +38,7 @@ impl ReferenceEngine {
 
     /// Every message matching the filters of `query`, in load order.
     pub fn matching<'a>(&'a self, query: &'a ListQuery) -> impl Iterator<Item = &'a Message> + 'a {
-        self.messages
-            .iter()
-            .filter(move |message| matches(message, query))
+        self.messages.iter().filter(move |message| matches(message, query))
     }
 }
 
@@ -55,35 +53,24 @@ pub fn matches(message: &Message, query: &ListQuery) -> bool {
     let modified = message.modified;
     presence_ok(query.anonymized, message.anonymized.map(|_| ()))
         && presence_ok(query.read, message.read.map(|_| ()))
-        && query
-            .value_filters
-            .iter()
-            .all(|filter| match message.get(filter.field) {
-                FieldValue::Str(value) => filter.values.iter().any(|accepted| accepted == value),
-                _ => false,
-            })
+        && query.value_filters.iter().all(|filter| match message.get(filter.field) {
+            FieldValue::Str(value) => filter.values.iter().any(|accepted| accepted == value),
+            _ => false,
+        })
         && in_set(&query.channels, message.channel)
         && in_set(&query.directions, message.direction)
         && in_set(&query.delivery_statuses, message.delivery_status)
-        && query
-            .date_time_from
-            .is_none_or(|from| date_time.is_some_and(|value| value >= from))
-        && query
-            .date_time_to
-            .is_none_or(|to| date_time.is_some_and(|value| value <= to))
-        && query
-            .modified_after
-            .is_none_or(|after| modified.is_some_and(|value| value > after))
-        && query
-            .modified_before
-            .is_none_or(|before| modified.is_some_and(|value| value < before))
+        && query.date_time_from.is_none_or(|from| date_time.is_some_and(|value| value >= from))
+        && query.date_time_to.is_none_or(|to| date_time.is_some_and(|value| value <= to))
+        && query.modified_after.is_none_or(|after| modified.is_some_and(|value| value > after))
+        && query.modified_before.is_none_or(|before| modified.is_some_and(|value| value < before))
         && query.text.as_deref().is_none_or(|text| {
-            [Field::Correspondent, Field::Destination, Field::Origin]
-                .into_iter()
-                .any(|field| match message.get(field) {
+            [Field::Correspondent, Field::Destination, Field::Origin].into_iter().any(|field| {
+                match message.get(field) {
                     FieldValue::Str(value) => value.to_lowercase().contains(text),
                     _ => false,
-                })
+                }
+            })
         })
 }
 
@@ -104,9 +91,7 @@ pub fn compare(left: &Message, right: &Message, sort: &[SortKey]) -> Ordering {
         .map(|key| {
             let ordering = match key.field {
                 SortField::Id => left.id.as_bytes().cmp(right.id.as_bytes()),
-                other => left
-                    .date_time_of(other.field())
-                    .cmp(&right.date_time_of(other.field())),
+                other => left.date_time_of(other.field()).cmp(&right.date_time_of(other.field())),
             };
             if key.descending {
                 ordering.reverse()
@@ -130,19 +115,10 @@ impl Engine for ReferenceEngine {
     fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>) {
         let mut found: Vec<&Message> = self.matching(query).collect();
         found.sort_by(|left, right| compare(left, right, &query.sort));
-        let frame = PageFrame {
-            item_count: found.len() as u64,
-            page: query.page,
-            per_page: query.per_page,
-        };
+        let frame = PageFrame { item_count: found.len() as u64, page: query.page, per_page: query.per_page };
         let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
         frame.write_body(out, |out| {
-            for (position, message) in found
-                .iter()
-                .skip(offset)
-                .take(query.per_page as usize)
-                .enumerate()
-            {
+            for (position, message) in found.iter().skip(offset).take(query.per_page as usize).enumerate() {
                 if position > 0 {
                     out.push(b',');
                 }

@@ -29,9 +29,7 @@ pub struct QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        QueryLimits {
-            max_per_page: DEFAULT_MAX_PER_PAGE,
-        }
+        QueryLimits { max_per_page: DEFAULT_MAX_PER_PAGE }
     }
 }
 
@@ -57,15 +55,10 @@ impl Request {
         if path == MESSAGES_PATH {
             return Request::List(ListQuery::parse(query, limits));
         }
-        match path
-            .strip_prefix(MESSAGES_PATH)
-            .and_then(|rest| rest.strip_prefix('/'))
-        {
-            Some(id) if !id.is_empty() => Request::Retrieve(
-                percent_encoding::percent_decode_str(id)
-                    .decode_utf8_lossy()
-                    .into_owned(),
-            ),
+        match path.strip_prefix(MESSAGES_PATH).and_then(|rest| rest.strip_prefix('/')) {
+            Some(id) if !id.is_empty() => {
+                Request::Retrieve(percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned())
+            }
             _ => Request::UnknownPath(path.to_owned()),
         }
     }
@@ -99,12 +92,7 @@ pub enum SortField {
 
 impl SortField {
     /// Every sort field, in the order the API documents them.
-    pub const ALL: [SortField; 4] = [
-        SortField::Id,
-        SortField::Created,
-        SortField::Modified,
-        SortField::DateTime,
-    ];
+    pub const ALL: [SortField; 4] = [SortField::Id, SortField::Created, SortField::Modified, SortField::DateTime];
 
     /// The message field this key sorts by.
     pub const fn field(self) -> Field {
@@ -117,9 +105,7 @@ impl SortField {
     }
 
     fn parse(name: &str) -> Option<SortField> {
-        SortField::ALL
-            .into_iter()
-            .find(|key| key.field().name() == name)
+        SortField::ALL.into_iter().find(|key| key.field().name() == name)
     }
 }
 
@@ -197,10 +183,7 @@ impl Default for ListQuery {
             text: None,
             page: 1,
             per_page: DEFAULT_PER_PAGE,
-            sort: vec![SortKey {
-                field: SortField::Id,
-                descending: false,
-            }],
+            sort: vec![SortKey { field: SortField::Id, descending: false }],
         }
     }
 }
@@ -268,10 +251,7 @@ struct Problems {
 
 impl Problems {
     fn add(&mut self, parameter: &str, message: String) {
-        self.errors
-            .entry(parameter.to_owned())
-            .or_default()
-            .push(message);
+        self.errors.entry(parameter.to_owned()).or_default().push(message);
     }
 
     /// The one value of a single-valued parameter, or a problem if it was
@@ -280,10 +260,7 @@ impl Problems {
         if values.len() > 1 {
             self.add(
                 parameter,
-                format!(
-                    "Only one value is allowed, but {} were sent; send `{parameter}` once.",
-                    values.len()
-                ),
+                format!("Only one value is allowed, but {} were sent; send `{parameter}` once.", values.len()),
             );
             return None;
         }
@@ -303,9 +280,7 @@ impl ListQuery {
     /// saying what was wrong and what is allowed.
     pub fn parse(query: &str, limits: &QueryLimits) -> Result<ListQuery, ArgErrors> {
         let mut list = ListQuery::default();
-        let mut problems = Problems {
-            errors: ArgErrors::new(),
-        };
+        let mut problems = Problems { errors: ArgErrors::new() };
         for (name, values) in group_parameters(query) {
             let parameter = name.as_ref();
             if let Some(&(_, field)) = VALUE_FILTERS.iter().find(|(known, _)| *known == parameter) {
@@ -324,10 +299,7 @@ impl ListQuery {
                         "yes" => Presence::Yes,
                         "no" => Presence::No,
                         other => {
-                            let message = format!(
-                                "{} is not allowed; use `yes`, `no` or `unset`.",
-                                quoted(other)
-                            );
+                            let message = format!("{} is not allowed; use `yes`, `no` or `unset`.", quoted(other));
                             problems.add(parameter, message);
                             continue;
                         }
@@ -339,22 +311,12 @@ impl ListQuery {
                     }
                 }
                 "filters-channel" => {
-                    list.channels = Some(parse_enums(
-                        parameter,
-                        &values,
-                        Channel::parse,
-                        Channel::allowed,
-                        &mut problems,
-                    ))
+                    list.channels =
+                        Some(parse_enums(parameter, &values, Channel::parse, Channel::allowed, &mut problems))
                 }
                 "filters-direction" => {
-                    list.directions = Some(parse_enums(
-                        parameter,
-                        &values,
-                        Direction::parse,
-                        Direction::allowed,
-                        &mut problems,
-                    ))
+                    list.directions =
+                        Some(parse_enums(parameter, &values, Direction::parse, Direction::allowed, &mut problems))
                 }
                 "filters-delivery_status" => {
                     list.delivery_statuses = Some(parse_enums(
@@ -370,16 +332,11 @@ impl ListQuery {
                         continue;
                     };
                     match DateTime::parse_date(value) {
-                        Some(day) if parameter == "filters-start_date" => {
-                            list.date_time_from = Some(day)
-                        }
+                        Some(day) if parameter == "filters-start_date" => list.date_time_from = Some(day),
                         Some(day) => list.date_time_to = Some(day.end_of_day()),
                         None => problems.add(
                             parameter,
-                            format!(
-                                "{} is not a date; use YYYY-MM-DD naming a real calendar day.",
-                                quoted(value)
-                            ),
+                            format!("{} is not a date; use YYYY-MM-DD naming a real calendar day.", quoted(value)),
                         ),
                     }
                 }
@@ -414,7 +371,10 @@ impl ListQuery {
                         Some(page) if page >= 1 => list.page = page,
                         _ => problems.add(
                             parameter,
-                            format!("{} is not a valid page; use a whole number of 1 or more, in plain digits.", quoted(value)),
+                            format!(
+                                "{} is not a valid page; use a whole number of 1 or more, in plain digits.",
+                                quoted(value)
+                            ),
                         ),
                     }
                 }
@@ -423,7 +383,9 @@ impl ListQuery {
                         continue;
                     };
                     match parse_integer(value) {
-                        Some(size) if (1..=u64::from(limits.max_per_page)).contains(&size) => list.per_page = size as u32,
+                        Some(size) if (1..=u64::from(limits.max_per_page)).contains(&size) => {
+                            list.per_page = size as u32
+                        }
                         _ => problems.add(
                             parameter,
                             format!(
@@ -437,11 +399,7 @@ impl ListQuery {
                 "sort_by" => list.sort = parse_sort(&values, &mut problems),
                 unknown => problems.add(
                     unknown,
-                    format!(
-                        "Unknown parameter {}; the parameters are: {}.",
-                        quoted(unknown),
-                        PARAMETERS.join(", ")
-                    ),
+                    format!("Unknown parameter {}; the parameters are: {}.", quoted(unknown), PARAMETERS.join(", ")),
                 ),
             }
         }
@@ -454,9 +412,7 @@ impl ListQuery {
 
     /// The value filter on `field`, if the request has one.
     pub fn value_filter(&self, field: Field) -> Option<&ValueFilter> {
-        self.value_filters
-            .iter()
-            .find(|filter| filter.field == field)
+        self.value_filters.iter().find(|filter| filter.field == field)
     }
 
     /// The position of the page's first item among all matches.
@@ -505,14 +461,9 @@ fn parse_enums<T: PartialEq>(
     for value in values {
         match parse(value) {
             Some(item) => parsed.push(item),
-            None => problems.add(
-                parameter,
-                format!(
-                    "{} is not allowed; use one or more of {}.",
-                    quoted(value),
-                    allowed()
-                ),
-            ),
+            None => {
+                problems.add(parameter, format!("{} is not allowed; use one or more of {}.", quoted(value), allowed()))
+            }
         }
     }
     parsed
@@ -545,10 +496,7 @@ fn parse_sort(values: &[Cow<'_, str>], problems: &mut Problems) -> Vec<SortKey> 
         keys.push(SortKey { field, descending });
     }
     if !keys.iter().any(|key| key.field == SortField::Id) {
-        keys.push(SortKey {
-            field: SortField::Id,
-            descending: false,
-        });
+        keys.push(SortKey { field: SortField::Id, descending: false });
     }
     keys
 }
@@ -562,27 +510,15 @@ mod tests {
     }
 
     fn error_keys(query: &str) -> Vec<String> {
-        parse(query)
-            .expect_err("should be invalid")
-            .into_keys()
-            .collect()
+        parse(query).expect_err("should be invalid").into_keys().collect()
     }
 
     #[test]
     fn defaults_fill_in() {
         let query = parse("").unwrap();
         assert_eq!(query, ListQuery::default());
-        assert_eq!(
-            query.sort,
-            vec![SortKey {
-                field: SortField::Id,
-                descending: false
-            }]
-        );
-        assert_eq!(
-            parse("page=&per_page=&filters-q=").unwrap(),
-            ListQuery::default()
-        );
+        assert_eq!(query.sort, vec![SortKey { field: SortField::Id, descending: false }]);
+        assert_eq!(parse("page=&per_page=&filters-q=").unwrap(), ListQuery::default());
         assert_eq!(parse("colour=").unwrap(), ListQuery::default());
     }
 
@@ -591,10 +527,7 @@ mod tests {
         let query = parse("filters-channel=sms&filters-channel=email&filters-q=+Jos%C3%A9+O%27Brien++&attributes=tags&attributes=_id&attributes=content&attributes=tags").unwrap();
         assert_eq!(query.channels, Some(vec![Channel::Sms, Channel::Email]));
         assert_eq!(query.text.as_deref(), Some("josé o'brien"));
-        assert_eq!(
-            query.attributes,
-            vec![Field::Id, Field::Content, Field::Tags]
-        );
+        assert_eq!(query.attributes, vec![Field::Id, Field::Content, Field::Tags]);
     }
 
     #[test]
@@ -603,41 +536,18 @@ mod tests {
         assert_eq!(query.date_time_from, DateTime::parse("2024-02-29 00:00:00"));
         assert_eq!(query.date_time_to, DateTime::parse("2024-03-01 23:59:59"));
         assert_eq!(query.modified_after, DateTime::parse("2024-01-01 10:00:00"));
-        assert_eq!(
-            query.modified_before,
-            DateTime::parse("2024-01-02 00:00:00")
-        );
-        assert_eq!(
-            error_keys("filters-start_date=2024-01-01+00:00:00"),
-            ["filters-start_date"]
-        );
+        assert_eq!(query.modified_before, DateTime::parse("2024-01-02 00:00:00"));
+        assert_eq!(error_keys("filters-start_date=2024-01-01+00:00:00"), ["filters-start_date"]);
     }
 
     #[test]
     fn sort_keys_get_an_id_tiebreak() {
         let query = parse("sort_by=-date_time&sort_by=created").unwrap();
-        let fields: Vec<(SortField, bool)> = query
-            .sort
-            .iter()
-            .map(|key| (key.field, key.descending))
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                (SortField::DateTime, true),
-                (SortField::Created, false),
-                (SortField::Id, false)
-            ]
-        );
+        let fields: Vec<(SortField, bool)> = query.sort.iter().map(|key| (key.field, key.descending)).collect();
+        assert_eq!(fields, [(SortField::DateTime, true), (SortField::Created, false), (SortField::Id, false)]);
         let explicit = parse("sort_by=-_id&sort_by=modified").unwrap();
         assert_eq!(explicit.sort.len(), 2);
-        assert_eq!(
-            explicit.sort[0],
-            SortKey {
-                field: SortField::Id,
-                descending: true
-            }
-        );
+        assert_eq!(explicit.sort[0], SortKey { field: SortField::Id, descending: true });
     }
 
     #[test]
@@ -677,59 +587,29 @@ mod tests {
         }
         let errors = parse("attributes=colour&attributes=size&filters-channel=fax").unwrap_err();
         assert_eq!(errors["attributes"].len(), 2);
-        assert!(
-            errors["attributes"][0].contains("colour")
-                && errors["attributes"][0].contains("content")
-        );
+        assert!(errors["attributes"][0].contains("colour") && errors["attributes"][0].contains("content"));
         assert!(errors["filters-channel"][0].contains("`email`, `sms`"));
     }
 
     #[test]
     fn per_page_limit_is_a_store_option() {
         let limits = QueryLimits { max_per_page: 500 };
-        assert_eq!(
-            ListQuery::parse("per_page=500", &limits).unwrap().per_page,
-            500
-        );
+        assert_eq!(ListQuery::parse("per_page=500", &limits).unwrap().per_page, 500);
         assert!(ListQuery::parse("per_page=501", &limits).is_err());
     }
 
     #[test]
     fn targets_route_to_list_retrieve_or_unknown() {
         let limits = QueryLimits::default();
-        assert!(matches!(
-            Request::parse("/v1/messages", &limits),
-            Request::List(Ok(_))
-        ));
-        assert!(matches!(
-            Request::parse("/v1/messages?page=0", &limits),
-            Request::List(Err(_))
-        ));
-        assert_eq!(
-            Request::parse("/v1/messages/%C3%A4x+y", &limits),
-            Request::Retrieve("äx+y".into())
-        );
-        assert_eq!(
-            Request::parse("/v1/messages/a/b", &limits),
-            Request::Retrieve("a/b".into())
-        );
-        assert_eq!(
-            Request::parse("/v1/messages/abc?x=1", &limits),
-            Request::Retrieve("abc".into())
-        );
-        for unknown in [
-            "/v1/messages/",
-            "/v1/message",
-            "/v2/messages",
-            "/v1/enquiries",
-            "v1/messages",
-            "",
-            "/v1/messagesx",
-        ] {
-            assert!(
-                matches!(Request::parse(unknown, &limits), Request::UnknownPath(_)),
-                "{unknown}"
-            );
+        assert!(matches!(Request::parse("/v1/messages", &limits), Request::List(Ok(_))));
+        assert!(matches!(Request::parse("/v1/messages?page=0", &limits), Request::List(Err(_))));
+        assert_eq!(Request::parse("/v1/messages/%C3%A4x+y", &limits), Request::Retrieve("äx+y".into()));
+        assert_eq!(Request::parse("/v1/messages/a/b", &limits), Request::Retrieve("a/b".into()));
+        assert_eq!(Request::parse("/v1/messages/abc?x=1", &limits), Request::Retrieve("abc".into()));
+        for unknown in
+            ["/v1/messages/", "/v1/message", "/v2/messages", "/v1/enquiries", "v1/messages", "", "/v1/messagesx"]
+        {
+            assert!(matches!(Request::parse(unknown, &limits), Request::UnknownPath(_)), "{unknown}");
         }
     }
 

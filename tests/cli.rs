@@ -17,9 +17,8 @@ fn msgdex(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!("stdout is not JSON ({error}): {}", String::from_utf8_lossy(&output.stdout))
-    })
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("stdout is not JSON ({error}): {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 const DATA: &str = "fixtures/messages.jsonl";
@@ -32,7 +31,8 @@ fn list_prints_the_page_as_pretty_json() {
     assert!(body["item_count"].as_u64().unwrap() > 0);
     assert!(body["items"].as_array().unwrap().iter().all(|item| item["channel"] == "sms"));
     assert!(String::from_utf8_lossy(&output.stdout).contains("\n  \"item_count\""), "pretty printed");
-    let with_mark = msgdex(&["list", "--data", DATA, "?filters-channel=sms&sort_by=-date_time&attributes=channel"], b"");
+    let with_mark =
+        msgdex(&["list", "--data", DATA, "?filters-channel=sms&sort_by=-date_time&attributes=channel"], b"");
     assert_eq!(with_mark.stdout, output.stdout);
 }
 
@@ -70,7 +70,8 @@ fn array_files_load_too() {
 
 #[test]
 fn run_answers_one_line_per_request() {
-    let input = b"/v1/messages?per_page=2\r\n\n/v1/messages/6724fbcb4f73a2cebf638860\n/v2/messages\n/v1/messages?page=0\n";
+    let input =
+        b"/v1/messages?per_page=2\r\n\n/v1/messages/6724fbcb4f73a2cebf638860\n/v2/messages\n/v1/messages?page=0\n";
     let output = msgdex(&["run", "--data", DATA], input);
     assert_eq!(output.status.code(), Some(0));
     let text = String::from_utf8(output.stdout).unwrap();

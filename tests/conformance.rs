@@ -13,11 +13,7 @@ mod common;
 fn replay(engine: &dyn Engine, requests: &str, expected: &str) {
     let requests: Vec<&str> = requests.lines().collect();
     let expected: Vec<&str> = expected.lines().collect();
-    assert_eq!(
-        requests.len(),
-        expected.len(),
-        "one expected line per request"
-    );
+    assert_eq!(requests.len(), expected.len(), "one expected line per request");
     let mut failures = Vec::new();
     for (number, (request, expected)) in requests.iter().zip(&expected).enumerate() {
         let actual = engine.respond(request).to_transcript_line();
@@ -25,21 +21,12 @@ fn replay(engine: &dyn Engine, requests: &str, expected: &str) {
             failures.push(format!("request {} `{request}`: {why}", number + 1));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} responses differ:\n{}",
-        failures.len(),
-        requests.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} responses differ:\n{}", failures.len(), requests.len(), failures.join("\n"));
 }
 
 fn sample(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/conformance")
-        .join(name);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
 }
 
 fn engines(data: &str) -> Vec<(&'static str, Box<dyn Engine>)> {
@@ -51,11 +38,7 @@ fn engines(data: &str) -> Vec<(&'static str, Box<dyn Engine>)> {
 fn realistic_sample_matches() {
     for (name, engine) in engines("messages.jsonl") {
         eprintln!("engine {name}");
-        replay(
-            engine.as_ref(),
-            &sample("requests.txt"),
-            &sample("expected.txt"),
-        );
+        replay(engine.as_ref(), &sample("requests.txt"), &sample("expected.txt"));
     }
 }
 
@@ -63,11 +46,7 @@ fn realistic_sample_matches() {
 fn edge_sample_matches() {
     for (name, engine) in engines("edge.jsonl") {
         eprintln!("engine {name}");
-        replay(
-            engine.as_ref(),
-            &sample("edge-requests.txt"),
-            &sample("edge-expected.txt"),
-        );
+        replay(engine.as_ref(), &sample("edge-requests.txt"), &sample("edge-expected.txt"));
     }
 }
 
@@ -78,29 +57,13 @@ fn comparison_detects_differences() {
     assert!(common::same_response(r#"{"status":200,"body":{"b":[1,2],"a":1}}"#, expected).is_err());
     assert!(common::same_response(r#"{"status":200,"body":{"a":1,"b":[2,1]}}"#, expected).is_err());
     let bad = r#"{"status":400,"body":{"hint":"x","arg_errors":{"page":["no"]}}}"#;
-    assert!(common::same_response(
-        r#"{"status":400,"body":{"hint":"y","arg_errors":{"page":["other words"]}}}"#,
-        bad
-    )
-    .is_ok());
-    assert!(common::same_response(
-        r#"{"status":400,"body":{"hint":"y","arg_errors":{"per_page":["no"]}}}"#,
-        bad
-    )
-    .is_err());
-    assert!(common::same_response(
-        r#"{"status":400,"body":{"hint":"y","arg_errors":{"page":[]}}}"#,
-        bad
-    )
-    .is_err());
-    assert!(common::same_response(
-        r#"{"status":404,"body":{"hint":"gone"}}"#,
-        r#"{"status":404,"body":{"hint":"x"}}"#
-    )
-    .is_ok());
-    assert!(common::same_response(
-        r#"{"status":404,"body":{}}"#,
-        r#"{"status":404,"body":{"hint":"x"}}"#
-    )
-    .is_err());
+    assert!(common::same_response(r#"{"status":400,"body":{"hint":"y","arg_errors":{"page":["other words"]}}}"#, bad)
+        .is_ok());
+    assert!(
+        common::same_response(r#"{"status":400,"body":{"hint":"y","arg_errors":{"per_page":["no"]}}}"#, bad).is_err()
+    );
+    assert!(common::same_response(r#"{"status":400,"body":{"hint":"y","arg_errors":{"page":[]}}}"#, bad).is_err());
+    assert!(common::same_response(r#"{"status":404,"body":{"hint":"gone"}}"#, r#"{"status":404,"body":{"hint":"x"}}"#)
+        .is_ok());
+    assert!(common::same_response(r#"{"status":404,"body":{}}"#, r#"{"status":404,"body":{"hint":"x"}}"#).is_err());
 }

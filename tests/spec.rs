@@ -47,8 +47,18 @@ const CASES: &[Case] = &[
     list("empty values are dropped", "/v1/messages?page=&filters-location=&colour=", ALL_BY_ID, 9),
     list("list values OR", "/v1/messages?filters-location=L2&filters-location=L3", &["M4", "_7", "m10", "m3"], 4),
     list("filters AND", "/v1/messages?filters-location=L1&filters-channel=sms", &["m2"], 1),
-    list("repeated list values are harmless", "/v1/messages?filters-channel=sms&filters-channel=sms", &["M4", "m10", "m2"], 3),
-    list("null never matches a value filter", "/v1/messages?filters-channel=email&filters-channel=sms", &["M4", "_7", "m1", "m10", "m2", "m3", "Ä6"], 7),
+    list(
+        "repeated list values are harmless",
+        "/v1/messages?filters-channel=sms&filters-channel=sms",
+        &["M4", "m10", "m2"],
+        3,
+    ),
+    list(
+        "null never matches a value filter",
+        "/v1/messages?filters-channel=email&filters-channel=sms",
+        &["M4", "_7", "m1", "m10", "m2", "m3", "Ä6"],
+        7,
+    ),
     list("filters-ids", "/v1/messages?filters-ids=m9&filters-ids=%C3%846&filters-ids=nope", &["m9", "Ä6"], 2),
     list("filters-reply_to_user is reply_to", "/v1/messages?filters-reply_to_user=U1", &["m2"], 1),
     list("filters-sent_by", "/v1/messages?filters-sent_by=U2", &["M4", "m10"], 2),
@@ -58,31 +68,86 @@ const CASES: &[Case] = &[
     list("filters-location_contact", "/v1/messages?filters-location_contact=LC1", &["m5"], 1),
     list("Id filters are exact (case-sensitive)", "/v1/messages?filters-location=l1", &[], 0),
     list("filters-direction", "/v1/messages?filters-direction=inbound", &["_7", "m2", "m3"], 3),
-    list("filters-delivery_status", "/v1/messages?filters-delivery_status=failed&filters-delivery_status=queued", &["M4", "Ä6"], 2),
+    list(
+        "filters-delivery_status",
+        "/v1/messages?filters-delivery_status=failed&filters-delivery_status=queued",
+        &["M4", "Ä6"],
+        2,
+    ),
     list("anonymized yes", "/v1/messages?filters-anonymized=yes", &["m1"], 1),
     list("anonymized no", "/v1/messages?filters-anonymized=no", &["M4", "_7", "m10", "m2", "m3", "m5", "m9", "Ä6"], 8),
     list("read yes", "/v1/messages?filters-read=yes", &["_7", "m2"], 2),
     list("read unset", "/v1/messages?filters-read=unset", ALL_BY_ID, 9),
     list("start_date includes 00:00:00", "/v1/messages?filters-start_date=2024-02-01", &["m5", "m9"], 2),
-    list("end_date includes the whole day", "/v1/messages?filters-end_date=2024-01-31", &["_7", "m1", "m10", "m2", "m3", "Ä6"], 6),
-    list("date range, null date_time excluded", "/v1/messages?filters-start_date=2024-01-01&filters-end_date=2024-01-15", &["_7", "m1", "m2", "Ä6"], 4),
-    list("contradictory range matches nothing", "/v1/messages?filters-start_date=2024-02-01&filters-end_date=2024-01-01", &[], 0),
+    list(
+        "end_date includes the whole day",
+        "/v1/messages?filters-end_date=2024-01-31",
+        &["_7", "m1", "m10", "m2", "m3", "Ä6"],
+        6,
+    ),
+    list(
+        "date range, null date_time excluded",
+        "/v1/messages?filters-start_date=2024-01-01&filters-end_date=2024-01-15",
+        &["_7", "m1", "m2", "Ä6"],
+        4,
+    ),
+    list(
+        "contradictory range matches nothing",
+        "/v1/messages?filters-start_date=2024-02-01&filters-end_date=2024-01-01",
+        &[],
+        0,
+    ),
     list("modified_after is strict", "/v1/messages?filters-modified_after=2024-02-01+00:00:00", &["m2", "m5"], 2),
-    list("modified_before is strict, T form", "/v1/messages?filters-modified_before=2024-02-01T00:00:00", &["_7", "m10"], 2),
+    list(
+        "modified_before is strict, T form",
+        "/v1/messages?filters-modified_before=2024-02-01T00:00:00",
+        &["_7", "m10"],
+        2,
+    ),
     list("date-only modified bound is midnight", "/v1/messages?filters-modified_before=2024-02-01", &["_7", "m10"], 2),
     list("q is case-insensitive over three fields", "/v1/messages?filters-q=EXAMPLE.COM", &["_7", "m1"], 2),
     list("q trims whitespace", "/v1/messages?filters-q=++o%27brien+", &["m2"], 1),
     list("q blank is no filter", "/v1/messages?filters-q=+++", ALL_BY_ID, 9),
     list("q full Unicode lower-casing (İ → i̇)", "/v1/messages?filters-q=i%CC%87brahim", &["m3"], 1),
-    list("q final sigma lower-cases as σ/ς per Unicode", "/v1/messages?filters-q=%CF%83%CE%BF%CF%86%CE%AF%CE%B1", &["m5"], 1),
+    list(
+        "q final sigma lower-cases as σ/ς per Unicode",
+        "/v1/messages?filters-q=%CF%83%CE%BF%CF%86%CE%AF%CE%B1",
+        &["m5"],
+        1,
+    ),
     list("q matches destination", "/v1/messages?filters-q=ops%40care", &["Ä6"], 1),
     list("q never matches null", "/v1/messages?filters-q=%2B4477009000", &["M4", "m10", "m2"], 3),
     // §3 order and pages
-    list("sort ascending, null first, _id tiebreak", "/v1/messages?sort_by=date_time", &["M4", "m10", "m1", "m2", "_7", "Ä6", "m3", "m5", "m9"], 9),
-    list("sort descending, null last, _id ascending tiebreak", "/v1/messages?sort_by=-date_time", &["m9", "m5", "m3", "_7", "Ä6", "m1", "m2", "m10", "M4"], 9),
-    list("multi-key sort", "/v1/messages?sort_by=-modified&sort_by=created", &["m5", "m2", "m3", "m1", "Ä6", "_7", "m10", "m9", "M4"], 9),
-    list("explicit -_id replaces the tiebreak", "/v1/messages?sort_by=created&sort_by=-_id", &["m9", "m3", "m10", "M4", "m2", "m1", "Ä6", "_7", "m5"], 9),
-    list("sort by _id descending is byte-wise", "/v1/messages?sort_by=-_id", &["Ä6", "m9", "m5", "m3", "m2", "m10", "m1", "_7", "M4"], 9),
+    list(
+        "sort ascending, null first, _id tiebreak",
+        "/v1/messages?sort_by=date_time",
+        &["M4", "m10", "m1", "m2", "_7", "Ä6", "m3", "m5", "m9"],
+        9,
+    ),
+    list(
+        "sort descending, null last, _id ascending tiebreak",
+        "/v1/messages?sort_by=-date_time",
+        &["m9", "m5", "m3", "_7", "Ä6", "m1", "m2", "m10", "M4"],
+        9,
+    ),
+    list(
+        "multi-key sort",
+        "/v1/messages?sort_by=-modified&sort_by=created",
+        &["m5", "m2", "m3", "m1", "Ä6", "_7", "m10", "m9", "M4"],
+        9,
+    ),
+    list(
+        "explicit -_id replaces the tiebreak",
+        "/v1/messages?sort_by=created&sort_by=-_id",
+        &["m9", "m3", "m10", "M4", "m2", "m1", "Ä6", "_7", "m5"],
+        9,
+    ),
+    list(
+        "sort by _id descending is byte-wise",
+        "/v1/messages?sort_by=-_id",
+        &["Ä6", "m9", "m5", "m3", "m2", "m10", "m1", "_7", "M4"],
+        9,
+    ),
     list("pages slice the order", "/v1/messages?sort_by=date_time&per_page=4&page=2", &["_7", "Ä6", "m3", "m5"], 9),
     list("last partial page", "/v1/messages?sort_by=date_time&per_page=4&page=3", &["m9"], 9),
     list("page past the end is empty, not an error", "/v1/messages?per_page=4&page=4", &[], 9),
@@ -119,7 +184,8 @@ fn every_rule_holds_on_every_engine() {
             match case.ids {
                 Some(ids) => {
                     assert_eq!(response.status, 200, "{context}");
-                    let actual: Vec<&str> = body["items"].as_array().unwrap().iter().map(|item| item["_id"].as_str().unwrap()).collect();
+                    let actual: Vec<&str> =
+                        body["items"].as_array().unwrap().iter().map(|item| item["_id"].as_str().unwrap()).collect();
                     assert_eq!(actual, ids, "{context}");
                     assert_eq!(body["item_count"], case.number, "{context}");
                 }
@@ -141,7 +207,18 @@ fn several_invalid_parameters_are_all_reported() {
         let keys: Vec<&String> = body["arg_errors"].as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["attributes", "colour", "filters-channel", "filters-end_date", "filters-modified_after", "filters-q", "filters-read", "page", "per_page", "sort_by"],
+            [
+                "attributes",
+                "colour",
+                "filters-channel",
+                "filters-end_date",
+                "filters-modified_after",
+                "filters-q",
+                "filters-read",
+                "page",
+                "per_page",
+                "sort_by"
+            ],
             "{name}"
         );
         for messages in body["arg_errors"].as_object().unwrap().values() {
@@ -155,7 +232,11 @@ fn several_invalid_parameters_are_all_reported() {
 fn page_numbers_and_projection_follow_section_4() {
     for (name, engine) in engines() {
         let body: Value = serde_json::from_str(
-            &engine.respond("/v1/messages?per_page=4&page=2&attributes=tags&attributes=invoices&attributes=_id&attributes=tags").body,
+            &engine
+                .respond(
+                    "/v1/messages?per_page=4&page=2&attributes=tags&attributes=invoices&attributes=_id&attributes=tags",
+                )
+                .body,
         )
         .unwrap();
         assert_eq!(body["page"], 2, "{name}");
@@ -192,11 +273,13 @@ fn list_items_keep_null_and_empty_lists_apart_and_canonical_order() {
 
 #[test]
 fn retrieve_round_trips_every_message() {
-    let source: Vec<Value> = DATA.lines().filter(|line| !line.trim().is_empty()).map(|line| serde_json::from_str(line).unwrap()).collect();
+    let source: Vec<Value> =
+        DATA.lines().filter(|line| !line.trim().is_empty()).map(|line| serde_json::from_str(line).unwrap()).collect();
     for (name, engine) in engines() {
         for original in &source {
             let id = original["_id"].as_str().unwrap();
-            let encoded: String = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let encoded: String =
+                percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string();
             let response = engine.respond(&format!("/v1/messages/{encoded}"));
             assert_eq!(response.status, 200, "{name} {id}");
             let keys = common::key_order(&response.body);

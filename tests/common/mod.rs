@@ -1,12 +1,13 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use msgdex::{Engine, Message, ReferenceEngine};
+use msgdex::{Engine, FastEngine, Message, ReferenceEngine};
 use serde_json::Value;
 
 /// Every engine msgdex has, each over its own copy of `messages`.
 pub fn all_engines(messages: Vec<Message>) -> Vec<(&'static str, Box<dyn Engine>)> {
-    vec![("reference", Box::new(ReferenceEngine::new(messages)))]
+    let fast = FastEngine::new(&messages).expect("test data has unique Ids");
+    vec![("reference", Box::new(ReferenceEngine::new(messages))), ("fast", Box::new(fast))]
 }
 
 /// Compares a transcript line with an expected one by the conformance rules.
@@ -16,14 +17,9 @@ pub fn same_response(actual: &str, expected: &str) -> Result<(), String> {
     };
     // serde_json's map sorts keys, so compare key order separately.
     let (actual_value, expected_value) = (parse(actual)?, parse(expected)?);
-    let status = expected_value["status"]
-        .as_u64()
-        .ok_or("expected line has no status")?;
+    let status = expected_value["status"].as_u64().ok_or("expected line has no status")?;
     if actual_value["status"].as_u64() != Some(status) {
-        return Err(format!(
-            "status {} instead of {status}: {actual}",
-            actual_value["status"]
-        ));
+        return Err(format!("status {} instead of {status}: {actual}", actual_value["status"]));
     }
     let body = &actual_value["body"];
     if !body["hint"].is_string() && status != 200 {
@@ -32,42 +28,26 @@ pub fn same_response(actual: &str, expected: &str) -> Result<(), String> {
     match status {
         200 => {
             if actual_value != expected_value {
-                return Err(format!(
-                    "body differs\n  actual:   {actual}\n  expected: {expected}"
-                ));
+                return Err(format!("body differs\n  actual:   {actual}\n  expected: {expected}"));
             }
             if key_order(actual) != key_order(expected) {
-                return Err(format!(
-                    "keys in another order\n  actual:   {actual}\n  expected: {expected}"
-                ));
+                return Err(format!("keys in another order\n  actual:   {actual}\n  expected: {expected}"));
             }
         }
         400 => {
             let keys = |value: &Value| -> Option<Vec<String>> {
-                Some(
-                    value["body"]["arg_errors"]
-                        .as_object()?
-                        .keys()
-                        .cloned()
-                        .collect(),
-                )
+                Some(value["body"]["arg_errors"].as_object()?.keys().cloned().collect())
             };
             if keys(&actual_value) != keys(&expected_value) {
-                return Err(format!(
-                    "arg_errors keys differ\n  actual:   {actual}\n  expected: {expected}"
-                ));
+                return Err(format!("arg_errors keys differ\n  actual:   {actual}\n  expected: {expected}"));
             }
             let well_formed = body["arg_errors"].as_object().is_some_and(|errors| {
                 errors.values().all(|messages| {
-                    messages
-                        .as_array()
-                        .is_some_and(|list| !list.is_empty() && list.iter().all(Value::is_string))
+                    messages.as_array().is_some_and(|list| !list.is_empty() && list.iter().all(Value::is_string))
                 })
             });
             if !well_formed {
-                return Err(format!(
-                    "arg_errors must map to non-empty lists of strings: {actual}"
-                ));
+                return Err(format!("arg_errors must map to non-empty lists of strings: {actual}"));
             }
         }
         _ => {}
@@ -80,8 +60,7 @@ pub fn key_order(text: &str) -> Vec<String> {
     let mut keys = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let mut collector = KeyCollector { keys: &mut keys };
-    serde::de::Deserializer::deserialize_any(&mut deserializer, &mut collector)
-        .expect("valid JSON");
+    serde::de::Deserializer::deserialize_any(&mut deserializer, &mut collector).expect("valid JSON");
     keys
 }
 

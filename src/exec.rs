@@ -1,0 +1,397 @@
+//! The executor: carries out a [`Plan`] on a [`Segment`] — evaluates the
+//! filter steps into one bitmap of matches (or none, meaning every row),
+//! counts the matches without iterating them, and finds the page with the
+//! chosen strategy.
+//!
+//! The three page strategies give the same rows; a property test runs them
+//! all against a full sort.
+
+use std::cmp::Ordering;
+use std::ops::Range;
+
+use roaring::{MultiOps, RoaringBitmap};
+
+use crate::index::order::{count_members, SortedOrder, BLOCK};
+use crate::index::text::TextSearchStats;
+use crate::plan::{choose_strategy, page_costs, Plan, RangeUse, StepKind, Strategy};
+use crate::request::{SortField, SortKey};
+use crate::store::Segment;
+
+/// What execution found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Execution {
+    /// Matching messages over all pages.
+    pub item_count: u64,
+    /// The rows of the page, in order.
+    pub rows: Vec<u32>,
+    /// Actual costs, for `explain`.
+    pub stats: ExecStats,
+}
+
+/// Actual work done, to set beside the plan's estimates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecStats {
+    /// Rows left after each evaluated step, in plan order (a domain range is
+    /// not a step here: it bounds the walk).
+    pub after_step: Vec<u64>,
+    /// The strategy used (re-chosen from the actual match count).
+    pub strategy: Option<Strategy>,
+    /// Positions or rows whose membership or key was examined one by one.
+    pub rows_examined: u64,
+    /// Whole blocks of positions skipped by counting.
+    pub blocks_skipped: u64,
+    /// What the text search did.
+    pub text: Option<TextSearchStats>,
+}
+
+/// The rows matching the filter steps: `None` means every row.
+type Matches = Option<RoaringBitmap>;
+
+/// Carries out a plan.
+pub fn execute(segment: &Segment, plan: &Plan) -> Execution {
+    let mut stats = ExecStats::default();
+    if plan.empty_because.is_some() {
+        return Execution { stats, ..Execution::default() };
+    }
+    let Some(matches) = evaluate_filters(segment, plan, &mut stats) else {
+        return Execution { stats, ..Execution::default() };
+    };
+    let domain = plan.domain();
+    let primary = plan.sort[0];
+    let offset = plan.offset;
+    let limit = plan.limit as usize;
+
+    if primary.field == SortField::Id {
+        stats.strategy = Some(Strategy::IdOrder);
+        let item_count = matches.as_ref().map_or(u64::from(segment.row_count()), RoaringBitmap::len);
+        let rows = id_order_page(matches.as_ref(), segment.row_count(), primary.descending, offset, limit);
+        return Execution { item_count, rows, stats };
+    }
+
+    let order = segment.order(primary.field);
+    let values = segment.dates(primary.field.field());
+    let positions = domain.as_ref().map_or(0..order.len(), |(_, _, _, positions)| positions.clone());
+    let strategy = match &matches {
+        None => Strategy::Walk,
+        Some(bitmap) => {
+            let costs = page_costs(bitmap.len(), positions.len() as u64, offset, plan.limit);
+            choose_strategy(true, costs)
+        }
+    };
+    stats.strategy = Some(strategy);
+    match strategy {
+        Strategy::Collect => {
+            let bitmap = matches.expect("collect needs a match bitmap");
+            let mut rows: Vec<u32> = match &domain {
+                Some((_, from, to, _)) => {
+                    bitmap.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])).collect()
+                }
+                None => bitmap.iter().collect(),
+            };
+            stats.rows_examined += bitmap.len();
+            let item_count = rows.len() as u64;
+            let rows = top_window(segment, &mut rows, &plan.sort, offset, limit);
+            Execution { item_count, rows, stats }
+        }
+        _ => {
+            let item_count = match &matches {
+                None => positions.len() as u64,
+                Some(bitmap) if positions.len() == order.len() => bitmap.len(),
+                Some(bitmap) => order.count_in(bitmap, positions.clone()),
+            };
+            let walk = Walk { segment, order, values, member: matches.as_ref(), positions, rest: &plan.sort[1..] };
+            let rows = if primary.descending {
+                walk.descending(offset, limit, &mut stats)
+            } else {
+                walk.ascending(offset, limit, &mut stats)
+            };
+            Execution { item_count, rows, stats }
+        }
+    }
+}
+
+/// Evaluates every step but the domain; `None` when the result is empty,
+/// `Some(None)` when every row matches.
+fn evaluate_filters(segment: &Segment, plan: &Plan, stats: &mut ExecStats) -> Option<Matches> {
+    let mut matches: Matches = None;
+    let universe = || {
+        let mut all = RoaringBitmap::new();
+        all.insert_range(0..segment.row_count());
+        all
+    };
+    for step in &plan.steps {
+        let narrowed = match &step.kind {
+            StepKind::Values { field, codes } => {
+                let index = segment.value_index(*field);
+                let union: RoaringBitmap = match codes.as_slice() {
+                    [code] => intersect_with(&matches, index.rows(*code)),
+                    _ => {
+                        let union = codes.iter().map(|&code| index.rows(code)).union();
+                        intersect_owned(matches.take(), union)
+                    }
+                };
+                union
+            }
+            StepKind::Ids { rows } => {
+                let bitmap = RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows are sorted");
+                intersect_owned(matches.take(), bitmap)
+            }
+            StepKind::Present { field, present: true } => intersect_with(&matches, segment.present(*field)),
+            StepKind::Present { field, present: false } => {
+                let mut remaining = matches.take().unwrap_or_else(universe);
+                remaining -= segment.present(*field);
+                remaining
+            }
+            StepKind::Text { needle } => {
+                let (found, text_stats) = segment.text().search(needle);
+                stats.text = Some(text_stats);
+                intersect_owned(matches.take(), found)
+            }
+            StepKind::Range { how: RangeUse::Domain, .. } => continue,
+            StepKind::Range { key, positions, how: RangeUse::Bitmap, .. } => {
+                let range = segment.order(*key).range_bitmap(positions.clone());
+                intersect_owned(matches.take(), range)
+            }
+            StepKind::Range { key, from, to, how: RangeUse::Check, .. } => {
+                let values = segment.dates(key.field());
+                let candidates = matches.take().expect("a checked range follows a bitmap step");
+                stats.rows_examined += candidates.len();
+                RoaringBitmap::from_sorted_iter(
+                    candidates.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])),
+                )
+                .expect("rows stay sorted")
+            }
+        };
+        stats.after_step.push(narrowed.len());
+        if narrowed.is_empty() {
+            return None;
+        }
+        matches = Some(narrowed);
+    }
+    Some(matches)
+}
+
+fn intersect_with(matches: &Matches, bitmap: &RoaringBitmap) -> RoaringBitmap {
+    match matches {
+        Some(current) => current & bitmap,
+        None => bitmap.clone(),
+    }
+}
+
+fn intersect_owned(matches: Matches, bitmap: RoaringBitmap) -> RoaringBitmap {
+    match matches {
+        Some(current) => current & bitmap,
+        None => bitmap,
+    }
+}
+
+/// The page when rows are already in order (`_id` primary).
+fn id_order_page(
+    matches: Option<&RoaringBitmap>,
+    row_count: u32,
+    descending: bool,
+    offset: u64,
+    limit: usize,
+) -> Vec<u32> {
+    let total = matches.map_or(u64::from(row_count), RoaringBitmap::len);
+    if offset >= total {
+        return Vec::new();
+    }
+    let take = (total - offset).min(limit as u64) as u32;
+    let offset = offset as u32;
+    match (matches, descending) {
+        (None, false) => (offset..offset + take).collect(),
+        (None, true) => (0..take).map(|index| row_count - 1 - offset - index).collect(),
+        (Some(bitmap), false) => {
+            let first = bitmap.select(offset).expect("offset < len");
+            bitmap.range(first..).take(take as usize).collect()
+        }
+        (Some(bitmap), true) => {
+            let last = bitmap.select(total as u32 - 1 - offset).expect("offset < len");
+            bitmap.range(..=last).rev().take(take as usize).collect()
+        }
+    }
+}
+
+/// Compares two rows by sort keys.
+fn compare_rows(segment: &Segment, keys: &[SortKey], left: u32, right: u32) -> Ordering {
+    for key in keys {
+        let ordering = match key.field {
+            SortField::Id => left.cmp(&right),
+            other => {
+                let values = segment.dates(other.field());
+                values[left as usize].cmp(&values[right as usize])
+            }
+        };
+        let ordering = if key.descending { ordering.reverse() } else { ordering };
+        if ordering.is_ne() {
+            return ordering;
+        }
+    }
+    Ordering::Equal
+}
+
+/// The rows at `offset..offset + limit` of `rows` sorted by `keys`, sorting
+/// only up to the window's end.
+fn top_window(segment: &Segment, rows: &mut [u32], keys: &[SortKey], offset: u64, limit: usize) -> Vec<u32> {
+    if offset >= rows.len() as u64 {
+        return Vec::new();
+    }
+    let offset = offset as usize;
+    let end = (offset + limit).min(rows.len());
+    let compare = |left: &u32, right: &u32| compare_rows(segment, keys, *left, *right);
+    if end < rows.len() {
+        rows.select_nth_unstable_by(end - 1, compare);
+    }
+    rows[..end].sort_unstable_by(compare);
+    rows[offset..end].to_vec()
+}
+
+/// A walk along a sorted order within a range of positions.
+struct Walk<'a> {
+    segment: &'a Segment,
+    order: &'a SortedOrder,
+    values: &'a [i64],
+    /// Matches; `None` means every row.
+    member: Option<&'a RoaringBitmap>,
+    positions: Range<usize>,
+    /// Sort keys after the primary one.
+    rest: &'a [SortKey],
+}
+
+impl Walk<'_> {
+    fn is_member(&self, row: u32) -> bool {
+        self.member.is_none_or(|bitmap| bitmap.contains(row))
+    }
+
+    fn count(&self, positions: Range<usize>, stats: &mut ExecStats) -> u64 {
+        match self.member {
+            None => positions.len() as u64,
+            Some(bitmap) => {
+                stats.rows_examined += positions.len() as u64;
+                count_members(bitmap, self.order.rows_at(positions))
+            }
+        }
+    }
+
+    /// The members of one group of equal primary values, in page order.
+    fn group_hits(&self, group: Range<usize>, stats: &mut ExecStats) -> Vec<u32> {
+        stats.rows_examined += group.len() as u64;
+        let mut hits: Vec<u32> = self.order.rows_at(group).iter().copied().filter(|&row| self.is_member(row)).collect();
+        // Within a group rows are ascending, which is already right for an
+        // ascending `_id` tie-break.
+        match self.rest {
+            [] | [SortKey { field: SortField::Id, descending: false }, ..] => {}
+            [SortKey { field: SortField::Id, descending: true }, ..] => hits.reverse(),
+            keys => hits.sort_unstable_by(|left, right| compare_rows(self.segment, keys, *left, *right)),
+        }
+        hits
+    }
+
+    /// Takes this group's share of the window; returns whether the page is full.
+    fn take_group(
+        &self,
+        group: Range<usize>,
+        offset: u64,
+        limit: usize,
+        skipped: &mut u64,
+        page: &mut Vec<u32>,
+        stats: &mut ExecStats,
+    ) -> bool {
+        let hits_count = self.count(group.clone(), stats);
+        if *skipped + hits_count <= offset {
+            *skipped += hits_count;
+            return false;
+        }
+        let hits = self.group_hits(group, stats);
+        let start = offset.saturating_sub(*skipped) as usize;
+        *skipped += hits_count;
+        let wanted = limit - page.len();
+        page.extend(hits.iter().skip(start).take(wanted));
+        page.len() == limit
+    }
+
+    fn ascending(&self, offset: u64, limit: usize, stats: &mut ExecStats) -> Vec<u32> {
+        let Range { start: low, end: high } = self.positions;
+        let mut page = Vec::with_capacity(limit);
+        let mut skipped = 0u64;
+        let mut cursor = low;
+        if offset > 0 && high > low {
+            // Skip the head up to the first block boundary, then whole blocks.
+            let head_end = low.next_multiple_of(BLOCK).min(high);
+            let head = self.count(low..head_end, stats);
+            if head <= offset {
+                skipped = head;
+                cursor = head_end;
+                while cursor + BLOCK <= high {
+                    let hits = self.order.block_hits(self.member, cursor / BLOCK);
+                    if skipped + hits > offset {
+                        break;
+                    }
+                    skipped += hits;
+                    cursor += BLOCK;
+                    stats.blocks_skipped += 1;
+                }
+                // Back up to the start of the group straddling the cursor.
+                if cursor > low
+                    && cursor < high
+                    && self.values[self.order.row_at(cursor) as usize]
+                        == self.values[self.order.row_at(cursor - 1) as usize]
+                {
+                    let group_start = self.order.group_start(self.values, cursor, low);
+                    skipped -= self.count(group_start..cursor, stats);
+                    cursor = group_start;
+                }
+            }
+        }
+        while cursor < high && page.len() < limit {
+            let group_end = self.order.group_end(self.values, cursor, high);
+            if self.take_group(cursor..group_end, offset, limit, &mut skipped, &mut page, stats) {
+                break;
+            }
+            cursor = group_end;
+        }
+        page
+    }
+
+    fn descending(&self, offset: u64, limit: usize, stats: &mut ExecStats) -> Vec<u32> {
+        let Range { start: low, end: high } = self.positions;
+        let mut page = Vec::with_capacity(limit);
+        let mut skipped = 0u64;
+        let mut cursor = high;
+        if offset > 0 && high > low {
+            let tail_start = (high / BLOCK * BLOCK).max(low);
+            let tail = self.count(tail_start..high, stats);
+            if tail <= offset {
+                skipped = tail;
+                cursor = tail_start;
+                while cursor >= low + BLOCK {
+                    let hits = self.order.block_hits(self.member, cursor / BLOCK - 1);
+                    if skipped + hits > offset {
+                        break;
+                    }
+                    skipped += hits;
+                    cursor -= BLOCK;
+                    stats.blocks_skipped += 1;
+                }
+                if cursor > low
+                    && cursor < high
+                    && self.values[self.order.row_at(cursor) as usize]
+                        == self.values[self.order.row_at(cursor - 1) as usize]
+                {
+                    let group_end = self.order.group_end(self.values, cursor, high);
+                    skipped -= self.count(cursor..group_end, stats);
+                    cursor = group_end;
+                }
+            }
+        }
+        while cursor > low && page.len() < limit {
+            let group_start = self.order.group_start(self.values, cursor, low);
+            if self.take_group(group_start..cursor, offset, limit, &mut skipped, &mut page, stats) {
+                break;
+            }
+            cursor = group_start;
+        }
+        page
+    }
+}

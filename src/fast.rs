@@ -1,0 +1,133 @@
+//! The fast engine: the columnar, indexed [`Segment`] behind the [`Engine`]
+//! trait. A request is planned ([`crate::plan`]), executed
+//! ([`crate::exec`]) and its items written straight from the columns.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::exec::{execute, Execution};
+use crate::load::{self, LoadError};
+use crate::model::{Field, Message};
+use crate::output::PageFrame;
+use crate::plan::{plan, Plan};
+use crate::request::{ListQuery, QueryLimits};
+use crate::store::{BuildError, Segment, SegmentBuilder};
+
+/// The indexed engine. Cheap to clone (the segment is shared) and
+/// `Send + Sync`: any number of threads may query one engine at once.
+#[derive(Clone, Debug)]
+pub struct FastEngine {
+    segment: Arc<Segment>,
+    limits: QueryLimits,
+}
+
+impl FastEngine {
+    /// Builds an engine over these messages; fails on an empty or repeated
+    /// `_id`.
+    pub fn new(messages: &[Message]) -> Result<FastEngine, BuildError> {
+        Ok(FastEngine::from_segment(Segment::from_messages(messages)?))
+    }
+
+    /// Wraps an already built segment.
+    pub fn from_segment(segment: Segment) -> FastEngine {
+        FastEngine { segment: Arc::new(segment), limits: QueryLimits::default() }
+    }
+
+    /// Loads a JSON array or JSON Lines file straight into columns (the
+    /// messages of one batch at a time are held, never the whole file's).
+    pub fn load_path(path: impl AsRef<Path>) -> Result<FastEngine, LoadError> {
+        let mut builder = SegmentBuilder::new();
+        let mut failure = None;
+        load::for_each_batch_in_path(path, |batch| {
+            if failure.is_none() {
+                failure = builder.push_batch(&batch).err();
+            }
+        })?;
+        match failure {
+            Some(error) => Err(LoadError::Store(error)),
+            None => Ok(FastEngine::from_segment(builder.finish())),
+        }
+    }
+
+    /// The same engine with other validation limits.
+    pub fn with_limits(mut self, limits: QueryLimits) -> FastEngine {
+        self.limits = limits;
+        self
+    }
+
+    /// The segment answering queries.
+    pub fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// Plans and executes a query, returning both for inspection
+    /// (`msgdex explain`).
+    pub fn explain(&self, query: &ListQuery) -> (Plan, Execution) {
+        let plan = plan(&self.segment, query);
+        let execution = execute(&self.segment, &plan);
+        (plan, execution)
+    }
+}
+
+impl Engine for FastEngine {
+    fn message_count(&self) -> usize {
+        self.segment.row_count() as usize
+    }
+
+    fn limits(&self) -> QueryLimits {
+        self.limits
+    }
+
+    fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>) {
+        let execution = execute(&self.segment, &plan(&self.segment, query));
+        let frame = PageFrame { item_count: execution.item_count, page: query.page, per_page: query.per_page };
+        frame.write_body(out, |out| {
+            for (position, &row) in execution.rows.iter().enumerate() {
+                if position > 0 {
+                    out.push(b',');
+                }
+                self.segment.write_row(row, &query.attributes, out);
+            }
+        });
+    }
+
+    fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
+        match self.segment.row_of_id(id) {
+            Some(row) => {
+                self.segment.write_row(row, &Field::ALL, out);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<FastEngine>();
+        assert_send_sync::<Segment>();
+        assert_send_sync::<crate::ReferenceEngine>();
+    }
+
+    #[test]
+    fn rejects_duplicate_and_empty_ids() {
+        let twice = [Message::with_id("a"), Message::with_id("a")];
+        assert_eq!(FastEngine::new(&twice).unwrap_err(), BuildError::DuplicateId("a".into()));
+        assert_eq!(FastEngine::new(&[Message::with_id("")]).unwrap_err(), BuildError::EmptyId);
+        let mut builder = SegmentBuilder::new();
+        builder.push_batch(&[Message::with_id("a")]).unwrap();
+        assert!(builder.push_batch(&[Message::with_id("b"), Message::with_id("a")]).is_err());
+        assert_eq!(builder.len(), 1, "a rejected batch changes nothing");
+        let engine = FastEngine::from_segment(builder.finish());
+        assert_eq!(
+            engine.respond("/v1/messages").body,
+            r#"{"item_count":1,"items":[{"_id":"a"}],"page":1,"page_count":1,"per_page":10}"#
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! Sort orders and range indexes of the date/time sort keys.
+//!
+//! ```text
+//!  values (by row):   r0=T3  r1=null  r2=T1  r3=T3  r4=T2
+//!  rows (by position): [r1, r2, r4, r0, r3]      sorted by (value, row)
+//!  positions:            0   1   2   3   4
+//!  blocks (BLOCK positions each, as bitmaps of rows):
+//!    block 0 = {r1, r2, r4, …}  block 1 = {…}
+//! ```
+//!
+//! One structure serves three purposes: the presorted permutation a page is
+//! walked along; a range of values (`filters-start_date`, …) is a range of
+//! positions found by binary search, never a scan; and the per-block bitmaps
+//! turn a range into a bitmap (full blocks unioned, edges inserted) and count
+//! a filter's hits in a range of positions without visiting them.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+use roaring::{MultiOps, RoaringBitmap};
+
+/// Positions per block.
+pub const BLOCK: usize = 1024;
+
+/// The rows of a segment sorted by one date/time key, with block bitmaps.
+#[derive(Debug, Default)]
+pub struct SortedOrder {
+    /// Rows in ascending `(value, row)` order; `null` first.
+    rows: Vec<u32>,
+    /// `blocks[b]`: the rows at positions `b * BLOCK .. (b + 1) * BLOCK`.
+    blocks: Vec<RoaringBitmap>,
+}
+
+impl SortedOrder {
+    /// Sorts the rows of a date column and builds the block bitmaps.
+    pub fn build(values: &[i64]) -> SortedOrder {
+        let mut rows: Vec<u32> = (0..values.len() as u32).collect();
+        rows.par_sort_unstable_by_key(|&row| (values[row as usize], row));
+        let blocks = rows
+            .par_chunks(BLOCK)
+            .map(|chunk| {
+                let mut sorted = chunk.to_vec();
+                sorted.sort_unstable();
+                let mut bitmap = RoaringBitmap::from_sorted_iter(sorted).expect("sorted rows");
+                bitmap.optimize();
+                bitmap
+            })
+            .collect();
+        SortedOrder { rows, blocks }
+    }
+
+    /// The number of positions (rows).
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the order is empty.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The row at a position.
+    #[inline]
+    pub fn row_at(&self, position: usize) -> u32 {
+        self.rows[position]
+    }
+
+    /// The rows at a range of positions.
+    pub fn rows_at(&self, positions: Range<usize>) -> &[u32] {
+        &self.rows[positions]
+    }
+
+    /// The first position whose value is `>= value`.
+    pub fn lower_bound(&self, values: &[i64], value: i64) -> usize {
+        self.rows.partition_point(|&row| values[row as usize] < value)
+    }
+
+    /// The first position whose value is `> value`.
+    pub fn upper_bound(&self, values: &[i64], value: i64) -> usize {
+        self.rows.partition_point(|&row| values[row as usize] <= value)
+    }
+
+    /// The end of the run of equal values that contains `position`,
+    /// searching forward up to `limit` (galloping, so a long run of ties
+    /// costs its logarithm).
+    pub fn group_end(&self, values: &[i64], position: usize, limit: usize) -> usize {
+        let value_at = |position: usize| values[self.rows[position] as usize];
+        let value = value_at(position);
+        let mut step = 1;
+        while position + step < limit && value_at(position + step) == value {
+            step *= 2;
+        }
+        let low = position + step / 2;
+        let high = (position + step).min(limit);
+        low + self.rows[low..high].partition_point(|&row| values[row as usize] == value)
+    }
+
+    /// The start of the run of equal values that contains `position - 1`,
+    /// searching backward down to `limit` (galloping).
+    pub fn group_start(&self, values: &[i64], position: usize, limit: usize) -> usize {
+        let value_at = |position: usize| values[self.rows[position] as usize];
+        let last = position - 1;
+        let value = value_at(last);
+        let mut step = 1;
+        while last >= limit + step && value_at(last - step) == value {
+            step *= 2;
+        }
+        let high = last - step / 2 + 1;
+        let low = if last >= limit + step { last - step } else { limit };
+        low + self.rows[low..high].partition_point(|&row| values[row as usize] != value)
+    }
+
+    /// The blocks lying wholly inside `positions`.
+    pub fn full_blocks(&self, positions: &Range<usize>) -> Range<usize> {
+        let first = positions.start.div_ceil(BLOCK);
+        let last = positions.end / BLOCK;
+        first..last.max(first)
+    }
+
+    /// The rows at `positions` as a bitmap: whole blocks are unioned, the
+    /// edges (under two blocks of rows) are sorted and inserted.
+    pub fn range_bitmap(&self, positions: Range<usize>) -> RoaringBitmap {
+        let blocks = self.full_blocks(&positions);
+        if blocks.is_empty() {
+            return sorted_bitmap(&self.rows[positions]);
+        }
+        let mut edges: Vec<u32> = Vec::with_capacity(2 * BLOCK);
+        edges.extend_from_slice(&self.rows[positions.start..blocks.start * BLOCK]);
+        edges.extend_from_slice(&self.rows[(blocks.end * BLOCK).min(positions.end)..positions.end]);
+        let edge_bitmap = sorted_bitmap(&edges);
+        self.blocks[blocks].iter().chain(std::iter::once(&edge_bitmap)).union()
+    }
+
+    /// How many rows of `filter` lie at `positions`, without visiting the
+    /// rows of whole blocks.
+    pub fn count_in(&self, filter: &RoaringBitmap, positions: Range<usize>) -> u64 {
+        let blocks = self.full_blocks(&positions);
+        if blocks.is_empty() {
+            return count_members(filter, &self.rows[positions]);
+        }
+        let whole: u64 = self.blocks[blocks.clone()].iter().map(|block| block.intersection_len(filter)).sum();
+        whole
+            + count_members(filter, &self.rows[positions.start..blocks.start * BLOCK])
+            + count_members(filter, &self.rows[(blocks.end * BLOCK).min(positions.end)..positions.end])
+    }
+
+    /// How many rows of `filter` (all rows when `None`) lie in block `block`.
+    pub fn block_hits(&self, filter: Option<&RoaringBitmap>, block: usize) -> u64 {
+        match filter {
+            Some(filter) => self.blocks[block].intersection_len(filter),
+            None => self.blocks[block].len(),
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.rows.capacity() * 4 + self.blocks.iter().map(RoaringBitmap::serialized_size).sum::<usize>()
+    }
+}
+
+/// How many of `rows` are in `filter`.
+pub fn count_members(filter: &RoaringBitmap, rows: &[u32]) -> u64 {
+    rows.iter().filter(|&&row| filter.contains(row)).count() as u64
+}
+
+/// A bitmap of unsorted rows.
+pub fn sorted_bitmap(rows: &[u32]) -> RoaringBitmap {
+    let mut sorted = rows.to_vec();
+    sorted.sort_unstable();
+    RoaringBitmap::from_sorted_iter(sorted).expect("sorted rows")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn naive_rows(values: &[i64]) -> Vec<u32> {
+        let mut rows: Vec<u32> = (0..values.len() as u32).collect();
+        rows.sort_by_key(|&row| (values[row as usize], row));
+        rows
+    }
+
+    proptest! {
+        #[test]
+        fn ranges_groups_and_counts_agree_with_a_scan(
+            values in proptest::collection::vec(prop_oneof![Just(i64::MIN), 0i64..40], 0..3000),
+            filter_rows in proptest::collection::vec(0u32..3000, 0..800),
+            low in 0i64..40, width in 0i64..40,
+        ) {
+            let order = SortedOrder::build(&values);
+            prop_assert_eq!(&order.rows, &naive_rows(&values));
+            let start = order.lower_bound(&values, low);
+            let end = order.upper_bound(&values, low + width).max(start);
+            let expected: Vec<u32> = order.rows[start..end].to_vec();
+            prop_assert!(expected.iter().all(|&row| (low..=low + width).contains(&values[row as usize])));
+            let bitmap = order.range_bitmap(start..end);
+            prop_assert_eq!(bitmap, sorted_bitmap(&expected));
+            let filter = RoaringBitmap::from_iter(filter_rows);
+            prop_assert_eq!(order.count_in(&filter, start..end), count_members(&filter, &expected));
+            // Groups: every position's run of equal values.
+            let mut position = 0;
+            while position < values.len() {
+                let end_of_group = order.group_end(&values, position, values.len());
+                prop_assert!(end_of_group > position);
+                let value = values[order.rows[position] as usize];
+                prop_assert!(order.rows[position..end_of_group].iter().all(|&row| values[row as usize] == value));
+                prop_assert!(end_of_group == values.len() || values[order.rows[end_of_group] as usize] != value);
+                prop_assert_eq!(order.group_start(&values, end_of_group, 0), position);
+                position = end_of_group;
+            }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The planner: a [`ListQuery`] and a [`Segment`]'s index statistics in, a
+//! [`Plan`] out — plain data that prints itself (for `msgdex explain`) and
+//! that [`crate::exec`] carries out.
+//!
+//! Every filter becomes a step with an estimated row count read from the
+//! indexes (bitmap lengths, positions in a sorted order), never from the
+//! rows. Steps run cheapest first; a range on the primary sort key becomes
+//! the *domain* the page is walked along instead of a bitmap; the page
+//! strategy is chosen by comparing estimated costs.
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::index::order::BLOCK;
+use crate::model::{DateTime, Field};
+use crate::request::{ListQuery, Presence, SortField, SortKey};
+use crate::store::column::DictColumn;
+use crate::store::Segment;
+
+/// How a date/time range filter is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeUse {
+    /// The range is on the primary sort key: the page is walked along these
+    /// positions of the sorted order, and nothing is materialised.
+    Domain,
+    /// The rows of the range are built as a bitmap and intersected.
+    Bitmap,
+    /// The few candidates left by the other filters have their values
+    /// checked.
+    Check,
+}
+
+/// What one filter step does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// A value list filter (`filters-location`, `filters-channel`, …): the
+    /// union of the bitmaps of these codes.
+    Values {
+        /// The field.
+        field: Field,
+        /// The codes of the requested values that occur (unknown ones
+        /// dropped; none left means nothing matches).
+        codes: Vec<u32>,
+    },
+    /// `filters-ids`: the rows of the requested Ids that exist.
+    Ids {
+        /// Rows, ascending, unique.
+        rows: Vec<u32>,
+    },
+    /// `filters-anonymized` / `filters-read`.
+    Present {
+        /// The field.
+        field: Field,
+        /// `yes` (set) or `no` (null).
+        present: bool,
+    },
+    /// A date/time range, inclusive bounds in seconds.
+    Range {
+        /// The sort key whose order answers it.
+        key: SortField,
+        /// Smallest accepted value.
+        from: i64,
+        /// Largest accepted value.
+        to: i64,
+        /// The positions of the range in the key's sorted order.
+        positions: Range<usize>,
+        /// How it is evaluated.
+        how: RangeUse,
+    },
+    /// `filters-q`: the trigram index.
+    Text {
+        /// The lower-cased needle.
+        needle: String,
+    },
+}
+
+/// One filter step and its estimated number of matching rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// What the step does.
+    pub kind: StepKind,
+    /// Estimated rows matching this step alone (exact for all but text).
+    pub estimate: u64,
+}
+
+/// How the page is found once the filters are evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// The primary key is `_id`: rows are already in order, so the page is
+    /// found by rank in the bitmap (`select`) and iterated.
+    IdOrder,
+    /// Walk the primary key's sorted order (within the domain), testing
+    /// membership, skipping whole blocks of positions for deep pages.
+    Walk,
+    /// Collect the matches and partially sort only up to the page's end.
+    Collect,
+}
+
+/// A plan: filter steps in evaluation order and the page strategy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Messages in the segment.
+    pub row_count: u64,
+    /// Steps in evaluation order (bitmap steps cheapest first, then checks;
+    /// a domain range last).
+    pub steps: Vec<Step>,
+    /// Sort keys, ending with an `_id` key.
+    pub sort: Vec<SortKey>,
+    /// The strategy chosen from the estimates.
+    pub strategy: Strategy,
+    /// Estimated matching rows (independence assumed between steps).
+    pub estimated_matches: u64,
+    /// Estimated costs (abstract units) of walking and of collecting.
+    pub estimated_costs: (u64, u64),
+    /// Position of the first item of the page among all matches.
+    pub offset: u64,
+    /// Page size.
+    pub limit: u32,
+    /// Set when a step alone proves that nothing matches.
+    pub empty_because: Option<String>,
+}
+
+impl Plan {
+    /// The domain range (on the primary sort key), if any.
+    pub fn domain(&self) -> Option<(SortField, i64, i64, Range<usize>)> {
+        self.steps.iter().find_map(|step| match &step.kind {
+            StepKind::Range { key, from, to, positions, how: RangeUse::Domain } => {
+                Some((*key, *from, *to, positions.clone()))
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Plans a list query against a segment.
+pub fn plan(segment: &Segment, query: &ListQuery) -> Plan {
+    let row_count = u64::from(segment.row_count());
+    let mut steps = Vec::new();
+    let mut empty_because = None;
+    let mut prove_empty = |why: String| {
+        empty_because.get_or_insert(why);
+    };
+
+    for filter in &query.value_filters {
+        if filter.field == Field::Id {
+            let mut rows: Vec<u32> = filter.values.iter().filter_map(|id| segment.row_of_id(id)).collect();
+            rows.sort_unstable();
+            rows.dedup();
+            if rows.is_empty() {
+                prove_empty("no requested Id exists".into());
+            }
+            steps.push(Step { estimate: rows.len() as u64, kind: StepKind::Ids { rows } });
+        } else {
+            let codes = dict_codes(segment.dict(filter.field), &filter.values);
+            push_values(segment, &mut steps, filter.field, codes, &mut prove_empty);
+        }
+    }
+    let enum_codes = |field: Field, spellings: Vec<&str>| -> Vec<u32> {
+        let column = segment.enum_column(field);
+        let mut codes: Vec<u32> =
+            spellings.iter().filter_map(|spelling| column.code_of(spelling)).map(u32::from).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        codes
+    };
+    if let Some(channels) = &query.channels {
+        let codes = enum_codes(Field::Channel, channels.iter().map(|value| value.as_str()).collect());
+        push_values(segment, &mut steps, Field::Channel, codes, &mut prove_empty);
+    }
+    if let Some(directions) = &query.directions {
+        let codes = enum_codes(Field::Direction, directions.iter().map(|value| value.as_str()).collect());
+        push_values(segment, &mut steps, Field::Direction, codes, &mut prove_empty);
+    }
+    if let Some(statuses) = &query.delivery_statuses {
+        let codes = enum_codes(Field::DeliveryStatus, statuses.iter().map(|value| value.as_str()).collect());
+        push_values(segment, &mut steps, Field::DeliveryStatus, codes, &mut prove_empty);
+    }
+    for (field, presence) in [(Field::Anonymized, query.anonymized), (Field::Read, query.read)] {
+        let set = segment.present(field).len();
+        match presence {
+            Presence::Unset => {}
+            Presence::Yes => steps.push(Step { estimate: set, kind: StepKind::Present { field, present: true } }),
+            Presence::No => {
+                steps.push(Step { estimate: row_count - set, kind: StepKind::Present { field, present: false } })
+            }
+        }
+    }
+    if let Some(needle) = &query.text {
+        // The text index is consulted at execution; until then assume the
+        // worst, so that it runs after every cheaper step.
+        steps.push(Step { estimate: row_count, kind: StepKind::Text { needle: needle.clone() } });
+    }
+
+    let ranges = [
+        (SortField::DateTime, query.date_time_from.map(DateTime::seconds), query.date_time_to.map(DateTime::seconds)),
+        (
+            SortField::Modified,
+            query.modified_after.map(|after| after.seconds() + 1),
+            query.modified_before.map(|before| before.seconds() - 1),
+        ),
+    ];
+    let others_estimate = steps.iter().map(|step| step.estimate).min().unwrap_or(row_count);
+    let primary = query.sort[0];
+    for (key, from, to) in ranges {
+        if from.is_none() && to.is_none() {
+            continue;
+        }
+        // Bounds are real date/times (>= 0), so `null` (i64::MIN) never matches.
+        let from = from.unwrap_or(0);
+        let to = to.unwrap_or(i64::MAX);
+        let order = segment.order(key);
+        let values = segment.dates(key.field());
+        let start = order.lower_bound(values, from);
+        let positions = start..order.upper_bound(values, to).max(start);
+        let estimate = positions.len() as u64;
+        if estimate == 0 {
+            prove_empty(format!("no `{}` lies in the range", key.field()));
+        }
+        let how = if primary.field == key {
+            RangeUse::Domain
+        } else if others_estimate.saturating_mul(8) < estimate {
+            RangeUse::Check
+        } else {
+            RangeUse::Bitmap
+        };
+        steps.push(Step { estimate, kind: StepKind::Range { key, from, to, positions, how } });
+    }
+
+    // Evaluation order: bitmap steps cheapest first, then checks, then the
+    // domain; `filters-read=no` style subtractions after positive steps.
+    steps.sort_by_key(|step| {
+        let phase = match &step.kind {
+            StepKind::Range { how: RangeUse::Check, .. } => 2,
+            StepKind::Range { how: RangeUse::Domain, .. } => 3,
+            StepKind::Present { present: false, .. } => 1,
+            StepKind::Text { .. } => 1,
+            _ => 0,
+        };
+        (phase, step.estimate)
+    });
+
+    let estimated_matches = if empty_because.is_some() {
+        0
+    } else {
+        steps.iter().fold(row_count as f64, |matches, step| matches * step.estimate as f64 / row_count.max(1) as f64)
+            as u64
+    };
+    let mut plan = Plan {
+        row_count,
+        steps,
+        sort: query.sort.clone(),
+        strategy: Strategy::IdOrder,
+        estimated_matches,
+        estimated_costs: (0, 0),
+        offset: query.offset(),
+        limit: query.per_page,
+        empty_because,
+    };
+    if primary.field != SortField::Id {
+        let domain_len = plan.domain().map_or(row_count, |(_, _, _, positions)| positions.len() as u64);
+        let filtered =
+            plan.steps.iter().any(|step| !matches!(step.kind, StepKind::Range { how: RangeUse::Domain, .. }));
+        plan.estimated_costs = page_costs(plan.estimated_matches, domain_len, plan.offset, plan.limit);
+        plan.strategy = choose_strategy(filtered, plan.estimated_costs);
+    }
+    plan
+}
+
+/// The codes of the requested values of a dictionary column that occur.
+fn dict_codes(column: &DictColumn, values: &[String]) -> Vec<u32> {
+    let mut codes: Vec<u32> = values.iter().filter_map(|value| column.code_of(value)).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+}
+
+fn push_values(
+    segment: &Segment,
+    steps: &mut Vec<Step>,
+    field: Field,
+    codes: Vec<u32>,
+    prove_empty: &mut impl FnMut(String),
+) {
+    let index = segment.value_index(field);
+    // A row has one value per field, so the bitmaps are disjoint: the sum is exact.
+    let estimate = codes.iter().map(|&code| index.rows(code).len()).sum();
+    if estimate == 0 {
+        prove_empty(format!("no message has a requested `{field}`"));
+    }
+    steps.push(Step { estimate, kind: StepKind::Values { field, codes } });
+}
+
+/// Estimated costs of the page strategies `(walk, collect)` in abstract
+/// units (about a membership test each), for `matches` rows spread over a
+/// domain of `domain_len` positions.
+pub fn page_costs(matches: u64, domain_len: u64, offset: u64, limit: u32) -> (u64, u64) {
+    if matches == 0 {
+        return (0, 0);
+    }
+    let spacing = domain_len as f64 / matches as f64;
+    let window = (offset.saturating_add(u64::from(limit))).min(matches) as f64;
+    let skipped_positions = offset.min(matches) as f64 * spacing;
+    let skip_cost = (skipped_positions / BLOCK as f64 * 100.0).min(skipped_positions);
+    let walk = skip_cost + (window - offset.min(matches) as f64 + 1.0) * spacing;
+    let collect = matches as f64 * 3.0;
+    (walk as u64, collect as u64)
+}
+
+/// Walk unless collecting is cheaper; an unfiltered page is always walked.
+pub fn choose_strategy(filtered: bool, (walk, collect): (u64, u64)) -> Strategy {
+    if !filtered || walk <= collect {
+        Strategy::Walk
+    } else {
+        Strategy::Collect
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let date = |seconds: i64| {
+            DateTime::from_seconds(seconds).map_or_else(|| "unbounded".to_owned(), |value| value.to_string())
+        };
+        match &self.kind {
+            StepKind::Values { field, codes } => {
+                write!(f, "`{field}` is one of {} known value(s): union of value bitmaps", codes.len())?
+            }
+            StepKind::Ids { rows } => {
+                write!(f, "`_id` is one of {} existing Id(s): rows from the Id hash index", rows.len())?
+            }
+            StepKind::Present { field, present } => write!(
+                f,
+                "`{field}` is {}: {}",
+                if *present { "set" } else { "null" },
+                if *present { "presence bitmap" } else { "subtract the presence bitmap" }
+            )?,
+            StepKind::Range { key, from, to, positions, how } => write!(
+                f,
+                "`{}` in [{}, {}]: positions {}..{} of its sorted order, {}",
+                key.field(),
+                date(*from),
+                if *to == i64::MAX { "unbounded".to_owned() } else { date(*to) },
+                positions.start,
+                positions.end,
+                match how {
+                    RangeUse::Domain => "walked as the page order (not materialised)",
+                    RangeUse::Bitmap => "materialised from block bitmaps",
+                    RangeUse::Check => "checked on the remaining candidates",
+                }
+            )?,
+            StepKind::Text { needle } => {
+                write!(f, "`filters-q` contains {needle:?}: trigram index over distinct values")?
+            }
+        }
+        match &self.kind {
+            StepKind::Text { .. } => write!(f, " (estimate: found at execution)"),
+            _ => write!(f, " (~{} rows)", self.estimate),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "plan over {} messages", self.row_count)?;
+        if self.steps.is_empty() {
+            writeln!(f, "  filters: none (every message matches; no bitmap is built)")?;
+        }
+        for (number, step) in self.steps.iter().enumerate() {
+            writeln!(f, "  {}. {step}", number + 1)?;
+        }
+        if let Some(why) = &self.empty_because {
+            writeln!(f, "  nothing can match: {why}")?;
+        }
+        let keys: Vec<String> = self
+            .sort
+            .iter()
+            .map(|key| format!("{}{}", if key.descending { "-" } else { "" }, key.field.field()))
+            .collect();
+        writeln!(f, "  estimated matches: {}", self.estimated_matches)?;
+        writeln!(f, "  order: {}", keys.join(", "))?;
+        let strategy = match self.strategy {
+            Strategy::IdOrder => "id-order (rank and select in the match bitmap)".to_owned(),
+            Strategy::Walk => format!(
+                "walk the sorted order (estimated cost {} vs collect {})",
+                self.estimated_costs.0, self.estimated_costs.1
+            ),
+            Strategy::Collect => format!(
+                "collect and partially sort (estimated cost {} vs walk {})",
+                self.estimated_costs.1, self.estimated_costs.0
+            ),
+        };
+        writeln!(f, "  page strategy: {strategy}")?;
+        write!(f, "  page window: offset {}, limit {}", self.offset, self.limit)
+    }
+}

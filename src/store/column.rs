@@ -1,0 +1,306 @@
+//! Column types of the store: one column per message field, each holding a
+//! value per row in the shape that makes output a copy and filtering a
+//! bitmap lookup.
+//!
+//! ```text
+//!  DictColumn (every string and string-list field, and _id)
+//!    codes:  [3, 0, 1, 3, 2, …]        one u32 per row, 0 = null
+//!    dict:   1 → "\"L1\""  2 → "\"L2\""  3 → "\"Zo\u00eb\""   pre-escaped JSON
+//!    lookup: hash(fragment) → code     only where filters need it
+//!
+//!  EnumColumn:  [1, 2, 0, …]           one byte per row, 0 = null
+//!  DateColumn:  [63871…, NULL, …]      i64 seconds, NULL = i64::MIN
+//! ```
+//!
+//! Values are stored as the exact JSON text they are written as (escaped
+//! once, at load), so writing an item is a run of `extend_from_slice`.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use crate::model::{DateTime, FieldValue};
+
+/// Row-indexed storage for the `null` of a date column.
+pub const NULL_DATE: i64 = i64::MIN;
+
+/// Distinct pre-escaped JSON fragments, numbered from 1 in first-seen order
+/// (0 is `null`), stored back to back in one arena.
+#[derive(Debug, Default)]
+pub struct FragmentDict {
+    bytes: Vec<u8>,
+    /// `ends[i]` is where fragment `i + 1` ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl FragmentDict {
+    /// The JSON text of `code` (`null` for 0).
+    #[inline]
+    pub fn get(&self, code: u32) -> &[u8] {
+        match code {
+            0 => b"null",
+            _ => {
+                let index = code as usize - 1;
+                let start = if index == 0 { 0 } else { self.ends[index - 1] };
+                &self.bytes[start..self.ends[index]]
+            }
+        }
+    }
+
+    /// The number of distinct non-null values.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no non-null values.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn push(&mut self, fragment: &[u8]) -> u32 {
+        self.bytes.extend_from_slice(fragment);
+        self.ends.push(self.bytes.len());
+        self.ends.len() as u32
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+/// A dictionary-encoded column of strings or string lists.
+#[derive(Debug, Default)]
+pub struct DictColumn {
+    /// The code of each row's value (0 = `null`).
+    pub codes: Vec<u32>,
+    /// The distinct values as JSON text.
+    pub dict: FragmentDict,
+    lookup: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl DictColumn {
+    /// The code of `fragment`, adding it if new.
+    pub fn intern(&mut self, fragment: &[u8]) -> u32 {
+        let hash = self.hasher.hash_one(fragment);
+        let DictColumn { dict, lookup, hasher, .. } = self;
+        if let Some(&code) = lookup.find(hash, |&code| dict.get(code) == fragment) {
+            return code;
+        }
+        let code = dict.push(fragment);
+        lookup.insert_unique(hash, code, |&code| hasher.hash_one(dict.get(code)));
+        code
+    }
+
+    /// Appends a row holding this value.
+    pub fn push_value(&mut self, value: FieldValue<'_>, scratch: &mut Vec<u8>) {
+        let code = match value {
+            FieldValue::Null => 0,
+            other => {
+                scratch.clear();
+                other.write_json(scratch);
+                self.intern(scratch)
+            }
+        };
+        self.codes.push(code);
+    }
+
+    /// The code of a string value, if some row holds it.
+    pub fn code_of(&self, value: &str) -> Option<u32> {
+        let mut fragment = Vec::with_capacity(value.len() + 2);
+        crate::output::write_json_string(&mut fragment, value);
+        let hash = self.hasher.hash_one(fragment.as_slice());
+        self.lookup.find(hash, |&code| self.dict.get(code) == fragment.as_slice()).copied()
+    }
+
+    /// Drops the value lookup of a column that no filter needs.
+    pub fn drop_lookup(&mut self) {
+        self.lookup = HashTable::new();
+    }
+
+    /// The JSON text of a row's value.
+    #[inline]
+    pub fn fragment(&self, row: u32) -> &[u8] {
+        self.dict.get(self.codes[row as usize])
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.codes.capacity() * 4 + self.dict.heap_bytes() + self.lookup.capacity() * 5
+    }
+}
+
+/// An enum column: one byte per row, 0 for `null`, `code + 1` otherwise.
+#[derive(Debug)]
+pub struct EnumColumn {
+    /// Each row's code.
+    pub codes: Vec<u8>,
+    /// The JSON text of each code, `null` first.
+    names: Vec<Vec<u8>>,
+}
+
+impl EnumColumn {
+    /// An empty column for an enum with these spellings.
+    pub fn new<'a>(spellings: impl IntoIterator<Item = &'a str>) -> EnumColumn {
+        let mut names = vec![b"null".to_vec()];
+        names.extend(spellings.into_iter().map(|spelling| format!("\"{spelling}\"").into_bytes()));
+        EnumColumn { codes: Vec::new(), names }
+    }
+
+    /// The code of a spelling (`code + 1` of the enum value), if valid.
+    pub fn code_of(&self, spelling: &str) -> Option<u8> {
+        self.names
+            .iter()
+            .skip(1)
+            .position(|name| &name[1..name.len() - 1] == spelling.as_bytes())
+            .map(|position| position as u8 + 1)
+    }
+
+    /// Appends a row holding this value (a spelling or `null`).
+    pub fn push_value(&mut self, value: FieldValue<'_>) {
+        let code = match value {
+            FieldValue::Str(spelling) => self.code_of(spelling).expect("loaded enum values are valid"),
+            _ => 0,
+        };
+        self.codes.push(code);
+    }
+
+    /// The number of codes, `null` included.
+    pub fn code_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The JSON text of a row's value.
+    #[inline]
+    pub fn fragment(&self, row: u32) -> &[u8] {
+        &self.names[usize::from(self.codes[row as usize])]
+    }
+}
+
+/// A date/time column: seconds per row, [`NULL_DATE`] for `null`, so that
+/// `null` sorts first as integers.
+#[derive(Debug, Default)]
+pub struct DateColumn {
+    /// Each row's value.
+    pub values: Vec<i64>,
+}
+
+impl DateColumn {
+    /// Appends a row holding this value.
+    pub fn push_value(&mut self, value: FieldValue<'_>) {
+        self.values.push(match value {
+            FieldValue::DateTime(value) => value.seconds(),
+            _ => NULL_DATE,
+        });
+    }
+
+    /// Writes a row's value as JSON.
+    #[inline]
+    pub fn write(&self, row: u32, out: &mut Vec<u8>) {
+        match self.values[row as usize] {
+            NULL_DATE => out.extend_from_slice(b"null"),
+            seconds => {
+                let value = DateTime::from_seconds(seconds).expect("stored date/times are in range");
+                out.push(b'"');
+                out.extend_from_slice(&value.to_bytes());
+                out.push(b'"');
+            }
+        }
+    }
+}
+
+/// One field's column.
+#[derive(Debug)]
+pub enum Column {
+    /// Strings, string lists and `_id`.
+    Dict(DictColumn),
+    /// `channel`, `direction`, `delivery_status`.
+    Enum(EnumColumn),
+    /// Date/times.
+    Date(DateColumn),
+}
+
+impl Column {
+    /// Appends a row's value as JSON.
+    #[inline]
+    pub fn write(&self, row: u32, out: &mut Vec<u8>) {
+        match self {
+            Column::Dict(column) => out.extend_from_slice(column.fragment(row)),
+            Column::Enum(column) => out.extend_from_slice(column.fragment(row)),
+            Column::Date(column) => column.write(row, out),
+        }
+    }
+
+    /// Appends a row holding this value.
+    pub fn push_value(&mut self, value: FieldValue<'_>, scratch: &mut Vec<u8>) {
+        match self {
+            Column::Dict(column) => column.push_value(value, scratch),
+            Column::Enum(column) => column.push_value(value),
+            Column::Date(column) => column.push_value(value),
+        }
+    }
+
+    /// Reorders the rows: row `i` becomes old row `order[i]`.
+    pub fn permute(&mut self, order: &[u32]) {
+        fn apply<T: Copy>(values: &mut Vec<T>, order: &[u32]) {
+            *values = order.iter().map(|&old| values[old as usize]).collect();
+        }
+        match self {
+            Column::Dict(column) => apply(&mut column.codes, order),
+            Column::Enum(column) => apply(&mut column.codes, order),
+            Column::Date(column) => apply(&mut column.values, order),
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Column::Dict(column) => column.heap_bytes(),
+            Column::Enum(column) => column.codes.capacity(),
+            Column::Date(column) => column.values.capacity() * 8,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionaries_intern_and_find_values() {
+        let mut column = DictColumn::default();
+        let mut scratch = Vec::new();
+        for value in ["L1", "L2", "L1", "Zoë \"q\""] {
+            column.push_value(FieldValue::Str(value), &mut scratch);
+        }
+        column.push_value(FieldValue::Null, &mut scratch);
+        assert_eq!(column.codes, [1, 2, 1, 3, 0]);
+        assert_eq!(column.fragment(3), "\"Zoë \\\"q\\\"\"".as_bytes());
+        assert_eq!(column.fragment(4), b"null");
+        assert_eq!(column.code_of("L2"), Some(2));
+        assert_eq!(column.code_of("Zoë \"q\""), Some(3));
+        assert_eq!(column.code_of("l2"), None);
+        let mut column = Column::Dict(column);
+        column.permute(&[4, 3, 2, 1, 0]);
+        let Column::Dict(column) = column else { unreachable!() };
+        assert_eq!(column.codes, [0, 3, 1, 2, 1]);
+    }
+
+    #[test]
+    fn enum_and_date_columns_write_json() {
+        let mut channel = EnumColumn::new(["email", "sms"]);
+        channel.push_value(FieldValue::Str("sms"));
+        channel.push_value(FieldValue::Null);
+        assert_eq!(channel.fragment(0), b"\"sms\"");
+        assert_eq!(channel.fragment(1), b"null");
+        assert_eq!(channel.code_of("email"), Some(1));
+        let mut dates = DateColumn::default();
+        dates.push_value(FieldValue::DateTime(DateTime::parse("2024-02-29 01:02:03").unwrap()));
+        dates.push_value(FieldValue::Null);
+        let mut out = Vec::new();
+        dates.write(0, &mut out);
+        dates.write(1, &mut out);
+        assert_eq!(out, b"\"2024-02-29 01:02:03\"null");
+    }
+}

@@ -1,0 +1,338 @@
+//! The columnar store: an immutable, indexed [`Segment`] of messages and the
+//! [`SegmentBuilder`] that makes one from loaded batches.
+//!
+//! Row ids are positions in `_id` byte order, so the default order and every
+//! `_id` tie-break are bitmap order and a `u32` compare. A segment never
+//! changes once built: it is `Send + Sync` and many threads query it at once.
+//! Live writes (a later step) will add small delta segments and tombstones
+//! beside immutable ones, so nothing here assumes a store is one segment
+//! for ever; the planner and executor take a `&Segment`.
+
+pub mod column;
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::index::order::SortedOrder;
+use crate::index::text::TextIndex;
+use crate::index::ValueIndex;
+use crate::model::{Channel, DeliveryStatus, Direction, Field, FieldKind, Message};
+use crate::request::SortField;
+use column::{Column, DateColumn, DictColumn, EnumColumn, NULL_DATE};
+
+/// Fields with a bitmap per distinct value (the Id list filters and enums).
+pub const BITMAP_FIELDS: [Field; 10] = [
+    Field::CareEnquiry,
+    Field::Location,
+    Field::LocationContact,
+    Field::SentBy,
+    Field::ServiceUser,
+    Field::ServiceUserContact,
+    Field::ReplyTo,
+    Field::Channel,
+    Field::Direction,
+    Field::DeliveryStatus,
+];
+
+/// The fields `filters-q` searches.
+pub const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, Field::Origin];
+
+/// The date/time sort keys with a sorted order, in [`SortField`] order
+/// (without `_id`, whose order is the row order).
+const ORDERED_FIELDS: [SortField; 3] = [SortField::Created, SortField::Modified, SortField::DateTime];
+
+/// An immutable, fully indexed set of messages.
+#[derive(Debug)]
+pub struct Segment {
+    row_count: u32,
+    /// One column per field, in canonical order.
+    columns: Vec<Column>,
+    /// `_id` dictionary code → row.
+    id_rows: Vec<u32>,
+    /// Per field (canonical index): value bitmaps for [`BITMAP_FIELDS`].
+    value_indexes: Vec<Option<ValueIndex>>,
+    /// Rows whose `anonymized` is set.
+    anonymized: RoaringBitmap,
+    /// Rows whose `read` is set.
+    read: RoaringBitmap,
+    /// Sorted orders of `created`, `modified`, `date_time`.
+    orders: [SortedOrder; 3],
+    text: TextIndex,
+}
+
+/// Why messages could not be made into a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// Two messages share an `_id`.
+    DuplicateId(String),
+    /// A message has an empty `_id`.
+    EmptyId,
+    /// More messages than a segment can number (`u32` rows).
+    TooManyMessages,
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::DuplicateId(id) => {
+                write!(f, "the `_id` {id:?} is used by two messages; every `_id` must be unique")
+            }
+            BuildError::EmptyId => f.write_str("a message has an empty `_id`; every `_id` must be a non-empty string"),
+            BuildError::TooManyMessages => f.write_str("a store holds at most 4294967294 messages"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl Segment {
+    /// Builds a segment from messages (any order).
+    pub fn from_messages(messages: &[Message]) -> Result<Segment, BuildError> {
+        let mut builder = SegmentBuilder::new();
+        for batch in messages.chunks(8192) {
+            builder.push_batch(batch)?;
+        }
+        Ok(builder.finish())
+    }
+
+    /// The number of messages.
+    pub fn row_count(&self) -> u32 {
+        self.row_count
+    }
+
+    /// The column of a field.
+    pub fn column(&self, field: Field) -> &Column {
+        &self.columns[field.index()]
+    }
+
+    /// The dictionary column of a string-like field.
+    pub fn dict(&self, field: Field) -> &DictColumn {
+        match self.column(field) {
+            Column::Dict(column) => column,
+            _ => panic!("`{field}` is not a dictionary column"),
+        }
+    }
+
+    /// The enum column of an enum field.
+    pub fn enum_column(&self, field: Field) -> &EnumColumn {
+        match self.column(field) {
+            Column::Enum(column) => column,
+            _ => panic!("`{field}` is not an enum column"),
+        }
+    }
+
+    /// The values (by row) of a date/time field.
+    pub fn dates(&self, field: Field) -> &[i64] {
+        match self.column(field) {
+            Column::Date(column) => &column.values,
+            _ => panic!("`{field}` is not a date/time column"),
+        }
+    }
+
+    /// The sorted order of a date/time sort key.
+    pub fn order(&self, key: SortField) -> &SortedOrder {
+        let position = ORDERED_FIELDS.iter().position(|&known| known == key).expect("`_id` has no separate order");
+        &self.orders[position]
+    }
+
+    /// The value bitmaps of one of [`BITMAP_FIELDS`].
+    pub fn value_index(&self, field: Field) -> &ValueIndex {
+        self.value_indexes[field.index()].as_ref().expect("field has value bitmaps")
+    }
+
+    /// Rows where a presence-filtered field (`anonymized`, `read`) is set.
+    pub fn present(&self, field: Field) -> &RoaringBitmap {
+        match field {
+            Field::Anonymized => &self.anonymized,
+            Field::Read => &self.read,
+            other => panic!("`{other}` has no presence bitmap"),
+        }
+    }
+
+    /// The substring index of `filters-q`.
+    pub fn text(&self) -> &TextIndex {
+        &self.text
+    }
+
+    /// The row of the message with this `_id`.
+    pub fn row_of_id(&self, id: &str) -> Option<u32> {
+        self.dict(Field::Id).code_of(id).map(|code| self.id_rows[code as usize])
+    }
+
+    /// Appends the JSON object of a row holding `fields` (canonical order).
+    #[inline]
+    pub fn write_row(&self, row: u32, fields: &[Field], out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (position, &field) in fields.iter().enumerate() {
+            out.extend_from_slice(KEY_PREFIXES[field.index()][usize::from(position == 0)].as_bytes());
+            self.columns[field.index()].write(row, out);
+        }
+        out.push(b'}');
+    }
+
+    /// Approximate heap bytes of the columns and of the indexes.
+    pub fn heap_bytes(&self) -> (usize, usize) {
+        let columns = self.columns.iter().map(Column::heap_bytes).sum::<usize>() + self.id_rows.capacity() * 4;
+        let indexes = self.value_indexes.iter().flatten().map(ValueIndex::heap_bytes).sum::<usize>()
+            + self.anonymized.serialized_size()
+            + self.read.serialized_size()
+            + self.orders.iter().map(SortedOrder::heap_bytes).sum::<usize>()
+            + self.text.heap_bytes();
+        (columns, indexes)
+    }
+}
+
+/// `"name":` for every field: `[with a leading comma, without]`.
+static KEY_PREFIXES: std::sync::LazyLock<Vec<[String; 2]>> = std::sync::LazyLock::new(|| {
+    Field::ALL.iter().map(|field| [format!(",\"{}\":", field.name()), format!("\"{}\":", field.name())]).collect()
+});
+
+/// Collects batches of messages into columns (in load order), then sorts
+/// the rows by `_id` and builds every index in [`SegmentBuilder::finish`].
+#[derive(Debug)]
+pub struct SegmentBuilder {
+    columns: Vec<Column>,
+    /// The raw `_id` of each row in load order, to sort by at the end.
+    raw_ids: Vec<Box<str>>,
+}
+
+impl Default for SegmentBuilder {
+    fn default() -> Self {
+        SegmentBuilder::new()
+    }
+}
+
+impl SegmentBuilder {
+    /// An empty builder.
+    pub fn new() -> SegmentBuilder {
+        let columns = Field::ALL
+            .iter()
+            .map(|field| match field.kind() {
+                FieldKind::Id | FieldKind::String | FieldKind::StringList => Column::Dict(DictColumn::default()),
+                FieldKind::DateTime => Column::Date(DateColumn::default()),
+                FieldKind::Channel => Column::Enum(EnumColumn::new(Channel::ALL.iter().map(|value| value.as_str()))),
+                FieldKind::Direction => {
+                    Column::Enum(EnumColumn::new(Direction::ALL.iter().map(|value| value.as_str())))
+                }
+                FieldKind::DeliveryStatus => {
+                    Column::Enum(EnumColumn::new(DeliveryStatus::ALL.iter().map(|value| value.as_str())))
+                }
+            })
+            .collect();
+        SegmentBuilder { columns, raw_ids: Vec::new() }
+    }
+
+    /// The number of messages added so far.
+    pub fn len(&self) -> usize {
+        self.raw_ids.len()
+    }
+
+    /// Whether no message has been added.
+    pub fn is_empty(&self) -> bool {
+        self.raw_ids.is_empty()
+    }
+
+    /// Adds a batch of messages. A batch with an empty or repeated `_id`
+    /// (within itself or with earlier batches) is rejected whole and leaves
+    /// the builder as it was.
+    pub fn push_batch(&mut self, batch: &[Message]) -> Result<(), BuildError> {
+        if self.raw_ids.len() + batch.len() >= u32::MAX as usize {
+            return Err(BuildError::TooManyMessages);
+        }
+        let Column::Dict(ids) = &mut self.columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
+        let mut batch_ids = std::collections::HashSet::with_capacity(batch.len());
+        for message in batch {
+            if message.id.is_empty() {
+                return Err(BuildError::EmptyId);
+            }
+            if ids.code_of(&message.id).is_some() || !batch_ids.insert(message.id.as_str()) {
+                return Err(BuildError::DuplicateId(message.id.clone()));
+            }
+        }
+        self.columns.par_iter_mut().enumerate().for_each(|(position, column)| {
+            let field = Field::ALL[position];
+            let mut scratch = Vec::with_capacity(256);
+            for message in batch {
+                column.push_value(message.get(field), &mut scratch);
+            }
+        });
+        self.raw_ids.extend(batch.iter().map(|message| message.id.as_str().into()));
+        Ok(())
+    }
+
+    /// Sorts the rows by `_id` and builds every index.
+    pub fn finish(self) -> Segment {
+        let SegmentBuilder { mut columns, raw_ids } = self;
+        let row_count = raw_ids.len() as u32;
+        let mut order: Vec<u32> = (0..row_count).collect();
+        order.par_sort_unstable_by(|&left, &right| {
+            raw_ids[left as usize].as_bytes().cmp(raw_ids[right as usize].as_bytes())
+        });
+        drop(raw_ids);
+        columns.par_iter_mut().for_each(|column| column.permute(&order));
+        drop(order);
+        let mut id_rows = vec![0u32; row_count as usize + 1];
+        if let Column::Dict(ids) = &columns[Field::Id.index()] {
+            for (row, &code) in ids.codes.iter().enumerate() {
+                id_rows[code as usize] = row as u32;
+            }
+        }
+        for (field, column) in Field::ALL.iter().zip(columns.iter_mut()) {
+            if let Column::Dict(dict) = column {
+                if *field != Field::Id && !BITMAP_FIELDS.contains(field) {
+                    dict.drop_lookup();
+                }
+            }
+        }
+        let columns_ref = &columns;
+        let dates = |field: Field| match &columns_ref[field.index()] {
+            Column::Date(column) => column.values.as_slice(),
+            _ => unreachable!("date field"),
+        };
+        let present = |field: Field| {
+            let mut bitmap = RoaringBitmap::new();
+            for (row, &value) in dates(field).iter().enumerate() {
+                if value != NULL_DATE {
+                    bitmap.try_push(row as u32).expect("rows ascend");
+                }
+            }
+            bitmap.optimize();
+            bitmap
+        };
+        let ((value_indexes, orders), ((anonymized, read), text)) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        Field::ALL
+                            .par_iter()
+                            .map(|field| {
+                                BITMAP_FIELDS.contains(field).then(|| match &columns_ref[field.index()] {
+                                    Column::Dict(column) => ValueIndex::build(&column.codes, column.dict.len() + 1),
+                                    Column::Enum(column) => ValueIndex::build(&column.codes, column.code_count()),
+                                    Column::Date(_) => unreachable!("no date field has value bitmaps"),
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                    },
+                    || ORDERED_FIELDS.map(|key| SortedOrder::build(dates(key.field()))),
+                )
+            },
+            || {
+                rayon::join(
+                    || (present(Field::Anonymized), present(Field::Read)),
+                    || {
+                        let text_columns: Vec<&DictColumn> = TEXT_FIELDS
+                            .iter()
+                            .map(|field| match &columns_ref[field.index()] {
+                                Column::Dict(column) => column,
+                                _ => unreachable!("text fields are dictionaries"),
+                            })
+                            .collect();
+                        TextIndex::build(&text_columns, row_count)
+                    },
+                )
+            },
+        );
+        Segment { row_count, columns, id_rows, value_indexes, anonymized, read, orders, text }
+    }
+}
