@@ -49,6 +49,13 @@ type Matches = Option<RoaringBitmap>;
 
 /// Carries out a plan.
 pub fn execute(segment: &Segment, plan: &Plan) -> Execution {
+    execute_with(segment, plan, None)
+}
+
+/// Carries out a plan with the page strategy forced (for date/time primary
+/// keys: [`Strategy::Walk`] or [`Strategy::Collect`]), so that tests can
+/// check that every strategy gives the same page.
+pub fn execute_with(segment: &Segment, plan: &Plan, forced: Option<Strategy>) -> Execution {
     let mut stats = ExecStats::default();
     if plan.empty_because.is_some() {
         return Execution { stats, ..Execution::default() };
@@ -71,9 +78,10 @@ pub fn execute(segment: &Segment, plan: &Plan) -> Execution {
     let order = segment.order(primary.field);
     let values = segment.dates(primary.field.field());
     let positions = domain.as_ref().map_or(0..order.len(), |(_, _, _, positions)| positions.clone());
-    let strategy = match &matches {
-        None => Strategy::Walk,
-        Some(bitmap) => {
+    let strategy = match (&matches, forced) {
+        (_, Some(forced)) if forced != Strategy::IdOrder => forced,
+        (None, _) => Strategy::Walk,
+        (Some(bitmap), _) => {
             let costs = page_costs(bitmap.len(), positions.len() as u64, offset, plan.limit);
             choose_strategy(true, costs)
         }
@@ -81,7 +89,11 @@ pub fn execute(segment: &Segment, plan: &Plan) -> Execution {
     stats.strategy = Some(strategy);
     match strategy {
         Strategy::Collect => {
-            let bitmap = matches.expect("collect needs a match bitmap");
+            let bitmap = matches.unwrap_or_else(|| {
+                let mut all = RoaringBitmap::new();
+                all.insert_range(0..segment.row_count());
+                all
+            });
             let mut rows: Vec<u32> = match &domain {
                 Some((_, from, to, _)) => {
                     bitmap.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])).collect()
