@@ -44,6 +44,7 @@ pub mod reference;
 pub mod request;
 pub mod store;
 pub mod transcript;
+pub mod workload;
 
 pub use engine::Engine;
 pub use fast::FastEngine;

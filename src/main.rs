@@ -1,12 +1,12 @@
 //! The `msgdex` command line: query a JSON or JSON Lines file of messages
 //! as the CareHQ Messages API would answer.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use msgdex::{load, Engine, QueryLimits, ReferenceEngine};
+use msgdex::{load, Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine};
 
 /// Query CareHQ messages held in memory, with the Messages API's semantics.
 #[derive(Parser)]
@@ -26,6 +26,18 @@ struct DataOptions {
     #[arg(long, value_name = "N", default_value_t = msgdex::request::DEFAULT_MAX_PER_PAGE,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_per_page: u32,
+    /// Which engine answers: the indexed `fast` one or the naive `reference`.
+    #[arg(long, value_enum, default_value_t = EngineKind::Fast)]
+    engine: EngineKind,
+}
+
+/// The engines the command line can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum EngineKind {
+    /// Columnar store, bitmap indexes, planner.
+    Fast,
+    /// The naive oracle: filter, sort and slice a vector.
+    Reference,
 }
 
 #[derive(Subcommand)]
@@ -53,6 +65,50 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
         /// The message Id, as stored (not percent-encoded).
         id: String,
     },
+    /// Show how the fast engine plans and executes a list query, with the
+    /// estimated and the actual costs.
+    #[command(after_help = "Example:\n  msgdex explain --data fixtures/messages.jsonl \
+'filters-location=6724fbc74f73a2cebf6377fa&filters-q=zo%C3%AB&sort_by=-date_time'")]
+    Explain {
+        /// Messages to load: a JSON array or JSON Lines file.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// The query string (a leading `?` is allowed).
+        #[arg(default_value = "")]
+        query: String,
+    },
+    /// Write the generated data of BENCH.md as JSON Lines (deterministic).
+    #[command(after_help = "Example:\n  msgdex gen --count 1000000 --seed 1 --out bench-data/1m.jsonl")]
+    Gen {
+        /// Number of messages.
+        #[arg(long)]
+        count: u64,
+        /// Seed: the same count and seed give a byte-identical file.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file (stdout when absent).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write the query mix of BENCH.md, drawn from a data file, as request
+    /// lines tagged with their template (`T03<TAB>/v1/messages?…`).
+    #[command(
+        after_help = "Example:\n  msgdex gen-requests --data bench-data/1m.jsonl --seed 7 --per-template 100 > requests.tsv"
+    )]
+    GenRequests {
+        /// Messages to draw parameters from.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// Seed of the draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests per template.
+        #[arg(long, default_value_t = 100)]
+        per_template: usize,
+        /// Write bare request lines (SPEC §7), without the template tag.
+        #[arg(long)]
+        no_tags: bool,
+    },
     /// Answer request lines from stdin, one response line each (SPEC §7).
     #[command(after_help = "Example:\n  printf '/v1/messages?filters-channel=sms\\n/v1/messages/abc\\n' | \
 msgdex run --data fixtures/messages.jsonl\n\n\
@@ -75,9 +131,49 @@ fn main() -> ExitCode {
 }
 
 fn open_engine(options: &DataOptions) -> Result<Box<dyn Engine>, String> {
-    let messages = load::load_path(&options.data).map_err(|error| error.to_string())?;
     let limits = QueryLimits { max_per_page: options.max_per_page };
-    Ok(Box::new(ReferenceEngine::with_limits(messages, limits)))
+    Ok(match options.engine {
+        EngineKind::Fast => {
+            Box::new(FastEngine::load_path(&options.data).map_err(|error| error.to_string())?.with_limits(limits))
+        }
+        EngineKind::Reference => {
+            let messages = load::load_path(&options.data).map_err(|error| error.to_string())?;
+            Box::new(ReferenceEngine::with_limits(messages, limits))
+        }
+    })
+}
+
+/// Prints the plan and the execution of one list query.
+fn explain(data: &PathBuf, query: &str) -> Result<ExitCode, String> {
+    let engine = FastEngine::load_path(data).map_err(|error| error.to_string())?;
+    let query = query.strip_prefix('?').unwrap_or(query);
+    let list = match ListQuery::parse(query, &engine.limits()) {
+        Ok(list) => list,
+        Err(errors) => {
+            println!("{}", msgdex::Response::bad_request(&errors).pretty_body());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (plan, execution) = engine.explain(&list);
+    println!("{plan}");
+    println!("execution");
+    let after: Vec<String> = execution.stats.after_step.iter().map(u64::to_string).collect();
+    println!("  rows left after each evaluated step: {}", if after.is_empty() { "-".into() } else { after.join(", ") });
+    if let Some(text) = execution.stats.text {
+        println!(
+            "  text search: {}, {} distinct values checked, {} matched",
+            if text.used_grams { "trigram postings" } else { "scan of distinct values" },
+            text.values_checked,
+            text.values_matched
+        );
+    }
+    let strategy =
+        execution.stats.strategy.map_or("none (nothing matched)".to_owned(), |strategy| format!("{strategy:?}"));
+    println!("  page strategy used: {strategy}");
+    println!("  rows examined one by one: {}", execution.stats.rows_examined);
+    println!("  whole blocks skipped: {}", execution.stats.blocks_skipped);
+    println!("  item_count: {}, items on the page: {}", execution.item_count, execution.rows.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn execute(command: Command) -> Result<ExitCode, String> {
@@ -100,6 +196,34 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 let encoded = percent_encode_id(&id);
                 engine.respond(&format!("{}/{encoded}", msgdex::request::MESSAGES_PATH))
             }
+        }
+        Command::Explain { data, query } => return explain(&data, &query),
+        Command::Gen { count, seed, out } => {
+            let generator = msgdex::workload::data::DataGenerator::new(count, seed);
+            let written = match &out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+                    generator.write_json_lines(file)
+                }
+                None => generator.write_json_lines(io::stdout().lock()),
+            };
+            written.map_err(|error| format!("cannot write the data: {error}"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::GenRequests { data, seed, per_template, no_tags } => {
+            let messages = load::load_path(&data).map_err(|error| error.to_string())?;
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            for request in msgdex::workload::mix::generate(&messages, seed, per_template) {
+                let written = if no_tags {
+                    writeln!(out, "{}", request.target)
+                } else {
+                    writeln!(out, "{}\t{}", request.template, request.target)
+                };
+                written.map_err(|error| format!("cannot write requests: {error}"))?;
+            }
+            out.flush().map_err(|error| format!("cannot write requests: {error}"))?;
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Run { data } => {
             let engine = open_engine(&data)?;

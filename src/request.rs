@@ -34,6 +34,8 @@ impl Default for QueryLimits {
 }
 
 /// What a request target asks for.
+// One is built per request and consumed at once, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// `GET /v1/messages?…`, parsed and validated.

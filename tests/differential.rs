@@ -13,10 +13,47 @@ use msgdex::{Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine};
 use proptest::prelude::*;
 
 /// Small pools so that filters hit, with ties, case traps and escapes.
-const IDS: &[&str] = &["a", "b", "A", "B", "ä", "Ä", "_x", "a1", "a10", "a2", "z", "6724fbcb4f73a2cebf638860", "é", "e\u{301}", "q\"uote", "sp ace", "+plus"];
+const IDS: &[&str] = &[
+    "a",
+    "b",
+    "A",
+    "B",
+    "ä",
+    "Ä",
+    "_x",
+    "a1",
+    "a10",
+    "a2",
+    "z",
+    "6724fbcb4f73a2cebf638860",
+    "é",
+    "e\u{301}",
+    "q\"uote",
+    "sp ace",
+    "+plus",
+];
 const REFS: &[&str] = &["L1", "L2", "l1", "Ü", "", "x y"];
-const TEXTS: &[&str] = &["Zoë Quinn zoe@Example.com", "SIÂN O'BRIEN +447700900001", "İbrahim", "ΣΟΦΊΑ Σ", "ﬃ ligature", "ß STRASSE", "KELVIN K", "+441234500002", "", "a\"b\\c\nd", "Jose.Garcia@Example.COM"];
-const DATES: &[&str] = &["2019-01-01 00:00:00", "2020-06-15 08:30:00", "2024-02-29 12:00:00", "2024-02-29 23:59:59", "2024-03-01 00:00:00", "2024-12-31 23:59:59"];
+const TEXTS: &[&str] = &[
+    "Zoë Quinn zoe@Example.com",
+    "SIÂN O'BRIEN +447700900001",
+    "İbrahim",
+    "ΣΟΦΊΑ Σ",
+    "ﬃ ligature",
+    "ß STRASSE",
+    "KELVIN K",
+    "+441234500002",
+    "",
+    "a\"b\\c\nd",
+    "Jose.Garcia@Example.COM",
+];
+const DATES: &[&str] = &[
+    "2019-01-01 00:00:00",
+    "2020-06-15 08:30:00",
+    "2024-02-29 12:00:00",
+    "2024-02-29 23:59:59",
+    "2024-03-01 00:00:00",
+    "2024-12-31 23:59:59",
+];
 const LIST_ITEMS: &[&str] = &["t", "u", "T", "é"];
 
 fn optional<T: Clone + std::fmt::Debug + 'static>(pool: &'static [T]) -> impl Strategy<Value = Option<T>> {
@@ -41,11 +78,7 @@ fn list() -> impl Strategy<Value = Option<Vec<String>>> {
 
 fn message_body() -> impl Strategy<Value = Message> {
     let dates = (date(), date(), date(), date(), date(), date());
-    let enums = (
-        optional(Channel::ALL),
-        optional(Direction::ALL),
-        optional(DeliveryStatus::ALL),
-    );
+    let enums = (optional(Channel::ALL), optional(Direction::ALL), optional(DeliveryStatus::ALL));
     let refs = (string(REFS), string(REFS), string(REFS), string(REFS), string(REFS), string(REFS), string(REFS));
     let texts = (string(TEXTS), string(TEXTS), string(TEXTS), string(TEXTS), string(TEXTS));
     let lists = (list(), list(), list(), list());
@@ -112,9 +145,12 @@ fn parameter() -> impl Strategy<Value = (String, String)> {
     let date_values = &["2024-02-29", "2019-01-01", "2024-13-01", "2020-06-15", "2024-12-31", "x"];
     let moment_values =
         &["2024-02-29 12:00:00", "2024-02-29T23:59:59", "2020-06-15", "2024-02-30 00:00:00", "2019-01-01 00:00:00"];
-    let sort_values = &["_id", "-_id", "created", "-created", "modified", "-modified", "date_time", "-date_time", "-subject"];
-    let attributes = &["_id", "content", "tags", "channel", "date_time", "invoices", "correspondent", "colour", "read_by"];
-    let q_values = &["zoe", "ZOË", "example.com", "i̇b", "σ", "ς", " k ", "ss", "ß", "+44", "a\"b", "xyz", "e", "o'b", ""];
+    let sort_values =
+        &["_id", "-_id", "created", "-created", "modified", "-modified", "date_time", "-date_time", "-subject"];
+    let attributes =
+        &["_id", "content", "tags", "channel", "date_time", "invoices", "correspondent", "colour", "read_by"];
+    let q_values =
+        &["zoe", "ZOË", "example.com", "i̇b", "σ", "ς", " k ", "ss", "ß", "+44", "a\"b", "xyz", "e", "o'b", ""];
     prop_oneof![
         4 => (proptest::sample::select(id_filters.to_vec()), proptest::sample::select(REFS)).prop_map(|(name, value)| (name.to_owned(), value.to_owned())),
         2 => proptest::sample::select(IDS).prop_map(|id| ("filters-ids".to_owned(), id.to_owned())),
@@ -138,8 +174,8 @@ fn parameter() -> impl Strategy<Value = (String, String)> {
 fn sort_keys() -> impl Strategy<Value = Vec<String>> {
     let fields = proptest::sample::subsequence(vec!["_id", "created", "modified", "date_time"], 1..4).prop_shuffle();
     let valid = (fields, any::<[bool; 4]>()).prop_map(|(fields, descending)| {
-            fields.iter().zip(descending).map(|(field, down)| format!("{}{field}", if down { "-" } else { "" })).collect()
-        });
+        fields.iter().zip(descending).map(|(field, down)| format!("{}{field}", if down { "-" } else { "" })).collect()
+    });
     prop_oneof![
         2 => Just(Vec::new()),
         8 => valid,
