@@ -259,6 +259,15 @@ fn top_window(segment: &Segment, rows: &mut [u32], keys: &[SortKey], offset: u64
     rows[offset..end].to_vec()
 }
 
+/// The page being filled by a walk.
+struct Window {
+    offset: u64,
+    limit: usize,
+    /// Matches passed so far in walk order.
+    skipped: u64,
+    page: Vec<u32>,
+}
+
 /// A walk along a sorted order within a range of positions.
 struct Walk<'a> {
     segment: &'a Segment,
@@ -286,10 +295,19 @@ impl Walk<'_> {
         }
     }
 
-    /// The members of one group of equal primary values, in page order.
-    fn group_hits(&self, group: Range<usize>, stats: &mut ExecStats) -> Vec<u32> {
+    /// Takes this group's share of the window; returns whether the page is
+    /// full. A group wholly before the window is only counted.
+    fn take_group(&self, group: Range<usize>, window: &mut Window, stats: &mut ExecStats) -> bool {
+        if self.member.is_none() && window.skipped + group.len() as u64 <= window.offset {
+            window.skipped += group.len() as u64;
+            return false;
+        }
         stats.rows_examined += group.len() as u64;
         let mut hits: Vec<u32> = self.order.rows_at(group).iter().copied().filter(|&row| self.is_member(row)).collect();
+        if window.skipped + hits.len() as u64 <= window.offset {
+            window.skipped += hits.len() as u64;
+            return false;
+        }
         // Within a group rows are ascending, which is already right for an
         // ascending `_id` tie-break.
         match self.rest {
@@ -297,35 +315,15 @@ impl Walk<'_> {
             [SortKey { field: SortField::Id, descending: true }, ..] => hits.reverse(),
             keys => hits.sort_unstable_by(|left, right| compare_rows(self.segment, keys, *left, *right)),
         }
-        hits
-    }
-
-    /// Takes this group's share of the window; returns whether the page is full.
-    fn take_group(
-        &self,
-        group: Range<usize>,
-        offset: u64,
-        limit: usize,
-        skipped: &mut u64,
-        page: &mut Vec<u32>,
-        stats: &mut ExecStats,
-    ) -> bool {
-        let hits_count = self.count(group.clone(), stats);
-        if *skipped + hits_count <= offset {
-            *skipped += hits_count;
-            return false;
-        }
-        let hits = self.group_hits(group, stats);
-        let start = offset.saturating_sub(*skipped) as usize;
-        *skipped += hits_count;
-        let wanted = limit - page.len();
-        page.extend(hits.iter().skip(start).take(wanted));
-        page.len() == limit
+        let start = window.offset.saturating_sub(window.skipped) as usize;
+        window.skipped += hits.len() as u64;
+        let wanted = window.limit - window.page.len();
+        window.page.extend(hits.iter().skip(start).take(wanted));
+        window.page.len() == window.limit
     }
 
     fn ascending(&self, offset: u64, limit: usize, stats: &mut ExecStats) -> Vec<u32> {
         let Range { start: low, end: high } = self.positions;
-        let mut page = Vec::with_capacity(limit);
         let mut skipped = 0u64;
         let mut cursor = low;
         if offset > 0 && high > low {
@@ -356,19 +354,19 @@ impl Walk<'_> {
                 }
             }
         }
-        while cursor < high && page.len() < limit {
+        let mut window = Window { offset, limit, skipped, page: Vec::with_capacity(limit) };
+        while cursor < high && limit > 0 {
             let group_end = self.order.group_end(self.values, cursor, high);
-            if self.take_group(cursor..group_end, offset, limit, &mut skipped, &mut page, stats) {
+            if self.take_group(cursor..group_end, &mut window, stats) {
                 break;
             }
             cursor = group_end;
         }
-        page
+        window.page
     }
 
     fn descending(&self, offset: u64, limit: usize, stats: &mut ExecStats) -> Vec<u32> {
         let Range { start: low, end: high } = self.positions;
-        let mut page = Vec::with_capacity(limit);
         let mut skipped = 0u64;
         let mut cursor = high;
         if offset > 0 && high > low {
@@ -397,13 +395,14 @@ impl Walk<'_> {
                 }
             }
         }
-        while cursor > low && page.len() < limit {
+        let mut window = Window { offset, limit, skipped, page: Vec::with_capacity(limit) };
+        while cursor > low && limit > 0 {
             let group_start = self.order.group_start(self.values, cursor, low);
-            if self.take_group(group_start..cursor, offset, limit, &mut skipped, &mut page, stats) {
+            if self.take_group(group_start..cursor, &mut window, stats) {
                 break;
             }
             cursor = group_start;
         }
-        page
+        window.page
     }
 }
