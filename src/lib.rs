@@ -32,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod engine;
 pub mod exec;
 pub mod fast;

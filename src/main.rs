@@ -109,6 +109,34 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
         #[arg(long)]
         no_tags: bool,
     },
+    /// Replay the BENCH.md query mix against several engines side by side:
+    /// latency per template, speed-ups, throughput, load speed and memory.
+    #[command(after_help = "Example:\n  cargo run --release --features sqlite -- bench --data bench-data/1m.jsonl \
+--engines msgdex,reference,sqlite\n\n\
+Every engine's answers are compared with msgdex's, byte for byte; differences are reported.")]
+    Bench {
+        /// Messages to load: a JSON Lines (or array) file, e.g. from `msgdex gen`.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// Engines to compare, comma-separated: msgdex, reference, sqlite.
+        #[arg(long, default_value = "msgdex,reference", value_delimiter = ',')]
+        engines: Vec<String>,
+        /// Threads of the multi-threaded throughput run (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Requests per template for msgdex.
+        #[arg(long, default_value_t = 200)]
+        per_template: usize,
+        /// Requests per template for the other engines (a prefix of msgdex's).
+        #[arg(long, default_value_t = 20)]
+        slow_per_template: usize,
+        /// Seed of the query mix.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Seconds each throughput run lasts.
+        #[arg(long, default_value_t = 3.0)]
+        throughput_seconds: f64,
+    },
     /// Answer request lines from stdin, one response line each (SPEC §7).
     #[command(after_help = "Example:\n  printf '/v1/messages?filters-channel=sms\\n/v1/messages/abc\\n' | \
 msgdex run --data fixtures/messages.jsonl\n\n\
@@ -198,6 +226,29 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             }
         }
         Command::Explain { data, query } => return explain(&data, &query),
+        Command::Bench { data, engines, threads, per_template, slow_per_template, seed, throughput_seconds } => {
+            let mut kinds = Vec::new();
+            for name in &engines {
+                let kind = msgdex::bench::EngineKind::parse(name)
+                    .ok_or_else(|| format!("unknown engine {name:?}; the engines are msgdex, reference, sqlite"))?;
+                if kind != msgdex::bench::EngineKind::Msgdex && !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            let config = msgdex::bench::BenchConfig {
+                data,
+                engines: kinds,
+                threads,
+                per_template: per_template.max(1),
+                slow_per_template: slow_per_template.min(per_template.max(1)),
+                seed,
+                throughput_seconds,
+            };
+            let report = msgdex::bench::run(config, &mut |step| eprintln!("msgdex bench: {step}…"))?;
+            println!("{}", report.to_markdown());
+            return Ok(if report.disagreements.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) });
+        }
         Command::Gen { count, seed, out } => {
             let generator = msgdex::workload::data::DataGenerator::new(count, seed);
             let written = match &out {

@@ -6,15 +6,13 @@
 use msgdex::{load, Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine, Request};
 use proptest::prelude::*;
 
-const VALID_LINE: &str = r#"{"_id": "a", "channel": "sms", "tags": ["x"], "date_time": "2024-02-29 12:00:00", "correspondent": "Zoë"}"#;
+const VALID_LINE: &str =
+    r#"{"_id": "a", "channel": "sms", "tags": ["x"], "date_time": "2024-02-29 12:00:00", "correspondent": "Zoë"}"#;
 
 /// Bytes that make parsers work: separators, escapes, digits, quotes.
 fn target_bytes() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(
-        prop_oneof![
-            any::<u8>(),
-            proptest::sample::select(b"?&=%+-_/vmesagpilrt0123456789ABCDEFabcdef".to_vec()),
-        ],
+        prop_oneof![any::<u8>(), proptest::sample::select(b"?&=%+-_/vmesagpilrt0123456789ABCDEFabcdef".to_vec()),],
         0..120,
     )
 }
