@@ -6,6 +6,7 @@
 //! The three page strategies give the same rows; a property test runs them
 //! all against a full sort.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::ops::Range;
 
@@ -44,8 +45,9 @@ pub struct ExecStats {
     pub text: Option<TextSearchStats>,
 }
 
-/// The rows matching the filter steps: `None` means every row.
-type Matches = Option<RoaringBitmap>;
+/// The rows matching the filter steps: `None` means every row; a single
+/// step's bitmap is borrowed from the index, not copied.
+type Matches<'a> = Option<Cow<'a, RoaringBitmap>>;
 
 /// Carries out a plan.
 pub fn execute(segment: &Segment, plan: &Plan) -> Execution {
@@ -70,29 +72,36 @@ pub fn execute_with(segment: &Segment, plan: &Plan, forced: Option<Strategy>) ->
 
     if primary.field == SortField::Id {
         stats.strategy = Some(Strategy::IdOrder);
-        let item_count = matches.as_ref().map_or(u64::from(segment.row_count()), RoaringBitmap::len);
-        let rows = id_order_page(matches.as_ref(), segment.row_count(), primary.descending, offset, limit);
+        let item_count = matches.as_ref().map_or(u64::from(segment.row_count()), |bitmap| bitmap.len());
+        let rows = id_order_page(matches.as_deref(), segment.row_count(), primary.descending, offset, limit);
         return Execution { item_count, rows, stats };
     }
 
     let order = segment.order(primary.field);
     let values = segment.dates(primary.field.field());
     let positions = domain.as_ref().map_or(0..order.len(), |(_, _, _, positions)| positions.clone());
+    let item_count = match (&matches, &domain) {
+        (None, _) => positions.len() as u64,
+        (Some(bitmap), None) => bitmap.len(),
+        // Few candidates: check their values; many: count per block.
+        (Some(bitmap), Some((_, from, to, _))) if bitmap.len() < positions.len() as u64 / 8 => {
+            stats.rows_examined += bitmap.len();
+            bitmap.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])).count() as u64
+        }
+        (Some(bitmap), Some(_)) => order.count_in(bitmap, positions.clone()),
+    };
     let strategy = match (&matches, forced) {
         (_, Some(forced)) if forced != Strategy::IdOrder => forced,
         (None, _) => Strategy::Walk,
-        (Some(bitmap), _) => {
-            let costs = page_costs(bitmap.len(), positions.len() as u64, offset, plan.limit);
-            choose_strategy(true, costs)
-        }
+        (Some(_), _) => choose_strategy(true, page_costs(item_count, positions.len() as u64, offset, plan.limit)),
     };
     stats.strategy = Some(strategy);
-    match strategy {
+    let rows = match strategy {
         Strategy::Collect => {
             let bitmap = matches.unwrap_or_else(|| {
                 let mut all = RoaringBitmap::new();
                 all.insert_range(0..segment.row_count());
-                all
+                Cow::Owned(all)
             });
             let mut rows: Vec<u32> = match &domain {
                 Some((_, from, to, _)) => {
@@ -101,58 +110,47 @@ pub fn execute_with(segment: &Segment, plan: &Plan, forced: Option<Strategy>) ->
                 None => bitmap.iter().collect(),
             };
             stats.rows_examined += bitmap.len();
-            let item_count = rows.len() as u64;
-            let rows = top_window(segment, &mut rows, &plan.sort, offset, limit);
-            Execution { item_count, rows, stats }
+            top_window(segment, &mut rows, &plan.sort, offset, limit)
         }
         _ => {
-            let item_count = match &matches {
-                None => positions.len() as u64,
-                Some(bitmap) if positions.len() == order.len() => bitmap.len(),
-                Some(bitmap) => order.count_in(bitmap, positions.clone()),
-            };
-            let walk = Walk { segment, order, values, member: matches.as_ref(), positions, rest: &plan.sort[1..] };
-            let rows = if primary.descending {
+            let walk = Walk { segment, order, values, member: matches.as_deref(), positions, rest: &plan.sort[1..] };
+            if primary.descending {
                 walk.descending(offset, limit, &mut stats)
             } else {
                 walk.ascending(offset, limit, &mut stats)
-            };
-            Execution { item_count, rows, stats }
+            }
         }
-    }
+    };
+    Execution { item_count, rows, stats }
 }
 
 /// Evaluates every step but the domain; `None` when the result is empty,
 /// `Some(None)` when every row matches.
-fn evaluate_filters(segment: &Segment, plan: &Plan, stats: &mut ExecStats) -> Option<Matches> {
-    let mut matches: Matches = None;
+fn evaluate_filters<'a>(segment: &'a Segment, plan: &Plan, stats: &mut ExecStats) -> Option<Matches<'a>> {
+    let mut matches: Matches<'a> = None;
     let universe = || {
         let mut all = RoaringBitmap::new();
         all.insert_range(0..segment.row_count());
         all
     };
     for step in &plan.steps {
-        let narrowed = match &step.kind {
+        let narrowed: Cow<'a, RoaringBitmap> = match &step.kind {
             StepKind::Values { field, codes } => {
                 let index = segment.value_index(*field);
-                let union: RoaringBitmap = match codes.as_slice() {
-                    [code] => intersect_with(&matches, index.rows(*code)),
-                    _ => {
-                        let union = codes.iter().map(|&code| index.rows(code)).union();
-                        intersect_owned(matches.take(), union)
-                    }
-                };
-                union
+                match codes.as_slice() {
+                    [code] => intersect_with(matches.take(), index.rows(*code)),
+                    _ => intersect_owned(matches.take(), codes.iter().map(|&code| index.rows(code)).union()),
+                }
             }
             StepKind::Ids { rows } => {
                 let bitmap = RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows are sorted");
                 intersect_owned(matches.take(), bitmap)
             }
-            StepKind::Present { field, present: true } => intersect_with(&matches, segment.present(*field)),
+            StepKind::Present { field, present: true } => intersect_with(matches.take(), segment.present(*field)),
             StepKind::Present { field, present: false } => {
-                let mut remaining = matches.take().unwrap_or_else(universe);
+                let mut remaining = matches.take().map_or_else(universe, Cow::into_owned);
                 remaining -= segment.present(*field);
-                remaining
+                Cow::Owned(remaining)
             }
             StepKind::Text { needle } => {
                 let (found, text_stats) = segment.text().search(needle);
@@ -168,10 +166,12 @@ fn evaluate_filters(segment: &Segment, plan: &Plan, stats: &mut ExecStats) -> Op
                 let values = segment.dates(key.field());
                 let candidates = matches.take().expect("a checked range follows a bitmap step");
                 stats.rows_examined += candidates.len();
-                RoaringBitmap::from_sorted_iter(
-                    candidates.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])),
+                Cow::Owned(
+                    RoaringBitmap::from_sorted_iter(
+                        candidates.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])),
+                    )
+                    .expect("rows stay sorted"),
                 )
-                .expect("rows stay sorted")
             }
         };
         stats.after_step.push(narrowed.len());
@@ -183,17 +183,27 @@ fn evaluate_filters(segment: &Segment, plan: &Plan, stats: &mut ExecStats) -> Op
     Some(matches)
 }
 
-fn intersect_with(matches: &Matches, bitmap: &RoaringBitmap) -> RoaringBitmap {
+/// The running result narrowed by an index's bitmap (borrowed when it is
+/// the first step).
+fn intersect_with<'a>(matches: Matches<'a>, bitmap: &'a RoaringBitmap) -> Cow<'a, RoaringBitmap> {
     match matches {
-        Some(current) => current & bitmap,
-        None => bitmap.clone(),
+        None => Cow::Borrowed(bitmap),
+        Some(Cow::Borrowed(current)) => Cow::Owned(current & bitmap),
+        Some(Cow::Owned(mut current)) => {
+            current &= bitmap;
+            Cow::Owned(current)
+        }
     }
 }
 
-fn intersect_owned(matches: Matches, bitmap: RoaringBitmap) -> RoaringBitmap {
+/// The running result narrowed by a bitmap built for this step.
+fn intersect_owned<'a>(matches: Matches<'a>, mut bitmap: RoaringBitmap) -> Cow<'a, RoaringBitmap> {
     match matches {
-        Some(current) => current & bitmap,
-        None => bitmap,
+        None => Cow::Owned(bitmap),
+        Some(current) => {
+            bitmap &= current.as_ref();
+            Cow::Owned(bitmap)
+        }
     }
 }
 
@@ -281,6 +291,11 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// Whether two positions hold the same primary value.
+    fn same_value(&self, left: usize, right: usize) -> bool {
+        self.values[self.order.row_at(left) as usize] == self.values[self.order.row_at(right) as usize]
+    }
+
     fn is_member(&self, row: u32) -> bool {
         self.member.is_none_or(|bitmap| bitmap.contains(row))
     }
@@ -326,7 +341,17 @@ impl Walk<'_> {
         let Range { start: low, end: high } = self.positions;
         let mut skipped = 0u64;
         let mut cursor = low;
-        if offset > 0 && high > low {
+        if offset > 0 && high > low && self.member.is_none() {
+            // Every position matches: skip by arithmetic, then back up to
+            // the start of the group straddling the cursor.
+            cursor = low + (offset.min((high - low) as u64) as usize);
+            skipped = (cursor - low) as u64;
+            if cursor < high && self.same_value(cursor - 1, cursor) {
+                let group_start = self.order.group_start(self.values, cursor, low);
+                skipped -= (cursor - group_start) as u64;
+                cursor = group_start;
+            }
+        } else if offset > 0 && high > low {
             // Skip the head up to the first block boundary, then whole blocks.
             let head_end = low.next_multiple_of(BLOCK).min(high);
             let head = self.count(low..head_end, stats);
@@ -369,7 +394,15 @@ impl Walk<'_> {
         let Range { start: low, end: high } = self.positions;
         let mut skipped = 0u64;
         let mut cursor = high;
-        if offset > 0 && high > low {
+        if offset > 0 && high > low && self.member.is_none() {
+            cursor = high - (offset.min((high - low) as u64) as usize);
+            skipped = (high - cursor) as u64;
+            if cursor > low && self.same_value(cursor - 1, cursor) {
+                let group_end = self.order.group_end(self.values, cursor, high);
+                skipped -= (group_end - cursor) as u64;
+                cursor = group_end;
+            }
+        } else if offset > 0 && high > low {
             let tail_start = (high / BLOCK * BLOCK).max(low);
             let tail = self.count(tail_start..high, stats);
             if tail <= offset {

@@ -41,7 +41,8 @@ impl FastEngine {
         let mut failure = None;
         load::for_each_batch_in_path(path, |batch| {
             if failure.is_none() {
-                failure = builder.push_batch(&batch).err();
+                // The loader rejects empty and repeated Ids itself.
+                failure = builder.push_checked_batch(&batch).err();
             }
         })?;
         match failure {

@@ -123,7 +123,7 @@ pub fn load_str(text: &str) -> Result<Vec<Message>, LoadError> {
 
 /// Reads the file at `path` and hands its valid messages to `sink` in file
 /// order, batch by batch; see [`for_each_batch`].
-pub fn for_each_batch_in_path(path: impl AsRef<Path>, sink: impl FnMut(Vec<Message>)) -> Result<(), LoadError> {
+pub fn for_each_batch_in_path(path: impl AsRef<Path>, sink: impl FnMut(Vec<Message>) + Send) -> Result<(), LoadError> {
     let path = path.as_ref();
     let source_name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|error| LoadError::Io { source_name: source_name.clone(), error })?;
@@ -138,7 +138,7 @@ pub fn for_each_batch_in_path(path: impl AsRef<Path>, sink: impl FnMut(Vec<Messa
 pub fn for_each_batch(
     mut reader: impl Read,
     source_name: &str,
-    mut sink: impl FnMut(Vec<Message>),
+    mut sink: impl FnMut(Vec<Message>) + Send,
 ) -> Result<(), LoadError> {
     let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
     let mut window = Vec::with_capacity(64 << 10);
@@ -155,6 +155,7 @@ pub fn for_each_batch(
         }
         _ => {
             let mut first_line = 1;
+            let mut pending: Option<Vec<Message>> = None;
             loop {
                 if !at_end && window.len() < WINDOW_BYTES {
                     at_end = fill_window(&mut reader, &mut window, WINDOW_BYTES).map_err(io_error)?;
@@ -173,11 +174,18 @@ pub fn for_each_batch(
                         }
                     }
                 };
-                let (batch, lines) = parse_lines(&window[..complete], first_line, &mut seen_ids)?;
-                sink(batch);
+                // The sink stores the previous batch while this window parses.
+                let previous = pending.take();
+                let (_, parsed) = rayon::join(
+                    || previous.map(&mut sink),
+                    || parse_lines(&window[..complete], first_line, &mut seen_ids),
+                );
+                let (batch, lines) = parsed?;
+                pending = Some(batch);
                 first_line += lines;
                 window.drain(..complete);
                 if at_end && window.is_empty() {
+                    pending.map(&mut sink);
                     return Ok(());
                 }
             }
@@ -196,7 +204,7 @@ fn fill_window(reader: &mut impl Read, window: &mut Vec<u8>, target: usize) -> i
 /// Remembers every `_id` loaded so far and where, to reject duplicates.
 #[derive(Default)]
 struct IdRegistry {
-    first_seen: HashMap<Box<str>, RecordLocation>,
+    first_seen: HashMap<Box<str>, RecordLocation, hashbrown::DefaultHashBuilder>,
 }
 
 impl IdRegistry {

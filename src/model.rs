@@ -139,7 +139,43 @@ impl Field {
 
     /// The field with this JSON name, if any (names are case-sensitive).
     pub fn from_name(name: &str) -> Option<Field> {
-        Field::ALL.binary_search_by(|field| field.name().cmp(name)).ok().map(|position| Field::ALL[position])
+        // A `match` compiles to length and byte tests: several times faster
+        // than a binary search over the names, and the loader calls this for
+        // every key of every record.
+        Some(match name {
+            "_id" => Field::Id,
+            "anonymized" => Field::Anonymized,
+            "care_enquiry" => Field::CareEnquiry,
+            "channel" => Field::Channel,
+            "content" => Field::Content,
+            "correspondent" => Field::Correspondent,
+            "created" => Field::Created,
+            "date_time" => Field::DateTime,
+            "delivery_status" => Field::DeliveryStatus,
+            "destination" => Field::Destination,
+            "direction" => Field::Direction,
+            "download_id" => Field::DownloadId,
+            "external_service" => Field::ExternalService,
+            "invoices" => Field::Invoices,
+            "literature_items" => Field::LiteratureItems,
+            "literature_items_downloaded" => Field::LiteratureItemsDownloaded,
+            "location" => Field::Location,
+            "location_contact" => Field::LocationContact,
+            "modified" => Field::Modified,
+            "origin" => Field::Origin,
+            "read" => Field::Read,
+            "read_by" => Field::ReadBy,
+            "reply_to" => Field::ReplyTo,
+            "resolved" => Field::Resolved,
+            "resolved_by" => Field::ResolvedBy,
+            "sent_by" => Field::SentBy,
+            "service_user" => Field::ServiceUser,
+            "service_user_contact" => Field::ServiceUserContact,
+            "subject" => Field::Subject,
+            "tags" => Field::Tags,
+            "thread_id" => Field::ThreadId,
+            _ => return None,
+        })
     }
 
     /// The field's kind, which fixes its JSON shape.

@@ -70,7 +70,11 @@ impl FragmentDict {
 }
 
 /// A dictionary-encoded column of strings or string lists.
-#[derive(Debug, Default)]
+///
+/// A column of mostly unique values (`content`) is built without the
+/// dictionary's hash lookup: every value gets a new code, which makes the
+/// dictionary a plain text arena.
+#[derive(Debug)]
 pub struct DictColumn {
     /// The code of each row's value (0 = `null`).
     pub codes: Vec<u32>,
@@ -78,11 +82,32 @@ pub struct DictColumn {
     pub dict: FragmentDict,
     lookup: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
+    deduplicate: bool,
+}
+
+impl Default for DictColumn {
+    fn default() -> Self {
+        DictColumn {
+            codes: Vec::new(),
+            dict: FragmentDict::default(),
+            lookup: HashTable::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            deduplicate: true,
+        }
+    }
 }
 
 impl DictColumn {
+    /// A column that stores every value as new (no lookup by value).
+    pub fn arena() -> DictColumn {
+        DictColumn { deduplicate: false, ..DictColumn::default() }
+    }
+
     /// The code of `fragment`, adding it if new.
     pub fn intern(&mut self, fragment: &[u8]) -> u32 {
+        if !self.deduplicate {
+            return self.dict.push(fragment);
+        }
         let hash = self.hasher.hash_one(fragment);
         let DictColumn { dict, lookup, hasher, .. } = self;
         if let Some(&code) = lookup.find(hash, |&code| dict.get(code) == fragment) {

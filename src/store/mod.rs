@@ -34,6 +34,9 @@ pub const BITMAP_FIELDS: [Field; 10] = [
     Field::DeliveryStatus,
 ];
 
+/// Fields whose values are mostly unique: stored without deduplication.
+const ARENA_FIELDS: [Field; 2] = [Field::Content, Field::DownloadId];
+
 /// The fields `filters-q` searches.
 pub const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, Field::Origin];
 
@@ -208,6 +211,7 @@ impl SegmentBuilder {
         let columns = Field::ALL
             .iter()
             .map(|field| match field.kind() {
+                _ if ARENA_FIELDS.contains(field) => Column::Dict(DictColumn::arena()),
                 FieldKind::Id | FieldKind::String | FieldKind::StringList => Column::Dict(DictColumn::default()),
                 FieldKind::DateTime => Column::Date(DateColumn::default()),
                 FieldKind::Channel => Column::Enum(EnumColumn::new(Channel::ALL.iter().map(|value| value.as_str()))),
@@ -236,9 +240,6 @@ impl SegmentBuilder {
     /// (within itself or with earlier batches) is rejected whole and leaves
     /// the builder as it was.
     pub fn push_batch(&mut self, batch: &[Message]) -> Result<(), BuildError> {
-        if self.raw_ids.len() + batch.len() >= u32::MAX as usize {
-            return Err(BuildError::TooManyMessages);
-        }
         let Column::Dict(ids) = &mut self.columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let mut batch_ids = std::collections::HashSet::with_capacity(batch.len());
         for message in batch {
@@ -248,6 +249,15 @@ impl SegmentBuilder {
             if ids.code_of(&message.id).is_some() || !batch_ids.insert(message.id.as_str()) {
                 return Err(BuildError::DuplicateId(message.id.clone()));
             }
+        }
+        self.push_checked_batch(batch)
+    }
+
+    /// Adds a batch whose `_id`s are known to be non-empty and new (the
+    /// loader has checked them), skipping the check.
+    pub(crate) fn push_checked_batch(&mut self, batch: &[Message]) -> Result<(), BuildError> {
+        if self.raw_ids.len() + batch.len() >= u32::MAX as usize {
+            return Err(BuildError::TooManyMessages);
         }
         self.columns.par_iter_mut().enumerate().for_each(|(position, column)| {
             let field = Field::ALL[position];

@@ -1,0 +1,84 @@
+//! Criterion benchmarks of msgdex's hot paths at 100k generated messages:
+//! planning with bitmaps, page selection, JSON encoding, whole requests per
+//! template, and loading. `cargo bench --bench engine` runs them;
+//! `cargo bench --bench engine -- T05` runs one group.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use msgdex::exec::execute;
+use msgdex::plan::plan;
+use msgdex::workload::{data::DataGenerator, mix};
+use msgdex::{Engine, FastEngine, Field, ListQuery, QueryLimits, Request};
+
+const MESSAGES: u64 = 100_000;
+
+fn engine_benches(criterion: &mut Criterion) {
+    let messages: Vec<_> = DataGenerator::new(MESSAGES, 1).collect();
+    let engine = FastEngine::new(&messages).expect("generated Ids are unique");
+    let requests = mix::generate(&messages, 7, 1);
+
+    let mut whole = criterion.benchmark_group("request");
+    for request in &requests {
+        whole.bench_function(request.template.to_string(), |bench| {
+            bench.iter(|| black_box(engine.respond(black_box(&request.target))))
+        });
+    }
+    whole.finish();
+
+    let mut stages = criterion.benchmark_group("stage");
+    let parsed: Vec<(String, ListQuery)> = requests
+        .iter()
+        .filter_map(|request| match Request::parse(&request.target, &QueryLimits::default()) {
+            Request::List(Ok(query)) => Some((request.template.to_string(), query)),
+            _ => None,
+        })
+        .collect();
+    for (template, query) in &parsed {
+        stages.bench_function(format!("parse {template}"), |bench| {
+            let target = &requests.iter().find(|request| request.template.to_string() == *template).unwrap().target;
+            bench.iter(|| black_box(Request::parse(black_box(target), &QueryLimits::default())))
+        });
+        stages.bench_function(format!("plan {template}"), |bench| {
+            bench.iter(|| black_box(plan(engine.segment(), black_box(query))))
+        });
+        let planned = plan(engine.segment(), query);
+        stages.bench_function(format!("execute {template}"), |bench| {
+            bench.iter(|| black_box(execute(engine.segment(), black_box(&planned))))
+        });
+    }
+    let rows: Vec<u32> = (0..100).map(|index| index * 997).collect();
+    stages.bench_function("encode 100 full messages", |bench| {
+        let mut out = Vec::with_capacity(1 << 20);
+        bench.iter(|| {
+            out.clear();
+            for &row in &rows {
+                engine.segment().write_row(row, &Field::ALL, &mut out);
+            }
+            black_box(out.len())
+        })
+    });
+    stages.finish();
+
+    let mut load = criterion.benchmark_group("load");
+    load.sample_size(10);
+    let mut text = Vec::new();
+    for message in messages.iter().take(20_000) {
+        message.write_json(&mut text, &Field::ALL);
+        text.push(b'\n');
+    }
+    load.bench_function("parse 20k JSON lines", |bench| {
+        bench.iter(|| black_box(msgdex::load::load_reader(text.as_slice()).unwrap().len()))
+    });
+    load.bench_function("build segment of 20k", |bench| {
+        bench.iter_batched(
+            || messages[..20_000].to_vec(),
+            |batch| black_box(FastEngine::new(&batch).unwrap()),
+            BatchSize::LargeInput,
+        )
+    });
+    load.finish();
+}
+
+criterion_group!(benches, engine_benches);
+criterion_main!(benches);
