@@ -12,9 +12,9 @@ use std::ops::Range;
 
 use roaring::{MultiOps, RoaringBitmap};
 
-use crate::index::order::{count_members, SortedOrder, BLOCK};
+use crate::index::order::{SortedOrder, BLOCK};
 use crate::index::text::TextSearchStats;
-use crate::plan::{choose_strategy, page_costs, Plan, RangeUse, StepKind, Strategy};
+use crate::plan::{page_costs, PageShape, Plan, RangeUse, StepKind, Strategy};
 use crate::request::{SortField, SortKey};
 use crate::store::Segment;
 
@@ -77,51 +77,102 @@ pub fn execute_with(segment: &Segment, plan: &Plan, forced: Option<Strategy>) ->
         return Execution { item_count, rows, stats };
     }
 
+    let rows = u64::from(segment.row_count());
     let order = segment.order(primary.field);
-    let values = segment.dates(primary.field.field());
     let positions = domain.as_ref().map_or(0..order.len(), |(_, _, _, positions)| positions.clone());
-    let item_count = match (&matches, &domain) {
-        (None, _) => positions.len() as u64,
-        (Some(bitmap), None) => bitmap.len(),
-        // Few candidates: check their values; many: count per block.
-        (Some(bitmap), Some((_, from, to, _))) if bitmap.len() < positions.len() as u64 / 8 => {
-            stats.rows_examined += bitmap.len();
-            bitmap.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])).count() as u64
-        }
-        (Some(bitmap), Some(_)) => order.count_in(bitmap, positions.clone()),
+    let Some(bitmap) = matches.as_deref() else {
+        // Every row of the domain matches: the walk is arithmetic.
+        stats.strategy = Some(Strategy::Walk);
+        let walk =
+            Walk { segment, order, membership: Membership::All, positions: positions.clone(), rest: &plan.sort[1..] };
+        let rows = walk.page(primary.descending, offset, limit, &mut stats);
+        return Execution { item_count: positions.len() as u64, rows, stats };
     };
-    let strategy = match (&matches, forced) {
-        (_, Some(forced)) if forced != Strategy::IdOrder => forced,
-        (None, _) => Strategy::Walk,
-        (Some(_), _) => choose_strategy(true, page_costs(item_count, positions.len() as u64, offset, plan.limit)),
+    // Choose by estimated cost; within a domain the match count is
+    // estimated from the candidates' density (independence).
+    let domain_len = positions.len() as u64;
+    let estimated = if domain.is_some() { bitmap.len() * domain_len / rows.max(1) } else { bitmap.len() };
+    let (walk_cost, collect_cost) = page_costs(PageShape {
+        matches: estimated.max(1),
+        candidates: bitmap.len(),
+        domain_len,
+        has_domain: domain.is_some(),
+        offset,
+        limit: plan.limit,
+    });
+    let strategy = match forced {
+        Some(forced @ (Strategy::Walk | Strategy::Collect)) => forced,
+        _ if walk_cost <= collect_cost => Strategy::Walk,
+        _ => Strategy::Collect,
     };
     stats.strategy = Some(strategy);
-    let rows = match strategy {
-        Strategy::Collect => {
-            let bitmap = matches.unwrap_or_else(|| {
-                let mut all = RoaringBitmap::new();
-                all.insert_range(0..segment.row_count());
-                Cow::Owned(all)
-            });
-            let mut rows: Vec<u32> = match &domain {
-                Some((_, from, to, _)) => {
-                    bitmap.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])).collect()
-                }
-                None => bitmap.iter().collect(),
-            };
-            stats.rows_examined += bitmap.len();
-            top_window(segment, &mut rows, &plan.sort, offset, limit)
-        }
-        _ => {
-            let walk = Walk { segment, order, values, member: matches.as_deref(), positions, rest: &plan.sort[1..] };
-            if primary.descending {
-                walk.descending(offset, limit, &mut stats)
-            } else {
-                walk.ascending(offset, limit, &mut stats)
-            }
-        }
+    if strategy == Strategy::Collect {
+        let (item_count, rows) = collect_page(segment, plan, bitmap, positions, &mut stats);
+        return Execution { item_count, rows, stats };
+    }
+    // Sparse matches tested at many positions get a bitset view: a roaring
+    // array container costs a binary search per test.
+    let tests = if domain.is_some() { domain_len } else { 0 } + 4 * u64::from(plan.limit);
+    let sparse = bitmap.len() < rows / 16 && bitmap.len() > 64 && tests > bitmap.len() / 4;
+    let (item_count, rows) = if sparse {
+        with_dense(bitmap, segment.row_count(), |words| {
+            walk_page(segment, plan, bitmap, Membership::Dense(words), positions, &mut stats)
+        })
+    } else {
+        walk_page(segment, plan, bitmap, Membership::Bitmap(bitmap), positions, &mut stats)
     };
     Execution { item_count, rows, stats }
+}
+
+/// Counts the matches in the domain and walks the sorted order to the page.
+fn walk_page(
+    segment: &Segment,
+    plan: &Plan,
+    bitmap: &RoaringBitmap,
+    membership: Membership<'_>,
+    positions: Range<usize>,
+    stats: &mut ExecStats,
+) -> (u64, Vec<u32>) {
+    let primary = plan.sort[0];
+    let order = segment.order(primary.field);
+    let walk = Walk { segment, order, membership, positions: positions.clone(), rest: &plan.sort[1..] };
+    let item_count = if positions.len() == order.len() {
+        bitmap.len()
+    } else if let Membership::Dense(_) = membership {
+        walk.count(positions, stats)
+    } else {
+        order.count_in(bitmap, positions)
+    };
+    (item_count, walk.page(primary.descending, plan.offset, plan.limit as usize, stats))
+}
+
+/// Collects the matches (restricted to the domain) and sorts only up to
+/// the page's end.
+fn collect_page(
+    segment: &Segment,
+    plan: &Plan,
+    bitmap: &RoaringBitmap,
+    positions: Range<usize>,
+    stats: &mut ExecStats,
+) -> (u64, Vec<u32>) {
+    let order = segment.order(plan.sort[0].field);
+    let values = segment.dates(plan.sort[0].field.field());
+    let by_blocks = positions.len() / BLOCK * 50 + 2 * BLOCK;
+    let mut rows: Vec<u32> = match plan.domain() {
+        // Many candidates: intersect with the domain's rows built from its
+        // blocks instead of reading every candidate's value.
+        Some(_) if bitmap.len() as usize * 4 > by_blocks => (order.range_bitmap(positions) & bitmap).iter().collect(),
+        Some((_, from, to, _)) => {
+            stats.rows_examined += bitmap.len();
+            bitmap.iter().filter(|&row| (from..=to).contains(&values[row as usize])).collect()
+        }
+        None => {
+            stats.rows_examined += bitmap.len();
+            bitmap.iter().collect()
+        }
+    };
+    let item_count = rows.len() as u64;
+    (item_count, top_window(segment, &mut rows, &plan.sort, plan.offset, plan.limit as usize))
 }
 
 /// Evaluates every step but the domain; `None` when the result is empty,
@@ -139,6 +190,14 @@ fn evaluate_filters<'a>(segment: &'a Segment, plan: &Plan, stats: &mut ExecStats
                 let index = segment.value_index(*field);
                 match codes.as_slice() {
                     [code] => intersect_with(matches.take(), index.rows(*code)),
+                    // A few bitmaps merge cheaply pair by pair; many at once.
+                    [first, rest @ ..] if rest.len() < 4 => {
+                        let union = rest.iter().fold(index.rows(*first).clone(), |mut union, &code| {
+                            union |= index.rows(code);
+                            union
+                        });
+                        intersect_owned(matches.take(), union)
+                    }
                     _ => intersect_owned(matches.take(), codes.iter().map(|&code| index.rows(code)).union()),
                 }
             }
@@ -269,6 +328,55 @@ fn top_window(segment: &Segment, rows: &mut [u32], keys: &[SortKey], offset: u64
     rows[offset..end].to_vec()
 }
 
+/// How a walk tests whether a row matches.
+#[derive(Clone, Copy)]
+enum Membership<'a> {
+    /// Every row matches.
+    All,
+    /// Test the match bitmap (fast for dense matches: bitmap containers).
+    Bitmap(&'a RoaringBitmap),
+    /// Test a bitset with one bit per row: for sparse matches tested many
+    /// times, where a roaring array container would cost a binary search
+    /// per test.
+    Dense(&'a [u64]),
+}
+
+impl Membership<'_> {
+    #[inline]
+    fn contains(self, row: u32) -> bool {
+        match self {
+            Membership::All => true,
+            Membership::Bitmap(bitmap) => bitmap.contains(row),
+            Membership::Dense(words) => words[row as usize >> 6] >> (row & 63) & 1 == 1,
+        }
+    }
+}
+
+thread_local! {
+    /// A zeroed bitset per thread, reused by walks (cleared after each).
+    static DENSE_BITS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` with `rows` set in a zeroed per-thread bitset of
+/// `row_count` bits, and zeroes it again afterwards.
+fn with_dense<R>(rows: &RoaringBitmap, row_count: u32, work: impl FnOnce(&[u64]) -> R) -> R {
+    DENSE_BITS.with(|cell| {
+        let mut words = cell.borrow_mut();
+        let needed = (row_count as usize).div_ceil(64);
+        if words.len() < needed {
+            words.resize(needed, 0);
+        }
+        for row in rows {
+            words[row as usize >> 6] |= 1 << (row & 63);
+        }
+        let result = work(&words);
+        for row in rows {
+            words[row as usize >> 6] = 0;
+        }
+        result
+    })
+}
+
 /// The page being filled by a walk.
 struct Window {
     offset: u64,
@@ -282,9 +390,8 @@ struct Window {
 struct Walk<'a> {
     segment: &'a Segment,
     order: &'a SortedOrder,
-    values: &'a [i64],
-    /// Matches; `None` means every row.
-    member: Option<&'a RoaringBitmap>,
+    /// How rows are tested.
+    membership: Membership<'a>,
     positions: Range<usize>,
     /// Sort keys after the primary one.
     rest: &'a [SortKey],
@@ -293,43 +400,81 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// Whether two positions hold the same primary value.
     fn same_value(&self, left: usize, right: usize) -> bool {
-        self.values[self.order.row_at(left) as usize] == self.values[self.order.row_at(right) as usize]
+        self.order.value_at(left) == self.order.value_at(right)
+    }
+
+    /// The page in the primary key's direction.
+    fn page(&self, descending: bool, offset: u64, limit: usize, stats: &mut ExecStats) -> Vec<u32> {
+        if descending {
+            self.descending(offset, limit, stats)
+        } else {
+            self.ascending(offset, limit, stats)
+        }
+    }
+
+    /// Matches in one whole block of positions.
+    fn block_hits(&self, block: usize) -> u64 {
+        match self.membership {
+            Membership::All => self.order.block_hits(None, block),
+            Membership::Bitmap(bitmap) => self.order.block_hits(Some(bitmap), block),
+            Membership::Dense(_) => self.count(block * BLOCK..(block + 1) * BLOCK, &mut ExecStats::default()),
+        }
     }
 
     fn is_member(&self, row: u32) -> bool {
-        self.member.is_none_or(|bitmap| bitmap.contains(row))
+        self.membership.contains(row)
     }
 
     fn count(&self, positions: Range<usize>, stats: &mut ExecStats) -> u64 {
-        match self.member {
-            None => positions.len() as u64,
-            Some(bitmap) => {
+        match self.membership {
+            Membership::All => positions.len() as u64,
+            membership => {
                 stats.rows_examined += positions.len() as u64;
-                count_members(bitmap, self.order.rows_at(positions))
+                self.order.rows_at(positions).iter().filter(|&&row| membership.contains(row)).count() as u64
             }
         }
     }
 
     /// Takes this group's share of the window; returns whether the page is
-    /// full. A group wholly before the window is only counted.
+    /// full. A group wholly before the window is only counted; when ties
+    /// are in `_id` order already (the usual tie-break), the group is
+    /// streamed and left as soon as the page is full.
     fn take_group(&self, group: Range<usize>, window: &mut Window, stats: &mut ExecStats) -> bool {
-        if self.member.is_none() && window.skipped + group.len() as u64 <= window.offset {
+        if matches!(self.membership, Membership::All) && window.skipped + group.len() as u64 <= window.offset {
             window.skipped += group.len() as u64;
             return false;
         }
-        stats.rows_examined += group.len() as u64;
-        let mut hits: Vec<u32> = self.order.rows_at(group).iter().copied().filter(|&row| self.is_member(row)).collect();
+        let rows = self.order.rows_at(group);
+        let streamed: Option<Box<dyn Iterator<Item = &u32>>> = match self.rest {
+            [] | [SortKey { field: SortField::Id, descending: false }, ..] => Some(Box::new(rows.iter())),
+            [SortKey { field: SortField::Id, descending: true }, ..] => Some(Box::new(rows.iter().rev())),
+            _ => None,
+        };
+        if let Some(rows) = streamed {
+            for &row in rows {
+                stats.rows_examined += 1;
+                if !self.is_member(row) {
+                    continue;
+                }
+                if window.skipped < window.offset {
+                    window.skipped += 1;
+                    continue;
+                }
+                window.page.push(row);
+                if window.page.len() == window.limit {
+                    return true;
+                }
+            }
+            return false;
+        }
+        stats.rows_examined += rows.len() as u64;
+        let mut hits: Vec<u32> = rows.iter().copied().filter(|&row| self.is_member(row)).collect();
         if window.skipped + hits.len() as u64 <= window.offset {
             window.skipped += hits.len() as u64;
             return false;
         }
-        // Within a group rows are ascending, which is already right for an
-        // ascending `_id` tie-break.
-        match self.rest {
-            [] | [SortKey { field: SortField::Id, descending: false }, ..] => {}
-            [SortKey { field: SortField::Id, descending: true }, ..] => hits.reverse(),
-            keys => hits.sort_unstable_by(|left, right| compare_rows(self.segment, keys, *left, *right)),
-        }
+        let keys = self.rest;
+        hits.sort_unstable_by(|left, right| compare_rows(self.segment, keys, *left, *right));
         let start = window.offset.saturating_sub(window.skipped) as usize;
         window.skipped += hits.len() as u64;
         let wanted = window.limit - window.page.len();
@@ -341,13 +486,13 @@ impl Walk<'_> {
         let Range { start: low, end: high } = self.positions;
         let mut skipped = 0u64;
         let mut cursor = low;
-        if offset > 0 && high > low && self.member.is_none() {
+        if offset > 0 && high > low && matches!(self.membership, Membership::All) {
             // Every position matches: skip by arithmetic, then back up to
             // the start of the group straddling the cursor.
             cursor = low + (offset.min((high - low) as u64) as usize);
             skipped = (cursor - low) as u64;
             if cursor < high && self.same_value(cursor - 1, cursor) {
-                let group_start = self.order.group_start(self.values, cursor, low);
+                let group_start = self.order.group_start(cursor, low);
                 skipped -= (cursor - group_start) as u64;
                 cursor = group_start;
             }
@@ -359,7 +504,7 @@ impl Walk<'_> {
                 skipped = head;
                 cursor = head_end;
                 while cursor + BLOCK <= high {
-                    let hits = self.order.block_hits(self.member, cursor / BLOCK);
+                    let hits = self.block_hits(cursor / BLOCK);
                     if skipped + hits > offset {
                         break;
                     }
@@ -368,12 +513,8 @@ impl Walk<'_> {
                     stats.blocks_skipped += 1;
                 }
                 // Back up to the start of the group straddling the cursor.
-                if cursor > low
-                    && cursor < high
-                    && self.values[self.order.row_at(cursor) as usize]
-                        == self.values[self.order.row_at(cursor - 1) as usize]
-                {
-                    let group_start = self.order.group_start(self.values, cursor, low);
+                if cursor > low && cursor < high && self.same_value(cursor - 1, cursor) {
+                    let group_start = self.order.group_start(cursor, low);
                     skipped -= self.count(group_start..cursor, stats);
                     cursor = group_start;
                 }
@@ -381,7 +522,7 @@ impl Walk<'_> {
         }
         let mut window = Window { offset, limit, skipped, page: Vec::with_capacity(limit) };
         while cursor < high && limit > 0 {
-            let group_end = self.order.group_end(self.values, cursor, high);
+            let group_end = self.order.group_end(cursor, high);
             if self.take_group(cursor..group_end, &mut window, stats) {
                 break;
             }
@@ -394,11 +535,11 @@ impl Walk<'_> {
         let Range { start: low, end: high } = self.positions;
         let mut skipped = 0u64;
         let mut cursor = high;
-        if offset > 0 && high > low && self.member.is_none() {
+        if offset > 0 && high > low && matches!(self.membership, Membership::All) {
             cursor = high - (offset.min((high - low) as u64) as usize);
             skipped = (high - cursor) as u64;
             if cursor > low && self.same_value(cursor - 1, cursor) {
-                let group_end = self.order.group_end(self.values, cursor, high);
+                let group_end = self.order.group_end(cursor, high);
                 skipped -= (group_end - cursor) as u64;
                 cursor = group_end;
             }
@@ -409,7 +550,7 @@ impl Walk<'_> {
                 skipped = tail;
                 cursor = tail_start;
                 while cursor >= low + BLOCK {
-                    let hits = self.order.block_hits(self.member, cursor / BLOCK - 1);
+                    let hits = self.block_hits(cursor / BLOCK - 1);
                     if skipped + hits > offset {
                         break;
                     }
@@ -417,12 +558,8 @@ impl Walk<'_> {
                     cursor -= BLOCK;
                     stats.blocks_skipped += 1;
                 }
-                if cursor > low
-                    && cursor < high
-                    && self.values[self.order.row_at(cursor) as usize]
-                        == self.values[self.order.row_at(cursor - 1) as usize]
-                {
-                    let group_end = self.order.group_end(self.values, cursor, high);
+                if cursor > low && cursor < high && self.same_value(cursor - 1, cursor) {
+                    let group_end = self.order.group_end(cursor, high);
                     skipped -= self.count(cursor..group_end, stats);
                     cursor = group_end;
                 }
@@ -430,7 +567,7 @@ impl Walk<'_> {
         }
         let mut window = Window { offset, limit, skipped, page: Vec::with_capacity(limit) };
         while cursor > low && limit > 0 {
-            let group_start = self.order.group_start(self.values, cursor, low);
+            let group_start = self.order.group_start(cursor, low);
             if self.take_group(group_start..cursor, &mut window, stats) {
                 break;
             }

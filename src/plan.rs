@@ -209,9 +209,8 @@ pub fn plan(segment: &Segment, query: &ListQuery) -> Plan {
         let from = from.unwrap_or(0);
         let to = to.unwrap_or(i64::MAX);
         let order = segment.order(key);
-        let values = segment.dates(key.field());
-        let start = order.lower_bound(values, from);
-        let positions = start..order.upper_bound(values, to).max(start);
+        let start = order.lower_bound(from);
+        let positions = start..order.upper_bound(to).max(start);
         let estimate = positions.len() as u64;
         if estimate == 0 {
             prove_empty(format!("no `{}` lies in the range", key.field()));
@@ -260,7 +259,20 @@ pub fn plan(segment: &Segment, query: &ListQuery) -> Plan {
         let domain_len = plan.domain().map_or(row_count, |(_, _, _, positions)| positions.len() as u64);
         let filtered =
             plan.steps.iter().any(|step| !matches!(step.kind, StepKind::Range { how: RangeUse::Domain, .. }));
-        plan.estimated_costs = page_costs(plan.estimated_matches, domain_len, plan.offset, plan.limit);
+        let candidates = plan
+            .steps
+            .iter()
+            .filter(|step| !matches!(step.kind, StepKind::Range { how: RangeUse::Domain, .. }))
+            .fold(row_count as f64, |rows, step| rows * step.estimate as f64 / row_count.max(1) as f64)
+            as u64;
+        plan.estimated_costs = page_costs(PageShape {
+            matches: plan.estimated_matches,
+            candidates,
+            domain_len,
+            has_domain: plan.domain().is_some(),
+            offset: plan.offset,
+            limit: plan.limit,
+        });
         plan.strategy = choose_strategy(filtered, plan.estimated_costs);
     }
     plan
@@ -290,19 +302,55 @@ fn push_values(
     steps.push(Step { estimate, kind: StepKind::Values { field, codes } });
 }
 
-/// Estimated costs of the page strategies `(walk, collect)` in abstract
-/// units (about a membership test each), for `matches` rows spread over a
-/// domain of `domain_len` positions.
-pub fn page_costs(matches: u64, domain_len: u64, offset: u64, limit: u32) -> (u64, u64) {
-    if matches == 0 {
+/// What the page strategies' costs depend on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageShape {
+    /// Rows matching every filter (the `item_count`).
+    pub matches: u64,
+    /// Rows of the filter bitmap, before a domain range restricts them.
+    pub candidates: u64,
+    /// Positions of the sorted order walked (the domain, or every row).
+    pub domain_len: u64,
+    /// Whether a range on the primary key bounds the walk.
+    pub has_domain: bool,
+    /// First item of the page among the matches.
+    pub offset: u64,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Relative cost of reading a row's value or key at random (a likely cache
+/// miss) against testing a position met in order.
+const RANDOM_ACCESS: f64 = 4.0;
+/// Relative cost of one block bitmap in a union or an intersection count.
+const BLOCK_OPERATION: f64 = 50.0;
+
+/// Estimated costs `(walk, collect)` of the page strategies, in units of
+/// one position walked in order (a membership test):
+///
+/// - walk: the positions passed before the page (whole blocks counted when
+///   cheaper) and across it, at `domain_len / matches` positions per match;
+/// - collect: filtering the candidates to the domain (each a random read,
+///   or a bitmap built from the domain's blocks when cheaper), then a random
+///   read of every match's sort key for the partial sort.
+pub fn page_costs(shape: PageShape) -> (u64, u64) {
+    if shape.matches == 0 {
         return (0, 0);
     }
-    let spacing = domain_len as f64 / matches as f64;
-    let window = (offset.saturating_add(u64::from(limit))).min(matches) as f64;
-    let skipped_positions = offset.min(matches) as f64 * spacing;
-    let skip_cost = (skipped_positions / BLOCK as f64 * 100.0).min(skipped_positions);
-    let walk = skip_cost + (window - offset.min(matches) as f64 + 1.0) * spacing;
-    let collect = matches as f64 * 3.0;
+    let matches = shape.matches as f64;
+    let spacing = shape.domain_len as f64 / matches;
+    let before = shape.offset.min(shape.matches) as f64;
+    let window = (shape.offset.saturating_add(u64::from(shape.limit))).min(shape.matches) as f64;
+    let skipped_positions = before * spacing;
+    let skip_cost = (skipped_positions / BLOCK as f64 * BLOCK_OPERATION).min(skipped_positions);
+    let walk = skip_cost + (window - before + 1.0) * spacing;
+    let restrict = if shape.has_domain {
+        let by_blocks = shape.domain_len as f64 / BLOCK as f64 * BLOCK_OPERATION + 2.0 * BLOCK as f64;
+        (shape.candidates as f64 * RANDOM_ACCESS).min(by_blocks)
+    } else {
+        shape.candidates as f64
+    };
+    let collect = restrict + matches * RANDOM_ACCESS;
     (walk as u64, collect as u64)
 }
 

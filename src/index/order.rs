@@ -27,6 +27,9 @@ pub const BLOCK: usize = 1024;
 pub struct SortedOrder {
     /// Rows in ascending `(value, row)` order; `null` first.
     rows: Vec<u32>,
+    /// The value at each position, so that searches and group boundaries
+    /// read memory in order instead of jumping to each row's value.
+    sorted: Vec<i64>,
     /// `blocks[b]`: the rows at positions `b * BLOCK .. (b + 1) * BLOCK`.
     blocks: Vec<RoaringBitmap>,
 }
@@ -36,6 +39,7 @@ impl SortedOrder {
     pub fn build(values: &[i64]) -> SortedOrder {
         let mut rows: Vec<u32> = (0..values.len() as u32).collect();
         rows.par_sort_unstable_by_key(|&row| (values[row as usize], row));
+        let sorted = rows.iter().map(|&row| values[row as usize]).collect();
         let blocks = rows
             .par_chunks(BLOCK)
             .map(|chunk| {
@@ -46,7 +50,7 @@ impl SortedOrder {
                 bitmap
             })
             .collect();
-        SortedOrder { rows, blocks }
+        SortedOrder { rows, sorted, blocks }
     }
 
     /// The number of positions (rows).
@@ -70,44 +74,48 @@ impl SortedOrder {
         &self.rows[positions]
     }
 
+    /// The value at a position.
+    #[inline]
+    pub fn value_at(&self, position: usize) -> i64 {
+        self.sorted[position]
+    }
+
     /// The first position whose value is `>= value`.
-    pub fn lower_bound(&self, values: &[i64], value: i64) -> usize {
-        self.rows.partition_point(|&row| values[row as usize] < value)
+    pub fn lower_bound(&self, value: i64) -> usize {
+        self.sorted.partition_point(|&held| held < value)
     }
 
     /// The first position whose value is `> value`.
-    pub fn upper_bound(&self, values: &[i64], value: i64) -> usize {
-        self.rows.partition_point(|&row| values[row as usize] <= value)
+    pub fn upper_bound(&self, value: i64) -> usize {
+        self.sorted.partition_point(|&held| held <= value)
     }
 
     /// The end of the run of equal values that contains `position`,
     /// searching forward up to `limit` (galloping, so a long run of ties
     /// costs its logarithm).
-    pub fn group_end(&self, values: &[i64], position: usize, limit: usize) -> usize {
-        let value_at = |position: usize| values[self.rows[position] as usize];
-        let value = value_at(position);
+    pub fn group_end(&self, position: usize, limit: usize) -> usize {
+        let value = self.sorted[position];
         let mut step = 1;
-        while position + step < limit && value_at(position + step) == value {
+        while position + step < limit && self.sorted[position + step] == value {
             step *= 2;
         }
         let low = position + step / 2;
         let high = (position + step).min(limit);
-        low + self.rows[low..high].partition_point(|&row| values[row as usize] == value)
+        low + self.sorted[low..high].partition_point(|&held| held == value)
     }
 
     /// The start of the run of equal values that contains `position - 1`,
     /// searching backward down to `limit` (galloping).
-    pub fn group_start(&self, values: &[i64], position: usize, limit: usize) -> usize {
-        let value_at = |position: usize| values[self.rows[position] as usize];
+    pub fn group_start(&self, position: usize, limit: usize) -> usize {
         let last = position - 1;
-        let value = value_at(last);
+        let value = self.sorted[last];
         let mut step = 1;
-        while last >= limit + step && value_at(last - step) == value {
+        while last >= limit + step && self.sorted[last - step] == value {
             step *= 2;
         }
         let high = last - step / 2 + 1;
         let low = if last >= limit + step { last - step } else { limit };
-        low + self.rows[low..high].partition_point(|&row| values[row as usize] != value)
+        low + self.sorted[low..high].partition_point(|&held| held != value)
     }
 
     /// The blocks lying wholly inside `positions`.
@@ -154,7 +162,9 @@ impl SortedOrder {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.rows.capacity() * 4 + self.blocks.iter().map(RoaringBitmap::serialized_size).sum::<usize>()
+        self.rows.capacity() * 4
+            + self.sorted.capacity() * 8
+            + self.blocks.iter().map(RoaringBitmap::serialized_size).sum::<usize>()
     }
 }
 
@@ -190,8 +200,8 @@ mod tests {
         ) {
             let order = SortedOrder::build(&values);
             prop_assert_eq!(&order.rows, &naive_rows(&values));
-            let start = order.lower_bound(&values, low);
-            let end = order.upper_bound(&values, low + width).max(start);
+            let start = order.lower_bound(low);
+            let end = order.upper_bound(low + width).max(start);
             let expected: Vec<u32> = order.rows[start..end].to_vec();
             prop_assert!(expected.iter().all(|&row| (low..=low + width).contains(&values[row as usize])));
             let bitmap = order.range_bitmap(start..end);
@@ -201,12 +211,12 @@ mod tests {
             // Groups: every position's run of equal values.
             let mut position = 0;
             while position < values.len() {
-                let end_of_group = order.group_end(&values, position, values.len());
+                let end_of_group = order.group_end(position, values.len());
                 prop_assert!(end_of_group > position);
                 let value = values[order.rows[position] as usize];
                 prop_assert!(order.rows[position..end_of_group].iter().all(|&row| values[row as usize] == value));
                 prop_assert!(end_of_group == values.len() || values[order.rows[end_of_group] as usize] != value);
-                prop_assert_eq!(order.group_start(&values, end_of_group, 0), position);
+                prop_assert_eq!(order.group_start(end_of_group, 0), position);
                 position = end_of_group;
             }
         }
