@@ -189,10 +189,8 @@ fn explain(data: &PathBuf, query: &str) -> Result<ExitCode, String> {
     println!("  rows left after each evaluated step: {}", if after.is_empty() { "-".into() } else { after.join(", ") });
     if let Some(text) = execution.stats.text {
         println!(
-            "  text search: {}, {} distinct values checked, {} matched",
-            if text.used_grams { "trigram postings" } else { "scan of distinct values" },
-            text.values_checked,
-            text.values_matched
+            "  text search: suffix array, {} occurrences in {} distinct values",
+            text.occurrences, text.values_matched
         );
     }
     let strategy =

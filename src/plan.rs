@@ -67,7 +67,7 @@ pub enum StepKind {
         /// How it is evaluated.
         how: RangeUse,
     },
-    /// `filters-q`: the trigram index.
+    /// `filters-q`: the suffix array of the text index.
     Text {
         /// The lower-cased needle.
         needle: String,
@@ -396,7 +396,7 @@ impl fmt::Display for Step {
                 }
             )?,
             StepKind::Text { needle } => {
-                write!(f, "`filters-q` contains {needle:?}: trigram index over distinct values")?
+                write!(f, "`filters-q` contains {needle:?}: suffix array over distinct lower-cased values")?
             }
         }
         match &self.kind {

@@ -5,7 +5,7 @@
 //!   dictionary or enum column (the Id list filters, `channel`, …).
 //! * [`order::SortedOrder`]: per date/time sort key, the presorted rows with
 //!   block bitmaps, serving sort, range filters and counts.
-//! * [`text::TextIndex`]: trigrams over the distinct lower-cased values of
+//! * [`text::TextIndex`]: a suffix array over the distinct lower-cased values of
 //!   the `filters-q` fields.
 
 pub mod order;

@@ -2,33 +2,32 @@
 //! search over `correspondent`, `destination` and `origin`.
 //!
 //! ```text
-//!  distinct lower-cased values (of all three fields, merged):
-//!    v0 "zoë quinn zoe@example.com"   rows {0, 7}
-//!    v1 "zoe@example.com"             rows {0, 3, 7}
-//!    v2 "+447700900001"               rows {2}
-//!  trigrams of the values (bytes):   "zoe" → {v0, v1}   "exa" → {v0, v1} …
+//!  distinct lower-cased values (of all three fields, merged), back to back:
+//!    v0 "zoë quinn zoe@x.com"   rows {0, 7}
+//!    v1 "zoe@x.com"             rows {0, 3, 7}
+//!  suffixes of every value, sorted (each ends where its value ends):
+//!    "@x.com" v0, "@x.com" v1, ".com" v0, …, "zoe@x.com" v0, "zoe@x.com" v1, "zoë quinn …" v0
 //! ```
 //!
-//! A query of three bytes or more intersects the postings of its trigrams
-//! (rarest first), verifies each candidate value with a substring search,
-//! and unions the row lists of the values that match. A shorter query scans
-//! the distinct values (one joined buffer), never the rows. Values are
+//! A needle's occurrences are one contiguous run of the sorted suffixes,
+//! found by two binary searches; the values of that run are exactly the
+//! matching values (no candidate to verify, whatever the needle's length),
+//! and the union of their rows is the answer. Nothing is scanned: the cost
+//! is the logarithm of the text plus the size of the answer. Values are
 //! lower-cased whole, once, at build time (Unicode's full mapping, as
 //! `str::to_lowercase`), and matched byte-wise: a substring of the UTF-8
-//! bytes of valid UTF-8 text is a substring of its characters.
+//! bytes of valid UTF-8 text that starts on a character boundary is a
+//! substring of its characters, so only suffixes starting on a boundary are
+//! kept.
 
 use std::collections::HashMap;
 
-use memchr::memmem;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::store::column::DictColumn;
 
-/// Bytes per n-gram.
-const GRAM: usize = 3;
-
-/// Distinct lower-cased values, their rows and their trigram postings.
+/// Distinct lower-cased values, their rows and their sorted suffixes.
 #[derive(Debug, Default)]
 pub struct TextIndex {
     /// Every distinct lower-cased value, back to back.
@@ -38,18 +37,17 @@ pub struct TextIndex {
     /// Rows of value `v`: `rows[row_starts[v]..row_starts[v + 1]]`, ascending.
     row_starts: Vec<u32>,
     rows: Vec<u32>,
-    /// Trigram → the values holding it.
-    grams: HashMap<u32, RoaringBitmap, hashbrown::DefaultHashBuilder>,
+    /// Every suffix `(start in text, value)`, sorted by its bytes up to
+    /// the end of its value.
+    suffixes: Vec<(u32, u32)>,
     row_count: u32,
 }
 
 /// What a search did, for `explain`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TextSearchStats {
-    /// Whether the trigram postings were used (else the values were scanned).
-    pub used_grams: bool,
-    /// Distinct values checked with a substring search.
-    pub values_checked: u64,
+    /// Occurrences of the needle found in the suffix array.
+    pub occurrences: u64,
     /// Distinct values that matched.
     pub values_matched: u64,
 }
@@ -127,29 +125,29 @@ impl TextIndex {
                 fill[value as usize] += 1;
             }
         }
-        let mut index = TextIndex { text, ends, row_starts, rows, grams: HashMap::default(), row_count };
-        index.grams = index.build_grams();
+        let mut index = TextIndex { text, ends, row_starts, rows, suffixes: Vec::new(), row_count };
+        index.suffixes = index.build_suffixes();
         index
     }
 
-    fn build_grams(&self) -> HashMap<u32, RoaringBitmap, hashbrown::DefaultHashBuilder> {
-        let mut grams: HashMap<u32, RoaringBitmap, hashbrown::DefaultHashBuilder> = HashMap::default();
-        for value in 0..self.ends.len() {
-            for gram in self.value(value as u32).windows(GRAM) {
-                // A value repeating a trigram is posted once (try_push refuses it).
-                let _ = grams.entry(gram_key(gram)).or_default().try_push(value as u32);
+    fn build_suffixes(&self) -> Vec<(u32, u32)> {
+        let mut suffixes = Vec::with_capacity(self.text.len());
+        let mut start = 0;
+        for (value, &end) in self.ends.iter().enumerate() {
+            for position in start..end {
+                if !is_continuation(self.text[position]) {
+                    suffixes.push((position as u32, value as u32));
+                }
             }
+            start = end;
         }
-        grams.values_mut().for_each(|posting| {
-            posting.optimize();
-        });
-        grams
+        suffixes.par_sort_unstable_by(|left, right| self.suffix(*left).cmp(self.suffix(*right)));
+        suffixes
     }
 
-    fn value(&self, value: u32) -> &[u8] {
-        let value = value as usize;
-        let start = if value == 0 { 0 } else { self.ends[value - 1] };
-        &self.text[start..self.ends[value]]
+    /// The bytes of a suffix, up to the end of its value.
+    fn suffix(&self, (start, value): (u32, u32)) -> &[u8] {
+        &self.text[start as usize..self.ends[value as usize]]
     }
 
     fn rows_of(&self, value: u32) -> &[u32] {
@@ -166,54 +164,12 @@ impl TextIndex {
     /// must already be lower-cased and non-empty.
     pub fn search(&self, needle: &str) -> (RoaringBitmap, TextSearchStats) {
         let needle = needle.as_bytes();
-        let finder = memmem::Finder::new(needle);
-        let mut stats = TextSearchStats::default();
-        let mut matched: Vec<u32> = Vec::new();
-        if needle.len() >= GRAM {
-            stats.used_grams = true;
-            let mut keys: Vec<u32> = needle.windows(GRAM).map(gram_key).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let mut postings = Vec::with_capacity(keys.len());
-            for key in keys {
-                match self.grams.get(&key) {
-                    Some(posting) => postings.push(posting),
-                    None => return (RoaringBitmap::new(), stats),
-                }
-            }
-            postings.sort_by_key(|posting| posting.len());
-            let mut candidates = postings[0].clone();
-            for posting in &postings[1..] {
-                if candidates.len() <= 64 {
-                    break; // verifying a few values is cheaper than intersecting
-                }
-                candidates &= *posting;
-            }
-            for value in &candidates {
-                stats.values_checked += 1;
-                if finder.find(self.value(value)).is_some() {
-                    matched.push(value);
-                }
-            }
-        } else {
-            // Scan the joined values; a hit that crosses into the next value
-            // is discarded and the search resumes at that value's start.
-            let mut position = 0;
-            stats.values_checked = self.ends.len() as u64;
-            while let Some(found) = finder.find(&self.text[position..]) {
-                let start = position + found;
-                let value = self.ends.partition_point(|&end| end <= start);
-                let end = self.ends[value];
-                if start + needle.len() <= end {
-                    matched.push(value as u32);
-                }
-                position = end;
-                if position >= self.text.len() {
-                    break;
-                }
-            }
-        }
-        stats.values_matched = matched.len() as u64;
+        let first = self.suffixes.partition_point(|&entry| self.suffix(entry) < needle);
+        let past = first + self.suffixes[first..].partition_point(|&entry| self.suffix(entry).starts_with(needle));
+        let mut matched: Vec<u32> = self.suffixes[first..past].iter().map(|&(_, value)| value).collect();
+        matched.sort_unstable();
+        matched.dedup();
+        let stats = TextSearchStats { occurrences: (past - first) as u64, values_matched: matched.len() as u64 };
         (self.union_rows(&matched), stats)
     }
 
@@ -246,13 +202,13 @@ impl TextIndex {
             + self.ends.capacity() * 8
             + self.row_starts.capacity() * 4
             + self.rows.capacity() * 4
-            + self.grams.capacity() * 40
-            + self.grams.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+            + self.suffixes.capacity() * 8
     }
 }
 
-fn gram_key(gram: &[u8]) -> u32 {
-    u32::from(gram[0]) << 16 | u32::from(gram[1]) << 8 | u32::from(gram[2])
+/// Whether a byte continues a UTF-8 character (no suffix starts there).
+fn is_continuation(byte: u8) -> bool {
+    byte & 0xc0 == 0x80
 }
 
 #[cfg(test)]
@@ -283,7 +239,7 @@ mod tests {
         assert_eq!(rows("a"), [0, 1, 2, 3]);
         assert_eq!(rows("i̇b"), [3], "İ lower-cases to i + combining dot");
         assert_eq!(rows("nothing"), Vec::<u32>::new());
-        assert!(index.search("example").1.used_grams);
-        assert!(!index.search("xa").1.used_grams);
+        assert_eq!(index.search("example").1.values_matched, 2);
+        assert_eq!(index.search("ë").1.values_matched, 1, "searches may start inside a word");
     }
 }
