@@ -47,6 +47,8 @@ pub mod output;
 pub mod plan;
 pub mod reference;
 pub mod request;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 pub mod transcript;
 pub mod workload;

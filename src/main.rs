@@ -137,6 +137,30 @@ Every engine's answers are compared with msgdex's, byte for byte; differences ar
         #[arg(long, default_value_t = 3.0)]
         throughput_seconds: f64,
     },
+    /// Serve the Messages API over HTTP (GET /v1/messages, GET /v1/messages/ID)
+    /// with CareHQ's request signing, rate limits and access log.
+    #[cfg(feature = "server")]
+    #[command(
+        after_help = "Example:\n  MSGDEX_KEYS_FILE=keys.json msgdex serve --data fixtures/messages.jsonl --bind 127.0.0.1:8080\n\n\
+Keys come from the file named by --keys or MSGDEX_KEYS_FILE ({\"account_id\": …, \"keys\": [{\"account_id\", \"api_key\", \"api_secret\"}]}), \
+or from MSGDEX_ACCOUNT_ID, MSGDEX_API_KEY and MSGDEX_API_SECRET; never from arguments."
+    )]
+    Serve {
+        #[command(flatten)]
+        data: DataOptions,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// Keys file (JSON); default: MSGDEX_KEYS_FILE, then the MSGDEX_ACCOUNT_ID/API_KEY/API_SECRET variables.
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+        /// Accept unsigned requests (refused unless --bind is a loopback address).
+        #[arg(long)]
+        no_auth: bool,
+        /// Requests per second allowed per API key.
+        #[arg(long, default_value_t = 100)]
+        rate_limit: u32,
+    },
     /// Answer request lines from stdin, one response line each (SPEC §7).
     #[command(after_help = "Example:\n  printf '/v1/messages?filters-channel=sms\\n/v1/messages/abc\\n' | \
 msgdex run --data fixtures/messages.jsonl\n\n\
@@ -224,6 +248,28 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             }
         }
         Command::Explain { data, query } => return explain(&data, &query),
+        #[cfg(feature = "server")]
+        Command::Serve { data, bind, keys, no_auth, rate_limit } => {
+            use msgdex::server::{auth::KeysFile, run, ServerConfig};
+            let keys = if no_auth {
+                None
+            } else {
+                let file = keys.or_else(|| std::env::var_os("MSGDEX_KEYS_FILE").map(PathBuf::from));
+                Some(match file {
+                    Some(path) => KeysFile::read(&path)?,
+                    None => KeysFile::from_environment().ok_or(
+                        "no API keys: give --keys FILE, set MSGDEX_KEYS_FILE, or set MSGDEX_ACCOUNT_ID, \
+MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
+                    )?,
+                })
+            };
+            let mut config = ServerConfig::new(bind, keys);
+            config.rate_limit = rate_limit;
+            config.validate()?;
+            let engine: std::sync::Arc<dyn Engine> = std::sync::Arc::from(open_engine(&data)?);
+            run(engine, config)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Bench { data, engines, threads, per_template, slow_per_template, seed, throughput_seconds } => {
             let mut kinds = Vec::new();
             for name in &engines {

@@ -162,16 +162,26 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
         resident_bytes: resident_bytes().saturating_sub(before),
     });
 
-    progress("loading messages for the query mix and the reference engine");
+    let row_count = fast.message_count();
+    let others = !config.engines.is_empty();
+    progress(if others {
+        "loading messages for the query mix and the other engines"
+    } else {
+        "loading a sample of the messages for the query mix"
+    });
     let before = resident_bytes();
     let started = Instant::now();
-    let messages = load::load_path(&config.data).map_err(|error| error.to_string())?;
+    let messages = if others {
+        load::load_path(&config.data).map_err(|error| error.to_string())?
+    } else {
+        load_sample(&config.data, MIX_SAMPLE)?
+    };
     let reference_load = LoadFigures {
         engine: EngineKind::Reference,
         seconds: started.elapsed().as_secs_f64(),
         resident_bytes: resident_bytes().saturating_sub(before),
     };
-    let requests = mix::generate(&messages, config.seed, config.per_template);
+    let requests = mix::generate_from_sample(&messages, row_count, config.seed, config.per_template);
 
     let mut engines: Vec<(EngineKind, Box<dyn Engine>)> = Vec::new();
     for &kind in &config.engines {
@@ -200,7 +210,7 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
             }
         }
     }
-    let message_count = messages.len();
+    let message_count = row_count;
     drop(messages);
 
     progress("measuring msgdex latencies");
@@ -254,6 +264,26 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
         compared,
         config,
     })
+}
+
+/// Messages read to draw the mix from when msgdex runs alone.
+const MIX_SAMPLE: usize = 1_000_000;
+
+/// The first `count` messages of a JSON Lines file (the whole file if it
+/// is a JSON array).
+fn load_sample(path: &std::path::Path, count: usize) -> Result<Vec<crate::model::Message>, String> {
+    use std::io::BufRead;
+    let describe = |error: std::io::Error| format!("{}: {error}", path.display());
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(describe)?);
+    if reader.fill_buf().map_err(describe)?.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
+        return load::load_path(path).map_err(|error| error.to_string());
+    }
+    let mut text = String::new();
+    let mut lines = 0;
+    while lines < count && reader.read_line(&mut text).map_err(describe)? > 0 {
+        lines += 1;
+    }
+    load::load_str(&text).map_err(|error| error.to_string())
 }
 
 /// Times every request (the first `per_template` of each template) once,

@@ -58,11 +58,21 @@ pub struct MixRequest {
 
 /// Draws `per_template` requests of every template from `messages`.
 pub fn generate(messages: &[Message], seed: u64, per_template: usize) -> Vec<MixRequest> {
+    generate_from_sample(messages, messages.len(), seed, per_template)
+}
+
+/// Draws the mix from a sample of a larger data set of `total_rows`
+/// messages (for data too large to hold as messages beside the engine):
+/// parameters are real values of the sample; deep pages are scaled to the
+/// whole set.
+pub fn generate_from_sample(sample: &[Message], total_rows: usize, seed: u64, per_template: usize) -> Vec<MixRequest> {
+    let messages = sample;
     if messages.is_empty() {
         return Vec::new();
     }
     let mut rng = Rng::new(seed);
-    let facts = DataFacts::new(messages);
+    let mut facts = DataFacts::new(messages);
+    facts.row_count = total_rows.max(messages.len());
     let mut requests = Vec::with_capacity(per_template * 18);
     for template in Template::all() {
         for _ in 0..per_template {
@@ -194,7 +204,8 @@ impl DataFacts {
                 } else {
                     self.modified[rng.below(self.modified.len() as u64) as usize]
                 };
-                let later = self.modified.len() - self.modified.partition_point(|&value| value <= after);
+                let later_in_sample = self.modified.len() - self.modified.partition_point(|&value| value <= after);
+                let later = later_in_sample * self.row_count / self.modified.len().max(1);
                 let page = 1 + rng.below((later / 100).max(1) as u64);
                 query.append_pair(
                     "filters-modified_after",

@@ -1,0 +1,273 @@
+//! `msgdex serve` end to end (cargo feature `server`): every rejection path
+//! over real HTTP, and the official CareHQ Python client against it.
+#![cfg(feature = "server")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use msgdex::server::auth::{canonical_parameters, sign};
+use msgdex::{Engine, FastEngine};
+
+const ACCOUNT: &str = "acc-1";
+const KEY: &str = "key-1";
+const SECRET: &str = "secret-1";
+const DATA: &str = "fixtures/messages.jsonl";
+
+struct Server {
+    child: Child,
+    address: String,
+    _keys: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let keys = tempfile::tempdir().unwrap();
+        let path = keys.path().join("keys.json");
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"account_id": "{ACCOUNT}", "keys": [
+                    {{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}},
+                    {{"account_id": "acc-2", "api_key": "key-2", "api_secret": "secret-2"}}]}}"#
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["serve", "--data", DATA, "--bind", "127.0.0.1:0", "--keys", path.to_str().unwrap()])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        stderr.read_line(&mut first).unwrap();
+        let address = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_owned();
+        // Keep draining the access log so the server never blocks on it.
+        std::thread::spawn(move || {
+            let mut log = String::new();
+            let _ = stderr.read_to_string(&mut log);
+            let _ = std::fs::write(std::env::temp_dir().join(format!("msgdex-access-{}.log", std::process::id())), log);
+        });
+        Server { child, address, _keys: keys }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: sending SIGTERM to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+fn http(address: &str, method: &str, target: &str, headers: &[(String, String)]) -> Answer {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    Answer { status, headers: head.to_ascii_lowercase(), body: body.to_owned() }
+}
+
+fn now() -> String {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string()
+}
+
+/// Headers of a request signed as the Python client signs it.
+fn signed(key: &str, secret: &str, target: &str, nonce: &str, timestamp: &str) -> Vec<(String, String)> {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned();
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let signature = sign(secret, timestamp, nonce, "GET", &path, &canonical_parameters(&pairs));
+    let account = if key == "key-2" { "acc-2" } else { ACCOUNT };
+    [
+        ("X-CareHQ-AccountId", account.to_owned()),
+        ("X-CareHQ-APIKey", key.to_owned()),
+        ("X-CareHQ-Nonce", nonce.to_owned()),
+        ("X-CareHQ-Timestamp", timestamp.to_owned()),
+        ("X-CareHQ-Signature-Version", "2.0".to_owned()),
+        ("X-CareHQ-Signature", signature),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect()
+}
+
+fn nonce(label: &str) -> String {
+    format!("{label}-{}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos())
+}
+
+#[test]
+fn signed_requests_get_the_engines_answers() {
+    let server = Server::start(&[]);
+    let engine = FastEngine::load_path(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/messages.jsonl")).unwrap();
+    for target in [
+        "/v1/messages?filters-channel=sms&sort_by=-date_time&attributes=correspondent",
+        "/v1/messages?filters-q=zo%C3%AB&per_page=2&page=2",
+        "/v1/messages/6724fbcb4f73a2cebf638860",
+        "/v1/messages/%C3%84-pr%C3%A4fix-10",
+        "/v1/messages?per_page=101&colour=red",
+        "/v1/messages/no-such-id",
+        "/v2/messages",
+    ] {
+        let answer = http(&server.address, "GET", target, &signed(KEY, SECRET, target, &nonce("ok"), &now()));
+        let expected = engine.respond(target);
+        assert_eq!(answer.status, expected.status, "{target}: {}", answer.body);
+        assert_eq!(answer.body, expected.body, "{target}");
+        assert!(answer.headers.contains("content-type: application/json"), "{}", answer.headers);
+        assert!(answer.headers.contains("x-carehq-ratelimit-limit: 100"), "{}", answer.headers);
+        assert!(answer.headers.contains("x-carehq-ratelimit-remaining:"));
+        assert!(answer.headers.contains("x-carehq-ratelimit-reset:"));
+    }
+    assert!(server.stop().success(), "SIGTERM stops the server cleanly");
+}
+
+#[test]
+fn every_rejection_has_its_status_and_a_hint() {
+    let server = Server::start(&[]);
+    let target = "/v1/messages?page=1";
+    let time = now();
+    let hint_of = |answer: &Answer| -> String {
+        let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        body["hint"].as_str().unwrap_or_else(|| panic!("no hint in {}", answer.body)).to_owned()
+    };
+    // Missing headers, one at a time.
+    for missing in 0..6 {
+        let mut headers = signed(KEY, SECRET, target, &nonce("missing"), &time);
+        let (name, _) = headers.remove(missing);
+        let answer = http(&server.address, "GET", target, &headers);
+        assert_eq!(answer.status, 401, "without {name}");
+        assert!(hint_of(&answer).contains(&name), "the hint names {name}: {}", answer.body);
+    }
+    let unknown = http(&server.address, "GET", target, &signed("key-9", "secret-9", target, &nonce("u"), &time));
+    assert_eq!((unknown.status, hint_of(&unknown).contains("not known")), (401, true));
+    let wrong = http(&server.address, "GET", target, &signed(KEY, "wrong", target, &nonce("w"), &time));
+    assert_eq!((wrong.status, hint_of(&wrong).contains("signature")), (401, true));
+    let tampered_headers = signed(KEY, SECRET, target, &nonce("t"), &time);
+    let tampered = http(&server.address, "GET", "/v1/messages?page=2", &tampered_headers);
+    assert_eq!(tampered.status, 401, "a signature covers the parameters");
+    let old = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 301).to_string();
+    let stale = http(&server.address, "GET", target, &signed(KEY, SECRET, target, &nonce("o"), &old));
+    assert_eq!((stale.status, hint_of(&stale).contains("timestamp")), (401, true));
+    let reused = signed(KEY, SECRET, target, "nonce-used-twice", &time);
+    assert_eq!(http(&server.address, "GET", target, &reused).status, 200);
+    let replay = http(&server.address, "GET", target, &reused);
+    assert_eq!((replay.status, hint_of(&replay).contains("nonce")), (401, true));
+    let other = http(&server.address, "GET", target, &signed("key-2", "secret-2", target, &nonce("x"), &time));
+    assert_eq!(other.status, 403, "a key of another account: {}", other.body);
+    let post = http(&server.address, "POST", target, &signed(KEY, SECRET, target, &nonce("p"), &time));
+    assert_eq!(post.status, 405);
+    assert!(post.headers.contains("allow: get"));
+    let long_target = format!("/v1/messages?filters-q={}", "a".repeat(9000));
+    assert_eq!(http(&server.address, "GET", &long_target, &[]).status, 414);
+    let big_headers = vec![("X-Padding".to_owned(), "b".repeat(20_000))];
+    assert_eq!(http(&server.address, "GET", target, &big_headers).status, 431);
+    drop(server);
+    let log = std::fs::read_to_string(std::env::temp_dir().join(format!("msgdex-access-{}.log", std::process::id())))
+        .unwrap_or_default();
+    assert!(!log.contains(SECRET), "the access log never holds a secret");
+}
+
+#[test]
+fn the_rate_limit_answers_429_with_its_headers() {
+    let server = Server::start(&["--rate-limit", "3"]);
+    let target = "/v1/messages";
+    let mut statuses = Vec::new();
+    for attempt in 0..20 {
+        let answer =
+            http(&server.address, "GET", target, &signed(KEY, SECRET, target, &nonce(&format!("r{attempt}")), &now()));
+        assert!(answer.headers.contains("x-carehq-ratelimit-limit: 3"));
+        statuses.push(answer.status);
+        if answer.status == 429 {
+            assert!(answer.headers.contains("x-carehq-ratelimit-remaining: 0"), "{}", answer.headers);
+            assert!(answer.body.contains("hint"));
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "20 requests in well under a second exceed 3 per second: {statuses:?}");
+}
+
+#[test]
+fn no_auth_is_refused_off_loopback_and_keys_are_required() {
+    let refused = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["serve", "--data", DATA, "--bind", "0.0.0.0:0", "--no-auth"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback"));
+    let keyless = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("MSGDEX_KEYS_FILE")
+        .env_remove("MSGDEX_API_KEY")
+        .args(["serve", "--data", DATA, "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(keyless.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&keyless.stderr).contains("no API keys"));
+}
+
+/// The official client from PyPI, in a virtual environment made once under
+/// `target/` (Python 3 and network access to PyPI are needed).
+#[test]
+fn the_official_python_client_works() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let venv = std::path::Path::new(root).join("target/carehq-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 is installed");
+        assert!(made.success(), "python3 -m venv failed");
+    }
+    let installed = Command::new(&python).args(["-c", "import carehq"]).status().unwrap().success();
+    if !installed {
+        let pip = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "carehq==0.1.3"])
+            .status()
+            .unwrap();
+        assert!(pip.success(), "pip install carehq==0.1.3 failed");
+    }
+    let server = Server::start(&["--rate-limit", "1000"]);
+    let output = Command::new(&python)
+        .arg(std::path::Path::new(root).join("tests/python/carehq_client.py"))
+        .current_dir(root)
+        .env("MSGDEX_URL", format!("http://{}", server.address))
+        .env("MSGDEX_BIN", env!("CARGO_BIN_EXE_msgdex"))
+        .env("MSGDEX_DATA", DATA)
+        .env("MSGDEX_ACCOUNT_ID", ACCOUNT)
+        .env("MSGDEX_API_KEY", KEY)
+        .env("MSGDEX_API_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(report.contains(" passed, 0 failed"), "{report}");
+}
