@@ -52,10 +52,11 @@ impl Server {
             .unwrap_or_else(|| panic!("no address in {first:?}"))
             .to_owned();
         // Keep draining the access log so the server never blocks on it.
+        let log_path = access_log_path(&address);
         std::thread::spawn(move || {
             let mut log = String::new();
             let _ = stderr.read_to_string(&mut log);
-            let _ = std::fs::write(std::env::temp_dir().join(format!("msgdex-access-{}.log", std::process::id())), log);
+            let _ = std::fs::write(log_path, log);
         });
         Server { child, address, _keys: keys }
     }
@@ -73,6 +74,11 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// Where a server's access log is saved once it stops.
+fn access_log_path(address: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("msgdex-access-{}-{}.log", std::process::id(), address.replace([':', '.'], "-")))
 }
 
 struct Answer {

@@ -26,24 +26,17 @@ pub struct SqliteEngine {
 const TEXT_COPIES: [(Field, &str); 3] =
     [(Field::Correspondent, "q_correspondent"), (Field::Destination, "q_destination"), (Field::Origin, "q_origin")];
 
-/// Columns with an index: every filtered and every sorted one.
-const INDEXED: [Field; 15] = [
-    Field::CareEnquiry,
-    Field::Location,
-    Field::LocationContact,
-    Field::SentBy,
-    Field::ServiceUser,
-    Field::ServiceUserContact,
-    Field::ReplyTo,
-    Field::Channel,
-    Field::Direction,
-    Field::DeliveryStatus,
-    Field::Anonymized,
-    Field::Read,
-    Field::Created,
-    Field::Modified,
-    Field::DateTime,
-];
+/// Columns with an index: every filtered and every sorted one (msgdex's
+/// bitmap fields, the presence filters and the date/time sort keys).
+fn indexed_fields() -> impl Iterator<Item = Field> {
+    crate::store::BITMAP_FIELDS.into_iter().chain([
+        Field::Anonymized,
+        Field::Read,
+        Field::Created,
+        Field::Modified,
+        Field::DateTime,
+    ])
+}
 
 fn column_type(field: Field) -> &'static str {
     match field.kind() {
@@ -89,7 +82,7 @@ impl SqliteEngine {
             }
         }
         transaction.commit()?;
-        for field in INDEXED {
+        for field in indexed_fields() {
             connection.execute_batch(&format!("CREATE INDEX \"by_{0}\" ON messages (\"{0}\")", field.name()))?;
         }
         connection.execute_batch("ANALYZE")?;
