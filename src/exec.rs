@@ -12,8 +12,10 @@ use std::ops::Range;
 
 use roaring::{MultiOps, RoaringBitmap};
 
+use crate::index::facets::FacetSelection;
 use crate::index::order::{SortedOrder, BLOCK};
 use crate::index::text::TextSearchStats;
+use crate::model::Field;
 use crate::plan::{page_costs, PageShape, Plan, RangeUse, StepKind, Strategy};
 use crate::request::{SortField, SortKey};
 use crate::store::Segment;
@@ -43,6 +45,9 @@ pub struct ExecStats {
     pub blocks_skipped: u64,
     /// What the text search did.
     pub text: Option<TextSearchStats>,
+    /// Whether `item_count` came from the facet counts (closed-set filters
+    /// only), with no bitmap built.
+    pub counted_by_facets: bool,
 }
 
 /// The rows matching the filter steps: `None` means every row; a single
@@ -61,6 +66,9 @@ pub fn execute_with(segment: &Segment, plan: &Plan, forced: Option<Strategy>) ->
     let mut stats = ExecStats::default();
     if plan.empty_because.is_some() {
         return Execution { stats, ..Execution::default() };
+    }
+    if let Some(execution) = facet_walk(segment, plan, forced) {
+        return execution;
     }
     let Some(matches) = evaluate_filters(segment, plan, &mut stats) else {
         return Execution { stats, ..Execution::default() };
@@ -122,6 +130,68 @@ pub fn execute_with(segment: &Segment, plan: &Plan, forced: Option<Strategy>) ->
         walk_page(segment, plan, bitmap, Membership::Bitmap(bitmap), positions, &mut stats)
     };
     Execution { item_count, rows, stats }
+}
+
+/// Most positions a facet walk may expect to test before the page is full;
+/// past it, building the intersection is cheaper.
+const FACET_WALK_LIMIT: u64 = 20_000;
+
+/// Answers a request whose filters are all closed-set ones (`channel`,
+/// `direction`, `delivery_status`, `anonymized`, `read`) and whose order is
+/// a date/time key: `item_count` from the facet counts, the page by walking
+/// the sorted order testing each row's own values. `None` when the request
+/// is not of that shape or the walk would be long.
+fn facet_walk(segment: &Segment, plan: &Plan, forced: Option<Strategy>) -> Option<Execution> {
+    let primary = plan.sort[0];
+    if primary.field == SortField::Id || plan.steps.is_empty() || matches!(forced, Some(Strategy::Collect)) {
+        return None;
+    }
+    let facet_fields = [Field::Channel, Field::Direction, Field::DeliveryStatus, Field::Anonymized, Field::Read];
+    let mut selection = FacetSelection::default();
+    let mut test = FacetTest { enums: Vec::new(), presence: Vec::new() };
+    for step in &plan.steps {
+        let (dimension, accepted) = match &step.kind {
+            StepKind::Values { field, codes } if facet_fields[..3].contains(field) => {
+                let codes: Vec<u8> = codes.iter().map(|&code| code as u8).collect();
+                let mut table = [false; 8];
+                codes.iter().for_each(|&code| table[usize::from(code)] = true);
+                test.enums.push((segment.enum_column(*field).codes.as_slice(), table));
+                (facet_fields.iter().position(|known| known == field)?, codes)
+            }
+            StepKind::Present { field, present } => {
+                test.presence.push((segment.present(*field), *present));
+                (facet_fields.iter().position(|known| known == field)?, vec![u8::from(*present)])
+            }
+            _ => return None,
+        };
+        // Two steps on one dimension accept the codes both accept.
+        let merged = match selection.accepted[dimension].take() {
+            Some(earlier) => earlier.into_iter().filter(|code| accepted.contains(code)).collect(),
+            None => accepted,
+        };
+        selection.accepted[dimension] = Some(merged);
+    }
+    let item_count = segment.facets().count(&selection);
+    let rows = u64::from(segment.row_count());
+    let expected_positions =
+        (plan.offset.saturating_add(u64::from(plan.limit))).min(item_count).saturating_mul(rows) / item_count.max(1);
+    if item_count > 0 && expected_positions > FACET_WALK_LIMIT {
+        return None;
+    }
+    let mut stats = ExecStats { strategy: Some(Strategy::Walk), counted_by_facets: true, ..ExecStats::default() };
+    if item_count == 0 {
+        return Some(Execution { item_count, rows: Vec::new(), stats });
+    }
+    let order = segment.order(primary.field);
+    let walk = Walk {
+        segment,
+        order,
+        membership: Membership::Facets(&test),
+        positions: 0..order.len(),
+        rest: &plan.sort[1..],
+    };
+    let page = walk.page(primary.descending, plan.offset, plan.limit as usize, &mut stats);
+    Some(Execution { item_count, rows: page, stats })
 }
 
 /// Counts the matches in the domain and walks the sorted order to the page.
@@ -339,6 +409,25 @@ enum Membership<'a> {
     /// times, where a roaring array container would cost a binary search
     /// per test.
     Dense(&'a [u64]),
+    /// Test the closed-set filters on the row's own values: no intersection
+    /// of their bitmaps is ever built.
+    Facets(&'a FacetTest<'a>),
+}
+
+/// The closed-set filters of a request, tested row by row.
+struct FacetTest<'a> {
+    /// Enum columns and, per code, whether it is accepted.
+    enums: Vec<(&'a [u8], [bool; 8])>,
+    /// Presence bitmaps and whether the row must be in them.
+    presence: Vec<(&'a RoaringBitmap, bool)>,
+}
+
+impl FacetTest<'_> {
+    #[inline]
+    fn contains(&self, row: u32) -> bool {
+        self.enums.iter().all(|(codes, accepted)| accepted[usize::from(codes[row as usize])])
+            && self.presence.iter().all(|(bitmap, present)| bitmap.contains(row) == *present)
+    }
 }
 
 impl Membership<'_> {
@@ -348,6 +437,7 @@ impl Membership<'_> {
             Membership::All => true,
             Membership::Bitmap(bitmap) => bitmap.contains(row),
             Membership::Dense(words) => words[row as usize >> 6] >> (row & 63) & 1 == 1,
+            Membership::Facets(test) => test.contains(row),
         }
     }
 }
@@ -417,7 +507,9 @@ impl Walk<'_> {
         match self.membership {
             Membership::All => self.order.block_hits(None, block),
             Membership::Bitmap(bitmap) => self.order.block_hits(Some(bitmap), block),
-            Membership::Dense(_) => self.count(block * BLOCK..(block + 1) * BLOCK, &mut ExecStats::default()),
+            Membership::Dense(_) | Membership::Facets(_) => {
+                self.count(block * BLOCK..(block + 1) * BLOCK, &mut ExecStats::default())
+            }
         }
     }
 

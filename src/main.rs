@@ -220,6 +220,9 @@ fn explain(data: &PathBuf, query: &str) -> Result<ExitCode, String> {
     let strategy =
         execution.stats.strategy.map_or("none (nothing matched)".to_owned(), |strategy| format!("{strategy:?}"));
     println!("  page strategy used: {strategy}");
+    if execution.stats.counted_by_facets {
+        println!("  item_count from the facet counts; rows tested on their own values, no bitmap built");
+    }
     println!("  rows examined one by one: {}", execution.stats.rows_examined);
     println!("  whole blocks skipped: {}", execution.stats.blocks_skipped);
     println!("  item_count: {}, items on the page: {}", execution.item_count, execution.rows.len());

@@ -5,9 +5,12 @@
 //!   dictionary or enum column (the Id list filters, `channel`, …).
 //! * [`order::SortedOrder`]: per date/time sort key, the presorted rows with
 //!   block bitmaps, serving sort, range filters and counts.
+//! * [`facets::FacetCounts`]: row counts per combination of the enum and
+//!   presence filters, for counts without intersections.
 //! * [`text::TextIndex`]: a suffix array over the distinct lower-cased values of
 //!   the `filters-q` fields.
 
+pub mod facets;
 pub mod order;
 pub mod text;
 

@@ -13,6 +13,7 @@ pub mod column;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use crate::index::facets::FacetCounts;
 use crate::index::order::SortedOrder;
 use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
@@ -61,6 +62,7 @@ pub struct Segment {
     /// Sorted orders of `created`, `modified`, `date_time`.
     orders: [SortedOrder; 3],
     text: TextIndex,
+    facets: FacetCounts,
 }
 
 /// Why messages could not be made into a segment.
@@ -150,6 +152,11 @@ impl Segment {
             Field::Read => &self.read,
             other => panic!("`{other}` has no presence bitmap"),
         }
+    }
+
+    /// Row counts per combination of the enum and presence filters.
+    pub fn facets(&self) -> &FacetCounts {
+        &self.facets
     }
 
     /// The substring index of `filters-q`.
@@ -343,6 +350,17 @@ impl SegmentBuilder {
                 )
             },
         );
-        Segment { row_count, columns, id_rows, value_indexes, anonymized, read, orders, text }
+        let enum_codes = |field: Field| match &columns[field.index()] {
+            Column::Enum(column) => column.codes.as_slice(),
+            _ => unreachable!("enum field"),
+        };
+        let facets = FacetCounts::build(
+            enum_codes(Field::Channel),
+            enum_codes(Field::Direction),
+            enum_codes(Field::DeliveryStatus),
+            dates(Field::Anonymized),
+            dates(Field::Read),
+        );
+        Segment { row_count, columns, id_rows, value_indexes, anonymized, read, orders, text, facets }
     }
 }
