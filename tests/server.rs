@@ -190,6 +190,9 @@ fn every_rejection_has_its_status_and_a_hint() {
     assert_eq!((replay.status, hint_of(&replay).contains("nonce")), (401, true));
     let other = http(&server.address, "GET", target, &signed("key-2", "secret-2", target, &nonce("x"), &time));
     assert_eq!(other.status, 403, "a key of another account: {}", other.body);
+    for refused in [&unknown, &wrong, &stale, &replay, &other] {
+        assert!(refused.headers.contains("x-carehq-ratelimit-remaining:"), "refusals carry the rate headers too");
+    }
     let post = http(&server.address, "POST", target, &signed(KEY, SECRET, target, &nonce("p"), &time));
     assert_eq!(post.status, 405);
     assert!(post.headers.contains("allow: get"));

@@ -109,6 +109,14 @@ impl RateLimiter {
         }
         RateState { limit, remaining: limit - *count, reset: now + 1, allowed }
     }
+
+    /// The state of a key's window without counting a request (for answers
+    /// refused before a key is established, which must not spend its quota).
+    fn peek(&self, key: &str, limit: u32, now: u64) -> RateState {
+        let windows = self.windows.lock().expect("rate limiter is never poisoned");
+        let used = windows.get(key).filter(|(second, _)| *second == now).map_or(0, |(_, count)| *count);
+        RateState { limit, remaining: limit - used.min(limit), reset: now + 1, allowed: used < limit }
+    }
 }
 
 /// What every request handler shares.
@@ -226,15 +234,22 @@ async fn answer(app: &App, method: &Method, request: &axum::http::request::Parts
     } else {
         None
     };
-    if let Some((status, body)) = early {
+    let (now, now_unsigned) = unix_now();
+    let claimed_key = headers.get("x-carehq-apikey").and_then(|value| value.to_str().ok()).unwrap_or("-");
+    // Refusals carry the rate-limit headers of the key they claim, unspent.
+    let refuse = |status: StatusCode, body: String| {
         let mut response = json_response(status, body);
+        add_rate_headers(response.headers_mut(), app.limiter.peek(claimed_key, config.rate_limit, now_unsigned));
+        response
+    };
+    if let Some((status, body)) = early {
+        let mut response = refuse(status, body);
         if status == StatusCode::METHOD_NOT_ALLOWED {
             response.headers_mut().insert(axum::http::header::ALLOW, HeaderValue::from_static("GET"));
         }
         return response;
     }
 
-    let (now, now_unsigned) = unix_now();
     let caller = match &app.authenticator {
         None => "-".to_owned(),
         Some(authenticator) => {
@@ -259,11 +274,11 @@ async fn answer(app: &App, method: &Method, request: &axum::http::request::Parts
                 Ok(key) => key,
                 Err(Refusal::Unauthorized(hint)) => {
                     let (status, body) = error(StatusCode::UNAUTHORIZED, &hint);
-                    return json_response(status, body);
+                    return refuse(status, body);
                 }
                 Err(Refusal::Forbidden(hint)) => {
                     let (status, body) = error(StatusCode::FORBIDDEN, &hint);
-                    return json_response(status, body);
+                    return refuse(status, body);
                 }
             }
         }
@@ -341,5 +356,9 @@ mod tests {
         assert!(!limiter.admit("a", 2, 10).allowed);
         assert!(limiter.admit("b", 2, 10).allowed, "keys have their own windows");
         assert!(limiter.admit("a", 2, 11).allowed, "a new second resets the window");
+        let peeked = limiter.peek("a", 2, 11);
+        assert_eq!((peeked.remaining, peeked.allowed), (1, true));
+        assert_eq!(limiter.peek("a", 2, 11).remaining, 1, "peeking spends nothing");
+        assert_eq!(limiter.peek("new", 2, 11).remaining, 2);
     }
 }
