@@ -81,7 +81,8 @@ proptest! {
             }
             Err(error) => {
                 let message = error.to_string();
-                prop_assert!(message.starts_with("line ") || message.starts_with("invalid JSON"), "{}", message);
+                let located = ["line ", "array index ", "invalid JSON"].iter().any(|start| message.starts_with(start));
+                prop_assert!(located, "{}", message);
             }
         }
     }

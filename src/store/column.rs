@@ -199,7 +199,13 @@ impl EnumColumn {
     /// The JSON text of a row's value.
     #[inline]
     pub fn fragment(&self, row: u32) -> &[u8] {
-        &self.names[usize::from(self.codes[row as usize])]
+        self.name(self.codes[row as usize])
+    }
+
+    /// The JSON text of a code.
+    #[inline]
+    pub fn name(&self, code: u8) -> &[u8] {
+        &self.names[usize::from(code)]
     }
 }
 
@@ -223,7 +229,13 @@ impl DateColumn {
     /// Writes a row's value as JSON.
     #[inline]
     pub fn write(&self, row: u32, out: &mut Vec<u8>) {
-        match self.values[row as usize] {
+        self.write_value(self.values[row as usize], out);
+    }
+
+    /// Writes a stored value (seconds, or [`NULL_DATE`]) as JSON.
+    #[inline]
+    pub fn write_value(&self, value: i64, out: &mut Vec<u8>) {
+        match value {
             NULL_DATE => out.extend_from_slice(b"null"),
             seconds => {
                 let value = DateTime::from_seconds(seconds).expect("stored date/times are in range");
