@@ -83,14 +83,7 @@ impl Engine for FastEngine {
     fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>) {
         let execution = execute(&self.segment, &plan(&self.segment, query));
         let frame = PageFrame { item_count: execution.item_count, page: query.page, per_page: query.per_page };
-        frame.write_body(out, |out| {
-            for (position, &row) in execution.rows.iter().enumerate() {
-                if position > 0 {
-                    out.push(b',');
-                }
-                self.segment.write_row(row, &query.attributes, out);
-            }
-        });
+        frame.write_body(out, |out| self.segment.write_items(&execution.rows, &query.attributes, out));
     }
 
     fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {

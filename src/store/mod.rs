@@ -170,49 +170,53 @@ impl Segment {
     }
 
     /// Appends the JSON object of a row holding `fields` (canonical order).
-    ///
-    /// The row's values live in one array per column, so each field costs a
-    /// cache miss or two when the row is cold. The work is done in phases —
-    /// every field's code, then every fragment's place, then the copies — so
-    /// that the misses of different fields overlap instead of following one
-    /// another.
     #[inline]
     pub fn write_row(&self, row: u32, fields: &[Field], out: &mut Vec<u8>) {
-        if fields.len() <= 4 {
-            // Few fields: little to overlap, so skip the phases' set-up.
-            out.push(b'{');
-            for (position, &field) in fields.iter().enumerate() {
-                out.extend_from_slice(KEY_PREFIXES[field.index()][usize::from(position == 0)].as_bytes());
-                self.columns[field.index()].write(row, out);
-            }
-            out.push(b'}');
-            return;
-        }
-        let mut codes = [0i64; 31];
-        for (slot, &field) in codes.iter_mut().zip(fields) {
-            *slot = match &self.columns[field.index()] {
+        self.write_items(&[row], fields, out);
+    }
+
+    /// Appends the JSON objects of `rows`, separated by commas, each holding
+    /// `fields` (canonical order).
+    ///
+    /// A row's values live in one array per column, so each value costs a
+    /// cache miss or two when the row is cold. The work is done in phases —
+    /// every value's code, then every fragment's place, then the copies — so
+    /// that the misses of different values overlap instead of following one
+    /// another.
+    pub fn write_items(&self, rows: &[u32], fields: &[Field], out: &mut Vec<u8>) {
+        let columns: Vec<&Column> = fields.iter().map(|field| &self.columns[field.index()]).collect();
+        let mut codes: Vec<i64> = Vec::with_capacity(rows.len() * fields.len());
+        for &row in rows {
+            codes.extend(columns.iter().map(|column| match column {
                 Column::Dict(column) => i64::from(column.codes[row as usize]),
                 Column::Enum(column) => i64::from(column.codes[row as usize]),
                 Column::Date(column) => column.values[row as usize],
-            };
+            }));
         }
-        let mut fragments: [&[u8]; 31] = [&[]; 31];
-        for ((fragment, &code), &field) in fragments.iter_mut().zip(&codes).zip(fields) {
-            *fragment = match &self.columns[field.index()] {
+        let fragments: Vec<&[u8]> = codes
+            .iter()
+            .zip(columns.iter().cycle())
+            .map(|(&code, column)| match column {
                 Column::Dict(column) => column.dict.get(code as u32),
                 Column::Enum(column) => column.name(code as u8),
-                Column::Date(_) => &[],
-            };
-        }
-        out.push(b'{');
-        for (position, &field) in fields.iter().enumerate() {
-            out.extend_from_slice(KEY_PREFIXES[field.index()][usize::from(position == 0)].as_bytes());
-            match &self.columns[field.index()] {
-                Column::Date(column) => column.write_value(codes[position], out),
-                _ => out.extend_from_slice(fragments[position]),
+                Column::Date(_) => &[][..],
+            })
+            .collect();
+        for (index, _) in rows.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
             }
+            out.push(b'{');
+            for (position, (&field, column)) in fields.iter().zip(&columns).enumerate() {
+                out.extend_from_slice(KEY_PREFIXES[field.index()][usize::from(position == 0)].as_bytes());
+                let value = index * fields.len() + position;
+                match column {
+                    Column::Date(column) => column.write_value(codes[value], out),
+                    _ => out.extend_from_slice(fragments[value]),
+                }
+            }
+            out.push(b'}');
         }
-        out.push(b'}');
     }
 
     /// Approximate heap bytes of the columns and of the indexes.
