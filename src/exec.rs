@@ -70,6 +70,9 @@ pub fn execute_with(segment: &Segment, plan: &Plan, forced: Option<Strategy>) ->
     if let Some(execution) = facet_walk(segment, plan, forced) {
         return execution;
     }
+    if let Some(execution) = value_range_collect(segment, plan, forced) {
+        return execution;
+    }
     let Some(matches) = evaluate_filters(segment, plan, &mut stats) else {
         return Execution { stats, ..Execution::default() };
     };
@@ -192,6 +195,84 @@ fn facet_walk(segment: &Segment, plan: &Plan, forced: Option<Strategy>) -> Optio
     };
     let page = walk.page(primary.descending, plan.offset, plan.limit as usize, &mut stats);
     Some(Execution { item_count, rows: page, stats })
+}
+
+/// Most candidates a value-and-range collect may gather; past it the
+/// bitmap plan is cheaper.
+const VALUE_RANGE_LIMIT: usize = 20_000;
+
+/// Answers a request with a `date_time` range, sorted by `date_time`, that
+/// filters an Id-like field (`filters-location`, `filters-sent_by`, …):
+/// each requested value's rows are kept in `date_time` order, so the rows of
+/// the range are a binary search away in each list; those few candidates are
+/// checked against the other filters, counted and partially sorted. `None`
+/// when the request is not of that shape or the candidates are many.
+fn value_range_collect(segment: &Segment, plan: &Plan, forced: Option<Strategy>) -> Option<Execution> {
+    let primary = plan.sort[0];
+    if primary.field != SortField::DateTime || matches!(forced, Some(Strategy::Walk)) {
+        return None;
+    }
+    let (_, from, to, _) = plan.domain()?;
+    if plan.steps.iter().any(|step| matches!(step.kind, StepKind::Text { .. })) {
+        return None;
+    }
+    let id_like = &crate::store::BITMAP_FIELDS[..7];
+    let (anchor, field, codes) = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(position, step)| match &step.kind {
+            StepKind::Values { field, codes } if id_like.contains(field) => {
+                Some((position, *field, codes, step.estimate))
+            }
+            _ => None,
+        })
+        .min_by_key(|(_, _, _, estimate)| *estimate)
+        .map(|(position, field, codes, _)| (position, field, codes))?;
+    let dates = segment.dates(Field::DateTime);
+    let index = segment.value_index(field);
+    let mut candidates: Vec<u32> = Vec::new();
+    for &code in codes {
+        let rows = index.rows_by_date(code);
+        let start = rows.partition_point(|&row| dates[row as usize] < from);
+        let end = start + rows[start..].partition_point(|&row| dates[row as usize] <= to);
+        if candidates.len() + (end - start) > VALUE_RANGE_LIMIT {
+            return None;
+        }
+        candidates.extend_from_slice(&rows[start..end]);
+    }
+    let mut stats = ExecStats { strategy: Some(Strategy::Collect), ..ExecStats::default() };
+    stats.rows_examined = candidates.len() as u64;
+    for (position, step) in plan.steps.iter().enumerate() {
+        if position == anchor {
+            continue;
+        }
+        match &step.kind {
+            StepKind::Values { field, codes } => match segment.column(*field) {
+                crate::store::column::Column::Dict(column) => {
+                    candidates.retain(|&row| codes.binary_search(&column.codes[row as usize]).is_ok())
+                }
+                crate::store::column::Column::Enum(column) => {
+                    candidates.retain(|&row| codes.binary_search(&u32::from(column.codes[row as usize])).is_ok())
+                }
+                crate::store::column::Column::Date(_) => unreachable!("no value filter on a date field"),
+            },
+            StepKind::Ids { rows } => candidates.retain(|row| rows.binary_search(row).is_ok()),
+            StepKind::Present { field, present } => {
+                let set = segment.present(*field);
+                candidates.retain(|&row| set.contains(row) == *present);
+            }
+            StepKind::Range { how: RangeUse::Domain, .. } => {}
+            StepKind::Range { key, from, to, .. } => {
+                let values = segment.dates(key.field());
+                candidates.retain(|&row| (*from..=*to).contains(&values[row as usize]));
+            }
+            StepKind::Text { .. } => unreachable!("text requests take the bitmap plan"),
+        }
+    }
+    let item_count = candidates.len() as u64;
+    let rows = top_window(segment, &mut candidates, &plan.sort, plan.offset, plan.limit as usize);
+    Some(Execution { item_count, rows, stats })
 }
 
 /// Counts the matches in the domain and walks the sorted order to the page.

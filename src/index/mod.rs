@@ -16,10 +16,15 @@ pub mod text;
 
 use roaring::RoaringBitmap;
 
-/// A bitmap of rows for every code of a column (code 0 is `null`).
+/// A bitmap of rows for every code of a column (code 0 is `null`), and
+/// for Id-like columns each value's rows in `date_time` order.
 #[derive(Debug, Default)]
 pub struct ValueIndex {
     bitmaps: Vec<RoaringBitmap>,
+    /// Rows of code `c`, ascending by `(date_time, row)`:
+    /// `by_date[starts[c]..starts[c + 1]]` (empty for enum columns).
+    by_date: Vec<u32>,
+    starts: Vec<u32>,
 }
 
 impl ValueIndex {
@@ -32,7 +37,40 @@ impl ValueIndex {
         for bitmap in &mut bitmaps {
             bitmap.optimize();
         }
-        ValueIndex { bitmaps }
+        ValueIndex { bitmaps, by_date: Vec::new(), starts: Vec::new() }
+    }
+
+    /// Adds each value's rows in the order of `date_order` (the rows sorted
+    /// by `date_time`), so that a value's rows within a date range are one
+    /// binary search away.
+    pub fn with_date_lists<C: Copy + Into<u32>>(mut self, codes: &[C], date_order: &[u32]) -> ValueIndex {
+        let mut starts = vec![0u32; self.bitmaps.len() + 1];
+        for bitmap in self.bitmaps.iter().enumerate().skip(1) {
+            starts[bitmap.0 + 1] = bitmap.1.len() as u32;
+        }
+        for code in 0..self.bitmaps.len() {
+            starts[code + 1] += starts[code];
+        }
+        let mut fill = starts.clone();
+        let mut by_date = vec![0u32; starts[self.bitmaps.len()] as usize];
+        for &row in date_order {
+            let code = codes[row as usize].into() as usize;
+            if code != 0 {
+                by_date[fill[code] as usize] = row;
+                fill[code] += 1;
+            }
+        }
+        self.by_date = by_date;
+        self.starts = starts;
+        self
+    }
+
+    /// The rows of a code in `date_time` order (empty without date lists).
+    pub fn rows_by_date(&self, code: u32) -> &[u32] {
+        match self.starts.get(code as usize..code as usize + 2) {
+            Some(&[start, end]) => &self.by_date[start as usize..end as usize],
+            _ => &[],
+        }
     }
 
     /// The rows holding the value with this code.
@@ -48,6 +86,8 @@ impl ValueIndex {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.bitmaps.iter().map(RoaringBitmap::serialized_size).sum::<usize>() + self.bitmaps.capacity() * 32
+        self.bitmaps.iter().map(RoaringBitmap::serialized_size).sum::<usize>()
+            + self.bitmaps.capacity() * 32
+            + (self.by_date.capacity() + self.starts.capacity()) * 4
     }
 }

@@ -69,6 +69,11 @@ impl SortedOrder {
         self.rows[position]
     }
 
+    /// Every row, in order.
+    pub fn rows(&self) -> &[u32] {
+        &self.rows
+    }
+
     /// The rows at a range of positions.
     pub fn rows_at(&self, positions: Range<usize>) -> &[u32] {
         &self.rows[positions]

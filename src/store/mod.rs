@@ -355,7 +355,7 @@ impl SegmentBuilder {
             bitmap.optimize();
             bitmap
         };
-        let ((value_indexes, orders), ((anonymized, read), text)) = rayon::join(
+        let ((mut value_indexes, orders), ((anonymized, read), text)) = rayon::join(
             || {
                 rayon::join(
                     || {
@@ -389,6 +389,14 @@ impl SegmentBuilder {
                 )
             },
         );
+        // Id-like fields also list each value's rows in date_time order.
+        let date_order =
+            orders[ORDERED_FIELDS.iter().position(|&key| key == SortField::DateTime).expect("ordered")].rows();
+        value_indexes.par_iter_mut().enumerate().for_each(|(position, index)| {
+            if let Column::Dict(column) = &columns_ref[position] {
+                *index = index.take().map(|built| built.with_date_lists(&column.codes, date_order));
+            }
+        });
         let enum_codes = |field: Field| match &columns[field.index()] {
             Column::Enum(column) => column.codes.as_slice(),
             _ => unreachable!("enum field"),
