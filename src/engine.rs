@@ -40,15 +40,12 @@ pub trait Engine: Send + Sync {
                 if self.retrieve_into(&id, &mut body) {
                     Response::ok(crate::output::into_string(body))
                 } else {
-                    Response::not_found(&format!(
-                        "No message has the Id {}.",
-                        serde_json::to_string(&id).expect("a string serializes")
-                    ))
+                    Response::not_found(&format!("No message has the Id {}.", crate::output::quoted(&id)))
                 }
             }
             Request::UnknownPath(path) => Response::not_found(&format!(
                 "Nothing is served at {}; the paths are /v1/messages and /v1/messages/<message_id>.",
-                serde_json::to_string(&path).expect("a string serializes")
+                crate::output::quoted(&path)
             )),
         }
     }

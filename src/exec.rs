@@ -16,8 +16,9 @@ use crate::index::facets::FacetSelection;
 use crate::index::order::{SortedOrder, BLOCK};
 use crate::index::text::TextSearchStats;
 use crate::model::Field;
-use crate::plan::{page_costs, PageShape, Plan, RangeUse, StepKind, Strategy};
+use crate::plan::{page_costs, PageShape, Plan, RangeUse, StepKind, Strategy, BLOCK_OPERATION, RANDOM_ACCESS};
 use crate::request::{SortField, SortKey};
+use crate::store::column::Column;
 use crate::store::Segment;
 
 /// What execution found and did.
@@ -249,13 +250,13 @@ fn value_range_collect(segment: &Segment, plan: &Plan, forced: Option<Strategy>)
         }
         match &step.kind {
             StepKind::Values { field, codes } => match segment.column(*field) {
-                crate::store::column::Column::Dict(column) => {
+                Column::Dict(column) => {
                     candidates.retain(|&row| codes.binary_search(&column.codes[row as usize]).is_ok())
                 }
-                crate::store::column::Column::Enum(column) => {
+                Column::Enum(column) => {
                     candidates.retain(|&row| codes.binary_search(&u32::from(column.codes[row as usize])).is_ok())
                 }
-                crate::store::column::Column::Date(_) => unreachable!("no value filter on a date field"),
+                Column::Date(_) => unreachable!("no value filter on a date field"),
             },
             StepKind::Ids { rows } => candidates.retain(|row| rows.binary_search(row).is_ok()),
             StepKind::Present { field, present } => {
@@ -308,11 +309,13 @@ fn collect_page(
 ) -> (u64, Vec<u32>) {
     let order = segment.order(plan.sort[0].field);
     let values = segment.dates(plan.sort[0].field.field());
-    let by_blocks = positions.len() / BLOCK * 50 + 2 * BLOCK;
+    let by_blocks = positions.len() as f64 / BLOCK as f64 * BLOCK_OPERATION + 2.0 * BLOCK as f64;
     let mut rows: Vec<u32> = match plan.domain() {
         // Many candidates: intersect with the domain's rows built from its
         // blocks instead of reading every candidate's value.
-        Some(_) if bitmap.len() as usize * 4 > by_blocks => (order.range_bitmap(positions) & bitmap).iter().collect(),
+        Some(_) if bitmap.len() as f64 * RANDOM_ACCESS > by_blocks => {
+            (order.range_bitmap(positions) & bitmap).iter().collect()
+        }
         Some((_, from, to, _)) => {
             stats.rows_examined += bitmap.len();
             bitmap.iter().filter(|&row| (from..=to).contains(&values[row as usize])).collect()

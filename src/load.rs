@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::model::{Channel, DateTime, DeliveryStatus, Direction, Field, FieldKind, Message};
+use crate::output::quoted;
 
 /// Where a bad record sits in its file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +86,7 @@ impl fmt::Display for LoadError {
             LoadError::Record { location, id, field, problem } => {
                 write!(f, "{location}")?;
                 if let Some(id) = id {
-                    write!(f, " (_id {})", serde_json::to_string(id).expect("a string serializes"))?;
+                    write!(f, " (_id {})", quoted(id))?;
                 }
                 if let Some(field) = field {
                     write!(f, ", field `{field}`")?;
@@ -558,7 +559,7 @@ fn set_field(message: &mut Message, field: Field, value: RawValue<'_>) -> Result
             let parsed = DateTime::parse(text).ok_or_else(|| {
                 format!(
                     "{} is not a date/time of the form \"YYYY-MM-DD HH:MM:SS\" naming a real calendar time",
-                    serde_json::to_string(text.as_ref()).expect("a string serializes")
+                    quoted(text)
                 )
             })?;
             let slot = match field {
@@ -604,13 +605,9 @@ fn set_field(message: &mut Message, field: Field, value: RawValue<'_>) -> Result
 
 fn parse_enum<T>(value: &RawValue<'_>, parse: fn(&str) -> Option<T>, allowed: fn() -> String) -> Result<T, String> {
     match value {
-        RawValue::Str(text) => parse(text).ok_or_else(|| {
-            format!(
-                "{} is not allowed; use one of {} or null",
-                serde_json::to_string(text.as_ref()).expect("a string serializes"),
-                allowed()
-            )
-        }),
+        RawValue::Str(text) => {
+            parse(text).ok_or_else(|| format!("{} is not allowed; use one of {} or null", quoted(text), allowed()))
+        }
         other => Err(format!("expected one of {} or null, found {}", allowed(), other.describe())),
     }
 }

@@ -50,11 +50,7 @@ impl Response {
 
     /// A 404 response with a hint saying what was not found.
     pub fn not_found(hint: &str) -> Response {
-        let mut out = Vec::with_capacity(hint.len() + 16);
-        out.extend_from_slice(b"{\"hint\":");
-        write_json_string(&mut out, hint);
-        out.push(b'}');
-        Response { status: 404, body: into_string(out) }
+        Response { status: 404, body: hint_body(hint) }
     }
 
     /// The transcript form of SPEC §7: `{"status":…,"body":…}` on one line
@@ -82,6 +78,22 @@ impl Response {
 /// Invalid parameters of a request: each parameter's name with one message
 /// or more saying what was wrong and what is allowed. Sorted by name.
 pub type ArgErrors = BTreeMap<String, Vec<String>>;
+
+/// The body of an error that has only a hint: `{"hint":"…"}`.
+pub fn hint_body(hint: &str) -> String {
+    let mut out = Vec::with_capacity(hint.len() + 16);
+    out.extend_from_slice(b"{\"hint\":");
+    write_json_string(&mut out, hint);
+    out.push(b'}');
+    into_string(out)
+}
+
+/// `text` as a quoted JSON string, for naming a value in a message.
+pub fn quoted(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    write_json_string(&mut out, text);
+    into_string(out)
+}
 
 /// Appends `text` as a JSON string literal, escaped exactly as `serde_json`
 /// escapes it (`"`, `\`, and control characters; nothing else), so that both

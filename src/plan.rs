@@ -321,9 +321,9 @@ pub struct PageShape {
 
 /// Relative cost of reading a row's value or key at random (a likely cache
 /// miss) against testing a position met in order.
-const RANDOM_ACCESS: f64 = 4.0;
+pub(crate) const RANDOM_ACCESS: f64 = 4.0;
 /// Relative cost of one block bitmap in a union or an intersection count.
-const BLOCK_OPERATION: f64 = 50.0;
+pub(crate) const BLOCK_OPERATION: f64 = 50.0;
 
 /// Estimated costs `(walk, collect)` of the page strategies, in units of
 /// one position walked in order (a membership test):

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::model::{Channel, DateTime, DeliveryStatus, Direction, Field};
-use crate::output::ArgErrors;
+use crate::output::{quoted, ArgErrors};
 
 /// The path of the list endpoint; a retrieve is this plus `/<id>`.
 pub const MESSAGES_PATH: &str = "/v1/messages";
@@ -268,11 +268,6 @@ impl Problems {
         }
         values.first().map(|value| value.as_ref())
     }
-}
-
-/// `text` quoted for an error message.
-fn quoted(text: &str) -> String {
-    serde_json::to_string(text).expect("a string serializes")
 }
 
 impl ListQuery {

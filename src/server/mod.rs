@@ -25,7 +25,6 @@ use axum::response::Response as HttpResponse;
 use axum::Router;
 
 use crate::engine::Engine;
-use crate::output::Response;
 use auth::{Authenticator, KeysFile, Refusal, SignedRequest};
 
 /// How the server runs.
@@ -201,7 +200,7 @@ async fn handle(State(app): State<Arc<App>>, request: axum::extract::Request) ->
 }
 
 fn error(status: StatusCode, hint: &str) -> (StatusCode, String) {
-    (status, Response::not_found(hint).body)
+    (status, crate::output::hint_body(hint))
 }
 
 async fn answer(app: &App, method: &Method, request: &axum::http::request::Parts) -> HttpResponse {

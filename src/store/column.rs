@@ -226,12 +226,6 @@ impl DateColumn {
         });
     }
 
-    /// Writes a row's value as JSON.
-    #[inline]
-    pub fn write(&self, row: u32, out: &mut Vec<u8>) {
-        self.write_value(self.values[row as usize], out);
-    }
-
     /// Writes a stored value (seconds, or [`NULL_DATE`]) as JSON.
     #[inline]
     pub fn write_value(&self, value: i64, out: &mut Vec<u8>) {
@@ -259,16 +253,6 @@ pub enum Column {
 }
 
 impl Column {
-    /// Appends a row's value as JSON.
-    #[inline]
-    pub fn write(&self, row: u32, out: &mut Vec<u8>) {
-        match self {
-            Column::Dict(column) => out.extend_from_slice(column.fragment(row)),
-            Column::Enum(column) => out.extend_from_slice(column.fragment(row)),
-            Column::Date(column) => column.write(row, out),
-        }
-    }
-
     /// Appends a row holding this value.
     pub fn push_value(&mut self, value: FieldValue<'_>, scratch: &mut Vec<u8>) {
         match self {
@@ -336,8 +320,8 @@ mod tests {
         dates.push_value(FieldValue::DateTime(DateTime::parse("2024-02-29 01:02:03").unwrap()));
         dates.push_value(FieldValue::Null);
         let mut out = Vec::new();
-        dates.write(0, &mut out);
-        dates.write(1, &mut out);
+        dates.write_value(dates.values[0], &mut out);
+        dates.write_value(dates.values[1], &mut out);
         assert_eq!(out, b"\"2024-02-29 01:02:03\"null");
     }
 }
