@@ -19,6 +19,7 @@ use crate::model::Field;
 use crate::plan::{page_costs, PageShape, Plan, RangeUse, StepKind, Strategy, BLOCK_OPERATION, RANDOM_ACCESS};
 use crate::request::{SortField, SortKey};
 use crate::store::column::Column;
+use crate::store::deleted::Deleted;
 use crate::store::Segment;
 
 /// What execution found and did.
@@ -64,17 +65,24 @@ pub fn execute(segment: &Segment, plan: &Plan) -> Execution {
 /// keys: [`Strategy::Walk`] or [`Strategy::Collect`]), so that tests can
 /// check that every strategy gives the same page.
 pub fn execute_with(segment: &Segment, plan: &Plan, forced: Option<Strategy>) -> Execution {
+    execute_live(segment, None, plan, forced)
+}
+
+/// Carries out a plan on a segment some of whose rows are dead (deleted or
+/// replaced by a later write): they are never counted nor returned.
+pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, forced: Option<Strategy>) -> Execution {
+    let deleted = deleted.filter(|deleted| !deleted.is_empty());
     let mut stats = ExecStats::default();
     if plan.empty_because.is_some() {
         return Execution { stats, ..Execution::default() };
     }
-    if let Some(execution) = facet_walk(segment, plan, forced) {
+    if let Some(execution) = facet_walk(segment, deleted, plan, forced) {
         return execution;
     }
-    if let Some(execution) = value_range_collect(segment, plan, forced) {
+    if let Some(execution) = value_range_collect(segment, deleted, plan, forced) {
         return execution;
     }
-    let Some(matches) = evaluate_filters(segment, plan, &mut stats) else {
+    let Some(matches) = evaluate_filters(segment, deleted, plan, &mut stats) else {
         return Execution { stats, ..Execution::default() };
     };
     let domain = plan.domain();
@@ -145,14 +153,19 @@ const FACET_WALK_LIMIT: u64 = 20_000;
 /// a date/time key: `item_count` from the facet counts, the page by walking
 /// the sorted order testing each row's own values. `None` when the request
 /// is not of that shape or the walk would be long.
-fn facet_walk(segment: &Segment, plan: &Plan, forced: Option<Strategy>) -> Option<Execution> {
+fn facet_walk(
+    segment: &Segment,
+    deleted: Option<&Deleted>,
+    plan: &Plan,
+    forced: Option<Strategy>,
+) -> Option<Execution> {
     let primary = plan.sort[0];
     if primary.field == SortField::Id || plan.steps.is_empty() || matches!(forced, Some(Strategy::Collect)) {
         return None;
     }
     let facet_fields = [Field::Channel, Field::Direction, Field::DeliveryStatus, Field::Anonymized, Field::Read];
     let mut selection = FacetSelection::default();
-    let mut test = FacetTest { enums: Vec::new(), presence: Vec::new() };
+    let mut test = FacetTest { enums: Vec::new(), presence: Vec::new(), deleted };
     for step in &plan.steps {
         let (dimension, accepted) = match &step.kind {
             StepKind::Values { field, codes } if facet_fields[..3].contains(field) => {
@@ -175,7 +188,7 @@ fn facet_walk(segment: &Segment, plan: &Plan, forced: Option<Strategy>) -> Optio
         };
         selection.accepted[dimension] = Some(merged);
     }
-    let item_count = segment.facets().count(&selection);
+    let item_count = segment.facets().count(&selection) - deleted.map_or(0, |deleted| deleted.facet_count(&selection));
     let rows = u64::from(segment.row_count());
     let expected_positions =
         (plan.offset.saturating_add(u64::from(plan.limit))).min(item_count).saturating_mul(rows) / item_count.max(1);
@@ -208,7 +221,12 @@ const VALUE_RANGE_LIMIT: usize = 20_000;
 /// the range are a binary search away in each list; those few candidates are
 /// checked against the other filters, counted and partially sorted. `None`
 /// when the request is not of that shape or the candidates are many.
-fn value_range_collect(segment: &Segment, plan: &Plan, forced: Option<Strategy>) -> Option<Execution> {
+fn value_range_collect(
+    segment: &Segment,
+    deleted: Option<&Deleted>,
+    plan: &Plan,
+    forced: Option<Strategy>,
+) -> Option<Execution> {
     let primary = plan.sort[0];
     if primary.field != SortField::DateTime || matches!(forced, Some(Strategy::Walk)) {
         return None;
@@ -244,6 +262,9 @@ fn value_range_collect(segment: &Segment, plan: &Plan, forced: Option<Strategy>)
     }
     let mut stats = ExecStats { strategy: Some(Strategy::Collect), ..ExecStats::default() };
     stats.rows_examined = candidates.len() as u64;
+    if let Some(deleted) = deleted {
+        candidates.retain(|&row| !deleted.contains(row));
+    }
     for (position, step) in plan.steps.iter().enumerate() {
         if position == anchor {
             continue;
@@ -329,9 +350,14 @@ fn collect_page(
     (item_count, top_window(segment, &mut rows, &plan.sort, plan.offset, plan.limit as usize))
 }
 
-/// Evaluates every step but the domain; `None` when the result is empty,
-/// `Some(None)` when every row matches.
-fn evaluate_filters<'a>(segment: &'a Segment, plan: &Plan, stats: &mut ExecStats) -> Option<Matches<'a>> {
+/// Evaluates every step but the domain, less the dead rows; `None` when the
+/// result is empty, `Some(None)` when every row matches.
+fn evaluate_filters<'a>(
+    segment: &'a Segment,
+    deleted: Option<&'a Deleted>,
+    plan: &Plan,
+    stats: &mut ExecStats,
+) -> Option<Matches<'a>> {
     let mut matches: Matches<'a> = None;
     let universe = || {
         let mut all = RoaringBitmap::new();
@@ -392,6 +418,20 @@ fn evaluate_filters<'a>(segment: &'a Segment, plan: &Plan, stats: &mut ExecStats
             return None;
         }
         matches = Some(narrowed);
+    }
+    if let Some(deleted) = deleted {
+        let alive = match matches {
+            None => Cow::Borrowed(deleted.live()),
+            Some(matches) => {
+                let mut alive = matches.into_owned();
+                deleted.remove_from(&mut alive);
+                Cow::Owned(alive)
+            }
+        };
+        if alive.is_empty() {
+            return None;
+        }
+        matches = Some(alive);
     }
     Some(matches)
 }
@@ -504,6 +544,8 @@ struct FacetTest<'a> {
     enums: Vec<(&'a [u8], [bool; 8])>,
     /// Presence bitmaps and whether the row must be in them.
     presence: Vec<(&'a RoaringBitmap, bool)>,
+    /// Rows that no longer exist.
+    deleted: Option<&'a Deleted>,
 }
 
 impl FacetTest<'_> {
@@ -511,6 +553,7 @@ impl FacetTest<'_> {
     fn contains(&self, row: u32) -> bool {
         self.enums.iter().all(|(codes, accepted)| accepted[usize::from(codes[row as usize])])
             && self.presence.iter().all(|(bitmap, present)| bitmap.contains(row) == *present)
+            && self.deleted.is_none_or(|deleted| !deleted.contains(row))
     }
 }
 

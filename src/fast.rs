@@ -62,6 +62,11 @@ impl FastEngine {
         &self.segment
     }
 
+    /// The segment, shared (for a [`crate::LiveEngine`] built over it).
+    pub fn shared_segment(&self) -> Arc<Segment> {
+        Arc::clone(&self.segment)
+    }
+
     /// Plans and executes a query, returning both for inspection
     /// (`msgdex explain`).
     pub fn explain(&self, query: &ListQuery) -> (Plan, Execution) {

@@ -41,6 +41,7 @@ pub mod engine;
 pub mod exec;
 pub mod fast;
 pub mod index;
+pub mod live;
 pub mod load;
 pub mod model;
 pub mod output;
@@ -52,13 +53,16 @@ pub mod server;
 pub mod store;
 pub mod transcript;
 pub mod workload;
+pub mod write;
 
 pub use engine::Engine;
 pub use fast::FastEngine;
+pub use live::LiveEngine;
 pub use model::{Field, Message};
 pub use output::Response;
 pub use reference::ReferenceEngine;
 pub use request::{ListQuery, QueryLimits, Request};
+pub use write::{Applied, Writable, Write, WriteError};
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

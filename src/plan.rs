@@ -134,6 +134,13 @@ impl Plan {
 
 /// Plans a list query against a segment.
 pub fn plan(segment: &Segment, query: &ListQuery) -> Plan {
+    plan_window(segment, query, query.offset(), query.per_page)
+}
+
+/// Plans the matches at positions `offset..offset + limit` of a query's
+/// order, whatever its page: a live store asks each of its segments for the
+/// window that can reach the merged page.
+pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32) -> Plan {
     let row_count = u64::from(segment.row_count());
     let mut steps = Vec::new();
     let mut empty_because = None;
@@ -251,8 +258,8 @@ pub fn plan(segment: &Segment, query: &ListQuery) -> Plan {
         strategy: Strategy::IdOrder,
         estimated_matches,
         estimated_costs: (0, 0),
-        offset: query.offset(),
-        limit: query.per_page,
+        offset,
+        limit,
         empty_because,
     };
     if primary.field != SortField::Id {

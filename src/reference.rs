@@ -11,6 +11,7 @@ use crate::engine::Engine;
 use crate::model::{Field, FieldValue, Message};
 use crate::output::PageFrame;
 use crate::request::{ListQuery, Presence, QueryLimits, SortField, SortKey};
+use crate::write::{check_batch, Applied, Writable, Write, WriteError};
 
 /// A naive engine over a vector of messages.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +35,24 @@ impl ReferenceEngine {
     /// The messages held, in load order.
     pub fn messages(&self) -> &[Message] {
         &self.messages
+    }
+
+    /// Applies a batch of writes, all or nothing: a replaced message keeps
+    /// its place, a new one goes last, a deleted one is removed.
+    pub fn apply(&mut self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
+        let outcomes = check_batch(&batch, |id| self.messages.iter().any(|message| message.id == id))?;
+        for write in batch {
+            match write {
+                Write::Insert(message) | Write::Upsert(message) => {
+                    match self.messages.iter_mut().find(|existing| existing.id == message.id) {
+                        Some(existing) => *existing = message,
+                        None => self.messages.push(message),
+                    }
+                }
+                Write::Delete(id) => self.messages.retain(|message| message.id != id),
+            }
+        }
+        Ok(outcomes)
     }
 
     /// Every message matching the filters of `query`, in load order.
@@ -135,5 +154,48 @@ impl Engine for ReferenceEngine {
             }
             None => false,
         }
+    }
+}
+
+/// The reference engine behind a lock, taking writes through [`Writable`]
+/// as the fast live engine does: the oracle for tests of interleaved writes
+/// and queries.
+#[derive(Debug, Default)]
+pub struct LiveReference {
+    inner: std::sync::RwLock<ReferenceEngine>,
+}
+
+impl LiveReference {
+    /// A writable reference engine.
+    pub fn new(engine: ReferenceEngine) -> LiveReference {
+        LiveReference { inner: std::sync::RwLock::new(engine) }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ReferenceEngine> {
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Engine for LiveReference {
+    fn message_count(&self) -> usize {
+        self.read().message_count()
+    }
+
+    fn limits(&self) -> QueryLimits {
+        self.read().limits()
+    }
+
+    fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>) {
+        self.read().list_into(query, out)
+    }
+
+    fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
+        self.read().retrieve_into(id, out)
+    }
+}
+
+impl Writable for LiveReference {
+    fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
+        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(batch)
     }
 }

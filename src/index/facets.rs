@@ -9,7 +9,7 @@
 const SIZES: [usize; 5] = [3, 3, 5, 2, 2];
 
 /// The counts, one per cell.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FacetCounts {
     counts: Vec<u64>,
 }
@@ -22,11 +22,22 @@ pub struct FacetSelection {
     pub accepted: [Option<Vec<u8>>; 5],
 }
 
-fn cell(codes: [usize; 5]) -> usize {
+/// The cell of one combination of codes.
+pub fn cell(codes: [usize; 5]) -> usize {
     codes.iter().zip(SIZES).fold(0, |index, (&code, size)| index * size + code)
 }
 
 impl FacetCounts {
+    /// Counts with every cell zero (for the rows deleted from a segment).
+    pub fn empty() -> FacetCounts {
+        FacetCounts { counts: vec![0; SIZES.iter().product()] }
+    }
+
+    /// Counts one more row in `cell`.
+    pub fn add_to_cell(&mut self, cell: usize) {
+        self.counts[cell] += 1;
+    }
+
     /// Counts the rows of each cell.
     pub fn build(channel: &[u8], direction: &[u8], status: &[u8], anonymized: &[i64], read: &[i64]) -> FacetCounts {
         let mut counts = vec![0u64; SIZES.iter().product()];

@@ -9,6 +9,7 @@
 //! for ever; the planner and executor take a `&Segment`.
 
 pub mod column;
+pub mod deleted;
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -169,6 +170,30 @@ impl Segment {
         self.dict(Field::Id).code_of(id).map(|code| self.id_rows[code as usize])
     }
 
+    /// The raw `_id` of a row (its stored JSON text, unescaped).
+    pub fn id_of(&self, row: u32) -> std::borrow::Cow<'_, str> {
+        let fragment = self.dict(Field::Id).fragment(row);
+        let inner = &fragment[1..fragment.len() - 1];
+        if inner.contains(&b'\\') {
+            std::borrow::Cow::Owned(serde_json::from_slice(fragment).expect("stored `_id`s are valid JSON strings"))
+        } else {
+            std::borrow::Cow::Borrowed(std::str::from_utf8(inner).expect("stored text is UTF-8"))
+        }
+    }
+
+    /// The facet cell of a row (see [`FacetCounts`]).
+    pub fn facet_cell(&self, row: u32) -> usize {
+        let code = |field: Field| usize::from(self.enum_column(field).codes[row as usize]);
+        let set = |field: Field| usize::from(self.dates(field)[row as usize] != NULL_DATE);
+        crate::index::facets::cell([
+            code(Field::Channel),
+            code(Field::Direction),
+            code(Field::DeliveryStatus),
+            set(Field::Anonymized),
+            set(Field::Read),
+        ])
+    }
+
     /// Appends the JSON object of a row holding `fields` (canonical order).
     #[inline]
     pub fn write_row(&self, row: u32, fields: &[Field], out: &mut Vec<u8>) {
@@ -301,7 +326,10 @@ impl SegmentBuilder {
 
     /// Adds a batch whose `_id`s are known to be non-empty and new (the
     /// loader has checked them), skipping the check.
-    pub(crate) fn push_checked_batch(&mut self, batch: &[Message]) -> Result<(), BuildError> {
+    pub(crate) fn push_checked_batch<M: std::borrow::Borrow<Message> + Sync>(
+        &mut self,
+        batch: &[M],
+    ) -> Result<(), BuildError> {
         if self.raw_ids.len() + batch.len() >= u32::MAX as usize {
             return Err(BuildError::TooManyMessages);
         }
@@ -309,10 +337,45 @@ impl SegmentBuilder {
             let field = Field::ALL[position];
             let mut scratch = Vec::with_capacity(256);
             for message in batch {
-                column.push_value(message.get(field), &mut scratch);
+                column.push_value(message.borrow().get(field), &mut scratch);
             }
         });
-        self.raw_ids.extend(batch.iter().map(|message| message.id.as_str().into()));
+        self.raw_ids.extend(batch.iter().map(|message| message.borrow().id.as_str().into()));
+        Ok(())
+    }
+
+    /// Adds the rows of `segment` that `deleted` does not name, copying
+    /// their stored values as they are (no message is rebuilt). The caller
+    /// guarantees their `_id`s are new to this builder, as they are when
+    /// compacting the live parts of disjoint segments.
+    pub fn push_live_rows(&mut self, segment: &Segment, deleted: Option<&deleted::Deleted>) -> Result<(), BuildError> {
+        let rows: Vec<u32> =
+            (0..segment.row_count()).filter(|&row| deleted.is_none_or(|deleted| !deleted.contains(row))).collect();
+        if self.raw_ids.len() + rows.len() >= u32::MAX as usize {
+            return Err(BuildError::TooManyMessages);
+        }
+        self.columns.par_iter_mut().zip(segment.columns.par_iter()).for_each(|(column, source)| {
+            match (column, source) {
+                (Column::Dict(column), Column::Dict(source)) => {
+                    column.codes.reserve(rows.len());
+                    for &row in &rows {
+                        let code = match source.codes[row as usize] {
+                            0 => 0,
+                            code => column.intern(source.dict.get(code)),
+                        };
+                        column.codes.push(code);
+                    }
+                }
+                (Column::Enum(column), Column::Enum(source)) => {
+                    column.codes.extend(rows.iter().map(|&row| source.codes[row as usize]));
+                }
+                (Column::Date(column), Column::Date(source)) => {
+                    column.values.extend(rows.iter().map(|&row| source.values[row as usize]));
+                }
+                _ => unreachable!("both segments have the same column kinds"),
+            }
+        });
+        self.raw_ids.extend(rows.iter().map(|&row| Box::from(segment.id_of(row).as_ref())));
         Ok(())
     }
 

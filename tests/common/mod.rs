@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod generators;
+
 use msgdex::{Engine, FastEngine, Message, ReferenceEngine};
 use serde_json::Value;
 

@@ -1,0 +1,231 @@
+//! Writes to a live store: what a write is, what it did, why it was
+//! refused, and the one trait both live engines implement.
+//!
+//! A batch applies its writes in order and all or nothing: a refused write
+//! leaves the store exactly as it was, whichever write of the batch it was.
+//! Messages are checked as the loader checks them (SPEC §1): a typed
+//! [`Message`] is valid by construction except for an empty `_id`, and
+//! JSON text goes through [`message_from_json`], the loader's own
+//! validation.
+
+use std::fmt;
+
+use crate::engine::Engine;
+use crate::model::Message;
+
+/// One write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Adds a message; refused if its `_id` exists.
+    Insert(Message),
+    /// Adds a message, or replaces the whole message with its `_id`.
+    Upsert(Message),
+    /// Removes the message with this `_id`; refused if there is none.
+    Delete(String),
+}
+
+impl Write {
+    /// The `_id` the write is about.
+    pub fn id(&self) -> &str {
+        match self {
+            Write::Insert(message) | Write::Upsert(message) => &message.id,
+            Write::Delete(id) => id,
+        }
+    }
+}
+
+/// What an accepted write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// A new message was added (HTTP 201).
+    Created,
+    /// An existing message was replaced whole (HTTP 200).
+    Replaced,
+    /// A message was removed (HTTP 204).
+    Deleted,
+}
+
+impl Applied {
+    /// The HTTP status of this outcome in a transcript.
+    pub fn status(self) -> u16 {
+        match self {
+            Applied::Created => 201,
+            Applied::Replaced => 200,
+            Applied::Deleted => 204,
+        }
+    }
+}
+
+/// Why a batch was refused. Nothing of it was applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteError {
+    /// Position of the refused write in its batch (0-based).
+    pub position: usize,
+    /// The batch's length.
+    pub batch_len: usize,
+    /// What was wrong.
+    pub problem: WriteProblem,
+}
+
+/// What was wrong with a refused write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteProblem {
+    /// The message's `_id` is empty.
+    EmptyId,
+    /// An insert named an `_id` that exists.
+    AlreadyExists(String),
+    /// A delete named an `_id` that does not exist.
+    NotFound(String),
+    /// The store would exceed the number of messages it can hold.
+    TooManyMessages,
+}
+
+impl WriteProblem {
+    /// The HTTP status of this refusal in a transcript.
+    pub fn status(&self) -> u16 {
+        match self {
+            WriteProblem::NotFound(_) => 404,
+            _ => 400,
+        }
+    }
+}
+
+impl fmt::Display for WriteProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::output::quoted;
+        match self {
+            WriteProblem::EmptyId => {
+                f.write_str("the message has an empty `_id`; every `_id` must be a non-empty string")
+            }
+            WriteProblem::AlreadyExists(id) => write!(
+                f,
+                "a message with the `_id` {} exists; insert only adds new messages (upsert replaces)",
+                quoted(id)
+            ),
+            WriteProblem::NotFound(id) => write!(f, "no message has the `_id` {}; nothing was deleted", quoted(id)),
+            WriteProblem::TooManyMessages => f.write_str("a store holds at most 4294967294 messages"),
+        }
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.batch_len > 1 {
+            write!(
+                f,
+                "write {} of the batch of {} was refused, so none was applied: ",
+                self.position + 1,
+                self.batch_len
+            )?;
+        }
+        write!(f, "{}", self.problem)
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// A store that takes writes while it answers queries. Every query sees the
+/// store as it was before or after each batch, never in between.
+pub trait Writable: Engine {
+    /// Applies a batch of writes in order, all or nothing.
+    fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError>;
+
+    /// Adds a message; refused if its `_id` exists.
+    fn insert(&self, message: Message) -> Result<(), WriteError> {
+        self.apply(vec![Write::Insert(message)]).map(drop)
+    }
+
+    /// Adds or replaces a message.
+    fn upsert(&self, message: Message) -> Result<Applied, WriteError> {
+        self.apply(vec![Write::Upsert(message)]).map(|applied| applied[0])
+    }
+
+    /// Removes a message; refused if there is none with this `_id`.
+    fn delete(&self, id: &str) -> Result<(), WriteError> {
+        self.apply(vec![Write::Delete(id.to_owned())]).map(drop)
+    }
+}
+
+/// The checks every engine makes before applying a batch: the same for all,
+/// so that all refuse the same batches with the same words. `exists` says
+/// whether an `_id` is in the store before the batch; the batch's own
+/// earlier writes are accounted for here. Returns the outcome of each write.
+pub fn check_batch(batch: &[Write], exists: impl Fn(&str) -> bool) -> Result<Vec<Applied>, WriteError> {
+    let mut changed: hashbrown::HashMap<&str, bool> = hashbrown::HashMap::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (position, write) in batch.iter().enumerate() {
+        let refuse = |problem| WriteError { position, batch_len: batch.len(), problem };
+        let id = write.id();
+        if id.is_empty() {
+            return Err(refuse(WriteProblem::EmptyId));
+        }
+        let present = changed.get(id).copied().unwrap_or_else(|| exists(id));
+        let outcome = match (write, present) {
+            (Write::Insert(_), true) => return Err(refuse(WriteProblem::AlreadyExists(id.to_owned()))),
+            (Write::Delete(_), false) => return Err(refuse(WriteProblem::NotFound(id.to_owned()))),
+            (Write::Insert(_) | Write::Upsert(_), false) => Applied::Created,
+            (Write::Upsert(_), true) => Applied::Replaced,
+            (Write::Delete(_), true) => Applied::Deleted,
+        };
+        changed.insert(id, outcome != Applied::Deleted);
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Parses one message from JSON text with the loader's validation (SPEC
+/// §1): unknown fields, wrong types, bad date/times and enum values are
+/// refused with the loader's words.
+pub fn message_from_json(text: &str) -> Result<Message, String> {
+    let trimmed = text.trim();
+    if !trimmed.starts_with('{') {
+        return Err("the body must be one JSON object (a message)".into());
+    }
+    let mut messages = crate::load::load_str(trimmed).map_err(|error| format!("the message is invalid: {error}"))?;
+    match messages.len() {
+        1 => Ok(messages.remove(0)),
+        _ => Err("the body must be one JSON object (a message) on one line".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_checked_in_order_against_their_own_earlier_writes() {
+        let exists = |id: &str| id == "old";
+        let batch = [
+            Write::Insert(Message::with_id("new")),
+            Write::Upsert(Message::with_id("new")),
+            Write::Delete("new".into()),
+            Write::Upsert(Message::with_id("old")),
+            Write::Delete("old".into()),
+            Write::Insert(Message::with_id("old")),
+        ];
+        use Applied::*;
+        assert_eq!(check_batch(&batch, exists).unwrap(), [Created, Replaced, Deleted, Replaced, Deleted, Created]);
+        let refused = check_batch(&[Write::Delete("new".into()), Write::Insert(Message::with_id("old"))], exists);
+        let error = refused.unwrap_err();
+        assert_eq!((error.position, error.problem.status()), (0, 404));
+        assert!(error.to_string().starts_with("write 1 of the batch of 2 was refused"), "{error}");
+        let error = check_batch(&[Write::Insert(Message::with_id("old"))], exists).unwrap_err();
+        assert_eq!(error.problem, WriteProblem::AlreadyExists("old".into()));
+        assert!(error.to_string().contains("upsert replaces"), "{error}");
+        let error = check_batch(&[Write::Upsert(Message::with_id(""))], exists).unwrap_err();
+        assert_eq!(error.problem, WriteProblem::EmptyId);
+    }
+
+    #[test]
+    fn json_messages_are_validated_as_the_loader_does() {
+        let message = message_from_json(r#"{"_id": "a", "channel": "sms", "tags": []}"#).unwrap();
+        assert_eq!(message.id, "a");
+        assert_eq!(message.tags, Some(vec![]));
+        let error = message_from_json(r#"{"_id": "a", "channel": "fax"}"#).unwrap_err();
+        assert!(error.contains("channel") && error.contains("sms"), "{error}");
+        assert!(message_from_json(r#"{"_id": "a", "colour": 1}"#).unwrap_err().contains("colour"));
+        assert!(message_from_json("[]").is_err());
+        assert!(message_from_json("{\"_id\": \"a\"}\n{\"_id\": \"b\"}").is_err());
+        assert!(message_from_json("").is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! Live writes: random interleavings of writes and requests answered
+//! exactly as the reference answers them after the same writes; readers
+//! racing a writer only ever see whole batches; refused writes change
+//! nothing; a mirror kept current by `filters-modified_after` pulls.
+//!
+//! `PROPTEST_CASES=2000 cargo test --release --test live` runs a long
+//! campaign; CI runs proptest's default.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::generators::{data_set, list_query, message_body, target, IDS};
+use msgdex::live::LivePolicy;
+use msgdex::reference::LiveReference;
+use msgdex::store::Segment;
+use msgdex::write::{message_from_json, WriteProblem};
+use msgdex::{Engine, LiveEngine, Message, ReferenceEngine, Writable, Write};
+use proptest::prelude::*;
+
+/// One step of a random session.
+#[derive(Clone, Debug)]
+enum Step {
+    Batch(Vec<Write>),
+    Request(String),
+    Compact,
+}
+
+fn some_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => proptest::sample::select(IDS).prop_map(str::to_owned),
+        2 => (0..60u32).prop_map(|number| format!("m{number:05}")),
+        1 => (0..20u32).prop_map(|number| format!("new-{number}")),
+        1 => Just(String::new()),
+    ]
+}
+
+fn some_message() -> impl Strategy<Value = Message> {
+    (some_id(), message_body()).prop_map(|(id, mut message)| {
+        message.id = id;
+        message
+    })
+}
+
+fn write() -> impl Strategy<Value = Write> {
+    prop_oneof![
+        4 => some_message().prop_map(Write::Upsert),
+        2 => some_message().prop_map(Write::Insert),
+        2 => some_id().prop_map(Write::Delete),
+    ]
+}
+
+fn step(max_page: u64) -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => proptest::collection::vec(write(), 1..2).prop_map(Step::Batch),
+        2 => proptest::collection::vec(write(), 2..6).prop_map(Step::Batch),
+        6 => prop_oneof![3 => target(), 2 => list_query(max_page).prop_map(|query| format!("/v1/messages?{query}"))]
+            .prop_map(Step::Request),
+        1 => Just(Step::Compact),
+    ]
+}
+
+/// Small parts, so that a short session makes runs, merges them and
+/// folds them into the base.
+fn small_policy(tail_limit: usize) -> LivePolicy {
+    LivePolicy { tail_limit, compact_fraction: 0.5, compact_min_rows: 24, background_compaction: false }
+}
+
+fn run_session(messages: Vec<Message>, steps: &[Step], policy: LivePolicy) -> Result<(), TestCaseError> {
+    let live = LiveEngine::with_policy(Arc::new(Segment::from_messages(&messages).expect("unique Ids")), policy);
+    let reference = LiveReference::new(ReferenceEngine::new(messages));
+    let probes = ["/v1/messages?per_page=100&sort_by=-modified&attributes=subject", "/v1/messages?page=2&per_page=3"];
+    for step in steps {
+        match step {
+            Step::Batch(batch) => {
+                let expected = reference.apply(batch.clone());
+                let actual = live.apply(batch.clone());
+                prop_assert_eq!(&actual, &expected, "batch {:?}", batch);
+                for probe in probes {
+                    prop_assert_eq!(live.respond(probe).body, reference.respond(probe).body, "after {:?}", batch);
+                }
+            }
+            Step::Request(target) => {
+                let expected = reference.respond(target).to_transcript_line();
+                prop_assert_eq!(live.respond(target).to_transcript_line(), expected, "request {}", target);
+            }
+            Step::Compact => live.compact().expect("compaction succeeds"),
+        }
+        prop_assert_eq!(live.message_count(), reference.message_count());
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn interleaved_writes_and_requests_agree_with_the_reference(
+        messages in data_set(40),
+        steps in proptest::collection::vec(step(8), 1..40),
+        tail_limit in 1usize..6,
+    ) {
+        run_session(messages, &steps, small_policy(tail_limit))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases / 16 + 1, ..ProptestConfig::default() })]
+
+    /// Hundreds of rows and writes: deep pages cross runs, tail and base,
+    /// and the base window starts past position 0.
+    #[test]
+    fn long_sessions_on_larger_sets_agree(
+        messages in data_set(700),
+        steps in proptest::collection::vec(step(60), 50..250),
+        tail_limit in prop_oneof![Just(3usize), Just(16), Just(64)],
+    ) {
+        run_session(messages, &steps, LivePolicy { background_compaction: false, ..small_policy(tail_limit) })?;
+    }
+}
+
+fn message(id: &str, location: &str) -> Message {
+    Message { location: Some(location.to_owned()), ..Message::with_id(id) }
+}
+
+fn item_count(engine: &dyn Engine, target: &str) -> u64 {
+    let response = engine.respond(target);
+    assert_eq!(response.status, 200, "{target}: {}", response.body);
+    let body: serde_json::Value = serde_json::from_str(&response.body).expect("JSON body");
+    body["item_count"].as_u64().expect("item_count")
+}
+
+/// Readers query while a writer moves pairs of messages between batches
+/// and compaction runs in the background: every answer shows whole
+/// batches only.
+#[test]
+fn readers_see_whole_batches_while_a_writer_runs() {
+    const PAIRS: usize = 200;
+    let initial: Vec<Message> = (0..PAIRS)
+        .flat_map(|pair| [message(&format!("a{pair:04}"), "L0"), message(&format!("b{pair:04}"), "L0")])
+        .collect();
+    let policy =
+        LivePolicy { tail_limit: 16, compact_fraction: 0.25, compact_min_rows: 150, background_compaction: true };
+    let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|reader| {
+            let (engine, done) = (engine.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut checks = 0u64;
+                while !done.load(Ordering::Acquire) || checks < 50 {
+                    // Each batch moves one pair to a new location, deleting and
+                    // re-inserting one of the two: the total never changes and
+                    // no location ever holds an odd number of messages.
+                    let total = item_count(&engine, "/v1/messages?per_page=1");
+                    assert_eq!(total, 2 * PAIRS as u64, "reader {reader} saw half a batch");
+                    let round = checks % 40;
+                    let at = item_count(&engine, &format!("/v1/messages?filters-location=L{round}&per_page=100"));
+                    assert_eq!(at % 2, 0, "reader {reader}: location L{round} holds {at}");
+                    let snapshot = engine.snapshot();
+                    assert_eq!(snapshot.message_count(), 2 * PAIRS as u64);
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    for round in 1..=3000usize {
+        let pair = round % PAIRS;
+        let location = format!("L{}", round % 40);
+        let (a, b) = (format!("a{pair:04}"), format!("b{pair:04}"));
+        let batch = vec![
+            Write::Upsert(message(&a, &location)),
+            Write::Delete(b.clone()),
+            Write::Insert(message(&b, &location)),
+        ];
+        engine.apply(batch).expect("valid batch");
+    }
+    done.store(true, Ordering::Release);
+    for reader in readers {
+        assert!(reader.join().expect("reader did not panic") >= 50);
+    }
+    engine.wait_for_compaction();
+    let stats = engine.stats();
+    assert!(stats.compactions > 0, "background compaction ran: {stats:?}");
+    assert!(stats.run_rows.len() <= 12, "runs stay few: {stats:?}");
+    // The end state is exactly the writes applied in order.
+    let mut expected = LiveReference::new(ReferenceEngine::new(initial));
+    for round in 1..=3000usize {
+        let pair = round % PAIRS;
+        let location = format!("L{}", round % 40);
+        let (a, b) = (format!("a{pair:04}"), format!("b{pair:04}"));
+        expected = {
+            expected
+                .apply(vec![
+                    Write::Upsert(message(&a, &location)),
+                    Write::Delete(b.clone()),
+                    Write::Insert(message(&b, &location)),
+                ])
+                .unwrap();
+            expected
+        };
+    }
+    for target in ["/v1/messages?per_page=100&page=3", "/v1/messages?filters-location=L7&per_page=100"] {
+        assert_eq!(engine.respond(target).body, expected.respond(target).body);
+    }
+}
+
+/// Every refused write, alone or last in a batch, leaves every answer and
+/// the version as they were.
+#[test]
+fn refused_writes_change_nothing() {
+    let initial: Vec<Message> = (0..300).map(|number| message(&format!("m{number:03}"), "L1")).collect();
+    let policy = LivePolicy { tail_limit: 4, background_compaction: false, ..LivePolicy::default() };
+    let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
+    // Some history first, so that runs, tail and tombstones exist.
+    for number in 0..10 {
+        engine.upsert(message(&format!("m{number:03}"), "L2")).unwrap();
+        engine.insert(message(&format!("n{number:03}"), "L3")).unwrap();
+    }
+    engine.delete("m200").unwrap();
+    let probes = [
+        "/v1/messages?per_page=100&page=2",
+        "/v1/messages?filters-location=L2&sort_by=-_id",
+        "/v1/messages/m001",
+        "/v1/messages/m200",
+    ];
+    let before: Vec<String> = probes.iter().map(|probe| engine.respond(probe).to_transcript_line()).collect();
+    let version = engine.stats().version;
+    let refused: Vec<(Vec<Write>, WriteProblem)> = vec![
+        (vec![Write::Insert(message("m001", "L9"))], WriteProblem::AlreadyExists("m001".into())),
+        (vec![Write::Insert(message("n003", "L9"))], WriteProblem::AlreadyExists("n003".into())),
+        (vec![Write::Delete("m200".into())], WriteProblem::NotFound("m200".into())),
+        (vec![Write::Delete("nobody".into())], WriteProblem::NotFound("nobody".into())),
+        (vec![Write::Upsert(message("", "L9"))], WriteProblem::EmptyId),
+        (
+            vec![Write::Upsert(message("m002", "L9")), Write::Delete("m002".into()), Write::Delete("m002".into())],
+            WriteProblem::NotFound("m002".into()),
+        ),
+        (
+            vec![
+                Write::Insert(message("fresh", "L9")),
+                Write::Upsert(message("m003", "L9")),
+                Write::Insert(message("fresh", "L9")),
+            ],
+            WriteProblem::AlreadyExists("fresh".into()),
+        ),
+    ];
+    for (batch, problem) in refused {
+        let length = batch.len();
+        let error = engine.apply(batch).unwrap_err();
+        assert_eq!(error.problem, problem);
+        assert_eq!(error.position, length - 1);
+        assert!(!error.to_string().is_empty());
+        let after: Vec<String> = probes.iter().map(|probe| engine.respond(probe).to_transcript_line()).collect();
+        assert_eq!(after, before, "a refused batch changed the store");
+        assert_eq!(engine.stats().version, version);
+    }
+    assert!(message_from_json(r#"{"_id": "x", "read": "yesterday"}"#).unwrap_err().contains("read"));
+}
+
+/// A mirror pulls `filters-modified_after=<last sync>` from a source store
+/// page by page and upserts what it gets: after each round it answers every
+/// request as the source does.
+#[test]
+fn a_sync_loop_keeps_a_mirror_current() {
+    use msgdex::workload::data::DataGenerator;
+    let all: Vec<Message> = DataGenerator::new(3000, 5).collect();
+    let source = LiveReference::new(ReferenceEngine::new(all[..2000].to_vec()));
+    let mirror = LiveEngine::new(&[]).unwrap();
+    // The first pull takes everything: a message whose `modified` is null
+    // never matches a `modified` filter.
+    let mut last_sync: Option<String> = None;
+    let mut changes = all[2000..].iter().cloned();
+    for round in 0..6 {
+        if round > 0 {
+            // The CRM changes: new messages arrive, others are edited; each
+            // change moves `modified` to the time of the round.
+            let now = msgdex::model::DateTime::parse(&format!("2031-01-0{round} 00:00:00"));
+            for mut message in changes.by_ref().take(150) {
+                message.modified = now;
+                source.upsert(message).unwrap();
+            }
+            let edited = format!("/v1/messages?per_page=20&page={round}&attributes={}", all_fields());
+            for mut message in messages_of(&source.respond(&edited).body) {
+                message.subject = Some(format!("edited in round {round}"));
+                message.modified = now;
+                source.upsert(message).unwrap();
+            }
+        }
+        let pulled = sync(&source, &mirror, last_sync.as_deref());
+        last_sync = newest_modified(&mirror).or(last_sync);
+        assert!(pulled > 0, "round {round} pulled nothing");
+        for target in [
+            "/v1/messages?per_page=100&page=3&sort_by=-modified&attributes=subject&attributes=modified",
+            "/v1/messages?filters-channel=sms&sort_by=date_time&per_page=50",
+            "/v1/messages?filters-q=example&per_page=5&page=2",
+        ] {
+            assert_eq!(mirror.respond(target).body, source.respond(target).body, "round {round}: {target}");
+        }
+        assert_eq!(mirror.message_count(), source.message_count());
+    }
+}
+
+fn all_fields() -> String {
+    msgdex::Field::ALL.iter().map(|field| field.name()).collect::<Vec<_>>().join("&attributes=")
+}
+
+fn messages_of(body: &str) -> Vec<Message> {
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    body["items"].as_array().unwrap().iter().map(|item| message_from_json(&item.to_string()).unwrap()).collect()
+}
+
+/// Pulls every message modified after `since` (one second of overlap, as
+/// the filter is strict and upserts are idempotent), or every message, into
+/// the mirror.
+fn sync(source: &dyn Engine, mirror: &LiveEngine, since: Option<&str>) -> usize {
+    let filter = since.map_or(String::new(), |since| {
+        let since = msgdex::model::DateTime::parse(since).unwrap();
+        let overlap = msgdex::model::DateTime::from_seconds(since.seconds() - 1).unwrap_or(since);
+        format!("filters-modified_after={}&", overlap.to_string().replace(' ', "+"))
+    });
+    let mut pulled = 0;
+    for page in 1.. {
+        let target =
+            format!("/v1/messages?{filter}sort_by=modified&per_page=100&page={page}&attributes={}", all_fields());
+        let batch: Vec<Write> = messages_of(&source.respond(&target).body).into_iter().map(Write::Upsert).collect();
+        if batch.is_empty() {
+            return pulled;
+        }
+        pulled += batch.len();
+        mirror.apply(batch).unwrap();
+    }
+    unreachable!()
+}
+
+fn newest_modified(engine: &dyn Engine) -> Option<String> {
+    let body: serde_json::Value =
+        serde_json::from_str(&engine.respond("/v1/messages?sort_by=-modified&per_page=1&attributes=modified").body)
+            .unwrap();
+    body["items"][0]["modified"].as_str().map(str::to_owned)
+}
