@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use msgdex::{load, Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine};
+use msgdex::reference::LiveReference;
+use msgdex::{load, Engine, FastEngine, ListQuery, LiveEngine, QueryLimits, ReferenceEngine, Writable};
 
 /// Query CareHQ messages held in memory, with the Messages API's semantics.
 #[derive(Parser)]
@@ -161,10 +162,14 @@ or from MSGDEX_ACCOUNT_ID, MSGDEX_API_KEY and MSGDEX_API_SECRET; never from argu
         #[arg(long, default_value_t = 100)]
         rate_limit: u32,
     },
-    /// Answer request lines from stdin, one response line each (SPEC §7).
+    /// Answer request lines from stdin, one response line each (SPEC §7);
+    /// write lines (PUT, DELETE) change the loaded store as they come.
     #[command(after_help = "Example:\n  printf '/v1/messages?filters-channel=sms\\n/v1/messages/abc\\n' | \
 msgdex run --data fixtures/messages.jsonl\n\n\
-Each line of stdin is a request target; each answer is one line {\"status\":…,\"body\":…}.")]
+Each line of stdin is a request target (optionally after GET); each answer is one line \
+{\"status\":…,\"body\":…}. Write lines:\n  PUT /v1/messages/ID {…message JSON…}   \
+upsert: 201 created, 200 replaced\n  DELETE /v1/messages/ID                 204, or 404 if absent\n\
+A refused write (400/404) says why and changes nothing. Nothing is written back to the file.")]
     Run {
         #[command(flatten)]
         data: DataOptions,
@@ -191,6 +196,20 @@ fn open_engine(options: &DataOptions) -> Result<Box<dyn Engine>, String> {
         EngineKind::Reference => {
             let messages = load::load_path(&options.data).map_err(|error| error.to_string())?;
             Box::new(ReferenceEngine::with_limits(messages, limits))
+        }
+    })
+}
+
+/// The engine of `msgdex run`: one that takes write lines too.
+fn open_writable(options: &DataOptions) -> Result<Box<dyn Writable>, String> {
+    let limits = QueryLimits { max_per_page: options.max_per_page };
+    Ok(match options.engine {
+        EngineKind::Fast => {
+            Box::new(LiveEngine::load_path(&options.data).map_err(|error| error.to_string())?.with_limits(limits))
+        }
+        EngineKind::Reference => {
+            let messages = load::load_path(&options.data).map_err(|error| error.to_string())?;
+            Box::new(LiveReference::new(ReferenceEngine::with_limits(messages, limits)))
         }
     })
 }
@@ -324,10 +343,10 @@ MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
             return Ok(ExitCode::SUCCESS);
         }
         Command::Run { data } => {
-            let engine = open_engine(&data)?;
+            let engine = open_writable(&data)?;
             let stdin = io::stdin().lock();
             let stdout = io::stdout().lock();
-            msgdex::transcript::run_transcript(engine.as_ref(), stdin, stdout)
+            msgdex::transcript::run_writable_transcript(engine.as_ref(), stdin, stdout)
                 .map_err(|error| format!("cannot answer requests: {error}"))?;
             return Ok(ExitCode::SUCCESS);
         }

@@ -147,3 +147,46 @@ fn gen_requests_tags_each_line_with_its_template() {
     assert_eq!(answers.lines().count(), 36);
     assert!(answers.lines().all(|line| line.starts_with("{\"status\":200,")), "every mix request is valid");
 }
+
+#[test]
+fn run_replays_mixed_reads_and_writes_alike_on_both_engines() {
+    // Existing Ids to replace and delete, taken from the fixture itself.
+    let listed = msgdex(&["list", "--data", DATA, "per_page=3&sort_by=-_id"], b"");
+    let ids: Vec<String> = json(&listed)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["_id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut script = String::new();
+    for round in 0..40 {
+        script.push_str(&format!(
+            "PUT /v1/messages/new-{round} {{\"channel\": \"sms\", \"correspondent\": \"Zoë Quïnn-Marker {round}\", \"date_time\": \"2030-01-{:02} 10:00:00\"}}\n",
+            round % 28 + 1
+        ));
+        script.push_str(
+            "/v1/messages?filters-channel=sms&sort_by=-date_time&per_page=5&page=2&attributes=correspondent\n",
+        );
+        if round % 7 == 0 {
+            script.push_str(&format!("DELETE /v1/messages/new-{}\n", round / 2));
+        }
+    }
+    script.push_str(&format!("PUT /v1/messages/{} {{\"channel\": \"email\", \"tags\": []}}\n", ids[0]));
+    script.push_str(&format!("DELETE /v1/messages/{}\nDELETE /v1/messages/{}\n", ids[1], ids[1]));
+    script.push_str(
+        "PUT /v1/messages/bad {\"channel\": \"fax\"}\n/v1/messages?filters-q=QU%C3%8FNN-marker&per_page=100\n",
+    );
+    script.push_str(&format!("/v1/messages/{}\n/v1/messages?per_page=100&page=1&sort_by=-modified\n", ids[0]));
+    let fast = msgdex(&["run", "--data", DATA], script.as_bytes());
+    let reference = msgdex(&["run", "--data", DATA, "--engine", "reference"], script.as_bytes());
+    assert_eq!(fast.status.code(), Some(0), "{}", String::from_utf8_lossy(&fast.stderr));
+    assert_eq!(String::from_utf8_lossy(&fast.stdout), String::from_utf8_lossy(&reference.stdout));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(fast.stdout).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let statuses: Vec<u64> = lines.iter().map(|line| line["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|&&status| status == 201).count(), 40);
+    assert_eq!(statuses[statuses.len() - 7..], [200, 204, 404, 400, 200, 200, 200]);
+    let searched = &lines[lines.len() - 3]["body"];
+    assert_eq!(searched["item_count"], 34, "40 new messages, 6 of them deleted");
+    assert_eq!(lines[lines.len() - 2]["body"]["channel"], "email");
+}
