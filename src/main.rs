@@ -137,6 +137,13 @@ Every engine's answers are compared with msgdex's, byte for byte; differences ar
         /// Seconds each throughput run lasts.
         #[arg(long, default_value_t = 3.0)]
         throughput_seconds: f64,
+        /// Also benchmark live writes: this many single-message upserts,
+        /// inserts and deletes, then the mix under a steady writer.
+        #[arg(long, default_value_t = 0)]
+        writes: usize,
+        /// Upserts per second of the steady writer (with --writes).
+        #[arg(long, default_value_t = 10_000.0)]
+        steady_writes: f64,
     },
     /// Serve the Messages API over HTTP (GET /v1/messages, GET /v1/messages/ID)
     /// with CareHQ's request signing, rate limits and access log.
@@ -292,7 +299,17 @@ MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
             run(engine, config)?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Bench { data, engines, threads, per_template, slow_per_template, seed, throughput_seconds } => {
+        Command::Bench {
+            data,
+            engines,
+            threads,
+            per_template,
+            slow_per_template,
+            seed,
+            throughput_seconds,
+            writes,
+            steady_writes,
+        } => {
             let mut kinds = Vec::new();
             for name in &engines {
                 let kind = msgdex::bench::EngineKind::parse(name)
@@ -310,6 +327,8 @@ MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
                 slow_per_template: slow_per_template.min(per_template.max(1)),
                 seed,
                 throughput_seconds,
+                writes,
+                steady_writes_per_second: steady_writes,
             };
             let report = msgdex::bench::run(config, &mut |step| eprintln!("msgdex bench: {step}…"))?;
             println!("{}", report.to_markdown());

@@ -3,6 +3,7 @@
 //! reports latency per template, throughput, load speed and memory, side by
 //! side in one run.
 
+pub mod live;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -67,6 +68,11 @@ pub struct BenchConfig {
     pub seed: u64,
     /// Seconds each throughput run lasts.
     pub throughput_seconds: f64,
+    /// Single-message writes per run of the live-write benchmark (none
+    /// when 0).
+    pub writes: usize,
+    /// Upserts per second of the steady writer while queries are measured.
+    pub steady_writes_per_second: f64,
 }
 
 /// One engine's load figures.
@@ -124,6 +130,8 @@ pub struct BenchReport {
     pub disagreements: Vec<String>,
     /// Requests compared against msgdex's answers.
     pub compared: usize,
+    /// The live-write figures, when asked for.
+    pub live: Option<live::LiveFigures>,
     /// The configuration.
     pub config: BenchConfig,
 }
@@ -211,6 +219,9 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
         }
     }
     let message_count = row_count;
+    let live = (config.writes > 0).then(|| {
+        live::run(&fast, &messages, &requests, config.writes, config.steady_writes_per_second, progress)
+    });
     drop(messages);
 
     progress("measuring msgdex latencies");
@@ -262,6 +273,7 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
         throughput,
         disagreements,
         compared,
+        live,
         config,
     })
 }
@@ -411,6 +423,9 @@ impl BenchReport {
         }
         if let [(_, one), (_, many)] = self.throughput.as_slice() {
             let _ = writeln!(out, "\nScaling: {:.2}× with {} threads", many / one, self.throughput[1].0);
+        }
+        if let Some(live) = &self.live {
+            out.push_str(&live.to_markdown());
         }
         if self.disagreements.is_empty() {
             let _ = writeln!(out, "\nAnswers: all {} compared responses equal msgdex's, byte for byte.", self.compared);

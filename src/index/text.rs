@@ -141,8 +141,28 @@ impl TextIndex {
             }
             start = end;
         }
-        suffixes.par_sort_unstable_by(|left, right| self.suffix(*left).cmp(self.suffix(*right)));
-        suffixes
+        // Sort by the first eight bytes held inline (most comparisons end
+        // there, without touching the text), then order each run of equal
+        // prefixes by the whole suffix.
+        let mut keyed: Vec<(u64, u32, u32)> =
+            suffixes.into_par_iter().map(|(start, value)| (self.prefix((start, value)), start, value)).collect();
+        keyed.par_sort_unstable_by_key(|&(prefix, ..)| prefix);
+        keyed.par_chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| {
+            if run.len() > 1 {
+                run.sort_unstable_by(|left, right| self.suffix((left.1, left.2)).cmp(self.suffix((right.1, right.2))));
+            }
+        });
+        keyed.into_iter().map(|(_, start, value)| (start, value)).collect()
+    }
+
+    /// The first eight bytes of a suffix, big-endian, zero-padded: equal
+    /// prefixes compare equal, a smaller one means a smaller suffix.
+    fn prefix(&self, suffix: (u32, u32)) -> u64 {
+        let bytes = self.suffix(suffix);
+        let mut prefix = [0u8; 8];
+        let length = bytes.len().min(8);
+        prefix[..length].copy_from_slice(&bytes[..length]);
+        u64::from_be_bytes(prefix)
     }
 
     /// The bytes of a suffix, up to the end of its value.

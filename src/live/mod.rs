@@ -375,8 +375,15 @@ impl LiveEngine {
         }
         let shared = Arc::clone(&self.shared);
         let spawned = std::thread::Builder::new().name("msgdex-compaction".into()).spawn(move || {
+            // One core at most: the other stays free for readers and the
+            // writer, whose small builds would otherwise queue behind
+            // compaction's tasks in the shared pool.
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
             // A failed compaction leaves the store as it was; the next write retries.
-            let _ = compact(&shared);
+            let _ = match pool {
+                Ok(pool) => pool.install(|| compact(&shared)),
+                Err(_) => compact(&shared),
+            };
             shared.compacting.store(false, Ordering::Release);
         });
         if spawned.is_err() {

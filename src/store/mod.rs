@@ -357,13 +357,17 @@ impl SegmentBuilder {
         self.columns.par_iter_mut().zip(segment.columns.par_iter()).for_each(|(column, source)| {
             match (column, source) {
                 (Column::Dict(column), Column::Dict(source)) => {
+                    // Each distinct source value is interned once, then
+                    // every row's code is a table lookup.
+                    let mut remap = vec![u32::MAX; source.dict.len() + 1];
+                    remap[0] = 0;
                     column.codes.reserve(rows.len());
                     for &row in &rows {
-                        let code = match source.codes[row as usize] {
-                            0 => 0,
-                            code => column.intern(source.dict.get(code)),
-                        };
-                        column.codes.push(code);
+                        let old = source.codes[row as usize] as usize;
+                        if remap[old] == u32::MAX {
+                            remap[old] = column.intern(source.dict.get(old as u32));
+                        }
+                        column.codes.push(remap[old]);
                     }
                 }
                 (Column::Enum(column), Column::Enum(source)) => {
