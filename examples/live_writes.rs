@@ -1,5 +1,5 @@
 //! Times single-message upserts on a live store built from generated data,
-//! for profiling the write path: `cargo run --release --example live_writes -- 200000 50000 [TAIL_LIMIT] [BACKGROUND 0|1]`.
+//! for profiling the write path: `cargo run --release --example live_writes -- 200000 50000 [TAIL_LIMIT] [BACKGROUND 0|1] [COMPACT_PERCENT]`.
 
 use std::time::Instant;
 
@@ -12,11 +12,16 @@ fn main() {
     let writes = arguments.next().unwrap_or(50_000);
     let tail_limit = arguments.next().unwrap_or(msgdex::live::LivePolicy::default().tail_limit);
     let background = arguments.next().unwrap_or(1) == 1;
+    let compact_percent = arguments.next().unwrap_or(6);
     let messages: Vec<_> = DataGenerator::new(count as u64, 3).collect();
     let built = Instant::now();
     let segment = msgdex::store::Segment::from_messages(&messages).expect("generated Ids are unique");
-    let policy =
-        msgdex::live::LivePolicy { tail_limit, background_compaction: background, ..msgdex::live::LivePolicy::default() };
+    let policy = msgdex::live::LivePolicy {
+        tail_limit,
+        background,
+        compact_fraction: compact_percent as f64 / 100.0,
+        ..msgdex::live::LivePolicy::default()
+    };
     let engine = LiveEngine::with_policy(std::sync::Arc::new(segment), policy);
     eprintln!("built in {:.2} s", built.elapsed().as_secs_f64());
     let started = Instant::now();

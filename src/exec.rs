@@ -92,6 +92,10 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
 
     if primary.field == SortField::Id {
         stats.strategy = Some(Strategy::IdOrder);
+        if let (None, Some(deleted)) = (&matches, deleted) {
+            let rows = live_id_order_page(deleted, primary.descending, offset, limit);
+            return Execution { item_count: deleted.live_count(), rows, stats };
+        }
         let item_count = matches.as_ref().map_or(u64::from(segment.row_count()), |bitmap| bitmap.len());
         let rows = id_order_page(matches.as_deref(), segment.row_count(), primary.descending, offset, limit);
         return Execution { item_count, rows, stats };
@@ -101,12 +105,21 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
     let order = segment.order(primary.field);
     let positions = domain.as_ref().map_or(0..order.len(), |(_, _, _, positions)| positions.clone());
     let Some(bitmap) = matches.as_deref() else {
-        // Every row of the domain matches: the walk is arithmetic.
+        // Every live row of the domain matches: the walk is arithmetic, or
+        // skips dead rows counted by block.
         stats.strategy = Some(Strategy::Walk);
-        let walk =
-            Walk { segment, order, membership: Membership::All, positions: positions.clone(), rest: &plan.sort[1..] };
+        let membership = deleted.map_or(Membership::All, Membership::Live);
+        let walk = Walk { segment, order, membership, positions: positions.clone(), rest: &plan.sort[1..] };
         let rows = walk.page(primary.descending, offset, limit, &mut stats);
-        return Execution { item_count: positions.len() as u64, rows, stats };
+        let dead = match (deleted, &domain) {
+            (None, _) => 0,
+            (Some(deleted), None) => deleted.len(),
+            (Some(deleted), Some((key, from, to, _))) => {
+                let values = segment.dates(key.field());
+                deleted.count_at(order, positions.clone(), |row| (*from..=*to).contains(&values[row as usize]))
+            }
+        };
+        return Execution { item_count: positions.len() as u64 - dead, rows, stats };
     };
     // Choose by estimated cost; within a domain the match count is
     // estimated from the candidates' density (independence).
@@ -419,19 +432,16 @@ fn evaluate_filters<'a>(
         }
         matches = Some(narrowed);
     }
+    // Without filters, dead rows are skipped by the page strategy instead.
     if let Some(deleted) = deleted {
-        let alive = match matches {
-            None => Cow::Borrowed(deleted.live()),
-            Some(matches) => {
-                let mut alive = matches.into_owned();
-                deleted.remove_from(&mut alive);
-                Cow::Owned(alive)
+        if let Some(found) = matches.take() {
+            let mut alive = found.into_owned();
+            deleted.remove_from(&mut alive);
+            if alive.is_empty() {
+                return None;
             }
-        };
-        if alive.is_empty() {
-            return None;
+            matches = Some(Cow::Owned(alive));
         }
-        matches = Some(alive);
     }
     Some(matches)
 }
@@ -488,6 +498,38 @@ fn id_order_page(
     }
 }
 
+/// The page in `_id` order when every live row matches: the first row by
+/// rank among the live rows, then a walk skipping dead ones.
+fn live_id_order_page(deleted: &Deleted, descending: bool, offset: u64, limit: usize) -> Vec<u32> {
+    let total = deleted.live_count();
+    if offset >= total {
+        return Vec::new();
+    }
+    let take = (total - offset).min(limit as u64) as usize;
+    let mut rows = Vec::with_capacity(take);
+    if descending {
+        let mut row = deleted.select_live(total - 1 - offset).expect("rank < live count");
+        loop {
+            if !deleted.contains(row) {
+                rows.push(row);
+                if rows.len() == take {
+                    break;
+                }
+            }
+            row -= 1;
+        }
+    } else {
+        let mut row = deleted.select_live(offset).expect("rank < live count");
+        while rows.len() < take {
+            if !deleted.contains(row) {
+                rows.push(row);
+            }
+            row += 1;
+        }
+    }
+    rows
+}
+
 /// Compares two rows by sort keys.
 fn compare_rows(segment: &Segment, keys: &[SortKey], left: u32, right: u32) -> Ordering {
     for key in keys {
@@ -536,6 +578,8 @@ enum Membership<'a> {
     /// Test the closed-set filters on the row's own values: no intersection
     /// of their bitmaps is ever built.
     Facets(&'a FacetTest<'a>),
+    /// Every row matches unless a later write killed it.
+    Live(&'a Deleted),
 }
 
 /// The closed-set filters of a request, tested row by row.
@@ -565,6 +609,7 @@ impl Membership<'_> {
             Membership::Bitmap(bitmap) => bitmap.contains(row),
             Membership::Dense(words) => words[row as usize >> 6] >> (row & 63) & 1 == 1,
             Membership::Facets(test) => test.contains(row),
+            Membership::Live(deleted) => !deleted.contains(row),
         }
     }
 }
@@ -634,6 +679,10 @@ impl Walk<'_> {
         match self.membership {
             Membership::All => self.order.block_hits(None, block),
             Membership::Bitmap(bitmap) => self.order.block_hits(Some(bitmap), block),
+            Membership::Live(deleted) => {
+                let rows = self.order.block(block);
+                rows.len() - deleted.count_in(rows)
+            }
             Membership::Dense(_) | Membership::Facets(_) => {
                 self.count(block * BLOCK..(block + 1) * BLOCK, &mut ExecStats::default())
             }

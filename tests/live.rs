@@ -64,7 +64,7 @@ fn step(max_page: u64) -> impl Strategy<Value = Step> {
 /// Small parts, so that a short session makes runs, merges them and
 /// folds them into the base.
 fn small_policy(tail_limit: usize) -> LivePolicy {
-    LivePolicy { tail_limit, compact_fraction: 0.5, compact_min_rows: 24, background_compaction: false }
+    LivePolicy { tail_limit, compact_fraction: 0.5, compact_min_rows: 24, background: false }
 }
 
 fn run_session(messages: Vec<Message>, steps: &[Step], policy: LivePolicy) -> Result<(), TestCaseError> {
@@ -114,7 +114,7 @@ proptest! {
         steps in proptest::collection::vec(step(60), 50..250),
         tail_limit in prop_oneof![Just(3usize), Just(16), Just(64)],
     ) {
-        run_session(messages, &steps, LivePolicy { background_compaction: false, ..small_policy(tail_limit) })?;
+        run_session(messages, &steps, LivePolicy { background: false, ..small_policy(tail_limit) })?;
     }
 }
 
@@ -138,8 +138,7 @@ fn readers_see_whole_batches_while_a_writer_runs() {
     let initial: Vec<Message> = (0..PAIRS)
         .flat_map(|pair| [message(&format!("a{pair:04}"), "L0"), message(&format!("b{pair:04}"), "L0")])
         .collect();
-    let policy =
-        LivePolicy { tail_limit: 16, compact_fraction: 0.25, compact_min_rows: 150, background_compaction: true };
+    let policy = LivePolicy { tail_limit: 16, compact_fraction: 0.25, compact_min_rows: 150, background: true };
     let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..3)
@@ -210,7 +209,7 @@ fn readers_see_whole_batches_while_a_writer_runs() {
 #[test]
 fn refused_writes_change_nothing() {
     let initial: Vec<Message> = (0..300).map(|number| message(&format!("m{number:03}"), "L1")).collect();
-    let policy = LivePolicy { tail_limit: 4, background_compaction: false, ..LivePolicy::default() };
+    let policy = LivePolicy { tail_limit: 4, background: false, ..LivePolicy::default() };
     let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
     // Some history first, so that runs, tail and tombstones exist.
     for number in 0..10 {

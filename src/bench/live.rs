@@ -41,7 +41,8 @@ pub struct LiveFigures {
 fn edited(message: &Message, serial: u64) -> Message {
     let mut message = message.clone();
     message.subject = Some(format!("edit {serial}"));
-    message.modified = DateTime::parse("2031-01-01 00:00:00").and_then(|start| DateTime::from_seconds(start.seconds() + serial as i64));
+    message.modified = DateTime::parse("2031-01-01 00:00:00")
+        .and_then(|start| DateTime::from_seconds(start.seconds() + serial as i64));
     message
 }
 
@@ -116,7 +117,8 @@ pub fn run(
         (loaded, writer.join().expect("writer thread"))
     });
     let steady_achieved = written.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64().max(1e-9);
-    let latencies = quiet.into_iter().zip(loaded).map(|((template, quiet), (_, loaded))| (template, quiet, loaded)).collect();
+    let latencies =
+        quiet.into_iter().zip(loaded).map(|((template, quiet), (_, loaded))| (template, quiet, loaded)).collect();
     LiveFigures {
         replaces_per_second,
         inserts_per_second,

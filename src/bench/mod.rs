@@ -219,9 +219,8 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
         }
     }
     let message_count = row_count;
-    let live = (config.writes > 0).then(|| {
-        live::run(&fast, &messages, &requests, config.writes, config.steady_writes_per_second, progress)
-    });
+    let live = (config.writes > 0)
+        .then(|| live::run(&fast, &messages, &requests, config.writes, config.steady_writes_per_second, progress));
     drop(messages);
 
     progress("measuring msgdex latencies");

@@ -157,6 +157,11 @@ impl SortedOrder {
             + count_members(filter, &self.rows[(blocks.end * BLOCK).min(positions.end)..positions.end])
     }
 
+    /// The rows at the positions of block `block`.
+    pub fn block(&self, block: usize) -> &RoaringBitmap {
+        &self.blocks[block]
+    }
+
     /// How many rows of `filter` (all rows when `None`) lie in block `block`.
     pub fn block_hits(&self, filter: Option<&RoaringBitmap>, block: usize) -> u64 {
         match filter {

@@ -12,14 +12,16 @@
 //!   in a segment's [`Deleted`], or removal from the tail), appends the new
 //!   version to the tail, and publishes the copy with one atomic swap.
 //!   Readers never wait for writers; a query holds one snapshot throughout.
-//! * A full tail becomes an indexed run (a small [`Segment`]); runs merge
-//!   pairwise while the older is no larger than the newer, so there are at
-//!   most about log2(changed / tail_limit) of them.
-//! * Compaction folds the runs, the tail and the tombstones into a new base
-//!   off to the side (on a background thread once the changes pass a
-//!   fraction of the base, or on [`LiveEngine::compact`]); writes go on
-//!   meanwhile, are logged, and are replayed onto the new base before it is
-//!   published.
+//! * Restructuring happens off to the side, on a background thread (or, by
+//!   policy, in the writer): a full tail becomes an indexed run (a small
+//!   [`Segment`]) and runs merge pairwise while the older is no larger than
+//!   the newer, so there are at most about log2(changed / tail_limit) of
+//!   them; once the changes pass a fraction of the base, compaction folds
+//!   runs, tail and tombstones into a new base. Each restructuring works
+//!   from a snapshot while writes go on; they are logged and replayed onto
+//!   the rebuilt state before it is published, so a writer never waits for
+//!   an index build (unless the tail outgrows [`TAIL_BACKLOG`] times its
+//!   limit: then the writer flushes it itself).
 //! * A list request asks every part for the window of its matches that can
 //!   reach the page and merges them ([`merge`]); with no writes it is the
 //!   fast engine's own path.
@@ -52,13 +54,19 @@ pub struct LivePolicy {
     pub compact_fraction: f64,
     /// …and this many rows.
     pub compact_min_rows: u64,
-    /// Whether compaction starts by itself, on a background thread.
-    pub background_compaction: bool,
+    /// Whether flushes and compactions run on a background thread. When
+    /// off, the writer flushes a full tail itself and compaction happens
+    /// only on [`LiveEngine::compact`] (deterministic, for tests).
+    pub background: bool,
 }
+
+/// How many times its limit the tail may grow while the background thread
+/// catches up, before the writer flushes it itself.
+pub const TAIL_BACKLOG: usize = 16;
 
 impl Default for LivePolicy {
     fn default() -> Self {
-        LivePolicy { tail_limit: 64, compact_fraction: 1.0 / 16.0, compact_min_rows: 4096, background_compaction: true }
+        LivePolicy { tail_limit: 64, compact_fraction: 1.0 / 16.0, compact_min_rows: 4096, background: true }
     }
 }
 
@@ -190,26 +198,38 @@ impl Snapshot {
     }
 
     /// Applies a write already checked by [`check_batch`].
-    fn apply_checked(&mut self, write: Write, policy: &LivePolicy) -> Result<(), BuildError> {
+    fn apply_checked(&mut self, write: Write) {
         match write {
             Write::Insert(message) | Write::Upsert(message) => {
                 self.remove(&message.id);
                 self.tail.push(Arc::new(message));
                 self.count += 1;
-                if self.tail.len() >= policy.tail_limit.max(1) {
-                    self.flush_tail()?;
-                }
             }
             Write::Delete(id) => {
                 self.remove(&id);
             }
         }
-        Ok(())
+    }
+
+    /// The restructuring this state needs under `policy`, if any.
+    fn needed_work(&self, policy: &LivePolicy) -> Option<Work> {
+        let threshold =
+            ((self.base.segment.row_count() as f64 * policy.compact_fraction) as u64).max(policy.compact_min_rows);
+        if policy.background && self.changed_rows() > threshold {
+            Some(Work::Compact)
+        } else if self.tail.len() >= policy.tail_limit.max(1) {
+            Some(Work::FlushTail)
+        } else {
+            None
+        }
     }
 
     /// Indexes the tail as a new run, then merges runs while the older of
     /// the last two is no larger than the newer.
     fn flush_tail(&mut self) -> Result<(), BuildError> {
+        if self.tail.is_empty() {
+            return Ok(());
+        }
         let mut builder = SegmentBuilder::new();
         builder.push_checked_batch(&self.tail)?;
         self.runs.push(Part::new(Arc::new(builder.finish())));
@@ -263,12 +283,13 @@ pub struct LiveStats {
 #[derive(Debug)]
 struct Shared {
     current: ArcSwap<Snapshot>,
-    /// Serialises writers; holds the log of writes made while a compaction
-    /// runs.
+    /// Serialises writers; holds the log of writes made while a
+    /// restructuring runs.
     writer: Mutex<WriterState>,
-    /// Serialises compactions.
-    compaction: Mutex<()>,
-    compacting: AtomicBool,
+    /// Serialises restructurings (flushes and compactions).
+    maintenance: Mutex<()>,
+    /// Whether the background thread is running.
+    maintaining: AtomicBool,
     compactions: AtomicU64,
     policy: LivePolicy,
 }
@@ -313,8 +334,8 @@ impl LiveEngine {
         let shared = Shared {
             current: ArcSwap::from_pointee(Snapshot::of(segment, 0)),
             writer: Mutex::new(WriterState::default()),
-            compaction: Mutex::new(()),
-            compacting: AtomicBool::new(false),
+            maintenance: Mutex::new(()),
+            maintaining: AtomicBool::new(false),
             compactions: AtomicU64::new(0),
             policy,
         };
@@ -351,72 +372,117 @@ impl LiveEngine {
         }
     }
 
-    /// Folds every change into a new base now, on this thread (waiting for
-    /// a background compaction that is running). Writes made meanwhile are
-    /// kept.
+    /// Folds every change into a new base now, on this thread (after any
+    /// restructuring that is running). Writes made meanwhile are kept.
     pub fn compact(&self) -> Result<(), BuildError> {
-        compact(&self.shared)
+        restructure(&self.shared, Work::Compact)
     }
 
-    /// Waits until no background compaction is running.
+    /// Waits until no background restructuring is running and none is due.
     pub fn wait_for_compaction(&self) {
-        drop(lock(&self.shared.compaction));
+        while self.shared.maintaining.load(Ordering::Acquire) {
+            drop(lock(&self.shared.maintenance));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
-    fn start_background_compaction(&self, snapshot: &Snapshot) {
+    /// Starts (or, without a background thread, does) what `snapshot` needs.
+    fn maintain(&self, snapshot: &Snapshot) -> Result<(), BuildError> {
         let policy = &self.shared.policy;
-        let threshold =
-            ((snapshot.base.segment.row_count() as f64 * policy.compact_fraction) as u64).max(policy.compact_min_rows);
-        if !policy.background_compaction
-            || snapshot.changed_rows() <= threshold
-            || self.shared.compacting.swap(true, Ordering::AcqRel)
+        if !policy.background {
+            return match snapshot.needed_work(policy) {
+                Some(work) => restructure(&self.shared, work),
+                None => Ok(()),
+            };
+        }
+        if snapshot.tail.len() >= policy.tail_limit.max(1) * TAIL_BACKLOG {
+            restructure(&self.shared, Work::FlushTail)?;
+        }
+        if snapshot.needed_work(policy).is_some() && !self.shared.maintaining.swap(true, Ordering::AcqRel) {
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("msgdex-maintenance".into())
+                .spawn(move || maintain_in_background(&shared));
+            if spawned.is_err() {
+                self.shared.maintaining.store(false, Ordering::Release);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a restructuring does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    /// Index the tail as a run and merge runs.
+    FlushTail,
+    /// Fold everything into a new base.
+    Compact,
+}
+
+/// The background thread: restructures until nothing is due.
+fn maintain_in_background(shared: &Shared) {
+    // Compaction gets one core at most: the other stays free for readers
+    // and the writer.
+    let compaction_pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().ok();
+    loop {
+        while let Some(work) = shared.current.load().needed_work(&shared.policy) {
+            // A failed restructuring leaves the store as it was.
+            let done = match (work, &compaction_pool) {
+                (Work::Compact, Some(pool)) => pool.install(|| restructure(shared, work)),
+                _ => restructure(shared, work),
+            };
+            if done.is_err() {
+                break;
+            }
+        }
+        shared.maintaining.store(false, Ordering::Release);
+        // A write may have made work due after the last check.
+        if shared.current.load().needed_work(&shared.policy).is_none()
+            || shared.maintaining.swap(true, Ordering::AcqRel)
         {
             return;
-        }
-        let shared = Arc::clone(&self.shared);
-        let spawned = std::thread::Builder::new().name("msgdex-compaction".into()).spawn(move || {
-            // One core at most: the other stays free for readers and the
-            // writer, whose small builds would otherwise queue behind
-            // compaction's tasks in the shared pool.
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
-            // A failed compaction leaves the store as it was; the next write retries.
-            let _ = match pool {
-                Ok(pool) => pool.install(|| compact(&shared)),
-                Err(_) => compact(&shared),
-            };
-            shared.compacting.store(false, Ordering::Release);
-        });
-        if spawned.is_err() {
-            self.shared.compacting.store(false, Ordering::Release);
         }
     }
 }
 
-/// Builds the compacted base from a snapshot without blocking writers,
-/// then replays the writes made meanwhile onto it and publishes it.
-fn compact(shared: &Shared) -> Result<(), BuildError> {
-    let _compaction = lock(&shared.compaction);
+/// Rebuilds from a snapshot without blocking writers, then replays the
+/// writes made meanwhile onto the rebuilt state and publishes it.
+fn restructure(shared: &Shared, work: Work) -> Result<(), BuildError> {
+    let _maintenance = lock(&shared.maintenance);
     let snapshot = {
         let mut writer = lock(&shared.writer);
         let snapshot = shared.current.load_full();
-        if snapshot.is_base_only() {
+        let idle = match work {
+            Work::FlushTail => snapshot.tail.is_empty(),
+            Work::Compact => snapshot.is_base_only(),
+        };
+        if idle {
             return Ok(());
         }
         writer.log = Some(Vec::new());
         snapshot
     };
-    let built = snapshot.compacted();
+    let rebuilt = match work {
+        Work::FlushTail => {
+            let mut rebuilt = (*snapshot).clone();
+            rebuilt.flush_tail().map(|()| rebuilt)
+        }
+        Work::Compact => snapshot.compacted().map(|segment| Snapshot::of(Arc::new(segment), 0)),
+    };
     let mut writer = lock(&shared.writer);
     let log = writer.log.take().unwrap_or_default();
-    let segment = built?;
+    let mut next = rebuilt?;
     let current = shared.current.load_full();
-    let mut next = Snapshot::of(Arc::new(segment), current.version + 1);
+    next.version = current.version + 1;
     for write in log {
-        next.apply_checked(write, &shared.policy)?;
+        next.apply_checked(write);
     }
     debug_assert_eq!(next.count, current.count, "replayed writes reach the same state");
     shared.current.store(Arc::new(next));
-    shared.compactions.fetch_add(1, Ordering::Relaxed);
+    if work == Work::Compact {
+        shared.compactions.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -453,18 +519,14 @@ impl Writable for LiveEngine {
         if let Some(log) = writer.log.as_mut() {
             log.extend(batch.iter().cloned());
         }
-        for write in batch.iter().cloned() {
-            if next.apply_checked(write, &self.shared.policy).is_err() {
-                if let Some(log) = writer.log.as_mut() {
-                    log.truncate(log.len() - batch.len());
-                }
-                return Err(refuse(WriteProblem::TooManyMessages));
-            }
+        for write in batch {
+            next.apply_checked(write);
         }
         let next = Arc::new(next);
         self.shared.current.store(Arc::clone(&next));
         drop(writer);
-        self.start_background_compaction(&next);
+        // The batch is in; a failed flush only leaves the tail longer.
+        let _ = self.maintain(&next);
         Ok(outcomes)
     }
 }

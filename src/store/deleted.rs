@@ -3,8 +3,9 @@
 //!
 //! A segment never changes, so a live store hides its dead rows instead:
 //! every snapshot pairs a segment with a `Deleted`, and the executor
-//! subtracts it from the matches (or, for a request without filters, walks
-//! the precomputed `live` rows). Adding a tombstone makes a new `Deleted`
+//! subtracts it from the matches, or, for a request without filters, tests
+//! each row it walks and counts dead rows by bitmap intersections (never
+//! building the set of live rows). Adding a tombstone makes a new `Deleted`
 //! (the old one stays valid for the snapshots that hold it) at a cost that
 //! does not grow with the segment:
 //!
@@ -14,7 +15,7 @@
 //!  facets: dead rows per facet cell, so facet counts stay exact
 //! ```
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
@@ -33,20 +34,12 @@ pub struct Deleted {
     recent: Vec<u32>,
     /// Dead rows per facet cell.
     facets: FacetCounts,
-    /// Every row of the segment but the dead ones, built on first use.
-    live: OnceLock<RoaringBitmap>,
 }
 
 impl Deleted {
     /// No dead rows in a segment of `row_count` rows.
     pub fn none(row_count: u32) -> Deleted {
-        Deleted {
-            row_count,
-            frozen: Arc::new(RoaringBitmap::new()),
-            recent: Vec::new(),
-            facets: FacetCounts::empty(),
-            live: OnceLock::new(),
-        }
+        Deleted { row_count, frozen: Arc::new(RoaringBitmap::new()), recent: Vec::new(), facets: FacetCounts::empty() }
     }
 
     /// A new version with `row` (of facet cell `cell`) dead as well.
@@ -60,24 +53,12 @@ impl Deleted {
             recent.extend_from_slice(&self.recent[..position]);
             recent.push(row);
             recent.extend_from_slice(&self.recent[position..]);
-            return Deleted {
-                row_count: self.row_count,
-                frozen: self.frozen.clone(),
-                recent,
-                facets,
-                live: OnceLock::new(),
-            };
+            return Deleted { row_count: self.row_count, frozen: self.frozen.clone(), recent, facets };
         }
         let mut frozen = (*self.frozen).clone();
         frozen.extend(self.recent.iter().copied());
         frozen.insert(row);
-        Deleted {
-            row_count: self.row_count,
-            frozen: Arc::new(frozen),
-            recent: Vec::new(),
-            facets,
-            live: OnceLock::new(),
-        }
+        Deleted { row_count: self.row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets }
     }
 
     /// The number of dead rows.
@@ -116,14 +97,48 @@ impl Deleted {
         rows
     }
 
-    /// Every live row (built once per version, on first use).
-    pub fn live(&self) -> &RoaringBitmap {
-        self.live.get_or_init(|| {
-            let mut live = RoaringBitmap::new();
-            live.insert_range(0..self.row_count);
-            self.remove_from(&mut live);
-            live
-        })
+    /// How many rows of `rows` are dead.
+    pub fn count_in(&self, rows: &RoaringBitmap) -> u64 {
+        rows.intersection_len(&self.frozen) + self.recent.iter().filter(|&&row| rows.contains(row)).count() as u64
+    }
+
+    /// How many dead rows lie at `positions` of a sorted order, whose
+    /// values at those positions are exactly those `value_in` accepts (the
+    /// positions of a value range).
+    pub fn count_at(
+        &self,
+        order: &crate::index::order::SortedOrder,
+        positions: std::ops::Range<usize>,
+        value_in: impl Fn(u32) -> bool,
+    ) -> u64 {
+        order.count_in(&self.frozen, positions) + self.recent.iter().filter(|&&row| value_in(row)).count() as u64
+    }
+
+    /// How many dead rows are below `row`.
+    pub fn rank_below(&self, row: u32) -> u64 {
+        let frozen = if row == 0 { 0 } else { self.frozen.rank(row - 1) };
+        frozen + self.recent.partition_point(|&dead| dead < row) as u64
+    }
+
+    /// The live row with `rank` live rows below it, if any.
+    pub fn select_live(&self, rank: u64) -> Option<u32> {
+        if rank >= self.live_count() {
+            return None;
+        }
+        // The smallest row r with r - (dead rows below r) = rank that is
+        // alive: iterate r = rank + dead below r up to its fixed point.
+        let mut row = rank;
+        loop {
+            let next = rank + self.rank_below(row as u32);
+            if next == row {
+                let mut row = row as u32;
+                while self.contains(row) {
+                    row += 1;
+                }
+                return Some(row);
+            }
+            row = next;
+        }
     }
 
     /// Dead rows accepted by a facet selection.
@@ -150,8 +165,16 @@ mod tests {
         assert!(first.contains(2) && first.contains(5) && !first.contains(100));
         assert_eq!(current.len(), 1 + RECENT_LIMIT as u64 + 10);
         assert!(current.contains(5) && current.contains(100) && current.contains(365) && !current.contains(366));
-        assert_eq!(current.live().len(), 1000 - current.len());
-        assert_eq!(current.live_count(), current.live().len());
+        assert_eq!(current.live_count(), 1000 - current.len());
+        // Ranks and selection agree with a plain enumeration of live rows.
+        let live: Vec<u32> = (0..1000).filter(|&row| !current.contains(row)).collect();
+        for (rank, &row) in live.iter().enumerate() {
+            assert_eq!(current.select_live(rank as u64), Some(row), "rank {rank}");
+            assert_eq!(current.rank_below(row), u64::from(row) - rank as u64);
+        }
+        assert_eq!(current.select_live(live.len() as u64), None);
+        let block: RoaringBitmap = (90..120).collect();
+        assert_eq!(current.count_in(&block), 20);
         let mut bitmap: RoaringBitmap = (0..10).collect();
         first.remove_from(&mut bitmap);
         assert_eq!(bitmap.iter().collect::<Vec<_>>(), [0, 1, 3, 4, 6, 7, 8, 9]);
