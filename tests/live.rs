@@ -25,6 +25,8 @@ enum Step {
     Batch(Vec<Write>),
     Request(String),
     Compact,
+    /// Compaction with these batches written while it builds.
+    CompactRacing(Vec<Vec<Write>>),
 }
 
 fn some_id() -> impl Strategy<Value = String> {
@@ -58,6 +60,7 @@ fn step(max_page: u64) -> impl Strategy<Value = Step> {
         6 => prop_oneof![3 => target(), 2 => list_query(max_page).prop_map(|query| format!("/v1/messages?{query}"))]
             .prop_map(Step::Request),
         1 => Just(Step::Compact),
+        1 => proptest::collection::vec(proptest::collection::vec(write(), 1..3), 1..12).prop_map(Step::CompactRacing),
     ]
 }
 
@@ -86,6 +89,17 @@ fn run_session(messages: Vec<Message>, steps: &[Step], policy: LivePolicy) -> Re
                 prop_assert_eq!(live.respond(target).to_transcript_line(), expected, "request {}", target);
             }
             Step::Compact => live.compact().expect("compaction succeeds"),
+            Step::CompactRacing(batches) => {
+                let mut outcomes = Vec::new();
+                live.compact_racing(|| outcomes = batches.iter().map(|batch| live.apply(batch.clone())).collect())
+                    .expect("compaction succeeds");
+                for (batch, outcome) in batches.iter().zip(outcomes) {
+                    prop_assert_eq!(outcome, reference.apply(batch.clone()), "batch {:?} during compaction", batch);
+                }
+                for probe in probes {
+                    prop_assert_eq!(live.respond(probe).body, reference.respond(probe).body, "after a raced compaction");
+                }
+            }
         }
         prop_assert_eq!(live.message_count(), reference.message_count());
     }

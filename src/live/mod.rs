@@ -29,6 +29,7 @@
 pub mod merge;
 
 use std::path::Path;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -115,12 +116,15 @@ pub struct Snapshot {
     tail: Vec<Arc<Message>>,
     count: u64,
     version: u64,
+    /// The first runs, which a compaction in flight is folding into a new
+    /// base: merges leave them alone.
+    frozen_runs: usize,
 }
 
 impl Snapshot {
     fn of(segment: Arc<Segment>, version: u64) -> Snapshot {
         let count = u64::from(segment.row_count());
-        Snapshot { base: Part::new(segment), runs: Vec::new(), tail: Vec::new(), count, version }
+        Snapshot { base: Part::new(segment), runs: Vec::new(), tail: Vec::new(), count, version, frozen_runs: 0 }
     }
 
     /// The number of live messages.
@@ -211,52 +215,47 @@ impl Snapshot {
         }
     }
 
-    /// The restructuring this state needs under `policy`, if any.
-    fn needed_work(&self, policy: &LivePolicy) -> Option<Work> {
+    /// Whether the tail is due to become a run.
+    fn tail_is_full(&self, policy: &LivePolicy) -> bool {
+        self.tail.len() >= policy.tail_limit.max(1)
+    }
+
+    /// Whether the changes are due to be folded into a new base.
+    fn needs_compaction(&self, policy: &LivePolicy) -> bool {
         let threshold =
             ((self.base.segment.row_count() as f64 * policy.compact_fraction) as u64).max(policy.compact_min_rows);
-        if policy.background && self.changed_rows() > threshold {
-            Some(Work::Compact)
-        } else if self.tail.len() >= policy.tail_limit.max(1) {
-            Some(Work::FlushTail)
-        } else {
-            None
-        }
+        self.changed_rows() > threshold
     }
 
-    /// Indexes the tail as a new run, then merges runs while the older of
-    /// the last two is no larger than the newer.
-    fn flush_tail(&mut self) -> Result<(), BuildError> {
-        if self.tail.is_empty() {
-            return Ok(());
-        }
-        let mut builder = SegmentBuilder::new();
-        builder.push_checked_batch(&self.tail)?;
-        self.runs.push(Part::new(Arc::new(builder.finish())));
-        self.tail.clear();
-        while let [.., older, newer] = self.runs.as_slice() {
-            if older.live_count() > newer.live_count() {
-                break;
-            }
-            let mut builder = SegmentBuilder::new();
-            builder.push_live_rows(&older.segment, Some(&older.deleted))?;
-            builder.push_live_rows(&newer.segment, Some(&newer.deleted))?;
-            let merged = Part::new(Arc::new(builder.finish()));
-            self.runs.truncate(self.runs.len() - 2);
-            self.runs.push(merged);
-        }
-        Ok(())
+    /// The position of the older of the last two runs when they are due
+    /// to merge: the older no larger than the newer, neither part of a
+    /// compaction in flight.
+    fn merge_candidate(&self) -> Option<usize> {
+        let length = self.runs.len();
+        (length >= self.frozen_runs + 2 && self.runs[length - 2].live_count() <= self.runs[length - 1].live_count())
+            .then(|| length - 2)
     }
+}
 
-    /// Every live message folded into one new segment.
-    fn compacted(&self) -> Result<Segment, BuildError> {
-        let mut builder = SegmentBuilder::new();
-        builder.push_live_rows(&self.base.segment, Some(&self.base.deleted))?;
-        for run in &self.runs {
-            builder.push_live_rows(&run.segment, Some(&run.deleted))?;
+/// A segment of the live rows of some parts.
+fn segment_of_parts<'a>(parts: impl IntoIterator<Item = &'a Part>) -> Result<Segment, BuildError> {
+    let mut builder = SegmentBuilder::new();
+    for part in parts {
+        builder.push_live_rows(&part.segment, Some(&part.deleted))?;
+    }
+    Ok(builder.finish())
+}
+
+/// Kills, in `part`, the rows holding the `_id`s of rows that died in
+/// `now` since `then` (two versions of one older part whose live rows
+/// `part` holds).
+fn carry_deaths(part: &mut Part, then: &Part, now: &Part) {
+    let mut died = now.deleted.rows();
+    died -= then.deleted.rows();
+    for row in &died {
+        if let Some(moved) = part.segment.row_of_id(&now.segment.id_of(row)) {
+            part.kill(moved);
         }
-        builder.push_checked_batch(&self.tail)?;
-        Ok(builder.finish())
     }
 }
 
@@ -283,20 +282,209 @@ pub struct LiveStats {
 #[derive(Debug)]
 struct Shared {
     current: ArcSwap<Snapshot>,
-    /// Serialises writers; holds the log of writes made while a
-    /// restructuring runs.
+    /// Serialises writers and every publication of a new snapshot.
     writer: Mutex<WriterState>,
-    /// Serialises restructurings (flushes and compactions).
-    maintenance: Mutex<()>,
-    /// Whether the background thread is running.
-    maintaining: AtomicBool,
+    /// Serialises tail flushes and run merges.
+    flushing: Mutex<()>,
+    /// Serialises compactions.
+    compacting: Mutex<()>,
+    /// Whether the background flusher is running.
+    flusher_running: AtomicBool,
+    /// Whether the background compactor is running.
+    compactor_running: AtomicBool,
     compactions: AtomicU64,
     policy: LivePolicy,
 }
 
 #[derive(Debug, Default)]
 struct WriterState {
-    log: Option<Vec<Write>>,
+    /// The `_id`s written since a compaction in flight took its snapshot.
+    written_since_compaction: Option<Vec<String>>,
+}
+
+impl Shared {
+    /// Publishes `next` as the following version (the writer lock held).
+    fn publish(&self, _writer: &MutexGuard<'_, WriterState>, mut next: Snapshot) -> Arc<Snapshot> {
+        next.version = self.current.load().version + 1;
+        let next = Arc::new(next);
+        self.current.store(Arc::clone(&next));
+        next
+    }
+
+    /// Indexes the current tail as a run, then merges runs while due. The
+    /// builds run without the writer lock; each publication takes it
+    /// briefly and accounts for the writes made meanwhile.
+    fn flush_and_merge(&self) -> Result<(), BuildError> {
+        let _flushing = lock(&self.flushing);
+        self.flush_tail()?;
+        while self.merge_last_runs()? {}
+        Ok(())
+    }
+
+    fn flush_tail(&self) -> Result<(), BuildError> {
+        let taken = self.current.load().tail.clone();
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let mut builder = SegmentBuilder::new();
+        builder.push_checked_batch(&taken)?;
+        let mut run = Part::new(Arc::new(builder.finish()));
+        let writer = lock(&self.writer);
+        let current = self.current.load_full();
+        // `taken` holds its messages, so their addresses stay unique.
+        let still_in_tail: HashSet<*const Message> = current.tail.iter().map(Arc::as_ptr).collect();
+        let taken_set: HashSet<*const Message> = taken.iter().map(Arc::as_ptr).collect();
+        for message in &taken {
+            // Replaced or deleted since it was taken: dead in the run too.
+            if !still_in_tail.contains(&Arc::as_ptr(message)) {
+                let row = run.segment.row_of_id(&message.id).expect("the run holds every taken message");
+                run.kill(row);
+            }
+        }
+        let mut next = (*current).clone();
+        next.tail.retain(|message| !taken_set.contains(&Arc::as_ptr(message)));
+        next.runs.push(run);
+        self.publish(&writer, next);
+        Ok(())
+    }
+
+    /// Merges the last two runs if due; returns whether it did.
+    fn merge_last_runs(&self) -> Result<bool, BuildError> {
+        let snapshot = self.current.load_full();
+        let Some(older) = snapshot.merge_candidate() else {
+            return Ok(false);
+        };
+        let (older, newer) = (&snapshot.runs[older], &snapshot.runs[older + 1]);
+        let mut merged = Part::new(Arc::new(segment_of_parts([older, newer])?));
+        let writer = lock(&self.writer);
+        let current = self.current.load_full();
+        let position = current.runs.iter().position(|run| Arc::ptr_eq(&run.segment, &older.segment));
+        let Some(position) = position.filter(|&position| {
+            position >= current.frozen_runs
+                && current.runs.get(position + 1).is_some_and(|run| Arc::ptr_eq(&run.segment, &newer.segment))
+        }) else {
+            // A compaction froze them meanwhile: merge another time.
+            return Ok(false);
+        };
+        carry_deaths(&mut merged, older, &current.runs[position]);
+        carry_deaths(&mut merged, newer, &current.runs[position + 1]);
+        let mut next = (*current).clone();
+        next.runs.splice(position..position + 2, [merged]);
+        self.publish(&writer, next);
+        Ok(true)
+    }
+
+    /// Folds the base and the runs into a new base. Writers and flushes go
+    /// on meanwhile: the runs folded are frozen, the `_id`s written are
+    /// logged, and at the end the new base takes the place of the folded
+    /// parts with those `_id`s' rows dead in it.
+    fn compact(&self, during: &mut dyn FnMut()) -> Result<(), BuildError> {
+        let _compacting = lock(&self.compacting);
+        let snapshot = {
+            let mut writer = lock(&self.writer);
+            let current = self.current.load_full();
+            if current.runs.is_empty() && current.base.deleted.is_empty() {
+                return Ok(());
+            }
+            writer.written_since_compaction = Some(Vec::new());
+            let mut next = (*current).clone();
+            next.frozen_runs = next.runs.len();
+            self.publish(&writer, next)
+        };
+        during();
+        let folded = snapshot.frozen_runs;
+        let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]));
+        let mut writer = lock(&self.writer);
+        let written = writer.written_since_compaction.take().unwrap_or_default();
+        let current = self.current.load_full();
+        let segment = match built {
+            Ok(segment) => segment,
+            Err(error) => {
+                let mut next = (*current).clone();
+                next.frozen_runs = 0;
+                self.publish(&writer, next);
+                return Err(error);
+            }
+        };
+        let mut base = Part::new(Arc::new(segment));
+        for id in &written {
+            if let Some(row) = base.live_row(id) {
+                base.kill(row);
+            }
+        }
+        debug_assert!(current.runs[..folded].iter().zip(&snapshot.runs).all(|(now, then)| Arc::ptr_eq(
+            &now.segment,
+            &then.segment
+        )));
+        let next = Snapshot {
+            base,
+            runs: current.runs[folded..].to_vec(),
+            tail: current.tail.clone(),
+            count: current.count,
+            version: 0,
+            frozen_runs: 0,
+        };
+        debug_assert_eq!(
+            next.base.live_count() + next.runs.iter().map(Part::live_count).sum::<u64>() + next.tail.len() as u64,
+            next.count,
+            "the new base holds exactly the folded parts' live messages"
+        );
+        self.publish(&writer, next);
+        self.compactions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The background flusher: flushes and merges until nothing is due.
+    fn run_flusher(&self) {
+        loop {
+            while self.current.load().tail_is_full(&self.policy) {
+                if self.flush_and_merge().is_err() {
+                    break;
+                }
+            }
+            self.flusher_running.store(false, Ordering::Release);
+            // A write may have filled the tail after the last check.
+            if !self.current.load().tail_is_full(&self.policy) || self.flusher_running.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+    }
+
+    /// The background compactor, on threads of low priority: queries,
+    /// writes and flushes come first.
+    fn run_compactor(&self) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .thread_name(|index| format!("msgdex-compaction-{index}"))
+            .start_handler(|_| lower_this_threads_priority())
+            .build();
+        loop {
+            while self.current.load().needs_compaction(&self.policy) {
+                let compacted = match &pool {
+                    Ok(pool) => pool.install(|| self.compact(&mut || {})),
+                    Err(_) => self.compact(&mut || {}),
+                };
+                if compacted.is_err() {
+                    break;
+                }
+            }
+            self.compactor_running.store(false, Ordering::Release);
+            if !self.current.load().needs_compaction(&self.policy) || self.compactor_running.swap(true, Ordering::AcqRel)
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Makes the calling thread yield the processor to normal threads.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority with `who` 0 only changes the calling thread's
+    // nice value (a per-thread attribute on Linux).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
 
 /// The fast engine with live writes: [`Engine`] for queries, [`Writable`]
@@ -334,8 +522,10 @@ impl LiveEngine {
         let shared = Shared {
             current: ArcSwap::from_pointee(Snapshot::of(segment, 0)),
             writer: Mutex::new(WriterState::default()),
-            maintenance: Mutex::new(()),
-            maintaining: AtomicBool::new(false),
+            flushing: Mutex::new(()),
+            compacting: Mutex::new(()),
+            flusher_running: AtomicBool::new(false),
+            compactor_running: AtomicBool::new(false),
             compactions: AtomicU64::new(0),
             policy,
         };
@@ -372,118 +562,58 @@ impl LiveEngine {
         }
     }
 
-    /// Folds every change into a new base now, on this thread (after any
-    /// restructuring that is running). Writes made meanwhile are kept.
+    /// Folds every change into a new base now, on this thread: the tail
+    /// becomes a run, then base and runs become one segment. Writes made
+    /// meanwhile are kept (in the tail and in later runs).
     pub fn compact(&self) -> Result<(), BuildError> {
-        restructure(&self.shared, Work::Compact)
+        self.compact_racing(|| {})
     }
 
-    /// Waits until no background restructuring is running and none is due.
+    /// [`LiveEngine::compact`], running `during` once the compaction has
+    /// taken its snapshot and before it publishes the new base: the writes
+    /// `during` makes race the compaction, deterministically (for tests).
+    #[doc(hidden)]
+    pub fn compact_racing(&self, mut during: impl FnMut()) -> Result<(), BuildError> {
+        self.shared.flush_and_merge()?;
+        self.shared.compact(&mut during)
+    }
+
+    /// Waits until no background flush or compaction is running.
     pub fn wait_for_compaction(&self) {
-        while self.shared.maintaining.load(Ordering::Acquire) {
-            drop(lock(&self.shared.maintenance));
+        while self.shared.flusher_running.load(Ordering::Acquire)
+            || self.shared.compactor_running.load(Ordering::Acquire)
+        {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 
-    /// Starts (or, without a background thread, does) what `snapshot` needs.
+    /// Starts (or, without background threads, does) what `snapshot`
+    /// needs after a write.
     fn maintain(&self, snapshot: &Snapshot) -> Result<(), BuildError> {
         let policy = &self.shared.policy;
         if !policy.background {
-            return match snapshot.needed_work(policy) {
-                Some(work) => restructure(&self.shared, work),
-                None => Ok(()),
-            };
+            return if snapshot.tail_is_full(policy) { self.shared.flush_and_merge() } else { Ok(()) };
         }
         if snapshot.tail.len() >= policy.tail_limit.max(1) * TAIL_BACKLOG {
-            restructure(&self.shared, Work::FlushTail)?;
+            self.shared.flush_and_merge()?;
         }
-        if snapshot.needed_work(policy).is_some() && !self.shared.maintaining.swap(true, Ordering::AcqRel) {
+        if snapshot.tail_is_full(policy) && !self.shared.flusher_running.swap(true, Ordering::AcqRel) {
             let shared = Arc::clone(&self.shared);
-            let spawned = std::thread::Builder::new()
-                .name("msgdex-maintenance".into())
-                .spawn(move || maintain_in_background(&shared));
+            let spawned = std::thread::Builder::new().name("msgdex-flusher".into()).spawn(move || shared.run_flusher());
             if spawned.is_err() {
-                self.shared.maintaining.store(false, Ordering::Release);
+                self.shared.flusher_running.store(false, Ordering::Release);
+            }
+        }
+        if snapshot.needs_compaction(policy) && !self.shared.compactor_running.swap(true, Ordering::AcqRel) {
+            let shared = Arc::clone(&self.shared);
+            let spawned =
+                std::thread::Builder::new().name("msgdex-compactor".into()).spawn(move || shared.run_compactor());
+            if spawned.is_err() {
+                self.shared.compactor_running.store(false, Ordering::Release);
             }
         }
         Ok(())
     }
-}
-
-/// What a restructuring does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Work {
-    /// Index the tail as a run and merge runs.
-    FlushTail,
-    /// Fold everything into a new base.
-    Compact,
-}
-
-/// The background thread: restructures until nothing is due.
-fn maintain_in_background(shared: &Shared) {
-    // Compaction gets one core at most: the other stays free for readers
-    // and the writer.
-    let compaction_pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().ok();
-    loop {
-        while let Some(work) = shared.current.load().needed_work(&shared.policy) {
-            // A failed restructuring leaves the store as it was.
-            let done = match (work, &compaction_pool) {
-                (Work::Compact, Some(pool)) => pool.install(|| restructure(shared, work)),
-                _ => restructure(shared, work),
-            };
-            if done.is_err() {
-                break;
-            }
-        }
-        shared.maintaining.store(false, Ordering::Release);
-        // A write may have made work due after the last check.
-        if shared.current.load().needed_work(&shared.policy).is_none()
-            || shared.maintaining.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-    }
-}
-
-/// Rebuilds from a snapshot without blocking writers, then replays the
-/// writes made meanwhile onto the rebuilt state and publishes it.
-fn restructure(shared: &Shared, work: Work) -> Result<(), BuildError> {
-    let _maintenance = lock(&shared.maintenance);
-    let snapshot = {
-        let mut writer = lock(&shared.writer);
-        let snapshot = shared.current.load_full();
-        let idle = match work {
-            Work::FlushTail => snapshot.tail.is_empty(),
-            Work::Compact => snapshot.is_base_only(),
-        };
-        if idle {
-            return Ok(());
-        }
-        writer.log = Some(Vec::new());
-        snapshot
-    };
-    let rebuilt = match work {
-        Work::FlushTail => {
-            let mut rebuilt = (*snapshot).clone();
-            rebuilt.flush_tail().map(|()| rebuilt)
-        }
-        Work::Compact => snapshot.compacted().map(|segment| Snapshot::of(Arc::new(segment), 0)),
-    };
-    let mut writer = lock(&shared.writer);
-    let log = writer.log.take().unwrap_or_default();
-    let mut next = rebuilt?;
-    let current = shared.current.load_full();
-    next.version = current.version + 1;
-    for write in log {
-        next.apply_checked(write);
-    }
-    debug_assert_eq!(next.count, current.count, "replayed writes reach the same state");
-    shared.current.store(Arc::new(next));
-    if work == Work::Compact {
-        shared.compactions.fetch_add(1, Ordering::Relaxed);
-    }
-    Ok(())
 }
 
 impl Engine for LiveEngine {
@@ -515,15 +645,13 @@ impl Writable for LiveEngine {
             return Err(refuse(WriteProblem::TooManyMessages));
         }
         let mut next = (*current).clone();
-        next.version += 1;
-        if let Some(log) = writer.log.as_mut() {
-            log.extend(batch.iter().cloned());
+        if let Some(written) = writer.written_since_compaction.as_mut() {
+            written.extend(batch.iter().map(|write| write.id().to_owned()));
         }
         for write in batch {
             next.apply_checked(write);
         }
-        let next = Arc::new(next);
-        self.shared.current.store(Arc::clone(&next));
+        let next = self.shared.publish(&writer, next);
         drop(writer);
         // The batch is in; a failed flush only leaves the tail longer.
         let _ = self.maintain(&next);
