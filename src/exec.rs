@@ -205,7 +205,10 @@ fn facet_walk(
     let rows = u64::from(segment.row_count());
     let expected_positions =
         (plan.offset.saturating_add(u64::from(plan.limit))).min(item_count).saturating_mul(rows) / item_count.max(1);
-    if item_count > 0 && expected_positions > FACET_WALK_LIMIT {
+    // Few matches in a small segment (a live store's run): collecting them
+    // from the bitmaps and sorting is cheaper than walking to them.
+    let collect_cost = item_count as f64 * RANDOM_ACCESS + rows as f64 / BLOCK as f64 * BLOCK_OPERATION;
+    if item_count > 0 && (expected_positions > FACET_WALK_LIMIT || collect_cost < expected_positions as f64) {
         return None;
     }
     let mut stats = ExecStats { strategy: Some(Strategy::Walk), counted_by_facets: true, ..ExecStats::default() };

@@ -97,7 +97,11 @@ fn run_session(messages: Vec<Message>, steps: &[Step], policy: LivePolicy) -> Re
                     prop_assert_eq!(outcome, reference.apply(batch.clone()), "batch {:?} during compaction", batch);
                 }
                 for probe in probes {
-                    prop_assert_eq!(live.respond(probe).body, reference.respond(probe).body, "after a raced compaction");
+                    prop_assert_eq!(
+                        live.respond(probe).body,
+                        reference.respond(probe).body,
+                        "after a raced compaction"
+                    );
                 }
             }
         }

@@ -40,6 +40,31 @@ enum Origin {
     Tail,
 }
 
+/// An `_id` as a segment stores it (its JSON text) or as a message holds
+/// it; decoded only when two are compared and one has an escape.
+#[derive(Clone, Copy, Debug)]
+enum IdRef<'a> {
+    Fragment(&'a [u8]),
+    Raw(&'a str),
+}
+
+impl IdRef<'_> {
+    fn bytes(&self) -> Cow<'_, [u8]> {
+        match *self {
+            IdRef::Raw(raw) => Cow::Borrowed(raw.as_bytes()),
+            IdRef::Fragment(fragment) => {
+                let inner = &fragment[1..fragment.len() - 1];
+                if memchr::memchr(b'\\', inner).is_none() {
+                    Cow::Borrowed(inner)
+                } else {
+                    let decoded: String = serde_json::from_slice(fragment).expect("stored `_id`s are JSON strings");
+                    Cow::Owned(decoded.into_bytes())
+                }
+            }
+        }
+    }
+}
+
 /// A match with its sort keys, from any part.
 #[derive(Debug)]
 struct Item<'a> {
@@ -49,7 +74,7 @@ struct Item<'a> {
     /// `created`, `modified`, `date_time` in seconds ([`NULL_DATE`] for
     /// `null`, the smallest value).
     dates: [i64; 3],
-    id: Cow<'a, str>,
+    id: IdRef<'a>,
 }
 
 impl<'a> Item<'a> {
@@ -59,7 +84,7 @@ impl<'a> Item<'a> {
             origin,
             index: row,
             dates: [date(SortField::Created), date(SortField::Modified), date(SortField::DateTime)],
-            id: segment.id_of(row),
+            id: IdRef::Fragment(segment.dict(crate::model::Field::Id).fragment(row)),
         }
     }
 
@@ -69,14 +94,14 @@ impl<'a> Item<'a> {
             origin: Origin::Tail,
             index: position as u32,
             dates: [seconds(message.created), seconds(message.modified), seconds(message.date_time)],
-            id: Cow::Borrowed(&message.id),
+            id: IdRef::Raw(&message.id),
         }
     }
 
     fn compare(&self, other: &Item<'_>, sort: &[SortKey]) -> Ordering {
         for key in sort {
             let ordering = match key.field {
-                SortField::Id => self.id.as_bytes().cmp(other.id.as_bytes()),
+                SortField::Id => self.id.bytes().cmp(&other.id.bytes()),
                 SortField::Created => self.dates[0].cmp(&other.dates[0]),
                 SortField::Modified => self.dates[1].cmp(&other.dates[1]),
                 SortField::DateTime => self.dates[2].cmp(&other.dates[2]),

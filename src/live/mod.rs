@@ -28,8 +28,8 @@
 
 pub mod merge;
 
-use std::path::Path;
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -412,10 +412,10 @@ impl Shared {
                 base.kill(row);
             }
         }
-        debug_assert!(current.runs[..folded].iter().zip(&snapshot.runs).all(|(now, then)| Arc::ptr_eq(
-            &now.segment,
-            &then.segment
-        )));
+        debug_assert!(current.runs[..folded]
+            .iter()
+            .zip(&snapshot.runs)
+            .all(|(now, then)| Arc::ptr_eq(&now.segment, &then.segment)));
         let next = Snapshot {
             base,
             runs: current.runs[folded..].to_vec(),
@@ -469,7 +469,8 @@ impl Shared {
                 }
             }
             self.compactor_running.store(false, Ordering::Release);
-            if !self.current.load().needs_compaction(&self.policy) || self.compactor_running.swap(true, Ordering::AcqRel)
+            if !self.current.load().needs_compaction(&self.policy)
+                || self.compactor_running.swap(true, Ordering::AcqRel)
             {
                 return;
             }

@@ -111,7 +111,14 @@ impl Deleted {
         positions: std::ops::Range<usize>,
         value_in: impl Fn(u32) -> bool,
     ) -> u64 {
-        order.count_in(&self.frozen, positions) + self.recent.iter().filter(|&&row| value_in(row)).count() as u64
+        // Intersecting every block of a long range costs more than testing
+        // each dead row's value when the dead rows are few.
+        let frozen = if self.frozen.len() < (positions.len() / 8) as u64 {
+            self.frozen.iter().filter(|&row| value_in(row)).count() as u64
+        } else {
+            order.count_in(&self.frozen, positions)
+        };
+        frozen + self.recent.iter().filter(|&&row| value_in(row)).count() as u64
     }
 
     /// How many dead rows are below `row`.

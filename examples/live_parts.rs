@@ -1,0 +1,54 @@
+//! Per-template latency of a live store with runs and tombstones in a fixed
+//! shape (no background work), against the same data read-only:
+//! `cargo run --release --example live_parts -- 200000 10000`.
+
+use std::time::Instant;
+
+use msgdex::live::LivePolicy;
+use msgdex::workload::{data::DataGenerator, mix};
+use msgdex::{Engine, FastEngine, LiveEngine, Writable};
+
+fn main() {
+    let mut arguments = std::env::args().skip(1).map(|argument| argument.parse::<usize>().expect("a number"));
+    let count = arguments.next().unwrap_or(200_000);
+    let writes = arguments.next().unwrap_or(10_000);
+    let messages: Vec<_> = DataGenerator::new(count as u64, 3).collect();
+    let fast = FastEngine::new(&messages).expect("generated Ids are unique");
+    let policy = LivePolicy { background: false, ..LivePolicy::default() };
+    let live = LiveEngine::with_policy(fast.shared_segment(), policy);
+    for serial in 0..writes {
+        let mut message = messages[(serial * 7919) % messages.len()].clone();
+        message.subject = Some(format!("edit {serial}"));
+        live.upsert(message).expect("valid upsert");
+    }
+    println!("{:?}", live.stats());
+    let requests = mix::generate(&messages, 7, 30);
+    let time = |engine: &dyn Engine, template: &str| {
+        let mut samples: Vec<f64> = requests
+            .iter()
+            .filter(|request| request.template.to_string() == template)
+            .map(|request| {
+                let started = Instant::now();
+                std::hint::black_box(engine.respond(&request.target));
+                started.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        samples.sort_by(f64::total_cmp);
+        samples[samples.len() / 2]
+    };
+    let only = std::env::var("TEMPLATE").ok();
+    for template in msgdex::workload::mix::Template::all() {
+        let name = template.to_string();
+        if only.as_ref().is_some_and(|only| *only != name) {
+            continue;
+        }
+        if only.is_some() {
+            // Profile this template alone: many rounds on the live store.
+            for _ in 0..200 {
+                time(&live, &name);
+            }
+        }
+        let _ = (time(&fast, &name), time(&live, &name));
+        println!("{name}: read-only {:.1} µs, live {:.1} µs", time(&fast, &name), time(&live, &name));
+    }
+}
