@@ -1,15 +1,17 @@
 //! Criterion benchmarks of msgdex's hot paths at 100k generated messages:
 //! planning with bitmaps, page selection, JSON encoding, whole requests per
-//! template, and loading. `cargo bench --bench engine` runs them;
+//! template, loading, and live writes (single upserts, requests on a store
+//! with runs and tombstones). `cargo bench --bench engine` runs them;
 //! `cargo bench --bench engine -- T05` runs one group.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use msgdex::exec::execute;
+use msgdex::live::LivePolicy;
 use msgdex::plan::plan;
 use msgdex::workload::{data::DataGenerator, mix};
-use msgdex::{Engine, FastEngine, Field, ListQuery, QueryLimits, Request};
+use msgdex::{Engine, FastEngine, Field, ListQuery, LiveEngine, QueryLimits, Request, Writable};
 
 const MESSAGES: u64 = 100_000;
 
@@ -78,6 +80,33 @@ fn engine_benches(criterion: &mut Criterion) {
         )
     });
     load.finish();
+
+    let mut live = criterion.benchmark_group("live");
+    // Writes only, flushes done in the writer: the whole cost of a write.
+    let policy = LivePolicy { background: false, ..LivePolicy::default() };
+    let store = LiveEngine::with_policy(engine.shared_segment(), policy);
+    let mut serial = 0usize;
+    live.bench_function("upsert replacing a message", |bench| {
+        bench.iter(|| {
+            let mut message = messages[serial * 7919 % messages.len()].clone();
+            message.subject = Some("edited".into());
+            serial += 1;
+            black_box(store.upsert(message).unwrap())
+        })
+    });
+    // Requests on a store with runs, a tail and tombstones (5% of rows changed).
+    let changed = LiveEngine::with_policy(engine.shared_segment(), policy);
+    for (serial, message) in messages.iter().step_by(20).enumerate() {
+        let mut message = message.clone();
+        message.subject = Some(format!("edit {serial}"));
+        changed.upsert(message).unwrap();
+    }
+    for request in &requests {
+        live.bench_function(format!("{} after 5% upserts", request.template), |bench| {
+            bench.iter(|| black_box(changed.respond(black_box(&request.target))))
+        });
+    }
+    live.finish();
 }
 
 criterion_group!(benches, engine_benches);

@@ -32,4 +32,8 @@ fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!("{writes} upserts in {elapsed:.3} s: {:.0}/s; {:?}", writes as f64 / elapsed, engine.stats());
+    engine.wait_for_compaction();
+    let started = Instant::now();
+    engine.compact().expect("compaction");
+    println!("compaction in {:.3} s; {:?}", started.elapsed().as_secs_f64(), engine.stats());
 }

@@ -34,6 +34,8 @@ pub struct LiveFigures {
     pub steady_achieved: f64,
     /// Per template: latencies without and with the steady writer.
     pub latencies: Vec<(Template, Latencies, Latencies)>,
+    /// The store's shape when the steady writer stopped.
+    pub shape_under_writes: crate::live::LiveStats,
 }
 
 /// A changed version of `message`, as a CRM edit makes it: a new subject
@@ -117,6 +119,8 @@ pub fn run(
         (loaded, writer.join().expect("writer thread"))
     });
     let steady_achieved = written.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64().max(1e-9);
+    let shape_under_writes = engine.stats();
+    engine.wait_for_compaction();
     let latencies =
         quiet.into_iter().zip(loaded).map(|((template, quiet), (_, loaded))| (template, quiet, loaded)).collect();
     LiveFigures {
@@ -128,6 +132,7 @@ pub fn run(
         steady_rate,
         steady_achieved,
         latencies,
+        shape_under_writes,
     }
 }
 
@@ -165,7 +170,12 @@ impl LiveFigures {
                 micros(loaded.p99())
             );
         }
-        let _ = writeln!(out, "\nWorst median ratio under writes: {worst:.2}×");
+        let shape = &self.shape_under_writes;
+        let _ = writeln!(
+            out,
+            "\nWorst median ratio under writes: {worst:.2}×\n\nShape when the writer stopped: base {} rows ({} dead), runs {:?}, tail {}, {} compaction(s).",
+            shape.base_rows, shape.base_dead, shape.run_rows, shape.tail, shape.compactions
+        );
         out
     }
 }

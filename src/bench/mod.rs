@@ -219,9 +219,9 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
         }
     }
     let message_count = row_count;
-    let live = (config.writes > 0)
-        .then(|| live::run(&fast, &messages, &requests, config.writes, config.steady_writes_per_second, progress));
-    drop(messages);
+    // Kept for the live-write runs, which come last so that their
+    // background work cannot disturb the read-only figures.
+    let messages = if config.writes > 0 { messages } else { Vec::new() };
 
     progress("measuring msgdex latencies");
     let mut answers = Vec::with_capacity(requests.len());
@@ -264,6 +264,9 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
         throughput
             .push((config.threads, queries_per_second(&fast, &requests, config.threads, config.throughput_seconds)));
     }
+    let live = (config.writes > 0)
+        .then(|| live::run(&fast, &messages, &requests, config.writes, config.steady_writes_per_second, progress));
+    drop(messages);
     Ok(BenchReport {
         messages: message_count,
         file_bytes,

@@ -143,8 +143,14 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, out: &mut Vec<u8
             small.push(Item::of_message(position, message));
         }
     }
+    // Only the first `want` small matches can reach the page: select them,
+    // then sort that prefix.
+    let keep = usize::try_from(want).unwrap_or(usize::MAX).min(small.len());
+    if keep < small.len() {
+        small.select_nth_unstable_by(keep, |left, right| left.compare(right, &query.sort));
+        small.truncate(keep);
+    }
     small.sort_unstable_by(|left, right| left.compare(right, &query.sort));
-    small.truncate(usize::try_from(want).unwrap_or(usize::MAX));
 
     let start = offset.saturating_sub(small_count);
     let limit = (want - start).min(base.deleted.live_count()) as u32;

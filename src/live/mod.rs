@@ -67,7 +67,7 @@ pub const TAIL_BACKLOG: usize = 16;
 
 impl Default for LivePolicy {
     fn default() -> Self {
-        LivePolicy { tail_limit: 64, compact_fraction: 1.0 / 16.0, compact_min_rows: 4096, background: true }
+        LivePolicy { tail_limit: 64, compact_fraction: 0.25, compact_min_rows: 4096, background: true }
     }
 }
 
