@@ -20,7 +20,7 @@ use crate::plan::{page_costs, PageShape, Plan, RangeUse, StepKind, Strategy, BLO
 use crate::request::{SortField, SortKey};
 use crate::store::column::Column;
 use crate::store::deleted::Deleted;
-use crate::store::Segment;
+use crate::store::{order_number, Segment};
 
 /// What execution found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,16 +108,14 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
         // Every live row of the domain matches: the walk is arithmetic, or
         // skips dead rows counted by block.
         stats.strategy = Some(Strategy::Walk);
-        let membership = deleted.map_or(Membership::All, Membership::Live);
+        let membership =
+            deleted.map_or(Membership::All, |deleted| Membership::Live(deleted, order_number(primary.field)));
         let walk = Walk { segment, order, membership, positions: positions.clone(), rest: &plan.sort[1..] };
         let rows = walk.page(primary.descending, offset, limit, &mut stats);
         let dead = match (deleted, &domain) {
             (None, _) => 0,
             (Some(deleted), None) => deleted.len(),
-            (Some(deleted), Some((key, from, to, _))) => {
-                let values = segment.dates(key.field());
-                deleted.count_at(order, positions.clone(), |row| (*from..=*to).contains(&values[row as usize]))
-            }
+            (Some(deleted), Some(_)) => deleted.dead_at(order_number(primary.field), order, positions.clone()),
         };
         return Execution { item_count: positions.len() as u64 - dead, rows, stats };
     };
@@ -581,8 +579,9 @@ enum Membership<'a> {
     /// Test the closed-set filters on the row's own values: no intersection
     /// of their bitmaps is ever built.
     Facets(&'a FacetTest<'a>),
-    /// Every row matches unless a later write killed it.
-    Live(&'a Deleted),
+    /// Every row matches unless a later write killed it (with the number
+    /// of the order walked, whose dead rows are counted per block).
+    Live(&'a Deleted, usize),
 }
 
 /// The closed-set filters of a request, tested row by row.
@@ -612,7 +611,7 @@ impl Membership<'_> {
             Membership::Bitmap(bitmap) => bitmap.contains(row),
             Membership::Dense(words) => words[row as usize >> 6] >> (row & 63) & 1 == 1,
             Membership::Facets(test) => test.contains(row),
-            Membership::Live(deleted) => !deleted.contains(row),
+            Membership::Live(deleted, _) => !deleted.contains(row),
         }
     }
 }
@@ -682,9 +681,8 @@ impl Walk<'_> {
         match self.membership {
             Membership::All => self.order.block_hits(None, block),
             Membership::Bitmap(bitmap) => self.order.block_hits(Some(bitmap), block),
-            Membership::Live(deleted) => {
-                let rows = self.order.block(block);
-                rows.len() - deleted.count_in(rows)
+            Membership::Live(deleted, order_number) => {
+                self.order.block(block).len() - deleted.dead_in_block(order_number, block)
             }
             Membership::Dense(_) | Membership::Facets(_) => {
                 self.count(block * BLOCK..(block + 1) * BLOCK, &mut ExecStats::default())

@@ -157,6 +157,20 @@ impl SortedOrder {
             + count_members(filter, &self.rows[(blocks.end * BLOCK).min(positions.end)..positions.end])
     }
 
+    /// The position of `row`, whose value is `value`.
+    pub fn position_of(&self, row: u32, value: i64) -> usize {
+        let (mut low, mut high) = (0, self.rows.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            if (self.sorted[middle], self.rows[middle]) < (value, row) {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        low
+    }
+
     /// The rows at the positions of block `block`.
     pub fn block(&self, block: usize) -> &RoaringBitmap {
         &self.blocks[block]

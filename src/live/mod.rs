@@ -92,7 +92,8 @@ impl Part {
     }
 
     fn kill(&mut self, row: u32) {
-        self.deleted = Arc::new(self.deleted.with_row(row, self.segment.facet_cell(row)));
+        let (cell, positions) = (self.segment.facet_cell(row), self.segment.positions_of(row));
+        self.deleted = Arc::new(self.deleted.with_row(row, cell, positions));
     }
 
     fn live_count(&self) -> u64 {

@@ -10,8 +10,10 @@
 //! does not grow with the segment:
 //!
 //! ```text
-//!  frozen: Arc<RoaringBitmap>   shared by every version, folded rarely
-//!  recent: [r7, r90, r4012]     sorted, copied on each write (≤ RECENT_LIMIT)
+//!  frozen: Arc<rows bitmap,      shared by every version, folded rarely
+//!              dead per block    of each sorted order, so that a walk skips
+//!                                and a range counts without intersecting>
+//!  recent: [(r7, positions), …]  sorted, copied on each write (≤ RECENT_LIMIT)
 //!  facets: dead rows per facet cell, so facet counts stay exact
 //! ```
 
@@ -20,6 +22,25 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use crate::index::facets::{FacetCounts, FacetSelection};
+use crate::index::order::{SortedOrder, BLOCK};
+
+/// The sorted orders a segment has (`created`, `modified`, `date_time`).
+pub const ORDERS: usize = 3;
+
+/// The dead rows folded into a shared bitmap, with their count per block
+/// of positions of each sorted order.
+#[derive(Debug)]
+struct Frozen {
+    rows: RoaringBitmap,
+    block_dead: [Vec<u32>; ORDERS],
+}
+
+/// A dead row not yet folded, with its position in each sorted order.
+#[derive(Clone, Copy, Debug)]
+struct Recent {
+    row: u32,
+    positions: [u32; ORDERS],
+}
 
 /// Most tombstones kept in the copied list before they are folded into a
 /// new shared bitmap (one bitmap copy per this many deletions).
@@ -29,9 +50,9 @@ const RECENT_LIMIT: usize = 256;
 #[derive(Debug)]
 pub struct Deleted {
     row_count: u32,
-    frozen: Arc<RoaringBitmap>,
-    /// Rows not in `frozen`, ascending.
-    recent: Vec<u32>,
+    frozen: Arc<Frozen>,
+    /// Rows not in `frozen`, ascending by row.
+    recent: Vec<Recent>,
     /// Dead rows per facet cell.
     facets: FacetCounts,
 }
@@ -39,31 +60,40 @@ pub struct Deleted {
 impl Deleted {
     /// No dead rows in a segment of `row_count` rows.
     pub fn none(row_count: u32) -> Deleted {
-        Deleted { row_count, frozen: Arc::new(RoaringBitmap::new()), recent: Vec::new(), facets: FacetCounts::empty() }
+        let blocks = (row_count as usize).div_ceil(BLOCK);
+        let frozen = Frozen { rows: RoaringBitmap::new(), block_dead: std::array::from_fn(|_| vec![0; blocks]) };
+        Deleted { row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets: FacetCounts::empty() }
     }
 
-    /// A new version with `row` (of facet cell `cell`) dead as well.
-    pub fn with_row(&self, row: u32, cell: usize) -> Deleted {
+    /// A new version with `row` dead as well: `cell` is its facet cell,
+    /// `positions` its position in each sorted order.
+    pub fn with_row(&self, row: u32, cell: usize, positions: [u32; ORDERS]) -> Deleted {
         debug_assert!(row < self.row_count && !self.contains(row), "a row dies once");
         let mut facets = self.facets.clone();
         facets.add_to_cell(cell);
-        let position = self.recent.partition_point(|&known| known < row);
-        if self.recent.len() < RECENT_LIMIT {
-            let mut recent = Vec::with_capacity(self.recent.len() + 1);
-            recent.extend_from_slice(&self.recent[..position]);
-            recent.push(row);
-            recent.extend_from_slice(&self.recent[position..]);
+        let at = self.recent.partition_point(|known| known.row < row);
+        let mut recent = Vec::with_capacity(self.recent.len() + 1);
+        recent.extend_from_slice(&self.recent[..at]);
+        recent.push(Recent { row, positions });
+        recent.extend_from_slice(&self.recent[at..]);
+        if recent.len() <= RECENT_LIMIT {
             return Deleted { row_count: self.row_count, frozen: self.frozen.clone(), recent, facets };
         }
-        let mut frozen = (*self.frozen).clone();
-        frozen.extend(self.recent.iter().copied());
-        frozen.insert(row);
-        Deleted { row_count: self.row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets }
+        let mut rows = self.frozen.rows.clone();
+        let mut block_dead = self.frozen.block_dead.clone();
+        for dead in &recent {
+            rows.insert(dead.row);
+            for (order, &position) in dead.positions.iter().enumerate() {
+                block_dead[order][position as usize / BLOCK] += 1;
+            }
+        }
+        let frozen = Arc::new(Frozen { rows, block_dead });
+        Deleted { row_count: self.row_count, frozen, recent: Vec::new(), facets }
     }
 
     /// The number of dead rows.
     pub fn len(&self) -> u64 {
-        self.frozen.len() + self.recent.len() as u64
+        self.frozen.rows.len() + self.recent.len() as u64
     }
 
     /// Whether no row is dead.
@@ -79,52 +109,56 @@ impl Deleted {
     /// Whether `row` is dead.
     #[inline]
     pub fn contains(&self, row: u32) -> bool {
-        self.frozen.contains(row) || self.recent.binary_search(&row).is_ok()
+        self.frozen.rows.contains(row) || self.recent.binary_search_by_key(&row, |dead| dead.row).is_ok()
     }
 
     /// Removes the dead rows from `bitmap`.
     pub fn remove_from(&self, bitmap: &mut RoaringBitmap) {
-        *bitmap -= self.frozen.as_ref();
-        for &row in &self.recent {
-            bitmap.remove(row);
+        *bitmap -= &self.frozen.rows;
+        for dead in &self.recent {
+            bitmap.remove(dead.row);
         }
     }
 
     /// The dead rows, ascending.
     pub fn rows(&self) -> RoaringBitmap {
-        let mut rows = (*self.frozen).clone();
-        rows.extend(self.recent.iter().copied());
+        let mut rows = self.frozen.rows.clone();
+        rows.extend(self.recent.iter().map(|dead| dead.row));
         rows
     }
 
-    /// How many rows of `rows` are dead.
-    pub fn count_in(&self, rows: &RoaringBitmap) -> u64 {
-        rows.intersection_len(&self.frozen) + self.recent.iter().filter(|&&row| rows.contains(row)).count() as u64
+    /// How many dead rows lie in block `block` of sorted order number
+    /// `order_number` (see [`ORDERS`]).
+    pub fn dead_in_block(&self, order_number: usize, block: usize) -> u64 {
+        let recent = self.recent.iter().filter(|dead| dead.positions[order_number] as usize / BLOCK == block).count();
+        u64::from(self.frozen.block_dead[order_number][block]) + recent as u64
     }
 
-    /// How many dead rows lie at `positions` of a sorted order, whose
-    /// values at those positions are exactly those `value_in` accepts (the
-    /// positions of a value range).
-    pub fn count_at(
-        &self,
-        order: &crate::index::order::SortedOrder,
-        positions: std::ops::Range<usize>,
-        value_in: impl Fn(u32) -> bool,
-    ) -> u64 {
-        // Intersecting every block of a long range costs more than testing
-        // each dead row's value when the dead rows are few.
-        let frozen = if self.frozen.len() < (positions.len() / 8) as u64 {
-            self.frozen.iter().filter(|&row| value_in(row)).count() as u64
-        } else {
-            order.count_in(&self.frozen, positions)
+    /// How many dead rows lie at `positions` of sorted order number
+    /// `order_number`: whole blocks from the counts, the edges row by row.
+    pub fn dead_at(&self, order_number: usize, order: &SortedOrder, positions: std::ops::Range<usize>) -> u64 {
+        let recent =
+            self.recent.iter().filter(|dead| positions.contains(&(dead.positions[order_number] as usize))).count();
+        let frozen_in = |range: std::ops::Range<usize>| {
+            order.rows_at(range).iter().filter(|&&row| self.frozen.rows.contains(row)).count() as u64
         };
-        frozen + self.recent.iter().filter(|&&row| value_in(row)).count() as u64
+        let blocks = order.full_blocks(&positions);
+        let frozen = if blocks.is_empty() {
+            frozen_in(positions.clone())
+        } else {
+            let whole: u64 =
+                self.frozen.block_dead[order_number][blocks.clone()].iter().map(|&dead| u64::from(dead)).sum();
+            whole
+                + frozen_in(positions.start..blocks.start * BLOCK)
+                + frozen_in((blocks.end * BLOCK).min(positions.end)..positions.end)
+        };
+        frozen + recent as u64
     }
 
     /// How many dead rows are below `row`.
     pub fn rank_below(&self, row: u32) -> u64 {
-        let frozen = if row == 0 { 0 } else { self.frozen.rank(row - 1) };
-        frozen + self.recent.partition_point(|&dead| dead < row) as u64
+        let frozen = if row == 0 { 0 } else { self.frozen.rows.rank(row - 1) };
+        frozen + self.recent.partition_point(|dead| dead.row < row) as u64
     }
 
     /// The live row with `rank` live rows below it, if any.
@@ -158,30 +192,73 @@ impl Deleted {
 mod tests {
     use super::*;
 
+    /// Three orders over 3,000 rows (three blocks), and the positions of
+    /// a row in each.
+    fn orders() -> (Vec<SortedOrder>, impl Fn(u32) -> [u32; ORDERS]) {
+        let values: Vec<Vec<i64>> =
+            (0..ORDERS as i64).map(|key| (0..3000).map(|row| (row * (7 + key * 4)) % 101).collect()).collect();
+        let orders: Vec<SortedOrder> = values.iter().map(|values| SortedOrder::build(values)).collect();
+        let positions = {
+            let orders: Vec<Vec<u32>> = orders
+                .iter()
+                .map(|order| {
+                    let mut position_of_row = vec![0u32; 3000];
+                    for (position, &row) in order.rows().iter().enumerate() {
+                        position_of_row[row as usize] = position as u32;
+                    }
+                    position_of_row
+                })
+                .collect();
+            move |row: u32| std::array::from_fn(|order| orders[order][row as usize])
+        };
+        (orders, positions)
+    }
+
     #[test]
     fn versions_accumulate_and_old_ones_stay_valid() {
-        let none = Deleted::none(1000);
-        let mut current = none.with_row(5, 0);
-        let first = current.with_row(2, 1);
+        let (orders, positions) = orders();
+        for (order, values) in orders.iter().zip(0..) {
+            // position_of finds every row where the order holds it.
+            for (position, &row) in order.rows().iter().enumerate().step_by(97) {
+                assert_eq!(order.position_of(row, order.value_at(position)), position, "order {values}");
+            }
+        }
+        let kill = |deleted: &Deleted, row: u32, cell: usize| deleted.with_row(row, cell, positions(row));
+        let none = Deleted::none(3000);
+        let mut current = kill(&none, 5, 0);
+        let first = kill(&current, 2, 1);
         // Past the recent limit, rows fold into the shared bitmap.
-        for row in 100..100 + RECENT_LIMIT as u32 + 10 {
-            current = current.with_row(row, 0);
+        for row in (100..100 + RECENT_LIMIT as u32 + 10).map(|row| row * 7 % 3000) {
+            current = kill(&current, row, 0);
         }
         assert!(none.is_empty() && !none.contains(5));
         assert_eq!(first.len(), 2);
         assert!(first.contains(2) && first.contains(5) && !first.contains(100));
         assert_eq!(current.len(), 1 + RECENT_LIMIT as u64 + 10);
-        assert!(current.contains(5) && current.contains(100) && current.contains(365) && !current.contains(366));
-        assert_eq!(current.live_count(), 1000 - current.len());
+        assert!(current.contains(5) && current.contains(700) && !current.contains(701));
+        assert_eq!(current.live_count(), 3000 - current.len());
         // Ranks and selection agree with a plain enumeration of live rows.
-        let live: Vec<u32> = (0..1000).filter(|&row| !current.contains(row)).collect();
+        let live: Vec<u32> = (0..3000).filter(|&row| !current.contains(row)).collect();
         for (rank, &row) in live.iter().enumerate() {
             assert_eq!(current.select_live(rank as u64), Some(row), "rank {rank}");
             assert_eq!(current.rank_below(row), u64::from(row) - rank as u64);
         }
         assert_eq!(current.select_live(live.len() as u64), None);
-        let block: RoaringBitmap = (90..120).collect();
-        assert_eq!(current.count_in(&block), 20);
+        // Dead rows per block and per range agree with counting them.
+        for deleted in [&first, &current] {
+            for (number, order) in orders.iter().enumerate() {
+                let dead_at = |range: std::ops::Range<usize>| {
+                    order.rows_at(range).iter().filter(|&&row| deleted.contains(row)).count() as u64
+                };
+                for block in 0..3 {
+                    let range = block * BLOCK..((block + 1) * BLOCK).min(3000);
+                    assert_eq!(deleted.dead_in_block(number, block), dead_at(range));
+                }
+                for range in [0..3000, 17..2900, 1000..1100, 1024..2048, 5..6, 2500..2500] {
+                    assert_eq!(deleted.dead_at(number, order, range.clone()), dead_at(range.clone()), "{range:?}");
+                }
+            }
+        }
         let mut bitmap: RoaringBitmap = (0..10).collect();
         first.remove_from(&mut bitmap);
         assert_eq!(bitmap.iter().collect::<Vec<_>>(), [0, 1, 3, 4, 6, 7, 8, 9]);

@@ -46,6 +46,11 @@ pub const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, F
 /// (without `_id`, whose order is the row order).
 const ORDERED_FIELDS: [SortField; 3] = [SortField::Created, SortField::Modified, SortField::DateTime];
 
+/// The number of a date/time sort key's order among a segment's orders.
+pub fn order_number(key: SortField) -> usize {
+    ORDERED_FIELDS.iter().position(|&known| known == key).expect("`_id` has no separate order")
+}
+
 /// An immutable, fully indexed set of messages.
 #[derive(Debug)]
 pub struct Segment {
@@ -137,8 +142,16 @@ impl Segment {
 
     /// The sorted order of a date/time sort key.
     pub fn order(&self, key: SortField) -> &SortedOrder {
-        let position = ORDERED_FIELDS.iter().position(|&known| known == key).expect("`_id` has no separate order");
-        &self.orders[position]
+        &self.orders[order_number(key)]
+    }
+
+    /// The position of a row in each sorted order (numbered by
+    /// [`order_number`]).
+    pub fn positions_of(&self, row: u32) -> [u32; deleted::ORDERS] {
+        std::array::from_fn(|number| {
+            let key = ORDERED_FIELDS[number];
+            self.orders[number].position_of(row, self.dates(key.field())[row as usize]) as u32
+        })
     }
 
     /// The value bitmaps of one of [`BITMAP_FIELDS`].
