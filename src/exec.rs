@@ -115,7 +115,7 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
         let dead = match (deleted, &domain) {
             (None, _) => 0,
             (Some(deleted), None) => deleted.len(),
-            (Some(deleted), Some(_)) => deleted.dead_at(order_number(primary.field), order, positions.clone()),
+            (Some(deleted), Some(_)) => deleted.dead_at(order_number(primary.field), positions.clone()),
         };
         return Execution { item_count: positions.len() as u64 - dead, rows, stats };
     };

@@ -11,8 +11,9 @@
 //!
 //! ```text
 //!  frozen: Arc<rows bitmap,      shared by every version, folded rarely
-//!              dead per block    of each sorted order, so that a walk skips
-//!                                and a range counts without intersecting>
+//!              positions[order]  sorted positions of the dead rows in each
+//!                                sorted order: dead rows in any range of
+//!                                positions are two binary searches away>
 //!  recent: [(r7, positions), …]  sorted, copied on each write (≤ RECENT_LIMIT)
 //!  facets: dead rows per facet cell, so facet counts stay exact
 //! ```
@@ -27,12 +28,12 @@ use crate::index::order::{SortedOrder, BLOCK};
 /// The sorted orders a segment has (`created`, `modified`, `date_time`).
 pub const ORDERS: usize = 3;
 
-/// The dead rows folded into a shared bitmap, with their count per block
-/// of positions of each sorted order.
+/// The dead rows folded into a shared bitmap, with their positions in each
+/// sorted order (ascending).
 #[derive(Debug)]
 struct Frozen {
     rows: RoaringBitmap,
-    block_dead: [Vec<u32>; ORDERS],
+    positions: [Vec<u32>; ORDERS],
 }
 
 /// A dead row not yet folded, with its position in each sorted order.
@@ -60,8 +61,7 @@ pub struct Deleted {
 impl Deleted {
     /// No dead rows in a segment of `row_count` rows.
     pub fn none(row_count: u32) -> Deleted {
-        let blocks = (row_count as usize).div_ceil(BLOCK);
-        let frozen = Frozen { rows: RoaringBitmap::new(), block_dead: std::array::from_fn(|_| vec![0; blocks]) };
+        let frozen = Frozen { rows: RoaringBitmap::new(), positions: std::array::from_fn(|_| Vec::new()) };
         Deleted { row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets: FacetCounts::empty() }
     }
 
@@ -80,14 +80,13 @@ impl Deleted {
             return Deleted { row_count: self.row_count, frozen: self.frozen.clone(), recent, facets };
         }
         let mut rows = self.frozen.rows.clone();
-        let mut block_dead = self.frozen.block_dead.clone();
-        for dead in &recent {
-            rows.insert(dead.row);
-            for (order, &position) in dead.positions.iter().enumerate() {
-                block_dead[order][position as usize / BLOCK] += 1;
-            }
-        }
-        let frozen = Arc::new(Frozen { rows, block_dead });
+        rows.extend(recent.iter().map(|dead| dead.row));
+        let positions = std::array::from_fn(|order| {
+            let mut added: Vec<u32> = recent.iter().map(|dead| dead.positions[order]).collect();
+            added.sort_unstable();
+            merge_sorted(&self.frozen.positions[order], &added)
+        });
+        let frozen = Arc::new(Frozen { rows, positions });
         Deleted { row_count: self.row_count, frozen, recent: Vec::new(), facets }
     }
 
@@ -130,29 +129,17 @@ impl Deleted {
     /// How many dead rows lie in block `block` of sorted order number
     /// `order_number` (see [`ORDERS`]).
     pub fn dead_in_block(&self, order_number: usize, block: usize) -> u64 {
-        let recent = self.recent.iter().filter(|dead| dead.positions[order_number] as usize / BLOCK == block).count();
-        u64::from(self.frozen.block_dead[order_number][block]) + recent as u64
+        self.dead_at(order_number, block * BLOCK..(block + 1) * BLOCK)
     }
 
     /// How many dead rows lie at `positions` of sorted order number
-    /// `order_number`: whole blocks from the counts, the edges row by row.
-    pub fn dead_at(&self, order_number: usize, order: &SortedOrder, positions: std::ops::Range<usize>) -> u64 {
+    /// `order_number`: two binary searches and the short recent list.
+    pub fn dead_at(&self, order_number: usize, positions: std::ops::Range<usize>) -> u64 {
+        let frozen = &self.frozen.positions[order_number];
+        let below = |position: usize| frozen.partition_point(|&dead| (dead as usize) < position);
         let recent =
             self.recent.iter().filter(|dead| positions.contains(&(dead.positions[order_number] as usize))).count();
-        let frozen_in = |range: std::ops::Range<usize>| {
-            order.rows_at(range).iter().filter(|&&row| self.frozen.rows.contains(row)).count() as u64
-        };
-        let blocks = order.full_blocks(&positions);
-        let frozen = if blocks.is_empty() {
-            frozen_in(positions.clone())
-        } else {
-            let whole: u64 =
-                self.frozen.block_dead[order_number][blocks.clone()].iter().map(|&dead| u64::from(dead)).sum();
-            whole
-                + frozen_in(positions.start..blocks.start * BLOCK)
-                + frozen_in((blocks.end * BLOCK).min(positions.end)..positions.end)
-        };
-        frozen + recent as u64
+        (below(positions.end).saturating_sub(below(positions.start)) + recent) as u64
     }
 
     /// How many dead rows are below `row`.
@@ -186,6 +173,24 @@ impl Deleted {
     pub fn facet_count(&self, selection: &FacetSelection) -> u64 {
         self.facets.count(selection)
     }
+}
+
+/// Two ascending lists merged into one.
+fn merge_sorted(left: &[u32], right: &[u32]) -> Vec<u32> {
+    let mut merged = Vec::with_capacity(left.len() + right.len());
+    let (mut i, mut j) = (0, 0);
+    while i < left.len() && j < right.len() {
+        if left[i] <= right[j] {
+            merged.push(left[i]);
+            i += 1;
+        } else {
+            merged.push(right[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&left[i..]);
+    merged.extend_from_slice(&right[j..]);
+    merged
 }
 
 #[cfg(test)]
@@ -255,7 +260,7 @@ mod tests {
                     assert_eq!(deleted.dead_in_block(number, block), dead_at(range));
                 }
                 for range in [0..3000, 17..2900, 1000..1100, 1024..2048, 5..6, 2500..2500] {
-                    assert_eq!(deleted.dead_at(number, order, range.clone()), dead_at(range.clone()), "{range:?}");
+                    assert_eq!(deleted.dead_at(number, range.clone()), dead_at(range.clone()), "{range:?}");
                 }
             }
         }
