@@ -23,7 +23,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use crate::index::facets::{FacetCounts, FacetSelection};
-use crate::index::order::{SortedOrder, BLOCK};
+use crate::index::order::BLOCK;
 
 /// The sorted orders a segment has (`created`, `modified`, `date_time`).
 pub const ORDERS: usize = 3;
@@ -196,6 +196,7 @@ fn merge_sorted(left: &[u32], right: &[u32]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::order::SortedOrder;
 
     /// Three orders over 3,000 rows (three blocks), and the positions of
     /// a row in each.
