@@ -67,7 +67,7 @@ fn step(max_page: u64) -> impl Strategy<Value = Step> {
 /// Small parts, so that a short session makes runs, merges them and
 /// folds them into the base.
 fn small_policy(tail_limit: usize) -> LivePolicy {
-    LivePolicy { tail_limit, compact_fraction: 0.5, compact_min_rows: 24, background: false }
+    LivePolicy { tail_limit, compact_fraction: 0.5, compact_min_rows: 24, background: false, rank_merge_depth: 128 }
 }
 
 fn run_session(messages: Vec<Message>, steps: &[Step], policy: LivePolicy) -> Result<(), TestCaseError> {
@@ -116,8 +116,9 @@ proptest! {
         messages in data_set(40),
         steps in proptest::collection::vec(step(8), 1..40),
         tail_limit in 1usize..6,
+        rank_merge_depth in prop_oneof![Just(0u64), Just(3), Just(128)],
     ) {
-        run_session(messages, &steps, small_policy(tail_limit))?;
+        run_session(messages, &steps, LivePolicy { rank_merge_depth, ..small_policy(tail_limit) })?;
     }
 }
 
@@ -131,8 +132,9 @@ proptest! {
         messages in data_set(700),
         steps in proptest::collection::vec(step(60), 50..250),
         tail_limit in prop_oneof![Just(3usize), Just(16), Just(64)],
+        rank_merge_depth in prop_oneof![Just(0u64), Just(128)],
     ) {
-        run_session(messages, &steps, LivePolicy { background: false, ..small_policy(tail_limit) })?;
+        run_session(messages, &steps, LivePolicy { rank_merge_depth, ..small_policy(tail_limit) })?;
     }
 }
 
@@ -156,7 +158,7 @@ fn readers_see_whole_batches_while_a_writer_runs() {
     let initial: Vec<Message> = (0..PAIRS)
         .flat_map(|pair| [message(&format!("a{pair:04}"), "L0"), message(&format!("b{pair:04}"), "L0")])
         .collect();
-    let policy = LivePolicy { tail_limit: 16, compact_fraction: 0.25, compact_min_rows: 150, background: true };
+    let policy = LivePolicy { tail_limit: 16, compact_fraction: 0.25, compact_min_rows: 150, ..LivePolicy::default() };
     let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..3)

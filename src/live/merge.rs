@@ -18,19 +18,32 @@
 //!
 //! When the small matches are cut at `want`, `d > offset` and `s = 0`, so
 //! positions are counted from the first match of all.
+//!
+//! That costs O(`d`) for a deep page while many rows have changed. When a
+//! request filters on nothing but a range of its primary date key (a deep
+//! page of a date order, say), every part can instead count its matches
+//! before any key in two binary searches (its sorted order, its dead rows'
+//! positions) plus the key's group of ties; [`list_by_rank`] bisects the
+//! base's order for a pivot key with at most `offset` matches before it in
+//! all parts, then reads only `offset - before + per_page` matches from
+//! each part at its own rank of the pivot.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use super::Snapshot;
+use std::ops::Range;
+
+use super::{Part, Snapshot};
 use crate::exec::execute_live;
+use crate::index::order::SortedOrder;
 use crate::model::{DateTime, Message};
 use crate::output::PageFrame;
 use crate::plan::plan_window;
 use crate::reference::matches;
-use crate::request::{ListQuery, SortField, SortKey};
+use crate::request::{ListQuery, Presence, SortField, SortKey};
 use crate::store::column::NULL_DATE;
-use crate::store::Segment;
+use crate::store::deleted::Deleted;
+use crate::store::{order_number, Segment};
 
 /// Which part an item comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,13 +129,19 @@ impl<'a> Item<'a> {
 }
 
 /// Appends the 200 body of a list request answered from a snapshot.
-pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, out: &mut Vec<u8>) {
+///
+/// Pages at least `rank_depth` deep, when at least as many matches lie
+/// outside the base, are found by rank where the request allows it.
+pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &mut Vec<u8>) {
     let base = &snapshot.base;
     let mut frame = PageFrame { item_count: 0, page: query.page, per_page: query.per_page };
     if snapshot.is_base_only() {
         let execution = execute_live(&base.segment, None, &crate::plan::plan(&base.segment, query), None);
         frame.item_count = execution.item_count;
         frame.write_body(out, |out| base.segment.write_items(&execution.rows, &query.attributes, out));
+        return;
+    }
+    if list_by_rank(snapshot, query, rank_depth, out) {
         return;
     }
     let offset = query.offset();
@@ -163,16 +182,198 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, out: &mut Vec<u8
     merged.extend(small);
     merged.sort_unstable_by(|left, right| left.compare(right, &query.sort));
     let first = usize::try_from(offset - start).unwrap_or(usize::MAX);
+    write_page(snapshot, &frame, &merged[first.min(merged.len())..], query, out);
+}
+
+/// Writes the page frame with the first `per_page` of `items`.
+fn write_page(snapshot: &Snapshot, frame: &PageFrame, items: &[Item<'_>], query: &ListQuery, out: &mut Vec<u8>) {
     frame.write_body(out, |out| {
-        for (position, item) in merged.iter().skip(first).take(query.per_page as usize).enumerate() {
+        for (position, item) in items.iter().take(query.per_page as usize).enumerate() {
             if position > 0 {
                 out.push(b',');
             }
             match item.origin {
-                Origin::Base => base.segment.write_row(item.index, &query.attributes, out),
+                Origin::Base => snapshot.base.segment.write_row(item.index, &query.attributes, out),
                 Origin::Run(number) => snapshot.runs[number].segment.write_row(item.index, &query.attributes, out),
                 Origin::Tail => snapshot.tail[item.index as usize].write_json(out, &query.attributes),
             }
         }
     });
+}
+
+/// Whether every part answers `query` with no filter bitmap: its only
+/// filters are ranges on its primary key, a date/time.
+fn filters_only_on_primary(query: &ListQuery) -> bool {
+    let date_time_range = query.date_time_from.is_some() || query.date_time_to.is_some();
+    let modified_range = query.modified_after.is_some() || query.modified_before.is_some();
+    let ranges_on_primary = match query.sort[0].field {
+        SortField::Id => return false,
+        SortField::Created => !date_time_range && !modified_range,
+        SortField::Modified => !date_time_range,
+        SortField::DateTime => !modified_range,
+    };
+    ranges_on_primary
+        && query.value_filters.is_empty()
+        && query.channels.is_none()
+        && query.directions.is_none()
+        && query.delivery_statuses.is_none()
+        && query.anonymized == Presence::Unset
+        && query.read == Presence::Unset
+        && query.text.is_none()
+}
+
+/// One segment part seen through a request that filters only on a range of
+/// its primary date key: its matches are the live rows of a range of
+/// positions of that key's order.
+struct RankedPart<'a> {
+    origin: Origin,
+    segment: &'a Segment,
+    deleted: &'a Deleted,
+    order: &'a SortedOrder,
+    order_number: usize,
+    positions: Range<usize>,
+}
+
+impl<'a> RankedPart<'a> {
+    fn new(origin: Origin, part: &'a Part, query: &ListQuery) -> RankedPart<'a> {
+        let key = query.sort[0].field;
+        let order = part.segment.order(key);
+        let (from, to) = match key {
+            SortField::DateTime => {
+                (query.date_time_from.map(DateTime::seconds), query.date_time_to.map(DateTime::seconds))
+            }
+            SortField::Modified => (
+                query.modified_after.map(|after| after.seconds() + 1),
+                query.modified_before.map(|before| before.seconds() - 1),
+            ),
+            _ => (None, None),
+        };
+        // As the planner bounds a range: real date/times, so `null` never matches.
+        let positions = if from.is_none() && to.is_none() {
+            0..order.len()
+        } else {
+            let start = order.lower_bound(from.unwrap_or(0));
+            start..order.upper_bound(to.unwrap_or(i64::MAX)).max(start)
+        };
+        RankedPart {
+            origin,
+            segment: &part.segment,
+            deleted: &part.deleted,
+            order,
+            order_number: order_number(key),
+            positions,
+        }
+    }
+
+    fn live(&self, positions: Range<usize>) -> u64 {
+        positions.len() as u64 - self.deleted.dead_at(self.order_number, positions)
+    }
+
+    fn count(&self) -> u64 {
+        self.live(self.positions.clone())
+    }
+
+    /// The matches sorting strictly before `key`: whole ranges of the order
+    /// counted, the key's group of ties compared one by one.
+    fn count_before(&self, key: &Item<'_>, sort: &[SortKey]) -> u64 {
+        let value = key.dates[self.order_number];
+        let clamp = |position: usize| position.clamp(self.positions.start, self.positions.end);
+        let (group_start, group_end) = (clamp(self.order.lower_bound(value)), clamp(self.order.upper_bound(value)));
+        let before = if sort[0].descending {
+            self.live(group_end..self.positions.end)
+        } else {
+            self.live(self.positions.start..group_start)
+        };
+        let in_group = self.order.rows_at(group_start..group_end).iter().filter(|&&row| {
+            !self.deleted.contains(row) && Item::of_row(self.origin, self.segment, row).compare(key, sort).is_lt()
+        });
+        before + in_group.count() as u64
+    }
+
+    /// The row at the `index`-th position of the range in the request's
+    /// direction (dead or alive: only its key is used).
+    fn key_at(&self, index: usize, descending: bool) -> Item<'a> {
+        let position = if descending { self.positions.end - 1 - index } else { self.positions.start + index };
+        Item::of_row(self.origin, self.segment, self.order.row_at(position))
+    }
+}
+
+/// Answers a deep page of a request filtering only on its primary date key
+/// by rank (see the module docs); `false`, writing nothing, when the
+/// request or the page is not of that kind.
+fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &mut Vec<u8>) -> bool {
+    let offset = query.offset();
+    if offset < rank_depth || !filters_only_on_primary(query) {
+        return false;
+    }
+    let sort = &query.sort;
+    let parts: Vec<RankedPart<'_>> = std::iter::once(RankedPart::new(Origin::Base, &snapshot.base, query))
+        .chain(snapshot.runs.iter().enumerate().map(|(number, run)| RankedPart::new(Origin::Run(number), run, query)))
+        .collect();
+    let mut tail: Vec<Item<'_>> = snapshot
+        .tail
+        .iter()
+        .enumerate()
+        .filter(|(_, message)| matches(message, query))
+        .map(|(position, message)| Item::of_message(position, message))
+        .collect();
+    tail.sort_unstable_by(|left, right| left.compare(right, sort));
+    let counts: Vec<u64> = parts.iter().map(RankedPart::count).collect();
+    let outside_base = counts[1..].iter().sum::<u64>() + tail.len() as u64;
+    if outside_base < rank_depth {
+        return false;
+    }
+    let frame = PageFrame {
+        item_count: counts.iter().sum::<u64>() + tail.len() as u64,
+        page: query.page,
+        per_page: query.per_page,
+    };
+    if offset >= frame.item_count {
+        write_page(snapshot, &frame, &[], query, out);
+        return true;
+    }
+    let before_in_all = |key: &Item<'_>| {
+        parts.iter().map(|part| part.count_before(key, sort)).sum::<u64>()
+            + tail.partition_point(|item| item.compare(key, sort).is_lt()) as u64
+    };
+    // Bisect the base's positions for a pivot with at most `offset` matches
+    // before it; the latest such probe is the closest to the page.
+    let base = &parts[0];
+    let descending = sort[0].descending;
+    let (mut low, mut high) = (0, base.positions.len());
+    let mut pivot: Option<(Item<'_>, u64)> = None;
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let key = base.key_at(middle, descending);
+        let before = before_in_all(&key);
+        if before <= offset {
+            pivot = Some((key, before));
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    let Some((pivot, before)) = pivot else {
+        return false;
+    };
+    // The page is the matches at `skip..skip + per_page` from the pivot on.
+    let skip = offset - before;
+    let take = skip + u64::from(query.per_page);
+    let mut items: Vec<Item<'_>> = Vec::new();
+    for (part, &count) in parts.iter().zip(&counts) {
+        let start = part.count_before(&pivot, sort);
+        let limit = take.min(count.saturating_sub(start));
+        if limit == 0 {
+            continue;
+        }
+        let plan = plan_window(part.segment, query, start, u32::try_from(limit).unwrap_or(u32::MAX));
+        let execution = execute_live(part.segment, Some(part.deleted), &plan, None);
+        items.extend(execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)));
+    }
+    let tail_start = tail.partition_point(|item| item.compare(&pivot, sort).is_lt());
+    items.extend(tail.drain(tail_start..).take(usize::try_from(take).unwrap_or(usize::MAX)));
+    items.sort_unstable_by(|left, right| left.compare(right, sort));
+    let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(items.len());
+    write_page(snapshot, &frame, &items[skip..], query, out);
+    true
 }

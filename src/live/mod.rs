@@ -59,6 +59,11 @@ pub struct LivePolicy {
     /// off, the writer flushes a full tail itself and compaction happens
     /// only on [`LiveEngine::compact`] (deterministic, for tests).
     pub background: bool,
+    /// Pages at least this deep, with at least this many matches outside
+    /// the base, are found by rank when the request filters only on a
+    /// range of its primary date key (see [`merge`]); shallower ones merge
+    /// windows, which is cheaper there.
+    pub rank_merge_depth: u64,
 }
 
 /// How many times its limit the tail may grow while the background thread
@@ -67,7 +72,13 @@ pub const TAIL_BACKLOG: usize = 16;
 
 impl Default for LivePolicy {
     fn default() -> Self {
-        LivePolicy { tail_limit: 64, compact_fraction: 0.25, compact_min_rows: 4096, background: true }
+        LivePolicy {
+            tail_limit: 64,
+            compact_fraction: 0.25,
+            compact_min_rows: 4096,
+            background: true,
+            rank_merge_depth: 128,
+        }
     }
 }
 
@@ -628,7 +639,7 @@ impl Engine for LiveEngine {
     }
 
     fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>) {
-        merge::list_into(&self.shared.current.load(), query, out);
+        merge::list_into(&self.shared.current.load(), query, self.shared.policy.rank_merge_depth, out);
     }
 
     fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
