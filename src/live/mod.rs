@@ -12,19 +12,22 @@
 //!   in a segment's [`Deleted`], or removal from the tail), appends the new
 //!   version to the tail, and publishes the copy with one atomic swap.
 //!   Readers never wait for writers; a query holds one snapshot throughout.
-//! * Restructuring happens off to the side, on a background thread (or, by
-//!   policy, in the writer): a full tail becomes an indexed run (a small
-//!   [`Segment`]) and runs merge pairwise while the older is no larger than
-//!   the newer, so there are at most about log2(changed / tail_limit) of
-//!   them; once the changes pass a fraction of the base, compaction folds
-//!   runs, tail and tombstones into a new base. Each restructuring works
-//!   from a snapshot while writes go on; they are logged and replayed onto
-//!   the rebuilt state before it is published, so a writer never waits for
-//!   an index build (unless the tail outgrows [`TAIL_BACKLOG`] times its
-//!   limit: then the writer flushes it itself).
+//! * Restructuring happens off to the side, on background threads (or, by
+//!   policy, in the writer). A flusher turns a full tail into an indexed run
+//!   (a small [`Segment`]) and merges runs pairwise while the older is no
+//!   larger than the newer, so there are at most about
+//!   log2(changed / tail_limit) of them; once the changes pass a fraction of
+//!   the base, a low-priority compactor folds base and runs into a new base.
+//!   Each builds from what it read while writes go on, then splices its
+//!   result into the current state under the writer lock: a flushed run
+//!   tombstones the messages replaced since it was taken, a merged run the
+//!   rows killed since, and a new base the `_id`s written since the
+//!   compaction froze the runs it folds. A writer never waits for an index
+//!   build, unless the tail outgrows [`TAIL_BACKLOG`] times its limit: then
+//!   the writer flushes it itself.
 //! * A list request asks every part for the window of its matches that can
-//!   reach the page and merges them ([`merge`]); with no writes it is the
-//!   fast engine's own path.
+//!   reach the page and merges them, or finds a deep page by rank
+//!   ([`merge`]); with no writes it is the fast engine's own path.
 
 pub mod merge;
 
