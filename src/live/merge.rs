@@ -23,7 +23,7 @@
 //! request filters on nothing but a range of its primary date key (a deep
 //! page of a date order, say), every part can instead count its matches
 //! before any key in two binary searches (its sorted order, its dead rows'
-//! positions) plus the key's group of ties; [`list_by_rank`] bisects the
+//! positions) plus the key's group of ties; `list_by_rank` bisects the
 //! base's order for a pivot key with at most `offset` matches before it in
 //! all parts, then reads only `offset - before + per_page` matches from
 //! each part at its own rank of the pivot.
