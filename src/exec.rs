@@ -112,11 +112,7 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
             deleted.map_or(Membership::All, |deleted| Membership::Live(deleted, order_number(primary.field)));
         let walk = Walk { segment, order, membership, positions: positions.clone(), rest: &plan.sort[1..] };
         let rows = walk.page(primary.descending, offset, limit, &mut stats);
-        let dead = match (deleted, &domain) {
-            (None, _) => 0,
-            (Some(deleted), None) => deleted.len(),
-            (Some(deleted), Some(_)) => deleted.dead_at(order_number(primary.field), positions.clone()),
-        };
+        let dead = deleted.map_or(0, |deleted| deleted.dead_at(order_number(primary.field), positions.clone()));
         return Execution { item_count: positions.len() as u64 - dead, rows, stats };
     };
     // Choose by estimated cost; within a domain the match count is

@@ -38,9 +38,9 @@ use crate::exec::execute_live;
 use crate::index::order::SortedOrder;
 use crate::model::{DateTime, Message};
 use crate::output::PageFrame;
-use crate::plan::plan_window;
+use crate::plan::{plan, plan_window, RangeUse, StepKind};
 use crate::reference::matches;
-use crate::request::{ListQuery, Presence, SortField, SortKey};
+use crate::request::{ListQuery, SortField, SortKey};
 use crate::store::column::NULL_DATE;
 use crate::store::deleted::Deleted;
 use crate::store::{order_number, Segment};
@@ -53,11 +53,11 @@ enum Origin {
     Tail,
 }
 
-/// An `_id` as a segment stores it (its JSON text) or as a message holds
-/// it; decoded only when two are compared and one has an escape.
+/// An `_id` as a segment row or a message holds it; a segment's is read
+/// (and, if escaped, decoded) only when two items tie on every other key.
 #[derive(Clone, Copy, Debug)]
 enum IdRef<'a> {
-    Fragment(&'a [u8]),
+    Row(&'a Segment, u32),
     Raw(&'a str),
 }
 
@@ -65,15 +65,10 @@ impl IdRef<'_> {
     fn bytes(&self) -> Cow<'_, [u8]> {
         match *self {
             IdRef::Raw(raw) => Cow::Borrowed(raw.as_bytes()),
-            IdRef::Fragment(fragment) => {
-                let inner = &fragment[1..fragment.len() - 1];
-                if memchr::memchr(b'\\', inner).is_none() {
-                    Cow::Borrowed(inner)
-                } else {
-                    let decoded: String = serde_json::from_slice(fragment).expect("stored `_id`s are JSON strings");
-                    Cow::Owned(decoded.into_bytes())
-                }
-            }
+            IdRef::Row(segment, row) => match segment.id_of(row) {
+                Cow::Borrowed(id) => Cow::Borrowed(id.as_bytes()),
+                Cow::Owned(id) => Cow::Owned(id.into_bytes()),
+            },
         }
     }
 }
@@ -97,7 +92,7 @@ impl<'a> Item<'a> {
             origin,
             index: row,
             dates: [date(SortField::Created), date(SortField::Modified), date(SortField::DateTime)],
-            id: IdRef::Fragment(segment.dict(crate::model::Field::Id).fragment(row)),
+            id: IdRef::Row(segment, row),
         }
     }
 
@@ -136,7 +131,7 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let base = &snapshot.base;
     let mut frame = PageFrame { item_count: 0, page: query.page, per_page: query.per_page };
     if snapshot.is_base_only() {
-        let execution = execute_live(&base.segment, None, &crate::plan::plan(&base.segment, query), None);
+        let execution = execute_live(&base.segment, None, &plan(&base.segment, query), None);
         frame.item_count = execution.item_count;
         frame.write_body(out, |out| base.segment.write_items(&execution.rows, &query.attributes, out));
         return;
@@ -156,12 +151,9 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         small_count += execution.item_count;
         small.extend(execution.rows.iter().map(|&row| Item::of_row(Origin::Run(number), &run.segment, row)));
     }
-    for (position, message) in snapshot.tail.iter().enumerate() {
-        if matches(message, query) {
-            small_count += 1;
-            small.push(Item::of_message(position, message));
-        }
-    }
+    let tail = tail_matches(snapshot, query);
+    small_count += tail.len() as u64;
+    small.extend(tail);
     // Only the first `want` small matches can reach the page: select them,
     // then sort that prefix.
     let keep = usize::try_from(want).unwrap_or(usize::MAX).min(small.len());
@@ -185,6 +177,12 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     write_page(snapshot, &frame, &merged[first.min(merged.len())..], query, out);
 }
 
+/// The tail's messages that match the request (the tail is not indexed).
+fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> {
+    let matching = snapshot.tail.iter().enumerate().filter(|(_, message)| matches(message, query));
+    matching.map(|(position, message)| Item::of_message(position, message)).collect()
+}
+
 /// Writes the page frame with the first `per_page` of `items`.
 fn write_page(snapshot: &Snapshot, frame: &PageFrame, items: &[Item<'_>], query: &ListQuery, out: &mut Vec<u8>) {
     frame.write_body(out, |out| {
@@ -201,27 +199,6 @@ fn write_page(snapshot: &Snapshot, frame: &PageFrame, items: &[Item<'_>], query:
     });
 }
 
-/// Whether every part answers `query` with no filter bitmap: its only
-/// filters are ranges on its primary key, a date/time.
-fn filters_only_on_primary(query: &ListQuery) -> bool {
-    let date_time_range = query.date_time_from.is_some() || query.date_time_to.is_some();
-    let modified_range = query.modified_after.is_some() || query.modified_before.is_some();
-    let ranges_on_primary = match query.sort[0].field {
-        SortField::Id => return false,
-        SortField::Created => !date_time_range && !modified_range,
-        SortField::Modified => !date_time_range,
-        SortField::DateTime => !modified_range,
-    };
-    ranges_on_primary
-        && query.value_filters.is_empty()
-        && query.channels.is_none()
-        && query.directions.is_none()
-        && query.delivery_statuses.is_none()
-        && query.anonymized == Presence::Unset
-        && query.read == Presence::Unset
-        && query.text.is_none()
-}
-
 /// One segment part seen through a request that filters only on a range of
 /// its primary date key: its matches are the live rows of a range of
 /// positions of that key's order.
@@ -235,34 +212,21 @@ struct RankedPart<'a> {
 }
 
 impl<'a> RankedPart<'a> {
-    fn new(origin: Origin, part: &'a Part, query: &ListQuery) -> RankedPart<'a> {
+    /// The part as the planner sees the request; `None` when the plan
+    /// filters on more than a range of the primary date key (its domain).
+    fn new(origin: Origin, part: &'a Part, query: &ListQuery) -> Option<RankedPart<'a>> {
         let key = query.sort[0].field;
-        let order = part.segment.order(key);
-        let (from, to) = match key {
-            SortField::DateTime => {
-                (query.date_time_from.map(DateTime::seconds), query.date_time_to.map(DateTime::seconds))
-            }
-            SortField::Modified => (
-                query.modified_after.map(|after| after.seconds() + 1),
-                query.modified_before.map(|before| before.seconds() - 1),
-            ),
-            _ => (None, None),
-        };
-        // As the planner bounds a range: real date/times, so `null` never matches.
-        let positions = if from.is_none() && to.is_none() {
-            0..order.len()
-        } else {
-            let start = order.lower_bound(from.unwrap_or(0));
-            start..order.upper_bound(to.unwrap_or(i64::MAX)).max(start)
-        };
-        RankedPart {
-            origin,
-            segment: &part.segment,
-            deleted: &part.deleted,
-            order,
-            order_number: order_number(key),
-            positions,
+        if key == SortField::Id {
+            return None;
         }
+        let plan = plan(&part.segment, query);
+        if !plan.steps.iter().all(|step| matches!(step.kind, StepKind::Range { how: RangeUse::Domain, .. })) {
+            return None;
+        }
+        let order = part.segment.order(key);
+        let positions = plan.domain().map_or(0..order.len(), |(_, _, _, positions)| positions);
+        let (segment, deleted) = (&*part.segment, &*part.deleted);
+        Some(RankedPart { origin, segment, deleted, order, order_number: order_number(key), positions })
     }
 
     fn live(&self, positions: Range<usize>) -> u64 {
@@ -303,20 +267,17 @@ impl<'a> RankedPart<'a> {
 /// request or the page is not of that kind.
 fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &mut Vec<u8>) -> bool {
     let offset = query.offset();
-    if offset < rank_depth || !filters_only_on_primary(query) {
+    if offset < rank_depth {
         return false;
     }
     let sort = &query.sort;
-    let parts: Vec<RankedPart<'_>> = std::iter::once(RankedPart::new(Origin::Base, &snapshot.base, query))
+    let parts: Option<Vec<RankedPart<'_>>> = std::iter::once(RankedPart::new(Origin::Base, &snapshot.base, query))
         .chain(snapshot.runs.iter().enumerate().map(|(number, run)| RankedPart::new(Origin::Run(number), run, query)))
         .collect();
-    let mut tail: Vec<Item<'_>> = snapshot
-        .tail
-        .iter()
-        .enumerate()
-        .filter(|(_, message)| matches(message, query))
-        .map(|(position, message)| Item::of_message(position, message))
-        .collect();
+    let Some(parts) = parts else {
+        return false;
+    };
+    let mut tail = tail_matches(snapshot, query);
     tail.sort_unstable_by(|left, right| left.compare(right, sort));
     let counts: Vec<u64> = parts.iter().map(RankedPart::count).collect();
     let outside_base = counts[1..].iter().sum::<u64>() + tail.len() as u64;

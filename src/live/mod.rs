@@ -137,9 +137,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn of(segment: Arc<Segment>, version: u64) -> Snapshot {
+    fn of(segment: Arc<Segment>) -> Snapshot {
         let count = u64::from(segment.row_count());
-        Snapshot { base: Part::new(segment), runs: Vec::new(), tail: Vec::new(), count, version, frozen_runs: 0 }
+        Snapshot { base: Part::new(segment), runs: Vec::new(), tail: Vec::new(), count, version: 0, frozen_runs: 0 }
     }
 
     /// The number of live messages.
@@ -536,7 +536,7 @@ impl LiveEngine {
     /// A live store with its own part sizes and compaction rule.
     pub fn with_policy(segment: Arc<Segment>, policy: LivePolicy) -> LiveEngine {
         let shared = Shared {
-            current: ArcSwap::from_pointee(Snapshot::of(segment, 0)),
+            current: ArcSwap::from_pointee(Snapshot::of(segment)),
             writer: Mutex::new(WriterState::default()),
             flushing: Mutex::new(()),
             compacting: Mutex::new(()),
