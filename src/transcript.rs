@@ -64,7 +64,10 @@ fn replay(
 /// Answers one transcript line: a read (`/v1/…` or `GET /v1/…`) from
 /// `engine`, a write (`PUT`, `DELETE`) through `writes` when given.
 pub fn answer_line(engine: &dyn Engine, writes: Option<&dyn Writable>, line: &str) -> Response {
-    let Some((method, rest)) = line.split_once(' ').filter(|(method, _)| !method.starts_with('/')) else {
+    // A method is an HTTP method token (upper-case letters); any other line
+    // is a request target, answered as SPEC §7 says (a 404 if it is none).
+    let is_method = |word: &str| !word.is_empty() && word.bytes().all(|byte| byte.is_ascii_uppercase());
+    let Some((method, rest)) = line.split_once(' ').filter(|(method, _)| is_method(method)) else {
         return engine.respond(line);
     };
     let (target, body) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -207,5 +210,8 @@ mod tests {
         let read_only = ReferenceEngine::new(vec![Message::with_id("a")]);
         assert_eq!(answer_line(&read_only, None, "DELETE /v1/messages/a").status, 405);
         assert_eq!(answer_line(&read_only, None, "GET /v1/messages/a").status, 200);
+        // A line whose first word is no method is a request target, as before.
+        assert_eq!(answer_line(&read_only, None, "v1/messages x").status, 404);
+        assert_eq!(answer_line(&read_only, None, "Get /v1/messages").status, 404);
     }
 }
