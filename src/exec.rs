@@ -14,7 +14,7 @@ use roaring::{MultiOps, RoaringBitmap};
 
 use crate::index::facets::FacetSelection;
 use crate::index::order::{SortedOrder, BLOCK};
-use crate::index::text::TextSearchStats;
+use crate::index::text::{TextMatch, TextSearchStats};
 use crate::model::Field;
 use crate::plan::{page_costs, PageShape, Plan, RangeUse, StepKind, Strategy, BLOCK_OPERATION, RANDOM_ACCESS};
 use crate::request::{SortField, SortKey};
@@ -50,6 +50,9 @@ pub struct ExecStats {
     /// Whether `item_count` came from the facet counts (closed-set filters
     /// only), with no bitmap built.
     pub counted_by_facets: bool,
+    /// Whether `item_count` came from the row counts of the values
+    /// `filters-q` matched, with no row read.
+    pub counted_by_text_values: bool,
 }
 
 /// The rows matching the filter steps: `None` means every row; a single
@@ -82,7 +85,14 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
     if let Some(execution) = value_range_collect(segment, deleted, plan, forced) {
         return execution;
     }
-    let Some(matches) = evaluate_filters(segment, deleted, plan, &mut stats) else {
+    let text = plan.steps.iter().find_map(|step| match &step.kind {
+        StepKind::Text { needle } => Some(segment.text().find(needle)),
+        _ => None,
+    });
+    if let Some(execution) = text.as_ref().and_then(|found| text_walk(segment, deleted, plan, forced, found)) {
+        return execution;
+    }
+    let Some(matches) = evaluate_filters(segment, deleted, plan, text, &mut stats) else {
         return Execution { stats, ..Execution::default() };
     };
     let domain = plan.domain();
@@ -218,6 +228,68 @@ fn facet_walk(
         rest: &plan.sort[1..],
     };
     let page = walk.page(primary.descending, plan.offset, plan.limit as usize, &mut stats);
+    Some(Execution { item_count, rows: page, stats })
+}
+
+/// Most positions a text walk may expect to test before the page is full;
+/// past it, building the union of the matched values' rows is cheaper.
+const TEXT_WALK_LIMIT: u64 = 20_000;
+
+/// Answers a request whose only filter is `filters-q` without reading the
+/// matched values' rows: `item_count` is the sum of their row counts when
+/// no row holds two of them ([`TextMatch::disjoint_count`]), and the page
+/// is found by walking the order (the sorted order of a date/time key, or
+/// the rows themselves for `_id`) testing each row's own text values.
+/// `None` when the request is not of that shape, some rows are dead, the
+/// values share rows, or the walk would be long.
+fn text_walk(
+    segment: &Segment,
+    deleted: Option<&Deleted>,
+    plan: &Plan,
+    forced: Option<Strategy>,
+    found: &TextMatch<'_>,
+) -> Option<Execution> {
+    if plan.steps.len() != 1 || deleted.is_some() || matches!(forced, Some(Strategy::Collect)) {
+        return None;
+    }
+    let item_count = found.disjoint_count()?;
+    let rows = u64::from(segment.row_count());
+    let wanted = plan.offset.saturating_add(u64::from(plan.limit)).min(item_count);
+    if item_count > 0 && wanted.saturating_mul(rows) / item_count > TEXT_WALK_LIMIT {
+        return None;
+    }
+    let primary = plan.sort[0];
+    let mut stats = ExecStats { text: Some(found.stats), counted_by_text_values: true, ..ExecStats::default() };
+    let test = TextTest::new(segment, found);
+    let page = if item_count == 0 {
+        Vec::new()
+    } else if primary.field == SortField::Id {
+        stats.strategy = Some(Strategy::IdOrder);
+        let mut window = Window { offset: plan.offset, limit: plan.limit as usize, skipped: 0, page: Vec::new() };
+        let mut all = 0..segment.row_count();
+        let rows: &mut dyn Iterator<Item = u32> = if primary.descending { &mut all.rev() } else { &mut all };
+        for row in rows {
+            stats.rows_examined += 1;
+            if window.offer(test.contains(row)) {
+                window.page.push(row);
+                if window.page.len() == window.limit {
+                    break;
+                }
+            }
+        }
+        window.page
+    } else {
+        stats.strategy = Some(Strategy::Walk);
+        let order = segment.order(primary.field);
+        let walk = Walk {
+            segment,
+            order,
+            membership: Membership::Text(&test),
+            positions: 0..order.len(),
+            rest: &plan.sort[1..],
+        };
+        walk.page(primary.descending, plan.offset, plan.limit as usize, &mut stats)
+    };
     Some(Execution { item_count, rows: page, stats })
 }
 
@@ -366,6 +438,7 @@ fn evaluate_filters<'a>(
     segment: &'a Segment,
     deleted: Option<&'a Deleted>,
     plan: &Plan,
+    mut text: Option<TextMatch<'_>>,
     stats: &mut ExecStats,
 ) -> Option<Matches<'a>> {
     let mut matches: Matches<'a> = None;
@@ -378,17 +451,24 @@ fn evaluate_filters<'a>(
         let narrowed: Cow<'a, RoaringBitmap> = match &step.kind {
             StepKind::Values { field, codes } => {
                 let index = segment.value_index(*field);
-                match codes.as_slice() {
-                    [code] => intersect_with(matches.take(), index.rows(*code)),
+                let union_size: u64 = codes.iter().map(|&code| index.rows(code).len()).sum();
+                match (codes.as_slice(), matches.take()) {
+                    ([code], matches) => intersect_with(matches, index.rows(*code)),
+                    // A running result much smaller than the values' union:
+                    // union each value's share of it instead of the values'
+                    // bitmaps.
+                    (_, Some(current)) if current.len() * 16 < union_size => {
+                        Cow::Owned(codes.iter().map(|&code| current.as_ref() & index.rows(code)).union())
+                    }
                     // A few bitmaps merge cheaply pair by pair; many at once.
-                    [first, rest @ ..] if rest.len() < 4 => {
+                    ([first, rest @ ..], matches) if rest.len() < 4 => {
                         let union = rest.iter().fold(index.rows(*first).clone(), |mut union, &code| {
                             union |= index.rows(code);
                             union
                         });
-                        intersect_owned(matches.take(), union)
+                        intersect_owned(matches, union)
                     }
-                    _ => intersect_owned(matches.take(), codes.iter().map(|&code| index.rows(code)).union()),
+                    (_, matches) => intersect_owned(matches, codes.iter().map(|&code| index.rows(code)).union()),
                 }
             }
             StepKind::Ids { rows } => {
@@ -401,10 +481,17 @@ fn evaluate_filters<'a>(
                 remaining -= segment.present(*field);
                 Cow::Owned(remaining)
             }
-            StepKind::Text { needle } => {
-                let (found, text_stats) = segment.text().search(needle);
-                stats.text = Some(text_stats);
-                intersect_owned(matches.take(), found)
+            StepKind::Text { .. } => {
+                let mut found = text.take().expect("the text step was searched before evaluation");
+                let narrowed = match matches.take() {
+                    None => found.rows(),
+                    Some(candidates) => {
+                        let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
+                        found.rows_among(&candidates, &columns)
+                    }
+                };
+                stats.text = Some(found.stats);
+                Cow::Owned(narrowed)
             }
             StepKind::Range { how: RangeUse::Domain, .. } => continue,
             StepKind::Range { key, positions, how: RangeUse::Bitmap, .. } => {
@@ -578,6 +665,28 @@ enum Membership<'a> {
     /// Every row matches unless a later write killed it (with the number
     /// of the order walked, whose dead rows are counted per block).
     Live(&'a Deleted, usize),
+    /// Test whether one of the row's own text values matched `filters-q`:
+    /// the union of the matched values' rows is never built.
+    Text(&'a TextTest<'a>),
+}
+
+/// `filters-q` tested on a row's own values.
+struct TextTest<'a> {
+    /// The codes of the text fields, in [`crate::store::TEXT_FIELDS`] order
+    /// (the text index's column order).
+    columns: [&'a [u32]; 3],
+    found: &'a TextMatch<'a>,
+}
+
+impl<'a> TextTest<'a> {
+    fn new(segment: &'a Segment, found: &'a TextMatch<'a>) -> TextTest<'a> {
+        TextTest { columns: crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice()), found }
+    }
+
+    #[inline]
+    fn contains(&self, row: u32) -> bool {
+        self.columns.iter().enumerate().any(|(column, codes)| self.found.holds(column, codes[row as usize]))
+    }
 }
 
 /// The closed-set filters of a request, tested row by row.
@@ -608,6 +717,7 @@ impl Membership<'_> {
             Membership::Dense(words) => words[row as usize >> 6] >> (row & 63) & 1 == 1,
             Membership::Facets(test) => test.contains(row),
             Membership::Live(deleted, _) => !deleted.contains(row),
+            Membership::Text(test) => test.contains(row),
         }
     }
 }
@@ -626,13 +736,9 @@ fn with_dense<R>(rows: &RoaringBitmap, row_count: u32, work: impl FnOnce(&[u64])
         if words.len() < needed {
             words.resize(needed, 0);
         }
-        for row in rows {
-            words[row as usize >> 6] |= 1 << (row & 63);
-        }
+        crate::index::dense::set_rows(rows, &mut words);
         let result = work(&words);
-        for row in rows {
-            words[row as usize >> 6] = 0;
-        }
+        crate::index::dense::clear_rows(rows, &mut words);
         result
     })
 }
@@ -644,6 +750,21 @@ struct Window {
     /// Matches passed so far in walk order.
     skipped: u64,
     page: Vec<u32>,
+}
+
+impl Window {
+    /// Offers the next row in walk order: whether it belongs on the page
+    /// (it matches and the matches before the page have been passed).
+    fn offer(&mut self, matches: bool) -> bool {
+        if !matches {
+            return false;
+        }
+        if self.skipped < self.offset {
+            self.skipped += 1;
+            return false;
+        }
+        true
+    }
 }
 
 /// A walk along a sorted order within a range of positions.
@@ -680,7 +801,7 @@ impl Walk<'_> {
             Membership::Live(deleted, order_number) => {
                 self.order.block(block).len() - deleted.dead_in_block(order_number, block)
             }
-            Membership::Dense(_) | Membership::Facets(_) => {
+            Membership::Dense(_) | Membership::Facets(_) | Membership::Text(_) => {
                 self.count(block * BLOCK..(block + 1) * BLOCK, &mut ExecStats::default())
             }
         }
@@ -718,11 +839,7 @@ impl Walk<'_> {
         if let Some(rows) = streamed {
             for &row in rows {
                 stats.rows_examined += 1;
-                if !self.is_member(row) {
-                    continue;
-                }
-                if window.skipped < window.offset {
-                    window.skipped += 1;
+                if !window.offer(self.is_member(row)) {
                     continue;
                 }
                 window.page.push(row);

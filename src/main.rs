@@ -239,8 +239,8 @@ fn explain(data: &PathBuf, query: &str) -> Result<ExitCode, String> {
     println!("  rows left after each evaluated step: {}", if after.is_empty() { "-".into() } else { after.join(", ") });
     if let Some(text) = execution.stats.text {
         println!(
-            "  text search: suffix array, {} occurrences in {} distinct values",
-            text.occurrences, text.values_matched
+            "  text search: suffix array, {} occurrences in {} distinct values, {} row entries read",
+            text.occurrences, text.values_matched, text.rows_read
         );
     }
     let strategy =
@@ -248,6 +248,9 @@ fn explain(data: &PathBuf, query: &str) -> Result<ExitCode, String> {
     println!("  page strategy used: {strategy}");
     if execution.stats.counted_by_facets {
         println!("  item_count from the facet counts; rows tested on their own values, no bitmap built");
+    }
+    if execution.stats.counted_by_text_values {
+        println!("  item_count from the matched values' row counts; rows tested on their own values, no bitmap built");
     }
     println!("  rows examined one by one: {}", execution.stats.rows_examined);
     println!("  whole blocks skipped: {}", execution.stats.blocks_skipped);

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::generators::{data_set, list_query, target};
+use common::generators::{crm_data_set, data_set, list_query, target, text_query};
 use msgdex::exec::execute_with;
 use msgdex::model::Message;
 use msgdex::plan::{plan, Strategy as PageStrategy};
@@ -31,6 +31,18 @@ proptest! {
     fn fast_engine_answers_exactly_like_the_reference(
         messages in data_set(40),
         targets in proptest::collection::vec(target(), 1..25),
+    ) {
+        assert_same_answers(messages, &targets)?;
+    }
+}
+
+proptest! {
+    /// `filters-q` over CRM-shaped text (addresses inside correspondents),
+    /// where counts come from the matched values and pages from walks.
+    #[test]
+    fn text_searches_over_crm_shaped_data_agree(
+        messages in crm_data_set(300),
+        targets in proptest::collection::vec(text_query(), 1..12),
     ) {
         assert_same_answers(messages, &targets)?;
     }

@@ -41,6 +41,33 @@ fn no_template_of_the_mix_scans_the_rows() {
 }
 
 #[test]
+fn text_only_requests_are_counted_without_reading_rows() {
+    let messages: Vec<_> = DataGenerator::new(ROWS, 5).collect();
+    let requests: Vec<_> = mix::generate(&messages, 9, 4)
+        .into_iter()
+        .filter(|request| matches!(request.template.0, 7 | 8))
+        .map(|request| request.target)
+        .chain(["/v1/messages?filters-q=smith&sort_by=-_id&page=3".to_owned()])
+        .collect();
+    let engine = FastEngine::new(&messages).unwrap();
+    let reference = ReferenceEngine::new(messages);
+    for target in &requests {
+        assert_eq!(engine.respond(target).body, reference.respond(target).body, "{target}");
+        let Request::List(Ok(query)) = Request::parse(target, &QueryLimits::default()) else { panic!("{target}") };
+        let (_, execution) = engine.explain(&query);
+        let text = execution.stats.text.expect("a text search ran");
+        assert!(execution.stats.counted_by_text_values, "{target}: {:?}", execution.stats);
+        assert_eq!(text.rows_read, 0, "{target}: no row list was read");
+        assert!(execution.item_count > 0 && execution.rows.len() == 10, "{target}: {:?}", execution);
+    }
+    // A needle in the locations' addresses (origin of some rows, destination
+    // of others) matches values of two fields: the rows are unioned.
+    let query = ListQuery::parse("filters-q=carehq", &QueryLimits::default()).unwrap();
+    let (_, execution) = engine.explain(&query);
+    assert!(!execution.stats.counted_by_text_values && execution.stats.text.unwrap().rows_read > 0);
+}
+
+#[test]
 fn ranges_on_the_sort_key_are_walked_not_materialised() {
     let messages: Vec<_> = DataGenerator::new(ROWS, 4).collect();
     let engine = FastEngine::new(&messages).unwrap();

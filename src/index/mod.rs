@@ -7,9 +7,12 @@
 //!   block bitmaps, serving sort, range filters and counts.
 //! * [`facets::FacetCounts`]: row counts per combination of the enum and
 //!   presence filters, for counts without intersections.
+//! * [`dense`]: bitsets of rows beside roaring bitmaps, and fast moves
+//!   between the two, container by container.
 //! * [`text::TextIndex`]: a suffix array over the distinct lower-cased values of
 //!   the `filters-q` fields.
 
+pub mod dense;
 pub mod facets;
 pub mod order;
 pub mod text;

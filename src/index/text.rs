@@ -2,44 +2,67 @@
 //! search over `correspondent`, `destination` and `origin`.
 //!
 //! ```text
-//!  distinct lower-cased values (of all three fields, merged), back to back:
-//!    v0 "zoë quinn zoe@x.com"   rows {0, 7}
-//!    v1 "zoe@x.com"             rows {0, 3, 7}
-//!  suffixes of every value, sorted (each ends where its value ends):
-//!    "@x.com" v0, "@x.com" v1, ".com" v0, …, "zoe@x.com" v0, "zoe@x.com" v1, "zoë quinn …" v0
+//!  distinct lower-cased values (of all three fields, merged), in byte
+//!  order, each closed by the separator byte 0xFF:
+//!    v0 "zoe@x.com"             rows: covered by v1
+//!    v1 "zoë quinn zoe@x.com"   rows {0, 7}
+//!  sorted suffixes, each compared up to its separator (a start per suffix):
+//!    "@x.com|" v0, "@x.com|" v1, ".com|" v0, …, "zoe@x.com|" v0, "zoe@x.com|" v1, "zoë quinn …|" v1
 //! ```
 //!
 //! A needle's occurrences are one contiguous run of the sorted suffixes,
 //! found by two binary searches; the values of that run are exactly the
 //! matching values (no candidate to verify, whatever the needle's length),
 //! and the union of their rows is the answer. Nothing is scanned: the cost
-//! is the logarithm of the text plus the size of the answer. Values are
-//! lower-cased whole, once, at build time (Unicode's full mapping, as
-//! `str::to_lowercase`), and matched byte-wise: a substring of the UTF-8
-//! bytes of valid UTF-8 text that starts on a character boundary is a
-//! substring of its characters, so only suffixes starting on a boundary are
-//! kept.
-
-use std::collections::HashMap;
+//! is the logarithm of the text plus the size of the answer.
+//!
+//! Three things keep the size of the answer's work close to the answer
+//! itself:
+//! * values are numbered in byte order, so the values one needle matches
+//!   (every "… thomas …" correspondent, say) sit together and so do their
+//!   row lists;
+//! * the matched values are gathered in a bitset over values, which is
+//!   already in value order, instead of being sorted;
+//! * a value whose rows all hold a longer value containing it (an e-mail
+//!   address and the "Name address" correspondent beside it) keeps no row
+//!   list: any needle it contains is also in the longer value, whose rows
+//!   cover its own, so its rows would only be unioned twice.
+//!
+//! Values are lower-cased whole, once, at build time (Unicode's full
+//! mapping, as `str::to_lowercase`), and matched byte-wise: a substring of
+//! the UTF-8 bytes of valid UTF-8 text that starts on a character boundary
+//! is a substring of its characters, so only suffixes starting on a
+//! boundary are kept. The separator 0xFF never occurs in UTF-8, so no
+//! needle runs across it.
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::store::column::DictColumn;
 
+/// Closes every value in the text; no UTF-8 text holds this byte, and it
+/// is greater than every byte that does.
+const SEPARATOR: u8 = 0xFF;
+
 /// Distinct lower-cased values, their rows and their sorted suffixes.
 #[derive(Debug, Default)]
 pub struct TextIndex {
-    /// Every distinct lower-cased value, back to back.
+    /// Every distinct lower-cased value in byte order, each followed by
+    /// [`SEPARATOR`].
     text: Vec<u8>,
-    /// `ends[v]`: where value `v` ends in `text`.
-    ends: Vec<usize>,
-    /// Rows of value `v`: `rows[row_starts[v]..row_starts[v + 1]]`, ascending.
+    /// Rows of value `v`: `rows[row_starts[v]..row_starts[v + 1]]`,
+    /// ascending; empty for a value whose rows a containing value covers.
     row_starts: Vec<u32>,
     rows: Vec<u32>,
-    /// Every suffix `(start in text, value)`, sorted by its bytes up to
-    /// the end of its value.
+    /// Every suffix as `(start in text, value)`, sorted by its bytes up to
+    /// its separator. The value is held beside the start (rather than found
+    /// from it) so that the values of a needle's run are read in sequence.
     suffixes: Vec<(u32, u32)>,
+    /// Per column (in the order given to [`TextIndex::build`]), the value
+    /// of each dictionary code (`u32::MAX` for code 0, `null`).
+    code_values: Vec<Vec<u32>>,
+    /// Per value, a bit per column holding it in some row.
+    columns_of: Vec<u8>,
     row_count: u32,
 }
 
@@ -50,6 +73,8 @@ pub struct TextSearchStats {
     pub occurrences: u64,
     /// Distinct values that matched.
     pub values_matched: u64,
+    /// Row entries read to build the union (covered values read none).
+    pub rows_read: u64,
 }
 
 impl TextIndex {
@@ -69,28 +94,36 @@ impl TextIndex {
                     .collect()
             })
             .collect();
-        // Merge equal lower-cased values across columns into one numbering.
-        let mut value_of: HashMap<&str, u32, hashbrown::DefaultHashBuilder> = HashMap::default();
-        let mut text = Vec::new();
-        let mut ends = Vec::new();
-        let code_to_value: Vec<Vec<u32>> = lowered
+        // Number the distinct lower-cased values of every column in byte
+        // order: sort (value, column, code) and give each new value the next
+        // number.
+        let mut entries: Vec<(&str, usize, usize)> = lowered
             .iter()
-            .map(|values| {
-                let mut map = vec![u32::MAX];
-                for value in values {
-                    let id = *value_of.entry(value.as_str()).or_insert_with(|| {
-                        text.extend_from_slice(value.as_bytes());
-                        ends.push(text.len());
-                        ends.len() as u32 - 1
-                    });
-                    map.push(id);
-                }
-                map
+            .enumerate()
+            .flat_map(|(column, values)| {
+                values.iter().enumerate().map(move |(index, value)| (value.as_str(), column, index + 1))
             })
             .collect();
-        drop(value_of);
-        let value_count = ends.len();
-        // Rows of each value, as compressed sparse rows (counted, then filled).
+        entries.par_sort_unstable_by(|left, right| left.0.cmp(right.0));
+        let mut code_to_value: Vec<Vec<u32>> = lowered.iter().map(|values| vec![u32::MAX; values.len() + 1]).collect();
+        let mut text = Vec::with_capacity(entries.iter().map(|entry| entry.0.len() + 1).sum());
+        let mut value_starts: Vec<u32> = Vec::new();
+        let mut previous: Option<&str> = None;
+        for &(value, column, code) in &entries {
+            if previous != Some(value) {
+                value_starts.push(text.len() as u32);
+                text.extend_from_slice(value.as_bytes());
+                text.push(SEPARATOR);
+                previous = Some(value);
+            }
+            code_to_value[column][code] = value_starts.len() as u32 - 1;
+        }
+        drop(entries);
+        assert!(text.len() < u32::MAX as usize, "the text index holds less than 4 GiB of distinct values");
+        let value_count = value_starts.len();
+        value_starts.push(text.len() as u32);
+
+        // The distinct values of a row (at most one per column).
         let values_of_row = |row: usize, found: &mut [u32; 3]| -> usize {
             let mut count = 0;
             for (column, map) in columns.iter().zip(&code_to_value) {
@@ -105,69 +138,50 @@ impl TextIndex {
             }
             count
         };
-        let mut row_starts = vec![0u32; value_count + 1];
-        let mut found = [0u32; 3];
-        for row in 0..row_count as usize {
-            let count = values_of_row(row, &mut found);
-            for &value in &found[..count] {
-                row_starts[value as usize + 1] += 1;
+        let (row_starts, rows) = rows_by_value(value_count, row_count, |row, found| values_of_row(row, found));
+        let mut columns_of = vec![0u8; value_count];
+        for (column, values) in code_to_value.iter().enumerate() {
+            for &value in &values[1..] {
+                columns_of[value as usize] |= 1 << column;
             }
         }
-        for value in 0..value_count {
-            row_starts[value + 1] += row_starts[value];
-        }
-        let mut fill = row_starts.clone();
-        let mut rows = vec![0u32; row_starts[value_count] as usize];
-        for row in 0..row_count as usize {
-            let count = values_of_row(row, &mut found);
-            for &value in &found[..count] {
-                rows[fill[value as usize] as usize] = row as u32;
-                fill[value as usize] += 1;
-            }
-        }
-        let mut index = TextIndex { text, ends, row_starts, rows, suffixes: Vec::new(), row_count };
-        index.suffixes = index.build_suffixes();
-        index
-    }
-
-    fn build_suffixes(&self) -> Vec<(u32, u32)> {
-        let mut suffixes = Vec::with_capacity(self.text.len());
-        let mut start = 0;
-        for (value, &end) in self.ends.iter().enumerate() {
-            for position in start..end {
-                if !is_continuation(self.text[position]) {
-                    suffixes.push((position as u32, value as u32));
+        // A value is covered when the rows of one of its rows' longer values
+        // contain it and all its rows. Checking the values of its first row
+        // is enough: a covering value must hold that row.
+        let value_text =
+            |value: u32| &text[value_starts[value as usize] as usize..value_starts[value as usize + 1] as usize - 1];
+        let rows_of = |value: u32| &rows[row_starts[value as usize] as usize..row_starts[value as usize + 1] as usize];
+        let covered: Vec<bool> = (0..value_count as u32)
+            .into_par_iter()
+            .map(|value| {
+                let own = rows_of(value);
+                let Some(&first_row) = own.first() else { return false };
+                let mut others = [0u32; 3];
+                let count = values_of_row(first_row as usize, &mut others);
+                others[..count].iter().any(|&other| {
+                    other != value
+                        && value_text(other).len() > value_text(value).len()
+                        && memchr::memmem::find(value_text(other), value_text(value)).is_some()
+                        && is_subset(own, rows_of(other))
+                })
+            })
+            .collect();
+        let (row_starts, rows) = {
+            let mut kept_starts = Vec::with_capacity(value_count + 1);
+            let mut kept = Vec::with_capacity(rows.len());
+            kept_starts.push(0u32);
+            for value in 0..value_count as u32 {
+                if !covered[value as usize] {
+                    kept.extend_from_slice(rows_of(value));
                 }
+                kept_starts.push(kept.len() as u32);
             }
-            start = end;
-        }
-        // Sort by the first eight bytes held inline (most comparisons end
-        // there, without touching the text), then order each run of equal
-        // prefixes by the whole suffix.
-        let mut keyed: Vec<(u64, u32, u32)> =
-            suffixes.into_par_iter().map(|(start, value)| (self.prefix((start, value)), start, value)).collect();
-        keyed.par_sort_unstable_by_key(|&(prefix, ..)| prefix);
-        keyed.par_chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| {
-            if run.len() > 1 {
-                run.sort_unstable_by(|left, right| self.suffix((left.1, left.2)).cmp(self.suffix((right.1, right.2))));
-            }
-        });
-        keyed.into_iter().map(|(_, start, value)| (start, value)).collect()
-    }
+            kept.shrink_to_fit();
+            (kept_starts, kept)
+        };
 
-    /// The first eight bytes of a suffix, big-endian, zero-padded: equal
-    /// prefixes compare equal, a smaller one means a smaller suffix.
-    fn prefix(&self, suffix: (u32, u32)) -> u64 {
-        let bytes = self.suffix(suffix);
-        let mut prefix = [0u8; 8];
-        let length = bytes.len().min(8);
-        prefix[..length].copy_from_slice(&bytes[..length]);
-        u64::from_be_bytes(prefix)
-    }
-
-    /// The bytes of a suffix, up to the end of its value.
-    fn suffix(&self, (start, value): (u32, u32)) -> &[u8] {
-        &self.text[start as usize..self.ends[value as usize]]
+        let suffixes = sorted_suffixes(&text, &value_starts);
+        TextIndex { text, row_starts, rows, suffixes, code_values: code_to_value, columns_of, row_count }
     }
 
     fn rows_of(&self, value: u32) -> &[u32] {
@@ -177,38 +191,135 @@ impl TextIndex {
 
     /// The number of distinct lower-cased values.
     pub fn value_count(&self) -> usize {
-        self.ends.len()
+        self.row_starts.len() - 1
+    }
+
+    /// The values holding `needle`, which must already be lower-cased and
+    /// non-empty: two binary searches, then the run of suffixes between
+    /// them. No row is read yet.
+    pub fn find(&self, needle: &str) -> TextMatch<'_> {
+        let needle = needle.as_bytes();
+        // Only the first `needle.len()` bytes of a suffix decide how it
+        // compares with the needle: the separator (greater than any byte of
+        // the needle) ends every suffix before the next value.
+        let window = |start: u32| &self.text[start as usize..(start as usize + needle.len()).min(self.text.len())];
+        let first = self.suffixes.partition_point(|&(start, _)| window(start) < needle);
+        let past = first + self.suffixes[first..].partition_point(|&(start, _)| window(start) == needle);
+        let mut values = vec![0u64; self.value_count().div_ceil(64)];
+        for &(_, value) in &self.suffixes[first..past] {
+            values[value as usize / 64] |= 1 << (value % 64);
+        }
+        let stats = TextSearchStats {
+            occurrences: (past - first) as u64,
+            values_matched: values.iter().map(|word| u64::from(word.count_ones())).sum(),
+            rows_read: 0,
+        };
+        TextMatch { index: self, values, stats }
     }
 
     /// The rows where at least one of the fields contains `needle`, which
     /// must already be lower-cased and non-empty.
     pub fn search(&self, needle: &str) -> (RoaringBitmap, TextSearchStats) {
-        let needle = needle.as_bytes();
-        let first = self.suffixes.partition_point(|&entry| self.suffix(entry) < needle);
-        let past = first + self.suffixes[first..].partition_point(|&entry| self.suffix(entry).starts_with(needle));
-        let mut matched: Vec<u32> = self.suffixes[first..past].iter().map(|&(_, value)| value).collect();
-        matched.sort_unstable();
-        matched.dedup();
-        let stats = TextSearchStats { occurrences: (past - first) as u64, values_matched: matched.len() as u64 };
-        (self.union_rows(&matched), stats)
+        let mut found = self.find(needle);
+        let rows = found.rows();
+        (rows, found.stats)
     }
 
-    /// The union of the rows of some values: sorted directly when few,
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity()
+            + self.row_starts.capacity() * 4
+            + self.rows.capacity() * 4
+            + self.suffixes.capacity() * 8
+            + self.code_values.iter().map(|values| values.capacity() * 4).sum::<usize>()
+            + self.columns_of.capacity()
+    }
+}
+
+/// The values a needle matched, before any row is read: the caller picks
+/// the cheapest way to use them — a count without rows when the values
+/// share no row ([`TextMatch::disjoint_count`]), a test of a row's own
+/// values ([`TextMatch::holds`]), or the union of their rows
+/// ([`TextMatch::rows`]).
+#[derive(Debug)]
+pub struct TextMatch<'a> {
+    index: &'a TextIndex,
+    /// A bit per value of the index.
+    values: Vec<u64>,
+    /// What the search did so far.
+    pub stats: TextSearchStats,
+}
+
+impl TextMatch<'_> {
+    /// The matched values, ascending.
+    fn values(&self) -> impl Iterator<Item = u32> + '_ {
+        self.values.iter().enumerate().flat_map(|(index, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let value = index as u32 * 64 + bits.trailing_zeros();
+                    bits &= bits - 1;
+                    value
+                })
+            })
+        })
+    }
+
+    /// The number of matching rows, found without reading a row, when no
+    /// row can hold two of the matched values that keep row lists: they all
+    /// occur in one and the same column, which holds one value per row, so
+    /// the count is the sum of their row counts. `None` otherwise.
+    pub fn disjoint_count(&self) -> Option<u64> {
+        let mut column = None;
+        let mut count = 0;
+        for value in self.values() {
+            let rows = self.index.rows_of(value);
+            if rows.is_empty() {
+                continue; // covered by a longer matched value
+            }
+            let columns = self.index.columns_of[value as usize];
+            if columns.count_ones() != 1 || column.is_some_and(|known| known != columns) {
+                return None;
+            }
+            column = Some(columns);
+            count += rows.len() as u64;
+        }
+        Some(count)
+    }
+
+    /// Whether the value with dictionary code `code` in column `column`
+    /// (0 for `null`) is one of the matched values.
+    #[inline]
+    pub fn holds(&self, column: usize, code: u32) -> bool {
+        code != 0 && {
+            let value = self.index.code_values[column][code as usize];
+            self.values[value as usize / 64] >> (value % 64) & 1 == 1
+        }
+    }
+
+    /// The number of row entries the matched values' lists hold.
+    fn rows_to_read(&self) -> u64 {
+        self.values().map(|value| self.index.rows_of(value).len() as u64).sum()
+    }
+
+    /// The union of the matched values' rows: sorted directly when few,
     /// through a dense bitset when many.
-    fn union_rows(&self, values: &[u32]) -> RoaringBitmap {
-        let total: usize = values.iter().map(|&value| self.rows_of(value).len()).sum();
-        if total < (self.row_count as usize / 64).max(4096) {
+    pub fn rows(&mut self) -> RoaringBitmap {
+        let index = self.index;
+        let total = self.rows_to_read() as usize;
+        self.stats.rows_read = total as u64;
+        if total < (index.row_count as usize / 64).max(4096) {
             let mut rows: Vec<u32> = Vec::with_capacity(total);
-            for &value in values {
-                rows.extend_from_slice(self.rows_of(value));
+            for value in self.values() {
+                rows.extend_from_slice(index.rows_of(value));
             }
             rows.sort_unstable();
             rows.dedup();
             RoaringBitmap::from_sorted_iter(rows).expect("sorted rows")
         } else {
-            let mut bits = vec![0u8; (self.row_count as usize).div_ceil(8)];
-            for &value in values {
-                for &row in self.rows_of(value) {
+            let mut bits = vec![0u8; (index.row_count as usize).div_ceil(8)];
+            for value in self.values() {
+                for &row in index.rows_of(value) {
                     bits[row as usize >> 3] |= 1 << (row & 7);
                 }
             }
@@ -216,14 +327,123 @@ impl TextIndex {
         }
     }
 
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.text.capacity()
-            + self.ends.capacity() * 8
-            + self.row_starts.capacity() * 4
-            + self.rows.capacity() * 4
-            + self.suffixes.capacity() * 8
+    /// The `candidates` that match, where `columns` are the codes of the
+    /// index's columns by row. Few candidates are tested on their own
+    /// values (no row list read); otherwise the matched values' rows are set
+    /// in a per-thread bitset that each candidate is tested against, which
+    /// builds no bitmap of the whole union.
+    pub fn rows_among(&mut self, candidates: &RoaringBitmap, columns: &[&[u32]]) -> RoaringBitmap {
+        // Relative costs: a candidate tested on its own values reads a code
+        // and a value number per column at random; a row read from a list
+        // sets one bit; a candidate tested against the bitset reads one bit.
+        const OWN_VALUES: u64 = 12;
+        const ROW_READ: u64 = 3;
+        const BIT_TEST: u64 = 2;
+        let total = self.rows_to_read();
+        if candidates.len() * OWN_VALUES <= total * ROW_READ + candidates.len() * BIT_TEST {
+            let holds =
+                |row: u32| columns.iter().enumerate().any(|(column, codes)| self.holds(column, codes[row as usize]));
+            return RoaringBitmap::from_sorted_iter(candidates.iter().filter(|&row| holds(row))).expect("rows ascend");
+        }
+        self.stats.rows_read = total;
+        let index = self.index;
+        UNION_BITS.with(|cell| {
+            let mut words = cell.borrow_mut();
+            words.clear();
+            words.resize((index.row_count as usize).div_ceil(64), 0);
+            for value in self.values() {
+                for &row in index.rows_of(value) {
+                    words[row as usize >> 6] |= 1 << (row & 63);
+                }
+            }
+            super::dense::rows_set_in(candidates, &words)
+        })
     }
+}
+
+thread_local! {
+    /// A bitset of rows per thread, for [`TextMatch::rows_among`].
+    static UNION_BITS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Rows of each value as compressed sparse rows: `values_of_row` fills in a
+/// row's distinct values and returns how many there are.
+fn rows_by_value(
+    value_count: usize,
+    row_count: u32,
+    values_of_row: impl Fn(usize, &mut [u32; 3]) -> usize,
+) -> (Vec<u32>, Vec<u32>) {
+    let mut row_starts = vec![0u32; value_count + 1];
+    let mut found = [0u32; 3];
+    for row in 0..row_count as usize {
+        let count = values_of_row(row, &mut found);
+        for &value in &found[..count] {
+            row_starts[value as usize + 1] += 1;
+        }
+    }
+    for value in 0..value_count {
+        row_starts[value + 1] += row_starts[value];
+    }
+    let mut fill = row_starts.clone();
+    let mut rows = vec![0u32; row_starts[value_count] as usize];
+    for row in 0..row_count as usize {
+        let count = values_of_row(row, &mut found);
+        for &value in &found[..count] {
+            rows[fill[value as usize] as usize] = row as u32;
+            fill[value as usize] += 1;
+        }
+    }
+    (row_starts, rows)
+}
+
+/// Whether every element of the ascending `part` is in the ascending
+/// `whole` (galloping through `whole` when it is much longer).
+fn is_subset(part: &[u32], whole: &[u32]) -> bool {
+    if part.len() > whole.len() {
+        return false;
+    }
+    let mut rest = whole;
+    part.iter().all(|row| match rest.binary_search(row) {
+        Ok(position) => {
+            rest = &rest[position + 1..];
+            true
+        }
+        Err(_) => false,
+    })
+}
+
+/// Every suffix of `text` that begins a character (not a separator), as
+/// `(start, value)`, sorted by its bytes up to and including its separator;
+/// value `v` starts at `value_starts[v]`.
+fn sorted_suffixes(text: &[u8], value_starts: &[u32]) -> Vec<(u32, u32)> {
+    let through_separator = |start: u32| {
+        let rest = &text[start as usize..];
+        &rest[..=memchr::memchr(SEPARATOR, rest).expect("every value ends with the separator")]
+    };
+    // Sort by the first eight bytes held inline (most comparisons end
+    // there, without touching the text), then order each run of equal
+    // prefixes by the whole suffix.
+    let mut keyed: Vec<(u64, u32, u32)> = value_starts
+        .par_windows(2)
+        .enumerate()
+        .flat_map_iter(|(value, bounds)| {
+            (bounds[0]..bounds[1] - 1).filter(|&start| !is_continuation(text[start as usize])).map(move |start| {
+                let bytes = through_separator(start);
+                let mut prefix = [0u8; 8];
+                let length = bytes.len().min(8);
+                prefix[..length].copy_from_slice(&bytes[..length]);
+                (u64::from_be_bytes(prefix), start, value as u32)
+            })
+        })
+        .collect();
+    keyed.par_sort_unstable_by_key(|&(prefix, ..)| prefix);
+    keyed.par_chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| {
+        // A prefix holding the separator is the whole suffix: nothing to refine.
+        if run.len() > 1 && !run[0].0.to_be_bytes().contains(&SEPARATOR) {
+            run.sort_unstable_by(|left, right| through_separator(left.1).cmp(through_separator(right.1)));
+        }
+    });
+    keyed.into_iter().map(|(_, start, value)| (start, value)).collect()
 }
 
 /// Whether a byte continues a UTF-8 character (no suffix starts there).
@@ -259,7 +479,63 @@ mod tests {
         assert_eq!(rows("a"), [0, 1, 2, 3]);
         assert_eq!(rows("i̇b"), [3], "İ lower-cases to i + combining dot");
         assert_eq!(rows("nothing"), Vec::<u32>::new());
+        assert_eq!(rows("m"), [0, 3], "a needle at the end of a value");
+        assert_eq!(rows("aab"), [2], "a needle that is a whole value");
+        assert_eq!(rows("aabx"), Vec::<u32>::new(), "a needle running past a value's end");
         assert_eq!(index.search("example").1.values_matched, 2);
         assert_eq!(index.search("ë").1.values_matched, 1, "searches may start inside a word");
+    }
+
+    #[test]
+    fn contained_values_with_covered_rows_keep_no_row_list() {
+        // "a@x" sits inside "ann a@x" on rows 0 and 1, but alone on row 2:
+        // it keeps its rows. "b@y" sits inside "bob b@y" on every row it has.
+        let names = column(&[Some("Ann a@x"), Some("ANN A@X"), None, Some("Bob b@y"), Some("Bob b@y")]);
+        let addresses = column(&[Some("a@x"), Some("a@x"), Some("a@x"), Some("b@y"), None]);
+        let index = TextIndex::build(&[&names, &addresses], 5);
+        let rows = |needle: &str| index.search(needle).0.iter().collect::<Vec<u32>>();
+        assert_eq!(rows("a@x"), [0, 1, 2]);
+        assert_eq!(rows("b@"), [3, 4]);
+        assert_eq!(index.search("b@").1.values_matched, 2);
+        assert_eq!(index.search("b@").1.rows_read, 2, "the covered address reads no rows");
+        assert_eq!(index.search("a@").1.rows_read, 5, "an address with a row of its own is read");
+    }
+
+    #[test]
+    fn counts_without_rows_only_when_no_row_holds_two_matched_values() {
+        let names = column(&[Some("Ann a@x"), Some("Ann a@x"), Some("Bob b@y"), Some("Ann c@z"), None]);
+        let addresses = column(&[Some("a@x"), Some("home"), Some("b@y"), Some("c@z"), Some("ann's home")]);
+        let index = TextIndex::build(&[&names, &addresses], 5);
+        let count = |needle: &str| index.find(needle).disjoint_count();
+        // Every matched name is only ever a name; "a@x" is covered by "ann a@x".
+        assert_eq!(count("ann"), None, "\"ann's home\" is an address: two columns");
+        assert_eq!(count("ann "), Some(3));
+        assert_eq!(count("a@x"), Some(2));
+        assert_eq!(count("b@"), Some(1));
+        assert_eq!(count("home"), Some(2), "addresses only");
+        assert_eq!(count("@"), Some(4), "names cover every address holding '@'");
+        assert_eq!(count("zzz"), Some(0));
+        for needle in ["ann", "ann ", "a@x", "b@", "home", "@", "o", "zzz"] {
+            let rows = index.search(needle).0.len();
+            assert!(count(needle).is_none_or(|count| count == rows), "{needle}");
+        }
+        let found = index.find("home");
+        let holds = |column: usize, row: usize| {
+            let codes = if column == 0 { &names.codes } else { &addresses.codes };
+            found.holds(column, codes[row])
+        };
+        assert!(holds(1, 1) && holds(1, 4) && !holds(1, 0) && !holds(0, 0) && !holds(0, 4));
+    }
+
+    #[test]
+    fn suffixes_are_sorted_up_to_their_separator() {
+        let text = b"ab\xFFabc\xFFb\xFF";
+        let suffixes: Vec<u32> = sorted_suffixes(text, &[0, 3, 7, 9]).into_iter().map(|(start, _)| start).collect();
+        let through = |start: u32| {
+            let rest = &text[start as usize..];
+            rest[..=rest.iter().position(|&byte| byte == SEPARATOR).unwrap()].to_vec()
+        };
+        assert_eq!(suffixes.len(), 6);
+        assert!(suffixes.windows(2).all(|pair| through(pair[0]) <= through(pair[1])));
     }
 }

@@ -38,6 +38,10 @@ pub const TEXTS: &[&str] = &[
     "",
     "a\"b\\c\nd",
     "Jose.Garcia@Example.COM",
+    // Inside longer values of the pool (as an address is inside its
+    // "Name address" correspondent), so that covered values occur.
+    "zoe@example.com",
+    "+447700900001",
 ];
 pub const DATES: &[&str] = &[
     "2019-01-01 00:00:00",
@@ -122,6 +126,98 @@ pub fn data_set(max: usize) -> impl Strategy<Value = Vec<Message>> {
             })
             .collect()
     })
+}
+
+/// People of a CRM-shaped data set: a name, an e-mail address and a mobile
+/// number (with non-ASCII letters and a case trap).
+const PEOPLE: &[(&str, &str, &str)] = &[
+    ("Zoë Quinn", "zoe.quinn@example.com", "+447700900001"),
+    ("Siân O'Brien", "Sian.OBrien@Mail.example", "+447700900002"),
+    ("İbrahim Çelik", "ibrahim@example.com", "+447700900003"),
+    ("Zoe Quinnell", "zq@mail.example", "+447700900004"),
+    ("ΣΟΦΊΑ Quinn", "sofia@example.com", "+447700900005"),
+];
+/// The homes' addresses: (e-mail, mobile).
+const HOMES: &[(&str, &str)] = &[("home1@care.example", "+441000000001"), ("home2@care.example", "+441000000002")];
+
+/// A data set shaped like a CRM's (and the benchmark data): the
+/// correspondent is "Name address", the person's address is the origin or
+/// the destination (by direction) and the home's address the other; some
+/// text fields are null. Requests over it reach the text paths that rely on
+/// that shape: addresses covered by their correspondents, and counts from
+/// the matched values alone.
+pub fn crm_data_set(max: usize) -> impl Strategy<Value = Vec<Message>> {
+    let message = (
+        0..PEOPLE.len(),
+        0..HOMES.len(),
+        any::<(bool, bool)>(),
+        prop_oneof![8 => Just(None), 1 => Just(Some(0usize)), 1 => Just(Some(1usize))],
+        date(),
+        date(),
+    );
+    proptest::collection::vec(message, 0..max).prop_map(|messages| {
+        messages
+            .into_iter()
+            .enumerate()
+            .map(|(index, (person, home, (email, inbound), missing, date_time, created))| {
+                let (name, mail, mobile) = PEOPLE[person];
+                let person_address = if email { mail } else { mobile };
+                let home_address = if email { HOMES[home].0 } else { HOMES[home].1 };
+                let (origin, destination) =
+                    if inbound { (person_address, home_address) } else { (home_address, person_address) };
+                let mut message = Message {
+                    correspondent: Some(format!("{name} {person_address}")),
+                    origin: Some(origin.to_owned()),
+                    destination: Some(destination.to_owned()),
+                    date_time,
+                    created,
+                    channel: Some(if email { Channel::Email } else { Channel::Sms }),
+                    direction: Some(if inbound { Direction::Inbound } else { Direction::Outbound }),
+                    ..Message::with_id(format!("c{index:04}"))
+                };
+                match missing {
+                    Some(0) => message.correspondent = None,
+                    Some(_) => message.origin = None,
+                    None => {}
+                }
+                message
+            })
+            .collect()
+    })
+}
+
+/// A `filters-q` request over [`crm_data_set`] with a random sort and page.
+pub fn text_query() -> impl Strategy<Value = String> {
+    let needles = proptest::sample::select(vec![
+        "quinn",
+        "QUINN",
+        "zoë",
+        "zoe",
+        "example.com",
+        "@",
+        "+4477",
+        "+44",
+        "home1",
+        "care",
+        "çelik",
+        "o'b",
+        "σοφ",
+        "e",
+        "q",
+        "1",
+        "xyz",
+    ]);
+    (needles, sort_keys(), 1..=30u32, proptest::sample::select(vec![1u32, 2, 3, 10])).prop_map(
+        |(needle, sort, page, per_page)| {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("filters-q", needle);
+            for key in &sort {
+                query.append_pair("sort_by", key);
+            }
+            query.append_pair("page", &page.to_string()).append_pair("per_page", &per_page.to_string());
+            format!("/v1/messages?{}", query.finish())
+        },
+    )
 }
 
 /// Parameters and values, valid and invalid, to build query strings from.

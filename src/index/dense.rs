@@ -1,0 +1,232 @@
+//! Dense bitsets of rows (a bit per row in `u64` words) beside roaring
+//! bitmaps, and the fast ways between the two.
+//!
+//! Some work is cheaper on a dense bitset: unioning tens of thousands of
+//! scattered rows (a bit set per row, no container bookkeeping) or testing
+//! membership many times (one load). Moving a roaring bitmap's rows into or
+//! against a bitset through `RoaringBitmap::iter` costs several nanoseconds
+//! per row (an enum dispatch per element); roaring-rs offers no public view
+//! of its containers, but its portable serialization writes each container
+//! as it is stored — a bitmap container's 1,024 words, an array container's
+//! values, a run container's runs. [`for_each_container`] reads that
+//! serialization back, so whole containers are handled at once.
+//!
+//! ```text
+//!  RoaringBitmap ──serialize_into──► cookie, keys+cardinalities, [offsets],
+//!                                    containers (array | bitmap | runs)
+//!               ──for_each_container──► visit(base row, ContainerView)
+//! ```
+
+use std::cell::RefCell;
+
+use roaring::RoaringBitmap;
+
+/// Portable-format cookie of a bitmap without run containers.
+const COOKIE_NO_RUNS: u32 = 12346;
+/// Portable-format cookie (low 16 bits) of a bitmap with run containers.
+const COOKIE_RUNS: u32 = 12347;
+/// With run containers, offsets are written only from this many containers.
+const NO_OFFSET_THRESHOLD: usize = 4;
+/// Largest cardinality of an array container.
+const ARRAY_LIMIT: usize = 4096;
+
+/// One container of a roaring bitmap: rows `base + low` for its 16-bit lows.
+#[derive(Clone, Copy, Debug)]
+pub enum ContainerView<'a> {
+    /// Sorted lows, as little-endian `u16`s.
+    Array(&'a [u8]),
+    /// 1,024 little-endian `u64` words: bit `i` of word `w` is low `64 w + i`.
+    Bitmap(&'a [u8]),
+    /// Runs `(start, length - 1)`, as little-endian `u16` pairs.
+    Runs(&'a [u8]),
+}
+
+impl ContainerView<'_> {
+    /// Calls `visit` with every low of the container, ascending.
+    #[inline]
+    pub fn for_each_low(self, mut visit: impl FnMut(u32)) {
+        match self {
+            ContainerView::Array(bytes) => {
+                for pair in bytes.chunks_exact(2) {
+                    visit(u32::from(u16::from_le_bytes([pair[0], pair[1]])));
+                }
+            }
+            ContainerView::Bitmap(bytes) => {
+                for (index, word) in bytes.chunks_exact(8).enumerate() {
+                    let mut word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+                    while word != 0 {
+                        visit(index as u32 * 64 + word.trailing_zeros());
+                        word &= word - 1;
+                    }
+                }
+            }
+            ContainerView::Runs(bytes) => {
+                for run in bytes.chunks_exact(4) {
+                    let start = u32::from(u16::from_le_bytes([run[0], run[1]]));
+                    let length = u32::from(u16::from_le_bytes([run[2], run[3]]));
+                    (start..=start + length).for_each(&mut visit);
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Serialization buffer per thread, reused by [`for_each_container`].
+    static SERIALIZED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `visit(base, container)` for each container of `bitmap`, in
+/// ascending order, where the container's rows are `base + low`.
+pub fn for_each_container(bitmap: &RoaringBitmap, mut visit: impl FnMut(u32, ContainerView<'_>)) {
+    SERIALIZED.with(|cell| {
+        let mut bytes = cell.borrow_mut();
+        bytes.clear();
+        bitmap.serialize_into(&mut *bytes).expect("writing to a Vec cannot fail");
+        let read_u16 = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+        let read_u32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"));
+        let cookie = read_u32(0);
+        let (count, runs_at, mut at) = if cookie == COOKIE_NO_RUNS {
+            (read_u32(4) as usize, None, 8)
+        } else {
+            assert_eq!(cookie & 0xFFFF, COOKIE_RUNS, "roaring's portable format");
+            let count = (cookie >> 16) as usize + 1;
+            (count, Some(4), 4 + count.div_ceil(8))
+        };
+        let descriptions = at;
+        at += count * 4;
+        if runs_at.is_none() || count >= NO_OFFSET_THRESHOLD {
+            at += count * 4; // offsets: containers follow one another anyway
+        }
+        for container in 0..count {
+            let key = u32::from(read_u16(descriptions + container * 4));
+            let cardinality = usize::from(read_u16(descriptions + container * 4 + 2)) + 1;
+            let is_run = runs_at.is_some_and(|runs_at| bytes[runs_at + container / 8] >> (container % 8) & 1 == 1);
+            let view = if is_run {
+                let runs = usize::from(read_u16(at));
+                at += 2;
+                ContainerView::Runs(&bytes[at..at + runs * 4])
+            } else if cardinality <= ARRAY_LIMIT {
+                ContainerView::Array(&bytes[at..at + cardinality * 2])
+            } else {
+                ContainerView::Bitmap(&bytes[at..at + 8192])
+            };
+            at += match view {
+                ContainerView::Array(slice) | ContainerView::Bitmap(slice) | ContainerView::Runs(slice) => slice.len(),
+            };
+            visit(key << 16, view);
+        }
+    })
+}
+
+/// Sets the bit of every row of `bitmap` in `words` (a bit per row), which
+/// must have room for every row.
+pub fn set_rows(bitmap: &RoaringBitmap, words: &mut [u64]) {
+    for_each_container(bitmap, |base, view| match view {
+        ContainerView::Bitmap(bytes) => {
+            let first = base as usize / 64;
+            for (word, chunk) in words[first..].iter_mut().zip(bytes.chunks_exact(8)) {
+                *word |= u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            }
+        }
+        other => other.for_each_low(|low| {
+            let row = (base + low) as usize;
+            words[row / 64] |= 1 << (row % 64);
+        }),
+    });
+}
+
+/// Clears the words of `words` that hold rows of `bitmap` (after
+/// [`set_rows`], this zeroes the bitset again without a full sweep).
+pub fn clear_rows(bitmap: &RoaringBitmap, words: &mut [u64]) {
+    for_each_container(bitmap, |base, view| match view {
+        ContainerView::Bitmap(_) => {
+            let first = (base as usize / 64).min(words.len());
+            let past = (first + 1024).min(words.len());
+            words[first..past].fill(0);
+        }
+        other => other.for_each_low(|low| words[(base + low) as usize / 64] = 0),
+    });
+}
+
+/// The rows of `bitmap` whose bit is set in `words` (a bit per row).
+pub fn rows_set_in(bitmap: &RoaringBitmap, words: &[u64]) -> RoaringBitmap {
+    let mut rows = Vec::new();
+    for_each_container(bitmap, |base, view| match view {
+        ContainerView::Bitmap(bytes) => {
+            let first = (base as usize / 64).min(words.len());
+            for (index, (chunk, &word)) in bytes.chunks_exact(8).zip(&words[first..]).enumerate() {
+                let mut both = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) & word;
+                while both != 0 {
+                    rows.push(base + index as u32 * 64 + both.trailing_zeros());
+                    both &= both - 1;
+                }
+            }
+        }
+        other => other.for_each_low(|low| {
+            let row = base + low;
+            if words.get(row as usize / 64).is_some_and(|word| word >> (row % 64) & 1 == 1) {
+                rows.push(row);
+            }
+        }),
+    });
+    RoaringBitmap::from_sorted_iter(rows).expect("containers and lows ascend")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_bitmaps() -> Vec<RoaringBitmap> {
+        let mut bitmaps = vec![RoaringBitmap::new()];
+        // Arrays, bitmaps and (after `optimize`) runs, over several containers.
+        let mut mixed: RoaringBitmap = (0..70_000).step_by(3).collect();
+        mixed.extend([200_000, 200_001, 9_999_999]);
+        mixed.insert_range(300_000..340_000);
+        bitmaps.push(mixed.clone());
+        mixed.optimize();
+        bitmaps.push(mixed);
+        let mut runs: RoaringBitmap = (1..5).map(|block| block * 65_536 + 7).collect();
+        runs.insert_range(10..20);
+        runs.optimize();
+        bitmaps.push(runs);
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        bitmaps.push(
+            (0..20_000)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state % 1_000_000) as u32
+                })
+                .collect(),
+        );
+        bitmaps
+    }
+
+    #[test]
+    fn containers_give_back_every_row_in_order() {
+        for bitmap in sample_bitmaps() {
+            let mut rows = Vec::new();
+            for_each_container(&bitmap, |base, view| view.for_each_low(|low| rows.push(base + low)));
+            assert_eq!(rows, bitmap.iter().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn dense_sets_and_filters_agree_with_roaring() {
+        let bitmaps = sample_bitmaps();
+        for left in &bitmaps {
+            let mut words = vec![0u64; 10_000_000usize.div_ceil(64)];
+            set_rows(left, &mut words);
+            let set: u64 = words.iter().map(|word| u64::from(word.count_ones())).sum();
+            assert_eq!(set, left.len());
+            let mut cleared = words.clone();
+            clear_rows(left, &mut cleared);
+            assert!(cleared.iter().all(|&word| word == 0));
+            for right in &bitmaps {
+                assert_eq!(rows_set_in(right, &words), right & left);
+            }
+        }
+    }
+}
