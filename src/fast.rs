@@ -92,7 +92,7 @@ impl Engine for FastEngine {
     }
 
     fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
-        match self.segment.row_of_id(id) {
+        match self.segment.row_of_id_to_write(id) {
             Some(row) => {
                 self.segment.write_row(row, &Field::ALL, out);
                 true

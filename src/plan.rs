@@ -150,7 +150,7 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
 
     for filter in &query.value_filters {
         if filter.field == Field::Id {
-            let mut rows: Vec<u32> = filter.values.iter().filter_map(|id| segment.row_of_id(id)).collect();
+            let mut rows: Vec<u32> = segment.rows_of_ids(&filter.values).into_iter().flatten().collect();
             rows.sort_unstable();
             rows.dedup();
             if rows.is_empty() {

@@ -9,11 +9,13 @@
 //!   presence filters, for counts without intersections.
 //! * [`dense`]: bitsets of rows beside roaring bitmaps, and fast moves
 //!   between the two, container by container.
+//! * [`ids::IdIndex`]: `_id` → row, with batched lookups.
 //! * [`text::TextIndex`]: a suffix array over the distinct lower-cased values of
 //!   the `filters-q` fields.
 
 pub mod dense;
 pub mod facets;
+pub mod ids;
 pub mod order;
 pub mod text;
 

@@ -47,6 +47,15 @@ impl FragmentDict {
         }
     }
 
+    /// Starts loading where `code`'s text is placed (see
+    /// [`crate::store::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, code: u32) {
+        if code > 1 {
+            crate::store::prefetch(self.ends.as_ptr().wrapping_add(code as usize - 2));
+        }
+    }
+
     /// The number of distinct non-null values.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -259,6 +268,16 @@ impl Column {
             Column::Dict(column) => column.push_value(value, scratch),
             Column::Enum(column) => column.push_value(value),
             Column::Date(column) => column.push_value(value),
+        }
+    }
+
+    /// Starts loading a row's value (see [`crate::store::prefetch`]).
+    #[inline]
+    pub fn prefetch_row(&self, row: u32) {
+        match self {
+            Column::Dict(column) => crate::store::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
+            Column::Enum(column) => crate::store::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
+            Column::Date(column) => crate::store::prefetch(column.values.as_ptr().wrapping_add(row as usize)),
         }
     }
 

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::index::facets::FacetCounts;
+use crate::index::ids::IdIndex;
 use crate::index::order::SortedOrder;
 use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
@@ -57,8 +58,9 @@ pub struct Segment {
     row_count: u32,
     /// One column per field, in canonical order.
     columns: Vec<Column>,
-    /// `_id` dictionary code → row.
-    id_rows: Vec<u32>,
+    /// `_id` → row. The `_id` column's dictionary is in row order (code =
+    /// row + 1), so a row's `_id` is read without its code.
+    ids: IdIndex,
     /// Per field (canonical index): value bitmaps for [`BITMAP_FIELDS`].
     value_indexes: Vec<Option<ValueIndex>>,
     /// Rows whose `anonymized` is set.
@@ -180,12 +182,47 @@ impl Segment {
 
     /// The row of the message with this `_id`.
     pub fn row_of_id(&self, id: &str) -> Option<u32> {
-        self.dict(Field::Id).code_of(id).map(|code| self.id_rows[code as usize])
+        let mut fragment = Vec::with_capacity(id.len() + 2);
+        crate::output::write_json_string(&mut fragment, id);
+        self.ids.find(&fragment, |row| self.id_fragment(row))
+    }
+
+    /// [`Segment::row_of_id`] for a row about to be written out: its values
+    /// start loading while the `_id` is confirmed.
+    pub fn row_of_id_to_write(&self, id: &str) -> Option<u32> {
+        let mut fragment = Vec::with_capacity(id.len() + 2);
+        crate::output::write_json_string(&mut fragment, id);
+        self.ids.find_then(&fragment, |row| self.id_fragment(row), |row| self.prefetch_row(row))
+    }
+
+    /// Starts loading every column's value of a row.
+    fn prefetch_row(&self, row: u32) {
+        self.columns.iter().for_each(|column| column.prefetch_row(row));
+    }
+
+    /// The rows of the messages with these `_id`s, in order (`None` for an
+    /// unknown one); the lookups overlap their cache misses.
+    pub fn rows_of_ids(&self, ids: &[String]) -> Vec<Option<u32>> {
+        let fragments: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|id| {
+                let mut fragment = Vec::with_capacity(id.len() + 2);
+                crate::output::write_json_string(&mut fragment, id);
+                fragment
+            })
+            .collect();
+        let dict = &self.dict(Field::Id).dict;
+        self.ids.find_many(&fragments, |row| self.id_fragment(row), |row| dict.prefetch(row + 1))
+    }
+
+    /// The stored `_id` (JSON text) of a row.
+    fn id_fragment(&self, row: u32) -> &[u8] {
+        self.dict(Field::Id).dict.get(row + 1)
     }
 
     /// The raw `_id` of a row (its stored JSON text, unescaped).
     pub fn id_of(&self, row: u32) -> std::borrow::Cow<'_, str> {
-        let fragment = self.dict(Field::Id).fragment(row);
+        let fragment = self.id_fragment(row);
         let inner = &fragment[1..fragment.len() - 1];
         if inner.contains(&b'\\') {
             std::borrow::Cow::Owned(serde_json::from_slice(fragment).expect("stored `_id`s are valid JSON strings"))
@@ -223,6 +260,11 @@ impl Segment {
     /// another.
     pub fn write_items(&self, rows: &[u32], fields: &[Field], out: &mut Vec<u8>) {
         let columns: Vec<&Column> = fields.iter().map(|field| &self.columns[field.index()]).collect();
+        for &row in rows {
+            for column in &columns {
+                column.prefetch_row(row);
+            }
+        }
         let mut codes: Vec<i64> = Vec::with_capacity(rows.len() * fields.len());
         for &row in rows {
             codes.extend(columns.iter().map(|column| match column {
@@ -240,6 +282,9 @@ impl Segment {
                 Column::Date(_) => &[][..],
             })
             .collect();
+        for fragment in &fragments {
+            prefetch(fragment.as_ptr());
+        }
         for (index, _) in rows.iter().enumerate() {
             if index > 0 {
                 out.push(b',');
@@ -259,7 +304,7 @@ impl Segment {
 
     /// Approximate heap bytes of the columns and of the indexes.
     pub fn heap_bytes(&self) -> (usize, usize) {
-        let columns = self.columns.iter().map(Column::heap_bytes).sum::<usize>() + self.id_rows.capacity() * 4;
+        let columns = self.columns.iter().map(Column::heap_bytes).sum::<usize>() + self.ids.heap_bytes();
         let indexes = self.value_indexes.iter().flatten().map(ValueIndex::heap_bytes).sum::<usize>()
             + self.anonymized.serialized_size()
             + self.read.serialized_size()
@@ -267,6 +312,21 @@ impl Segment {
             + self.text.heap_bytes();
         (columns, indexes)
     }
+}
+
+/// Asks the processor to start loading the cache line holding `pointer`,
+/// so that loads which do not depend on one another overlap their misses.
+/// A hint only: it reads nothing and any address is allowed.
+#[inline(always)]
+pub fn prefetch<T>(pointer: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults nor reads into the
+    // program, whatever the address; SSE is part of x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(pointer.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = pointer;
 }
 
 /// `"name":` for every field: `[with a leading comma, without]`.
@@ -407,12 +467,16 @@ impl SegmentBuilder {
         drop(raw_ids);
         columns.par_iter_mut().for_each(|column| column.permute(&order));
         drop(order);
-        let mut id_rows = vec![0u32; row_count as usize + 1];
-        if let Column::Dict(ids) = &columns[Field::Id.index()] {
-            for (row, &code) in ids.codes.iter().enumerate() {
-                id_rows[code as usize] = row as u32;
-            }
+        // Renumber the `_id` dictionary in row order (code = row + 1).
+        let Column::Dict(ids) = &mut columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
+        let mut in_row_order = DictColumn::arena();
+        in_row_order.codes.reserve(row_count as usize);
+        for row in 0..row_count {
+            let code = in_row_order.intern(ids.fragment(row));
+            in_row_order.codes.push(code);
         }
+        *ids = in_row_order;
+        let ids = IdIndex::build(row_count, |row| ids.dict.get(row + 1));
         for (field, column) in Field::ALL.iter().zip(columns.iter_mut()) {
             if let Column::Dict(dict) = column {
                 if *field != Field::Id && !BITMAP_FIELDS.contains(field) {
@@ -488,6 +552,6 @@ impl SegmentBuilder {
             dates(Field::Anonymized),
             dates(Field::Read),
         );
-        Segment { row_count, columns, id_rows, value_indexes, anonymized, read, orders, text, facets }
+        Segment { row_count, columns, ids, value_indexes, anonymized, read, orders, text, facets }
     }
 }
