@@ -12,7 +12,7 @@ use crate::model::{Field, Message};
 use crate::output::PageFrame;
 use crate::plan::{plan, Plan};
 use crate::request::{ListQuery, QueryLimits};
-use crate::store::{BuildError, Segment, SegmentBuilder};
+use crate::store::{BuildError, Segment};
 
 /// The indexed engine. Cheap to clone (the segment is shared) and
 /// `Send + Sync`: any number of threads may query one engine at once.
@@ -34,21 +34,10 @@ impl FastEngine {
         FastEngine { segment: Arc::new(segment), limits: QueryLimits::default() }
     }
 
-    /// Loads a JSON array or JSON Lines file straight into columns (the
-    /// messages of one batch at a time are held, never the whole file's).
+    /// Loads a JSON array or JSON Lines file straight into columns (see
+    /// [`load::load_segment`]): no message of the file is ever held whole.
     pub fn load_path(path: impl AsRef<Path>) -> Result<FastEngine, LoadError> {
-        let mut builder = SegmentBuilder::new();
-        let mut failure = None;
-        load::for_each_batch_in_path(path, |batch| {
-            if failure.is_none() {
-                // The loader rejects empty and repeated Ids itself.
-                failure = builder.push_checked_batch(&batch).err();
-            }
-        })?;
-        match failure {
-            Some(error) => Err(LoadError::Store(error)),
-            None => Ok(FastEngine::from_segment(builder.finish())),
-        }
+        Ok(FastEngine::from_segment(load::load_segment_from_path(path)?))
     }
 
     /// The same engine with other validation limits.
@@ -105,6 +94,7 @@ impl Engine for FastEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SegmentBuilder;
 
     #[test]
     fn engines_are_send_and_sync() {

@@ -1,13 +1,91 @@
 //! Fuzzes the two parsers with proptest: request targets and data files of
 //! arbitrary bytes, and mutations of valid ones. Whatever the input, the
 //! parsers return a value or an error — never a panic — and a failed load
-//! reports where and what.
+//! reports where and what. The two loaders (messages, and the fast path
+//! straight into columns) must agree on every input: the same messages, or
+//! the same error.
 
 use msgdex::{load, Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine, Request};
 use proptest::prelude::*;
 
 const VALID_LINE: &str =
     r#"{"_id": "a", "channel": "sms", "tags": ["x"], "date_time": "2024-02-29 12:00:00", "correspondent": "Zoë"}"#;
+
+/// Loads `bytes` both ways: into messages, and straight into a segment.
+/// Both fail with the same error, or both give the same messages.
+fn both_loaders_agree(bytes: &[u8]) -> Result<Option<Vec<msgdex::Message>>, TestCaseError> {
+    let messages = load::load_reader(bytes);
+    let segment = load::load_segment(bytes, "input");
+    match (messages, segment) {
+        (Ok(messages), Ok(segment)) => {
+            let engine = FastEngine::from_segment(segment);
+            prop_assert_eq!(engine.message_count(), messages.len());
+            for message in &messages {
+                prop_assert_eq!(engine.retrieve(&message.id), Some(message.to_json()));
+            }
+            Ok(Some(messages))
+        }
+        (Err(expected), Err(actual)) => {
+            prop_assert_eq!(actual.to_string(), expected.to_string());
+            Ok(None)
+        }
+        (expected, actual) => {
+            Err(TestCaseError::fail(format!("the loaders disagree: {:?} vs {:?}", expected.err(), actual.err())))
+        }
+    }
+}
+
+/// A record line: random fields with values of every shape (escapes,
+/// spaces, non-ASCII, wrong kinds), keys sometimes repeated or unknown.
+fn record_line() -> impl Strategy<Value = String> {
+    let key = proptest::sample::select(vec![
+        "_id",
+        "_id",
+        "_id",
+        "channel",
+        "tags",
+        "created",
+        "subject",
+        "correspondent",
+        "invoices",
+        "delivery_status",
+        "colour",
+        "\\u005fid",
+    ]);
+    let value = proptest::sample::select(vec![
+        r#""a""#,
+        r#""b""#,
+        r#""Zoë""#,
+        r#""a\"b""#,
+        r#""\u00e9\n""#,
+        r#""\/x""#,
+        r#""""#,
+        "null",
+        "1",
+        "true",
+        "{}",
+        r#""sms""#,
+        r#""fax""#,
+        r#""2024-02-29 12:00:00""#,
+        r#""2023-02-29 12:00:00""#,
+        r#"["x","y"]"#,
+        r#"[ "x" , "\t" ]"#,
+        r#"["x", "y"]"#,
+        r#"["x" ,"y"]"#,
+        r#"["x"] "#,
+        "[]",
+        "[ ]",
+        r#"["x",null]"#,
+        r#""\ud83d\ude00""#,
+        r#""\ud800""#,
+    ]);
+    let space = proptest::sample::select(vec!["", "", " ", "\t"]);
+    proptest::collection::vec((key, value, space), 0..6).prop_map(|fields| {
+        let body: Vec<String> =
+            fields.iter().map(|(key, value, space)| format!("{space}\"{key}\"{space}:{space}{value}")).collect();
+        format!("{{{}}}", body.join(","))
+    })
+}
 
 /// Bytes that make parsers work: separators, escapes, digits, quotes.
 fn target_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -53,13 +131,32 @@ proptest! {
 
     #[test]
     fn arbitrary_data_files_load_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        match load::load_reader(bytes.as_slice()) {
-            Ok(messages) => {
+        match both_loaders_agree(&bytes)? {
+            Some(messages) => {
                 let engine = FastEngine::new(&messages);
                 prop_assert!(engine.is_ok(), "loaded messages always build");
             }
-            Err(error) => prop_assert!(!error.to_string().is_empty()),
+            None => prop_assert!(!load::load_reader(bytes.as_slice()).unwrap_err().to_string().is_empty()),
         }
+    }
+
+    #[test]
+    fn generated_records_load_the_same_both_ways(
+        lines in proptest::collection::vec(record_line(), 0..12),
+        ids in proptest::collection::vec(0u8..6, 12),
+        crlf: bool,
+    ) {
+        // Give most lines an `_id` of their own, some a repeated one.
+        let lines: Vec<String> = lines
+            .iter()
+            .zip(&ids)
+            .map(|(line, id)| match *id {
+                0 => line.clone(),
+                id => line.replacen('{', &format!("{{\"_id\":\"id{id}\","), 1).replacen(",}", "}", 1),
+            })
+            .collect();
+        let text = lines.join(if crlf { "\r\n" } else { "\n" });
+        both_loaders_agree(text.as_bytes())?;
     }
 
     #[test]
@@ -73,6 +170,7 @@ proptest! {
             line.insert_str(position, replacement);
         }
         let text = std::iter::repeat_n(line.as_str(), copies).collect::<Vec<_>>().join("\n");
+        both_loaders_agree(text.as_bytes())?;
         match load::load_str(&text) {
             Ok(messages) => {
                 let fast = FastEngine::new(&messages).unwrap();

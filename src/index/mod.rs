@@ -19,7 +19,48 @@ pub mod ids;
 pub mod order;
 pub mod text;
 
+use rayon::prelude::*;
 use roaring::RoaringBitmap;
+
+/// Groups items by code: `(starts, items)` with the items of code `c` at
+/// `items[starts[c]..starts[c + 1]]`, in their original order. Items are
+/// `(code, item)` pairs, or bare codes whose item is their position.
+fn group_by_code<I: Into<CodedItem>>(
+    coded: impl Iterator<Item = I> + Clone,
+    code_count: usize,
+) -> (Vec<u32>, Vec<u32>) {
+    let mut starts = vec![0u32; code_count + 1];
+    for item in coded.clone() {
+        starts[item.into().0 as usize + 1] += 1;
+    }
+    for code in 0..code_count {
+        starts[code + 1] += starts[code];
+    }
+    let mut fill = starts.clone();
+    let mut items = vec![0u32; starts[code_count] as usize];
+    for (position, item) in coded.enumerate() {
+        let CodedItem(code, value) = item.into();
+        let slot = &mut fill[code as usize];
+        items[*slot as usize] = value.unwrap_or(position as u32);
+        *slot += 1;
+    }
+    (starts, items)
+}
+
+/// A code and, unless it is the item's position, the item.
+struct CodedItem(u32, Option<u32>);
+
+impl From<u32> for CodedItem {
+    fn from(code: u32) -> CodedItem {
+        CodedItem(code, None)
+    }
+}
+
+impl From<(u32, u32)> for CodedItem {
+    fn from((code, item): (u32, u32)) -> CodedItem {
+        CodedItem(code, Some(item))
+    }
+}
 
 /// A bitmap of rows for every code of a column (code 0 is `null`), and
 /// for Id-like columns each value's rows in `date_time` order.
@@ -33,15 +74,22 @@ pub struct ValueIndex {
 }
 
 impl ValueIndex {
-    /// Builds the bitmaps of a column with `code_count` codes.
-    pub fn build<C: Copy + Into<u32>>(codes: &[C], code_count: usize) -> ValueIndex {
-        let mut bitmaps = vec![RoaringBitmap::new(); code_count];
-        for (row, &code) in codes.iter().enumerate() {
-            bitmaps[code.into() as usize].try_push(row as u32).expect("rows ascend");
-        }
-        for bitmap in &mut bitmaps {
-            bitmap.optimize();
-        }
+    /// Builds the bitmaps of a column with `code_count` codes: the rows are
+    /// first grouped by code (a counting sort, sequential passes), then each
+    /// bitmap is built from its own run of ascending rows, so that building
+    /// one never waits on memory for another.
+    pub fn build<C: Copy + Into<u32> + Sync>(codes: &[C], code_count: usize) -> ValueIndex {
+        let (starts, rows) = group_by_code(codes.iter().map(|&code| code.into()), code_count);
+        let bitmaps = (0..code_count)
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|code| {
+                let rows = &rows[starts[code] as usize..starts[code + 1] as usize];
+                let mut bitmap = RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows ascend");
+                bitmap.optimize();
+                bitmap
+            })
+            .collect();
         ValueIndex { bitmaps, by_date: Vec::new(), starts: Vec::new() }
     }
 
@@ -49,22 +97,11 @@ impl ValueIndex {
     /// by `date_time`), so that a value's rows within a date range are one
     /// binary search away.
     pub fn with_date_lists<C: Copy + Into<u32>>(mut self, codes: &[C], date_order: &[u32]) -> ValueIndex {
-        let mut starts = vec![0u32; self.bitmaps.len() + 1];
-        for bitmap in self.bitmaps.iter().enumerate().skip(1) {
-            starts[bitmap.0 + 1] = bitmap.1.len() as u32;
-        }
-        for code in 0..self.bitmaps.len() {
-            starts[code + 1] += starts[code];
-        }
-        let mut fill = starts.clone();
-        let mut by_date = vec![0u32; starts[self.bitmaps.len()] as usize];
-        for &row in date_order {
-            let code = codes[row as usize].into() as usize;
-            if code != 0 {
-                by_date[fill[code] as usize] = row;
-                fill[code] += 1;
-            }
-        }
+        // Rows holding `null` (code 0) are not listed.
+        let (starts, by_date) = group_by_code(
+            date_order.iter().map(|&row| (codes[row as usize].into(), row)).filter(|&(code, _)| code != 0),
+            self.bitmaps.len(),
+        );
         self.by_date = by_date;
         self.starts = starts;
         self

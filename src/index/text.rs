@@ -416,34 +416,50 @@ fn is_subset(part: &[u32], whole: &[u32]) -> bool {
 /// `(start, value)`, sorted by its bytes up to and including its separator;
 /// value `v` starts at `value_starts[v]`.
 fn sorted_suffixes(text: &[u8], value_starts: &[u32]) -> Vec<(u32, u32)> {
-    let through_separator = |start: u32| {
-        let rest = &text[start as usize..];
-        &rest[..=memchr::memchr(SEPARATOR, rest).expect("every value ends with the separator")]
-    };
-    // Sort by the first eight bytes held inline (most comparisons end
-    // there, without touching the text), then order each run of equal
-    // prefixes by the whole suffix.
+    // Sort by eight bytes held inline (most comparisons end there, without
+    // touching the text), then refine each run of equal keys by the next
+    // eight bytes, until the keys reach the separator.
     let mut keyed: Vec<(u64, u32, u32)> = value_starts
         .par_windows(2)
         .enumerate()
         .flat_map_iter(|(value, bounds)| {
-            (bounds[0]..bounds[1] - 1).filter(|&start| !is_continuation(text[start as usize])).map(move |start| {
-                let bytes = through_separator(start);
-                let mut prefix = [0u8; 8];
-                let length = bytes.len().min(8);
-                prefix[..length].copy_from_slice(&bytes[..length]);
-                (u64::from_be_bytes(prefix), start, value as u32)
-            })
+            let separator = bounds[1] as usize - 1;
+            (bounds[0]..bounds[1] - 1)
+                .filter(|&start| !is_continuation(text[start as usize]))
+                .map(move |start| (suffix_key(text, start as usize, separator), start, value as u32))
         })
         .collect();
-    keyed.par_sort_unstable_by_key(|&(prefix, ..)| prefix);
-    keyed.par_chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| {
-        // A prefix holding the separator is the whole suffix: nothing to refine.
-        if run.len() > 1 && !run[0].0.to_be_bytes().contains(&SEPARATOR) {
-            run.sort_unstable_by(|left, right| through_separator(left.1).cmp(through_separator(right.1)));
-        }
-    });
+    keyed.par_sort_unstable_by_key(|&(key, ..)| key);
+    let separator_of = |value: u32| value_starts[value as usize + 1] as usize - 1;
+    keyed.par_chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| refine(text, run, 8, &separator_of));
     keyed.into_iter().map(|(_, start, value)| (start, value)).collect()
+}
+
+/// Eight bytes of a suffix from `start`, big-endian, through the value's
+/// `separator` (zeros after it): equal keys mean equal bytes, a smaller key
+/// a smaller suffix, and a key holding the separator ends its suffix.
+fn suffix_key(text: &[u8], start: usize, separator: usize) -> u64 {
+    let from = start.min(separator + 1);
+    let to = (from + 8).min(separator + 1);
+    let mut bytes = [0u8; 8];
+    bytes[..to - from].copy_from_slice(&text[from..to]);
+    u64::from_be_bytes(bytes)
+}
+
+/// Orders a run of suffixes whose first `depth` bytes are equal (and that
+/// all go on past them) by their next eight bytes, then each run of those
+/// that are still equal, and so on.
+fn refine(text: &[u8], run: &mut [(u64, u32, u32)], depth: usize, separator_of: &impl Fn(u32) -> usize) {
+    if run.len() < 2 || run[0].0.to_be_bytes().contains(&SEPARATOR) {
+        return; // alone, or equal through the separator: equal suffixes
+    }
+    for entry in run.iter_mut() {
+        entry.0 = suffix_key(text, entry.1 as usize + depth, separator_of(entry.2));
+    }
+    run.sort_unstable_by_key(|&(key, ..)| key);
+    for equal in run.chunk_by_mut(|left, right| left.0 == right.0) {
+        refine(text, equal, depth + 8, separator_of);
+    }
 }
 
 /// Whether a byte continues a UTF-8 character (no suffix starts there).

@@ -72,6 +72,14 @@ impl FragmentDict {
         self.ends.len() as u32
     }
 
+    /// Drops the values after the first `len`.
+    fn truncate(&mut self, len: usize) {
+        if len < self.ends.len() {
+            self.bytes.truncate(if len == 0 { 0 } else { self.ends[len - 1] });
+            self.ends.truncate(len);
+        }
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
@@ -125,6 +133,31 @@ impl DictColumn {
         let code = dict.push(fragment);
         lookup.insert_unique(hash, code, |&code| hasher.hash_one(dict.get(code)));
         code
+    }
+
+    /// The code of `fragment`, added as new; `Err` with its code when the
+    /// column already holds it (a column without lookup adds every value).
+    pub fn intern_new(&mut self, fragment: &[u8]) -> Result<u32, u32> {
+        let known = self.dict.len();
+        match self.intern(fragment) {
+            code if code as usize > known => Ok(code),
+            code => Err(code),
+        }
+    }
+
+    /// Forgets the rows after the first `rows` and the values after the
+    /// first `values` (those the forgotten rows added), lookup included.
+    pub fn truncate(&mut self, rows: usize, values: usize) {
+        self.codes.truncate(rows);
+        if self.deduplicate {
+            for code in values as u32 + 1..=self.dict.len() as u32 {
+                let hash = self.hasher.hash_one(self.dict.get(code));
+                if let Ok(entry) = self.lookup.find_entry(hash, |&known| known == code) {
+                    entry.remove();
+                }
+            }
+        }
+        self.dict.truncate(values);
     }
 
     /// Appends a row holding this value.
@@ -278,6 +311,38 @@ impl Column {
             Column::Dict(column) => crate::store::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
             Column::Enum(column) => crate::store::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
             Column::Date(column) => crate::store::prefetch(column.values.as_ptr().wrapping_add(row as usize)),
+        }
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Dict(column) => column.codes.len(),
+            Column::Enum(column) => column.codes.len(),
+            Column::Date(column) => column.values.len(),
+        }
+    }
+
+    /// Whether the column has no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the rows after the first `rows` (and, for a dictionary,
+    /// the values after the first `values`).
+    pub fn truncate(&mut self, rows: usize, values: usize) {
+        match self {
+            Column::Dict(column) => column.truncate(rows, values),
+            Column::Enum(column) => column.codes.truncate(rows),
+            Column::Date(column) => column.values.truncate(rows),
+        }
+    }
+
+    /// The number of distinct values of a dictionary column (0 otherwise).
+    pub fn value_count(&self) -> usize {
+        match self {
+            Column::Dict(column) => column.dict.len(),
+            _ => 0,
         }
     }
 

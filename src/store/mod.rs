@@ -10,6 +10,7 @@
 
 pub mod column;
 pub mod deleted;
+pub mod records;
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -82,6 +83,14 @@ pub enum BuildError {
     EmptyId,
     /// More messages than a segment can number (`u32` rows).
     TooManyMessages,
+    /// A record batch repeats an `_id`: the message at position `repeated`
+    /// (0-based, in the order pushed) has the `_id` of the one at `first`.
+    RepeatedIdAt {
+        /// The earlier message.
+        first: u64,
+        /// The message repeating its `_id`.
+        repeated: u64,
+    },
 }
 
 impl std::fmt::Display for BuildError {
@@ -92,6 +101,10 @@ impl std::fmt::Display for BuildError {
             }
             BuildError::EmptyId => f.write_str("a message has an empty `_id`; every `_id` must be a non-empty string"),
             BuildError::TooManyMessages => f.write_str("a store holds at most 4294967294 messages"),
+            BuildError::RepeatedIdAt { first, repeated } => write!(
+                f,
+                "message {repeated} repeats the `_id` of message {first} (0-based); every `_id` must be unique"
+            ),
         }
     }
 }
@@ -329,6 +342,40 @@ pub fn prefetch<T>(pointer: *const T) {
     let _ = pointer;
 }
 
+/// The rows of an `_id` column in byte order of the raw Ids (not of their
+/// escaped JSON text, whose order differs where escapes are): a sort by the
+/// first eight bytes held inline, then by the whole Id within runs of equal
+/// prefixes.
+fn rows_in_id_order(ids: &DictColumn) -> Vec<u32> {
+    let raw = |row: u32| -> std::borrow::Cow<'_, [u8]> {
+        let fragment = ids.fragment(row);
+        let inner = &fragment[1..fragment.len() - 1];
+        if inner.contains(&b'\\') {
+            let id: String = serde_json::from_slice(fragment).expect("stored `_id`s are JSON strings");
+            std::borrow::Cow::Owned(id.into_bytes())
+        } else {
+            std::borrow::Cow::Borrowed(inner)
+        }
+    };
+    let mut keyed: Vec<(u64, u32)> = (0..ids.codes.len() as u32)
+        .into_par_iter()
+        .map(|row| {
+            let id = raw(row);
+            let mut prefix = [0u8; 8];
+            let length = id.len().min(8);
+            prefix[..length].copy_from_slice(&id[..length]);
+            (u64::from_be_bytes(prefix), row)
+        })
+        .collect();
+    keyed.par_sort_unstable_by_key(|&(prefix, _)| prefix);
+    keyed.par_chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| {
+        if run.len() > 1 {
+            run.sort_unstable_by(|left, right| raw(left.1).cmp(&raw(right.1)));
+        }
+    });
+    keyed.into_iter().map(|(_, row)| row).collect()
+}
+
 /// `"name":` for every field: `[with a leading comma, without]`.
 static KEY_PREFIXES: std::sync::LazyLock<Vec<[String; 2]>> = std::sync::LazyLock::new(|| {
     Field::ALL.iter().map(|field| [format!(",\"{}\":", field.name()), format!("\"{}\":", field.name())]).collect()
@@ -336,11 +383,11 @@ static KEY_PREFIXES: std::sync::LazyLock<Vec<[String; 2]>> = std::sync::LazyLock
 
 /// Collects batches of messages into columns (in load order), then sorts
 /// the rows by `_id` and builds every index in [`SegmentBuilder::finish`].
+/// While building, the `_id` column interns its values, so a repeated `_id`
+/// is seen as it is pushed.
 #[derive(Debug)]
 pub struct SegmentBuilder {
     columns: Vec<Column>,
-    /// The raw `_id` of each row in load order, to sort by at the end.
-    raw_ids: Vec<Box<str>>,
 }
 
 impl Default for SegmentBuilder {
@@ -367,17 +414,17 @@ impl SegmentBuilder {
                 }
             })
             .collect();
-        SegmentBuilder { columns, raw_ids: Vec::new() }
+        SegmentBuilder { columns }
     }
 
     /// The number of messages added so far.
     pub fn len(&self) -> usize {
-        self.raw_ids.len()
+        self.columns[Field::Id.index()].len()
     }
 
     /// Whether no message has been added.
     pub fn is_empty(&self) -> bool {
-        self.raw_ids.is_empty()
+        self.len() == 0
     }
 
     /// Adds a batch of messages. A batch with an empty or repeated `_id`
@@ -403,7 +450,7 @@ impl SegmentBuilder {
         &mut self,
         batch: &[M],
     ) -> Result<(), BuildError> {
-        if self.raw_ids.len() + batch.len() >= u32::MAX as usize {
+        if self.len() + batch.len() >= u32::MAX as usize {
             return Err(BuildError::TooManyMessages);
         }
         self.columns.par_iter_mut().enumerate().for_each(|(position, column)| {
@@ -413,8 +460,75 @@ impl SegmentBuilder {
                 column.push_value(message.borrow().get(field), &mut scratch);
             }
         });
-        self.raw_ids.extend(batch.iter().map(|message| message.borrow().id.as_str().into()));
         Ok(())
+    }
+
+    /// Adds record batches (rows of values in their stored form; `source`
+    /// is the text their source values point into), column by column in
+    /// parallel. A repeated `_id` (within the batches or with earlier rows)
+    /// rejects them all and leaves the builder as it was, with
+    /// [`BuildError::RepeatedIdAt`] naming the first repeat.
+    pub fn push_records(&mut self, source: &[u8], batches: &[records::RecordBatch]) -> Result<(), BuildError> {
+        use records::StoredValue;
+        let rows_before = self.len();
+        let added: usize = batches.iter().map(records::RecordBatch::len).sum();
+        if rows_before + added >= u32::MAX as usize {
+            return Err(BuildError::TooManyMessages);
+        }
+        let values_before: Vec<usize> = self.columns.iter().map(Column::value_count).collect();
+        let repeated = std::sync::Mutex::new(None);
+        self.columns.par_iter_mut().enumerate().for_each(|(position, column)| {
+            let rows = batches.iter().flat_map(|batch| (0..batch.len()).map(move |row| (batch, row)));
+            match column {
+                Column::Dict(column) if position == Field::Id.index() => {
+                    column.codes.reserve(added);
+                    for (batch, row) in rows {
+                        match column.intern_new(batch.text(source, batch.value(row, position))) {
+                            Ok(code) => column.codes.push(code),
+                            Err(first) => {
+                                let repeated_at = (column.codes.len()) as u64;
+                                *repeated.lock().expect("no panic holds it") = Some(BuildError::RepeatedIdAt {
+                                    first: u64::from(first) - 1,
+                                    repeated: repeated_at,
+                                });
+                                return;
+                            }
+                        }
+                    }
+                }
+                Column::Dict(column) => {
+                    column.codes.reserve(added);
+                    for (batch, row) in rows {
+                        let code = match batch.value(row, position) {
+                            StoredValue::Null => 0,
+                            value => column.intern(batch.text(source, value)),
+                        };
+                        column.codes.push(code);
+                    }
+                }
+                Column::Enum(column) => {
+                    column.codes.extend(rows.map(|(batch, row)| match batch.value(row, position) {
+                        StoredValue::Code(code) => code,
+                        _ => 0,
+                    }))
+                }
+                Column::Date(column) => {
+                    column.values.extend(rows.map(|(batch, row)| match batch.value(row, position) {
+                        StoredValue::Seconds(seconds) => seconds,
+                        _ => NULL_DATE,
+                    }))
+                }
+            }
+        });
+        match repeated.into_inner().expect("no panic holds it") {
+            None => Ok(()),
+            Some(error) => {
+                for (column, values) in self.columns.iter_mut().zip(values_before) {
+                    column.truncate(rows_before, values);
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Adds the rows of `segment` that `deleted` does not name, copying
@@ -424,7 +538,7 @@ impl SegmentBuilder {
     pub fn push_live_rows(&mut self, segment: &Segment, deleted: Option<&deleted::Deleted>) -> Result<(), BuildError> {
         let rows: Vec<u32> =
             (0..segment.row_count()).filter(|&row| deleted.is_none_or(|deleted| !deleted.contains(row))).collect();
-        if self.raw_ids.len() + rows.len() >= u32::MAX as usize {
+        if self.len() + rows.len() >= u32::MAX as usize {
             return Err(BuildError::TooManyMessages);
         }
         self.columns.par_iter_mut().zip(segment.columns.par_iter()).for_each(|(column, source)| {
@@ -452,19 +566,15 @@ impl SegmentBuilder {
                 _ => unreachable!("both segments have the same column kinds"),
             }
         });
-        self.raw_ids.extend(rows.iter().map(|&row| Box::from(segment.id_of(row).as_ref())));
         Ok(())
     }
 
     /// Sorts the rows by `_id` and builds every index.
     pub fn finish(self) -> Segment {
-        let SegmentBuilder { mut columns, raw_ids } = self;
-        let row_count = raw_ids.len() as u32;
-        let mut order: Vec<u32> = (0..row_count).collect();
-        order.par_sort_unstable_by(|&left, &right| {
-            raw_ids[left as usize].as_bytes().cmp(raw_ids[right as usize].as_bytes())
-        });
-        drop(raw_ids);
+        let row_count = self.len() as u32;
+        let SegmentBuilder { mut columns } = self;
+        let Column::Dict(ids) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
+        let order = rows_in_id_order(ids);
         columns.par_iter_mut().for_each(|column| column.permute(&order));
         drop(order);
         // Renumber the `_id` dictionary in row order (code = row + 1).
@@ -553,5 +663,55 @@ impl SegmentBuilder {
             dates(Field::Read),
         );
         Segment { row_count, columns, ids, value_indexes, anonymized, read, orders, text, facets }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::records::RecordBatch;
+    use super::*;
+    use crate::{Engine, FastEngine};
+
+    fn batch_of(ids: &[&str]) -> RecordBatch {
+        let mut batch = RecordBatch::new();
+        for id in ids {
+            batch.push_message(&Message { subject: Some(format!("about {id}")), ..Message::with_id(*id) });
+        }
+        batch
+    }
+
+    #[test]
+    fn record_batches_reject_a_repeated_id_and_change_nothing() {
+        let mut builder = SegmentBuilder::new();
+        builder.push_records(b"", &[batch_of(&["a", "b"])]).unwrap();
+        let error = builder.push_records(b"", &[batch_of(&["c"]), batch_of(&["d", "b", "e"])]).unwrap_err();
+        assert_eq!(error, BuildError::RepeatedIdAt { first: 1, repeated: 4 });
+        assert_eq!(builder.len(), 2);
+        let error = builder.push_records(b"", &[batch_of(&["x", "x"])]).unwrap_err();
+        assert_eq!(error, BuildError::RepeatedIdAt { first: 2, repeated: 3 });
+        // The rejected batches left nothing behind: their Ids can come again.
+        builder.push_records(b"", &[batch_of(&["c", "d", "e", "x"])]).unwrap();
+        let engine = FastEngine::from_segment(builder.finish());
+        assert_eq!(engine.message_count(), 6);
+        let body = engine.respond("/v1/messages?attributes=subject&per_page=100").body;
+        for id in ["a", "b", "c", "d", "e", "x"] {
+            assert!(body.contains(&format!(r#"{{"_id":"{id}","subject":"about {id}"}}"#)), "{body}");
+        }
+        assert_eq!(engine.segment().dict(Field::Subject).dict.len(), 6, "no value of a rejected batch is kept");
+    }
+
+    #[test]
+    fn rows_follow_the_raw_ids_not_their_escaped_text() {
+        // Escaped, `a"` is `a\"`: after `a#` as text, before it as an Id.
+        let ids = ["a#", "a\"", "a", "", "a\"\"", "é", "a\\", "a\u{1}"];
+        let messages: Vec<Message> = ids.iter().filter(|id| !id.is_empty()).map(|id| Message::with_id(*id)).collect();
+        let segment = Segment::from_messages(&messages).unwrap();
+        let order: Vec<String> = (0..segment.row_count()).map(|row| segment.id_of(row).into_owned()).collect();
+        let mut expected: Vec<String> = messages.iter().map(|message| message.id.clone()).collect();
+        expected.sort();
+        assert_eq!(order, expected);
+        for (row, id) in order.iter().enumerate() {
+            assert_eq!(segment.row_of_id(id), Some(row as u32));
+        }
     }
 }
