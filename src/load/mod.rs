@@ -175,8 +175,10 @@ pub fn for_each_batch(
 pub fn load_segment_from_path(path: impl AsRef<Path>) -> Result<Segment, LoadError> {
     let path = path.as_ref();
     let source_name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|error| LoadError::Io { source_name: source_name.clone(), error })?;
-    load_segment(file, &source_name)
+    let io_error = |error| LoadError::Io { source_name: source_name.clone(), error };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let size = file.metadata().map_err(io_error)?.len();
+    load_segment_sized(file, &source_name, Some(size))
 }
 
 /// Loads a JSON array or JSON Lines straight into a [`Segment`], checking
@@ -188,7 +190,14 @@ pub fn load_segment_from_path(path: impl AsRef<Path>) -> Result<Segment, LoadErr
 /// the batches of one window are stored column by column while the next
 /// window is scanned. A repeated `_id` is found as the `_id` column interns
 /// it. Errors are those of the first invalid record in file order.
-pub fn load_segment(reader: impl Read, source_name: &str) -> Result<Segment, LoadError> {
+pub fn load_segment(reader: impl Read + Send, source_name: &str) -> Result<Segment, LoadError> {
+    load_segment_sized(reader, source_name, None)
+}
+
+/// [`load_segment`] of an input of `size` bytes, when known: once the first
+/// window is scanned, the builder makes room for the rows the whole input
+/// likely holds.
+fn load_segment_sized(reader: impl Read + Send, source_name: &str, size: Option<u64>) -> Result<Segment, LoadError> {
     let mut builder = SegmentBuilder::new();
     let mut lines = match open_input(reader, source_name)? {
         Input::Empty => return Ok(builder.finish()),
@@ -213,23 +222,37 @@ pub fn load_segment(reader: impl Read, source_name: &str) -> Result<Segment, Loa
     let mut spare = Vec::new();
     loop {
         let complete = lines.fill()?;
+        let text = lines.take(complete, std::mem::take(&mut spare));
+        let first_line = lines.first_line;
+        // Three things at once: the previous window is stored, this one is
+        // scanned, and the next one is read.
         let previous = pending.take();
-        let (stored, scanned) = rayon::join(
-            || previous.map(|previous| previous.store(&mut builder, &mut row_lines)),
-            || ScannedWindow::scan(&lines.window[..complete], lines.first_line),
+        let ((stored, (mut scanned, count)), read) = rayon::join(
+            || {
+                rayon::join(
+                    || previous.map(|previous| previous.store(&mut builder, &mut row_lines)),
+                    || ScannedWindow::scan(&text, first_line),
+                )
+            },
+            || lines.read_ahead(),
         );
         if let Some(stored) = stored {
             spare = stored?;
         }
-        let (mut scanned, count) = scanned;
+        scanned.text = text;
         if let Some(failure) = scanned.failure.take() {
             // The records before the invalid one may repeat an `_id`, which
             // comes first in the file.
-            scanned.text = std::mem::take(&mut lines.window);
             scanned.store(&mut builder, &mut row_lines)?;
             return Err(failure);
         }
-        scanned.text = lines.take(complete, count, std::mem::take(&mut spare));
+        read?;
+        if let (Some(size), true) = (size, builder.is_empty() && !scanned.lines.is_empty()) {
+            // Rows per byte of the first window, a tenth more for safety.
+            let likely = size as f64 * scanned.lines.len() as f64 / scanned.text.len().max(1) as f64 * 1.1;
+            builder.reserve((likely as usize).min(u32::MAX as usize));
+        }
+        lines.first_line += count;
         if lines.finished() {
             scanned.store(&mut builder, &mut row_lines)?;
             return Ok(builder.finish());
@@ -374,11 +397,10 @@ impl<R: Read> LineWindows<R> {
     /// Reads until the window holds about [`WINDOW_BYTES`] of whole lines
     /// (or the rest of the input); returns how many bytes are whole lines.
     fn fill(&mut self) -> Result<usize, LoadError> {
-        let io_error = |error| LoadError::Io { source_name: self.source_name.clone(), error };
         let mut target = WINDOW_BYTES;
         loop {
             if !self.at_end && self.window.len() < target {
-                self.at_end = fill_window(&mut self.reader, &mut self.window, target).map_err(io_error)?;
+                self.read_to(target)?;
             }
             if self.at_end {
                 return Ok(self.window.len());
@@ -397,13 +419,29 @@ impl<R: Read> LineWindows<R> {
         self.first_line += lines;
     }
 
-    /// Takes the first `complete` bytes (`lines` lines) out as their own
-    /// buffer; the rest moves to `spare`, which becomes the window.
-    fn take(&mut self, complete: usize, lines: u64, mut spare: Vec<u8>) -> Vec<u8> {
+    /// Reads the next window's text (while the current one is processed).
+    fn read_ahead(&mut self) -> Result<(), LoadError> {
+        if self.at_end {
+            return Ok(());
+        }
+        self.read_to(WINDOW_BYTES)
+    }
+
+    /// Reads until the window holds `target` bytes or the input ends.
+    fn read_to(&mut self, target: usize) -> Result<(), LoadError> {
+        let io_error = |error| LoadError::Io { source_name: self.source_name.clone(), error };
+        self.at_end = fill_window(&mut self.reader, &mut self.window, target).map_err(io_error)?;
+        Ok(())
+    }
+
+    /// Takes the first `complete` bytes (whole lines) out as their own
+    /// buffer; the rest moves to `spare`, which becomes the window. The
+    /// caller counts the lines taken into `first_line`.
+    fn take(&mut self, complete: usize, mut spare: Vec<u8>) -> Vec<u8> {
         spare.clear();
+        spare.reserve(WINDOW_BYTES);
         spare.extend_from_slice(&self.window[complete..]);
         self.window.truncate(complete);
-        self.first_line += lines;
         std::mem::replace(&mut self.window, spare)
     }
 

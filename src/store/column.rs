@@ -160,6 +160,17 @@ impl DictColumn {
         self.dict.truncate(values);
     }
 
+    /// Makes room for `rows` more rows holding up to `values` new values
+    /// (so that a column of mostly new values, like `_id`, never rehashes).
+    pub fn reserve(&mut self, rows: usize, values: usize) {
+        self.codes.reserve(rows);
+        if self.deduplicate {
+            let DictColumn { dict, lookup, hasher, .. } = self;
+            lookup.reserve(values, |&code| hasher.hash_one(dict.get(code)));
+            dict.ends.reserve(values);
+        }
+    }
+
     /// Appends a row holding this value.
     pub fn push_value(&mut self, value: FieldValue<'_>, scratch: &mut Vec<u8>) {
         let code = match value {

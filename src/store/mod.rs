@@ -427,6 +427,20 @@ impl SegmentBuilder {
         self.len() == 0
     }
 
+    /// Makes room for about `rows` more messages, so that columns and the
+    /// `_id` lookup grow once instead of doubling as batches arrive.
+    pub fn reserve(&mut self, rows: usize) {
+        for (field, column) in Field::ALL.iter().zip(&mut self.columns) {
+            match column {
+                // Every `_id` is a new value.
+                Column::Dict(column) if *field == Field::Id => column.reserve(rows, rows),
+                Column::Dict(column) => column.reserve(rows, 0),
+                Column::Enum(column) => column.codes.reserve(rows),
+                Column::Date(column) => column.values.reserve(rows),
+            }
+        }
+    }
+
     /// Adds a batch of messages. A batch with an empty or repeated `_id`
     /// (within itself or with earlier batches) is rejected whole and leaves
     /// the builder as it was.
