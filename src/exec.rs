@@ -237,11 +237,12 @@ const TEXT_WALK_LIMIT: u64 = 20_000;
 
 /// Answers a request whose only filter is `filters-q` without reading the
 /// matched values' rows: `item_count` is the sum of their row counts when
-/// no row holds two of them ([`TextMatch::disjoint_count`]), and the page
-/// is found by walking the order (the sorted order of a date/time key, or
-/// the rows themselves for `_id`) testing each row's own text values.
-/// `None` when the request is not of that shape, some rows are dead, the
-/// values share rows, or the walk would be long.
+/// no row holds two of them ([`TextMatch::disjoint_count`]), less their dead
+/// rows (a tally per value of the frozen tombstones, cached with them, and
+/// a test of the few recent ones); the page is found by walking the order
+/// (the sorted order of a date/time key, or the rows themselves for `_id`)
+/// testing each row's own text values. `None` when the request is not of
+/// that shape, the values share rows, or the walk would be long.
 fn text_walk(
     segment: &Segment,
     deleted: Option<&Deleted>,
@@ -249,10 +250,18 @@ fn text_walk(
     forced: Option<Strategy>,
     found: &TextMatch<'_>,
 ) -> Option<Execution> {
-    if plan.steps.len() != 1 || deleted.is_some() || matches!(forced, Some(Strategy::Collect)) {
+    if plan.steps.len() != 1 || matches!(forced, Some(Strategy::Collect)) {
         return None;
     }
-    let item_count = found.disjoint_count()?;
+    let test = TextTest::new(segment, found, deleted);
+    let item_count = match deleted {
+        None => found.disjoint_count()?,
+        Some(deleted) => {
+            let dead = deleted.frozen_text_tally(|rows| segment.text().tally(rows, &test.columns));
+            let recent = deleted.recent_rows().filter(|&row| test.matches(row)).count() as u64;
+            found.disjoint_count_less(dead)? - recent
+        }
+    };
     let rows = u64::from(segment.row_count());
     let wanted = plan.offset.saturating_add(u64::from(plan.limit)).min(item_count);
     if item_count > 0 && wanted.saturating_mul(rows) / item_count > TEXT_WALK_LIMIT {
@@ -260,7 +269,6 @@ fn text_walk(
     }
     let primary = plan.sort[0];
     let mut stats = ExecStats { text: Some(found.stats), counted_by_text_values: true, ..ExecStats::default() };
-    let test = TextTest::new(segment, found);
     let page = if item_count == 0 {
         Vec::new()
     } else if primary.field == SortField::Id {
@@ -676,16 +684,26 @@ struct TextTest<'a> {
     /// (the text index's column order).
     columns: [&'a [u32]; 3],
     found: &'a TextMatch<'a>,
+    /// Rows that no longer exist.
+    deleted: Option<&'a Deleted>,
 }
 
 impl<'a> TextTest<'a> {
-    fn new(segment: &'a Segment, found: &'a TextMatch<'a>) -> TextTest<'a> {
-        TextTest { columns: crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice()), found }
+    fn new(segment: &'a Segment, found: &'a TextMatch<'a>, deleted: Option<&'a Deleted>) -> TextTest<'a> {
+        let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
+        TextTest { columns, found, deleted }
     }
 
+    /// Whether the row holds a matched value, dead or alive.
+    #[inline]
+    fn matches(&self, row: u32) -> bool {
+        self.columns.iter().enumerate().any(|(column, codes)| self.found.holds(column, codes[row as usize]))
+    }
+
+    /// Whether the row is alive and holds a matched value.
     #[inline]
     fn contains(&self, row: u32) -> bool {
-        self.columns.iter().enumerate().any(|(column, codes)| self.found.holds(column, codes[row as usize]))
+        self.matches(row) && self.deleted.is_none_or(|deleted| !deleted.contains(row))
     }
 }
 

@@ -11,7 +11,7 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::generators::{data_set, list_query, message_body, target, IDS};
+use common::generators::{crm_data_set_of, crm_message, data_set, list_query, message_body, target, text_query, IDS};
 use msgdex::live::LivePolicy;
 use msgdex::reference::LiveReference;
 use msgdex::store::Segment;
@@ -396,4 +396,82 @@ fn deep_pages_over_many_tombstones_agree() {
     for target in &targets {
         assert_eq!(live.respond(target).body, reference.respond(target).body, "{target}");
     }
+}
+
+/// A write to a CRM-shaped store: an upsert of an existing or new `_id`, or
+/// a delete (of an `_id` that may be gone).
+fn crm_write() -> impl Strategy<Value = Write> {
+    let id = prop_oneof![
+        4 => (0..400u32).prop_map(|number| format!("c{number:04}")),
+        1 => (0..40u32).prop_map(|number| format!("n{number}")),
+    ];
+    // Mostly upserts (which kill the replaced row too): a batch holding a
+    // delete of a gone `_id` is refused whole.
+    prop_oneof![
+        8 => (id.clone(), crm_message()).prop_map(|(id, message)| Write::Upsert(Message { id, ..message })),
+        1 => id.prop_map(Write::Delete),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases / 8 + 1, ..ProptestConfig::default() })]
+
+    /// `filters-q` over CRM-shaped text while hundreds of rows die: counts
+    /// from the matched values less the dead ones (recent tombstones, and
+    /// past 256 deaths in a segment a tally of the frozen ones) agree with
+    /// the reference.
+    #[test]
+    fn text_searches_agree_while_rows_die(
+        messages in crm_data_set_of(400..600),
+        steps in proptest::collection::vec(prop_oneof![
+            6 => proptest::collection::vec(crm_write(), 1..16).prop_map(Step::Batch),
+            4 => text_query().prop_map(Step::Request),
+        ], 60..120),
+        tail_limit in prop_oneof![Just(4usize), Just(64)],
+    ) {
+        // No compaction: the base keeps its tombstones.
+        let policy = LivePolicy { compact_fraction: 1e9, ..small_policy(tail_limit) };
+        run_session(messages, &steps, policy)?;
+    }
+}
+
+/// Hundreds of base rows die (past the 256 recent tombstones, so the frozen
+/// ones are tallied per text value): `filters-q` counts taken from the
+/// matched values' row counts, less the dead rows, stay exact.
+#[test]
+fn text_counts_stay_exact_past_the_frozen_tombstones() {
+    use msgdex::workload::{data::DataGenerator, mix};
+    let messages: Vec<Message> = DataGenerator::new(3000, 11).collect();
+    let policy = LivePolicy { compact_fraction: 1e9, ..small_policy(64) };
+    let live = LiveEngine::with_policy(Arc::new(Segment::from_messages(&messages).unwrap()), policy);
+    let reference = LiveReference::new(ReferenceEngine::new(messages.clone()));
+    let mut targets: Vec<String> = mix::generate(&messages, 3, 6)
+        .into_iter()
+        .filter(|request| matches!(request.template.0, 7 | 8))
+        .map(|request| request.target)
+        .collect();
+    targets.extend(["smith", "o%27brien", "gmail.com", "z"].iter().flat_map(|needle| {
+        [
+            format!("/v1/messages?filters-q={needle}"),
+            format!("/v1/messages?filters-q={needle}&sort_by=-_id&page=3"),
+            format!("/v1/messages?filters-q={needle}&sort_by=created&sort_by=-date_time&per_page=7&page=5"),
+        ]
+    }));
+    let check = |stage: &str| {
+        for target in &targets {
+            assert_eq!(live.respond(target).body, reference.respond(target).body, "{stage}: {target}");
+        }
+    };
+    check("before any write");
+    for (index, message) in messages.iter().enumerate().step_by(4).take(700) {
+        let replaced = Message { subject: Some(format!("edited {index}")), ..message.clone() };
+        let batch = vec![Write::Upsert(replaced)];
+        assert_eq!(live.apply(batch.clone()), reference.apply(batch));
+    }
+    for message in messages.iter().skip(1).step_by(13).take(150) {
+        let batch = vec![Write::Delete(message.id.clone())];
+        assert_eq!(live.apply(batch.clone()), reference.apply(batch));
+    }
+    assert!(live.stats().base_dead > 800, "{:?}", live.stats());
+    check("after 850 writes");
 }

@@ -208,6 +208,26 @@ impl TextIndex {
         &self.rows[self.row_starts[value] as usize..self.row_starts[value + 1] as usize]
     }
 
+    /// How many of `rows` hold each value (a row counts once per distinct
+    /// value), where `columns` are the codes of the index's columns by row.
+    pub fn tally(&self, rows: &RoaringBitmap, columns: &[&[u32]]) -> Vec<u32> {
+        let mut tally = vec![0u32; self.value_count()];
+        for row in rows {
+            let mut seen = [u32::MAX; 3];
+            for (column, codes) in columns.iter().enumerate() {
+                let code = codes[row as usize];
+                if code != 0 {
+                    let value = self.code_values[column][code as usize];
+                    if !seen.contains(&value) {
+                        seen[column] = value;
+                        tally[value as usize] += 1;
+                    }
+                }
+            }
+        }
+        tally
+    }
+
     /// The number of distinct lower-cased values.
     pub fn value_count(&self) -> usize {
         self.row_starts.len() - 1
@@ -289,6 +309,12 @@ impl TextMatch<'_> {
     /// occur in one and the same column, which holds one value per row, so
     /// the count is the sum of their row counts. `None` otherwise.
     pub fn disjoint_count(&self) -> Option<u64> {
+        self.disjoint_count_less(&[])
+    }
+
+    /// [`TextMatch::disjoint_count`] less the rows `dead` counts for each
+    /// matched value (see [`TextIndex::tally`]; an empty `dead` counts none).
+    pub fn disjoint_count_less(&self, dead: &[u32]) -> Option<u64> {
         let mut column = None;
         let mut count = 0;
         for value in self.values() {
@@ -301,7 +327,7 @@ impl TextMatch<'_> {
                 return None;
             }
             column = Some(columns);
-            count += rows.len() as u64;
+            count += rows.len() as u64 - u64::from(dead.get(value as usize).copied().unwrap_or(0));
         }
         Some(count)
     }

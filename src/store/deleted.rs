@@ -17,6 +17,10 @@
 //!  recent: [(r7, positions), …]  sorted, copied on each write (≤ RECENT_LIMIT)
 //!  facets: dead rows per facet cell, so facet counts stay exact
 //! ```
+//!
+//! The frozen part also caches, the first time a text search needs it,
+//! how many of its dead rows hold each text value, so that a count found
+//! from the matched values' row counts stays exact ([`Deleted::frozen_text_tally`]).
 
 use std::sync::Arc;
 
@@ -34,6 +38,8 @@ pub const ORDERS: usize = 3;
 struct Frozen {
     rows: RoaringBitmap,
     positions: [Vec<u32>; ORDERS],
+    /// Dead rows per value of the segment's text index, once asked for.
+    text_tally: std::sync::OnceLock<Vec<u32>>,
 }
 
 /// A dead row not yet folded, with its position in each sorted order.
@@ -61,7 +67,11 @@ pub struct Deleted {
 impl Deleted {
     /// No dead rows in a segment of `row_count` rows.
     pub fn none(row_count: u32) -> Deleted {
-        let frozen = Frozen { rows: RoaringBitmap::new(), positions: std::array::from_fn(|_| Vec::new()) };
+        let frozen = Frozen {
+            rows: RoaringBitmap::new(),
+            positions: std::array::from_fn(|_| Vec::new()),
+            text_tally: std::sync::OnceLock::new(),
+        };
         Deleted { row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets: FacetCounts::empty() }
     }
 
@@ -86,7 +96,7 @@ impl Deleted {
             added.sort_unstable();
             merge_sorted(&self.frozen.positions[order], &added)
         });
-        let frozen = Arc::new(Frozen { rows, positions });
+        let frozen = Arc::new(Frozen { rows, positions, text_tally: std::sync::OnceLock::new() });
         Deleted { row_count: self.row_count, frozen, recent: Vec::new(), facets }
     }
 
@@ -124,6 +134,20 @@ impl Deleted {
         let mut rows = self.frozen.rows.clone();
         rows.extend(self.recent.iter().map(|dead| dead.row));
         rows
+    }
+
+    /// The recently killed rows (those not in the frozen bitmap), ascending.
+    pub fn recent_rows(&self) -> impl Iterator<Item = u32> + '_ {
+        self.recent.iter().map(|dead| dead.row)
+    }
+
+    /// For each value of the segment's text index, how many frozen dead
+    /// rows hold it: computed by `tally` from the frozen rows the first time
+    /// it is asked for, then kept while these frozen rows are (they change
+    /// once per [`RECENT_LIMIT`] deaths). `tally` must always be the text
+    /// index's own count (see `TextIndex::tally`).
+    pub fn frozen_text_tally(&self, tally: impl FnOnce(&RoaringBitmap) -> Vec<u32>) -> &[u32] {
+        self.frozen.text_tally.get_or_init(|| tally(&self.frozen.rows))
     }
 
     /// How many dead rows lie in block `block` of sorted order number

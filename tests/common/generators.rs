@@ -147,43 +147,53 @@ const HOMES: &[(&str, &str)] = &[("home1@care.example", "+441000000001"), ("home
 /// that shape: addresses covered by their correspondents, and counts from
 /// the matched values alone.
 pub fn crm_data_set(max: usize) -> impl Strategy<Value = Vec<Message>> {
-    let message = (
+    crm_data_set_of(0..max)
+}
+
+/// [`crm_data_set`] of a number of messages in `sizes`.
+pub fn crm_data_set_of(sizes: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Message>> {
+    proptest::collection::vec(crm_message(), sizes).prop_map(|messages| {
+        messages
+            .into_iter()
+            .enumerate()
+            .map(|(index, message)| Message { id: format!("c{index:04}"), ..message })
+            .collect()
+    })
+}
+
+/// One message of [`crm_data_set`], without its `_id`.
+pub fn crm_message() -> impl Strategy<Value = Message> {
+    (
         0..PEOPLE.len(),
         0..HOMES.len(),
         any::<(bool, bool)>(),
         prop_oneof![8 => Just(None), 1 => Just(Some(0usize)), 1 => Just(Some(1usize))],
         date(),
         date(),
-    );
-    proptest::collection::vec(message, 0..max).prop_map(|messages| {
-        messages
-            .into_iter()
-            .enumerate()
-            .map(|(index, (person, home, (email, inbound), missing, date_time, created))| {
-                let (name, mail, mobile) = PEOPLE[person];
-                let person_address = if email { mail } else { mobile };
-                let home_address = if email { HOMES[home].0 } else { HOMES[home].1 };
-                let (origin, destination) =
-                    if inbound { (person_address, home_address) } else { (home_address, person_address) };
-                let mut message = Message {
-                    correspondent: Some(format!("{name} {person_address}")),
-                    origin: Some(origin.to_owned()),
-                    destination: Some(destination.to_owned()),
-                    date_time,
-                    created,
-                    channel: Some(if email { Channel::Email } else { Channel::Sms }),
-                    direction: Some(if inbound { Direction::Inbound } else { Direction::Outbound }),
-                    ..Message::with_id(format!("c{index:04}"))
-                };
-                match missing {
-                    Some(0) => message.correspondent = None,
-                    Some(_) => message.origin = None,
-                    None => {}
-                }
-                message
-            })
-            .collect()
-    })
+    )
+        .prop_map(|(person, home, (email, inbound), missing, date_time, created)| {
+            let (name, mail, mobile) = PEOPLE[person];
+            let person_address = if email { mail } else { mobile };
+            let home_address = if email { HOMES[home].0 } else { HOMES[home].1 };
+            let (origin, destination) =
+                if inbound { (person_address, home_address) } else { (home_address, person_address) };
+            let mut message = Message {
+                correspondent: Some(format!("{name} {person_address}")),
+                origin: Some(origin.to_owned()),
+                destination: Some(destination.to_owned()),
+                date_time,
+                created,
+                channel: Some(if email { Channel::Email } else { Channel::Sms }),
+                direction: Some(if inbound { Direction::Inbound } else { Direction::Outbound }),
+                ..Message::default()
+            };
+            match missing {
+                Some(0) => message.correspondent = None,
+                Some(_) => message.origin = None,
+                None => {}
+            }
+            message
+        })
 }
 
 /// A `filters-q` request over [`crm_data_set`] with a random sort and page.
