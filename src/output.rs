@@ -103,6 +103,15 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
     out.reserve(text.len() + 2);
     out.push(b'"');
     let bytes = text.as_bytes();
+    // Most text needs no escape: find that out in one pass without an early
+    // exit (which the compiler vectorises, and which costs no call on short
+    // text), then copy it whole.
+    let escapes = bytes.iter().fold(false, |found, &byte| found | (byte < 0x20) | (byte == b'"') | (byte == b'\\'));
+    if !escapes {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     while let Some(found) = bytes[start..].iter().position(|&byte| NEEDS_ESCAPE[usize::from(byte)]) {
         let position = start + found;
