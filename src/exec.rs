@@ -882,11 +882,42 @@ impl Walk<'_> {
         window.page.len() == window.limit
     }
 
+    /// The live rows at `positions` when every live row matches (`None`
+    /// for other memberships): a count of positions less dead rows, found
+    /// by binary searches, so that a deep page is skipped to by bisection.
+    fn live_in(&self, positions: Range<usize>) -> Option<u64> {
+        match self.membership {
+            Membership::All => Some(positions.len() as u64),
+            Membership::Live(deleted, order_number) => {
+                Some(positions.len() as u64 - deleted.dead_at(order_number, positions))
+            }
+            _ => None,
+        }
+    }
+
     fn ascending(&self, offset: u64, limit: usize, stats: &mut ExecStats) -> Vec<u32> {
         let Range { start: low, end: high } = self.positions;
         let mut skipped = 0u64;
         let mut cursor = low;
-        if offset > 0 && high > low && matches!(self.membership, Membership::All) {
+        if offset > 0 && high > low && matches!(self.membership, Membership::Live(..)) {
+            // The first position with `offset` live rows before it, by
+            // bisection; then back to the start of its group of ties.
+            let live = |end: usize| self.live_in(low..end).expect("live membership");
+            let (mut below, mut above) = (low, high);
+            while below < above {
+                let middle = below + (above - below) / 2;
+                if live(middle) < offset {
+                    below = middle + 1;
+                } else {
+                    above = middle;
+                }
+            }
+            cursor = below;
+            if cursor > low && cursor < high && self.same_value(cursor - 1, cursor) {
+                cursor = self.order.group_start(cursor, low);
+            }
+            skipped = live(cursor);
+        } else if offset > 0 && high > low && matches!(self.membership, Membership::All) {
             // Every position matches: skip by arithmetic, then back up to
             // the start of the group straddling the cursor.
             cursor = low + (offset.min((high - low) as u64) as usize);
@@ -935,7 +966,25 @@ impl Walk<'_> {
         let Range { start: low, end: high } = self.positions;
         let mut skipped = 0u64;
         let mut cursor = high;
-        if offset > 0 && high > low && matches!(self.membership, Membership::All) {
+        if offset > 0 && high > low && matches!(self.membership, Membership::Live(..)) {
+            // The last position with `offset` live rows after it, by
+            // bisection; then forward to the end of its group of ties.
+            let live = |start: usize| self.live_in(start..high).expect("live membership");
+            let (mut below, mut above) = (low, high);
+            while below < above {
+                let middle = below + (above - below).div_ceil(2);
+                if live(middle) < offset {
+                    above = middle - 1;
+                } else {
+                    below = middle;
+                }
+            }
+            cursor = below;
+            if cursor > low && cursor < high && self.same_value(cursor - 1, cursor) {
+                cursor = self.order.group_end(cursor, high);
+            }
+            skipped = live(cursor);
+        } else if offset > 0 && high > low && matches!(self.membership, Membership::All) {
             cursor = high - (offset.min((high - low) as u64) as usize);
             skipped = (high - cursor) as u64;
             if cursor > low && self.same_value(cursor - 1, cursor) {

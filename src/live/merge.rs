@@ -243,6 +243,23 @@ impl<'a> RankedPart<'a> {
         let value = key.dates[self.order_number];
         let clamp = |position: usize| position.clamp(self.positions.start, self.positions.end);
         let (group_start, group_end) = (clamp(self.order.lower_bound(value)), clamp(self.order.upper_bound(value)));
+        self.count_before_group(key, sort, group_start..group_end)
+    }
+
+    /// [`RankedPart::count_before`] for the key of this part's `index`-th
+    /// position (see [`RankedPart::key_at`]): its group of ties is found by
+    /// galloping from that position, not by searching the whole order.
+    fn count_before_own(&self, index: usize, key: &Item<'_>, sort: &[SortKey]) -> u64 {
+        let position = self.position_of_index(index, sort[0].descending);
+        let group_start = self.order.group_start(position + 1, self.positions.start);
+        let group_end = self.order.group_end(position, self.positions.end);
+        self.count_before_group(key, sort, group_start..group_end)
+    }
+
+    /// The matches sorting strictly before `key`, whose group of tied
+    /// primary values lies at `group` in the order.
+    fn count_before_group(&self, key: &Item<'_>, sort: &[SortKey], group: Range<usize>) -> u64 {
+        let Range { start: group_start, end: group_end } = group;
         let before = if sort[0].descending {
             self.live(group_end..self.positions.end)
         } else {
@@ -257,8 +274,17 @@ impl<'a> RankedPart<'a> {
     /// The row at the `index`-th position of the range in the request's
     /// direction (dead or alive: only its key is used).
     fn key_at(&self, index: usize, descending: bool) -> Item<'a> {
-        let position = if descending { self.positions.end - 1 - index } else { self.positions.start + index };
-        Item::of_row(self.origin, self.segment, self.order.row_at(position))
+        Item::of_row(self.origin, self.segment, self.order.row_at(self.position_of_index(index, descending)))
+    }
+
+    /// The position in the order of the range's `index`-th position in the
+    /// request's direction.
+    fn position_of_index(&self, index: usize, descending: bool) -> usize {
+        if descending {
+            self.positions.end - 1 - index
+        } else {
+            self.positions.start + index
+        }
     }
 }
 
@@ -293,8 +319,10 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
         write_page(snapshot, &frame, &[], query, out);
         return true;
     }
-    let before_in_all = |key: &Item<'_>| {
-        parts.iter().map(|part| part.count_before(key, sort)).sum::<u64>()
+    // The base's count before its own probe starts from the probe's position.
+    let before_in_all = |index: usize, key: &Item<'_>| {
+        parts[0].count_before_own(index, key, sort)
+            + parts[1..].iter().map(|part| part.count_before(key, sort)).sum::<u64>()
             + tail.partition_point(|item| item.compare(key, sort).is_lt()) as u64
     };
     // Bisect the base's positions for a pivot with at most `offset` matches
@@ -306,7 +334,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     while low < high {
         let middle = low + (high - low) / 2;
         let key = base.key_at(middle, descending);
-        let before = before_in_all(&key);
+        let before = before_in_all(middle, &key);
         if before <= offset {
             pivot = Some((key, before));
             low = middle + 1;
