@@ -161,9 +161,26 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
     Execution { item_count, rows, stats }
 }
 
-/// Most positions a facet walk may expect to test before the page is full;
-/// past it, building the intersection is cheaper.
-const FACET_WALK_LIMIT: u64 = 20_000;
+/// Most positions a walk testing rows' own values (facets, text) may
+/// expect to pass before the page is full; past it, building the matches
+/// as a bitmap is cheaper.
+const OWN_VALUES_WALK_LIMIT: u64 = 20_000;
+
+/// The positions a walk expects to pass before the page of `plan` is full
+/// when `item_count` of the segment's rows match, spread evenly.
+fn expected_positions(segment: &Segment, plan: &Plan, item_count: u64) -> u64 {
+    let wanted = plan.offset.saturating_add(u64::from(plan.limit)).min(item_count);
+    wanted.saturating_mul(u64::from(segment.row_count())) / item_count.max(1)
+}
+
+/// The page found by walking the whole sorted order of the primary
+/// (date/time) key, testing rows with `membership`.
+fn walk_whole_order(segment: &Segment, plan: &Plan, membership: Membership<'_>, stats: &mut ExecStats) -> Vec<u32> {
+    let primary = plan.sort[0];
+    let order = segment.order(primary.field);
+    let walk = Walk { segment, order, membership, positions: 0..order.len(), rest: &plan.sort[1..] };
+    walk.page(primary.descending, plan.offset, plan.limit as usize, stats)
+}
 
 /// Answers a request whose filters are all closed-set ones (`channel`,
 /// `direction`, `delivery_status`, `anonymized`, `read`) and whose order is
@@ -206,34 +223,21 @@ fn facet_walk(
         selection.accepted[dimension] = Some(merged);
     }
     let item_count = segment.facets().count(&selection) - deleted.map_or(0, |deleted| deleted.facet_count(&selection));
-    let rows = u64::from(segment.row_count());
-    let expected_positions =
-        (plan.offset.saturating_add(u64::from(plan.limit))).min(item_count).saturating_mul(rows) / item_count.max(1);
+    let expected = expected_positions(segment, plan, item_count);
     // Few matches in a small segment (a live store's run): collecting them
     // from the bitmaps and sorting is cheaper than walking to them.
-    let collect_cost = item_count as f64 * RANDOM_ACCESS + rows as f64 / BLOCK as f64 * BLOCK_OPERATION;
-    if item_count > 0 && (expected_positions > FACET_WALK_LIMIT || collect_cost < expected_positions as f64) {
+    let rows = f64::from(segment.row_count());
+    let collect_cost = item_count as f64 * RANDOM_ACCESS + rows / BLOCK as f64 * BLOCK_OPERATION;
+    if item_count > 0 && (expected > OWN_VALUES_WALK_LIMIT || collect_cost < expected as f64) {
         return None;
     }
     let mut stats = ExecStats { strategy: Some(Strategy::Walk), counted_by_facets: true, ..ExecStats::default() };
     if item_count == 0 {
         return Some(Execution { item_count, rows: Vec::new(), stats });
     }
-    let order = segment.order(primary.field);
-    let walk = Walk {
-        segment,
-        order,
-        membership: Membership::Facets(&test),
-        positions: 0..order.len(),
-        rest: &plan.sort[1..],
-    };
-    let page = walk.page(primary.descending, plan.offset, plan.limit as usize, &mut stats);
+    let page = walk_whole_order(segment, plan, Membership::Facets(&test), &mut stats);
     Some(Execution { item_count, rows: page, stats })
 }
-
-/// Most positions a text walk may expect to test before the page is full;
-/// past it, building the union of the matched values' rows is cheaper.
-const TEXT_WALK_LIMIT: u64 = 20_000;
 
 /// Answers a request whose only filter is `filters-q` without reading the
 /// matched values' rows: `item_count` is the sum of their row counts when
@@ -262,9 +266,7 @@ fn text_walk(
             found.disjoint_count_less(dead)? - recent
         }
     };
-    let rows = u64::from(segment.row_count());
-    let wanted = plan.offset.saturating_add(u64::from(plan.limit)).min(item_count);
-    if item_count > 0 && wanted.saturating_mul(rows) / item_count > TEXT_WALK_LIMIT {
+    if item_count > 0 && expected_positions(segment, plan, item_count) > OWN_VALUES_WALK_LIMIT {
         return None;
     }
     let primary = plan.sort[0];
@@ -288,15 +290,7 @@ fn text_walk(
         window.page
     } else {
         stats.strategy = Some(Strategy::Walk);
-        let order = segment.order(primary.field);
-        let walk = Walk {
-            segment,
-            order,
-            membership: Membership::Text(&test),
-            positions: 0..order.len(),
-            rest: &plan.sort[1..],
-        };
-        walk.page(primary.descending, plan.offset, plan.limit as usize, &mut stats)
+        walk_whole_order(segment, plan, Membership::Text(&test), &mut stats)
     };
     Some(Execution { item_count, rows: page, stats })
 }
