@@ -72,6 +72,9 @@ fn engine_benches(criterion: &mut Criterion) {
     load.bench_function("parse 20k JSON lines", |bench| {
         bench.iter(|| black_box(msgdex::load::load_reader(text.as_slice()).unwrap().len()))
     });
+    load.bench_function("load 20k JSON lines into a segment", |bench| {
+        bench.iter(|| black_box(msgdex::load::load_segment(text.as_slice(), "bench").unwrap().row_count()))
+    });
     load.bench_function("build segment of 20k", |bench| {
         bench.iter_batched(
             || messages[..20_000].to_vec(),
