@@ -755,6 +755,22 @@ fn with_dense<R>(rows: &RoaringBitmap, row_count: u32, work: impl FnOnce(&[u64])
     })
 }
 
+/// The first position of `positions` where `reached` holds (the end when
+/// it holds nowhere), by bisection: `reached` must be false, then true,
+/// along the positions.
+fn first_position(positions: Range<usize>, reached: impl Fn(usize) -> bool) -> usize {
+    let Range { start: mut below, end: mut above } = positions;
+    while below < above {
+        let middle = below + (above - below) / 2;
+        if reached(middle) {
+            above = middle;
+        } else {
+            below = middle + 1;
+        }
+    }
+    below
+}
+
 /// The page being filled by a walk.
 struct Window {
     offset: u64,
@@ -894,19 +910,11 @@ impl Walk<'_> {
         let mut skipped = 0u64;
         let mut cursor = low;
         if offset > 0 && high > low && matches!(self.membership, Membership::Live(..)) {
-            // The first position with `offset` live rows before it, by
-            // bisection; then back to the start of its group of ties.
+            // The first position with `offset` live rows before it (the
+            // end, when there are fewer); then back to the start of its
+            // group of ties.
             let live = |end: usize| self.live_in(low..end).expect("live membership");
-            let (mut below, mut above) = (low, high);
-            while below < above {
-                let middle = below + (above - below) / 2;
-                if live(middle) < offset {
-                    below = middle + 1;
-                } else {
-                    above = middle;
-                }
-            }
-            cursor = below;
+            cursor = first_position(low..high, |position| live(position) >= offset);
             if cursor > low && cursor < high && self.same_value(cursor - 1, cursor) {
                 cursor = self.order.group_start(cursor, low);
             }
@@ -961,19 +969,11 @@ impl Walk<'_> {
         let mut skipped = 0u64;
         let mut cursor = high;
         if offset > 0 && high > low && matches!(self.membership, Membership::Live(..)) {
-            // The last position with `offset` live rows after it, by
-            // bisection; then forward to the end of its group of ties.
+            // The last position with `offset` live rows after it (the start,
+            // when there are fewer); then forward to the end of its group
+            // of ties.
             let live = |start: usize| self.live_in(start..high).expect("live membership");
-            let (mut below, mut above) = (low, high);
-            while below < above {
-                let middle = below + (above - below).div_ceil(2);
-                if live(middle) < offset {
-                    above = middle - 1;
-                } else {
-                    below = middle;
-                }
-            }
-            cursor = below;
+            cursor = first_position(low..high, |position| live(position) < offset).saturating_sub(1).max(low);
             if cursor > low && cursor < high && self.same_value(cursor - 1, cursor) {
                 cursor = self.order.group_end(cursor, high);
             }
