@@ -8,11 +8,20 @@
 //! the load with a [`LoadError`] naming the record, its `_id` where known,
 //! the field and the problem; the caller gets nothing half-loaded.
 //!
-//! Memory: JSON Lines are read in windows of a few megabytes and parsed in
-//! parallel, so at most one window of raw text is held at a time, and the
-//! parsed messages go to a sink batch by batch (the fast store builds its
-//! columns from them without ever holding every `Message` at once). A JSON
-//! array is parsed as a stream from the reader.
+//! Two ways in, one set of rules:
+//! * [`for_each_batch`] (and [`load_path`], [`load_str`]) parse every record
+//!   with the full parser into `Message`s, handed to a sink batch by batch;
+//!   the reference engine loads this way.
+//! * [`load_segment`] builds the fast engine's [`Segment`] straight from the
+//!   text: plain JSON Lines records are scanned into record batches (`scan`),
+//!   and every other line goes through the full parser, so both ways accept
+//!   the same files and report the same errors (a property test holds them
+//!   to it).
+//!
+//! Memory: JSON Lines are read in windows of a few megabytes parsed in
+//! parallel; at most one window of raw text is held by the message path,
+//! three by the segment path (one being read, one scanned, one stored). A
+//! JSON array is parsed as a stream from the reader.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
