@@ -144,7 +144,7 @@ impl Deleted {
     /// For each value of the segment's text index, how many frozen dead
     /// rows hold it: computed by `tally` from the frozen rows the first time
     /// it is asked for, then kept while these frozen rows are (they change
-    /// once per [`RECENT_LIMIT`] deaths). `tally` must always be the text
+    /// once per 256 deaths). `tally` must always be the text
     /// index's own count (see `TextIndex::tally`).
     pub fn frozen_text_tally(&self, tally: impl FnOnce(&RoaringBitmap) -> Vec<u32>) -> &[u32] {
         self.frozen.text_tally.get_or_init(|| tally(&self.frozen.rows))
