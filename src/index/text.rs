@@ -89,11 +89,7 @@ impl TextIndex {
             .map(|column| {
                 (1..=column.dict.len() as u32)
                     .into_par_iter()
-                    .map(|code| {
-                        let text: String =
-                            serde_json::from_slice(column.dict.get(code)).expect("dictionary values are JSON strings");
-                        text.to_lowercase()
-                    })
+                    .map(|code| crate::store::column::unescaped(column.dict.get(code)).to_lowercase())
                     .collect()
             })
             .collect();
@@ -126,21 +122,8 @@ impl TextIndex {
         let value_count = value_starts.len();
         value_starts.push(text.len() as u32);
 
-        // The distinct values of a row (at most one per column).
-        let values_of_row = |row: usize, found: &mut [u32; 3]| -> usize {
-            let mut count = 0;
-            for (column, map) in columns.iter().zip(&code_to_value) {
-                let code = column.codes[row];
-                if code != 0 {
-                    let value = map[code as usize];
-                    if !found[..count].contains(&value) {
-                        found[count] = value;
-                        count += 1;
-                    }
-                }
-            }
-            count
-        };
+        let codes: Vec<&[u32]> = columns.iter().map(|column| column.codes.as_slice()).collect();
+        let values_of_row = |row: usize, found: &mut [u32; 3]| values_of_row(row, &codes, &code_to_value, found);
         let (row_starts, rows) = rows_by_value(value_count, row_count, |row, found| values_of_row(row, found));
         let mut columns_of = vec![0u8; value_count];
         for (column, values) in code_to_value.iter().enumerate() {
@@ -212,18 +195,10 @@ impl TextIndex {
     /// value), where `columns` are the codes of the index's columns by row.
     pub fn tally(&self, rows: &RoaringBitmap, columns: &[&[u32]]) -> Vec<u32> {
         let mut tally = vec![0u32; self.value_count()];
+        let mut found = [0u32; 3];
         for row in rows {
-            let mut seen = [u32::MAX; 3];
-            for (column, codes) in columns.iter().enumerate() {
-                let code = codes[row as usize];
-                if code != 0 {
-                    let value = self.code_values[column][code as usize];
-                    if !seen.contains(&value) {
-                        seen[column] = value;
-                        tally[value as usize] += 1;
-                    }
-                }
-            }
+            let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
+            found[..count].iter().for_each(|&value| tally[value as usize] += 1);
         }
         tally
     }
@@ -409,6 +384,24 @@ impl TextMatch<'_> {
 thread_local! {
     /// A bitset of rows per thread, for [`TextMatch::rows_among`].
     static UNION_BITS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The distinct values of a row (at most one per column), written into
+/// `found`; returns how many. `codes` are the columns' codes by row,
+/// `code_values` each column's code → value map.
+fn values_of_row(row: usize, codes: &[&[u32]], code_values: &[Vec<u32>], found: &mut [u32; 3]) -> usize {
+    let mut count = 0;
+    for (codes, map) in codes.iter().zip(code_values) {
+        let code = codes[row];
+        if code != 0 {
+            let value = map[code as usize];
+            if !found[..count].contains(&value) {
+                found[count] = value;
+                count += 1;
+            }
+        }
+    }
+    count
 }
 
 /// Rows of each value as compressed sparse rows: `values_of_row` fills in a

@@ -86,6 +86,18 @@ impl FragmentDict {
     }
 }
 
+/// The text a stored JSON string fragment (`"…"`, escaped as the store
+/// writes it) stands for: borrowed when it holds no escape, which is nearly
+/// always, decoded otherwise.
+pub fn unescaped(fragment: &[u8]) -> std::borrow::Cow<'_, str> {
+    let inner = &fragment[1..fragment.len() - 1];
+    if inner.contains(&b'\\') {
+        std::borrow::Cow::Owned(serde_json::from_slice(fragment).expect("stored fragments are JSON strings"))
+    } else {
+        std::borrow::Cow::Borrowed(std::str::from_utf8(inner).expect("stored text is UTF-8"))
+    }
+}
+
 /// A dictionary-encoded column of strings or string lists.
 ///
 /// A column of mostly unique values (`content`) is built without the
@@ -186,10 +198,9 @@ impl DictColumn {
 
     /// The code of a string value, if some row holds it.
     pub fn code_of(&self, value: &str) -> Option<u32> {
-        let mut fragment = Vec::with_capacity(value.len() + 2);
-        crate::output::write_json_string(&mut fragment, value);
-        let hash = self.hasher.hash_one(fragment.as_slice());
-        self.lookup.find(hash, |&code| self.dict.get(code) == fragment.as_slice()).copied()
+        let fragment = crate::output::quoted(value);
+        let hash = self.hasher.hash_one(fragment.as_bytes());
+        self.lookup.find(hash, |&code| self.dict.get(code) == fragment.as_bytes()).copied()
     }
 
     /// Drops the value lookup of a column that no filter needs.

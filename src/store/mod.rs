@@ -195,17 +195,14 @@ impl Segment {
 
     /// The row of the message with this `_id`.
     pub fn row_of_id(&self, id: &str) -> Option<u32> {
-        let mut fragment = Vec::with_capacity(id.len() + 2);
-        crate::output::write_json_string(&mut fragment, id);
-        self.ids.find(&fragment, |row| self.id_fragment(row))
+        self.ids.find(crate::output::quoted(id).as_bytes(), |row| self.id_fragment(row))
     }
 
     /// [`Segment::row_of_id`] for a row about to be written out: its values
     /// start loading while the `_id` is confirmed.
     pub fn row_of_id_to_write(&self, id: &str) -> Option<u32> {
-        let mut fragment = Vec::with_capacity(id.len() + 2);
-        crate::output::write_json_string(&mut fragment, id);
-        self.ids.find_then(&fragment, |row| self.id_fragment(row), |row| self.prefetch_row(row))
+        let fragment = crate::output::quoted(id);
+        self.ids.find_then(fragment.as_bytes(), |row| self.id_fragment(row), |row| self.prefetch_row(row))
     }
 
     /// Starts loading every column's value of a row.
@@ -216,14 +213,7 @@ impl Segment {
     /// The rows of the messages with these `_id`s, in order (`None` for an
     /// unknown one); the lookups overlap their cache misses.
     pub fn rows_of_ids(&self, ids: &[String]) -> Vec<Option<u32>> {
-        let fragments: Vec<Vec<u8>> = ids
-            .iter()
-            .map(|id| {
-                let mut fragment = Vec::with_capacity(id.len() + 2);
-                crate::output::write_json_string(&mut fragment, id);
-                fragment
-            })
-            .collect();
+        let fragments: Vec<Vec<u8>> = ids.iter().map(|id| crate::output::quoted(id).into_bytes()).collect();
         let dict = &self.dict(Field::Id).dict;
         self.ids.find_many(&fragments, |row| self.id_fragment(row), |row| dict.prefetch(row + 1))
     }
@@ -235,13 +225,7 @@ impl Segment {
 
     /// The raw `_id` of a row (its stored JSON text, unescaped).
     pub fn id_of(&self, row: u32) -> std::borrow::Cow<'_, str> {
-        let fragment = self.id_fragment(row);
-        let inner = &fragment[1..fragment.len() - 1];
-        if inner.contains(&b'\\') {
-            std::borrow::Cow::Owned(serde_json::from_slice(fragment).expect("stored `_id`s are valid JSON strings"))
-        } else {
-            std::borrow::Cow::Borrowed(std::str::from_utf8(inner).expect("stored text is UTF-8"))
-        }
+        column::unescaped(self.id_fragment(row))
     }
 
     /// The facet cell of a row (see [`FacetCounts`]).
@@ -347,20 +331,12 @@ pub fn prefetch<T>(pointer: *const T) {
 /// first eight bytes held inline, then by the whole Id within runs of equal
 /// prefixes.
 fn rows_in_id_order(ids: &DictColumn) -> Vec<u32> {
-    let raw = |row: u32| -> std::borrow::Cow<'_, [u8]> {
-        let fragment = ids.fragment(row);
-        let inner = &fragment[1..fragment.len() - 1];
-        if inner.contains(&b'\\') {
-            let id: String = serde_json::from_slice(fragment).expect("stored `_id`s are JSON strings");
-            std::borrow::Cow::Owned(id.into_bytes())
-        } else {
-            std::borrow::Cow::Borrowed(inner)
-        }
-    };
+    let raw = |row: u32| column::unescaped(ids.fragment(row));
     let mut keyed: Vec<(u64, u32)> = (0..ids.codes.len() as u32)
         .into_par_iter()
         .map(|row| {
             let id = raw(row);
+            let id = id.as_bytes();
             let mut prefix = [0u8; 8];
             let length = id.len().min(8);
             prefix[..length].copy_from_slice(&id[..length]);
