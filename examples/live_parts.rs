@@ -19,7 +19,17 @@ fn main() {
     for serial in 0..writes {
         let mut message = messages[(serial * 7919) % messages.len()].clone();
         message.subject = Some(format!("edit {serial}"));
-        live.upsert(message).expect("valid upsert");
+        // MODE=delete kills base rows only; MODE=insert adds runs only.
+        match std::env::var("MODE").as_deref() {
+            Ok("delete") => live.delete(&message.id).expect("an existing message"),
+            Ok("insert") => {
+                message.id.push_str("-new");
+                live.upsert(message).expect("valid upsert");
+            }
+            _ => {
+                live.upsert(message).expect("valid upsert");
+            }
+        }
     }
     println!("{:?}", live.stats());
     let requests = mix::generate(&messages, 7, 30);
@@ -44,7 +54,8 @@ fn main() {
         }
         if only.is_some() {
             // Profile this template alone: many rounds on the live store.
-            for _ in 0..200 {
+            let rounds = std::env::var("ROUNDS").ok().and_then(|rounds| rounds.parse().ok()).unwrap_or(200);
+            for _ in 0..rounds {
                 time(&live, &name);
             }
         }

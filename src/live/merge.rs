@@ -58,19 +58,34 @@ enum Origin {
 #[derive(Clone, Copy, Debug)]
 enum IdRef<'a> {
     Row(&'a Segment, u32),
-    Raw(&'a str),
+    Raw(&'a [u8]),
 }
 
-impl IdRef<'_> {
+impl<'a> IdRef<'a> {
+    /// A row's `_id` read now: its stored text when it holds no escape.
+    fn resolved(segment: &'a Segment, row: u32) -> IdRef<'a> {
+        match unescaped_bytes(segment.id_fragment(row)) {
+            Some(raw) => IdRef::Raw(raw),
+            None => IdRef::Row(segment, row),
+        }
+    }
+
     fn bytes(&self) -> Cow<'_, [u8]> {
         match *self {
-            IdRef::Raw(raw) => Cow::Borrowed(raw.as_bytes()),
-            IdRef::Row(segment, row) => match segment.id_of(row) {
-                Cow::Borrowed(id) => Cow::Borrowed(id.as_bytes()),
-                Cow::Owned(id) => Cow::Owned(id.into_bytes()),
+            IdRef::Raw(raw) => Cow::Borrowed(raw),
+            IdRef::Row(segment, row) => match unescaped_bytes(segment.id_fragment(row)) {
+                Some(raw) => Cow::Borrowed(raw),
+                None => Cow::Owned(segment.id_of(row).into_owned().into_bytes()),
             },
         }
     }
+}
+
+/// The text of a stored JSON string fragment when it holds no escape (its
+/// bytes between the quotes), without decoding or validating it again.
+fn unescaped_bytes(fragment: &[u8]) -> Option<&[u8]> {
+    let inner = &fragment[1..fragment.len() - 1];
+    (!inner.contains(&b'\\')).then_some(inner)
 }
 
 /// A match with its sort keys, from any part.
@@ -102,8 +117,17 @@ impl<'a> Item<'a> {
             origin: Origin::Tail,
             index: position as u32,
             dates: [seconds(message.created), seconds(message.modified), seconds(message.date_time)],
-            id: IdRef::Raw(&message.id),
+            id: IdRef::Raw(message.id.as_bytes()),
         }
+    }
+
+    /// The item with its `_id` read now, for orders that compare `_id`s
+    /// at once (a primary `_id` key) rather than only to break ties.
+    fn keyed_for(mut self, sort: &[SortKey]) -> Item<'a> {
+        if let (SortField::Id, IdRef::Row(segment, row)) = (sort[0].field, self.id) {
+            self.id = IdRef::resolved(segment, row);
+        }
+        self
     }
 
     fn compare(&self, other: &Item<'_>, sort: &[SortKey]) -> Ordering {
@@ -149,7 +173,12 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         let plan = plan_window(&run.segment, query, 0, limit);
         let execution = execute_live(&run.segment, Some(&run.deleted), &plan, None);
         small_count += execution.item_count;
-        small.extend(execution.rows.iter().map(|&row| Item::of_row(Origin::Run(number), &run.segment, row)));
+        small.extend(
+            execution
+                .rows
+                .iter()
+                .map(|&row| Item::of_row(Origin::Run(number), &run.segment, row).keyed_for(&query.sort)),
+        );
     }
     let tail = tail_matches(snapshot, query);
     small_count += tail.len() as u64;
@@ -169,8 +198,11 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let execution = execute_live(&base.segment, Some(&base.deleted), &plan, None);
     frame.item_count = execution.item_count + small_count;
 
-    let mut merged: Vec<Item<'_>> =
-        execution.rows.iter().map(|&row| Item::of_row(Origin::Base, &base.segment, row)).collect();
+    let mut merged: Vec<Item<'_>> = execution
+        .rows
+        .iter()
+        .map(|&row| Item::of_row(Origin::Base, &base.segment, row).keyed_for(&query.sort))
+        .collect();
     merged.extend(small);
     merged.sort_unstable_by(|left, right| left.compare(right, &query.sort));
     let first = usize::try_from(offset - start).unwrap_or(usize::MAX);

@@ -309,6 +309,11 @@ struct Shared {
     compactor_running: AtomicBool,
     compactions: AtomicU64,
     policy: LivePolicy,
+    /// One thread for flushes and merges. Builds run inside it, so that a
+    /// small build's parallel steps run inline instead of waking the
+    /// global pool's threads (a round trip that cost more than building a
+    /// 64-row run).
+    maintenance: Option<rayon::ThreadPool>,
 }
 
 #[derive(Debug, Default)]
@@ -449,6 +454,15 @@ impl Shared {
         Ok(())
     }
 
+    /// Flushes and merges on the maintenance thread, waiting for it (and
+    /// so for any background flush it is busy with).
+    fn flush_and_merge_now(&self) -> Result<(), BuildError> {
+        match &self.maintenance {
+            Some(pool) => pool.install(|| self.flush_and_merge()),
+            None => self.flush_and_merge(),
+        }
+    }
+
     /// The background flusher: flushes and merges until nothing is due.
     fn run_flusher(&self) {
         loop {
@@ -544,6 +558,11 @@ impl LiveEngine {
             compactor_running: AtomicBool::new(false),
             compactions: AtomicU64::new(0),
             policy,
+            maintenance: rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(|_| "msgdex-flusher".into())
+                .build()
+                .ok(),
         };
         LiveEngine { shared: Arc::new(shared), limits: QueryLimits::default() }
     }
@@ -590,7 +609,7 @@ impl LiveEngine {
     /// `during` makes race the compaction, deterministically (for tests).
     #[doc(hidden)]
     pub fn compact_racing(&self, mut during: impl FnMut()) -> Result<(), BuildError> {
-        self.shared.flush_and_merge()?;
+        self.shared.flush_and_merge_now()?;
         self.shared.compact(&mut during)
     }
 
@@ -608,16 +627,22 @@ impl LiveEngine {
     fn maintain(&self, snapshot: &Snapshot) -> Result<(), BuildError> {
         let policy = &self.shared.policy;
         if !policy.background {
-            return if snapshot.tail_is_full(policy) { self.shared.flush_and_merge() } else { Ok(()) };
+            return if snapshot.tail_is_full(policy) { self.shared.flush_and_merge_now() } else { Ok(()) };
         }
         if snapshot.tail.len() >= policy.tail_limit.max(1) * TAIL_BACKLOG {
-            self.shared.flush_and_merge()?;
+            self.shared.flush_and_merge_now()?;
         }
         if snapshot.tail_is_full(policy) && !self.shared.flusher_running.swap(true, Ordering::AcqRel) {
             let shared = Arc::clone(&self.shared);
-            let spawned = std::thread::Builder::new().name("msgdex-flusher".into()).spawn(move || shared.run_flusher());
-            if spawned.is_err() {
-                self.shared.flusher_running.store(false, Ordering::Release);
+            match &self.shared.maintenance {
+                Some(pool) => pool.spawn(move || shared.run_flusher()),
+                None => {
+                    let spawned =
+                        std::thread::Builder::new().name("msgdex-flusher".into()).spawn(move || shared.run_flusher());
+                    if spawned.is_err() {
+                        self.shared.flusher_running.store(false, Ordering::Release);
+                    }
+                }
             }
         }
         if snapshot.needs_compaction(policy) && !self.shared.compactor_running.swap(true, Ordering::AcqRel) {

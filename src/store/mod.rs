@@ -219,7 +219,7 @@ impl Segment {
     }
 
     /// The stored `_id` (JSON text) of a row.
-    fn id_fragment(&self, row: u32) -> &[u8] {
+    pub(crate) fn id_fragment(&self, row: u32) -> &[u8] {
         self.dict(Field::Id).dict.get(row + 1)
     }
 
