@@ -53,6 +53,9 @@ pub struct ExecStats {
     /// Whether `item_count` came from the row counts of the values
     /// `filters-q` matched, with no row read.
     pub counted_by_text_values: bool,
+    /// Matches copied to take a segment's dead rows out of them (0 when
+    /// dead rows were skipped as met and counted from tallies).
+    pub rows_copied_for_dead: u64,
 }
 
 /// The rows matching the filter steps: `None` means every row; a single
@@ -90,6 +93,9 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
         _ => None,
     });
     if let Some(execution) = text.as_ref().and_then(|found| text_walk(segment, deleted, plan, forced, found)) {
+        return execution;
+    }
+    if let Some(execution) = one_value_walk(segment, deleted, plan, forced) {
         return execution;
     }
     let Some(matches) = evaluate_filters(segment, deleted, plan, text, &mut stats) else {
@@ -159,6 +165,46 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
         walk_page(segment, plan, bitmap, Membership::Bitmap(bitmap), positions, &mut stats)
     };
     Execution { item_count, rows, stats }
+}
+
+/// Walks a date order for a plan of one value without a date range, on a
+/// segment with dead rows: the value's rows are tested and dead rows
+/// skipped as the walk meets them, the count comes from tallies (see
+/// [`one_value_live`]). `None` when another strategy is cheaper or forced.
+fn one_value_walk(
+    segment: &Segment,
+    deleted: Option<&Deleted>,
+    plan: &Plan,
+    forced: Option<Strategy>,
+) -> Option<Execution> {
+    let primary = plan.sort[0];
+    if primary.field == SortField::Id || plan.domain().is_some() || matches!(forced, Some(Strategy::Collect)) {
+        return None;
+    }
+    let (bitmap, item_count) = one_value_live(segment, deleted?, plan)?;
+    let order = segment.order(primary.field);
+    let (walk_cost, collect_cost) = page_costs(PageShape {
+        matches: item_count.max(1),
+        candidates: bitmap.len(),
+        domain_len: order.len() as u64,
+        has_domain: false,
+        offset: plan.offset,
+        limit: plan.limit,
+    });
+    if walk_cost > collect_cost && forced.is_none() {
+        return None;
+    }
+    let mut stats = ExecStats { strategy: Some(Strategy::Walk), ..ExecStats::default() };
+    stats.after_step.push(item_count);
+    let walk = Walk {
+        segment,
+        order,
+        membership: Membership::AliveIn(bitmap, deleted?),
+        positions: 0..order.len(),
+        rest: &plan.sort[1..],
+    };
+    let rows = walk.page(primary.descending, plan.offset, plan.limit as usize, &mut stats);
+    Some(Execution { item_count, rows, stats })
 }
 
 /// Most positions a walk testing rows' own values (facets, text) may
@@ -521,8 +567,16 @@ fn evaluate_filters<'a>(
     // Without filters, dead rows are skipped by the page strategy instead.
     if let Some(deleted) = deleted {
         if let Some(found) = matches.take() {
-            let mut alive = found.into_owned();
-            deleted.remove_from(&mut alive);
+            stats.rows_copied_for_dead = found.len();
+            let alive = if found.len() < deleted.len() / 8 {
+                // Few matches: test each rather than subtract every dead row.
+                RoaringBitmap::from_sorted_iter(found.iter().filter(|&row| !deleted.contains(row)))
+                    .expect("rows stay sorted")
+            } else {
+                let mut alive = found.into_owned();
+                deleted.remove_from(&mut alive);
+                alive
+            };
             if alive.is_empty() {
                 return None;
             }
@@ -530,6 +584,43 @@ fn evaluate_filters<'a>(
         }
     }
     Some(matches)
+}
+
+/// The matches of a plan whose only step is one value of a value-indexed
+/// field, on a segment with dead rows: the value's own rows (dead ones
+/// among them, never copied to subtract them) and how many are alive,
+/// counted from the tombstones' tally per value. `None` for other plans.
+fn one_value_live<'a>(segment: &'a Segment, deleted: &Deleted, plan: &Plan) -> Option<(&'a RoaringBitmap, u64)> {
+    let [step] = plan.steps.as_slice() else {
+        return None;
+    };
+    let StepKind::Values { field, codes } = &step.kind else {
+        return None;
+    };
+    let ([code], Some(slot)) = (codes.as_slice(), crate::store::BITMAP_FIELDS.iter().position(|known| known == field))
+    else {
+        return None;
+    };
+    let code_of = |row: u32| match segment.column(*field) {
+        Column::Dict(column) => column.codes[row as usize],
+        Column::Enum(column) => u32::from(column.codes[row as usize]),
+        Column::Date(_) => unreachable!("no value index on a date field"),
+    };
+    let tally = deleted.frozen_value_tally(slot, |rows| {
+        let mut tally = Vec::new();
+        for row in rows {
+            let code = code_of(row) as usize;
+            if tally.len() <= code {
+                tally.resize(code + 1, 0);
+            }
+            tally[code] += 1;
+        }
+        tally
+    });
+    let frozen_dead = u64::from(tally.get(*code as usize).copied().unwrap_or(0));
+    let recent_dead = deleted.recent_rows().filter(|&row| code_of(row) == *code).count() as u64;
+    let rows = segment.value_index(*field).rows(*code);
+    Some((rows, rows.len() - frozen_dead - recent_dead))
 }
 
 /// The running result narrowed by an index's bitmap (borrowed when it is
@@ -667,6 +758,9 @@ enum Membership<'a> {
     /// Every row matches unless a later write killed it (with the number
     /// of the order walked, whose dead rows are counted per block).
     Live(&'a Deleted, usize),
+    /// Test the match bitmap, then whether a later write killed the row:
+    /// the bitmap (an index's own) still holds dead rows.
+    AliveIn(&'a RoaringBitmap, &'a Deleted),
     /// Test whether one of the row's own text values matched `filters-q`:
     /// the union of the matched values' rows is never built.
     Text(&'a TextTest<'a>),
@@ -729,6 +823,7 @@ impl Membership<'_> {
             Membership::Dense(words) => words[row as usize >> 6] >> (row & 63) & 1 == 1,
             Membership::Facets(test) => test.contains(row),
             Membership::Live(deleted, _) => !deleted.contains(row),
+            Membership::AliveIn(bitmap, deleted) => bitmap.contains(row) && !deleted.contains(row),
             Membership::Text(test) => test.contains(row),
         }
     }
@@ -829,7 +924,7 @@ impl Walk<'_> {
             Membership::Live(deleted, order_number) => {
                 self.order.block(block).len() - deleted.dead_in_block(order_number, block)
             }
-            Membership::Dense(_) | Membership::Facets(_) | Membership::Text(_) => {
+            Membership::Dense(_) | Membership::AliveIn(..) | Membership::Facets(_) | Membership::Text(_) => {
                 self.count(block * BLOCK..(block + 1) * BLOCK, &mut ExecStats::default())
             }
         }

@@ -118,3 +118,34 @@ fn explain_command_prints_plan_and_execution() {
         .unwrap();
     assert_eq!(invalid.status.code(), Some(2));
 }
+
+#[test]
+fn one_value_on_a_segment_with_dead_rows_is_walked_and_counted_from_tallies() {
+    use msgdex::live::LivePolicy;
+    use msgdex::{LiveEngine, Writable};
+    let messages: Vec<_> = DataGenerator::new(ROWS, 3).collect();
+    let policy = LivePolicy { background: false, ..LivePolicy::default() };
+    let segment = std::sync::Arc::new(msgdex::store::Segment::from_messages(&messages).unwrap());
+    let live = LiveEngine::with_policy(segment, policy);
+    // Past the tombstones' recent list, so both frozen and recent dead rows count.
+    let dead: Vec<&str> = messages.iter().step_by(7).map(|message| message.id.as_str()).collect();
+    for id in &dead {
+        live.delete(id).unwrap();
+    }
+    let alive: Vec<_> = messages.iter().filter(|message| !dead.contains(&message.id.as_str())).cloned().collect();
+    let reference = ReferenceEngine::new(alive);
+    let location = messages.iter().find_map(|message| message.location.clone()).expect("a location");
+    let snapshot = live.snapshot();
+    let base = snapshot.base();
+    for sort in ["-date_time", "created", "-modified"] {
+        let target = format!("/v1/messages?filters-location={location}&sort_by={sort}&per_page=20&page=2");
+        assert_eq!(live.respond(&target).body, reference.respond(&target).body, "{target}");
+        let Request::List(Ok(query)) = Request::parse(&target, &QueryLimits::default()) else { panic!("{target}") };
+        let plan = msgdex::plan::plan_window(&base.segment, &query, query.offset(), query.per_page);
+        let execution = msgdex::exec::execute_live(&base.segment, Some(&base.deleted), &plan, None);
+        assert_eq!(execution.stats.strategy, Some(msgdex::plan::Strategy::Walk), "{target}");
+        assert_eq!(execution.stats.after_step.len(), 1, "{target}: one step, counted");
+        assert_eq!(execution.stats.rows_copied_for_dead, 0, "{target}: the value's rows are not copied");
+        assert!(execution.stats.rows_examined <= ROWS / 10, "{target}: {:?}", execution.stats);
+    }
+}

@@ -69,14 +69,14 @@ impl IdIndex {
     /// run in phases so that their cache misses overlap: every first slot
     /// is prefetched, then `prefetch_fragment` is called for every
     /// candidate row, then candidates are confirmed.
-    pub fn find_many<'a>(
+    pub fn find_many<'a, F: AsRef<[u8]>>(
         &self,
-        fragments: &[Vec<u8>],
+        fragments: &[F],
         fragment_of: impl Fn(u32) -> &'a [u8],
         prefetch_fragment: impl Fn(u32),
     ) -> Vec<Option<u32>> {
         let mask = self.slots.len() - 1;
-        let hashes: Vec<u64> = fragments.iter().map(|fragment| self.hasher.hash_one(fragment)).collect();
+        let hashes: Vec<u64> = fragments.iter().map(|fragment| self.hasher.hash_one(fragment.as_ref())).collect();
         for &hash in &hashes {
             prefetch(self.slots.as_ptr().wrapping_add(hash as usize & mask));
         }
@@ -105,10 +105,10 @@ impl IdIndex {
             .map(|((fragment, &hash), candidate)| {
                 let slot = (*candidate)?;
                 let row = self.slots[slot] as u32 - 1;
-                if fragment_of(row) == fragment.as_slice() {
+                if fragment_of(row) == fragment.as_ref() {
                     Some(row)
                 } else {
-                    self.probe((slot + 1) & mask, hash, fragment, &fragment_of)
+                    self.probe((slot + 1) & mask, hash, fragment.as_ref(), &fragment_of)
                 }
             })
             .collect()

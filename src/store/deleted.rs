@@ -40,6 +40,23 @@ struct Frozen {
     positions: [Vec<u32>; ORDERS],
     /// Dead rows per value of the segment's text index, once asked for.
     text_tally: std::sync::OnceLock<Vec<u32>>,
+    /// Dead rows per code of each value-indexed field, once asked for.
+    value_tallies: [std::sync::OnceLock<Vec<u32>>; VALUE_FIELDS],
+}
+
+/// The value-indexed fields whose dead rows per code a [`Deleted`] can tally
+/// (`store::BITMAP_FIELDS`, by position).
+pub const VALUE_FIELDS: usize = crate::store::BITMAP_FIELDS.len();
+
+impl Frozen {
+    fn new(rows: RoaringBitmap, positions: [Vec<u32>; ORDERS]) -> Frozen {
+        Frozen {
+            rows,
+            positions,
+            text_tally: std::sync::OnceLock::new(),
+            value_tallies: std::array::from_fn(|_| std::sync::OnceLock::new()),
+        }
+    }
 }
 
 /// A dead row not yet folded, with its position in each sorted order.
@@ -67,11 +84,7 @@ pub struct Deleted {
 impl Deleted {
     /// No dead rows in a segment of `row_count` rows.
     pub fn none(row_count: u32) -> Deleted {
-        let frozen = Frozen {
-            rows: RoaringBitmap::new(),
-            positions: std::array::from_fn(|_| Vec::new()),
-            text_tally: std::sync::OnceLock::new(),
-        };
+        let frozen = Frozen::new(RoaringBitmap::new(), std::array::from_fn(|_| Vec::new()));
         Deleted { row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets: FacetCounts::empty() }
     }
 
@@ -96,7 +109,7 @@ impl Deleted {
             added.sort_unstable();
             merge_sorted(&self.frozen.positions[order], &added)
         });
-        let frozen = Arc::new(Frozen { rows, positions, text_tally: std::sync::OnceLock::new() });
+        let frozen = Arc::new(Frozen::new(rows, positions));
         Deleted { row_count: self.row_count, frozen, recent: Vec::new(), facets }
     }
 
@@ -148,6 +161,14 @@ impl Deleted {
     /// index's own count (see `TextIndex::tally`).
     pub fn frozen_text_tally(&self, tally: impl FnOnce(&RoaringBitmap) -> Vec<u32>) -> &[u32] {
         self.frozen.text_tally.get_or_init(|| tally(&self.frozen.rows))
+    }
+
+    /// For each code of value-indexed field number `field` (a position in
+    /// `store::BITMAP_FIELDS`), how many frozen dead rows hold it: computed
+    /// by `tally` from the frozen rows the first time it is asked for, then
+    /// kept while these frozen rows are, like [`Deleted::frozen_text_tally`].
+    pub fn frozen_value_tally(&self, field: usize, tally: impl FnOnce(&RoaringBitmap) -> Vec<u32>) -> &[u32] {
+        self.frozen.value_tallies[field].get_or_init(|| tally(&self.frozen.rows))
     }
 
     /// How many dead rows lie in block `block` of sorted order number
