@@ -156,7 +156,10 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
     // Sparse matches tested at many positions get a bitset view: a roaring
     // array container costs a binary search per test.
     let tests = if domain.is_some() { domain_len } else { 0 } + 4 * u64::from(plan.limit);
-    let sparse = bitmap.len() < rows / 16 && bitmap.len() > 64 && tests > bitmap.len() / 4;
+    // Roaring keeps a chunk of 65,536 rows holding at most 4,096 matches as a
+    // sorted array: that is what "sparse" means here, whatever the segment's size.
+    let chunks = rows.div_ceil(1 << 16).max(1);
+    let sparse = bitmap.len() / chunks <= 4096 && bitmap.len() > 64 && tests > bitmap.len() / 4;
     let (item_count, rows) = if sparse {
         with_dense(bitmap, segment.row_count(), |words| {
             walk_page(segment, plan, bitmap, Membership::Dense(words), positions, &mut stats)

@@ -63,6 +63,20 @@ impl ReferenceEngine {
 
 /// Whether `message` passes every filter of `query` (SPEC §2).
 pub fn matches(message: &Message, query: &ListQuery) -> bool {
+    matches_but_text(message, query)
+        && query.text.as_deref().is_none_or(|text| {
+            TEXT_FIELDS.into_iter().any(|field| match message.get(field) {
+                FieldValue::Str(value) => value.to_lowercase().contains(text),
+                _ => false,
+            })
+        })
+}
+
+/// The fields `filters-q` searches.
+pub const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, Field::Origin];
+
+/// Whether `message` passes every filter of `query` but `filters-q`.
+pub fn matches_but_text(message: &Message, query: &ListQuery) -> bool {
     let presence_ok = |presence: Presence, value: Option<_>| match presence {
         Presence::Unset => true,
         Presence::Yes => value.is_some(),
@@ -83,14 +97,6 @@ pub fn matches(message: &Message, query: &ListQuery) -> bool {
         && query.date_time_to.is_none_or(|to| date_time.is_some_and(|value| value <= to))
         && query.modified_after.is_none_or(|after| modified.is_some_and(|value| value > after))
         && query.modified_before.is_none_or(|before| modified.is_some_and(|value| value < before))
-        && query.text.as_deref().is_none_or(|text| {
-            [Field::Correspondent, Field::Destination, Field::Origin].into_iter().any(|field| {
-                match message.get(field) {
-                    FieldValue::Str(value) => value.to_lowercase().contains(text),
-                    _ => false,
-                }
-            })
-        })
 }
 
 /// Whether `value` is accepted by an enum filter (`None`: no filter); a

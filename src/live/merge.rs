@@ -39,7 +39,6 @@ use crate::index::order::SortedOrder;
 use crate::model::{DateTime, Message};
 use crate::output::PageFrame;
 use crate::plan::{plan, plan_window, RangeUse, StepKind};
-use crate::reference::matches;
 use crate::request::{ListQuery, SortField, SortKey};
 use crate::store::column::NULL_DATE;
 use crate::store::deleted::Deleted;
@@ -89,7 +88,7 @@ fn unescaped_bytes(fragment: &[u8]) -> Option<&[u8]> {
 }
 
 /// A match with its sort keys, from any part.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Item<'a> {
     origin: Origin,
     /// The row in its segment, or the position in the tail.
@@ -166,53 +165,76 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let offset = query.offset();
     let want = offset.saturating_add(u64::from(query.per_page));
 
-    let mut small: Vec<Item<'_>> = Vec::new();
+    // Each part's matches come in the request's order: merge them, never sort.
+    let mut lists: Vec<Vec<Item<'_>>> = Vec::with_capacity(snapshot.runs.len() + 2);
     let mut small_count = 0u64;
     for (number, run) in snapshot.runs.iter().enumerate() {
         let limit = want.min(run.deleted.live_count()) as u32;
         let plan = plan_window(&run.segment, query, 0, limit);
         let execution = execute_live(&run.segment, Some(&run.deleted), &plan, None);
         small_count += execution.item_count;
-        small.extend(
+        lists.push(
             execution
                 .rows
                 .iter()
-                .map(|&row| Item::of_row(Origin::Run(number), &run.segment, row).keyed_for(&query.sort)),
+                .map(|&row| Item::of_row(Origin::Run(number), &run.segment, row).keyed_for(&query.sort))
+                .collect(),
         );
     }
-    let tail = tail_matches(snapshot, query);
+    let mut tail = tail_matches(snapshot, query);
+    tail.sort_unstable_by(|left, right| left.compare(right, &query.sort));
     small_count += tail.len() as u64;
-    small.extend(tail);
-    // Only the first `want` small matches can reach the page: select them,
-    // then sort that prefix.
-    let keep = usize::try_from(want).unwrap_or(usize::MAX).min(small.len());
-    if keep < small.len() {
-        small.select_nth_unstable_by(keep, |left, right| left.compare(right, &query.sort));
-        small.truncate(keep);
-    }
-    small.sort_unstable_by(|left, right| left.compare(right, &query.sort));
+    lists.push(tail);
 
+    // At most `small_count` small matches precede the page, so the base's
+    // matches before `start` cannot reach it.
     let start = offset.saturating_sub(small_count);
     let limit = (want - start).min(base.deleted.live_count()) as u32;
     let plan = plan_window(&base.segment, query, start, limit);
     let execution = execute_live(&base.segment, Some(&base.deleted), &plan, None);
     frame.item_count = execution.item_count + small_count;
+    lists.push(
+        execution
+            .rows
+            .iter()
+            .map(|&row| Item::of_row(Origin::Base, &base.segment, row).keyed_for(&query.sort))
+            .collect(),
+    );
+    let page = merge_lists(lists, &query.sort, offset - start, query.per_page as usize);
+    write_page(snapshot, &frame, &page, query, out);
+}
 
-    let mut merged: Vec<Item<'_>> = execution
-        .rows
-        .iter()
-        .map(|&row| Item::of_row(Origin::Base, &base.segment, row).keyed_for(&query.sort))
-        .collect();
-    merged.extend(small);
-    merged.sort_unstable_by(|left, right| left.compare(right, &query.sort));
-    let first = usize::try_from(offset - start).unwrap_or(usize::MAX);
-    write_page(snapshot, &frame, &merged[first.min(merged.len())..], query, out);
+/// The items at `skip..skip + take` of the merge of `lists`, each in the
+/// order of `sort` already: a k-way merge over the lists' heads (few lists,
+/// so a scan of the heads beats a heap).
+fn merge_lists<'a>(lists: Vec<Vec<Item<'a>>>, sort: &[SortKey], skip: u64, take: usize) -> Vec<Item<'a>> {
+    let mut next = vec![0usize; lists.len()];
+    let mut page = Vec::with_capacity(take);
+    let mut passed = 0u64;
+    while page.len() < take {
+        let mut least: Option<(usize, &Item<'a>)> = None;
+        for (index, list) in lists.iter().enumerate() {
+            let Some(head) = list.get(next[index]) else { continue };
+            if least.is_none_or(|(_, known)| head.compare(known, sort).is_lt()) {
+                least = Some((index, head));
+            }
+        }
+        let Some((index, &item)) = least else { break };
+        next[index] += 1;
+        if passed < skip {
+            passed += 1;
+        } else {
+            page.push(item);
+        }
+    }
+    page
 }
 
 /// The tail's messages that match the request (the tail is not indexed).
 fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> {
-    let matching = snapshot.tail.iter().enumerate().filter(|(_, message)| matches(message, query));
-    matching.map(|(position, message)| Item::of_message(position, message)).collect()
+    let needle = query.text.as_deref().map(memchr::memmem::Finder::new);
+    let matching = snapshot.tail.iter().enumerate().filter(|(_, written)| written.matches(query, needle.as_ref()));
+    matching.map(|(position, written)| Item::of_message(position, &written.message)).collect()
 }
 
 /// Writes the page frame with the first `per_page` of `items`.
@@ -225,7 +247,7 @@ fn write_page(snapshot: &Snapshot, frame: &PageFrame, items: &[Item<'_>], query:
             match item.origin {
                 Origin::Base => snapshot.base.segment.write_row(item.index, &query.attributes, out),
                 Origin::Run(number) => snapshot.runs[number].segment.write_row(item.index, &query.attributes, out),
-                Origin::Tail => snapshot.tail[item.index as usize].write_json(out, &query.attributes),
+                Origin::Tail => snapshot.tail[item.index as usize].message.write_json(out, &query.attributes),
             }
         }
     });

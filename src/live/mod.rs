@@ -115,6 +115,34 @@ impl Part {
     }
 }
 
+/// A written message not yet indexed, with its `filters-q` fields
+/// lower-cased once when written rather than by every query that scans it.
+#[derive(Debug)]
+pub struct TailMessage {
+    /// The message as written.
+    pub message: Message,
+    /// `correspondent`, `destination`, `origin` lower-cased (`None`: null).
+    lowered: [Option<Box<str>>; 3],
+}
+
+impl TailMessage {
+    fn new(message: Message) -> TailMessage {
+        let lowered = crate::reference::TEXT_FIELDS.map(|field| match message.get(field) {
+            crate::model::FieldValue::Str(value) => Some(value.to_lowercase().into_boxed_str()),
+            _ => None,
+        });
+        TailMessage { message, lowered }
+    }
+
+    /// Whether the message passes every filter of `query`; `needle` finds
+    /// the query's (lower-cased) `filters-q` text, if it has one.
+    pub fn matches(&self, query: &ListQuery, needle: Option<&memchr::memmem::Finder<'_>>) -> bool {
+        crate::reference::matches_but_text(&self.message, query)
+            && needle
+                .is_none_or(|needle| self.lowered.iter().flatten().any(|value| needle.find(value.as_bytes()).is_some()))
+    }
+}
+
 /// Where the live version of a message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Location {
@@ -128,7 +156,7 @@ enum Location {
 pub struct Snapshot {
     base: Part,
     runs: Vec<Part>,
-    tail: Vec<Arc<Message>>,
+    tail: Vec<Arc<TailMessage>>,
     count: u64,
     version: u64,
     /// The first runs, which a compaction in flight is folding into a new
@@ -163,7 +191,7 @@ impl Snapshot {
     }
 
     /// The newest writes, not yet indexed.
-    pub fn tail(&self) -> &[Arc<Message>] {
+    pub fn tail(&self) -> &[Arc<TailMessage>] {
         &self.tail
     }
 
@@ -180,7 +208,7 @@ impl Snapshot {
     }
 
     fn locate(&self, id: &str) -> Option<Location> {
-        if let Some(index) = self.tail.iter().position(|message| message.id == id) {
+        if let Some(index) = self.tail.iter().position(|written| written.message.id == id) {
             return Some(Location::Tail(index));
         }
         for (index, run) in self.runs.iter().enumerate().rev() {
@@ -194,7 +222,7 @@ impl Snapshot {
     /// Appends the full message with this `_id`; `false` if there is none.
     fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
         match self.locate(id) {
-            Some(Location::Tail(index)) => self.tail[index].write_json(out, &Field::ALL),
+            Some(Location::Tail(index)) => self.tail[index].message.write_json(out, &Field::ALL),
             Some(Location::Run(index, row)) => self.runs[index].segment.write_row(row, &Field::ALL, out),
             Some(Location::Base(row)) => self.base.segment.write_row(row, &Field::ALL, out),
             None => return false,
@@ -221,7 +249,7 @@ impl Snapshot {
         match write {
             Write::Insert(message) | Write::Upsert(message) => {
                 self.remove(&message.id);
-                self.tail.push(Arc::new(message));
+                self.tail.push(Arc::new(TailMessage::new(message)));
                 self.count += 1;
             }
             Write::Delete(id) => {
@@ -347,17 +375,17 @@ impl Shared {
             return Ok(());
         }
         let mut builder = SegmentBuilder::new();
-        builder.push_checked_batch(&taken)?;
+        builder.push_checked_batch(&taken.iter().map(|written| &written.message).collect::<Vec<_>>())?;
         let mut run = Part::new(Arc::new(builder.finish()));
         let writer = lock(&self.writer);
         let current = self.current.load_full();
         // `taken` holds its messages, so their addresses stay unique.
-        let still_in_tail: HashSet<*const Message> = current.tail.iter().map(Arc::as_ptr).collect();
-        let taken_set: HashSet<*const Message> = taken.iter().map(Arc::as_ptr).collect();
+        let still_in_tail: HashSet<*const TailMessage> = current.tail.iter().map(Arc::as_ptr).collect();
+        let taken_set: HashSet<*const TailMessage> = taken.iter().map(Arc::as_ptr).collect();
         for message in &taken {
             // Replaced or deleted since it was taken: dead in the run too.
             if !still_in_tail.contains(&Arc::as_ptr(message)) {
-                let row = run.segment.row_of_id(&message.id).expect("the run holds every taken message");
+                let row = run.segment.row_of_id(&message.message.id).expect("the run holds every taken message");
                 run.kill(row);
             }
         }
