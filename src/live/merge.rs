@@ -402,7 +402,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     // The page is the matches at `skip..skip + per_page` from the pivot on.
     let skip = offset - before;
     let take = skip + u64::from(query.per_page);
-    let mut items: Vec<Item<'_>> = Vec::new();
+    let mut lists: Vec<Vec<Item<'_>>> = Vec::with_capacity(parts.len() + 1);
     for (part, &count) in parts.iter().zip(&counts) {
         let start = part.count_before(&pivot, sort);
         let limit = take.min(count.saturating_sub(start));
@@ -411,12 +411,10 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
         }
         let plan = plan_window(part.segment, query, start, u32::try_from(limit).unwrap_or(u32::MAX));
         let execution = execute_live(part.segment, Some(part.deleted), &plan, None);
-        items.extend(execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)));
+        lists.push(execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)).collect());
     }
     let tail_start = tail.partition_point(|item| item.compare(&pivot, sort).is_lt());
-    items.extend(tail.drain(tail_start..).take(usize::try_from(take).unwrap_or(usize::MAX)));
-    items.sort_unstable_by(|left, right| left.compare(right, sort));
-    let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(items.len());
-    write_page(snapshot, &frame, &items[skip..], query, out);
+    lists.push(tail.drain(tail_start..).take(usize::try_from(take).unwrap_or(usize::MAX)).collect());
+    write_page(snapshot, &frame, &merge_lists(lists, sort, skip, query.per_page as usize), query, out);
     true
 }

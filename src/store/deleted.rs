@@ -14,7 +14,8 @@
 //!              positions[order]  sorted positions of the dead rows in each
 //!                                sorted order: dead rows in any range of
 //!                                positions are two binary searches away>
-//!  recent: [(r7, positions), …]  sorted, copied on each write (≤ RECENT_LIMIT)
+//!  recent: [r7, …] and each order's [positions, …], sorted, copied on each
+//!          write (≤ RECENT_LIMIT)
 //!  facets: dead rows per facet cell, so facet counts stay exact
 //! ```
 //!
@@ -59,13 +60,6 @@ impl Frozen {
     }
 }
 
-/// A dead row not yet folded, with its position in each sorted order.
-#[derive(Clone, Copy, Debug)]
-struct Recent {
-    row: u32,
-    positions: [u32; ORDERS],
-}
-
 /// Most tombstones kept in the copied list before they are folded into a
 /// new shared bitmap (one bitmap copy per this many deletions).
 const RECENT_LIMIT: usize = 256;
@@ -75,8 +69,11 @@ const RECENT_LIMIT: usize = 256;
 pub struct Deleted {
     row_count: u32,
     frozen: Arc<Frozen>,
-    /// Rows not in `frozen`, ascending by row.
-    recent: Vec<Recent>,
+    /// Rows not in `frozen`, ascending.
+    recent: Vec<u32>,
+    /// Their positions in each sorted order, ascending (so that the dead
+    /// rows in a range of positions are binary searches away).
+    recent_positions: [Vec<u32>; ORDERS],
     /// Dead rows per facet cell.
     facets: FacetCounts,
 }
@@ -85,7 +82,13 @@ impl Deleted {
     /// No dead rows in a segment of `row_count` rows.
     pub fn none(row_count: u32) -> Deleted {
         let frozen = Frozen::new(RoaringBitmap::new(), std::array::from_fn(|_| Vec::new()));
-        Deleted { row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets: FacetCounts::empty() }
+        Deleted {
+            row_count,
+            frozen: Arc::new(frozen),
+            recent: Vec::new(),
+            recent_positions: std::array::from_fn(|_| Vec::new()),
+            facets: FacetCounts::empty(),
+        }
     }
 
     /// A new version with `row` dead as well: `cell` is its facet cell,
@@ -94,23 +97,20 @@ impl Deleted {
         debug_assert!(row < self.row_count && !self.contains(row), "a row dies once");
         let mut facets = self.facets.clone();
         facets.add_to_cell(cell);
-        let at = self.recent.partition_point(|known| known.row < row);
-        let mut recent = Vec::with_capacity(self.recent.len() + 1);
-        recent.extend_from_slice(&self.recent[..at]);
-        recent.push(Recent { row, positions });
-        recent.extend_from_slice(&self.recent[at..]);
+        let recent = with_inserted(&self.recent, row);
+        let recent_positions =
+            std::array::from_fn(|order| with_inserted(&self.recent_positions[order], positions[order]));
         if recent.len() <= RECENT_LIMIT {
-            return Deleted { row_count: self.row_count, frozen: self.frozen.clone(), recent, facets };
+            let frozen = self.frozen.clone();
+            return Deleted { row_count: self.row_count, frozen, recent, recent_positions, facets };
         }
         let mut rows = self.frozen.rows.clone();
-        rows.extend(recent.iter().map(|dead| dead.row));
-        let positions = std::array::from_fn(|order| {
-            let mut added: Vec<u32> = recent.iter().map(|dead| dead.positions[order]).collect();
-            added.sort_unstable();
-            merge_sorted(&self.frozen.positions[order], &added)
-        });
+        rows.extend(recent.iter().copied());
+        let positions =
+            std::array::from_fn(|order| merge_sorted(&self.frozen.positions[order], &recent_positions[order]));
         let frozen = Arc::new(Frozen::new(rows, positions));
-        Deleted { row_count: self.row_count, frozen, recent: Vec::new(), facets }
+        let recent_positions = std::array::from_fn(|_| Vec::new());
+        Deleted { row_count: self.row_count, frozen, recent: Vec::new(), recent_positions, facets }
     }
 
     /// The number of dead rows.
@@ -131,27 +131,27 @@ impl Deleted {
     /// Whether `row` is dead.
     #[inline]
     pub fn contains(&self, row: u32) -> bool {
-        self.frozen.rows.contains(row) || self.recent.binary_search_by_key(&row, |dead| dead.row).is_ok()
+        self.frozen.rows.contains(row) || self.recent.binary_search(&row).is_ok()
     }
 
     /// Removes the dead rows from `bitmap`.
     pub fn remove_from(&self, bitmap: &mut RoaringBitmap) {
         *bitmap -= &self.frozen.rows;
-        for dead in &self.recent {
-            bitmap.remove(dead.row);
+        for &dead in &self.recent {
+            bitmap.remove(dead);
         }
     }
 
     /// The dead rows, ascending.
     pub fn rows(&self) -> RoaringBitmap {
         let mut rows = self.frozen.rows.clone();
-        rows.extend(self.recent.iter().map(|dead| dead.row));
+        rows.extend(self.recent.iter().copied());
         rows
     }
 
     /// The recently killed rows (those not in the frozen bitmap), ascending.
     pub fn recent_rows(&self) -> impl Iterator<Item = u32> + '_ {
-        self.recent.iter().map(|dead| dead.row)
+        self.recent.iter().copied()
     }
 
     /// For each value of the segment's text index, how many frozen dead
@@ -178,19 +178,19 @@ impl Deleted {
     }
 
     /// How many dead rows lie at `positions` of sorted order number
-    /// `order_number`: two binary searches and the short recent list.
+    /// `order_number`: binary searches in the frozen and the recent positions.
     pub fn dead_at(&self, order_number: usize, positions: std::ops::Range<usize>) -> u64 {
-        let frozen = &self.frozen.positions[order_number];
-        let below = |position: usize| frozen.partition_point(|&dead| (dead as usize) < position);
-        let recent =
-            self.recent.iter().filter(|dead| positions.contains(&(dead.positions[order_number] as usize))).count();
-        (below(positions.end).saturating_sub(below(positions.start)) + recent) as u64
+        let within = |sorted: &[u32]| {
+            let below = |position: usize| sorted.partition_point(|&dead| (dead as usize) < position);
+            below(positions.end).saturating_sub(below(positions.start))
+        };
+        (within(&self.frozen.positions[order_number]) + within(&self.recent_positions[order_number])) as u64
     }
 
     /// How many dead rows are below `row`.
     pub fn rank_below(&self, row: u32) -> u64 {
         let frozen = if row == 0 { 0 } else { self.frozen.rows.rank(row - 1) };
-        frozen + self.recent.partition_point(|dead| dead.row < row) as u64
+        frozen + self.recent.partition_point(|&dead| dead < row) as u64
     }
 
     /// The live row with `rank` live rows below it, if any.
@@ -218,6 +218,17 @@ impl Deleted {
     pub fn facet_count(&self, selection: &FacetSelection) -> u64 {
         self.facets.count(selection)
     }
+}
+
+/// An ascending list with `value` inserted in its place (a new list: the
+/// old one stays with the versions that hold it).
+fn with_inserted(sorted: &[u32], value: u32) -> Vec<u32> {
+    let at = sorted.partition_point(|&known| known < value);
+    let mut inserted = Vec::with_capacity(sorted.len() + 1);
+    inserted.extend_from_slice(&sorted[..at]);
+    inserted.push(value);
+    inserted.extend_from_slice(&sorted[at..]);
+    inserted
 }
 
 /// Two ascending lists merged into one.
