@@ -77,6 +77,15 @@ pub const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, F
 
 /// Whether `message` passes every filter of `query` but `filters-q`.
 pub fn matches_but_text(message: &Message, query: &ListQuery) -> bool {
+    matches_but_text_with(message, query, |filter, value| {
+        query.value_filters[filter].values.iter().any(|accepted| accepted == value)
+    })
+}
+
+/// [`matches_but_text`] with `accepts(filter, value)` saying whether value
+/// filter number `filter` of the query accepts a (non-null) value: a
+/// faster test of the same lists, for callers that test many messages.
+pub fn matches_but_text_with(message: &Message, query: &ListQuery, accepts: impl Fn(usize, &str) -> bool) -> bool {
     let presence_ok = |presence: Presence, value: Option<_>| match presence {
         Presence::Unset => true,
         Presence::Yes => value.is_some(),
@@ -86,8 +95,8 @@ pub fn matches_but_text(message: &Message, query: &ListQuery) -> bool {
     let modified = message.modified;
     presence_ok(query.anonymized, message.anonymized.map(|_| ()))
         && presence_ok(query.read, message.read.map(|_| ()))
-        && query.value_filters.iter().all(|filter| match message.get(filter.field) {
-            FieldValue::Str(value) => filter.values.iter().any(|accepted| accepted == value),
+        && query.value_filters.iter().enumerate().all(|(number, filter)| match message.get(filter.field) {
+            FieldValue::Str(value) => accepts(number, value),
             _ => false,
         })
         && in_set(&query.channels, message.channel)

@@ -182,8 +182,15 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         );
     }
     let mut tail = tail_matches(snapshot, query);
-    tail.sort_unstable_by(|left, right| left.compare(right, &query.sort));
     small_count += tail.len() as u64;
+    // Only the tail's first `want` matches can reach the page: select them,
+    // then sort only those.
+    let keep = usize::try_from(want).unwrap_or(usize::MAX);
+    if keep < tail.len() {
+        tail.select_nth_unstable_by(keep, |left, right| left.compare(right, &query.sort));
+        tail.truncate(keep);
+    }
+    tail.sort_unstable_by(|left, right| left.compare(right, &query.sort));
     lists.push(tail);
 
     // At most `small_count` small matches precede the page, so the base's
@@ -232,8 +239,8 @@ fn merge_lists<'a>(lists: Vec<Vec<Item<'a>>>, sort: &[SortKey], skip: u64, take:
 
 /// The tail's messages that match the request (the tail is not indexed).
 fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> {
-    let needle = query.text.as_deref().map(memchr::memmem::Finder::new);
-    let matching = snapshot.tail.iter().enumerate().filter(|(_, written)| written.matches(query, needle.as_ref()));
+    let filter = super::TailFilter::new(query);
+    let matching = snapshot.tail.iter().enumerate().filter(|(_, written)| written.matches(&filter));
     matching.map(|(position, written)| Item::of_message(position, &written.message)).collect()
 }
 

@@ -134,12 +134,45 @@ impl TailMessage {
         TailMessage { message, lowered }
     }
 
-    /// Whether the message passes every filter of `query`; `needle` finds
-    /// the query's (lower-cased) `filters-q` text, if it has one.
-    pub fn matches(&self, query: &ListQuery, needle: Option<&memchr::memmem::Finder<'_>>) -> bool {
-        crate::reference::matches_but_text(&self.message, query)
-            && needle
-                .is_none_or(|needle| self.lowered.iter().flatten().any(|value| needle.find(value.as_bytes()).is_some()))
+    /// Whether the message passes every filter of the query `filter` was
+    /// prepared from.
+    pub fn matches(&self, filter: &TailFilter<'_>) -> bool {
+        crate::reference::matches_but_text_with(&self.message, filter.query, |number, value| {
+            match &filter.value_sets[number] {
+                Some(set) => set.contains(value),
+                None => filter.query.value_filters[number].values.iter().any(|accepted| accepted == value),
+            }
+        }) && filter
+            .needle
+            .as_ref()
+            .is_none_or(|needle| self.lowered.iter().flatten().any(|value| needle.find(value.as_bytes()).is_some()))
+    }
+}
+
+/// A list request prepared once for testing every tail message: its
+/// `filters-q` text as a substring finder, its long value lists as sets.
+pub struct TailFilter<'a> {
+    query: &'a ListQuery,
+    needle: Option<memchr::memmem::Finder<'a>>,
+    /// Per value filter, its values as a set when there are many of them
+    /// (`filters-ids` with 50 Ids, say).
+    value_sets: Vec<Option<hashbrown::HashSet<&'a str>>>,
+}
+
+impl<'a> TailFilter<'a> {
+    /// Most values a filter's list may hold before it is tested as a set.
+    const LIST_LIMIT: usize = 8;
+
+    /// The request, prepared.
+    pub fn new(query: &'a ListQuery) -> TailFilter<'a> {
+        let value_sets = query
+            .value_filters
+            .iter()
+            .map(|filter| {
+                (filter.values.len() > Self::LIST_LIMIT).then(|| filter.values.iter().map(String::as_str).collect())
+            })
+            .collect();
+        TailFilter { query, needle: query.text.as_deref().map(memchr::memmem::Finder::new), value_sets }
     }
 }
 
