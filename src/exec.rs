@@ -957,23 +957,14 @@ impl Walk<'_> {
             return false;
         }
         let rows = self.order.rows_at(group);
-        let streamed: Option<Box<dyn Iterator<Item = &u32>>> = match self.rest {
-            [] | [SortKey { field: SortField::Id, descending: false }, ..] => Some(Box::new(rows.iter())),
-            [SortKey { field: SortField::Id, descending: true }, ..] => Some(Box::new(rows.iter().rev())),
-            _ => None,
-        };
-        if let Some(rows) = streamed {
-            for &row in rows {
-                stats.rows_examined += 1;
-                if !window.offer(self.is_member(row)) {
-                    continue;
-                }
-                window.page.push(row);
-                if window.page.len() == window.limit {
-                    return true;
-                }
+        match self.rest {
+            [] | [SortKey { field: SortField::Id, descending: false }, ..] => {
+                return self.stream(rows.iter(), window, stats)
             }
-            return false;
+            [SortKey { field: SortField::Id, descending: true }, ..] => {
+                return self.stream(rows.iter().rev(), window, stats)
+            }
+            _ => {}
         }
         stats.rows_examined += rows.len() as u64;
         let mut hits: Vec<u32> = rows.iter().copied().filter(|&row| self.is_member(row)).collect();
@@ -988,6 +979,22 @@ impl Walk<'_> {
         let wanted = window.limit - window.page.len();
         window.page.extend(hits.iter().skip(start).take(wanted));
         window.page.len() == window.limit
+    }
+
+    /// Offers a group's rows, already in the request's order, to the
+    /// window one by one; returns whether the page is full.
+    fn stream<'r>(&self, rows: impl Iterator<Item = &'r u32>, window: &mut Window, stats: &mut ExecStats) -> bool {
+        for &row in rows {
+            stats.rows_examined += 1;
+            if !window.offer(self.is_member(row)) {
+                continue;
+            }
+            window.page.push(row);
+            if window.page.len() == window.limit {
+                return true;
+            }
+        }
+        false
     }
 
     /// The live rows at `positions` when every live row matches (`None`
