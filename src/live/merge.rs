@@ -183,14 +183,25 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     }
     let mut tail = tail_matches(snapshot, query);
     small_count += tail.len() as u64;
-    // Only the tail's first `want` matches can reach the page: select them,
-    // then sort only those.
     let keep = usize::try_from(want).unwrap_or(usize::MAX);
-    if keep < tail.len() {
-        tail.select_nth_unstable_by(keep, |left, right| left.compare(right, &query.sort));
-        tail.truncate(keep);
+    match query.sort[0] {
+        // The tail is in `_id` order already.
+        SortKey { field: SortField::Id, descending } => {
+            if descending {
+                tail.reverse();
+            }
+            tail.truncate(keep);
+        }
+        // Only the tail's first `want` matches can reach the page: select
+        // them, then sort only those.
+        _ => {
+            if keep < tail.len() {
+                tail.select_nth_unstable_by(keep, |left, right| left.compare(right, &query.sort));
+                tail.truncate(keep);
+            }
+            tail.sort_unstable_by(|left, right| left.compare(right, &query.sort));
+        }
     }
-    tail.sort_unstable_by(|left, right| left.compare(right, &query.sort));
     lists.push(tail);
 
     // At most `small_count` small matches precede the page, so the base's

@@ -189,6 +189,8 @@ enum Location {
 pub struct Snapshot {
     base: Part,
     runs: Vec<Part>,
+    /// In `_id` order (byte-wise), so that a lookup is a binary search
+    /// and a page in `_id` order needs no sort of the tail.
     tail: Vec<Arc<TailMessage>>,
     count: u64,
     version: u64,
@@ -223,7 +225,7 @@ impl Snapshot {
         &self.runs
     }
 
-    /// The newest writes, not yet indexed.
+    /// The newest writes, not yet indexed, in `_id` order.
     pub fn tail(&self) -> &[Arc<TailMessage>] {
         &self.tail
     }
@@ -241,7 +243,7 @@ impl Snapshot {
     }
 
     fn locate(&self, id: &str) -> Option<Location> {
-        if let Some(index) = self.tail.iter().position(|written| written.message.id == id) {
+        if let Ok(index) = self.tail.binary_search_by(|written| written.message.id.as_str().cmp(id)) {
             return Some(Location::Tail(index));
         }
         for (index, run) in self.runs.iter().enumerate().rev() {
@@ -282,7 +284,8 @@ impl Snapshot {
         match write {
             Write::Insert(message) | Write::Upsert(message) => {
                 self.remove(&message.id);
-                self.tail.push(Arc::new(TailMessage::new(message)));
+                let at = self.tail.partition_point(|written| written.message.id < message.id);
+                self.tail.insert(at, Arc::new(TailMessage::new(message)));
                 self.count += 1;
             }
             Write::Delete(id) => {
