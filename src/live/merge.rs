@@ -165,21 +165,27 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let offset = query.offset();
     let want = offset.saturating_add(u64::from(query.per_page));
 
-    // Each part's matches come in the request's order: merge them, never sort.
-    let mut lists: Vec<Vec<Item<'_>>> = Vec::with_capacity(snapshot.runs.len() + 2);
-    let mut small_count = 0u64;
-    for (number, run) in snapshot.runs.iter().enumerate() {
-        let limit = want.min(run.deleted.live_count()) as u32;
-        let plan = plan_window(&run.segment, query, 0, limit);
+    // Each part's matches come in the request's order: merge them, never
+    // sort. A run is read only `FIRST_READ` matches deep at first (few of
+    // its matches reach a page); only if the merge runs past them is it read
+    // again to `want`.
+    let run_matches = |number: usize, limit: u64| {
+        let run = &snapshot.runs[number];
+        let plan = plan_window(&run.segment, query, 0, limit.min(run.deleted.live_count()) as u32);
         let execution = execute_live(&run.segment, Some(&run.deleted), &plan, None);
-        small_count += execution.item_count;
-        lists.push(
-            execution
-                .rows
-                .iter()
-                .map(|&row| Item::of_row(Origin::Run(number), &run.segment, row).keyed_for(&query.sort))
-                .collect(),
-        );
+        let items = execution
+            .rows
+            .iter()
+            .map(|&row| Item::of_row(Origin::Run(number), &run.segment, row).keyed_for(&query.sort))
+            .collect();
+        (execution.item_count, PartMatches::read(items, execution.item_count.min(want)))
+    };
+    let mut lists: Vec<PartMatches<'_>> = Vec::with_capacity(snapshot.runs.len() + 2);
+    let mut small_count = 0u64;
+    for number in 0..snapshot.runs.len() {
+        let (count, matches) = run_matches(number, want.min(FIRST_READ));
+        small_count += count;
+        lists.push(matches);
     }
     let mut tail = tail_matches(snapshot, query);
     small_count += tail.len() as u64;
@@ -202,7 +208,7 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
             tail.sort_unstable_by(|left, right| left.compare(right, &query.sort));
         }
     }
-    lists.push(tail);
+    lists.push(PartMatches::all(tail));
 
     // At most `small_count` small matches precede the page, so the base's
     // matches before `start` cannot reach it.
@@ -211,28 +217,66 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let plan = plan_window(&base.segment, query, start, limit);
     let execution = execute_live(&base.segment, Some(&base.deleted), &plan, None);
     frame.item_count = execution.item_count + small_count;
-    lists.push(
+    lists.push(PartMatches::all(
         execution
             .rows
             .iter()
             .map(|&row| Item::of_row(Origin::Base, &base.segment, row).keyed_for(&query.sort))
             .collect(),
-    );
-    let page = merge_lists(lists, &query.sort, offset - start, query.per_page as usize);
+    ));
+    let (skip, per_page) = (offset - start, query.per_page as usize);
+    let page = merge_lists(&lists, &query.sort, skip, per_page).unwrap_or_else(|| {
+        for number in 0..snapshot.runs.len() {
+            if !lists[number].complete {
+                lists[number] = run_matches(number, want).1;
+            }
+        }
+        merge_lists(&lists, &query.sort, skip, per_page).expect("every list is complete")
+    });
     write_page(snapshot, &frame, &page, query, out);
+}
+
+/// How deep a run is read at first (see [`list_into`]).
+const FIRST_READ: u64 = 16;
+
+/// One part's matches that can reach the page, in the request's order, as
+/// far as they were read.
+struct PartMatches<'a> {
+    items: Vec<Item<'a>>,
+    /// Whether `items` holds every match of the part that can reach the page.
+    complete: bool,
+}
+
+impl<'a> PartMatches<'a> {
+    /// Every match of the part that can reach the page.
+    fn all(items: Vec<Item<'a>>) -> PartMatches<'a> {
+        PartMatches { items, complete: true }
+    }
+
+    /// The first matches of a part of which `reachable` can reach the page.
+    fn read(items: Vec<Item<'a>>, reachable: u64) -> PartMatches<'a> {
+        let complete = items.len() as u64 >= reachable;
+        PartMatches { items, complete }
+    }
 }
 
 /// The items at `skip..skip + take` of the merge of `lists`, each in the
 /// order of `sort` already: a k-way merge over the lists' heads (few lists,
-/// so a scan of the heads beats a heap).
-fn merge_lists<'a>(lists: Vec<Vec<Item<'a>>>, sort: &[SortKey], skip: u64, take: usize) -> Vec<Item<'a>> {
+/// so a scan of the heads beats a heap). `None` when a list not read to its
+/// end runs out before the page is full: its next match is unknown.
+fn merge_lists<'a>(lists: &[PartMatches<'a>], sort: &[SortKey], skip: u64, take: usize) -> Option<Vec<Item<'a>>> {
     let mut next = vec![0usize; lists.len()];
     let mut page = Vec::with_capacity(take);
     let mut passed = 0u64;
     while page.len() < take {
         let mut least: Option<(usize, &Item<'a>)> = None;
         for (index, list) in lists.iter().enumerate() {
-            let Some(head) = list.get(next[index]) else { continue };
+            let Some(head) = list.items.get(next[index]) else {
+                if list.complete {
+                    continue;
+                }
+                return None;
+            };
             if least.is_none_or(|(_, known)| head.compare(known, sort).is_lt()) {
                 least = Some((index, head));
             }
@@ -245,7 +289,7 @@ fn merge_lists<'a>(lists: Vec<Vec<Item<'a>>>, sort: &[SortKey], skip: u64, take:
             page.push(item);
         }
     }
-    page
+    Some(page)
 }
 
 /// The tail's messages that match the request (the tail is not indexed).
@@ -420,19 +464,36 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     // The page is the matches at `skip..skip + per_page` from the pivot on.
     let skip = offset - before;
     let take = skip + u64::from(query.per_page);
-    let mut lists: Vec<Vec<Item<'_>>> = Vec::with_capacity(parts.len() + 1);
-    for (part, &count) in parts.iter().zip(&counts) {
-        let start = part.count_before(&pivot, sort);
-        let limit = take.min(count.saturating_sub(start));
+    // Each part from its own rank of the pivot; runs first only
+    // `FIRST_READ` deep, as in `list_into`.
+    let starts: Vec<u64> = parts.iter().map(|part| part.count_before(&pivot, sort)).collect();
+    let part_matches = |number: usize, limit: u64| {
+        let (part, reachable) = (&parts[number], take.min(counts[number].saturating_sub(starts[number])));
+        let limit = u32::try_from(limit.min(reachable)).unwrap_or(u32::MAX);
         if limit == 0 {
-            continue;
+            return PartMatches::all(Vec::new());
         }
-        let plan = plan_window(part.segment, query, start, u32::try_from(limit).unwrap_or(u32::MAX));
+        let plan = plan_window(part.segment, query, starts[number], limit);
         let execution = execute_live(part.segment, Some(part.deleted), &plan, None);
-        lists.push(execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)).collect());
-    }
+        PartMatches::read(
+            execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)).collect(),
+            reachable,
+        )
+    };
+    let mut lists: Vec<PartMatches<'_>> = (0..parts.len())
+        .map(|number| part_matches(number, if number == 0 { take } else { take.min(FIRST_READ) }))
+        .collect();
     let tail_start = tail.partition_point(|item| item.compare(&pivot, sort).is_lt());
-    lists.push(tail.drain(tail_start..).take(usize::try_from(take).unwrap_or(usize::MAX)).collect());
-    write_page(snapshot, &frame, &merge_lists(lists, sort, skip, query.per_page as usize), query, out);
+    lists.push(PartMatches::all(tail.drain(tail_start..).take(usize::try_from(take).unwrap_or(usize::MAX)).collect()));
+    let per_page = query.per_page as usize;
+    let page = merge_lists(&lists, sort, skip, per_page).unwrap_or_else(|| {
+        for number in 1..parts.len() {
+            if !lists[number].complete {
+                lists[number] = part_matches(number, take);
+            }
+        }
+        merge_lists(&lists, sort, skip, per_page).expect("every list is complete")
+    });
+    write_page(snapshot, &frame, &page, query, out);
     true
 }
