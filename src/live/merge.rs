@@ -226,9 +226,9 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     ));
     let (skip, per_page) = (offset - start, query.per_page as usize);
     let page = merge_lists(&lists, &query.sort, skip, per_page).unwrap_or_else(|| {
-        for number in 0..snapshot.runs.len() {
-            if !lists[number].complete {
-                lists[number] = run_matches(number, want).1;
+        for (number, list) in lists.iter_mut().enumerate().take(snapshot.runs.len()) {
+            if !list.complete {
+                *list = run_matches(number, want).1;
             }
         }
         merge_lists(&lists, &query.sort, skip, per_page).expect("every list is complete")
@@ -487,9 +487,9 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     lists.push(PartMatches::all(tail.drain(tail_start..).take(usize::try_from(take).unwrap_or(usize::MAX)).collect()));
     let per_page = query.per_page as usize;
     let page = merge_lists(&lists, sort, skip, per_page).unwrap_or_else(|| {
-        for number in 1..parts.len() {
-            if !lists[number].complete {
-                lists[number] = part_matches(number, take);
+        for (number, list) in lists.iter_mut().enumerate().take(parts.len()).skip(1) {
+            if !list.complete {
+                *list = part_matches(number, take);
             }
         }
         merge_lists(&lists, sort, skip, per_page).expect("every list is complete")
