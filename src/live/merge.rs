@@ -301,16 +301,29 @@ fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> 
 
 /// Writes the page frame with the first `per_page` of `items`.
 fn write_page(snapshot: &Snapshot, frame: &PageFrame, items: &[Item<'_>], query: &ListQuery, out: &mut Vec<u8>) {
+    let items = &items[..items.len().min(query.per_page as usize)];
     frame.write_body(out, |out| {
-        for (position, item) in items.iter().take(query.per_page as usize).enumerate() {
+        // Consecutive items of one segment are written together, so that
+        // their values' cache misses overlap (`Segment::write_items`).
+        for (position, stretch) in items.chunk_by(|left, right| left.origin == right.origin).enumerate() {
             if position > 0 {
                 out.push(b',');
             }
-            match item.origin {
-                Origin::Base => snapshot.base.segment.write_row(item.index, &query.attributes, out),
-                Origin::Run(number) => snapshot.runs[number].segment.write_row(item.index, &query.attributes, out),
-                Origin::Tail => snapshot.tail[item.index as usize].message.write_json(out, &query.attributes),
-            }
+            let segment = match stretch[0].origin {
+                Origin::Base => &snapshot.base.segment,
+                Origin::Run(number) => &snapshot.runs[number].segment,
+                Origin::Tail => {
+                    for (index, item) in stretch.iter().enumerate() {
+                        if index > 0 {
+                            out.push(b',');
+                        }
+                        snapshot.tail[item.index as usize].message.write_json(out, &query.attributes);
+                    }
+                    continue;
+                }
+            };
+            let rows: Vec<u32> = stretch.iter().map(|item| item.index).collect();
+            segment.write_items(&rows, &query.attributes, out);
         }
     });
 }
