@@ -236,6 +236,9 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     write_page(snapshot, &frame, &page, query, out);
 }
 
+/// Most forward steps before a deep page's pivot search bisects.
+const RANK_STEPS: usize = 8;
+
 /// How deep a run is read at first (see [`list_into`]).
 const FIRST_READ: u64 = 16;
 
@@ -454,12 +457,38 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
             + parts[1..].iter().map(|part| part.count_before(key, sort)).sum::<u64>()
             + tail.partition_point(|item| item.compare(key, sort).is_lt()) as u64
     };
-    // Bisect the base's positions for a pivot with at most `offset` matches
-    // before it; the latest such probe is the closest to the page.
+    // Search the base's positions for a pivot with at most `offset` matches
+    // before it; the latest such probe is the closest to the page. Any such
+    // pivot gives the right page (only its distance to the page costs).
     let base = &parts[0];
     let descending = sort[0].descending;
     let (mut low, mut high) = (0, base.positions.len());
     let mut pivot: Option<(Item<'_>, u64)> = None;
+    // First step forward from where the base alone would put the page, less
+    // the other parts' matches, by what is still missing each time (dead
+    // base rows and other parts' matches passed): a few probes land near
+    // the page, then bisection finishes between the last two.
+    let mut guess = offset.saturating_sub(outside_base);
+    for _ in 0..RANK_STEPS {
+        let Ok(index) = usize::try_from(guess) else { break };
+        if index < low || index >= high {
+            break;
+        }
+        let key = base.key_at(index, descending);
+        let before = before_in_all(index, &key);
+        if before > offset {
+            high = index;
+            break;
+        }
+        pivot = Some((key, before));
+        low = index + 1;
+        if before == offset {
+            // Exactly `offset` matches before it: no later probe is closer.
+            high = low;
+            break;
+        }
+        guess += offset - before;
+    }
     while low < high {
         let middle = low + (high - low) / 2;
         let key = base.key_at(middle, descending);
