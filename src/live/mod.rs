@@ -14,8 +14,8 @@
 //!   Readers never wait for writers; a query holds one snapshot throughout.
 //! * Restructuring happens off to the side, on background threads (or, by
 //!   policy, in the writer). A flusher turns a full tail into an indexed run
-//!   (a small [`Segment`]) and merges runs pairwise while the older is no
-//!   larger than the newer, so there are at most about
+//!   (a small [`Segment`]) and merges runs pairwise while the older is about
+//!   as large as the newer or smaller, so there are at most about
 //!   log2(changed / tail_limit) of them; once the changes pass a fraction of
 //!   the base, a low-priority compactor folds base and runs into a new base.
 //!   Each builds from what it read while writes go on, then splices its
@@ -68,6 +68,10 @@ pub struct LivePolicy {
     /// windows, which is cheaper there.
     pub rank_merge_depth: u64,
 }
+
+/// Rows by which an older run may exceed a newer one and still be merged
+/// with it (besides a quarter of the newer's size).
+const MERGE_SLACK_ROWS: u64 = 16;
 
 /// How many times its limit the tail may grow while the background thread
 /// catches up, before the writer flushes it itself.
@@ -307,12 +311,17 @@ impl Snapshot {
     }
 
     /// The position of the older of the last two runs when they are due
-    /// to merge: the older no larger than the newer, neither part of a
+    /// to merge: the older about as large as the newer or smaller (within a
+    /// quarter and a few rows: flushed tails differ by a few rows, and
+    /// runs of 66, 65 and 64 rows must not pile up), neither part of a
     /// compaction in flight.
     fn merge_candidate(&self) -> Option<usize> {
         let length = self.runs.len();
-        (length >= self.frozen_runs + 2 && self.runs[length - 2].live_count() <= self.runs[length - 1].live_count())
-            .then(|| length - 2)
+        if length < self.frozen_runs + 2 {
+            return None;
+        }
+        let (older, newer) = (self.runs[length - 2].live_count(), self.runs[length - 1].live_count());
+        (older <= newer + newer / 4 + MERGE_SLACK_ROWS).then(|| length - 2)
     }
 }
 
