@@ -19,6 +19,9 @@ fn main() {
     for serial in 0..writes {
         let mut message = messages[(serial * 7919) % messages.len()].clone();
         message.subject = Some(format!("edit {serial}"));
+        // As the bench edits: a later `modified`.
+        message.modified = msgdex::model::DateTime::parse("2031-01-01 00:00:00")
+            .and_then(|start| msgdex::model::DateTime::from_seconds(start.seconds() + serial as i64));
         // MODE=delete kills base rows only; MODE=insert adds runs only.
         match std::env::var("MODE").as_deref() {
             Ok("delete") => live.delete(&message.id).expect("an existing message"),

@@ -126,7 +126,13 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
         stats.strategy = Some(Strategy::Walk);
         let membership =
             deleted.map_or(Membership::All, |deleted| Membership::Live(deleted, order_number(primary.field)));
-        let walk = Walk { segment, order, membership, positions: positions.clone(), rest: &plan.sort[1..] };
+        let walk = Walk {
+            segment,
+            order,
+            membership,
+            positions: page_positions(order, positions.clone(), plan),
+            rest: &plan.sort[1..],
+        };
         let rows = walk.page(primary.descending, offset, limit, &mut stats);
         let dead = deleted.map_or(0, |deleted| deleted.dead_at(order_number(primary.field), positions.clone()));
         return Execution { item_count: positions.len() as u64 - dead, rows, stats };
@@ -203,7 +209,7 @@ fn one_value_walk(
         segment,
         order,
         membership: Membership::AliveIn(bitmap, deleted?),
-        positions: 0..order.len(),
+        positions: page_positions(order, 0..order.len(), plan),
         rest: &plan.sort[1..],
     };
     let rows = walk.page(primary.descending, plan.offset, plan.limit as usize, &mut stats);
@@ -227,8 +233,21 @@ fn expected_positions(segment: &Segment, plan: &Plan, item_count: u64) -> u64 {
 fn walk_whole_order(segment: &Segment, plan: &Plan, membership: Membership<'_>, stats: &mut ExecStats) -> Vec<u32> {
     let primary = plan.sort[0];
     let order = segment.order(primary.field);
-    let walk = Walk { segment, order, membership, positions: 0..order.len(), rest: &plan.sort[1..] };
+    let positions = page_positions(order, 0..order.len(), plan);
+    let walk = Walk { segment, order, membership, positions, rest: &plan.sort[1..] };
     walk.page(primary.descending, plan.offset, plan.limit as usize, stats)
+}
+
+/// The positions of `positions` a walk to the page must pass: all of them,
+/// or, with a page bound, those whose value does not sort past it in the
+/// request's direction (ties with the bound included).
+fn page_positions(order: &SortedOrder, positions: Range<usize>, plan: &Plan) -> Range<usize> {
+    let Range { start, end } = positions;
+    match plan.page_bound {
+        None => start..end,
+        Some(bound) if plan.sort[0].descending => order.lower_bound(bound).clamp(start, end)..end,
+        Some(bound) => start..order.upper_bound(bound).clamp(start, end),
+    }
 }
 
 /// Answers a request whose filters are all closed-set ones (`channel`,
@@ -441,7 +460,13 @@ fn walk_page(
 ) -> (u64, Vec<u32>) {
     let primary = plan.sort[0];
     let order = segment.order(primary.field);
-    let walk = Walk { segment, order, membership, positions: positions.clone(), rest: &plan.sort[1..] };
+    let walk = Walk {
+        segment,
+        order,
+        membership,
+        positions: page_positions(order, positions.clone(), plan),
+        rest: &plan.sort[1..],
+    };
     let item_count = if positions.len() == order.len() {
         bitmap.len()
     } else if let Membership::Dense(_) = membership {

@@ -118,6 +118,11 @@ pub struct Plan {
     pub limit: u32,
     /// Set when a step alone proves that nothing matches.
     pub empty_because: Option<String>,
+    /// A value of the primary (date/time) key past which, in the request's
+    /// direction, the page may stop: the caller has enough matches sorting
+    /// before any row there (a live store's base page bounding its runs).
+    /// It shortens the walk to the page, never the count.
+    pub page_bound: Option<i64>,
 }
 
 impl Plan {
@@ -261,6 +266,7 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
         offset,
         limit,
         empty_because,
+        page_bound: None,
     };
     if primary.field != SortField::Id {
         let domain_len = plan.domain().map_or(row_count, |(_, _, _, positions)| positions.len() as u64);

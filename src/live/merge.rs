@@ -165,20 +165,46 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let offset = query.offset();
     let want = offset.saturating_add(u64::from(query.per_page));
 
+    // The base's window starts at `offset` less the small parts' matches
+    // (at most that many precede the page), so its matches before `start`
+    // cannot reach the page. On a first page it starts at 0 whatever they
+    // are: the base is read first, and a full window's last primary value
+    // bounds the runs' walks (a run's match sorting past it has a full page
+    // of base matches before it).
+    let primary = query.sort[0];
+    let base_window = |start: u64| {
+        let limit = (want - start).min(base.deleted.live_count()) as u32;
+        let execution =
+            execute_live(&base.segment, Some(&base.deleted), &plan_window(&base.segment, query, start, limit), None);
+        // Full: every base match from `start` that can reach the page.
+        let full = execution.rows.len() as u64 == want - start && want > start;
+        (execution, full)
+    };
+    let first_page_base = (offset == 0).then(|| base_window(0));
+    let page_bound = match &first_page_base {
+        Some((execution, true)) if primary.field != SortField::Id => {
+            execution.rows.last().map(|&row| base.segment.dates(primary.field.field())[row as usize])
+        }
+        _ => None,
+    };
     // Each part's matches come in the request's order: merge them, never
     // sort. A run is read only `FIRST_READ` matches deep at first (few of
     // its matches reach a page); only if the merge runs past them is it read
     // again to `want`.
     let run_matches = |number: usize, limit: u64| {
         let run = &snapshot.runs[number];
-        let plan = plan_window(&run.segment, query, 0, limit.min(run.deleted.live_count()) as u32);
+        let limit = limit.min(run.deleted.live_count());
+        let mut plan = plan_window(&run.segment, query, 0, limit as u32);
+        plan.page_bound = page_bound;
         let execution = execute_live(&run.segment, Some(&run.deleted), &plan, None);
-        let items = execution
+        let items: Vec<Item<'_>> = execution
             .rows
             .iter()
             .map(|&row| Item::of_row(Origin::Run(number), &run.segment, row).keyed_for(&query.sort))
             .collect();
-        (execution.item_count, PartMatches::read(items, execution.item_count.min(want)))
+        // Fewer rows than asked for: every match that can reach the page.
+        let reachable = if (items.len() as u64) < limit { 0 } else { execution.item_count.min(want) };
+        (execution.item_count, PartMatches::read(items, reachable))
     };
     let mut lists: Vec<PartMatches<'_>> = Vec::with_capacity(snapshot.runs.len() + 2);
     let mut small_count = 0u64;
@@ -210,12 +236,8 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     }
     lists.push(PartMatches::all(tail));
 
-    // At most `small_count` small matches precede the page, so the base's
-    // matches before `start` cannot reach it.
     let start = offset.saturating_sub(small_count);
-    let limit = (want - start).min(base.deleted.live_count()) as u32;
-    let plan = plan_window(&base.segment, query, start, limit);
-    let execution = execute_live(&base.segment, Some(&base.deleted), &plan, None);
+    let (execution, _) = first_page_base.unwrap_or_else(|| base_window(start));
     frame.item_count = execution.item_count + small_count;
     lists.push(PartMatches::all(
         execution
