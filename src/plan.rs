@@ -155,7 +155,7 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
 
     for filter in &query.value_filters {
         if filter.field == Field::Id {
-            let mut rows: Vec<u32> = segment.rows_of_ids(&filter.values).into_iter().flatten().collect();
+            let mut rows: Vec<u32> = segment.rows_of_id_fragments(&filter.fragments).into_iter().flatten().collect();
             rows.sort_unstable();
             rows.dedup();
             if rows.is_empty() {
@@ -163,7 +163,7 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
             }
             steps.push(Step { estimate: rows.len() as u64, kind: StepKind::Ids { rows } });
         } else {
-            let codes = dict_codes(segment.dict(filter.field), &filter.values);
+            let codes = dict_codes(segment.dict(filter.field), &filter.fragments);
             push_values(segment, &mut steps, filter.field, codes, &mut prove_empty);
         }
     }
@@ -292,8 +292,8 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
 }
 
 /// The codes of the requested values of a dictionary column that occur.
-fn dict_codes(column: &DictColumn, values: &[String]) -> Vec<u32> {
-    let mut codes: Vec<u32> = values.iter().filter_map(|value| column.code_of(value)).collect();
+fn dict_codes(column: &DictColumn, fragments: &[Box<[u8]>]) -> Vec<u32> {
+    let mut codes: Vec<u32> = fragments.iter().filter_map(|fragment| column.code_of_fragment(fragment)).collect();
     codes.sort_unstable();
     codes.dedup();
     codes

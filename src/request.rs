@@ -128,6 +128,18 @@ pub struct ValueFilter {
     pub field: Field,
     /// The accepted values, in request order, possibly repeated.
     pub values: Vec<String>,
+    /// Each value as a segment's dictionary holds it (JSON text), quoted
+    /// once here instead of by every segment a plan looks it up in.
+    pub fragments: Vec<Box<[u8]>>,
+}
+
+impl ValueFilter {
+    /// A filter on `field` accepting `values`.
+    pub fn new(field: Field, values: Vec<String>) -> ValueFilter {
+        let fragments =
+            values.iter().map(|value| crate::output::quoted(value).into_bytes().into_boxed_slice()).collect();
+        ValueFilter { field, values, fragments }
+    }
 }
 
 /// A validated list request: every filter, the order, the page and the
@@ -282,7 +294,7 @@ impl ListQuery {
             let parameter = name.as_ref();
             if let Some(&(_, field)) = VALUE_FILTERS.iter().find(|(known, _)| *known == parameter) {
                 let values = values.iter().map(|value| value.to_string()).collect();
-                list.value_filters.push(ValueFilter { field, values });
+                list.value_filters.push(ValueFilter::new(field, values));
                 continue;
             }
             match parameter {

@@ -198,9 +198,13 @@ impl DictColumn {
 
     /// The code of a string value, if some row holds it.
     pub fn code_of(&self, value: &str) -> Option<u32> {
-        let fragment = crate::output::quoted(value);
-        let hash = self.hasher.hash_one(fragment.as_bytes());
-        self.lookup.find(hash, |&code| self.dict.get(code) == fragment.as_bytes()).copied()
+        self.code_of_fragment(crate::output::quoted(value).as_bytes())
+    }
+
+    /// The code of a value given as its JSON text, if some row holds it.
+    pub fn code_of_fragment(&self, fragment: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(fragment);
+        self.lookup.find(hash, |&code| self.dict.get(code) == fragment).copied()
     }
 
     /// Drops the value lookup of a column that no filter needs.

@@ -210,20 +210,12 @@ impl Segment {
         self.columns.iter().for_each(|column| column.prefetch_row(row));
     }
 
-    /// The rows of the messages with these `_id`s, in order (`None` for an
-    /// unknown one); the lookups overlap their cache misses.
-    pub fn rows_of_ids(&self, ids: &[String]) -> Vec<Option<u32>> {
-        // Every Id's JSON text in one buffer: one allocation, not one per Id.
-        let mut text = Vec::with_capacity(ids.iter().map(|id| id.len() + 2).sum());
-        let mut ends = Vec::with_capacity(ids.len());
-        for id in ids {
-            crate::output::write_json_string(&mut text, id);
-            ends.push(text.len());
-        }
-        let starts = std::iter::once(0).chain(ends.iter().copied());
-        let fragments: Vec<&[u8]> = starts.zip(&ends).map(|(start, &end)| &text[start..end]).collect();
+    /// The rows of the messages with these `_id`s, given as JSON text
+    /// (`ValueFilter::fragments`), in order (`None` for an unknown one); the
+    /// lookups overlap their cache misses.
+    pub fn rows_of_id_fragments(&self, fragments: &[Box<[u8]>]) -> Vec<Option<u32>> {
         let dict = &self.dict(Field::Id).dict;
-        self.ids.find_many(&fragments, |row| self.id_fragment(row), |row| dict.prefetch(row + 1))
+        self.ids.find_many(fragments, |row| self.id_fragment(row), |row| dict.prefetch(row + 1))
     }
 
     /// The stored `_id` (JSON text) of a row.
