@@ -596,7 +596,7 @@ fn evaluate_filters<'a>(
     if let Some(deleted) = deleted {
         if let Some(found) = matches.take() {
             stats.rows_copied_for_dead = found.len();
-            let alive = if found.len() < deleted.len() / 8 {
+            let alive = if found.len() < deleted.len() {
                 // Few matches: test each rather than subtract every dead row.
                 RoaringBitmap::from_sorted_iter(found.iter().filter(|&row| !deleted.contains(row)))
                     .expect("rows stay sorted")

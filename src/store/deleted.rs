@@ -43,6 +43,10 @@ struct Frozen {
     text_tally: std::sync::OnceLock<Vec<u32>>,
     /// Dead rows per code of each value-indexed field, once asked for.
     value_tallies: [std::sync::OnceLock<Vec<u32>>; VALUE_FIELDS],
+    /// `rows` as a bitset (one bit per row of the segment), made the first
+    /// time a row is tested: a test is then one bit, not a search of a
+    /// roaring array container.
+    dense: std::sync::OnceLock<Vec<u64>>,
 }
 
 /// The value-indexed fields whose dead rows per code a [`Deleted`] can tally
@@ -56,6 +60,7 @@ impl Frozen {
             positions,
             text_tally: std::sync::OnceLock::new(),
             value_tallies: std::array::from_fn(|_| std::sync::OnceLock::new()),
+            dense: std::sync::OnceLock::new(),
         }
     }
 }
@@ -131,7 +136,20 @@ impl Deleted {
     /// Whether `row` is dead.
     #[inline]
     pub fn contains(&self, row: u32) -> bool {
-        self.frozen.rows.contains(row) || self.recent.binary_search(&row).is_ok()
+        self.frozen_contains(row) || (!self.recent.is_empty() && self.recent.binary_search(&row).is_ok())
+    }
+
+    #[inline]
+    fn frozen_contains(&self, row: u32) -> bool {
+        if self.frozen.rows.is_empty() {
+            return false;
+        }
+        let words = self.frozen.dense.get_or_init(|| {
+            let mut words = vec![0u64; (self.row_count as usize).div_ceil(64)];
+            crate::index::dense::set_rows(&self.frozen.rows, &mut words);
+            words
+        });
+        words[row as usize >> 6] >> (row & 63) & 1 == 1
     }
 
     /// Removes the dead rows from `bitmap`.
