@@ -294,7 +294,11 @@ fn merge_lists<'a>(lists: &[PartMatches<'a>], sort: &[SortKey], skip: u64, take:
     let mut page = Vec::with_capacity(take);
     let mut passed = 0u64;
     while page.len() < take {
+        // The least head and the least of the other heads: the leader's
+        // items are then taken while they sort before that runner-up (one
+        // comparison an item; the base's stretches are long).
         let mut least: Option<(usize, &Item<'a>)> = None;
+        let mut runner_up: Option<&Item<'a>> = None;
         for (index, list) in lists.iter().enumerate() {
             let Some(head) = list.items.get(next[index]) else {
                 if list.complete {
@@ -302,16 +306,37 @@ fn merge_lists<'a>(lists: &[PartMatches<'a>], sort: &[SortKey], skip: u64, take:
                 }
                 return None;
             };
-            if least.is_none_or(|(_, known)| head.compare(known, sort).is_lt()) {
-                least = Some((index, head));
+            match least {
+                Some((_, known)) if head.compare(known, sort).is_lt() => {
+                    runner_up = Some(known);
+                    least = Some((index, head));
+                }
+                Some(_) => {
+                    if runner_up.is_none_or(|second| head.compare(second, sort).is_lt()) {
+                        runner_up = Some(head);
+                    }
+                }
+                None => least = Some((index, head)),
             }
         }
-        let Some((index, &item)) = least else { break };
-        next[index] += 1;
-        if passed < skip {
-            passed += 1;
-        } else {
-            page.push(item);
+        let Some((leader, _)) = least else { break };
+        let list = &lists[leader];
+        while page.len() < take {
+            let Some(&item) = list.items.get(next[leader]) else {
+                if list.complete {
+                    break;
+                }
+                return None;
+            };
+            if runner_up.is_some_and(|second| !item.compare(second, sort).is_lt()) {
+                break;
+            }
+            next[leader] += 1;
+            if passed < skip {
+                passed += 1;
+            } else {
+                page.push(item);
+            }
         }
     }
     Some(page)
