@@ -38,7 +38,7 @@ use crate::exec::execute_live;
 use crate::index::order::SortedOrder;
 use crate::model::{DateTime, Message};
 use crate::output::PageFrame;
-use crate::plan::{plan, plan_window, RangeUse, StepKind};
+use crate::plan::{plan, plan_window, Plan, RangeUse, StepKind};
 use crate::request::{ListQuery, SortField, SortKey};
 use crate::store::column::NULL_DATE;
 use crate::store::deleted::Deleted;
@@ -388,6 +388,8 @@ struct RankedPart<'a> {
     order: &'a SortedOrder,
     order_number: usize,
     positions: Range<usize>,
+    /// The part's plan, kept to read its window without planning again.
+    plan: Plan,
 }
 
 impl<'a> RankedPart<'a> {
@@ -405,7 +407,7 @@ impl<'a> RankedPart<'a> {
         let order = part.segment.order(key);
         let positions = plan.domain().map_or(0..order.len(), |(_, _, _, positions)| positions);
         let (segment, deleted) = (&*part.segment, &*part.deleted);
-        Some(RankedPart { origin, segment, deleted, order, order_number: order_number(key), positions })
+        Some(RankedPart { origin, segment, deleted, order, order_number: order_number(key), positions, plan })
     }
 
     fn live(&self, positions: Range<usize>) -> u64 {
@@ -482,8 +484,10 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let Some(parts) = parts else {
         return false;
     };
-    let mut tail = tail_matches(snapshot, query);
-    tail.sort_unstable_by(|left, right| left.compare(right, sort));
+    // The tail's matches stay unsorted: a probe counts those before its key
+    // in one pass, and only those from the pivot on that can reach the page
+    // are sorted.
+    let tail = tail_matches(snapshot, query);
     let counts: Vec<u64> = parts.iter().map(RankedPart::count).collect();
     let outside_base = counts[1..].iter().sum::<u64>() + tail.len() as u64;
     if outside_base < rank_depth {
@@ -502,7 +506,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let before_in_all = |index: usize, key: &Item<'_>| {
         parts[0].count_before_own(index, key, sort)
             + parts[1..].iter().map(|part| part.count_before(key, sort)).sum::<u64>()
-            + tail.partition_point(|item| item.compare(key, sort).is_lt()) as u64
+            + tail.iter().filter(|item| item.compare(key, sort).is_lt()).count() as u64
     };
     // Search the base's positions for a pivot with at most `offset` matches
     // before it; the latest such probe is the closest to the page. Any such
@@ -562,7 +566,8 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
         if limit == 0 {
             return PartMatches::all(Vec::new());
         }
-        let plan = plan_window(part.segment, query, starts[number], limit);
+        // Only a domain: the window is the same plan from another place.
+        let plan = Plan { offset: starts[number], limit, ..part.plan.clone() };
         let execution = execute_live(part.segment, Some(part.deleted), &plan, None);
         PartMatches::read(
             execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)).collect(),
@@ -572,8 +577,14 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let mut lists: Vec<PartMatches<'_>> = (0..parts.len())
         .map(|number| part_matches(number, if number == 0 { take } else { take.min(FIRST_READ) }))
         .collect();
-    let tail_start = tail.partition_point(|item| item.compare(&pivot, sort).is_lt());
-    lists.push(PartMatches::all(tail.drain(tail_start..).take(usize::try_from(take).unwrap_or(usize::MAX)).collect()));
+    let mut tail: Vec<Item<'_>> = tail.into_iter().filter(|item| !item.compare(&pivot, sort).is_lt()).collect();
+    let keep = usize::try_from(take).unwrap_or(usize::MAX);
+    if keep < tail.len() {
+        tail.select_nth_unstable_by(keep, |left, right| left.compare(right, sort));
+        tail.truncate(keep);
+    }
+    tail.sort_unstable_by(|left, right| left.compare(right, sort));
+    lists.push(PartMatches::all(tail));
     let per_page = query.per_page as usize;
     let page = merge_lists(&lists, sort, skip, per_page).unwrap_or_else(|| {
         for (number, list) in lists.iter_mut().enumerate().take(parts.len()).skip(1) {
