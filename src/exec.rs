@@ -126,13 +126,7 @@ pub fn execute_live(segment: &Segment, deleted: Option<&Deleted>, plan: &Plan, f
         stats.strategy = Some(Strategy::Walk);
         let membership =
             deleted.map_or(Membership::All, |deleted| Membership::Live(deleted, order_number(primary.field)));
-        let walk = Walk {
-            segment,
-            order,
-            membership,
-            positions: page_positions(order, positions.clone(), plan),
-            rest: &plan.sort[1..],
-        };
+        let walk = Walk::new(segment, plan, membership, positions.clone());
         let rows = walk.page(primary.descending, offset, limit, &mut stats);
         let dead = deleted.map_or(0, |deleted| deleted.dead_at(order_number(primary.field), positions.clone()));
         return Execution { item_count: positions.len() as u64 - dead, rows, stats };
@@ -186,10 +180,10 @@ fn one_value_walk(
     plan: &Plan,
     forced: Option<Strategy>,
 ) -> Option<Execution> {
-    let primary = plan.sort[0];
-    if primary.field == SortField::Id || plan.domain().is_some() || matches!(forced, Some(Strategy::Collect)) {
+    if !may_walk_date_order(plan, forced) || plan.domain().is_some() {
         return None;
     }
+    let primary = plan.sort[0];
     let (bitmap, item_count) = one_value_live(segment, deleted?, plan)?;
     let order = segment.order(primary.field);
     let (walk_cost, collect_cost) = page_costs(PageShape {
@@ -205,13 +199,7 @@ fn one_value_walk(
     }
     let mut stats = ExecStats { strategy: Some(Strategy::Walk), ..ExecStats::default() };
     stats.after_step.push(item_count);
-    let walk = Walk {
-        segment,
-        order,
-        membership: Membership::AliveIn(bitmap, deleted?),
-        positions: page_positions(order, 0..order.len(), plan),
-        rest: &plan.sort[1..],
-    };
+    let walk = Walk::new(segment, plan, Membership::AliveIn(bitmap, deleted?), 0..order.len());
     let rows = walk.page(primary.descending, plan.offset, plan.limit as usize, &mut stats);
     Some(Execution { item_count, rows, stats })
 }
@@ -233,8 +221,7 @@ fn expected_positions(segment: &Segment, plan: &Plan, item_count: u64) -> u64 {
 fn walk_whole_order(segment: &Segment, plan: &Plan, membership: Membership<'_>, stats: &mut ExecStats) -> Vec<u32> {
     let primary = plan.sort[0];
     let order = segment.order(primary.field);
-    let positions = page_positions(order, 0..order.len(), plan);
-    let walk = Walk { segment, order, membership, positions, rest: &plan.sort[1..] };
+    let walk = Walk::new(segment, plan, membership, 0..order.len());
     walk.page(primary.descending, plan.offset, plan.limit as usize, stats)
 }
 
@@ -250,6 +237,12 @@ fn page_positions(order: &SortedOrder, positions: Range<usize>, plan: &Plan) -> 
     }
 }
 
+/// Whether a strategy walking the primary key's sorted order may answer
+/// the plan: the primary key is a date/time and collecting is not forced.
+fn may_walk_date_order(plan: &Plan, forced: Option<Strategy>) -> bool {
+    plan.sort[0].field != SortField::Id && !matches!(forced, Some(Strategy::Collect))
+}
+
 /// Answers a request whose filters are all closed-set ones (`channel`,
 /// `direction`, `delivery_status`, `anonymized`, `read`) and whose order is
 /// a date/time key: `item_count` from the facet counts, the page by walking
@@ -261,8 +254,7 @@ fn facet_walk(
     plan: &Plan,
     forced: Option<Strategy>,
 ) -> Option<Execution> {
-    let primary = plan.sort[0];
-    if primary.field == SortField::Id || plan.steps.is_empty() || matches!(forced, Some(Strategy::Collect)) {
+    if !may_walk_date_order(plan, forced) || plan.steps.is_empty() {
         return None;
     }
     let facet_fields = [Field::Channel, Field::Direction, Field::DeliveryStatus, Field::Anonymized, Field::Read];
@@ -460,13 +452,7 @@ fn walk_page(
 ) -> (u64, Vec<u32>) {
     let primary = plan.sort[0];
     let order = segment.order(primary.field);
-    let walk = Walk {
-        segment,
-        order,
-        membership,
-        positions: page_positions(order, positions.clone(), plan),
-        rest: &plan.sort[1..],
-    };
+    let walk = Walk::new(segment, plan, membership, positions.clone());
     let item_count = if positions.len() == order.len() {
         bitmap.len()
     } else if let Membership::Dense(_) = membership {
@@ -929,7 +915,15 @@ struct Walk<'a> {
     rest: &'a [SortKey],
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    /// A walk of the plan's primary order over `positions`, to its page
+    /// bound if it has one (see [`page_positions`]).
+    fn new(segment: &'a Segment, plan: &'a Plan, membership: Membership<'a>, positions: Range<usize>) -> Walk<'a> {
+        let order = segment.order(plan.sort[0].field);
+        let positions = page_positions(order, positions, plan);
+        Walk { segment, order, membership, positions, rest: &plan.sort[1..] }
+    }
+
     /// Whether two positions hold the same primary value.
     fn same_value(&self, left: usize, right: usize) -> bool {
         self.order.value_at(left) == self.order.value_at(right)
