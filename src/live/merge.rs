@@ -226,13 +226,7 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         }
         // Only the tail's first `want` matches can reach the page: select
         // them, then sort only those.
-        _ => {
-            if keep < tail.len() {
-                tail.select_nth_unstable_by(keep, |left, right| left.compare(right, &query.sort));
-                tail.truncate(keep);
-            }
-            tail.sort_unstable_by(|left, right| left.compare(right, &query.sort));
-        }
+        _ => keep_first_sorted(&mut tail, keep, &query.sort),
     }
     lists.push(PartMatches::all(tail));
 
@@ -340,6 +334,16 @@ fn merge_lists<'a>(lists: &[PartMatches<'a>], sort: &[SortKey], skip: u64, take:
         }
     }
     Some(page)
+}
+
+/// Keeps the first `keep` of `items` in the order of `sort`, sorted: a
+/// selection first, so that only those are sorted.
+fn keep_first_sorted(items: &mut Vec<Item<'_>>, keep: usize, sort: &[SortKey]) {
+    if keep < items.len() {
+        items.select_nth_unstable_by(keep, |left, right| left.compare(right, sort));
+        items.truncate(keep);
+    }
+    items.sort_unstable_by(|left, right| left.compare(right, sort));
 }
 
 /// The tail's messages that match the request (the tail is not indexed).
@@ -578,12 +582,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
         .map(|number| part_matches(number, if number == 0 { take } else { take.min(FIRST_READ) }))
         .collect();
     let mut tail: Vec<Item<'_>> = tail.into_iter().filter(|item| !item.compare(&pivot, sort).is_lt()).collect();
-    let keep = usize::try_from(take).unwrap_or(usize::MAX);
-    if keep < tail.len() {
-        tail.select_nth_unstable_by(keep, |left, right| left.compare(right, sort));
-        tail.truncate(keep);
-    }
-    tail.sort_unstable_by(|left, right| left.compare(right, sort));
+    keep_first_sorted(&mut tail, usize::try_from(take).unwrap_or(usize::MAX), sort);
     lists.push(PartMatches::all(tail));
     let per_page = query.per_page as usize;
     let page = merge_lists(&lists, sort, skip, per_page).unwrap_or_else(|| {
