@@ -72,8 +72,8 @@ pub fn matches(message: &Message, query: &ListQuery) -> bool {
         })
 }
 
-/// The fields `filters-q` searches.
-pub const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, Field::Origin];
+/// The fields `filters-q` searches (SPEC §2).
+const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, Field::Origin];
 
 /// Whether `message` passes every filter of `query` but `filters-q`.
 pub fn matches_but_text(message: &Message, query: &ListQuery) -> bool {

@@ -136,8 +136,14 @@ pub struct ValueFilter {
 impl ValueFilter {
     /// A filter on `field` accepting `values`.
     pub fn new(field: Field, values: Vec<String>) -> ValueFilter {
-        let fragments =
-            values.iter().map(|value| crate::output::quoted(value).into_bytes().into_boxed_slice()).collect();
+        let fragments = values
+            .iter()
+            .map(|value| {
+                let mut fragment = Vec::with_capacity(value.len() + 2);
+                crate::output::write_json_string(&mut fragment, value);
+                fragment.into_boxed_slice()
+            })
+            .collect();
         ValueFilter { field, values, fragments }
     }
 }

@@ -202,9 +202,7 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
             .iter()
             .map(|&row| Item::of_row(Origin::Run(number), &run.segment, row).keyed_for(&query.sort))
             .collect();
-        // Fewer rows than asked for: every match that can reach the page.
-        let reachable = if (items.len() as u64) < limit { 0 } else { execution.item_count.min(want) };
-        (execution.item_count, PartMatches::read(items, reachable))
+        (execution.item_count, PartMatches::read(items, limit, execution.item_count.min(want)))
     };
     let mut lists: Vec<PartMatches<'_>> = Vec::with_capacity(snapshot.runs.len() + 2);
     let mut small_count = 0u64;
@@ -272,10 +270,13 @@ impl<'a> PartMatches<'a> {
         PartMatches { items, complete: true }
     }
 
-    /// The first matches of a part of which `reachable` can reach the page.
-    fn read(items: Vec<Item<'a>>, reachable: u64) -> PartMatches<'a> {
-        let complete = items.len() as u64 >= reachable;
-        PartMatches { items, complete }
+    /// The first matches of a part, read `asked` deep, of which
+    /// `reachable` can reach the page: complete when all of those were
+    /// read, or when fewer than asked came back (the part had no more, or
+    /// stopped at its page bound).
+    fn read(items: Vec<Item<'a>>, asked: u64, reachable: u64) -> PartMatches<'a> {
+        let read = items.len() as u64;
+        PartMatches { items, complete: read < asked || read >= reachable }
     }
 }
 
@@ -523,14 +524,18 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     // the other parts' matches, by what is still missing each time (dead
     // base rows and other parts' matches passed): a few probes land near
     // the page, then bisection finishes between the last two.
+    let probe = |index: usize| {
+        let key = base.key_at(index, descending);
+        let before = before_in_all(index, &key);
+        (key, before)
+    };
     let mut guess = offset.saturating_sub(outside_base);
     for _ in 0..RANK_STEPS {
         let Ok(index) = usize::try_from(guess) else { break };
         if index < low || index >= high {
             break;
         }
-        let key = base.key_at(index, descending);
-        let before = before_in_all(index, &key);
+        let (key, before) = probe(index);
         if before > offset {
             high = index;
             break;
@@ -546,8 +551,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     }
     while low < high {
         let middle = low + (high - low) / 2;
-        let key = base.key_at(middle, descending);
-        let before = before_in_all(middle, &key);
+        let (key, before) = probe(middle);
         if before <= offset {
             pivot = Some((key, before));
             low = middle + 1;
@@ -573,10 +577,8 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
         // Only a domain: the window is the same plan from another place.
         let plan = Plan { offset: starts[number], limit, ..part.plan.clone() };
         let execution = execute_live(part.segment, Some(part.deleted), &plan, None);
-        PartMatches::read(
-            execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)).collect(),
-            reachable,
-        )
+        let items = execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)).collect();
+        PartMatches::read(items, u64::from(limit), reachable)
     };
     let mut lists: Vec<PartMatches<'_>> = (0..parts.len())
         .map(|number| part_matches(number, if number == 0 { take } else { take.min(FIRST_READ) }))

@@ -131,7 +131,7 @@ pub struct TailMessage {
 
 impl TailMessage {
     fn new(message: Message) -> TailMessage {
-        let lowered = crate::reference::TEXT_FIELDS.map(|field| match message.get(field) {
+        let lowered = crate::store::TEXT_FIELDS.map(|field| match message.get(field) {
             crate::model::FieldValue::Str(value) => Some(value.to_lowercase().into_boxed_str()),
             _ => None,
         });
