@@ -691,9 +691,9 @@ fn id_order_page(
 
 /// The page in `_id` order when every live row matches: the first row by
 /// rank among the live rows, then a walk skipping dead ones.
-fn live_id_order_page(deleted: &Deleted, descending: bool, offset: u64, limit: usize) -> Vec<u32> {
+pub(crate) fn live_id_order_page(deleted: &Deleted, descending: bool, offset: u64, limit: usize) -> Vec<u32> {
     let total = deleted.live_count();
-    if offset >= total {
+    if offset >= total || limit == 0 {
         return Vec::new();
     }
     let take = (total - offset).min(limit as u64) as usize;

@@ -425,6 +425,21 @@ impl ListQuery {
         }
     }
 
+    /// Whether the request filters on nothing: every message matches.
+    pub fn filters_nothing(&self) -> bool {
+        self.anonymized == Presence::Unset
+            && self.read == Presence::Unset
+            && self.value_filters.is_empty()
+            && self.channels.is_none()
+            && self.directions.is_none()
+            && self.delivery_statuses.is_none()
+            && self.date_time_from.is_none()
+            && self.date_time_to.is_none()
+            && self.modified_after.is_none()
+            && self.modified_before.is_none()
+            && self.text.is_none()
+    }
+
     /// The value filter on `field`, if the request has one.
     pub fn value_filter(&self, field: Field) -> Option<&ValueFilter> {
         self.value_filters.iter().find(|filter| filter.field == field)

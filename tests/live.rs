@@ -475,3 +475,35 @@ fn text_counts_stay_exact_past_the_frozen_tombstones() {
     assert!(live.stats().base_dead > 800, "{:?}", live.stats());
     check("after 850 writes");
 }
+
+/// First pages in `_id` order, where a run holds around `FIRST_READ` (16)
+/// of the page's items: a run is asked only for its rows before the base
+/// page's last `_id`, and must still give every one of them.
+#[test]
+fn first_pages_in_id_order_take_every_run_match_before_the_base_bound() {
+    let base: Vec<Message> =
+        (0..1000).map(|number| message(&format!("m{number:04}"), ["L1", "L2"][number % 2])).collect();
+    for interleaved in [15, 16, 17, 18, 19, 20, 33, 70] {
+        let policy = LivePolicy { tail_limit: 8, background: false, ..LivePolicy::default() };
+        let live = LiveEngine::with_policy(Arc::new(Segment::from_messages(&base).unwrap()), policy);
+        let reference = LiveReference::new(ReferenceEngine::new(base.clone()));
+        // New `_id`s among the first and among the last of the base's, one
+        // batch (so one run) for each end.
+        for end in [0, 960] {
+            let batch: Vec<Write> = (0..interleaved)
+                .map(|number| {
+                    let id = format!("m{:04}x{}", end + number / 2, number % 2);
+                    Write::Upsert(message(&id, ["L1", "L2"][number % 2]))
+                })
+                .collect();
+            assert_eq!(live.apply(batch.clone()), reference.apply(batch));
+        }
+        assert!(!live.stats().run_rows.is_empty(), "{:?}", live.stats());
+        for sort in ["_id", "-_id"] {
+            for filter in ["", "&filters-location=L1"] {
+                let target = format!("/v1/messages?sort_by={sort}&per_page=100{filter}");
+                assert_eq!(live.respond(&target).body, reference.respond(&target).body, "{interleaved}: {target}");
+            }
+        }
+    }
+}

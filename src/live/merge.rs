@@ -34,7 +34,7 @@ use std::cmp::Ordering;
 use std::ops::Range;
 
 use super::{Part, Snapshot};
-use crate::exec::execute_live;
+use crate::exec::{execute_live, live_id_order_page};
 use crate::index::order::SortedOrder;
 use crate::model::{DateTime, Message};
 use crate::output::PageFrame;
@@ -63,7 +63,7 @@ enum IdRef<'a> {
 impl<'a> IdRef<'a> {
     /// A row's `_id` read now: its stored text when it holds no escape.
     fn resolved(segment: &'a Segment, row: u32) -> IdRef<'a> {
-        match unescaped_bytes(segment.id_fragment(row)) {
+        match segment.plain_id(row) {
             Some(raw) => IdRef::Raw(raw),
             None => IdRef::Row(segment, row),
         }
@@ -72,19 +72,12 @@ impl<'a> IdRef<'a> {
     fn bytes(&self) -> Cow<'_, [u8]> {
         match *self {
             IdRef::Raw(raw) => Cow::Borrowed(raw),
-            IdRef::Row(segment, row) => match unescaped_bytes(segment.id_fragment(row)) {
+            IdRef::Row(segment, row) => match segment.plain_id(row) {
                 Some(raw) => Cow::Borrowed(raw),
                 None => Cow::Owned(segment.id_of(row).into_owned().into_bytes()),
             },
         }
     }
-}
-
-/// The text of a stored JSON string fragment when it holds no escape (its
-/// bytes between the quotes), without decoding or validating it again.
-fn unescaped_bytes(fragment: &[u8]) -> Option<&[u8]> {
-    let inner = &fragment[1..fragment.len() - 1];
-    (!inner.contains(&b'\\')).then_some(inner)
 }
 
 /// A match with its sort keys, from any part.
@@ -181,28 +174,45 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         (execution, full)
     };
     let first_page_base = (offset == 0).then(|| base_window(0));
-    let page_bound = match &first_page_base {
-        Some((execution, true)) if primary.field != SortField::Id => {
-            execution.rows.last().map(|&row| base.segment.dates(primary.field.field())[row as usize])
-        }
+    let last_of_full_base = match &first_page_base {
+        Some((execution, true)) => execution.rows.last().copied(),
         _ => None,
     };
+    let page_bound = last_of_full_base
+        .filter(|_| primary.field != SortField::Id)
+        .map(|row| base.segment.dates(primary.field.field())[row as usize]);
+    // In `_id` order a run's rows are its order: those past the base's last
+    // `_id` (in the request's direction) cannot reach the page, so a run is
+    // asked for no more matches than it has rows before that `_id`.
+    let id_bound =
+        last_of_full_base.filter(|_| primary.field == SortField::Id).map(|row| IdRef::resolved(&base.segment, row));
     // Each part's matches come in the request's order: merge them, never
     // sort. A run is read only `FIRST_READ` matches deep at first (few of
     // its matches reach a page); only if the merge runs past them is it read
     // again to `want`.
+    let unfiltered_id_order = primary.field == SortField::Id && query.filters_nothing();
     let run_matches = |number: usize, limit: u64| {
         let run = &snapshot.runs[number];
-        let limit = limit.min(run.deleted.live_count());
-        let mut plan = plan_window(&run.segment, query, 0, limit as u32);
-        plan.page_bound = page_bound;
-        let execution = execute_live(&run.segment, Some(&run.deleted), &plan, None);
-        let items: Vec<Item<'_>> = execution
-            .rows
+        let rows_reaching = id_bound.as_ref().map(|bound| rows_reaching_id(&run.segment, bound, primary.descending));
+        let limit = limit.min(run.deleted.live_count()).min(rows_reaching.unwrap_or(u64::MAX));
+        let (item_count, rows) = if unfiltered_id_order {
+            // Every live row matches, in row order: no plan needed.
+            let rows = live_id_order_page(&run.deleted, primary.descending, 0, limit as usize);
+            (run.deleted.live_count(), rows)
+        } else {
+            let mut plan = plan_window(&run.segment, query, 0, limit as u32);
+            plan.page_bound = page_bound;
+            let execution = execute_live(&run.segment, Some(&run.deleted), &plan, None);
+            (execution.item_count, execution.rows)
+        };
+        let items: Vec<Item<'_>> = rows
             .iter()
             .map(|&row| Item::of_row(Origin::Run(number), &run.segment, row).keyed_for(&query.sort))
             .collect();
-        (execution.item_count, PartMatches::read(items, limit, execution.item_count.min(want)))
+        let mut matches = PartMatches::read(items, limit, item_count.min(want));
+        // Asked for as many as it has rows that can reach: all of those read.
+        matches.complete |= rows_reaching.is_some_and(|reaching| limit >= reaching);
+        (item_count, matches)
     };
     let mut lists: Vec<PartMatches<'_>> = Vec::with_capacity(snapshot.runs.len() + 2);
     let mut small_count = 0u64;
@@ -211,21 +221,21 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         small_count += count;
         lists.push(matches);
     }
-    let mut tail = tail_matches(snapshot, query);
-    small_count += tail.len() as u64;
     let keep = usize::try_from(want).unwrap_or(usize::MAX);
-    match query.sort[0] {
-        // The tail is in `_id` order already.
-        SortKey { field: SortField::Id, descending } => {
-            if descending {
-                tail.reverse();
-            }
-            tail.truncate(keep);
-        }
+    let tail = if primary.field == SortField::Id {
+        // The tail is in `_id` order already: its first `want` matches in
+        // the request's direction, the others only counted.
+        let (count, items) = tail_first_in_id_order(snapshot, query, keep);
+        small_count += count;
+        items
+    } else {
         // Only the tail's first `want` matches can reach the page: select
         // them, then sort only those.
-        _ => keep_first_sorted(&mut tail, keep, &query.sort),
-    }
+        let mut tail = tail_matches(snapshot, query);
+        small_count += tail.len() as u64;
+        keep_first_sorted(&mut tail, keep, &query.sort);
+        tail
+    };
     lists.push(PartMatches::all(tail));
 
     let start = offset.saturating_sub(small_count);
@@ -352,6 +362,63 @@ fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> 
     let filter = super::TailFilter::new(query);
     let matching = snapshot.tail.iter().enumerate().filter(|(_, written)| written.matches(&filter));
     matching.map(|(position, written)| Item::of_message(position, &written.message)).collect()
+}
+
+/// The tail's match count and its first `keep` matches in a request's
+/// `_id` order (the tail's own order, or its reverse).
+fn tail_first_in_id_order<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usize) -> (u64, Vec<Item<'a>>) {
+    let filter = super::TailFilter::new(query);
+    let (length, descending) = (snapshot.tail.len(), query.sort[0].descending);
+    let mut items = Vec::new();
+    let mut count = 0u64;
+    for index in 0..length {
+        let position = if descending { length - 1 - index } else { index };
+        let written = &snapshot.tail[position];
+        if written.matches(&filter) {
+            count += 1;
+            if items.len() < keep {
+                items.push(Item::of_message(position, &written.message));
+            }
+        }
+    }
+    (count, items)
+}
+
+/// How many of a segment's rows (dead ones included) hold an `_id` that
+/// does not sort past `bound` in the direction given: rows are in `_id`
+/// order, so they are the first rows (ascending) or the last (descending).
+/// Found by galloping from that end: a first page's bound is usually
+/// passed at once.
+fn rows_reaching_id(segment: &Segment, bound: &IdRef<'_>, descending: bool) -> u64 {
+    let bound = bound.bytes();
+    let rows = segment.row_count();
+    // Whether the row `index` places from the request's first row reaches.
+    let reaches = |index: u32| {
+        let row = if descending { rows - 1 - index } else { index };
+        let id = IdRef::resolved(segment, row);
+        if descending {
+            *id.bytes() >= *bound
+        } else {
+            *id.bytes() <= *bound
+        }
+    };
+    // Gallop to a span holding the first row that does not reach…
+    let (mut low, mut high) = (0u32, 1u32);
+    while high <= rows && reaches(high - 1) {
+        low = high;
+        high = high.saturating_mul(2);
+    }
+    let mut high = high.min(rows);
+    // …then bisect it: rows before `low` reach, rows from `high` on do not.
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if reaches(middle) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    u64::from(low)
 }
 
 /// Writes the page frame with the first `per_page` of `items`.

@@ -72,6 +72,9 @@ pub struct Segment {
     orders: [SortedOrder; 3],
     text: TextIndex,
     facets: FacetCounts,
+    /// Whether no `_id` holds a JSON escape: each row's `_id` is then its
+    /// stored text between the quotes ([`Segment::plain_id`]).
+    plain_ids: bool,
 }
 
 /// Why messages could not be made into a segment.
@@ -221,6 +224,16 @@ impl Segment {
     /// The stored `_id` (JSON text) of a row.
     pub(crate) fn id_fragment(&self, row: u32) -> &[u8] {
         self.dict(Field::Id).dict.get(row + 1)
+    }
+
+    /// The raw `_id` of a row as bytes, when its stored JSON text holds no
+    /// escape (the text between the quotes; nothing decoded, nothing
+    /// validated again); `None` when it must be unescaped ([`Segment::id_of`]).
+    #[inline]
+    pub(crate) fn plain_id(&self, row: u32) -> Option<&[u8]> {
+        let fragment = self.id_fragment(row);
+        let inner = &fragment[1..fragment.len() - 1];
+        (self.plain_ids || !inner.contains(&b'\\')).then_some(inner)
     }
 
     /// The raw `_id` of a row (its stored JSON text, unescaped).
@@ -652,7 +665,9 @@ impl SegmentBuilder {
             dates(Field::Anonymized),
             dates(Field::Read),
         );
-        Segment { row_count, columns, ids, value_indexes, anonymized, read, orders, text, facets }
+        let Column::Dict(id_column) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
+        let plain_ids = (1..=row_count).all(|code| !id_column.dict.get(code).contains(&b'\\'));
+        Segment { row_count, columns, ids, value_indexes, anonymized, read, orders, text, facets, plain_ids }
     }
 }
 
