@@ -864,22 +864,6 @@ fn with_dense<R>(rows: &RoaringBitmap, row_count: u32, work: impl FnOnce(&[u64])
     })
 }
 
-/// The first position of `positions` where `reached` holds (the end when
-/// it holds nowhere), by bisection: `reached` must be false, then true,
-/// along the positions.
-fn first_position(positions: Range<usize>, reached: impl Fn(usize) -> bool) -> usize {
-    let Range { start: mut below, end: mut above } = positions;
-    while below < above {
-        let middle = below + (above - below) / 2;
-        if reached(middle) {
-            above = middle;
-        } else {
-            below = middle + 1;
-        }
-    }
-    below
-}
-
 /// The page being filled by a walk.
 struct Window {
     offset: u64,
@@ -1038,7 +1022,21 @@ impl<'a> Walk<'a> {
             // end, when there are fewer); then back to the start of its
             // group of ties.
             let live = |end: usize| self.live_in(low..end).expect("live membership");
-            cursor = first_position(low..high, |position| live(position) >= offset);
+            // The first position reached with `offset` live rows passed:
+            // from `low + offset` on by the dead rows passed meanwhile, a
+            // fixed point a few dead-row counts away when they are sparse
+            // (each step passes at least one more).
+            cursor = loop {
+                let dead = (cursor - low) as u64 - live(cursor);
+                let next = (low as u64).saturating_add(offset).saturating_add(dead);
+                if next >= high as u64 {
+                    break high;
+                }
+                if next as usize == cursor {
+                    break cursor;
+                }
+                cursor = next as usize;
+            };
             if cursor > low && cursor < high && self.same_value(cursor - 1, cursor) {
                 cursor = self.order.group_start(cursor, low);
             }
@@ -1097,7 +1095,19 @@ impl<'a> Walk<'a> {
             // when there are fewer); then forward to the end of its group
             // of ties.
             let live = |start: usize| self.live_in(start..high).expect("live membership");
-            cursor = first_position(low..high, |position| live(position) < offset).saturating_sub(1).max(low);
+            // The last position with `offset` live rows from it on, as in
+            // `ascending`, backwards from `high - offset`.
+            cursor = loop {
+                let dead = (high - cursor) as u64 - live(cursor);
+                let Some(next) = (high as u64).checked_sub(offset.saturating_add(dead)) else { break low };
+                if next <= low as u64 {
+                    break low;
+                }
+                if next as usize == cursor {
+                    break cursor;
+                }
+                cursor = next as usize;
+            };
             if cursor > low && cursor < high && self.same_value(cursor - 1, cursor) {
                 cursor = self.order.group_end(cursor, high);
             }

@@ -635,20 +635,27 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     // Each part from its own rank of the pivot; runs first only
     // `FIRST_READ` deep, as in `list_into`.
     let starts: Vec<u64> = parts.iter().map(|part| part.count_before(&pivot, sort)).collect();
-    let part_matches = |number: usize, limit: u64| {
+    let part_matches = |number: usize, limit: u64, page_bound: Option<i64>| {
         let (part, reachable) = (&parts[number], take.min(counts[number].saturating_sub(starts[number])));
         let limit = u32::try_from(limit.min(reachable)).unwrap_or(u32::MAX);
         if limit == 0 {
             return PartMatches::all(Vec::new());
         }
         // Only a domain: the window is the same plan from another place.
-        let plan = Plan { offset: starts[number], limit, ..part.plan.clone() };
+        let plan = Plan { offset: starts[number], limit, page_bound, ..part.plan.clone() };
         let execution = execute_live(part.segment, Some(part.deleted), &plan, None);
         let items = execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)).collect();
         PartMatches::read(items, u64::from(limit), reachable)
     };
-    let mut lists: Vec<PartMatches<'_>> = (0..parts.len())
-        .map(|number| part_matches(number, if number == 0 { take } else { take.min(FIRST_READ) }))
+    // The base first: when it fills the window from the pivot, its last
+    // primary value bounds the other parts' walks, as on a first page.
+    let base_list = part_matches(0, take, None);
+    let page_bound = match base_list.items.last() {
+        Some(last) if base_list.items.len() as u64 == take => Some(last.dates[parts[0].order_number]),
+        _ => None,
+    };
+    let mut lists: Vec<PartMatches<'_>> = std::iter::once(base_list)
+        .chain((1..parts.len()).map(|number| part_matches(number, take.min(FIRST_READ), page_bound)))
         .collect();
     let mut tail: Vec<Item<'_>> = tail.into_iter().filter(|item| !item.compare(&pivot, sort).is_lt()).collect();
     keep_first_sorted(&mut tail, usize::try_from(take).unwrap_or(usize::MAX), sort);
@@ -657,7 +664,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let page = merge_lists(&lists, sort, skip, per_page).unwrap_or_else(|| {
         for (number, list) in lists.iter_mut().enumerate().take(parts.len()).skip(1) {
             if !list.complete {
-                *list = part_matches(number, take);
+                *list = part_matches(number, take, page_bound);
             }
         }
         merge_lists(&lists, sort, skip, per_page).expect("every list is complete")
