@@ -507,3 +507,50 @@ fn first_pages_in_id_order_take_every_run_match_before_the_base_bound() {
         }
     }
 }
+
+/// First pages in a date order while writes move `modified` past the
+/// base's: the runs and the tail alone answer when they hold a whole page
+/// before anything in the base, and only then.
+#[test]
+fn first_pages_led_by_recent_writes_agree() {
+    use msgdex::model::DateTime;
+    let at = |seconds: i64| DateTime::from_seconds(1_600_000_000 + seconds);
+    let base: Vec<Message> = (0..300)
+        .map(|number| Message {
+            modified: at(number * 3600),
+            created: at(number * 60),
+            ..message(&format!("m{number:04}"), ["L1", "L2"][number as usize % 2])
+        })
+        .collect();
+    for leading in [0, 3, 9, 10, 11, 25, 60] {
+        let policy = LivePolicy { tail_limit: 8, background: false, ..LivePolicy::default() };
+        let live = LiveEngine::with_policy(Arc::new(Segment::from_messages(&base).unwrap()), policy);
+        let reference = LiveReference::new(ReferenceEngine::new(base.clone()));
+        // `leading` writes move `modified` past the base's latest (one of
+        // them ties with it); 40 more keep it among the base's.
+        for serial in 0..leading + 40 {
+            let mut edited = base[(serial * 7) % base.len()].clone();
+            edited.subject = Some(format!("edit {serial}"));
+            if serial == 0 {
+                // A new message tying with the base's latest, which sorts
+                // before it (by `_id`).
+                edited.id = "z-new".into();
+            }
+            edited.modified = if serial < leading {
+                at(299 * 3600 + if serial == 0 { 0 } else { 1000 + serial as i64 })
+            } else {
+                at(serial as i64 * 3600 + 1800)
+            };
+            let write = vec![Write::Upsert(edited)];
+            assert_eq!(live.apply(write.clone()), reference.apply(write));
+        }
+        for sort in ["-modified", "modified", "-created"] {
+            for per_page in [3, 10, 30] {
+                for filter in ["", "&filters-location=L1"] {
+                    let target = format!("/v1/messages?sort_by={sort}&per_page={per_page}{filter}");
+                    assert_eq!(live.respond(&target).body, reference.respond(&target).body, "{leading}: {target}");
+                }
+            }
+        }
+    }
+}

@@ -173,6 +173,9 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         let full = execution.rows.len() as u64 == want - start && want > start;
         (execution, full)
     };
+    if offset == 0 && list_first_page_from_small_parts(snapshot, query, out) {
+        return;
+    }
     let first_page_base = (offset == 0).then(|| base_window(0));
     let last_of_full_base = match &first_page_base {
         Some((execution, true)) => execution.rows.last().copied(),
@@ -258,6 +261,66 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         merge_lists(&lists, &query.sort, skip, per_page).expect("every list is complete")
     });
     write_page(snapshot, &frame, &page, query, out);
+}
+
+/// The primary value of a segment's first row in the request's date
+/// order, dead or alive, matching or not: every match of the part sorts no
+/// earlier.
+fn first_value(segment: &Segment, primary: SortKey) -> Option<i64> {
+    let order = segment.order(primary.field);
+    let position = if primary.descending { order.len().checked_sub(1)? } else { 0 };
+    (order.len() > 0).then(|| order.value_at(position))
+}
+
+/// Answers a first page in a date order from the runs and the tail alone
+/// when they hold a whole page sorting strictly before anything in the
+/// base (the newest `modified` first, say, while writes move it): the base
+/// is then only counted. `false`, writing nothing, when they do not.
+fn list_first_page_from_small_parts(snapshot: &Snapshot, query: &ListQuery, out: &mut Vec<u8>) -> bool {
+    let primary = query.sort[0];
+    if primary.field == SortField::Id {
+        return false;
+    }
+    let base = &snapshot.base;
+    let Some(base_first) = first_value(&base.segment, primary) else {
+        return false;
+    };
+    let before_base = |value: i64| if primary.descending { value > base_first } else { value < base_first };
+    // Worth trying only when some small part begins before the base.
+    let order = order_number(primary.field);
+    let tail_leads =
+        snapshot.tail.iter().any(|written| before_base(Item::of_message(0, &written.message).dates[order]));
+    let run_leads = snapshot.runs.iter().any(|run| first_value(&run.segment, primary).is_some_and(before_base));
+    if !tail_leads && !run_leads {
+        return false;
+    }
+    let per_page = query.per_page as usize;
+    let want = u64::from(query.per_page);
+    let mut small_count = 0u64;
+    let mut lists: Vec<PartMatches<'_>> = Vec::with_capacity(snapshot.runs.len() + 1);
+    for (number, run) in snapshot.runs.iter().enumerate() {
+        let limit = want.min(FIRST_READ).min(run.deleted.live_count());
+        let execution =
+            execute_live(&run.segment, Some(&run.deleted), &plan_window(&run.segment, query, 0, limit as u32), None);
+        small_count += execution.item_count;
+        let items = execution.rows.iter().map(|&row| Item::of_row(Origin::Run(number), &run.segment, row)).collect();
+        lists.push(PartMatches::read(items, limit, execution.item_count.min(want)));
+    }
+    let mut tail = tail_matches(snapshot, query);
+    small_count += tail.len() as u64;
+    keep_first_sorted(&mut tail, per_page, &query.sort);
+    lists.push(PartMatches::all(tail));
+    let Some(page) = merge_lists(&lists, &query.sort, 0, per_page) else {
+        return false;
+    };
+    if page.len() < per_page || !page.last().is_some_and(|item| before_base(item.dates[order])) {
+        return false;
+    }
+    // The base only counted: no window.
+    let counted = execute_live(&base.segment, Some(&base.deleted), &plan_window(&base.segment, query, 0, 0), None);
+    let frame = PageFrame { item_count: counted.item_count + small_count, page: query.page, per_page: query.per_page };
+    write_page(snapshot, &frame, &page, query, out);
+    true
 }
 
 /// Most forward steps before a deep page's pivot search bisects.
