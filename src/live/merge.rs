@@ -268,8 +268,10 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
 /// earlier.
 fn first_value(segment: &Segment, primary: SortKey) -> Option<i64> {
     let order = segment.order(primary.field);
-    let position = if primary.descending { order.len().checked_sub(1)? } else { 0 };
-    (order.len() > 0).then(|| order.value_at(position))
+    if order.is_empty() {
+        return None;
+    }
+    Some(order.value_at(if primary.descending { order.len() - 1 } else { 0 }))
 }
 
 /// Answers a first page in a date order from the runs and the tail alone
