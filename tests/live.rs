@@ -67,7 +67,14 @@ fn step(max_page: u64) -> impl Strategy<Value = Step> {
 /// Small parts, so that a short session makes runs, merges them and
 /// folds them into the base.
 fn small_policy(tail_limit: usize) -> LivePolicy {
-    LivePolicy { tail_limit, compact_fraction: 0.5, compact_min_rows: 24, background: false, rank_merge_depth: 128 }
+    LivePolicy {
+        tail_limit,
+        compact_fraction: 0.5,
+        compact_min_rows: 24,
+        background: false,
+        rank_merge_depth: 128,
+        merge_fanout: 2,
+    }
 }
 
 fn run_session(messages: Vec<Message>, steps: &[Step], policy: LivePolicy) -> Result<(), TestCaseError> {
@@ -117,8 +124,9 @@ proptest! {
         steps in proptest::collection::vec(step(8), 1..40),
         tail_limit in 1usize..6,
         rank_merge_depth in prop_oneof![Just(0u64), Just(3), Just(128)],
+        merge_fanout in 2usize..5,
     ) {
-        run_session(messages, &steps, LivePolicy { rank_merge_depth, ..small_policy(tail_limit) })?;
+        run_session(messages, &steps, LivePolicy { rank_merge_depth, merge_fanout, ..small_policy(tail_limit) })?;
     }
 }
 
@@ -133,8 +141,9 @@ proptest! {
         steps in proptest::collection::vec(step(60), 50..250),
         tail_limit in prop_oneof![Just(3usize), Just(16), Just(64)],
         rank_merge_depth in prop_oneof![Just(0u64), Just(128)],
+        merge_fanout in 2usize..5,
     ) {
-        run_session(messages, &steps, LivePolicy { rank_merge_depth, ..small_policy(tail_limit) })?;
+        run_session(messages, &steps, LivePolicy { rank_merge_depth, merge_fanout, ..small_policy(tail_limit) })?;
     }
 }
 
@@ -154,11 +163,27 @@ fn item_count(engine: &dyn Engine, target: &str) -> u64 {
 /// batches only.
 #[test]
 fn readers_see_whole_batches_while_a_writer_runs() {
+    readers_see_whole_batches(2);
+}
+
+/// The same with three runs merged at a time.
+#[test]
+fn readers_see_whole_batches_while_a_writer_runs_and_runs_merge_by_three() {
+    readers_see_whole_batches(3);
+}
+
+fn readers_see_whole_batches(merge_fanout: usize) {
     const PAIRS: usize = 200;
     let initial: Vec<Message> = (0..PAIRS)
         .flat_map(|pair| [message(&format!("a{pair:04}"), "L0"), message(&format!("b{pair:04}"), "L0")])
         .collect();
-    let policy = LivePolicy { tail_limit: 16, compact_fraction: 0.25, compact_min_rows: 150, ..LivePolicy::default() };
+    let policy = LivePolicy {
+        tail_limit: 16,
+        compact_fraction: 0.25,
+        compact_min_rows: 150,
+        merge_fanout,
+        ..LivePolicy::default()
+    };
     let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..3)

@@ -67,6 +67,12 @@ pub struct LivePolicy {
     /// range of its primary date key (see [`merge`]); shallower ones merge
     /// windows, which is cheaper there.
     pub rank_merge_depth: u64,
+    /// How many runs of about one size are merged at once: 2 keeps about
+    /// log2(changed / tail_limit) runs and rebuilds each written row as
+    /// many times; more rebuilds rows fewer times (log base `merge_fanout`)
+    /// but leaves up to `merge_fanout - 1` runs of each size for queries
+    /// to read.
+    pub merge_fanout: usize,
 }
 
 /// Rows by which an older run may exceed a newer one and still be merged
@@ -85,6 +91,7 @@ impl Default for LivePolicy {
             compact_min_rows: 4096,
             background: true,
             rank_merge_depth: 128,
+            merge_fanout: 2,
         }
     }
 }
@@ -310,18 +317,19 @@ impl Snapshot {
         self.changed_rows() > threshold
     }
 
-    /// The position of the older of the last two runs when they are due
-    /// to merge: the older about as large as the newer or smaller (within a
-    /// quarter and a few rows: flushed tails differ by a few rows, and
-    /// runs of 66, 65 and 64 rows must not pile up), neither part of a
-    /// compaction in flight.
-    fn merge_candidate(&self) -> Option<usize> {
+    /// The position of the oldest of the last `fanout` runs when they are
+    /// due to merge: the oldest about as large as the newest or smaller
+    /// (within a quarter and a few rows: flushed tails differ by a few
+    /// rows, and runs of 66, 65 and 64 rows must not pile up), none part
+    /// of a compaction in flight.
+    fn merge_candidate(&self, fanout: usize) -> Option<usize> {
+        let fanout = fanout.max(2);
         let length = self.runs.len();
-        if length < self.frozen_runs + 2 {
+        if length < self.frozen_runs + fanout {
             return None;
         }
-        let (older, newer) = (self.runs[length - 2].live_count(), self.runs[length - 1].live_count());
-        (older <= newer + newer / 4 + MERGE_SLACK_ROWS).then(|| length - 2)
+        let (oldest, newest) = (self.runs[length - fanout].live_count(), self.runs[length - 1].live_count());
+        (oldest <= newest + newest / 4 + MERGE_SLACK_ROWS).then(|| length - fanout)
     }
 }
 
@@ -441,28 +449,34 @@ impl Shared {
         Ok(())
     }
 
-    /// Merges the last two runs if due; returns whether it did.
+    /// Merges the last runs if due (see [`Snapshot::merge_candidate`]);
+    /// returns whether it did.
     fn merge_last_runs(&self) -> Result<bool, BuildError> {
         let snapshot = self.current.load_full();
-        let Some(older) = snapshot.merge_candidate() else {
+        let Some(first) = snapshot.merge_candidate(self.policy.merge_fanout) else {
             return Ok(false);
         };
-        let (older, newer) = (&snapshot.runs[older], &snapshot.runs[older + 1]);
-        let mut merged = Part::new(Arc::new(segment_of_parts([older, newer])?));
+        let merging = &snapshot.runs[first..];
+        let mut merged = Part::new(Arc::new(segment_of_parts(merging)?));
         let writer = lock(&self.writer);
         let current = self.current.load_full();
-        let position = current.runs.iter().position(|run| Arc::ptr_eq(&run.segment, &older.segment));
+        let position = current.runs.iter().position(|run| Arc::ptr_eq(&run.segment, &merging[0].segment));
         let Some(position) = position.filter(|&position| {
             position >= current.frozen_runs
-                && current.runs.get(position + 1).is_some_and(|run| Arc::ptr_eq(&run.segment, &newer.segment))
+                && current.runs.len() >= position + merging.len()
+                && current.runs[position..position + merging.len()]
+                    .iter()
+                    .zip(merging)
+                    .all(|(now, then)| Arc::ptr_eq(&now.segment, &then.segment))
         }) else {
             // A compaction froze them meanwhile: merge another time.
             return Ok(false);
         };
-        carry_deaths(&mut merged, older, &current.runs[position]);
-        carry_deaths(&mut merged, newer, &current.runs[position + 1]);
+        for (then, now) in merging.iter().zip(&current.runs[position..]) {
+            carry_deaths(&mut merged, then, now);
+        }
         let mut next = (*current).clone();
-        next.runs.splice(position..position + 2, [merged]);
+        next.runs.splice(position..position + merging.len(), [merged]);
         self.publish(&writer, next);
         Ok(true)
     }
