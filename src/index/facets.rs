@@ -54,27 +54,27 @@ impl FacetCounts {
         FacetCounts { counts }
     }
 
-    /// The number of rows accepted by the selection.
+    /// The number of rows accepted by the selection: the accepted cells
+    /// added up, dimension by dimension.
     pub fn count(&self, selection: &FacetSelection) -> u64 {
+        let masks: [u8; 5] = std::array::from_fn(|dimension| match &selection.accepted[dimension] {
+            None => u8::MAX,
+            Some(accepted) => accepted.iter().filter(|&&code| code < 8).fold(0, |mask, &code| mask | 1 << code),
+        });
+        let codes = |dimension: usize| (0..SIZES[dimension]).filter(move |&code| masks[dimension] >> code & 1 == 1);
         let mut total = 0;
-        let mut codes = [0usize; 5];
-        self.add(selection, 0, &mut codes, &mut total);
-        total
-    }
-
-    fn add(&self, selection: &FacetSelection, dimension: usize, codes: &mut [usize; 5], total: &mut u64) {
-        if dimension == SIZES.len() {
-            *total += self.counts[cell(*codes)];
-            return;
-        }
-        for code in 0..SIZES[dimension] {
-            let accepted =
-                selection.accepted[dimension].as_ref().is_none_or(|accepted| accepted.contains(&(code as u8)));
-            if accepted {
-                codes[dimension] = code;
-                self.add(selection, dimension + 1, codes, total);
+        for channel in codes(0) {
+            for direction in codes(1) {
+                for status in codes(2) {
+                    for anonymized in codes(3) {
+                        for read in codes(4) {
+                            total += self.counts[cell([channel, direction, status, anonymized, read])];
+                        }
+                    }
+                }
             }
         }
+        total
     }
 }
 
