@@ -628,10 +628,10 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let Some(parts) = parts else {
         return false;
     };
-    // The tail's matches stay unsorted: a probe counts those before its key
-    // in one pass, and only those from the pivot on that can reach the page
-    // are sorted.
-    let tail = tail_matches(snapshot, query);
+    // The tail's matches sorted once: a probe counts those before its key by
+    // a binary search, and the page's share of them is a slice.
+    let mut tail = tail_matches(snapshot, query);
+    tail.sort_unstable_by(|left, right| left.compare(right, sort));
     let counts: Vec<u64> = parts.iter().map(RankedPart::count).collect();
     let outside_base = counts[1..].iter().sum::<u64>() + tail.len() as u64;
     if outside_base < rank_depth {
@@ -650,7 +650,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let before_in_all = |index: usize, key: &Item<'_>| {
         parts[0].count_before_own(index, key, sort)
             + parts[1..].iter().map(|part| part.count_before(key, sort)).sum::<u64>()
-            + tail.iter().filter(|item| item.compare(key, sort).is_lt()).count() as u64
+            + tail.partition_point(|item| item.compare(key, sort).is_lt()) as u64
     };
     // Search the base's positions for a pivot with at most `offset` matches
     // before it; the latest such probe is the closest to the page. Any such
@@ -729,8 +729,8 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let mut lists: Vec<PartMatches<'_>> = std::iter::once(base_list)
         .chain((1..parts.len()).map(|number| part_matches(number, take.min(FIRST_READ), page_bound)))
         .collect();
-    let mut tail: Vec<Item<'_>> = tail.into_iter().filter(|item| !item.compare(&pivot, sort).is_lt()).collect();
-    keep_first_sorted(&mut tail, usize::try_from(take).unwrap_or(usize::MAX), sort);
+    let tail_from = tail.partition_point(|item| item.compare(&pivot, sort).is_lt());
+    let tail = tail[tail_from..].iter().take(usize::try_from(take).unwrap_or(usize::MAX)).copied().collect();
     lists.push(PartMatches::all(tail));
     let per_page = query.per_page as usize;
     let page = merge_lists(&lists, sort, skip, per_page).unwrap_or_else(|| {
