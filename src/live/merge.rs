@@ -228,7 +228,7 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let tail = if primary.field == SortField::Id {
         // The tail is in `_id` order already: its first `want` matches in
         // the request's direction, the others only counted.
-        let (count, items) = tail_first_in_id_order(snapshot, query, keep);
+        let (count, items) = tail_first_in_id_order(snapshot, query, keep, id_bound.as_ref());
         small_count += count;
         items
     } else {
@@ -430,25 +430,46 @@ fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> 
 }
 
 /// The tail's match count and its first `keep` matches in a request's
-/// `_id` order (the tail's own order, or its reverse).
-fn tail_first_in_id_order<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usize) -> (u64, Vec<Item<'a>>) {
+/// `_id` order (the tail's own order, or its reverse), none past `bound`
+/// (see [`rows_reaching_id`]).
+fn tail_first_in_id_order<'a>(
+    snapshot: &'a Snapshot,
+    query: &ListQuery,
+    keep: usize,
+    bound: Option<&IdRef<'_>>,
+) -> (u64, Vec<Item<'a>>) {
     let (length, descending) = (snapshot.tail.len(), query.sort[0].descending);
     let position = |index: usize| if descending { length - 1 - index } else { index };
+    let bound = bound.map(IdRef::bytes);
+    let reaches = |message: &Message| {
+        bound.as_deref().is_none_or(|bound| {
+            if descending {
+                message.id.as_bytes() >= bound
+            } else {
+                message.id.as_bytes() <= bound
+            }
+        })
+    };
     if query.filters_nothing() {
         // Every message matches: no test.
         let items = (0..length.min(keep))
-            .map(|index| Item::of_message(position(index), &snapshot.tail[position(index)].message));
+            .map(|index| &snapshot.tail[position(index)].message)
+            .take_while(|message| reaches(message))
+            .enumerate()
+            .map(|(index, message)| Item::of_message(position(index), message));
         return (length as u64, items.collect());
     }
     let filter = super::TailFilter::new(query);
     let mut items = Vec::new();
     let mut count = 0u64;
+    let mut reaching = true;
     for index in 0..length {
         let position = position(index);
         let written = &snapshot.tail[position];
         if written.matches(&filter) {
             count += 1;
-            if items.len() < keep {
+            reaching = reaching && items.len() < keep && reaches(&written.message);
+            if reaching {
                 items.push(Item::of_message(position, &written.message));
             }
         }
