@@ -579,3 +579,54 @@ fn first_pages_led_by_recent_writes_agree() {
         }
     }
 }
+
+/// Rows killed while a merge builds (deleted, or replaced by a newer
+/// version) stay dead in the merged run, whichever of the merged runs held
+/// them.
+#[test]
+fn merges_keep_the_deaths_of_rows_written_while_they_build() {
+    let base: Vec<Message> = (0..20).map(|number| message(&format!("b{number:02}"), "L1")).collect();
+    for merged in [2, 3, 4] {
+        // No merge happens by itself: runs of four pile up.
+        let policy = LivePolicy { tail_limit: 4, background: false, merge_fanout: 16, ..LivePolicy::default() };
+        let live = LiveEngine::with_policy(Arc::new(Segment::from_messages(&base).unwrap()), policy);
+        let reference = LiveReference::new(ReferenceEngine::new(base.clone()));
+        let write = |writes: Vec<Write>| assert_eq!(live.apply(writes.clone()), reference.apply(writes));
+        for batch in 0..5 {
+            write((0..4).map(|number| Write::Upsert(message(&format!("n{:02}", batch * 4 + number), "L2"))).collect());
+        }
+        assert_eq!(live.stats().run_rows, [4, 4, 4, 4, 4]);
+        // One write into each merged run (the last `merged` runs: n.. from
+        // 20 - 4 * merged on), alternately a delete and a replacement.
+        let racing: Vec<Write> = (0..merged)
+            .map(|run| {
+                let id = format!("n{:02}", 20 - 4 * merged + 4 * run + 1);
+                if run % 2 == 0 {
+                    Write::Delete(id)
+                } else {
+                    Write::Upsert(Message { subject: Some("raced".into()), ..message(&id, "L3") })
+                }
+            })
+            .collect();
+        let did = live
+            .merge_last_runs_racing(merged, || {
+                for single in &racing {
+                    write(vec![single.clone()]);
+                }
+            })
+            .unwrap();
+        assert!(did, "merged {merged}");
+        assert_eq!(live.stats().run_rows.len(), 5 - merged + 1, "{:?}", live.stats());
+        for target in [
+            "/v1/messages?per_page=100&attributes=subject&attributes=location".to_owned(),
+            "/v1/messages?filters-location=L2&per_page=100".to_owned(),
+            "/v1/messages?filters-location=L3&attributes=subject".to_owned(),
+            "/v1/messages?sort_by=-_id&per_page=7&page=2".to_owned(),
+        ]
+        .into_iter()
+        .chain(racing.iter().map(|write| format!("/v1/messages/{}", write.id())))
+        {
+            assert_eq!(live.respond(&target).body, reference.respond(&target).body, "{merged}: {target}");
+        }
+    }
+}

@@ -391,6 +391,9 @@ fn merge_lists<'a>(lists: &[PartMatches<'a>], sort: &[SortKey], skip: u64, take:
         }
         let Some((leader, _)) = least else { break };
         let list = &lists[leader];
+        // The leader's head is always taken (it is the least), so that each
+        // round makes progress even if two items were to tie.
+        let head = next[leader];
         while page.len() < take {
             let Some(&item) = list.items.get(next[leader]) else {
                 if list.complete {
@@ -398,7 +401,7 @@ fn merge_lists<'a>(lists: &[PartMatches<'a>], sort: &[SortKey], skip: u64, take:
                 }
                 return None;
             };
-            if runner_up.is_some_and(|second| !item.compare(second, sort).is_lt()) {
+            if next[leader] > head && runner_up.is_some_and(|second| !item.compare(second, sort).is_lt()) {
                 break;
             }
             next[leader] += 1;

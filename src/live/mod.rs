@@ -456,8 +456,16 @@ impl Shared {
         let Some(first) = snapshot.merge_candidate(self.policy.merge_fanout) else {
             return Ok(false);
         };
+        self.merge_runs_from(&snapshot, first, &mut || {})
+    }
+
+    /// Merges `snapshot`'s runs from `first` on into one, running `during`
+    /// between the build and its publication; returns whether it published
+    /// (not when a compaction froze the runs meanwhile).
+    fn merge_runs_from(&self, snapshot: &Snapshot, first: usize, during: &mut dyn FnMut()) -> Result<bool, BuildError> {
         let merging = &snapshot.runs[first..];
         let mut merged = Part::new(Arc::new(segment_of_parts(merging)?));
+        during();
         let writer = lock(&self.writer);
         let current = self.current.load_full();
         let position = current.runs.iter().position(|run| Arc::ptr_eq(&run.segment, &merging[0].segment));
@@ -472,6 +480,7 @@ impl Shared {
             // A compaction froze them meanwhile: merge another time.
             return Ok(false);
         };
+        // Rows killed since the build read them die in the merged run too.
         for (then, now) in merging.iter().zip(&current.runs[position..]) {
             carry_deaths(&mut merged, then, now);
         }
@@ -698,6 +707,22 @@ impl LiveEngine {
     pub fn compact_racing(&self, mut during: impl FnMut()) -> Result<(), BuildError> {
         self.shared.flush_and_merge_now()?;
         self.shared.compact(&mut during)
+    }
+
+    /// Merges the last `count` runs now, due or not, running `during` once
+    /// the merged run is built and before it is published: the writes
+    /// `during` makes race the merge, deterministically (for tests, with
+    /// background work off; `during` must not fill the tail). Returns
+    /// whether it merged.
+    #[doc(hidden)]
+    pub fn merge_last_runs_racing(&self, count: usize, mut during: impl FnMut()) -> Result<bool, BuildError> {
+        let snapshot = self.shared.current.load_full();
+        match snapshot.runs.len().checked_sub(count) {
+            Some(first) if count >= 2 && first >= snapshot.frozen_runs => {
+                self.shared.merge_runs_from(&snapshot, first, &mut during)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Waits until no background flush or compaction is running.
