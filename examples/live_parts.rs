@@ -14,7 +14,10 @@ fn main() {
     let writes = arguments.next().unwrap_or(10_000);
     let messages: Vec<_> = DataGenerator::new(count as u64, 3).collect();
     let fast = FastEngine::new(&messages).expect("generated Ids are unique");
-    let merge_fanout = std::env::var("FANOUT").ok().and_then(|fanout| fanout.parse().ok()).unwrap_or(2);
+    let merge_fanout = std::env::var("FANOUT")
+        .ok()
+        .and_then(|fanout| fanout.parse().ok())
+        .unwrap_or(msgdex::live::LivePolicy::default().merge_fanout);
     let policy = LivePolicy { background: false, merge_fanout, ..LivePolicy::default() };
     let live = LiveEngine::with_policy(fast.shared_segment(), policy);
     for serial in 0..writes {

@@ -20,7 +20,10 @@ fn main() {
         tail_limit,
         background,
         compact_fraction: compact_percent as f64 / 100.0,
-        merge_fanout: std::env::var("FANOUT").ok().and_then(|fanout| fanout.parse().ok()).unwrap_or(2),
+        merge_fanout: std::env::var("FANOUT")
+            .ok()
+            .and_then(|fanout| fanout.parse().ok())
+            .unwrap_or(msgdex::live::LivePolicy::default().merge_fanout),
         ..msgdex::live::LivePolicy::default()
     };
     let engine = LiveEngine::with_policy(std::sync::Arc::new(segment), policy);

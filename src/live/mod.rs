@@ -14,9 +14,10 @@
 //!   Readers never wait for writers; a query holds one snapshot throughout.
 //! * Restructuring happens off to the side, on background threads (or, by
 //!   policy, in the writer). A flusher turns a full tail into an indexed run
-//!   (a small [`Segment`]) and merges runs pairwise while the older is about
-//!   as large as the newer or smaller, so there are at most about
-//!   log2(changed / tail_limit) of them; once the changes pass a fraction of
+//!   (a small [`Segment`]) and merges the last `merge_fanout` runs (3) while
+//!   the oldest of them is about as large as the newest or smaller, so
+//!   there are about (F − 1) log_F(changed / tail_limit) of them at most;
+//!   once the changes pass a fraction of
 //!   the base, a low-priority compactor folds base and runs into a new base.
 //!   Each builds from what it read while writes go on, then splices its
 //!   result into the current state under the writer lock: a flushed run
@@ -67,11 +68,11 @@ pub struct LivePolicy {
     /// range of its primary date key (see [`merge`]); shallower ones merge
     /// windows, which is cheaper there.
     pub rank_merge_depth: u64,
-    /// How many runs of about one size are merged at once: 2 keeps about
-    /// log2(changed / tail_limit) runs and rebuilds each written row as
-    /// many times; more rebuilds rows fewer times (log base `merge_fanout`)
-    /// but leaves up to `merge_fanout - 1` runs of each size for queries
-    /// to read.
+    /// How many runs of about one size are merged at once: each written
+    /// row is rebuilt about log_F(changed / tail_limit) times, and up to
+    /// F − 1 runs of each size are left for queries to read. 3 by default:
+    /// at 1M messages it writes about 40% faster than 2, with reads under
+    /// writes as fast (fewer merges compete with them); 4 leaves more runs.
     pub merge_fanout: usize,
 }
 
@@ -91,7 +92,7 @@ impl Default for LivePolicy {
             compact_min_rows: 4096,
             background: true,
             rank_merge_depth: 128,
-            merge_fanout: 2,
+            merge_fanout: 3,
         }
     }
 }
