@@ -173,10 +173,11 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         let full = execution.rows.len() as u64 == want - start && want > start;
         (execution, full)
     };
-    if offset == 0 && list_first_page_from_small_parts(snapshot, query, out) {
-        return;
-    }
-    let first_page_base = (offset == 0).then(|| base_window(0));
+    // A first page that recent writes may lead (see `base_lead`) reads the
+    // runs and the tail first, unbounded; any other first page reads the
+    // base first.
+    let lead = if offset == 0 { base_lead(snapshot, query) } else { None };
+    let first_page_base = (offset == 0 && lead.is_none()).then(|| base_window(0));
     let last_of_full_base = match &first_page_base {
         Some((execution, true)) => execution.rows.last().copied(),
         _ => None,
@@ -240,6 +241,21 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         tail
     };
     lists.push(PartMatches::all(tail));
+    if let Some(base_first) = lead {
+        // A whole page of the small parts' matches sorting strictly before
+        // anything in the base is the page: the base is only counted.
+        let order = order_number(primary.field);
+        let page = merge_lists(&lists, &query.sort, 0, query.per_page as usize).filter(|page| {
+            page.len() == query.per_page as usize
+                && page.last().is_some_and(|item| sorts_before(item.dates[order], base_first, primary))
+        });
+        if let Some(page) = page {
+            let plan = plan_window(&base.segment, query, 0, 0);
+            frame.item_count = execute_live(&base.segment, Some(&base.deleted), &plan, None).item_count + small_count;
+            write_page(snapshot, &frame, &page, query, out);
+            return;
+        }
+    }
 
     let start = offset.saturating_sub(small_count);
     let (execution, _) = first_page_base.unwrap_or_else(|| base_window(start));
@@ -274,55 +290,32 @@ fn first_value(segment: &Segment, primary: SortKey) -> Option<i64> {
     Some(order.value_at(if primary.descending { order.len() - 1 } else { 0 }))
 }
 
-/// Answers a first page in a date order from the runs and the tail alone
-/// when they hold a whole page sorting strictly before anything in the
-/// base (the newest `modified` first, say, while writes move it): the base
-/// is then only counted. `false`, writing nothing, when they do not.
-fn list_first_page_from_small_parts(snapshot: &Snapshot, query: &ListQuery, out: &mut Vec<u8>) -> bool {
+/// Whether `value` sorts strictly before `other` in the direction of
+/// `primary`.
+fn sorts_before(value: i64, other: i64, primary: SortKey) -> bool {
+    if primary.descending {
+        value > other
+    } else {
+        value < other
+    }
+}
+
+/// The base's first value in a request's date order (see [`first_value`])
+/// when some run or tail message begins strictly before it: the runs and
+/// the tail may then hold a whole first page before anything in the base
+/// (the newest `modified` first, say, while writes move it). `None` for
+/// `_id` orders and when no small part leads.
+fn base_lead(snapshot: &Snapshot, query: &ListQuery) -> Option<i64> {
     let primary = query.sort[0];
     if primary.field == SortField::Id {
-        return false;
+        return None;
     }
-    let base = &snapshot.base;
-    let Some(base_first) = first_value(&base.segment, primary) else {
-        return false;
-    };
-    let before_base = |value: i64| if primary.descending { value > base_first } else { value < base_first };
-    // Worth trying only when some small part begins before the base.
+    let base_first = first_value(&snapshot.base.segment, primary)?;
     let order = order_number(primary.field);
-    let tail_leads =
-        snapshot.tail.iter().any(|written| before_base(Item::of_message(0, &written.message).dates[order]));
-    let run_leads = snapshot.runs.iter().any(|run| first_value(&run.segment, primary).is_some_and(before_base));
-    if !tail_leads && !run_leads {
-        return false;
-    }
-    let per_page = query.per_page as usize;
-    let want = u64::from(query.per_page);
-    let mut small_count = 0u64;
-    let mut lists: Vec<PartMatches<'_>> = Vec::with_capacity(snapshot.runs.len() + 1);
-    for (number, run) in snapshot.runs.iter().enumerate() {
-        let limit = want.min(FIRST_READ).min(run.deleted.live_count());
-        let execution =
-            execute_live(&run.segment, Some(&run.deleted), &plan_window(&run.segment, query, 0, limit as u32), None);
-        small_count += execution.item_count;
-        let items = execution.rows.iter().map(|&row| Item::of_row(Origin::Run(number), &run.segment, row)).collect();
-        lists.push(PartMatches::read(items, limit, execution.item_count.min(want)));
-    }
-    let mut tail = tail_matches(snapshot, query);
-    small_count += tail.len() as u64;
-    keep_first_sorted(&mut tail, per_page, &query.sort);
-    lists.push(PartMatches::all(tail));
-    let Some(page) = merge_lists(&lists, &query.sort, 0, per_page) else {
-        return false;
-    };
-    if page.len() < per_page || !page.last().is_some_and(|item| before_base(item.dates[order])) {
-        return false;
-    }
-    // The base only counted: no window.
-    let counted = execute_live(&base.segment, Some(&base.deleted), &plan_window(&base.segment, query, 0, 0), None);
-    let frame = PageFrame { item_count: counted.item_count + small_count, page: query.page, per_page: query.per_page };
-    write_page(snapshot, &frame, &page, query, out);
-    true
+    let leads = |value: i64| sorts_before(value, base_first, primary);
+    let tail_leads = snapshot.tail.iter().any(|written| leads(Item::of_message(0, &written.message).dates[order]));
+    let run_leads = snapshot.runs.iter().any(|run| first_value(&run.segment, primary).is_some_and(leads));
+    (tail_leads || run_leads).then_some(base_first)
 }
 
 /// Most forward steps before a deep page's pivot search bisects.
