@@ -427,17 +427,35 @@ impl ListQuery {
 
     /// Whether the request filters on nothing: every message matches.
     pub fn filters_nothing(&self) -> bool {
-        self.anonymized == Presence::Unset
-            && self.read == Presence::Unset
-            && self.value_filters.is_empty()
-            && self.channels.is_none()
-            && self.directions.is_none()
-            && self.delivery_statuses.is_none()
-            && self.date_time_from.is_none()
-            && self.date_time_to.is_none()
-            && self.modified_after.is_none()
-            && self.modified_before.is_none()
-            && self.text.is_none()
+        // Every field named, so that a new filter cannot be forgotten here.
+        let ListQuery {
+            attributes: _,
+            anonymized,
+            read,
+            value_filters,
+            channels,
+            directions,
+            delivery_statuses,
+            date_time_from,
+            date_time_to,
+            modified_after,
+            modified_before,
+            text,
+            page: _,
+            per_page: _,
+            sort: _,
+        } = self;
+        *anonymized == Presence::Unset
+            && *read == Presence::Unset
+            && value_filters.is_empty()
+            && channels.is_none()
+            && directions.is_none()
+            && delivery_statuses.is_none()
+            && date_time_from.is_none()
+            && date_time_to.is_none()
+            && modified_after.is_none()
+            && modified_before.is_none()
+            && text.is_none()
     }
 
     /// The value filter on `field`, if the request has one.
