@@ -151,6 +151,14 @@ pub trait Writable: Engine {
 /// whether an `_id` is in the store before the batch; the batch's own
 /// earlier writes are accounted for here. Returns the outcome of each write.
 pub fn check_batch(batch: &[Write], exists: impl Fn(&str) -> bool) -> Result<Vec<Applied>, WriteError> {
+    check_batch_at(batch, |position| exists(batch[position].id()))
+}
+
+/// [`check_batch`] where `exists(position)` says whether the `_id` of the
+/// write at `position` is in the store before the batch (asked only for
+/// the first write of each `_id`), for a store that looks every write's
+/// `_id` up once beforehand.
+pub fn check_batch_at(batch: &[Write], exists: impl Fn(usize) -> bool) -> Result<Vec<Applied>, WriteError> {
     let mut changed: hashbrown::HashMap<&str, bool> = hashbrown::HashMap::new();
     let mut outcomes = Vec::with_capacity(batch.len());
     for (position, write) in batch.iter().enumerate() {
@@ -159,7 +167,7 @@ pub fn check_batch(batch: &[Write], exists: impl Fn(&str) -> bool) -> Result<Vec
         if id.is_empty() {
             return Err(refuse(WriteProblem::EmptyId));
         }
-        let present = changed.get(id).copied().unwrap_or_else(|| exists(id));
+        let present = changed.get(id).copied().unwrap_or_else(|| exists(position));
         let outcome = match (write, present) {
             (Write::Insert(_), true) => return Err(refuse(WriteProblem::AlreadyExists(id.to_owned()))),
             (Write::Delete(_), false) => return Err(refuse(WriteProblem::NotFound(id.to_owned()))),

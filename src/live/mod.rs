@@ -46,7 +46,7 @@ use crate::model::{Field, Message};
 use crate::request::{ListQuery, QueryLimits};
 use crate::store::deleted::Deleted;
 use crate::store::{BuildError, Segment, SegmentBuilder};
-use crate::write::{check_batch, Applied, Writable, Write, WriteError, WriteProblem};
+use crate::write::{check_batch_at, Applied, Writable, Write, WriteError, WriteProblem};
 
 /// How a live store keeps its parts few and small.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,9 +112,9 @@ impl Part {
         Part { segment, deleted }
     }
 
-    /// The live row holding this `_id`.
-    fn live_row(&self, id: &str) -> Option<u32> {
-        self.segment.row_of_id(id).filter(|&row| !self.deleted.contains(row))
+    /// The live row holding the `_id` with this JSON text.
+    fn live_row(&self, id_fragment: &[u8]) -> Option<u32> {
+        self.segment.row_of_id_fragment(id_fragment).filter(|&row| !self.deleted.contains(row))
     }
 
     fn kill(&mut self, row: u32) {
@@ -255,15 +255,35 @@ impl Snapshot {
     }
 
     fn locate(&self, id: &str) -> Option<Location> {
-        if let Ok(index) = self.tail.binary_search_by(|written| written.message.id.as_str().cmp(id)) {
+        if let Some(index) = self.tail_index(id) {
             return Some(Location::Tail(index));
         }
+        let fragment = crate::output::quoted(id);
         for (index, run) in self.runs.iter().enumerate().rev() {
-            if let Some(row) = run.live_row(id) {
+            if let Some(row) = run.live_row(fragment.as_bytes()) {
                 return Some(Location::Run(index, row));
             }
         }
-        self.base.live_row(id).map(Location::Base)
+        self.base.live_row(fragment.as_bytes()).map(Location::Base)
+    }
+
+    /// The position of `id` in the tail.
+    fn tail_index(&self, id: &str) -> Option<usize> {
+        self.tail.binary_search_by(|written| written.message.id.as_str().cmp(id)).ok()
+    }
+
+    /// Where the live version of `id` is, given `hint`: where it was before
+    /// the writes of the current batch (found once, while the batch was
+    /// checked). A run or base row there that is still alive is it. If it
+    /// died since, a write of this batch killed it and put the `_id` in the
+    /// tail or deleted it; if it was nowhere or in the tail, it can only be
+    /// in the tail now (runs and the base gain no rows during a batch).
+    fn locate_from(&self, id: &str, hint: Option<Location>) -> Option<Location> {
+        match hint {
+            Some(Location::Run(index, row)) if !self.runs[index].deleted.contains(row) => hint,
+            Some(Location::Base(row)) if !self.base.deleted.contains(row) => hint,
+            _ => self.tail_index(id).map(Location::Tail),
+        }
     }
 
     /// Appends the full message with this `_id`; `false` if there is none.
@@ -277,9 +297,10 @@ impl Snapshot {
         true
     }
 
-    /// Kills the live version of `id`, if any; returns whether there was one.
-    fn remove(&mut self, id: &str) -> bool {
-        match self.locate(id) {
+    /// Kills the live version of `id`, if any; returns whether there was
+    /// one. `hint` is as for [`Snapshot::locate_from`].
+    fn remove(&mut self, id: &str, hint: Option<Location>) -> bool {
+        match self.locate_from(id, hint) {
             Some(Location::Tail(index)) => {
                 self.tail.remove(index);
             }
@@ -291,17 +312,18 @@ impl Snapshot {
         true
     }
 
-    /// Applies a write already checked by [`check_batch`].
-    fn apply_checked(&mut self, write: Write) {
+    /// Applies a write already checked by [`check_batch_at`]; `hint` is as
+    /// for [`Snapshot::locate_from`].
+    fn apply_checked(&mut self, write: Write, hint: Option<Location>) {
         match write {
             Write::Insert(message) | Write::Upsert(message) => {
-                self.remove(&message.id);
+                self.remove(&message.id, hint);
                 let at = self.tail.partition_point(|written| written.message.id < message.id);
                 self.tail.insert(at, Arc::new(TailMessage::new(message)));
                 self.count += 1;
             }
             Write::Delete(id) => {
-                self.remove(&id);
+                self.remove(&id, hint);
             }
         }
     }
@@ -525,7 +547,7 @@ impl Shared {
         };
         let mut base = Part::new(Arc::new(segment));
         for id in &written {
-            if let Some(row) = base.live_row(id) {
+            if let Some(row) = base.live_row(crate::output::quoted(id).as_bytes()) {
                 base.kill(row);
             }
         }
@@ -792,7 +814,9 @@ impl Writable for LiveEngine {
     fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
         let mut writer = lock(&self.shared.writer);
         let current = self.shared.current.load_full();
-        let outcomes = check_batch(&batch, |id| current.locate(id).is_some())?;
+        // Each `_id` is looked up once: the check and the write share it.
+        let found: Vec<Option<Location>> = batch.iter().map(|write| current.locate(write.id())).collect();
+        let outcomes = check_batch_at(&batch, |position| found[position].is_some())?;
         let created = outcomes.iter().filter(|&&outcome| outcome == Applied::Created).count() as u64;
         let refuse = |problem| WriteError { position: batch.len().saturating_sub(1), batch_len: batch.len(), problem };
         if current.count + created >= u64::from(u32::MAX) - 1 {
@@ -802,8 +826,8 @@ impl Writable for LiveEngine {
         if let Some(written) = writer.written_since_compaction.as_mut() {
             written.extend(batch.iter().map(|write| write.id().to_owned()));
         }
-        for write in batch {
-            next.apply_checked(write);
+        for (write, hint) in batch.into_iter().zip(found) {
+            next.apply_checked(write, hint);
         }
         let next = self.shared.publish(&writer, next);
         drop(writer);

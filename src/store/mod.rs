@@ -198,7 +198,14 @@ impl Segment {
 
     /// The row of the message with this `_id`.
     pub fn row_of_id(&self, id: &str) -> Option<u32> {
-        self.ids.find(crate::output::quoted(id).as_bytes(), |row| self.id_fragment(row))
+        self.row_of_id_fragment(crate::output::quoted(id).as_bytes())
+    }
+
+    /// The row of the message whose `_id` is this JSON text (as
+    /// [`crate::output::quoted`] writes it): for looking one `_id` up in
+    /// several segments, quoting it once.
+    pub fn row_of_id_fragment(&self, fragment: &[u8]) -> Option<u32> {
+        self.ids.find(fragment, |row| self.id_fragment(row))
     }
 
     /// [`Segment::row_of_id`] for a row about to be written out: its values
