@@ -13,8 +13,8 @@ fn main() {
     let messages: Vec<_> = DataGenerator::new(2 * *sizes.iter().max().expect("a size") as u64, 3).collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a pool");
     for &size in &sizes {
-        let older = Segment::from_messages(&messages[..size]).expect("unique");
-        let newer = Segment::from_messages(&messages[size..2 * size]).expect("unique");
+        let older = std::sync::Arc::new(Segment::from_messages(&messages[..size]).expect("unique"));
+        let newer = std::sync::Arc::new(Segment::from_messages(&messages[size..2 * size]).expect("unique"));
         let rounds = (262_144 / size).max(1);
         let (mut push, mut finish) = (0.0, 0.0);
         for _ in 0..rounds {

@@ -32,10 +32,10 @@ pub struct SortedOrder {
     sorted: Vec<i64>,
     /// `blocks[b]`: the rows at positions `b * BLOCK .. (b + 1) * BLOCK`.
     blocks: Vec<RoaringBitmap>,
-    /// The value at every [`FENCE`]th position: a search reads this small
-    /// array (which stays in cache), then one stretch of `sorted` a few
-    /// cache lines long, instead of twenty scattered lines of `sorted`.
-    fences: Vec<i64>,
+    /// The value and row at every [`FENCE`]th position: a search reads
+    /// this small array (which stays in cache), then one stretch of
+    /// `sorted` a few cache lines long, instead of twenty scattered lines.
+    fences: Vec<(i64, u32)>,
 }
 
 /// Positions between two fences of a [`SortedOrder`].
@@ -57,7 +57,7 @@ impl SortedOrder {
                 bitmap
             })
             .collect();
-        let fences = sorted.iter().step_by(FENCE).copied().collect();
+        let fences = sorted.iter().zip(&rows).step_by(FENCE).map(|(&value, &row)| (value, row)).collect();
         SortedOrder { rows, sorted, blocks, fences }
     }
 
@@ -97,7 +97,7 @@ impl SortedOrder {
     pub fn lower_bound(&self, value: i64) -> usize {
         // Fences before `fence` hold smaller values, so the bound lies after
         // the previous fence and at or before this one.
-        let fence = self.fences.partition_point(|&held| held < value);
+        let fence = self.fences.partition_point(|&(held, _)| held < value);
         let Some(previous) = fence.checked_sub(1) else { return 0 };
         let start = previous * FENCE + 1;
         let end = (fence * FENCE).min(self.sorted.len());
@@ -171,15 +171,25 @@ impl SortedOrder {
             + count_members(filter, &self.rows[(blocks.end * BLOCK).min(positions.end)..positions.end])
     }
 
-    /// The position of `row`, whose value is `value`: its value's first
-    /// position, then, among ties, by row (rows ascend within a value).
+    /// The position of `row`, whose value is `value`: positions are in
+    /// `(value, row)` order, so the fences narrow it to one stretch, even
+    /// among many ties (a date most rows leave `null`).
     pub fn position_of(&self, row: u32, value: i64) -> usize {
-        let first = self.lower_bound(value);
-        if first >= self.rows.len() || self.rows[first] >= row || self.sorted[first] != value {
-            return first;
+        let key = (value, row);
+        let fence = self.fences.partition_point(|&fence| fence < key);
+        let Some(previous) = fence.checked_sub(1) else { return 0 };
+        let start = previous * FENCE + 1;
+        let end = (fence * FENCE).min(self.sorted.len());
+        let (mut low, mut high) = (start, end);
+        while low < high {
+            let middle = (low + high) / 2;
+            if (self.sorted[middle], self.rows[middle]) < key {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
         }
-        let end = self.group_end(first, self.rows.len());
-        first + self.rows[first..end].partition_point(|&held| held < row)
+        low
     }
 
     /// The rows at the positions of block `block`.
@@ -199,7 +209,7 @@ impl SortedOrder {
     pub fn heap_bytes(&self) -> usize {
         self.rows.capacity() * 4
             + self.sorted.capacity() * 8
-            + self.fences.capacity() * 8
+            + self.fences.capacity() * 16
             + self.blocks.iter().map(RoaringBitmap::serialized_size).sum::<usize>()
     }
 }

@@ -83,6 +83,16 @@ pub struct TextSearchStats {
 impl TextIndex {
     /// Builds the index over the given columns (rows in store order).
     pub fn build(columns: &[&DictColumn], row_count: u32) -> TextIndex {
+        TextIndex::build_reusing(columns, row_count, &[])
+    }
+
+    /// [`TextIndex::build`] for a segment made of rows of other segments
+    /// (a merge of runs, a compaction), whose indexes are `sources`: the
+    /// suffixes of a value that a source already searched are taken from
+    /// its sorted suffixes and merged, not sorted again; only the values
+    /// no source searched have theirs sorted. The result answers every
+    /// search exactly as [`TextIndex::build`]'s does.
+    pub fn build_reusing(columns: &[&DictColumn], row_count: u32, sources: &[&TextIndex]) -> TextIndex {
         // Lower-case each column's distinct values once, in parallel.
         let lowered: Vec<Vec<String>> = columns
             .iter()
@@ -181,7 +191,8 @@ impl TextIndex {
         searched_starts.push(searched_text.len() as u32);
         drop(text);
         searched_text.shrink_to_fit();
-        let mut suffixes = sorted_suffixes(&searched_text, &searched_starts);
+        let mut suffixes = merged_suffixes(&searched_text, &searched_starts, sources)
+            .unwrap_or_else(|| sorted_suffixes(&searched_text, &searched_starts));
         suffixes.par_iter_mut().for_each(|suffix| suffix.1 = searched_values[suffix.1 as usize]);
         TextIndex { text: searched_text, row_starts, rows, suffixes, code_values: code_to_value, columns_of, row_count }
     }
@@ -206,6 +217,21 @@ impl TextIndex {
     /// The number of distinct lower-cased values.
     pub fn value_count(&self) -> usize {
         self.row_starts.len() - 1
+    }
+
+    /// The searched values (those with suffixes) as `(value, start of its
+    /// text)`, in text order: the values that keep a row list, which are
+    /// exactly the searched ones when every value has rows (as in every
+    /// built segment). `None` when the two do not pair up.
+    fn searched_values(&self) -> Option<Vec<(u32, u32)>> {
+        let mut values = (0..self.value_count() as u32).filter(|&value| !self.rows_of(value).is_empty());
+        let mut searched = Vec::with_capacity(self.value_count());
+        let mut start = 0;
+        for separator in memchr::memchr_iter(SEPARATOR, &self.text) {
+            searched.push((values.next()?, start as u32));
+            start = separator + 1;
+        }
+        values.next().is_none().then_some(searched)
     }
 
     /// The values holding `needle`, which must already be lower-cased and
@@ -473,6 +499,112 @@ fn sorted_suffixes(text: &[u8], value_starts: &[u32]) -> Vec<(u32, u32)> {
     keyed.into_iter().map(|(_, start, value)| (start, value)).collect()
 }
 
+/// The sorted suffixes of the values starting at `value_starts` in `text`
+/// (as [`sorted_suffixes`] gives them), merged from the sorted suffixes of
+/// `sources` where one of them searched the same value, with the suffixes
+/// of the other values sorted apart and merged in. `None` when there is no
+/// source, or when one's searched values cannot be told apart.
+fn merged_suffixes(text: &[u8], value_starts: &[u32], sources: &[&TextIndex]) -> Option<Vec<(u32, u32)>> {
+    const NONE: u32 = u32::MAX;
+    if sources.is_empty() {
+        return None;
+    }
+    let value_count = value_starts.len() - 1;
+    let value_text = |value: usize| &text[value_starts[value] as usize..value_starts[value + 1] as usize - 1];
+    // The first source searching each value gives its suffixes.
+    let mut owner = vec![NONE; value_count];
+    let mut streams: Vec<Vec<(u32, u32)>> = Vec::with_capacity(sources.len() + 1);
+    for (number, source) in sources.iter().enumerate() {
+        // Per value of the source: our value with the same text and where
+        // its text starts in the source's text.
+        let mut ours = vec![(NONE, 0u32); source.value_count()];
+        let searched = source.searched_values()?;
+        let mut value = 0;
+        for (index, &(source_value, start)) in searched.iter().enumerate() {
+            let end = searched.get(index + 1).map_or(source.text.len(), |next| next.1 as usize) - 1;
+            let source_text = &source.text[start as usize..end];
+            while value < value_count && value_text(value) < source_text {
+                value += 1;
+            }
+            if value < value_count && value_text(value) == source_text && owner[value] == NONE {
+                owner[value] = number as u32;
+                ours[source_value as usize] = (value as u32, start);
+            }
+        }
+        let stream = source
+            .suffixes
+            .iter()
+            .filter_map(|&(start, source_value)| {
+                let (value, value_start) = ours[source_value as usize];
+                (value != NONE).then(|| (value_starts[value as usize] + (start - value_start), value))
+            })
+            .collect();
+        streams.push(stream);
+    }
+    // The values no source searched: sorted on their own.
+    let fresh: Vec<u32> = (0..value_count as u32).filter(|&value| owner[value as usize] == NONE).collect();
+    if !fresh.is_empty() {
+        let mut fresh_text = Vec::new();
+        let mut fresh_starts = Vec::with_capacity(fresh.len() + 1);
+        for &value in &fresh {
+            fresh_starts.push(fresh_text.len() as u32);
+            fresh_text.extend_from_slice(
+                &text[value_starts[value as usize] as usize..value_starts[value as usize + 1] as usize],
+            );
+        }
+        fresh_starts.push(fresh_text.len() as u32);
+        let stream = sorted_suffixes(&fresh_text, &fresh_starts)
+            .into_iter()
+            .map(|(start, index)| {
+                let value = fresh[index as usize];
+                (value_starts[value as usize] + (start - fresh_starts[index as usize]), value)
+            })
+            .collect();
+        streams.push(stream);
+    }
+    Some(merge_sorted_suffixes(text, value_starts, streams))
+}
+
+/// Merges lists of `(start, value)` suffixes of `text`, each sorted by its
+/// bytes up to its value's separator, into one: heads compare by their
+/// first eight bytes, held beside them, and read the text only on a tie.
+fn merge_sorted_suffixes(text: &[u8], value_starts: &[u32], mut streams: Vec<Vec<(u32, u32)>>) -> Vec<(u32, u32)> {
+    let separator_of = |value: u32| value_starts[value as usize + 1] as usize - 1;
+    let head_of = |&(start, value): &(u32, u32)| (suffix_key(text, start as usize, separator_of(value)), start, value);
+    let precedes = |left: &(u64, u32, u32), right: &(u64, u32, u32)| match left.0.cmp(&right.0) {
+        std::cmp::Ordering::Equal if !left.0.to_be_bytes().contains(&SEPARATOR) => {
+            text[left.1 as usize..=separator_of(left.2)] < text[right.1 as usize..=separator_of(right.2)]
+        }
+        order => order == std::cmp::Ordering::Less,
+    };
+    streams.retain(|stream| !stream.is_empty());
+    let mut merged = Vec::with_capacity(streams.iter().map(Vec::len).sum());
+    let mut next = vec![0usize; streams.len()];
+    let mut heads: Vec<(u64, u32, u32)> = streams.iter().map(|stream| head_of(&stream[0])).collect();
+    while streams.len() > 1 {
+        let mut first = 0;
+        for candidate in 1..streams.len() {
+            if precedes(&heads[candidate], &heads[first]) {
+                first = candidate;
+            }
+        }
+        merged.push((heads[first].1, heads[first].2));
+        next[first] += 1;
+        match streams[first].get(next[first]) {
+            Some(suffix) => heads[first] = head_of(suffix),
+            None => {
+                streams.swap_remove(first);
+                next.swap_remove(first);
+                heads.swap_remove(first);
+            }
+        }
+    }
+    if let (Some(stream), Some(&from)) = (streams.first(), next.first()) {
+        merged.extend_from_slice(&stream[from..]);
+    }
+    merged
+}
+
 /// Eight bytes of a suffix from `start`, big-endian, through the value's
 /// `separator` (zeros after it): equal keys mean equal bytes, a smaller key
 /// a smaller suffix, and a key holding the separator ends its suffix.
@@ -580,6 +712,57 @@ mod tests {
             found.holds(column, codes[row])
         };
         assert!(holds(1, 1) && holds(1, 4) && !holds(1, 0) && !holds(0, 0) && !holds(0, 4));
+    }
+
+    /// A value of a text column, from a few letters (some non-ASCII and
+    /// upper-case), so that values contain one another and suffixes share
+    /// their first eight bytes.
+    fn text_value() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        use proptest::prelude::*;
+        let letter = proptest::sample::select(vec!["a", "a", "a", "b", "A", "é", "@", " "]);
+        prop_oneof![1 => Just(None), 5 => proptest::collection::vec(letter, 1..14).prop_map(|letters| Some(letters.concat()))]
+    }
+
+    proptest::proptest! {
+        /// An index built from the sorted suffixes of its rows' source
+        /// indexes holds the same suffixes, in an order as sorted, and
+        /// answers every search as one built from nothing.
+        #[test]
+        fn indexes_reusing_their_sources_agree_with_fresh_ones(
+            sources in proptest::collection::vec(proptest::collection::vec([text_value(), text_value(), text_value()], 1..30), 1..4),
+            kept in proptest::collection::vec(proptest::bool::weighted(0.7), 120),
+            new_rows in proptest::collection::vec([text_value(), text_value(), text_value()], 0..8),
+        ) {
+            let columns_of = |rows: &[[Option<String>; 3]]| -> Vec<DictColumn> {
+                (0..3).map(|field| column(&rows.iter().map(|row| row[field].as_deref()).collect::<Vec<_>>())).collect()
+            };
+            let build = |columns: &[DictColumn], rows: usize, sources: &[&TextIndex]| {
+                TextIndex::build_reusing(&columns.iter().collect::<Vec<_>>(), rows as u32, sources)
+            };
+            let indexes: Vec<TextIndex> =
+                sources.iter().map(|rows| build(&columns_of(rows), rows.len(), &[])).collect();
+            // Some rows of each source (the live ones), then new rows.
+            let mut merged: Vec<[Option<String>; 3]> =
+                sources.iter().flatten().zip(kept.iter().cycle()).filter(|(_, &kept)| kept).map(|(row, _)| row.clone()).collect();
+            merged.extend(new_rows);
+            let columns = columns_of(&merged);
+            let fresh = build(&columns, merged.len(), &[]);
+            let reusing = build(&columns, merged.len(), &indexes.iter().collect::<Vec<_>>());
+            let mut fresh_suffixes = fresh.suffixes.clone();
+            let mut reused_suffixes = reusing.suffixes.clone();
+            let through = |index: &TextIndex, start: u32| {
+                let rest = &index.text[start as usize..];
+                rest[..=rest.iter().position(|&byte| byte == SEPARATOR).unwrap()].to_vec()
+            };
+            proptest::prop_assert!(reusing.suffixes.windows(2).all(|pair| through(&reusing, pair[0].0) <= through(&reusing, pair[1].0)));
+            fresh_suffixes.sort_unstable();
+            reused_suffixes.sort_unstable();
+            proptest::prop_assert_eq!(fresh_suffixes, reused_suffixes);
+            proptest::prop_assert_eq!(&fresh.text, &reusing.text);
+            for needle in ["a", "b", "é", "@", " ", "aa", "ab", "a@", "é ", "b a", "ab@", "aaa", "abab", "aaaaaaaa", "aaaaaaaab", "aaaaaaaaaa"] {
+                proptest::prop_assert_eq!(fresh.search(needle), reusing.search(needle), "{}", needle);
+            }
+        }
     }
 
     #[test]

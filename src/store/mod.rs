@@ -12,6 +12,8 @@ pub mod column;
 pub mod deleted;
 pub mod records;
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
@@ -384,6 +386,9 @@ static KEY_PREFIXES: std::sync::LazyLock<Vec<[String; 2]>> = std::sync::LazyLock
 #[derive(Debug)]
 pub struct SegmentBuilder {
     columns: Vec<Column>,
+    /// The segments whose live rows were added, whose text indexes the
+    /// new one reuses.
+    sources: Vec<Arc<Segment>>,
 }
 
 impl Default for SegmentBuilder {
@@ -410,7 +415,7 @@ impl SegmentBuilder {
                 }
             })
             .collect();
-        SegmentBuilder { columns }
+        SegmentBuilder { columns, sources: Vec::new() }
     }
 
     /// The number of messages added so far.
@@ -545,7 +550,11 @@ impl SegmentBuilder {
     /// their stored values as they are (no message is rebuilt). The caller
     /// guarantees their `_id`s are new to this builder, as they are when
     /// compacting the live parts of disjoint segments.
-    pub fn push_live_rows(&mut self, segment: &Segment, deleted: Option<&deleted::Deleted>) -> Result<(), BuildError> {
+    pub fn push_live_rows(
+        &mut self,
+        segment: &Arc<Segment>,
+        deleted: Option<&deleted::Deleted>,
+    ) -> Result<(), BuildError> {
         let rows: Vec<u32> =
             (0..segment.row_count()).filter(|&row| deleted.is_none_or(|deleted| !deleted.contains(row))).collect();
         if self.len() + rows.len() >= u32::MAX as usize {
@@ -576,13 +585,14 @@ impl SegmentBuilder {
                 _ => unreachable!("both segments have the same column kinds"),
             }
         });
+        self.sources.push(Arc::clone(segment));
         Ok(())
     }
 
     /// Sorts the rows by `_id` and builds every index.
     pub fn finish(self) -> Segment {
         let row_count = self.len() as u32;
-        let SegmentBuilder { mut columns } = self;
+        let SegmentBuilder { mut columns, sources } = self;
         let Column::Dict(ids) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let order = rows_in_id_order(ids);
         columns.par_iter_mut().for_each(|column| column.permute(&order));
@@ -648,7 +658,8 @@ impl SegmentBuilder {
                                 _ => unreachable!("text fields are dictionaries"),
                             })
                             .collect();
-                        TextIndex::build(&text_columns, row_count)
+                        let sources: Vec<&TextIndex> = sources.iter().map(|source| source.text()).collect();
+                        TextIndex::build_reusing(&text_columns, row_count, &sources)
                     },
                 )
             },
