@@ -32,10 +32,14 @@ pub struct SortedOrder {
     sorted: Vec<i64>,
     /// `blocks[b]`: the rows at positions `b * BLOCK .. (b + 1) * BLOCK`.
     blocks: Vec<RoaringBitmap>,
-    /// The value and row at every [`FENCE`]th position: a search reads
-    /// this small array (which stays in cache), then one stretch of
-    /// `sorted` a few cache lines long, instead of twenty scattered lines.
-    fences: Vec<(i64, u32)>,
+    /// The value at every [`FENCE`]th position: a search reads this small
+    /// array (which stays in cache), then one stretch of `sorted` a few
+    /// cache lines long, instead of twenty scattered lines.
+    fences: Vec<i64>,
+    /// Each row's position (the inverse of `rows`), made the first time a
+    /// position is asked for: only a store taking writes asks, to record
+    /// where its dead rows sit, so a read-only store never holds it.
+    positions: std::sync::OnceLock<Vec<u32>>,
 }
 
 /// Positions between two fences of a [`SortedOrder`].
@@ -57,8 +61,8 @@ impl SortedOrder {
                 bitmap
             })
             .collect();
-        let fences = sorted.iter().zip(&rows).step_by(FENCE).map(|(&value, &row)| (value, row)).collect();
-        SortedOrder { rows, sorted, blocks, fences }
+        let fences = sorted.iter().step_by(FENCE).copied().collect();
+        SortedOrder { rows, sorted, blocks, fences, positions: std::sync::OnceLock::new() }
     }
 
     /// The number of positions (rows).
@@ -97,7 +101,7 @@ impl SortedOrder {
     pub fn lower_bound(&self, value: i64) -> usize {
         // Fences before `fence` hold smaller values, so the bound lies after
         // the previous fence and at or before this one.
-        let fence = self.fences.partition_point(|&(held, _)| held < value);
+        let fence = self.fences.partition_point(|&held| held < value);
         let Some(previous) = fence.checked_sub(1) else { return 0 };
         let start = previous * FENCE + 1;
         let end = (fence * FENCE).min(self.sorted.len());
@@ -171,25 +175,22 @@ impl SortedOrder {
             + count_members(filter, &self.rows[(blocks.end * BLOCK).min(positions.end)..positions.end])
     }
 
-    /// The position of `row`, whose value is `value`: positions are in
-    /// `(value, row)` order, so the fences narrow it to one stretch, even
-    /// among many ties (a date most rows leave `null`).
-    pub fn position_of(&self, row: u32, value: i64) -> usize {
-        let key = (value, row);
-        let fence = self.fences.partition_point(|&fence| fence < key);
-        let Some(previous) = fence.checked_sub(1) else { return 0 };
-        let start = previous * FENCE + 1;
-        let end = (fence * FENCE).min(self.sorted.len());
-        let (mut low, mut high) = (start, end);
-        while low < high {
-            let middle = (low + high) / 2;
-            if (self.sorted[middle], self.rows[middle]) < key {
-                low = middle + 1;
-            } else {
-                high = middle;
+    /// The position of `row`: one read of the inverse permutation, made
+    /// on the first call (see [`SortedOrder::prepare_positions`]).
+    pub fn position_of(&self, row: u32) -> usize {
+        self.prepare_positions()[row as usize] as usize
+    }
+
+    /// Makes the inverse permutation behind [`SortedOrder::position_of`] now
+    /// (a store about to take writes makes it off the writer's path).
+    pub fn prepare_positions(&self) -> &[u32] {
+        self.positions.get_or_init(|| {
+            let mut positions = vec![0u32; self.rows.len()];
+            for (position, &row) in self.rows.iter().enumerate() {
+                positions[row as usize] = position as u32;
             }
-        }
-        low
+            positions
+        })
     }
 
     /// The rows at the positions of block `block`.
@@ -209,7 +210,8 @@ impl SortedOrder {
     pub fn heap_bytes(&self) -> usize {
         self.rows.capacity() * 4
             + self.sorted.capacity() * 8
-            + self.fences.capacity() * 16
+            + self.fences.capacity() * 8
+            + self.positions.get().map_or(0, |positions| positions.capacity() * 4)
             + self.blocks.iter().map(RoaringBitmap::serialized_size).sum::<usize>()
     }
 }
@@ -254,7 +256,7 @@ mod tests {
                 prop_assert_eq!(order.upper_bound(probe), sorted.partition_point(|&held| held <= probe), "{}", probe);
             }
             for (position, &row) in order.rows.iter().enumerate() {
-                prop_assert_eq!(order.position_of(row, values[row as usize]), position);
+                prop_assert_eq!(order.position_of(row), position);
             }
             let start = order.lower_bound(low);
             let end = order.upper_bound(low + width).max(start);

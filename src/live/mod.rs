@@ -107,7 +107,11 @@ pub struct Part {
 }
 
 impl Part {
+    /// A part with no dead rows, ready for writes to kill some: made
+    /// where the segment is (loading, the flusher, the compactor), so that
+    /// no writer waits for it.
     fn new(segment: Arc<Segment>) -> Part {
+        segment.prepare_for_writes();
         let deleted = Arc::new(Deleted::none(segment.row_count()));
         Part { segment, deleted }
     }
