@@ -608,7 +608,14 @@ fn merge_sorted_suffixes(text: &[u8], value_starts: &[u32], mut streams: Vec<Vec
 /// Eight bytes of a suffix from `start`, big-endian, through the value's
 /// `separator` (zeros after it): equal keys mean equal bytes, a smaller key
 /// a smaller suffix, and a key holding the separator ends its suffix.
+#[inline]
 fn suffix_key(text: &[u8], start: usize, separator: usize) -> u64 {
+    if let Some(bytes) = text.get(start..start + 8) {
+        // Eight bytes at once; those past the separator are zeroed.
+        let key = u64::from_be_bytes(bytes.try_into().expect("eight bytes"));
+        let kept = separator + 1 - start.min(separator + 1);
+        return if kept >= 8 { key } else { key & !(u64::MAX.checked_shr(8 * kept as u32).unwrap_or(0)) };
+    }
     let from = start.min(separator + 1);
     let to = (from + 8).min(separator + 1);
     let mut bytes = [0u8; 8];

@@ -330,6 +330,15 @@ impl Column {
         }
     }
 
+    /// Makes room for `rows` more rows holding up to `values` new values.
+    pub fn reserve(&mut self, rows: usize, values: usize) {
+        match self {
+            Column::Dict(column) => column.reserve(rows, values),
+            Column::Enum(column) => column.codes.reserve(rows),
+            Column::Date(column) => column.values.reserve(rows),
+        }
+    }
+
     /// Starts loading a row's value (see [`crate::store::prefetch`]).
     #[inline]
     pub fn prefetch_row(&self, row: u32) {

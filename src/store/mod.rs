@@ -477,6 +477,8 @@ impl SegmentBuilder {
         self.columns.par_iter_mut().enumerate().for_each(|(position, column)| {
             let field = Field::ALL[position];
             let mut scratch = Vec::with_capacity(256);
+            // Room for a new value per message: no table grows step by step.
+            column.reserve(batch.len(), batch.len());
             for message in batch {
                 column.push_value(message.borrow().get(field), &mut scratch);
             }
