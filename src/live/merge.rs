@@ -512,31 +512,87 @@ fn rows_reaching_id(segment: &Segment, bound: &IdRef<'_>, descending: bool) -> u
 
 /// Writes the page frame with the first `per_page` of `items`.
 fn write_page(snapshot: &Snapshot, frame: &PageFrame, items: &[Item<'_>], query: &ListQuery, out: &mut Vec<u8>) {
-    let items = &items[..items.len().min(query.per_page as usize)];
+    let entries: Vec<(Origin, u32)> = items.iter().map(|item| (item.origin, item.index)).collect();
+    write_entries(snapshot, frame, &entries, query, out);
+}
+
+/// Writes the page frame with the first `per_page` of `entries`: each the
+/// part of an item and its row there (its position, in the tail).
+fn write_entries(
+    snapshot: &Snapshot,
+    frame: &PageFrame,
+    entries: &[(Origin, u32)],
+    query: &ListQuery,
+    out: &mut Vec<u8>,
+) {
+    let entries = &entries[..entries.len().min(query.per_page as usize)];
     frame.write_body(out, |out| {
         // Consecutive items of one segment are written together, so that
         // their values' cache misses overlap (`Segment::write_items`).
-        for (position, stretch) in items.chunk_by(|left, right| left.origin == right.origin).enumerate() {
+        for (position, stretch) in entries.chunk_by(|left, right| left.0 == right.0).enumerate() {
             if position > 0 {
                 out.push(b',');
             }
-            let segment = match stretch[0].origin {
+            let segment = match stretch[0].0 {
                 Origin::Base => &snapshot.base.segment,
                 Origin::Run(number) => &snapshot.runs[number].segment,
                 Origin::Tail => {
-                    for (index, item) in stretch.iter().enumerate() {
+                    for (index, &(_, position)) in stretch.iter().enumerate() {
                         if index > 0 {
                             out.push(b',');
                         }
-                        snapshot.tail[item.index as usize].message.write_json(out, &query.attributes);
+                        snapshot.tail[position as usize].message.write_json(out, &query.attributes);
                     }
                     continue;
                 }
             };
-            let rows: Vec<u32> = stretch.iter().map(|item| item.index).collect();
+            let rows: Vec<u32> = stretch.iter().map(|&(_, row)| row).collect();
             segment.write_items(&rows, &query.attributes, out);
         }
     });
+}
+
+/// The entries at `skip..skip + take` of the merge of a part's matches,
+/// given as rows of `segment` in the request's order, with `others`, the
+/// other parts' matches that can reach them, sorted: each of the others is
+/// placed among the rows by a binary search, so that only the rows it
+/// compares with are read for their keys (not every row of the window).
+fn splice_page(
+    origin: Origin,
+    segment: &Segment,
+    rows: &[u32],
+    others: &[Item<'_>],
+    sort: &[SortKey],
+    skip: u64,
+    take: usize,
+) -> Vec<(Origin, u32)> {
+    let mut places = Vec::with_capacity(others.len());
+    let mut from = 0;
+    for other in others {
+        let before =
+            rows[from..].partition_point(|&row| Item::of_row(origin, segment, row).compare(other, sort).is_lt());
+        from += before;
+        places.push(from);
+    }
+    let mut page = Vec::with_capacity(take);
+    let (mut row, mut other, mut passed) = (0, 0, 0u64);
+    while page.len() < take {
+        let entry = if other < others.len() && places[other] <= row {
+            other += 1;
+            (others[other - 1].origin, others[other - 1].index)
+        } else if row < rows.len() {
+            row += 1;
+            (origin, rows[row - 1])
+        } else {
+            break;
+        };
+        if passed < skip {
+            passed += 1;
+        } else {
+            page.push(entry);
+        }
+    }
+    page
 }
 
 /// One segment part seen through a request that filters only on a range of
@@ -663,11 +719,15 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
         write_page(snapshot, &frame, &[], query, out);
         return true;
     }
-    // The base's count before its own probe starts from the probe's position.
+    // Each part's matches before a probe of the base's (the base's own
+    // count starts from the probe's position), and their sum with the
+    // tail's: the pivot's counts are where each part's window starts.
     let before_in_all = |index: usize, key: &Item<'_>| {
-        parts[0].count_before_own(index, key, sort)
-            + parts[1..].iter().map(|part| part.count_before(key, sort)).sum::<u64>()
-            + tail.partition_point(|item| item.compare(key, sort).is_lt()) as u64
+        let before: Vec<u64> = std::iter::once(parts[0].count_before_own(index, key, sort))
+            .chain(parts[1..].iter().map(|part| part.count_before(key, sort)))
+            .collect();
+        let total = before.iter().sum::<u64>() + tail.partition_point(|item| item.compare(key, sort).is_lt()) as u64;
+        (total, before)
     };
     // Search the base's positions for a pivot with at most `offset` matches
     // before it; the latest such probe is the closest to the page. Any such
@@ -675,15 +735,15 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let base = &parts[0];
     let descending = sort[0].descending;
     let (mut low, mut high) = (0, base.positions.len());
-    let mut pivot: Option<(Item<'_>, u64)> = None;
+    let mut pivot: Option<(Item<'_>, u64, Vec<u64>)> = None;
     // First step forward from where the base alone would put the page, less
     // the other parts' matches, by what is still missing each time (dead
     // base rows and other parts' matches passed): a few probes land near
     // the page, then bisection finishes between the last two.
     let probe = |index: usize| {
         let key = base.key_at(index, descending);
-        let before = before_in_all(index, &key);
-        (key, before)
+        let (before, in_parts) = before_in_all(index, &key);
+        (key, before, in_parts)
     };
     let mut guess = offset.saturating_sub(outside_base);
     for _ in 0..RANK_STEPS {
@@ -691,12 +751,12 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
         if index < low || index >= high {
             break;
         }
-        let (key, before) = probe(index);
+        let (key, before, in_parts) = probe(index);
         if before > offset {
             high = index;
             break;
         }
-        pivot = Some((key, before));
+        pivot = Some((key, before, in_parts));
         low = index + 1;
         if before == offset {
             // Exactly `offset` matches before it: no later probe is closer.
@@ -707,15 +767,15 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     }
     while low < high {
         let middle = low + (high - low) / 2;
-        let (key, before) = probe(middle);
+        let (key, before, in_parts) = probe(middle);
         if before <= offset {
-            pivot = Some((key, before));
+            pivot = Some((key, before, in_parts));
             low = middle + 1;
         } else {
             high = middle;
         }
     }
-    let Some((pivot, before)) = pivot else {
+    let Some((pivot, before, starts)) = pivot else {
         return false;
     };
     // The page is the matches at `skip..skip + per_page` from the pivot on.
@@ -723,33 +783,55 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let take = skip + u64::from(query.per_page);
     // Each part from its own rank of the pivot; runs first only
     // `FIRST_READ` deep, as in `list_into`.
-    let starts: Vec<u64> = parts.iter().map(|part| part.count_before(&pivot, sort)).collect();
-    let part_matches = |number: usize, limit: u64, page_bound: Option<i64>| {
+    // A part's matches from the pivot on, at most `limit`, with how many
+    // of them can reach the page.
+    let part_rows = |number: usize, limit: u64, page_bound: Option<i64>| {
         let (part, reachable) = (&parts[number], take.min(counts[number].saturating_sub(starts[number])));
         let limit = u32::try_from(limit.min(reachable)).unwrap_or(u32::MAX);
         if limit == 0 {
-            return PartMatches::all(Vec::new());
+            return (Vec::new(), 0, reachable);
         }
         // Only a domain: the window is the same plan from another place.
         let plan = Plan { offset: starts[number], limit, page_bound, ..part.plan.clone() };
-        let execution = execute_live(part.segment, Some(part.deleted), &plan, None);
-        let items = execution.rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)).collect();
+        (execute_live(part.segment, Some(part.deleted), &plan, None).rows, limit, reachable)
+    };
+    let part_matches = |number: usize, limit: u64, page_bound: Option<i64>| {
+        let (rows, limit, reachable) = part_rows(number, limit, page_bound);
+        let part = &parts[number];
+        let items = rows.iter().map(|&row| Item::of_row(part.origin, part.segment, row)).collect();
         PartMatches::read(items, u64::from(limit), reachable)
     };
     // The base first: when it fills the window from the pivot, its last
     // primary value bounds the other parts' walks, as on a first page.
-    let base_list = part_matches(0, take, None);
-    let page_bound = match base_list.items.last() {
-        Some(last) if base_list.items.len() as u64 == take => Some(last.dates[parts[0].order_number]),
+    let (base_rows, base_limit, base_reachable) = part_rows(0, take, None);
+    let base_last = base_rows.last().map(|&row| Item::of_row(Origin::Base, parts[0].segment, row));
+    let page_bound = match &base_last {
+        Some(last) if base_rows.len() as u64 == take => Some(last.dates[parts[0].order_number]),
         _ => None,
     };
-    let mut lists: Vec<PartMatches<'_>> = std::iter::once(base_list)
-        .chain((1..parts.len()).map(|number| part_matches(number, take.min(FIRST_READ), page_bound)))
-        .collect();
+    let run_lists: Vec<PartMatches<'_>> =
+        (1..parts.len()).map(|number| part_matches(number, take.min(FIRST_READ), page_bound)).collect();
     let tail_from = tail.partition_point(|item| item.compare(&pivot, sort).is_lt());
-    let tail = tail[tail_from..].iter().take(usize::try_from(take).unwrap_or(usize::MAX)).copied().collect();
-    lists.push(PartMatches::all(tail));
     let per_page = query.per_page as usize;
+    let tail = &tail[tail_from..tail.len().min(tail_from.saturating_add(usize::try_from(take).unwrap_or(usize::MAX)))];
+    // When every run was read far enough, the runs' and the tail's few
+    // matches are placed among the base's window by binary searches: the
+    // base's rows are not made into items (each would read three dates).
+    if run_lists.iter().all(|list| list.complete) {
+        let mut others: Vec<Item<'_>> =
+            run_lists.iter().flat_map(|list| list.items.iter().copied()).chain(tail.iter().copied()).collect();
+        others.sort_unstable_by(|left, right| left.compare(right, sort));
+        let page = splice_page(Origin::Base, parts[0].segment, &base_rows, &others, sort, skip, per_page);
+        write_entries(snapshot, &frame, &page, query, out);
+        return true;
+    }
+    let base_list = PartMatches::read(
+        base_rows.iter().map(|&row| Item::of_row(Origin::Base, parts[0].segment, row)).collect(),
+        u64::from(base_limit),
+        base_reachable,
+    );
+    let mut lists: Vec<PartMatches<'_>> = std::iter::once(base_list).chain(run_lists).collect();
+    lists.push(PartMatches::all(tail.to_vec()));
     let page = merge_lists(&lists, sort, skip, per_page).unwrap_or_else(|| {
         for (number, list) in lists.iter_mut().enumerate().take(parts.len()).skip(1) {
             if !list.complete {
