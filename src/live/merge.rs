@@ -260,6 +260,15 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let start = offset.saturating_sub(small_count);
     let (execution, _) = first_page_base.unwrap_or_else(|| base_window(start));
     frame.item_count = execution.item_count + small_count;
+    let (skip, per_page) = (offset - start, query.per_page as usize);
+    // When every run was read far enough, the small parts' matches are
+    // placed among the base's window by binary searches, the base's rows
+    // not made into items.
+    if lists.iter().all(|list| list.complete) {
+        let others = lists.iter().flat_map(|list| list.items.iter().copied()).collect();
+        write_base_window_with(snapshot, &frame, &execution.rows, others, skip, query, out);
+        return;
+    }
     lists.push(PartMatches::all(
         execution
             .rows
@@ -267,7 +276,6 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
             .map(|&row| Item::of_row(Origin::Base, &base.segment, row).keyed_for(&query.sort))
             .collect(),
     ));
-    let (skip, per_page) = (offset - start, query.per_page as usize);
     let page = merge_lists(&lists, &query.sort, skip, per_page).unwrap_or_else(|| {
         for (number, list) in lists.iter_mut().enumerate().take(snapshot.runs.len()) {
             if !list.complete {
@@ -552,6 +560,24 @@ fn write_entries(
     });
 }
 
+/// Writes the page at `skip` of the merge of a window of the base's
+/// matches (`rows`, in the request's order) with `others`, every match of
+/// the other parts that can reach it (see [`splice_page`]).
+fn write_base_window_with(
+    snapshot: &Snapshot,
+    frame: &PageFrame,
+    rows: &[u32],
+    mut others: Vec<Item<'_>>,
+    skip: u64,
+    query: &ListQuery,
+    out: &mut Vec<u8>,
+) {
+    let sort = &query.sort;
+    others.sort_unstable_by(|left, right| left.compare(right, sort));
+    let page = splice_page(Origin::Base, &snapshot.base.segment, rows, &others, sort, skip, query.per_page as usize);
+    write_entries(snapshot, frame, &page, query, out);
+}
+
 /// The entries at `skip..skip + take` of the merge of a part's matches,
 /// given as rows of `segment` in the request's order, with `others`, the
 /// other parts' matches that can reach them, sorted: each of the others is
@@ -818,11 +844,8 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     // matches are placed among the base's window by binary searches: the
     // base's rows are not made into items (each would read three dates).
     if run_lists.iter().all(|list| list.complete) {
-        let mut others: Vec<Item<'_>> =
-            run_lists.iter().flat_map(|list| list.items.iter().copied()).chain(tail.iter().copied()).collect();
-        others.sort_unstable_by(|left, right| left.compare(right, sort));
-        let page = splice_page(Origin::Base, parts[0].segment, &base_rows, &others, sort, skip, per_page);
-        write_entries(snapshot, &frame, &page, query, out);
+        let others = run_lists.iter().flat_map(|list| list.items.iter().copied()).chain(tail.iter().copied()).collect();
+        write_base_window_with(snapshot, &frame, &base_rows, others, skip, query, out);
         return true;
     }
     let base_list = PartMatches::read(
