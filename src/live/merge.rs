@@ -266,8 +266,9 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     // not made into items.
     if lists.iter().all(|list| list.complete) {
         let others = lists.iter().flat_map(|list| list.items.iter().copied()).collect();
-        write_base_window_with(snapshot, &frame, &execution.rows, others, skip, query, out);
-        return;
+        if write_base_window_with(snapshot, &frame, &execution.rows, others, skip, query, out) {
+            return;
+        }
     }
     lists.push(PartMatches::all(
         execution
@@ -562,7 +563,12 @@ fn write_entries(
 
 /// Writes the page at `skip` of the merge of a window of the base's
 /// matches (`rows`, in the request's order) with `others`, every match of
-/// the other parts that can reach it (see [`splice_page`]).
+/// the other parts that can reach it, by placing the others among the rows
+/// (see [`splice_page`]), and returns `true`; or writes nothing and returns
+/// `false` when that would cost more than making every row an item and
+/// merging: when the others sorting inside the window are not few beside
+/// it (a first page of 10 beside a dozen tail matches, say, against a
+/// deep page of 100 with a stray run match or two).
 fn write_base_window_with(
     snapshot: &Snapshot,
     frame: &PageFrame,
@@ -571,11 +577,26 @@ fn write_base_window_with(
     skip: u64,
     query: &ListQuery,
     out: &mut Vec<u8>,
-) {
+) -> bool {
     let sort = &query.sort;
+    let segment = &snapshot.base.segment;
+    let per_page = query.per_page as usize;
+    if let Some(&last) = rows.last() {
+        // Those sorting after the window's last row come after all of it:
+        // when the window reaches past the page, they cannot be on it.
+        let last = Item::of_row(Origin::Base, segment, last);
+        if rows.len() as u64 >= skip.saturating_add(per_page as u64) {
+            others.retain(|other| other.compare(&last, sort).is_lt());
+        }
+        let inside = others.iter().filter(|other| other.compare(&last, sort).is_lt()).count();
+        if inside * 4 > rows.len() {
+            return false;
+        }
+    }
     others.sort_unstable_by(|left, right| left.compare(right, sort));
-    let page = splice_page(Origin::Base, &snapshot.base.segment, rows, &others, sort, skip, query.per_page as usize);
+    let page = splice_page(Origin::Base, segment, rows, &others, sort, skip, per_page);
     write_entries(snapshot, frame, &page, query, out);
+    true
 }
 
 /// The entries at `skip..skip + take` of the merge of a part's matches,
@@ -592,12 +613,18 @@ fn splice_page(
     skip: u64,
     take: usize,
 ) -> Vec<(Origin, u32)> {
+    // Most of the others usually sort after the window's last row: one
+    // comparison places each of those.
+    let last = rows.last().map(|&row| Item::of_row(origin, segment, row));
     let mut places = Vec::with_capacity(others.len());
     let mut from = 0;
     for other in others {
-        let before =
-            rows[from..].partition_point(|&row| Item::of_row(origin, segment, row).compare(other, sort).is_lt());
-        from += before;
+        if last.is_none_or(|last| last.compare(other, sort).is_lt()) {
+            from = rows.len();
+        } else {
+            from +=
+                rows[from..].partition_point(|&row| Item::of_row(origin, segment, row).compare(other, sort).is_lt());
+        }
         places.push(from);
     }
     let mut page = Vec::with_capacity(take);
@@ -845,8 +872,9 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     // base's rows are not made into items (each would read three dates).
     if run_lists.iter().all(|list| list.complete) {
         let others = run_lists.iter().flat_map(|list| list.items.iter().copied()).chain(tail.iter().copied()).collect();
-        write_base_window_with(snapshot, &frame, &base_rows, others, skip, query, out);
-        return true;
+        if write_base_window_with(snapshot, &frame, &base_rows, others, skip, query, out) {
+            return true;
+        }
     }
     let base_list = PartMatches::read(
         base_rows.iter().map(|&row| Item::of_row(Origin::Base, parts[0].segment, row)).collect(),
