@@ -331,13 +331,16 @@ fn text_walk(
     }
     let primary = plan.sort[0];
     let mut stats = ExecStats { text: Some(found.stats), counted_by_text_values: true, ..ExecStats::default() };
-    let page = if item_count == 0 {
+    let page = if item_count == 0 || plan.limit == 0 {
         Vec::new()
     } else if primary.field == SortField::Id {
         stats.strategy = Some(Strategy::IdOrder);
         let mut window = Window { offset: plan.offset, limit: plan.limit as usize, skipped: 0, page: Vec::new() };
-        let mut all = 0..segment.row_count();
-        let rows: &mut dyn Iterator<Item = u32> = if primary.descending { &mut all.rev() } else { &mut all };
+        // Only the rows that can reach the page are walked.
+        let reach = plan.id_rows.map_or(segment.row_count(), |rows| rows.min(segment.row_count()));
+        let mut first = 0..reach;
+        let mut last = (segment.row_count() - reach..segment.row_count()).rev();
+        let rows: &mut dyn Iterator<Item = u32> = if primary.descending { &mut last } else { &mut first };
         for row in rows {
             stats.rows_examined += 1;
             if window.offer(test.contains(row)) {

@@ -123,6 +123,11 @@ pub struct Plan {
     /// before any row there (a live store's base page bounding its runs).
     /// It shortens the walk to the page, never the count.
     pub page_bound: Option<i64>,
+    /// In `_id` order, how many of the segment's rows, from its first in
+    /// the request's direction, can reach the page (a live store's run
+    /// below its base page's last `_id`): a walk stops there. Like
+    /// `page_bound`, it never shortens the count.
+    pub id_rows: Option<u32>,
 }
 
 impl Plan {
@@ -267,6 +272,7 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
         limit,
         empty_because,
         page_bound: None,
+        id_rows: None,
     };
     if primary.field != SortField::Id {
         let domain_len = plan.domain().map_or(row_count, |(_, _, _, positions)| positions.len() as u64);

@@ -206,6 +206,7 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         } else {
             let mut plan = plan_window(&run.segment, query, 0, limit as u32);
             plan.page_bound = page_bound;
+            plan.id_rows = rows_reaching.map(|rows| u32::try_from(rows).unwrap_or(u32::MAX));
             let execution = execute_live(&run.segment, Some(&run.deleted), &plan, None);
             (execution.item_count, execution.rows)
         };
