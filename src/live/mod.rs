@@ -537,6 +537,10 @@ impl Shared {
         during();
         let folded = snapshot.frozen_runs;
         let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]));
+        // Made before the writer lock is taken (`Part::new` then finds it).
+        if let Ok(segment) = &built {
+            segment.prepare_for_writes();
+        }
         let mut writer = lock(&self.writer);
         let written = writer.written_since_compaction.take().unwrap_or_default();
         let current = self.current.load_full();
