@@ -178,17 +178,8 @@ impl TextIndex {
         // Only values that keep rows get suffixes: a needle inside a covered
         // value is also inside the value covering it, whose rows hold all
         // of the covered value's.
-        let mut searched_text = Vec::with_capacity(text.len());
-        let mut searched_starts = Vec::new();
-        let mut searched_values = Vec::new();
-        for value in (0..value_count as u32).filter(|&value| !covered[value as usize]) {
-            searched_starts.push(searched_text.len() as u32);
-            searched_text.extend_from_slice(
-                &text[value_starts[value as usize] as usize..value_starts[value as usize + 1] as usize],
-            );
-            searched_values.push(value);
-        }
-        searched_starts.push(searched_text.len() as u32);
+        let searched_values: Vec<u32> = (0..value_count as u32).filter(|&value| !covered[value as usize]).collect();
+        let (mut searched_text, searched_starts) = texts_of(&text, &value_starts, &searched_values);
         drop(text);
         searched_text.shrink_to_fit();
         let mut suffixes = merged_suffixes(&searched_text, &searched_starts, sources)
@@ -544,15 +535,7 @@ fn merged_suffixes(text: &[u8], value_starts: &[u32], sources: &[&TextIndex]) ->
     // The values no source searched: sorted on their own.
     let fresh: Vec<u32> = (0..value_count as u32).filter(|&value| owner[value as usize] == NONE).collect();
     if !fresh.is_empty() {
-        let mut fresh_text = Vec::new();
-        let mut fresh_starts = Vec::with_capacity(fresh.len() + 1);
-        for &value in &fresh {
-            fresh_starts.push(fresh_text.len() as u32);
-            fresh_text.extend_from_slice(
-                &text[value_starts[value as usize] as usize..value_starts[value as usize + 1] as usize],
-            );
-        }
-        fresh_starts.push(fresh_text.len() as u32);
+        let (fresh_text, fresh_starts) = texts_of(text, value_starts, &fresh);
         let stream = sorted_suffixes(&fresh_text, &fresh_starts)
             .into_iter()
             .map(|(start, index)| {
@@ -563,6 +546,21 @@ fn merged_suffixes(text: &[u8], value_starts: &[u32], sources: &[&TextIndex]) ->
         streams.push(stream);
     }
     Some(merge_sorted_suffixes(text, value_starts, streams))
+}
+
+/// The texts of `values` (each closed by its separator, as `text` holds
+/// them from `value_starts`) back to back, with where each starts and,
+/// last, the end.
+fn texts_of(text: &[u8], value_starts: &[u32], values: &[u32]) -> (Vec<u8>, Vec<u32>) {
+    let mut texts = Vec::new();
+    let mut starts = Vec::with_capacity(values.len() + 1);
+    for &value in values {
+        starts.push(texts.len() as u32);
+        texts
+            .extend_from_slice(&text[value_starts[value as usize] as usize..value_starts[value as usize + 1] as usize]);
+    }
+    starts.push(texts.len() as u32);
+    (texts, starts)
 }
 
 /// Merges lists of `(start, value)` suffixes of `text`, each sorted by its

@@ -574,7 +574,7 @@ fn write_base_window_with(
     snapshot: &Snapshot,
     frame: &PageFrame,
     rows: &[u32],
-    mut others: Vec<Item<'_>>,
+    others: Vec<Item<'_>>,
     skip: u64,
     query: &ListQuery,
     out: &mut Vec<u8>,
@@ -582,61 +582,60 @@ fn write_base_window_with(
     let sort = &query.sort;
     let segment = &snapshot.base.segment;
     let per_page = query.per_page as usize;
-    if let Some(&last) = rows.last() {
-        // Those sorting after the window's last row come after all of it:
-        // when the window reaches past the page, they cannot be on it.
-        let last = Item::of_row(Origin::Base, segment, last);
-        if rows.len() as u64 >= skip.saturating_add(per_page as u64) {
-            others.retain(|other| other.compare(&last, sort).is_lt());
-        }
-        let inside = others.iter().filter(|other| other.compare(&last, sort).is_lt()).count();
-        if inside * 4 > rows.len() {
-            return false;
-        }
+    // The others sorting inside the window, and those after its last row
+    // (all of them when the window is empty).
+    let last = rows.last().map(|&row| Item::of_row(Origin::Base, segment, row));
+    let (mut inside, mut after): (Vec<Item<'_>>, Vec<Item<'_>>) =
+        others.into_iter().partition(|other| last.is_some_and(|last| other.compare(&last, sort).is_lt()));
+    if inside.len() * 4 > rows.len() {
+        return false;
     }
-    others.sort_unstable_by(|left, right| left.compare(right, sort));
-    let page = splice_page(Origin::Base, segment, rows, &others, sort, skip, per_page);
+    // Those after come after the whole window: when it reaches past the
+    // page, they cannot be on it.
+    if rows.len() as u64 >= skip.saturating_add(per_page as u64) {
+        after.clear();
+    }
+    inside.sort_unstable_by(|left, right| left.compare(right, sort));
+    after.sort_unstable_by(|left, right| left.compare(right, sort));
+    let page = splice_page(segment, rows, &inside, &after, sort, skip, per_page);
     write_entries(snapshot, frame, &page, query, out);
     true
 }
 
-/// The entries at `skip..skip + take` of the merge of a part's matches,
-/// given as rows of `segment` in the request's order, with `others`, the
-/// other parts' matches that can reach them, sorted: each of the others is
-/// placed among the rows by a binary search, so that only the rows it
-/// compares with are read for their keys (not every row of the window).
+/// The entries at `skip..skip + take` of the merge of a window of the
+/// base's matches, given as its rows in the request's order, with the other parts'
+/// matches that can reach them, sorted: `inside`, all sorting before the
+/// last row, each placed among the rows by a binary search (so that only
+/// the rows it compares with are read for their keys, not every row of the
+/// window), and `after`, which follow all the rows.
 fn splice_page(
-    origin: Origin,
     segment: &Segment,
     rows: &[u32],
-    others: &[Item<'_>],
+    inside: &[Item<'_>],
+    after: &[Item<'_>],
     sort: &[SortKey],
     skip: u64,
     take: usize,
 ) -> Vec<(Origin, u32)> {
-    // Most of the others usually sort after the window's last row: one
-    // comparison places each of those.
-    let last = rows.last().map(|&row| Item::of_row(origin, segment, row));
-    let mut places = Vec::with_capacity(others.len());
+    let mut places = Vec::with_capacity(inside.len());
     let mut from = 0;
-    for other in others {
-        if last.is_none_or(|last| last.compare(other, sort).is_lt()) {
-            from = rows.len();
-        } else {
-            from +=
-                rows[from..].partition_point(|&row| Item::of_row(origin, segment, row).compare(other, sort).is_lt());
-        }
+    for other in inside {
+        from +=
+            rows[from..].partition_point(|&row| Item::of_row(Origin::Base, segment, row).compare(other, sort).is_lt());
         places.push(from);
     }
     let mut page = Vec::with_capacity(take);
     let (mut row, mut other, mut passed) = (0, 0, 0u64);
+    let mut after = after.iter();
     while page.len() < take {
-        let entry = if other < others.len() && places[other] <= row {
+        let entry = if other < inside.len() && places[other] <= row {
             other += 1;
-            (others[other - 1].origin, others[other - 1].index)
+            (inside[other - 1].origin, inside[other - 1].index)
         } else if row < rows.len() {
             row += 1;
-            (origin, rows[row - 1])
+            (Origin::Base, rows[row - 1])
+        } else if let Some(item) = after.next() {
+            (item.origin, item.index)
         } else {
             break;
         };
