@@ -1,6 +1,7 @@
 //! Per-template latency of a live store with runs and tombstones in a fixed
 //! shape (no background work), against the same data read-only:
-//! `cargo run --release --example live_parts -- 200000 10000`.
+//! `cargo run --release --example live_parts -- 200000 10000` (env TEMPLATE,
+//! ROUNDS, MODE, FANOUT, TAIL: see below).
 
 use std::time::Instant;
 
@@ -18,7 +19,11 @@ fn main() {
         .ok()
         .and_then(|fanout| fanout.parse().ok())
         .unwrap_or(msgdex::live::LivePolicy::default().merge_fanout);
-    let policy = LivePolicy { background: false, merge_fanout, ..LivePolicy::default() };
+    let tail_limit = std::env::var("TAIL")
+        .ok()
+        .and_then(|limit| limit.parse().ok())
+        .unwrap_or(msgdex::live::LivePolicy::default().tail_limit);
+    let policy = LivePolicy { background: false, merge_fanout, tail_limit, ..LivePolicy::default() };
     let live = LiveEngine::with_policy(fast.shared_segment(), policy);
     for serial in 0..writes {
         let mut message = messages[(serial * 7919) % messages.len()].clone();

@@ -1,5 +1,6 @@
 //! Times single-message upserts on a live store built from generated data,
-//! for profiling the write path: `cargo run --release --example live_writes -- 200000 50000 [TAIL_LIMIT] [BACKGROUND 0|1] [COMPACT_PERCENT]`.
+//! for profiling the write path: `cargo run --release --example live_writes -- 200000 50000 [TAIL_LIMIT] [BACKGROUND 0|1] [COMPACT_PERCENT]`
+//! (env FANOUT, SCATTER).
 
 use std::time::Instant;
 
@@ -28,16 +29,37 @@ fn main() {
     };
     let engine = LiveEngine::with_policy(std::sync::Arc::new(segment), policy);
     eprintln!("built in {:.2} s", built.elapsed().as_secs_f64());
+    let faults_before = minor_faults();
     let started = Instant::now();
-    for (serial, message) in messages.iter().cycle().take(writes).enumerate() {
-        let mut message = message.clone();
+    // SCATTER=1 edits messages all over the `_id` range (as the bench's
+    // writer does) instead of in `_id` order.
+    let scatter = std::env::var("SCATTER").is_ok_and(|scatter| scatter == "1");
+    for serial in 0..writes {
+        let position = if scatter { serial * 7919 % messages.len() } else { serial % messages.len() };
+        let mut message = messages[position].clone();
         message.subject = Some(format!("edit {serial}"));
         engine.upsert(message).expect("valid upsert");
     }
     let elapsed = started.elapsed().as_secs_f64();
-    println!("{writes} upserts in {elapsed:.3} s: {:.0}/s; {:?}", writes as f64 / elapsed, engine.stats());
+    println!(
+        "{writes} upserts in {elapsed:.3} s: {:.0}/s, {} page faults; {:?}",
+        writes as f64 / elapsed,
+        minor_faults() - faults_before,
+        engine.stats()
+    );
     engine.wait_for_compaction();
     let started = Instant::now();
     engine.compact().expect("compaction");
     println!("compaction in {:.3} s; {:?}", started.elapsed().as_secs_f64(), engine.stats());
+}
+
+/// Page faults served without I/O by this process so far (its threads'
+/// included): a measure of fresh memory touched.
+fn minor_faults() -> i64 {
+    // SAFETY: getrusage writes only the struct it is given.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage.ru_minflt
+    }
 }

@@ -360,9 +360,10 @@ impl Snapshot {
     }
 }
 
-/// A segment of the live rows of some parts.
-fn segment_of_parts<'a>(parts: impl IntoIterator<Item = &'a Part>) -> Result<Segment, BuildError> {
-    let mut builder = SegmentBuilder::new();
+/// A segment of the live rows of some parts; `share_arenas` as for
+/// [`SegmentBuilder::sharing_arenas`] (run merges share, compactions copy).
+fn segment_of_parts<'a>(parts: impl IntoIterator<Item = &'a Part>, share_arenas: bool) -> Result<Segment, BuildError> {
+    let mut builder = if share_arenas { SegmentBuilder::sharing_arenas() } else { SegmentBuilder::new() };
     for part in parts {
         builder.push_live_rows(&part.segment, Some(&part.deleted))?;
     }
@@ -491,7 +492,7 @@ impl Shared {
     /// (not when a compaction froze the runs meanwhile).
     fn merge_runs_from(&self, snapshot: &Snapshot, first: usize, during: &mut dyn FnMut()) -> Result<bool, BuildError> {
         let merging = &snapshot.runs[first..];
-        let mut merged = Part::new(Arc::new(segment_of_parts(merging)?));
+        let mut merged = Part::new(Arc::new(segment_of_parts(merging, true)?));
         during();
         let writer = lock(&self.writer);
         let current = self.current.load_full();
@@ -536,7 +537,7 @@ impl Shared {
         };
         during();
         let folded = snapshot.frozen_runs;
-        let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]));
+        let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]), false);
         // Made before the writer lock is taken (`Part::new` then finds it).
         if let Ok(segment) = &built {
             segment.prepare_for_writes();
