@@ -48,6 +48,7 @@ fn main() {
         engine.stats()
     );
     engine.wait_for_compaction();
+    println!("settled: {:?}", engine.stats());
     let started = Instant::now();
     engine.compact().expect("compaction");
     println!("compaction in {:.3} s; {:?}", started.elapsed().as_secs_f64(), engine.stats());

@@ -74,6 +74,7 @@ fn small_policy(tail_limit: usize) -> LivePolicy {
         background: false,
         rank_merge_depth: 128,
         merge_fanout: 2,
+        max_runs: 8,
     }
 }
 
@@ -125,8 +126,10 @@ proptest! {
         tail_limit in 1usize..6,
         rank_merge_depth in prop_oneof![Just(0u64), Just(3), Just(128)],
         merge_fanout in 2usize..5,
+        max_runs in 2usize..9,
     ) {
-        run_session(messages, &steps, LivePolicy { rank_merge_depth, merge_fanout, ..small_policy(tail_limit) })?;
+        let policy = LivePolicy { rank_merge_depth, merge_fanout, max_runs, ..small_policy(tail_limit) };
+        run_session(messages, &steps, policy)?;
     }
 }
 
@@ -142,13 +145,72 @@ proptest! {
         tail_limit in prop_oneof![Just(3usize), Just(16), Just(64)],
         rank_merge_depth in prop_oneof![Just(0u64), Just(128)],
         merge_fanout in 2usize..5,
+        max_runs in 2usize..9,
     ) {
-        run_session(messages, &steps, LivePolicy { rank_merge_depth, merge_fanout, ..small_policy(tail_limit) })?;
+        let policy = LivePolicy { rank_merge_depth, merge_fanout, max_runs, ..small_policy(tail_limit) };
+        run_session(messages, &steps, policy)?;
     }
 }
 
 fn message(id: &str, location: &str) -> Message {
     Message { location: Some(location.to_owned()), ..Message::with_id(id) }
+}
+
+/// Flushes of falling sizes, each too large to pair with the next, would
+/// leave a run per flush: the runs past `max_runs` are merged (the
+/// adjacent ones holding the fewest rows), and answers stay exact,
+/// replaced and deleted messages included.
+#[test]
+fn runs_that_never_pair_are_merged_down_to_the_limit() {
+    let policy = LivePolicy {
+        tail_limit: 1,
+        background: false,
+        merge_fanout: 3,
+        max_runs: 4,
+        compact_fraction: 1e9,
+        ..LivePolicy::default()
+    };
+    let first = vec![message("base", "L0")];
+    let live = LiveEngine::with_policy(Arc::new(Segment::from_messages(&first).expect("unique Ids")), policy);
+    let reference = LiveReference::new(ReferenceEngine::new(first));
+    let probes = [
+        "/v1/messages?per_page=50&page=7&sort_by=_id",
+        "/v1/messages?filters-location=L2&per_page=20&page=3&sort_by=-_id",
+        "/v1/messages?filters-location=L1,L3&per_page=5",
+    ];
+    let id = |serial: usize| format!("m{:05}", serial * 7919 % 10_007);
+    let mut alive: Vec<usize> = Vec::new();
+    let mut serial = 0;
+    // Each size exceeds the next by more than a quarter and 16 rows.
+    for size in [1000, 700, 500, 350, 240, 160, 100, 60] {
+        // Replace and delete some messages of earlier runs…
+        let mut batch = Vec::new();
+        for (position, &earlier) in alive.iter().enumerate().step_by(29) {
+            let write = if position / 29 % 2 == 0 {
+                Write::Upsert(message(&id(earlier), "L4"))
+            } else {
+                Write::Delete(id(earlier))
+            };
+            batch.push(write);
+        }
+        let mut position = 0;
+        alive.retain(|_| {
+            position += 1;
+            (position - 1) % 29 != 0 || (position - 1) / 29 % 2 == 0
+        });
+        // …and add new ones.
+        for _ in 0..size {
+            batch.push(Write::Insert(message(&id(serial), &format!("L{}", serial % 5))));
+            alive.push(serial);
+            serial += 1;
+        }
+        assert_eq!(live.apply(batch.clone()), reference.apply(batch), "the batch of {size}");
+        let runs = live.stats().run_rows;
+        assert!(runs.len() <= 4, "at most max_runs runs are left: {runs:?}");
+        for probe in probes {
+            assert_eq!(live.respond(probe).body, reference.respond(probe).body, "{probe} after {size}");
+        }
+    }
 }
 
 fn item_count(engine: &dyn Engine, target: &str) -> u64 {

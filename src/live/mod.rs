@@ -25,7 +25,9 @@
 //!   rows killed since, and a new base the `_id`s written since the
 //!   compaction froze the runs it folds. A writer never waits for an index
 //!   build, unless the tail outgrows [`TAIL_BACKLOG`] times its limit: then
-//!   the writer flushes it itself.
+//!   the writer flushes it itself, while the flusher goes on merging (the
+//!   two share the work, on both processors, instead of the writer idling
+//!   until the flusher has caught up).
 //! * A list request asks every part for the window of its matches that can
 //!   reach the page and merges them, or finds a deep page by rank
 //!   ([`merge`]); with no writes it is the fast engine's own path.
@@ -74,6 +76,9 @@ pub struct LivePolicy {
     /// at 1M messages it writes about 40% faster than 2, with reads under
     /// writes as fast (fewer merges compete with them); 4 leaves more runs.
     pub merge_fanout: usize,
+    /// Most runs (outside a compaction in flight) left unmerged when their
+    /// sizes do not pair (see [`Snapshot::merge_candidate`]); 8 by default.
+    pub max_runs: usize,
 }
 
 /// Rows by which an older run may exceed a newer one and still be merged
@@ -93,6 +98,7 @@ impl Default for LivePolicy {
             background: true,
             rank_merge_depth: 128,
             merge_fanout: 3,
+            max_runs: 8,
         }
     }
 }
@@ -344,19 +350,36 @@ impl Snapshot {
         self.changed_rows() > threshold
     }
 
-    /// The position of the oldest of the last `fanout` runs when they are
-    /// due to merge: the oldest about as large as the newest or smaller
-    /// (within a quarter and a few rows: flushed tails differ by a few
-    /// rows, and runs of 66, 65 and 64 rows must not pile up), none part
-    /// of a compaction in flight.
-    fn merge_candidate(&self, fanout: usize) -> Option<usize> {
+    /// The runs due to merge, none part of a compaction in flight:
+    /// * the last `fanout` runs, when the oldest of them is about as large
+    ///   as the newest or smaller (within a quarter and a few rows: flushed
+    ///   tails differ by a few rows, and runs of 66, 65 and 64 rows must
+    ///   not pile up);
+    /// * otherwise, when more than `max_runs` runs are left, the
+    ///   `fanout` adjacent runs holding the fewest rows. Flushes of uneven
+    ///   sizes (a writer flushing a backlog of a thousand messages between
+    ///   tails of sixty) leave runs that the first rule never pairs; this
+    ///   one keeps their number bounded, and reads fast, at the least cost.
+    fn merge_candidate(&self, fanout: usize, max_runs: usize) -> Option<std::ops::Range<usize>> {
         let fanout = fanout.max(2);
         let length = self.runs.len();
         if length < self.frozen_runs + fanout {
             return None;
         }
         let (oldest, newest) = (self.runs[length - fanout].live_count(), self.runs[length - 1].live_count());
-        (oldest <= newest + newest / 4 + MERGE_SLACK_ROWS).then(|| length - fanout)
+        if oldest <= newest + newest / 4 + MERGE_SLACK_ROWS {
+            return Some(length - fanout..length);
+        }
+        if length - self.frozen_runs <= max_runs {
+            return None;
+        }
+        let sizes: Vec<u64> = self.runs[self.frozen_runs..].iter().map(Part::live_count).collect();
+        let first = sizes
+            .windows(fanout)
+            .enumerate()
+            .min_by_key(|(_, window)| window.iter().sum::<u64>())
+            .map(|(first, _)| self.frozen_runs + first)?;
+        Some(first..first + fanout)
     }
 }
 
@@ -408,8 +431,12 @@ struct Shared {
     current: ArcSwap<Snapshot>,
     /// Serialises writers and every publication of a new snapshot.
     writer: Mutex<WriterState>,
-    /// Serialises tail flushes and run merges.
+    /// Serialises tail flushes.
     flushing: Mutex<()>,
+    /// Serialises run merges. A flush may run beside a merge: it only
+    /// appends a run, and a merge publishes by finding its runs where they
+    /// are then.
+    merging: Mutex<()>,
     /// Serialises compactions.
     compacting: Mutex<()>,
     /// Whether the background flusher is running.
@@ -423,6 +450,11 @@ struct Shared {
     /// global pool's threads (a round trip that cost more than building a
     /// 64-row run).
     maintenance: Option<rayon::ThreadPool>,
+    /// One thread for the flushes a writer makes itself when the tail
+    /// outgrows its backlog: the writer waits for it, so the flush runs on
+    /// the writer's share of the processors while the maintenance thread
+    /// goes on merging.
+    backlog: Option<rayon::ThreadPool>,
 }
 
 #[derive(Debug, Default)]
@@ -444,10 +476,32 @@ impl Shared {
     /// builds run without the writer lock; each publication takes it
     /// briefly and accounts for the writes made meanwhile.
     fn flush_and_merge(&self) -> Result<(), BuildError> {
-        let _flushing = lock(&self.flushing);
-        self.flush_tail()?;
+        {
+            let _flushing = lock(&self.flushing);
+            self.flush_tail()?;
+        }
+        let _merging = lock(&self.merging);
         while self.merge_last_runs()? {}
         Ok(())
+    }
+
+    /// Indexes the current tail as a run on the backlog thread, waiting
+    /// for it (and for a flush in progress), not for merges.
+    fn flush_backlog(&self) -> Result<(), BuildError> {
+        let flush = || {
+            let _flushing = lock(&self.flushing);
+            self.flush_tail()
+        };
+        match &self.backlog {
+            Some(pool) => pool.install(flush),
+            None => flush(),
+        }
+    }
+
+    /// Whether `snapshot` has a full tail to flush or runs due to merge.
+    fn needs_maintenance(&self, snapshot: &Snapshot) -> bool {
+        snapshot.tail_is_full(&self.policy)
+            || snapshot.merge_candidate(self.policy.merge_fanout, self.policy.max_runs).is_some()
     }
 
     fn flush_tail(&self) -> Result<(), BuildError> {
@@ -477,21 +531,27 @@ impl Shared {
         Ok(())
     }
 
-    /// Merges the last runs if due (see [`Snapshot::merge_candidate`]);
-    /// returns whether it did.
+    /// Merges runs if due (see [`Snapshot::merge_candidate`]); returns
+    /// whether it did.
     fn merge_last_runs(&self) -> Result<bool, BuildError> {
         let snapshot = self.current.load_full();
-        let Some(first) = snapshot.merge_candidate(self.policy.merge_fanout) else {
+        let Some(runs) = snapshot.merge_candidate(self.policy.merge_fanout, self.policy.max_runs) else {
             return Ok(false);
         };
-        self.merge_runs_from(&snapshot, first, &mut || {})
+        self.merge_runs(&snapshot, runs, &mut || {})
     }
 
-    /// Merges `snapshot`'s runs from `first` on into one, running `during`
+    /// Merges `snapshot`'s adjacent `runs` into one, running `during`
     /// between the build and its publication; returns whether it published
-    /// (not when a compaction froze the runs meanwhile).
-    fn merge_runs_from(&self, snapshot: &Snapshot, first: usize, during: &mut dyn FnMut()) -> Result<bool, BuildError> {
-        let merging = &snapshot.runs[first..];
+    /// (not when a compaction froze the runs meanwhile). Runs flushed
+    /// meanwhile come after them and stay as they are.
+    fn merge_runs(
+        &self,
+        snapshot: &Snapshot,
+        runs: std::ops::Range<usize>,
+        during: &mut dyn FnMut(),
+    ) -> Result<bool, BuildError> {
+        let merging = &snapshot.runs[runs];
         let mut merged = Part::new(Arc::new(segment_of_parts(merging, true)?));
         during();
         let writer = lock(&self.writer);
@@ -594,14 +654,14 @@ impl Shared {
     /// The background flusher: flushes and merges until nothing is due.
     fn run_flusher(&self) {
         loop {
-            while self.current.load().tail_is_full(&self.policy) {
+            while self.needs_maintenance(&self.current.load()) {
                 if self.flush_and_merge().is_err() {
                     break;
                 }
             }
             self.flusher_running.store(false, Ordering::Release);
             // A write may have filled the tail after the last check.
-            if !self.current.load().tail_is_full(&self.policy) || self.flusher_running.swap(true, Ordering::AcqRel) {
+            if !self.needs_maintenance(&self.current.load()) || self.flusher_running.swap(true, Ordering::AcqRel) {
                 return;
             }
         }
@@ -681,6 +741,7 @@ impl LiveEngine {
             current: ArcSwap::from_pointee(Snapshot::of(segment)),
             writer: Mutex::new(WriterState::default()),
             flushing: Mutex::new(()),
+            merging: Mutex::new(()),
             compacting: Mutex::new(()),
             flusher_running: AtomicBool::new(false),
             compactor_running: AtomicBool::new(false),
@@ -689,6 +750,11 @@ impl LiveEngine {
             maintenance: rayon::ThreadPoolBuilder::new()
                 .num_threads(1)
                 .thread_name(|_| "msgdex-flusher".into())
+                .build()
+                .ok(),
+            backlog: rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(|_| "msgdex-backlog".into())
                 .build()
                 .ok(),
         };
@@ -751,7 +817,7 @@ impl LiveEngine {
         let snapshot = self.shared.current.load_full();
         match snapshot.runs.len().checked_sub(count) {
             Some(first) if count >= 2 && first >= snapshot.frozen_runs => {
-                self.shared.merge_runs_from(&snapshot, first, &mut during)
+                self.shared.merge_runs(&snapshot, first..snapshot.runs.len(), &mut during)
             }
             _ => Ok(false),
         }
@@ -774,9 +840,13 @@ impl LiveEngine {
             return if snapshot.tail_is_full(policy) { self.shared.flush_and_merge_now() } else { Ok(()) };
         }
         if snapshot.tail.len() >= policy.tail_limit.max(1) * TAIL_BACKLOG {
-            self.shared.flush_and_merge_now()?;
+            // The flusher is behind: this writer flushes the tail itself,
+            // while the flusher goes on merging.
+            self.shared.flush_backlog()?;
         }
-        if snapshot.tail_is_full(policy) && !self.shared.flusher_running.swap(true, Ordering::AcqRel) {
+        if self.shared.needs_maintenance(&self.shared.current.load())
+            && !self.shared.flusher_running.swap(true, Ordering::AcqRel)
+        {
             let shared = Arc::clone(&self.shared);
             match &self.shared.maintenance {
                 Some(pool) => pool.spawn(move || shared.run_flusher()),
