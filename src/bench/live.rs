@@ -26,6 +26,10 @@ pub struct LiveFigures {
     pub deletes_per_second: f64,
     /// Writes in each of the three runs above.
     pub writes_per_run: usize,
+    /// How long the background flushes, merges and compactions went on
+    /// after each run's last write (the next run starts once they are
+    /// done, so that each is measured from a settled store).
+    pub settle_seconds: [f64; 3],
     /// Compactions that finished during the write runs.
     pub compactions: u64,
     /// The writer's target rate while queries were measured.
@@ -66,11 +70,17 @@ pub fn run(
 
     progress("measuring single-message upserts and deletes");
     let engine = LiveEngine::from_fast(fast);
+    let settle = || {
+        let started = Instant::now();
+        engine.wait_for_compaction();
+        started.elapsed().as_secs_f64()
+    };
     let started = Instant::now();
     for (serial, message) in messages[..count].iter().enumerate() {
         engine.upsert(edited(message, serial as u64)).expect("replacing an existing message");
     }
     let replaces_per_second = per_second(count, started);
+    let replaces_settle = settle();
     let started = Instant::now();
     for (serial, message) in messages[..count].iter().enumerate() {
         let mut fresh = edited(message, serial as u64);
@@ -78,12 +88,13 @@ pub fn run(
         engine.upsert(fresh).expect("adding a message");
     }
     let inserts_per_second = per_second(count, started);
+    let inserts_settle = settle();
     let started = Instant::now();
     for message in &messages[count..2 * count] {
         engine.delete(&message.id).expect("deleting an existing message");
     }
     let deletes_per_second = per_second(count, started);
-    engine.wait_for_compaction();
+    let settle_seconds = [replaces_settle, inserts_settle, settle()];
     let compactions = engine.stats().compactions;
     drop(engine);
 
@@ -128,6 +139,7 @@ pub fn run(
         inserts_per_second,
         deletes_per_second,
         writes_per_run: count,
+        settle_seconds,
         compactions,
         steady_rate,
         steady_achieved,
@@ -142,13 +154,18 @@ impl LiveFigures {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\nLive writes, one writer thread, {} single-message writes per run (background compaction on; {} compaction(s) finished):\n",
+            "\nLive writes, one writer thread, {} single-message writes per run, each run from a settled store (background flushes, merges and compaction on; {} compaction(s) finished):\n",
             self.writes_per_run, self.compactions
         );
-        let _ = writeln!(out, "| write | per second |\n|---|---:|");
-        let _ = writeln!(out, "| upsert replacing a message | {:.0} |", self.replaces_per_second);
-        let _ = writeln!(out, "| upsert adding a message | {:.0} |", self.inserts_per_second);
-        let _ = writeln!(out, "| delete | {:.0} |", self.deletes_per_second);
+        let _ = writeln!(out, "| write | per second | background work after the last write (s) |\n|---|---:|---:|");
+        let runs = [
+            ("upsert replacing a message", self.replaces_per_second),
+            ("upsert adding a message", self.inserts_per_second),
+            ("delete", self.deletes_per_second),
+        ];
+        for ((write, rate), settle) in runs.iter().zip(self.settle_seconds) {
+            let _ = writeln!(out, "| {write} | {rate:.0} | {settle:.2} |");
+        }
         let _ = writeln!(
             out,
             "\nQuery mix on the live store, read-only vs while a writer upserts at {:.0}/s (reached {:.0}/s):\n",

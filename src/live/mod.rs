@@ -87,7 +87,7 @@ const MERGE_SLACK_ROWS: u64 = 16;
 
 /// How many times its limit the tail may grow while the background thread
 /// catches up, before the writer flushes it itself.
-pub const TAIL_BACKLOG: usize = 16;
+pub const TAIL_BACKLOG: usize = 8;
 
 impl Default for LivePolicy {
     fn default() -> Self {
