@@ -745,7 +745,8 @@ fn compare_rows(segment: &Segment, keys: &[SortKey], left: u32, right: u32) -> O
 /// The rows at `offset..offset + limit` of `rows` sorted by `keys`, sorting
 /// only up to the window's end.
 fn top_window(segment: &Segment, rows: &mut [u32], keys: &[SortKey], offset: u64, limit: usize) -> Vec<u32> {
-    if offset >= rows.len() as u64 {
+    // A window of no rows (a count-only plan) selects nothing.
+    if offset >= rows.len() as u64 || limit == 0 {
         return Vec::new();
     }
     let offset = offset as usize;
