@@ -55,26 +55,122 @@ impl FacetCounts {
     }
 
     /// The number of rows accepted by the selection: the accepted cells
-    /// added up, dimension by dimension.
+    /// added up.
     pub fn count(&self, selection: &FacetSelection) -> u64 {
-        let masks: [u8; 5] = std::array::from_fn(|dimension| match &selection.accepted[dimension] {
+        let mut total = 0;
+        selection.for_each_cell(|cell| total += self.counts[cell]);
+        total
+    }
+}
+
+impl FacetSelection {
+    /// The cells the selection accepts.
+    pub fn cells(&self) -> Vec<usize> {
+        let mut cells = Vec::new();
+        self.for_each_cell(|cell| cells.push(cell));
+        cells
+    }
+
+    /// Calls `visit` with each cell the selection accepts, dimension by
+    /// dimension.
+    fn for_each_cell(&self, mut visit: impl FnMut(usize)) {
+        let masks: [u8; 5] = std::array::from_fn(|dimension| match &self.accepted[dimension] {
             None => u8::MAX,
             Some(accepted) => accepted.iter().filter(|&&code| code < 8).fold(0, |mask, &code| mask | 1 << code),
         });
         let codes = |dimension: usize| (0..SIZES[dimension]).filter(move |&code| masks[dimension] >> code & 1 == 1);
-        let mut total = 0;
         for channel in codes(0) {
             for direction in codes(1) {
                 for status in codes(2) {
                     for anonymized in codes(3) {
                         for read in codes(4) {
-                            total += self.counts[cell([channel, direction, status, anonymized, read])];
+                            visit(cell([channel, direction, status, anonymized, read]));
                         }
                     }
                 }
             }
         }
-        total
+    }
+}
+
+/// The rows holding one value of a date order at an end of a cell: the
+/// value, and the first and last of its rows (rows are in `_id` order, so
+/// these hold the cell's smallest and largest `_id` with that value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndRows {
+    /// The value (`NULL_DATE` for `null`, the smallest).
+    pub value: i64,
+    /// Its first row (smallest `_id`).
+    pub first: u32,
+    /// Its last row (largest `_id`).
+    pub last: u32,
+}
+
+/// Per sorted order and facet cell, the rows at both ends of the order: a
+/// small segment (a live store's run) whose first match in a request's
+/// order sorts after a page's last item is then known, from the cells the
+/// request accepts, to contribute nothing to the page, without a plan or a
+/// walk. Dead rows count too: an end is a bound on the live rows.
+#[derive(Debug)]
+pub struct CellEnds {
+    /// `[order][cell]`: the lowest value's rows, then the highest's
+    /// (`None` for a cell without rows).
+    ends: Vec<Vec<Option<(EndRows, EndRows)>>>,
+}
+
+impl CellEnds {
+    /// The ends of each order (`orders[o][row]` its values) per cell
+    /// (`cells[row]`).
+    pub fn build(cells: &[usize], orders: &[&[i64]]) -> CellEnds {
+        let cell_count = SIZES.iter().product();
+        let ends = orders
+            .iter()
+            .map(|values| {
+                let mut ends: Vec<Option<(EndRows, EndRows)>> = vec![None; cell_count];
+                for (row, (&cell, &value)) in cells.iter().zip(values.iter()).enumerate() {
+                    let row = row as u32;
+                    let here = EndRows { value, first: row, last: row };
+                    let Some((low, high)) = &mut ends[cell] else {
+                        ends[cell] = Some((here, here));
+                        continue;
+                    };
+                    // Rows ascend: a row of an end's value is its last so far.
+                    match value.cmp(&low.value) {
+                        std::cmp::Ordering::Less => *low = here,
+                        std::cmp::Ordering::Equal => low.last = row,
+                        std::cmp::Ordering::Greater => {}
+                    }
+                    match value.cmp(&high.value) {
+                        std::cmp::Ordering::Greater => *high = here,
+                        std::cmp::Ordering::Equal => high.last = row,
+                        std::cmp::Ordering::Less => {}
+                    }
+                }
+                ends
+            })
+            .collect();
+        CellEnds { ends }
+    }
+
+    /// The first row, in the order of `order`'s values (`descending`: the
+    /// largest first) then `_id` (`id_descending`), among the rows of
+    /// `cells`, with its value; `None` when they hold no row.
+    pub fn first(&self, order: usize, descending: bool, id_descending: bool, cells: &[usize]) -> Option<(i64, u32)> {
+        let mut best: Option<(i64, u32)> = None;
+        for &cell in cells {
+            let Some((low, high)) = &self.ends[order][cell] else { continue };
+            let end = if descending { high } else { low };
+            let candidate = (end.value, if id_descending { end.last } else { end.first });
+            let better = best.is_none_or(|(value, row)| {
+                let by_value = if descending { candidate.0.cmp(&value).reverse() } else { candidate.0.cmp(&value) };
+                let by_id = if id_descending { candidate.1.cmp(&row).reverse() } else { candidate.1.cmp(&row) };
+                by_value.then(by_id).is_lt()
+            });
+            if better {
+                best = Some(candidate);
+            }
+        }
+        best
     }
 }
 
@@ -100,5 +196,28 @@ mod tests {
         assert_eq!(facets.count(&anonymized_inbound), 1);
         let nothing = FacetSelection { accepted: [Some(vec![]), None, None, None, None] };
         assert_eq!(facets.count(&nothing), 0);
+    }
+
+    proptest::proptest! {
+        /// The first row among some cells, in each of the four orders,
+        /// is the one a sort of those cells' rows puts first.
+        #[test]
+        fn cell_ends_give_each_orders_first_row(
+            rows in proptest::collection::vec((0usize..6, proptest::prop_oneof![proptest::strategy::Just(NULL_DATE), 0i64..5]), 0..60),
+            accepted in proptest::collection::vec(0usize..6, 0..4),
+        ) {
+            let cells: Vec<usize> = rows.iter().map(|&(cell, _)| cell).collect();
+            let values: Vec<i64> = rows.iter().map(|&(_, value)| value).collect();
+            let ends = CellEnds::build(&cells, &[&values]);
+            for (descending, id_descending) in [(false, false), (false, true), (true, false), (true, true)] {
+                let mut candidates: Vec<(i64, u32)> =
+                    (0..rows.len()).filter(|&row| accepted.contains(&cells[row])).map(|row| (values[row], row as u32)).collect();
+                candidates.sort_by(|left, right| {
+                    let by_value = if descending { right.0.cmp(&left.0) } else { left.0.cmp(&right.0) };
+                    by_value.then(if id_descending { right.1.cmp(&left.1) } else { left.1.cmp(&right.1) })
+                });
+                proptest::prop_assert_eq!(ends.first(0, descending, id_descending, &accepted), candidates.first().copied());
+            }
+        }
     }
 }

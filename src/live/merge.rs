@@ -35,11 +35,14 @@ use std::ops::Range;
 
 use super::{Part, Snapshot};
 use crate::exec::{execute_live, live_id_order_page};
+use crate::index::facets::FacetSelection;
 use crate::index::order::SortedOrder;
+use crate::model::Field;
 use crate::model::{DateTime, Message};
 use crate::output::PageFrame;
 use crate::plan::{plan, plan_window, Plan, RangeUse, StepKind};
-use crate::request::{ListQuery, SortField, SortKey};
+use crate::request::{ListQuery, Presence, SortField, SortKey};
+use crate::store::column::unescaped;
 use crate::store::column::NULL_DATE;
 use crate::store::deleted::Deleted;
 use crate::store::{order_number, Segment};
@@ -195,8 +198,21 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     // its matches reach a page); only if the merge runs past them is it read
     // again to `want`.
     let unfiltered_id_order = primary.field == SortField::Id && query.filters_nothing();
+    // A request filtering only on facets, whose page's last item the base
+    // gave: a run whose first row in the accepted cells sorts after it has
+    // nothing for the page, and its count is in its facet counts.
+    let facets_past_bound = last_of_full_base
+        .filter(|_| primary.field != SortField::Id)
+        .and_then(|row| Some((facet_only_selection(&base.segment, query)?, row)))
+        .map(|(selection, row)| (selection.cells(), selection, row));
     let run_matches = |number: usize, limit: u64| {
         let run = &snapshot.runs[number];
+        if let Some((cells, selection, bound)) = &facets_past_bound {
+            if first_sorts_after(&run.segment, cells, query, &base.segment, *bound) {
+                let count = run.segment.facets().count(selection) - run.deleted.facet_count(selection);
+                return (count, PartMatches::all(Vec::new()));
+            }
+        }
         let rows_reaching = id_bound.as_ref().map(|bound| rows_reaching_id(&run.segment, bound, primary.descending));
         let limit = limit.min(run.deleted.live_count()).min(rows_reaching.unwrap_or(u64::MAX));
         let (item_count, rows) = if unfiltered_id_order {
@@ -326,6 +342,68 @@ fn base_lead(snapshot: &Snapshot, query: &ListQuery) -> Option<i64> {
     let tail_leads = snapshot.tail.iter().any(|written| leads(Item::of_message(0, &written.message).dates[order]));
     let run_leads = snapshot.runs.iter().any(|run| first_value(&run.segment, primary).is_some_and(leads));
     (tail_leads || run_leads).then_some(base_first)
+}
+
+/// The facet cells a request accepts, when it filters on nothing else and
+/// is ordered by one date/time key then `_id` (`segment` gives the enum
+/// codes, which every segment shares).
+fn facet_only_selection(segment: &Segment, query: &ListQuery) -> Option<FacetSelection> {
+    let plain_order =
+        query.sort.len() == 2 && query.sort[0].field != SortField::Id && query.sort[1].field == SortField::Id;
+    let only_facets = query.value_filters.is_empty()
+        && query.text.is_none()
+        && query.date_time_from.is_none()
+        && query.date_time_to.is_none()
+        && query.modified_after.is_none()
+        && query.modified_before.is_none();
+    if !plain_order || !only_facets {
+        return None;
+    }
+    fn codes<T: Copy>(
+        segment: &Segment,
+        field: Field,
+        values: &Option<Vec<T>>,
+        name: fn(T) -> &'static str,
+    ) -> Option<Vec<u8>> {
+        let column = segment.enum_column(field);
+        values.as_ref().map(|values| values.iter().filter_map(|&value| column.code_of(name(value))).collect())
+    }
+    let presence = |presence: Presence| match presence {
+        Presence::Unset => None,
+        Presence::Yes => Some(vec![1]),
+        Presence::No => Some(vec![0]),
+    };
+    Some(FacetSelection {
+        accepted: [
+            codes(segment, Field::Channel, &query.channels, |value| value.as_str()),
+            codes(segment, Field::Direction, &query.directions, |value| value.as_str()),
+            codes(segment, Field::DeliveryStatus, &query.delivery_statuses, |value| value.as_str()),
+            presence(query.anonymized),
+            presence(query.read),
+        ],
+    })
+}
+
+/// Whether `run`'s first row among `cells`, in the request's order (one
+/// date/time key then `_id`), sorts after the base's row `bound`: then no
+/// live row of the run in those cells reaches a page that ends at `bound`.
+/// A run without rows there sorts after everything.
+fn first_sorts_after(run: &Segment, cells: &[usize], query: &ListQuery, base: &Segment, bound: u32) -> bool {
+    let (primary, id_key) = (query.sort[0], query.sort[1]);
+    let order = order_number(primary.field);
+    let Some((value, row)) = run.cell_ends().first(order, primary.descending, id_key.descending, cells) else {
+        return true;
+    };
+    let bound_value = base.dates(primary.field.field())[bound as usize];
+    let by_value = if primary.descending { value.cmp(&bound_value).reverse() } else { value.cmp(&bound_value) };
+    by_value.then_with(|| {
+        let (id, bound_id) = (unescaped(run.id_fragment(row)), unescaped(base.id_fragment(bound)));
+        if id_key.descending {
+            id.cmp(&bound_id).reverse()
+        } else {
+            id.cmp(&bound_id)
+        }
+    }) == Ordering::Greater
 }
 
 /// Most forward steps before a deep page's pivot search bisects.

@@ -122,6 +122,13 @@ impl Part {
         Part { segment, deleted }
     }
 
+    /// A new run: [`Part::new`], with the facet cells' ends that queries
+    /// test runs by made here too (see [`Segment::cell_ends`]).
+    fn run(segment: Segment) -> Part {
+        segment.cell_ends();
+        Part::new(Arc::new(segment))
+    }
+
     /// The live row holding the `_id` with this JSON text.
     fn live_row(&self, id_fragment: &[u8]) -> Option<u32> {
         self.segment.row_of_id_fragment(id_fragment).filter(|&row| !self.deleted.contains(row))
@@ -511,7 +518,7 @@ impl Shared {
         }
         let mut builder = SegmentBuilder::new();
         builder.push_checked_batch(&taken.iter().map(|written| &written.message).collect::<Vec<_>>())?;
-        let mut run = Part::new(Arc::new(builder.finish()));
+        let mut run = Part::run(builder.finish());
         let writer = lock(&self.writer);
         let current = self.current.load_full();
         // `taken` holds its messages, so their addresses stay unique.
@@ -552,7 +559,7 @@ impl Shared {
         during: &mut dyn FnMut(),
     ) -> Result<bool, BuildError> {
         let merging = &snapshot.runs[runs];
-        let mut merged = Part::new(Arc::new(segment_of_parts(merging, true)?));
+        let mut merged = Part::run(segment_of_parts(merging, true)?);
         during();
         let writer = lock(&self.writer);
         let current = self.current.load_full();

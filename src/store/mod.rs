@@ -77,6 +77,10 @@ pub struct Segment {
     /// Whether no `_id` holds a JSON escape: each row's `_id` is then its
     /// stored text between the quotes ([`Segment::plain_id`]).
     plain_ids: bool,
+    /// The rows at both ends of each sorted order per facet cell, made
+    /// the first time they are asked for (a live store's flusher makes a
+    /// run's before publishing it).
+    cell_ends: std::sync::OnceLock<crate::index::facets::CellEnds>,
 }
 
 /// Why messages could not be made into a segment.
@@ -197,6 +201,16 @@ impl Segment {
     /// Row counts per combination of the enum and presence filters.
     pub fn facets(&self) -> &FacetCounts {
         &self.facets
+    }
+
+    /// The rows at both ends of each sorted order (`created`, `modified`,
+    /// `date_time`) per facet cell (see [`crate::index::facets::CellEnds`]).
+    pub fn cell_ends(&self) -> &crate::index::facets::CellEnds {
+        self.cell_ends.get_or_init(|| {
+            let cells: Vec<usize> = (0..self.row_count).map(|row| self.facet_cell(row)).collect();
+            let orders = ORDERED_FIELDS.map(|key| self.dates(key.field()));
+            crate::index::facets::CellEnds::build(&cells, &orders)
+        })
     }
 
     /// The substring index of `filters-q`.
@@ -719,7 +733,19 @@ impl SegmentBuilder {
         );
         let Column::Dict(id_column) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let plain_ids = (1..=row_count).all(|code| !id_column.dict.get(code).contains(&b'\\'));
-        Segment { row_count, columns, ids, value_indexes, anonymized, read, orders, text, facets, plain_ids }
+        Segment {
+            row_count,
+            columns,
+            ids,
+            value_indexes,
+            anonymized,
+            read,
+            orders,
+            text,
+            facets,
+            plain_ids,
+            cell_ends: std::sync::OnceLock::new(),
+        }
     }
 }
 
