@@ -380,11 +380,10 @@ impl Snapshot {
         if length - self.frozen_runs <= max_runs {
             return None;
         }
-        let sizes: Vec<u64> = self.runs[self.frozen_runs..].iter().map(Part::live_count).collect();
-        let first = sizes
+        let first = self.runs[self.frozen_runs..]
             .windows(fanout)
             .enumerate()
-            .min_by_key(|(_, window)| window.iter().sum::<u64>())
+            .min_by_key(|(_, window)| window.iter().map(Part::live_count).sum::<u64>())
             .map(|(first, _)| self.frozen_runs + first)?;
         Some(first..first + fanout)
     }
