@@ -181,8 +181,9 @@ fn runs_that_never_pair_are_merged_down_to_the_limit() {
     let id = |serial: usize| format!("m{:05}", serial * 7919 % 10_007);
     let mut alive: Vec<usize> = Vec::new();
     let mut serial = 0;
-    // Each size exceeds the next by more than a quarter and 16 rows.
-    for size in [1000, 700, 500, 350, 240, 160, 100, 60] {
+    // Each run holds more than twice the rows of the one two after it, and
+    // 16 more: no three adjacent runs are of about one size.
+    for size in [4000, 2400, 1400, 800, 450, 250, 140, 80] {
         // Replace and delete some messages of earlier runs…
         let mut batch = Vec::new();
         for (position, &earlier) in alive.iter().enumerate().step_by(29) {

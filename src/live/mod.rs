@@ -77,7 +77,10 @@ pub struct LivePolicy {
     /// writes as fast (fewer merges compete with them); 4 leaves more runs.
     pub merge_fanout: usize,
     /// Most runs (outside a compaction in flight) left unmerged when their
-    /// sizes do not pair (see [`Snapshot::merge_candidate`]); 8 by default.
+    /// sizes do not pair (see [`Snapshot::merge_candidate`]); 16 by
+    /// default, above the two runs of each size that a steady stream of
+    /// writes leaves at 1M messages (seven sizes), so that only uneven
+    /// flushes make it merge runs of unlike sizes.
     pub max_runs: usize,
 }
 
@@ -98,7 +101,7 @@ impl Default for LivePolicy {
             background: true,
             rank_merge_depth: 128,
             merge_fanout: 3,
-            max_runs: 8,
+            max_runs: 16,
         }
     }
 }
@@ -358,24 +361,30 @@ impl Snapshot {
     }
 
     /// The runs due to merge, none part of a compaction in flight:
-    /// * the last `fanout` runs, when the oldest of them is about as large
-    ///   as the newest or smaller (within a quarter and a few rows: flushed
-    ///   tails differ by a few rows, and runs of 66, 65 and 64 rows must
-    ///   not pile up);
+    /// * the newest `fanout` adjacent runs of about one size (the largest
+    ///   at most twice the smallest and a few rows: flushed tails differ by
+    ///   a few rows, and runs of 66, 65 and 64 rows must not pile up, nor
+    ///   runs of uneven flushes; a steady stream's levels are `fanout`
+    ///   times apart), usually the last ones;
     /// * otherwise, when more than `max_runs` runs are left, the
     ///   `fanout` adjacent runs holding the fewest rows. Flushes of uneven
-    ///   sizes (a writer flushing a backlog of a thousand messages between
-    ///   tails of sixty) leave runs that the first rule never pairs; this
-    ///   one keeps their number bounded, and reads fast, at the least cost.
+    ///   sizes (a writer flushing a backlog of hundreds of messages between
+    ///   tails of sixty) can leave runs that never pair; this keeps their
+    ///   number bounded at the least cost.
     fn merge_candidate(&self, fanout: usize, max_runs: usize) -> Option<std::ops::Range<usize>> {
         let fanout = fanout.max(2);
         let length = self.runs.len();
         if length < self.frozen_runs + fanout {
             return None;
         }
-        let (oldest, newest) = (self.runs[length - fanout].live_count(), self.runs[length - 1].live_count());
-        if oldest <= newest + newest / 4 + MERGE_SLACK_ROWS {
-            return Some(length - fanout..length);
+        let balanced = |window: &[Part]| {
+            let sizes = window.iter().map(Part::live_count);
+            let (smallest, largest) = (sizes.clone().min().unwrap_or(0), sizes.max().unwrap_or(0));
+            largest <= 2 * smallest + MERGE_SLACK_ROWS
+        };
+        if let Some(first) = self.runs[self.frozen_runs..].windows(fanout).rposition(balanced) {
+            let first = self.frozen_runs + first;
+            return Some(first..first + fanout);
         }
         if length - self.frozen_runs <= max_runs {
             return None;
