@@ -20,7 +20,7 @@ fn main() {
         for _ in 0..rounds {
             pool.install(|| {
                 let started = Instant::now();
-                let mut builder = SegmentBuilder::sharing_arenas();
+                let mut builder = SegmentBuilder::new();
                 builder.push_live_rows(&older, None).expect("fits");
                 builder.push_live_rows(&newer, None).expect("fits");
                 push += started.elapsed().as_secs_f64();

@@ -398,10 +398,9 @@ impl Snapshot {
     }
 }
 
-/// A segment of the live rows of some parts; `share_arenas` as for
-/// [`SegmentBuilder::sharing_arenas`] (run merges share, compactions copy).
-fn segment_of_parts<'a>(parts: impl IntoIterator<Item = &'a Part>, share_arenas: bool) -> Result<Segment, BuildError> {
-    let mut builder = if share_arenas { SegmentBuilder::sharing_arenas() } else { SegmentBuilder::new() };
+/// A segment of the live rows of some parts.
+fn segment_of_parts<'a>(parts: impl IntoIterator<Item = &'a Part>) -> Result<Segment, BuildError> {
+    let mut builder = SegmentBuilder::new();
     for part in parts {
         builder.push_live_rows(&part.segment, Some(&part.deleted))?;
     }
@@ -567,7 +566,7 @@ impl Shared {
         during: &mut dyn FnMut(),
     ) -> Result<bool, BuildError> {
         let merging = &snapshot.runs[runs];
-        let mut merged = Part::run(segment_of_parts(merging, true)?);
+        let mut merged = Part::run(segment_of_parts(merging)?);
         during();
         let writer = lock(&self.writer);
         let current = self.current.load_full();
@@ -612,7 +611,7 @@ impl Shared {
         };
         during();
         let folded = snapshot.frozen_runs;
-        let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]), false);
+        let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]));
         // Made before the writer lock is taken (`Part::new` then finds it).
         if let Ok(segment) = &built {
             segment.prepare_for_writes();

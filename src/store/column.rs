@@ -15,9 +15,7 @@
 //! Values are stored as the exact JSON text they are written as (escaped
 //! once, at load), so writing an item is a run of `extend_from_slice`.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
 use hashbrown::HashTable;
 
@@ -26,41 +24,13 @@ use crate::model::{DateTime, FieldValue};
 /// Row-indexed storage for the `null` of a date column.
 pub const NULL_DATE: i64 = i64::MIN;
 
-/// Pre-escaped JSON fragments stored back to back.
-#[derive(Clone, Debug, Default)]
-struct Arena {
-    bytes: Vec<u8>,
-    /// `ends[i]` is where fragment `i` ends in `bytes`.
-    ends: Vec<usize>,
-}
-
-impl Arena {
-    #[inline]
-    fn get(&self, index: usize) -> &[u8] {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        &self.bytes[start..self.ends[index]]
-    }
-}
-
 /// Distinct pre-escaped JSON fragments, numbered from 1 in first-seen order
 /// (0 is `null`), stored back to back in one arena.
-///
-/// A dictionary of a merged run can instead leave its values where the
-/// segments it was merged from stored them ([`FragmentDict::share`]): a
-/// `content` arena is written once, when its tail is flushed, and every
-/// later merge of the run numbers its values without copying them (which
-/// was most of a merge's memory traffic, and of its page faults).
 #[derive(Debug, Default)]
 pub struct FragmentDict {
-    /// The values stored here (none when `shared` is used).
-    own: Arc<Arena>,
-    /// Value `i + 1` as `(arena, index in it)` in `arenas`, when the values
-    /// stay in other dictionaries' arenas; empty otherwise.
-    shared: Vec<(u32, u32)>,
-    arenas: Vec<Arc<Arena>>,
-    /// The number in `arenas` of each arena shared so far, by address
-    /// (while building).
-    arena_numbers: HashMap<usize, u32>,
+    bytes: Vec<u8>,
+    /// `ends[i]` is where fragment `i + 1` ends in `bytes`.
+    ends: Vec<usize>,
 }
 
 impl FragmentDict {
@@ -69,10 +39,10 @@ impl FragmentDict {
     pub fn get(&self, code: u32) -> &[u8] {
         match code {
             0 => b"null",
-            _ if self.shared.is_empty() => self.own.get(code as usize - 1),
             _ => {
-                let (arena, index) = self.shared[code as usize - 1];
-                self.arenas[arena as usize].get(index as usize)
+                let index = code as usize - 1;
+                let start = if index == 0 { 0 } else { self.ends[index - 1] };
+                &self.bytes[start..self.ends[index]]
             }
         }
     }
@@ -81,93 +51,38 @@ impl FragmentDict {
     /// [`crate::store::prefetch`]).
     #[inline]
     pub fn prefetch(&self, code: u32) {
-        if code > 1 && self.shared.is_empty() {
-            crate::store::prefetch(self.own.ends.as_ptr().wrapping_add(code as usize - 2));
+        if code > 1 {
+            crate::store::prefetch(self.ends.as_ptr().wrapping_add(code as usize - 2));
         }
     }
 
     /// The number of distinct non-null values.
     pub fn len(&self) -> usize {
-        self.own.ends.len() + self.shared.len()
+        self.ends.len()
     }
 
     /// Whether there are no non-null values.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.ends.is_empty()
     }
 
     fn push(&mut self, fragment: &[u8]) -> u32 {
-        if !self.shared.is_empty() {
-            self.unshare();
-        }
-        // Unique while building; a copy otherwise (never the case).
-        let own = Arc::make_mut(&mut self.own);
-        own.bytes.extend_from_slice(fragment);
-        own.ends.push(own.bytes.len());
-        own.ends.len() as u32
-    }
-
-    /// Adds `source`'s value `code` as a new value that stays where
-    /// `source` keeps it; returns its code here. A dictionary holding
-    /// values of its own copies it instead.
-    pub fn share(&mut self, source: &FragmentDict, code: u32) -> u32 {
-        if code == 0 {
-            return 0;
-        }
-        if !self.own.ends.is_empty() {
-            return self.push(source.get(code));
-        }
-        let (arena, index) = if source.shared.is_empty() {
-            (&source.own, code - 1)
-        } else {
-            let (arena, index) = source.shared[code as usize - 1];
-            (&source.arenas[arena as usize], index)
-        };
-        let arenas = &mut self.arenas;
-        let number = *self.arena_numbers.entry(Arc::as_ptr(arena) as usize).or_insert_with(|| {
-            arenas.push(Arc::clone(arena));
-            arenas.len() as u32 - 1
-        });
-        self.shared.push((number, index));
-        self.shared.len() as u32
-    }
-
-    /// Copies shared values into this dictionary's own arena.
-    fn unshare(&mut self) {
-        let mut own = Arena::default();
-        for code in 1..=self.shared.len() as u32 {
-            own.bytes.extend_from_slice(self.get(code));
-            own.ends.push(own.bytes.len());
-        }
-        *self = FragmentDict { own: Arc::new(own), ..FragmentDict::default() };
-    }
-
-    /// Forgets the lookup of shared arenas, once the dictionary is built.
-    pub fn finish_sharing(&mut self) {
-        self.arena_numbers = HashMap::new();
+        self.bytes.extend_from_slice(fragment);
+        self.ends.push(self.bytes.len());
+        self.ends.len() as u32
     }
 
     /// Drops the values after the first `len`.
     fn truncate(&mut self, len: usize) {
-        if !self.shared.is_empty() {
-            self.shared.truncate(len);
-        } else if len < self.own.ends.len() {
-            let own = Arc::make_mut(&mut self.own);
-            own.bytes.truncate(if len == 0 { 0 } else { own.ends[len - 1] });
-            own.ends.truncate(len);
+        if len < self.ends.len() {
+            self.bytes.truncate(if len == 0 { 0 } else { self.ends[len - 1] });
+            self.ends.truncate(len);
         }
     }
 
-    fn reserve(&mut self, values: usize) {
-        Arc::make_mut(&mut self.own).ends.reserve(values);
-    }
-
-    /// Heap bytes held: the own arena, and the numbering of shared values
-    /// (the arenas they stay in are counted where they were written).
+    /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.own.bytes.capacity()
-            + self.own.ends.capacity() * std::mem::size_of::<usize>()
-            + self.shared.capacity() * std::mem::size_of::<(u32, u32)>()
+        self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
     }
 }
 
@@ -217,19 +132,6 @@ impl DictColumn {
         DictColumn { deduplicate: false, ..DictColumn::default() }
     }
 
-    /// Whether every value is stored as new (no lookup by value).
-    pub fn is_arena(&self) -> bool {
-        !self.deduplicate
-    }
-
-    /// The code of `source`'s value `code`, added as new and left where
-    /// `source` stores it (see [`FragmentDict::share`]); only for a column
-    /// that stores every value as new.
-    pub fn share(&mut self, source: &DictColumn, code: u32) -> u32 {
-        debug_assert!(self.is_arena(), "a deduplicating column looks its values up");
-        self.dict.share(&source.dict, code)
-    }
-
     /// The code of `fragment`, adding it if new.
     pub fn intern(&mut self, fragment: &[u8]) -> u32 {
         if !self.deduplicate {
@@ -277,7 +179,7 @@ impl DictColumn {
         if self.deduplicate {
             let DictColumn { dict, lookup, hasher, .. } = self;
             lookup.reserve(values, |&code| hasher.hash_one(dict.get(code)));
-            dict.reserve(values);
+            dict.ends.reserve(values);
         }
     }
 

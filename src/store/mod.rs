@@ -409,9 +409,6 @@ pub struct SegmentBuilder {
     /// The segments whose live rows were added, whose text indexes the
     /// new one reuses.
     sources: Vec<Arc<Segment>>,
-    /// Whether rows added from segments leave the values of arena columns
-    /// (`content`) where those segments store them.
-    share_arenas: bool,
 }
 
 impl Default for SegmentBuilder {
@@ -438,17 +435,7 @@ impl SegmentBuilder {
                 }
             })
             .collect();
-        SegmentBuilder { columns, sources: Vec::new(), share_arenas: false }
-    }
-
-    /// A builder whose rows added from segments keep their `content` (and
-    /// other arena columns' values) where those segments store it, instead
-    /// of copying it: for a live store's run merges, which rebuild the
-    /// same rows several times. The segments' arenas stay alive with the
-    /// new one, dead rows' values included, until a builder that copies
-    /// (a compaction's) drops them.
-    pub fn sharing_arenas() -> SegmentBuilder {
-        SegmentBuilder { share_arenas: true, ..SegmentBuilder::new() }
+        SegmentBuilder { columns, sources: Vec::new() }
     }
 
     /// The number of messages added so far.
@@ -595,16 +582,8 @@ impl SegmentBuilder {
         if self.len() + rows.len() >= u32::MAX as usize {
             return Err(BuildError::TooManyMessages);
         }
-        let share_arenas = self.share_arenas;
         self.columns.par_iter_mut().zip(segment.columns.par_iter()).for_each(|(column, source)| {
             match (column, source) {
-                (Column::Dict(column), Column::Dict(source)) if share_arenas && column.is_arena() => {
-                    column.codes.reserve(rows.len());
-                    for &row in &rows {
-                        let code = column.share(source, source.codes[row as usize]);
-                        column.codes.push(code);
-                    }
-                }
                 (Column::Dict(column), Column::Dict(source)) => {
                     // Each distinct source value is interned once, then
                     // every row's code is a table lookup.
@@ -635,12 +614,7 @@ impl SegmentBuilder {
     /// Sorts the rows by `_id` and builds every index.
     pub fn finish(self) -> Segment {
         let row_count = self.len() as u32;
-        let SegmentBuilder { mut columns, sources, .. } = self;
-        for column in &mut columns {
-            if let Column::Dict(column) = column {
-                column.dict.finish_sharing();
-            }
-        }
+        let SegmentBuilder { mut columns, sources } = self;
         let Column::Dict(ids) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let order = rows_in_id_order(ids);
         columns.par_iter_mut().for_each(|column| column.permute(&order));
