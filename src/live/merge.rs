@@ -37,13 +37,11 @@ use super::{Part, Snapshot};
 use crate::exec::{execute_live, live_id_order_page};
 use crate::index::facets::FacetSelection;
 use crate::index::order::SortedOrder;
-use crate::model::Field;
-use crate::model::{DateTime, Message};
+use crate::model::{DateTime, Field, Message};
 use crate::output::PageFrame;
 use crate::plan::{plan, plan_window, Plan, RangeUse, StepKind};
 use crate::request::{ListQuery, Presence, SortField, SortKey};
-use crate::store::column::unescaped;
-use crate::store::column::NULL_DATE;
+use crate::store::column::{unescaped, NULL_DATE};
 use crate::store::deleted::Deleted;
 use crate::store::{order_number, Segment};
 
