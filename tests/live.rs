@@ -226,27 +226,30 @@ fn item_count(engine: &dyn Engine, target: &str) -> u64 {
 /// batches only.
 #[test]
 fn readers_see_whole_batches_while_a_writer_runs() {
-    readers_see_whole_batches(2);
+    readers_see_whole_batches(2, 16);
 }
 
 /// The same with three runs merged at a time.
 #[test]
 fn readers_see_whole_batches_while_a_writer_runs_and_runs_merge_by_three() {
-    readers_see_whole_batches(3);
+    readers_see_whole_batches(3, 16);
 }
 
-fn readers_see_whole_batches(merge_fanout: usize) {
+/// The same with a one-message tail: the tail outgrows its backlog (eight
+/// messages) all the time, so the writer flushes it itself while the
+/// flusher merges.
+#[test]
+fn readers_see_whole_batches_while_the_writer_flushes_its_backlog() {
+    readers_see_whole_batches(3, 1);
+}
+
+fn readers_see_whole_batches(merge_fanout: usize, tail_limit: usize) {
     const PAIRS: usize = 200;
     let initial: Vec<Message> = (0..PAIRS)
         .flat_map(|pair| [message(&format!("a{pair:04}"), "L0"), message(&format!("b{pair:04}"), "L0")])
         .collect();
-    let policy = LivePolicy {
-        tail_limit: 16,
-        compact_fraction: 0.25,
-        compact_min_rows: 150,
-        merge_fanout,
-        ..LivePolicy::default()
-    };
+    let policy =
+        LivePolicy { tail_limit, compact_fraction: 0.25, compact_min_rows: 150, merge_fanout, ..LivePolicy::default() };
     let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..3)
