@@ -14,9 +14,10 @@
 //!   Readers never wait for writers; a query holds one snapshot throughout.
 //! * Restructuring happens off to the side, on background threads (or, by
 //!   policy, in the writer). A flusher turns a full tail into an indexed run
-//!   (a small [`Segment`]) and merges the last `merge_fanout` runs (3) while
-//!   the oldest of them is about as large as the newest or smaller, so
-//!   there are about (F − 1) log_F(changed / tail_limit) of them at most;
+//!   (a small [`Segment`]) and merges the newest `merge_fanout` (3)
+//!   adjacent runs of about one size, so that there are about
+//!   (F − 1) log_F(changed / tail_limit) of them, and never many more
+//!   than `max_runs` (16);
 //!   once the changes pass a fraction of
 //!   the base, a low-priority compactor folds base and runs into a new base.
 //!   Each builds from what it read while writes go on, then splices its
@@ -84,8 +85,8 @@ pub struct LivePolicy {
     pub max_runs: usize,
 }
 
-/// Rows by which an older run may exceed a newer one and still be merged
-/// with it (besides a quarter of the newer's size).
+/// Rows by which the largest of runs merged together may exceed twice the
+/// smallest (see [`Snapshot::merge_candidate`]).
 const MERGE_SLACK_ROWS: u64 = 16;
 
 /// How many times its limit the tail may grow while the background thread
