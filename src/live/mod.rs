@@ -78,7 +78,8 @@ pub struct LivePolicy {
     /// writes as fast (fewer merges compete with them); 4 leaves more runs.
     pub merge_fanout: usize,
     /// Most runs (outside a compaction in flight) left unmerged when their
-    /// sizes do not pair (see [`Snapshot::merge_candidate`]); 16 by
+    /// sizes do not pair (past it, the adjacent `merge_fanout` runs with
+    /// the fewest rows are merged); 16 by
     /// default, above the two runs of each size that a steady stream of
     /// writes leaves at 1M messages (seven sizes), so that only uneven
     /// flushes make it merge runs of unlike sizes.
