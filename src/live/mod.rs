@@ -492,10 +492,7 @@ impl Shared {
     /// builds run without the writer lock; each publication takes it
     /// briefly and accounts for the writes made meanwhile.
     fn flush_and_merge(&self) -> Result<(), BuildError> {
-        {
-            let _flushing = lock(&self.flushing);
-            self.flush_tail()?;
-        }
+        self.flush_tail()?;
         let _merging = lock(&self.merging);
         while self.merge_last_runs()? {}
         Ok(())
@@ -504,13 +501,9 @@ impl Shared {
     /// Indexes the current tail as a run on the backlog thread, waiting
     /// for it (and for a flush in progress), not for merges.
     fn flush_backlog(&self) -> Result<(), BuildError> {
-        let flush = || {
-            let _flushing = lock(&self.flushing);
-            self.flush_tail()
-        };
         match &self.backlog {
-            Some(pool) => pool.install(flush),
-            None => flush(),
+            Some(pool) => pool.install(|| self.flush_tail()),
+            None => self.flush_tail(),
         }
     }
 
@@ -520,7 +513,9 @@ impl Shared {
             || snapshot.merge_candidate(self.policy.merge_fanout, self.policy.max_runs).is_some()
     }
 
+    /// Indexes the current tail as a run (one flush at a time).
     fn flush_tail(&self) -> Result<(), BuildError> {
+        let _flushing = lock(&self.flushing);
         let taken = self.current.load().tail.clone();
         if taken.is_empty() {
             return Ok(());
@@ -855,14 +850,18 @@ impl LiveEngine {
         if !policy.background {
             return if snapshot.tail_is_full(policy) { self.shared.flush_and_merge_now() } else { Ok(()) };
         }
-        if snapshot.tail.len() >= policy.tail_limit.max(1) * TAIL_BACKLOG {
+        // Only a flush makes runs due to merge: a write that flushed its
+        // backlog asks for merges too; any other write, only for a flush
+        // of a full tail (the flusher checks for merges after each flush).
+        let due = if snapshot.tail.len() >= policy.tail_limit.max(1) * TAIL_BACKLOG {
             // The flusher is behind: this writer flushes the tail itself,
             // while the flusher goes on merging.
             self.shared.flush_backlog()?;
-        }
-        if self.shared.needs_maintenance(&self.shared.current.load())
-            && !self.shared.flusher_running.swap(true, Ordering::AcqRel)
-        {
+            self.shared.needs_maintenance(&self.shared.current.load())
+        } else {
+            snapshot.tail_is_full(policy)
+        };
+        if due && !self.shared.flusher_running.swap(true, Ordering::AcqRel) {
             let shared = Arc::clone(&self.shared);
             match &self.shared.maintenance {
                 Some(pool) => pool.spawn(move || shared.run_flusher()),
