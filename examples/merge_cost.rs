@@ -21,6 +21,7 @@ fn main() {
             pool.install(|| {
                 let started = Instant::now();
                 let mut builder = SegmentBuilder::new();
+                builder.reserve_for_copies(&[(&older, size), (&newer, size)]);
                 builder.push_live_rows(&older, None).expect("fits");
                 builder.push_live_rows(&newer, None).expect("fits");
                 push += started.elapsed().as_secs_f64();

@@ -467,6 +467,9 @@ fn is_subset(part: &[u32], whole: &[u32]) -> bool {
     })
 }
 
+/// Text below which suffixes are listed and sorted on one thread.
+const PARALLEL_TEXT: usize = 1 << 16;
+
 /// Every suffix of `text` that begins a character (not a separator), as
 /// `(start, value)`, sorted by its bytes up to and including its separator;
 /// value `v` starts at `value_starts[v]`.
@@ -474,19 +477,25 @@ fn sorted_suffixes(text: &[u8], value_starts: &[u32]) -> Vec<(u32, u32)> {
     // Sort by eight bytes held inline (most comparisons end there, without
     // touching the text), then refine each run of equal keys by the next
     // eight bytes, until the keys reach the separator.
-    let mut keyed: Vec<(u64, u32, u32)> = value_starts
-        .par_windows(2)
-        .enumerate()
-        .flat_map_iter(|(value, bounds)| {
-            let separator = bounds[1] as usize - 1;
-            (bounds[0]..bounds[1] - 1)
-                .filter(|&start| !is_continuation(text[start as usize]))
-                .map(move |start| (suffix_key(text, start as usize, separator), start, value as u32))
-        })
-        .collect();
-    keyed.par_sort_unstable_by_key(|&(key, ..)| key);
+    let suffixes_of = |(value, bounds): (usize, &[u32])| {
+        let separator = bounds[1] as usize - 1;
+        (bounds[0]..bounds[1] - 1)
+            .filter(|&start| !is_continuation(text[start as usize]))
+            .map(move |start| (suffix_key(text, start as usize, separator), start, value as u32))
+    };
     let separator_of = |value: u32| value_starts[value as usize + 1] as usize - 1;
-    keyed.par_chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| refine(text, run, 8, &separator_of));
+    let mut keyed: Vec<(u64, u32, u32)>;
+    if text.len() < PARALLEL_TEXT {
+        // A run's text: one exact allocation, no task splitting.
+        keyed = Vec::with_capacity(text.len());
+        keyed.extend(value_starts.windows(2).enumerate().flat_map(suffixes_of));
+        keyed.sort_unstable_by_key(|&(key, ..)| key);
+        keyed.chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| refine(text, run, 8, &separator_of));
+    } else {
+        keyed = value_starts.par_windows(2).enumerate().flat_map_iter(suffixes_of).collect();
+        keyed.par_sort_unstable_by_key(|&(key, ..)| key);
+        keyed.par_chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| refine(text, run, 8, &separator_of));
+    }
     keyed.into_iter().map(|(_, start, value)| (start, value)).collect()
 }
 

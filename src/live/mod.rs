@@ -402,7 +402,10 @@ impl Snapshot {
 
 /// A segment of the live rows of some parts.
 fn segment_of_parts<'a>(parts: impl IntoIterator<Item = &'a Part>) -> Result<Segment, BuildError> {
+    let parts: Vec<&Part> = parts.into_iter().collect();
     let mut builder = SegmentBuilder::new();
+    let sizes: Vec<(&Segment, usize)> = parts.iter().map(|part| (&*part.segment, part.live_count() as usize)).collect();
+    builder.reserve_for_copies(&sizes);
     for part in parts {
         builder.push_live_rows(&part.segment, Some(&part.deleted))?;
     }

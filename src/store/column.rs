@@ -72,6 +72,19 @@ impl FragmentDict {
         self.ends.len() as u32
     }
 
+    /// The bytes of text held (every value's, back to back).
+    pub fn text_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Makes room for `values` more values of `bytes` bytes in all, so that
+    /// a copy of other dictionaries' values fills the arena without
+    /// doubling it (each doubling copies every byte and touches new pages).
+    fn reserve(&mut self, values: usize, bytes: usize) {
+        self.ends.reserve(values);
+        self.bytes.reserve(bytes);
+    }
+
     /// Drops the values after the first `len`.
     fn truncate(&mut self, len: usize) {
         if len < self.ends.len() {
@@ -180,6 +193,38 @@ impl DictColumn {
             let DictColumn { dict, lookup, hasher, .. } = self;
             lookup.reserve(values, |&code| hasher.hash_one(dict.get(code)));
             dict.ends.reserve(values);
+        }
+    }
+
+    /// Makes room for rows copied from `sources`: `rows` rows, and at most
+    /// every value of every source (their count and bytes).
+    pub fn reserve_for_copies<'a>(&mut self, rows: usize, sources: impl Iterator<Item = &'a DictColumn> + Clone) {
+        let values = sources.clone().map(|source| source.dict.len()).sum();
+        self.reserve(rows, values);
+        self.dict.reserve(values, sources.map(|source| source.dict.text_len()).sum());
+    }
+
+    /// Appends a row holding `fragment` as a new value, without looking it
+    /// up or adding it to the lookup: for values known to be new (the
+    /// `_id`s of disjoint segments). Afterwards the column finds no value
+    /// by its text until [`DictColumn::rebuild_lookup`].
+    pub fn push_unique(&mut self, fragment: &[u8]) {
+        let code = self.dict.push(fragment);
+        self.codes.push(code);
+    }
+
+    /// Makes the lookup find every value again (after
+    /// [`DictColumn::push_unique`]).
+    pub fn rebuild_lookup(&mut self) {
+        if !self.deduplicate {
+            return;
+        }
+        let DictColumn { dict, lookup, hasher, .. } = self;
+        lookup.clear();
+        lookup.reserve(dict.len(), |&code| hasher.hash_one(dict.get(code)));
+        for code in 1..=dict.len() as u32 {
+            let hash = hasher.hash_one(dict.get(code));
+            lookup.insert_unique(hash, code, |&code| hasher.hash_one(dict.get(code)));
         }
     }
 

@@ -409,6 +409,9 @@ pub struct SegmentBuilder {
     /// The segments whose live rows were added, whose text indexes the
     /// new one reuses.
     sources: Vec<Arc<Segment>>,
+    /// Whether the `_id` column's lookup holds every `_id` (copied rows'
+    /// are added without it: see [`SegmentBuilder::push_live_rows`]).
+    id_lookup_complete: bool,
 }
 
 impl Default for SegmentBuilder {
@@ -435,7 +438,7 @@ impl SegmentBuilder {
                 }
             })
             .collect();
-        SegmentBuilder { columns, sources: Vec::new() }
+        SegmentBuilder { columns, sources: Vec::new(), id_lookup_complete: true }
     }
 
     /// The number of messages added so far.
@@ -466,6 +469,7 @@ impl SegmentBuilder {
     /// (within itself or with earlier batches) is rejected whole and leaves
     /// the builder as it was.
     pub fn push_batch(&mut self, batch: &[Message]) -> Result<(), BuildError> {
+        self.complete_id_lookup();
         let Column::Dict(ids) = &mut self.columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let mut batch_ids = std::collections::HashSet::with_capacity(batch.len());
         for message in batch {
@@ -507,6 +511,7 @@ impl SegmentBuilder {
     /// [`BuildError::RepeatedIdAt`] naming the first repeat.
     pub fn push_records(&mut self, source: &[u8], batches: &[records::RecordBatch]) -> Result<(), BuildError> {
         use records::StoredValue;
+        self.complete_id_lookup();
         let rows_before = self.len();
         let added: usize = batches.iter().map(records::RecordBatch::len).sum();
         if rows_before + added >= u32::MAX as usize {
@@ -568,10 +573,41 @@ impl SegmentBuilder {
         }
     }
 
+    /// Makes the `_id` lookup whole again before `_id`s are checked.
+    fn complete_id_lookup(&mut self) {
+        if !self.id_lookup_complete {
+            let Column::Dict(ids) = &mut self.columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
+            ids.rebuild_lookup();
+            self.id_lookup_complete = true;
+        }
+    }
+
+    /// Makes room for copies of `rows` rows of each of `segments` (see
+    /// [`SegmentBuilder::push_live_rows`]): each column and dictionary
+    /// grows once, to at most the sum of the sources', instead of doubling
+    /// as they are copied.
+    pub fn reserve_for_copies(&mut self, segments: &[(&Segment, usize)]) {
+        let rows = segments.iter().map(|&(_, rows)| rows).sum();
+        for (position, column) in self.columns.iter_mut().enumerate() {
+            match column {
+                Column::Dict(column) => column.reserve_for_copies(
+                    rows,
+                    segments.iter().map(|(segment, _)| match &segment.columns[position] {
+                        Column::Dict(source) => source,
+                        _ => unreachable!("both segments have the same column kinds"),
+                    }),
+                ),
+                other => other.reserve(rows, 0),
+            }
+        }
+    }
+
     /// Adds the rows of `segment` that `deleted` does not name, copying
     /// their stored values as they are (no message is rebuilt). The caller
     /// guarantees their `_id`s are new to this builder, as they are when
-    /// compacting the live parts of disjoint segments.
+    /// compacting the live parts of disjoint segments: they are added
+    /// without being looked up (a later batch of messages has the lookup
+    /// rebuilt before its `_id`s are checked).
     pub fn push_live_rows(
         &mut self,
         segment: &Arc<Segment>,
@@ -582,31 +618,39 @@ impl SegmentBuilder {
         if self.len() + rows.len() >= u32::MAX as usize {
             return Err(BuildError::TooManyMessages);
         }
-        self.columns.par_iter_mut().zip(segment.columns.par_iter()).for_each(|(column, source)| {
-            match (column, source) {
-                (Column::Dict(column), Column::Dict(source)) => {
-                    // Each distinct source value is interned once, then
-                    // every row's code is a table lookup.
-                    let mut remap = vec![u32::MAX; source.dict.len() + 1];
-                    remap[0] = 0;
-                    column.codes.reserve(rows.len());
-                    for &row in &rows {
-                        let old = source.codes[row as usize] as usize;
-                        if remap[old] == u32::MAX {
-                            remap[old] = column.intern(source.dict.get(old as u32));
+        self.id_lookup_complete = false;
+        self.columns.par_iter_mut().zip(segment.columns.par_iter()).enumerate().for_each(
+            |(position, (column, source))| {
+                match (column, source) {
+                    (Column::Dict(column), Column::Dict(source)) if position == Field::Id.index() => {
+                        for &row in &rows {
+                            column.push_unique(source.fragment(row));
                         }
-                        column.codes.push(remap[old]);
                     }
+                    (Column::Dict(column), Column::Dict(source)) => {
+                        // Each distinct source value is interned once, then
+                        // every row's code is a table lookup.
+                        let mut remap = vec![u32::MAX; source.dict.len() + 1];
+                        remap[0] = 0;
+                        column.codes.reserve(rows.len());
+                        for &row in &rows {
+                            let old = source.codes[row as usize] as usize;
+                            if remap[old] == u32::MAX {
+                                remap[old] = column.intern(source.dict.get(old as u32));
+                            }
+                            column.codes.push(remap[old]);
+                        }
+                    }
+                    (Column::Enum(column), Column::Enum(source)) => {
+                        column.codes.extend(rows.iter().map(|&row| source.codes[row as usize]));
+                    }
+                    (Column::Date(column), Column::Date(source)) => {
+                        column.values.extend(rows.iter().map(|&row| source.values[row as usize]));
+                    }
+                    _ => unreachable!("both segments have the same column kinds"),
                 }
-                (Column::Enum(column), Column::Enum(source)) => {
-                    column.codes.extend(rows.iter().map(|&row| source.codes[row as usize]));
-                }
-                (Column::Date(column), Column::Date(source)) => {
-                    column.values.extend(rows.iter().map(|&row| source.values[row as usize]));
-                }
-                _ => unreachable!("both segments have the same column kinds"),
-            }
-        });
+            },
+        );
         self.sources.push(Arc::clone(segment));
         Ok(())
     }
@@ -614,7 +658,7 @@ impl SegmentBuilder {
     /// Sorts the rows by `_id` and builds every index.
     pub fn finish(self) -> Segment {
         let row_count = self.len() as u32;
-        let SegmentBuilder { mut columns, sources } = self;
+        let SegmentBuilder { mut columns, sources, .. } = self;
         let Column::Dict(ids) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let order = rows_in_id_order(ids);
         columns.par_iter_mut().for_each(|column| column.permute(&order));
@@ -622,7 +666,7 @@ impl SegmentBuilder {
         // Renumber the `_id` dictionary in row order (code = row + 1).
         let Column::Dict(ids) = &mut columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let mut in_row_order = DictColumn::arena();
-        in_row_order.codes.reserve(row_count as usize);
+        in_row_order.reserve_for_copies(row_count as usize, std::iter::once(&*ids));
         for row in 0..row_count {
             let code = in_row_order.intern(ids.fragment(row));
             in_row_order.codes.push(code);
@@ -755,6 +799,31 @@ mod tests {
             assert!(body.contains(&format!(r#"{{"_id":"{id}","subject":"about {id}"}}"#)), "{body}");
         }
         assert_eq!(engine.segment().dict(Field::Subject).dict.len(), 6, "no value of a rejected batch is kept");
+    }
+
+    #[test]
+    fn copied_rows_keep_their_ids_checked_against_later_batches() {
+        let with_subject = |id: &str| Message { subject: Some(format!("about {id}")), ..Message::with_id(id) };
+        let older = Arc::new(Segment::from_messages(&[with_subject("b"), with_subject("a")]).unwrap());
+        let newer = Arc::new(Segment::from_messages(&[with_subject("c")]).unwrap());
+        let mut builder = SegmentBuilder::new();
+        builder.reserve_for_copies(&[(&older, 2), (&newer, 1)]);
+        builder.push_live_rows(&older, None).unwrap();
+        builder.push_live_rows(&newer, None).unwrap();
+        // The copied `_id`s were added without the lookup: a batch repeating
+        // one is still refused, and a new one is taken.
+        assert_eq!(
+            builder.push_batch(&[with_subject("d"), with_subject("a")]),
+            Err(BuildError::DuplicateId("a".into()))
+        );
+        builder.push_batch(&[with_subject("d")]).unwrap();
+        let segment = builder.finish();
+        for (row, id) in ["a", "b", "c", "d"].iter().enumerate() {
+            assert_eq!(segment.row_of_id(id), Some(row as u32));
+            let mut out = Vec::new();
+            segment.write_row(row as u32, &[Field::Id, Field::Subject], &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), format!(r#"{{"_id":"{id}","subject":"about {id}"}}"#));
+        }
     }
 
     #[test]
