@@ -940,6 +940,30 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// The tombstones and order number of a walk whose members are the
+    /// live rows and whose page is in plain position order (ties in `_id`
+    /// order, which is the rows' order within a group: ascending when the
+    /// walk is, descending when it is too); `None` otherwise.
+    fn live_in_position_order(&self, descending: bool) -> Option<(&'a Deleted, usize)> {
+        match (self.membership, self.rest) {
+            (Membership::Live(deleted, order_number), [] | [SortKey { field: SortField::Id, .. }, ..])
+                if self.rest.first().is_none_or(|tie| tie.descending == descending) =>
+            {
+                Some((deleted, order_number))
+            }
+            _ => None,
+        }
+    }
+
+    /// The rows at `live` positions (already free of dead ones, in the
+    /// page's order) after the first `skip`, at most `limit` of them.
+    fn take_live(&self, live: impl Iterator<Item = usize>, skip: u64, limit: usize, stats: &mut ExecStats) -> Vec<u32> {
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        let page: Vec<u32> = live.skip(skip).take(limit).map(|position| self.order.row_at(position)).collect();
+        stats.rows_examined += (skip + page.len()) as u64;
+        page
+    }
+
     fn is_member(&self, row: u32) -> bool {
         self.membership.contains(row)
     }
@@ -1079,6 +1103,13 @@ impl<'a> Walk<'a> {
                 }
             }
         }
+        if let Some((deleted, order_number)) = self.live_in_position_order(false) {
+            // Live rows in position order: the dead positions ahead are
+            // passed over, no row is tested.
+            let mut dead = deleted.dead_positions_from(order_number, cursor).peekable();
+            let live = (cursor..high).filter(|&position| dead.next_if_eq(&position).is_none());
+            return self.take_live(live, offset - skipped, limit, stats);
+        }
         let mut window = Window { offset, limit, skipped, page: Vec::with_capacity(limit) };
         while cursor < high && limit > 0 {
             let group_end = self.order.group_end(cursor, high);
@@ -1145,6 +1176,11 @@ impl<'a> Walk<'a> {
                     cursor = group_end;
                 }
             }
+        }
+        if let Some((deleted, order_number)) = self.live_in_position_order(true) {
+            let mut dead = deleted.dead_positions_before(order_number, cursor).peekable();
+            let live = (low..cursor).rev().filter(|&position| dead.next_if_eq(&position).is_none());
+            return self.take_live(live, offset - skipped, limit, stats);
         }
         let mut window = Window { offset, limit, skipped, page: Vec::with_capacity(limit) };
         while cursor > low && limit > 0 {

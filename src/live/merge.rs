@@ -248,11 +248,9 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         small_count += count;
         items
     } else {
-        // Only the tail's first `want` matches can reach the page: select
-        // them, then sort only those.
-        let mut tail = tail_matches(snapshot, query);
-        small_count += tail.len() as u64;
-        keep_first_sorted(&mut tail, keep, &query.sort);
+        // Only the tail's first `want` matches can reach the page.
+        let (count, tail) = tail_matches_sorted(snapshot, query, keep);
+        small_count += count;
         tail
     };
     lists.push(PartMatches::all(tail));
@@ -509,6 +507,55 @@ fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> 
     let filter = super::TailFilter::new(query);
     let matching = snapshot.tail.iter().enumerate().filter(|(_, written)| written.matches(&filter));
     matching.map(|(position, written)| Item::of_message(position, &written.message)).collect()
+}
+
+/// How many of the tail's messages match the request, and the first
+/// `keep` of them in the request's order: taken in the tail's date order
+/// when the request sorts by one date key then `_id` (groups of tied dates
+/// in the key's direction, each in the `_id` direction), otherwise
+/// selected and sorted.
+fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usize) -> (u64, Vec<Item<'a>>) {
+    let sorted = |mut matches: Vec<Item<'a>>| {
+        let count = matches.len() as u64;
+        keep_first_sorted(&mut matches, keep, &query.sort);
+        (count, matches)
+    };
+    let [primary, SortKey { field: SortField::Id, descending: id_descending }] = query.sort.as_slice() else {
+        return sorted(tail_matches(snapshot, query));
+    };
+    if primary.field == SortField::Id {
+        return sorted(tail_matches(snapshot, query));
+    }
+    let tail = &snapshot.tail;
+    let order = order_number(primary.field);
+    let filter = (!query.filters_nothing()).then(|| super::TailFilter::new(query));
+    let mut items = Vec::with_capacity(tail.len().min(keep));
+    let mut count = 0u64;
+    let mut take = |group: &[u32]| {
+        let mut push = |position: u32| {
+            let written = &tail[position as usize];
+            if filter.as_ref().is_none_or(|filter| written.matches(filter)) {
+                count += 1;
+                if items.len() < keep {
+                    items.push(Item::of_message(position as usize, &written.message));
+                }
+            }
+        };
+        if *id_descending {
+            group.iter().rev().for_each(|&position| push(position));
+        } else {
+            group.iter().for_each(|&position| push(position));
+        }
+    };
+    let groups = tail
+        .by_date(order)
+        .chunk_by(|&left, &right| tail[left as usize].dates[order] == tail[right as usize].dates[order]);
+    if primary.descending {
+        groups.rev().for_each(&mut take);
+    } else {
+        groups.for_each(&mut take);
+    }
+    (count, items)
 }
 
 /// The tail's match count and its first `keep` matches in a request's
@@ -832,8 +879,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     };
     // The tail's matches sorted once: a probe counts those before its key by
     // a binary search, and the page's share of them is a slice.
-    let mut tail = tail_matches(snapshot, query);
-    tail.sort_unstable_by(|left, right| left.compare(right, sort));
+    let (_, tail) = tail_matches_sorted(snapshot, query, usize::MAX);
     let counts: Vec<u64> = parts.iter().map(RankedPart::count).collect();
     let outside_base = counts[1..].iter().sum::<u64>() + tail.len() as u64;
     if outside_base < rank_depth {

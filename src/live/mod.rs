@@ -34,6 +34,9 @@
 //!   ([`merge`]); with no writes it is the fast engine's own path.
 
 pub mod merge;
+mod tail;
+
+pub use tail::{Tail, TailFilter, TailMessage};
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -149,67 +152,6 @@ impl Part {
     }
 }
 
-/// A written message not yet indexed, with its `filters-q` fields
-/// lower-cased once when written rather than by every query that scans it.
-#[derive(Debug)]
-pub struct TailMessage {
-    /// The message as written.
-    pub message: Message,
-    /// `correspondent`, `destination`, `origin` lower-cased (`None`: null).
-    lowered: [Option<Box<str>>; 3],
-}
-
-impl TailMessage {
-    fn new(message: Message) -> TailMessage {
-        let lowered = crate::store::TEXT_FIELDS.map(|field| match message.get(field) {
-            crate::model::FieldValue::Str(value) => Some(value.to_lowercase().into_boxed_str()),
-            _ => None,
-        });
-        TailMessage { message, lowered }
-    }
-
-    /// Whether the message passes every filter of the query `filter` was
-    /// prepared from.
-    pub fn matches(&self, filter: &TailFilter<'_>) -> bool {
-        crate::reference::matches_but_text_with(&self.message, filter.query, |number, value| {
-            match &filter.value_sets[number] {
-                Some(set) => set.contains(value),
-                None => filter.query.value_filters[number].values.iter().any(|accepted| accepted == value),
-            }
-        }) && filter
-            .needle
-            .as_ref()
-            .is_none_or(|needle| self.lowered.iter().flatten().any(|value| needle.find(value.as_bytes()).is_some()))
-    }
-}
-
-/// A list request prepared once for testing every tail message: its
-/// `filters-q` text as a substring finder, its long value lists as sets.
-pub struct TailFilter<'a> {
-    query: &'a ListQuery,
-    needle: Option<memchr::memmem::Finder<'a>>,
-    /// Per value filter, its values as a set when there are many of them
-    /// (`filters-ids` with 50 Ids, say).
-    value_sets: Vec<Option<hashbrown::HashSet<&'a str>>>,
-}
-
-impl<'a> TailFilter<'a> {
-    /// Most values a filter's list may hold before it is tested as a set.
-    const LIST_LIMIT: usize = 8;
-
-    /// The request, prepared.
-    pub fn new(query: &'a ListQuery) -> TailFilter<'a> {
-        let value_sets = query
-            .value_filters
-            .iter()
-            .map(|filter| {
-                (filter.values.len() > Self::LIST_LIMIT).then(|| filter.values.iter().map(String::as_str).collect())
-            })
-            .collect();
-        TailFilter { query, needle: query.text.as_deref().map(memchr::memmem::Finder::new), value_sets }
-    }
-}
-
 /// Where the live version of a message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Location {
@@ -224,8 +166,9 @@ pub struct Snapshot {
     base: Part,
     runs: Vec<Part>,
     /// In `_id` order (byte-wise), so that a lookup is a binary search
-    /// and a page in `_id` order needs no sort of the tail.
-    tail: Vec<Arc<TailMessage>>,
+    /// and a page in `_id` order needs no sort of the tail; with its date
+    /// orders.
+    tail: Tail,
     count: u64,
     version: u64,
     /// The first runs, which a compaction in flight is folding into a new
@@ -236,7 +179,14 @@ pub struct Snapshot {
 impl Snapshot {
     fn of(segment: Arc<Segment>) -> Snapshot {
         let count = u64::from(segment.row_count());
-        Snapshot { base: Part::new(segment), runs: Vec::new(), tail: Vec::new(), count, version: 0, frozen_runs: 0 }
+        Snapshot {
+            base: Part::new(segment),
+            runs: Vec::new(),
+            tail: Tail::default(),
+            count,
+            version: 0,
+            frozen_runs: 0,
+        }
     }
 
     /// The number of live messages.
@@ -260,7 +210,7 @@ impl Snapshot {
     }
 
     /// The newest writes, not yet indexed, in `_id` order.
-    pub fn tail(&self) -> &[Arc<TailMessage>] {
+    pub fn tail(&self) -> &Tail {
         &self.tail
     }
 
@@ -340,8 +290,7 @@ impl Snapshot {
         match write {
             Write::Insert(message) | Write::Upsert(message) => {
                 self.remove(&message.id, hint);
-                let at = self.tail.partition_point(|written| written.message.id < message.id);
-                self.tail.insert(at, Arc::new(TailMessage::new(message)));
+                self.tail.insert(TailMessage::new(message));
                 self.count += 1;
             }
             Write::Delete(id) => {
@@ -531,7 +480,7 @@ impl Shared {
         // `taken` holds its messages, so their addresses stay unique.
         let still_in_tail: HashSet<*const TailMessage> = current.tail.iter().map(Arc::as_ptr).collect();
         let taken_set: HashSet<*const TailMessage> = taken.iter().map(Arc::as_ptr).collect();
-        for message in &taken {
+        for message in taken.iter() {
             // Replaced or deleted since it was taken: dead in the run too.
             if !still_in_tail.contains(&Arc::as_ptr(message)) {
                 let row = run.segment.row_of_id(&message.message.id).expect("the run holds every taken message");

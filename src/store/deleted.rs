@@ -205,6 +205,50 @@ impl Deleted {
         (within(&self.frozen.positions[order_number]) + within(&self.recent_positions[order_number])) as u64
     }
 
+    /// The dead rows' positions in sorted order number `order_number` from
+    /// `from` on, ascending: a walk of that order takes the positions
+    /// between them without testing a row.
+    pub fn dead_positions_from(&self, order_number: usize, from: usize) -> impl Iterator<Item = usize> + '_ {
+        fn from_on(sorted: &[u32], from: usize) -> &[u32] {
+            &sorted[sorted.partition_point(|&dead| (dead as usize) < from)..]
+        }
+        let (mut frozen, mut recent) =
+            (from_on(&self.frozen.positions[order_number], from), from_on(&self.recent_positions[order_number], from));
+        // The two lists are disjoint (a row dies once): merge them.
+        std::iter::from_fn(move || {
+            let list = match (frozen.first(), recent.first()) {
+                (Some(left), Some(right)) if left < right => &mut frozen,
+                (Some(_), None) => &mut frozen,
+                (_, Some(_)) => &mut recent,
+                (None, None) => return None,
+            };
+            let (&first, rest) = list.split_first()?;
+            *list = rest;
+            Some(first as usize)
+        })
+    }
+
+    /// The dead rows' positions in sorted order number `order_number`
+    /// below `end`, descending (see [`Deleted::dead_positions_from`]).
+    pub fn dead_positions_before(&self, order_number: usize, end: usize) -> impl Iterator<Item = usize> + '_ {
+        fn below(sorted: &[u32], end: usize) -> &[u32] {
+            &sorted[..sorted.partition_point(|&dead| (dead as usize) < end)]
+        }
+        let (mut frozen, mut recent) =
+            (below(&self.frozen.positions[order_number], end), below(&self.recent_positions[order_number], end));
+        std::iter::from_fn(move || {
+            let list = match (frozen.last(), recent.last()) {
+                (Some(left), Some(right)) if left > right => &mut frozen,
+                (Some(_), None) => &mut frozen,
+                (_, Some(_)) => &mut recent,
+                (None, None) => return None,
+            };
+            let (&last, rest) = list.split_last()?;
+            *list = rest;
+            Some(last as usize)
+        })
+    }
+
     /// How many dead rows are below `row`.
     pub fn rank_below(&self, row: u32) -> u64 {
         let frozen = if row == 0 { 0 } else { self.frozen.rows.rank(row - 1) };
