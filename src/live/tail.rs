@@ -1,25 +1,36 @@
 //! The tail: the newest written messages, not yet indexed, scanned by
 //! every query. They are kept in `_id` order (a lookup is a binary search,
 //! a page in `_id` order needs no sort) and, beside them, their positions
-//! in each date order (`created`, `modified`, `date_time`, then `_id`), kept
-//! up to date by each write for a few comparisons: a page in a date order
-//! takes the tail's matches in order instead of sorting them.
+//! in each date order (`created`, `modified`, `date_time`, then `_id`),
+//! sorted by the first query of a snapshot that asks for one: the other
+//! queries of that snapshot take the tail's matches in order instead of
+//! sorting them, and writes pay nothing for it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::model::{DateTime, Message};
 use crate::request::ListQuery;
 use crate::store::column::NULL_DATE;
 
 /// The tail's messages with their date orders.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Tail {
     /// In `_id` order (byte-wise).
     messages: Vec<Arc<TailMessage>>,
     /// Per date key, in the segments' order numbering
     /// ([`crate::store::order_number`]): the positions of `messages` by
-    /// that date (`null` first), then `_id`, ascending.
-    by_date: [Vec<u32>; 3],
+    /// that date (`null` first), then `_id`, ascending; sorted by the first
+    /// query that asks, once per snapshot (a write, which makes a new
+    /// snapshot, pays nothing for them).
+    by_date: [OnceLock<Vec<u32>>; 3],
+}
+
+impl Clone for Tail {
+    /// The messages; the date orders are made again when asked for (the
+    /// clone is about to change: it is the next snapshot's).
+    fn clone(&self) -> Tail {
+        Tail { messages: self.messages.clone(), by_date: Default::default() }
+    }
 }
 
 impl std::ops::Deref for Tail {
@@ -34,55 +45,36 @@ impl Tail {
     /// The positions of the messages ascending by date key `order`
     /// (`store::order_number`), ties by `_id`.
     pub fn by_date(&self, order: usize) -> &[u32] {
-        &self.by_date[order]
-    }
-
-    /// Whether the message at `position` sorts before `message` by date
-    /// key `order` then `_id`.
-    fn sorts_before(&self, order: usize, position: u32, message: &TailMessage) -> bool {
-        let held = &self.messages[position as usize];
-        (held.dates[order], held.message.id.as_bytes()) < (message.dates[order], message.message.id.as_bytes())
+        self.by_date[order].get_or_init(|| {
+            let messages = &self.messages;
+            let mut keyed: Vec<(i64, u32)> = messages
+                .iter()
+                .enumerate()
+                .map(|(position, written)| (written.dates[order], position as u32))
+                .collect();
+            // Positions are in `_id` order: ties on the date keep it.
+            keyed.sort_unstable();
+            keyed.into_iter().map(|(_, position)| position).collect()
+        })
     }
 
     /// Adds a message whose `_id` the tail does not hold.
     pub(super) fn insert(&mut self, message: TailMessage) {
         let at = self.messages.partition_point(|written| written.message.id < message.message.id);
-        let message = Arc::new(message);
-        self.messages.insert(at, Arc::clone(&message));
-        for order in 0..self.by_date.len() {
-            let mut positions = std::mem::take(&mut self.by_date[order]);
-            for position in &mut positions {
-                *position += u32::from(*position >= at as u32);
-            }
-            let place = positions.partition_point(|&position| self.sorts_before(order, position, &message));
-            positions.insert(place, at as u32);
-            self.by_date[order] = positions;
-        }
+        self.messages.insert(at, Arc::new(message));
+        self.by_date = Default::default();
     }
 
     /// Removes the message at `index` (in `_id` order).
     pub(super) fn remove(&mut self, index: usize) {
         self.messages.remove(index);
-        let index = index as u32;
-        for positions in &mut self.by_date {
-            positions.retain(|&position| position != index);
-            for position in positions.iter_mut() {
-                *position -= u32::from(*position > index);
-            }
-        }
+        self.by_date = Default::default();
     }
 
     /// Keeps only the messages `keep` accepts.
     pub(super) fn retain(&mut self, keep: impl FnMut(&Arc<TailMessage>) -> bool) {
         self.messages.retain(keep);
-        for (order, positions) in self.by_date.iter_mut().enumerate() {
-            let messages = &self.messages;
-            *positions = (0..messages.len() as u32).collect();
-            positions.sort_unstable_by(|&left, &right| {
-                let (left, right) = (&messages[left as usize], &messages[right as usize]);
-                (left.dates[order], left.message.id.as_bytes()).cmp(&(right.dates[order], right.message.id.as_bytes()))
-            });
-        }
+        self.by_date = Default::default();
     }
 }
 
@@ -168,9 +160,9 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Through inserts, removals and a flush's retain, the tail stays
-        /// in `_id` order and each date order is what a sort gives (ties,
-        /// `null`s and all).
+        /// Through inserts, removals and a flush's retain, and in clones
+        /// (each a snapshot's), the tail stays in `_id` order and each date
+        /// order is what a sort of the messages gives (ties, `null`s and all).
         #[test]
         fn date_orders_follow_every_change(
             steps in proptest::collection::vec((0u8..4, 0u32..40, proptest::option::of(0i64..4)), 0..80),
@@ -189,6 +181,10 @@ mod tests {
                     }
                 }
                 proptest::prop_assert!(tail.windows(2).all(|pair| pair[0].message.id < pair[1].message.id));
+                if number % 3 == 0 {
+                    let _ = tail.by_date(number as usize % 3); // asked for before the next change
+                    tail = tail.clone();
+                }
                 for order in 0..3 {
                     proptest::prop_assert_eq!(tail.by_date(order).to_vec(), sorted_positions(&tail, order));
                 }
