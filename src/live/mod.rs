@@ -241,7 +241,7 @@ impl Snapshot {
 
     /// The position of `id` in the tail.
     fn tail_index(&self, id: &str) -> Option<usize> {
-        self.tail.binary_search_by(|written| written.message.id.as_str().cmp(id)).ok()
+        self.tail.search(id).ok()
     }
 
     /// Where the live version of `id` is, given `hint`: where it was before
