@@ -113,7 +113,17 @@ impl Deleted {
         rows.extend(recent.iter().copied());
         let positions =
             std::array::from_fn(|order| merge_sorted(&self.frozen.positions[order], &recent_positions[order]));
-        let frozen = Arc::new(Frozen::new(rows, positions));
+        let frozen = Frozen::new(rows, positions);
+        if let Some(words) = self.frozen.dense.get() {
+            // The old bitset with the newly frozen rows: a copy, where
+            // building it again would set every dead row's bit.
+            let mut words = words.clone();
+            for &row in &recent {
+                words[row as usize >> 6] |= 1 << (row & 63);
+            }
+            let _ = frozen.dense.set(words);
+        }
+        let frozen = Arc::new(frozen);
         let recent_positions = std::array::from_fn(|_| Vec::new());
         Deleted { row_count: self.row_count, frozen, recent: Vec::new(), recent_positions, facets }
     }
@@ -293,21 +303,19 @@ fn with_inserted(sorted: &[u32], value: u32) -> Vec<u32> {
     inserted
 }
 
-/// Two ascending lists merged into one.
-fn merge_sorted(left: &[u32], right: &[u32]) -> Vec<u32> {
-    let mut merged = Vec::with_capacity(left.len() + right.len());
-    let (mut i, mut j) = (0, 0);
-    while i < left.len() && j < right.len() {
-        if left[i] <= right[j] {
-            merged.push(left[i]);
-            i += 1;
-        } else {
-            merged.push(right[j]);
-            j += 1;
-        }
+/// Two ascending lists merged into one: `short`'s values placed by binary
+/// searches in `long`, whose stretches between them are copied whole (a
+/// few hundred recent rows into tens of thousands frozen ones).
+fn merge_sorted(long: &[u32], short: &[u32]) -> Vec<u32> {
+    let mut merged = Vec::with_capacity(long.len() + short.len());
+    let mut rest = long;
+    for &value in short {
+        let before = rest.partition_point(|&known| known <= value);
+        merged.extend_from_slice(&rest[..before]);
+        merged.push(value);
+        rest = &rest[before..];
     }
-    merged.extend_from_slice(&left[i..]);
-    merged.extend_from_slice(&right[j..]);
+    merged.extend_from_slice(rest);
     merged
 }
 
@@ -392,5 +400,28 @@ mod tests {
         let cell_one =
             FacetSelection { accepted: [Some(vec![0]), Some(vec![0]), Some(vec![0]), Some(vec![0]), Some(vec![1])] };
         assert_eq!(first.facet_count(&cell_one), 1);
+    }
+
+    #[test]
+    fn frozen_bitsets_carry_over_to_the_next_freeze() {
+        let (_, positions) = orders();
+        let mut deleted = Deleted::none(3000);
+        let mut dead = std::collections::BTreeSet::new();
+        // Three freezes, the bitset asked for between them, so that each
+        // freeze after the first copies the one before.
+        for row in (0..3 * (RECENT_LIMIT as u32 + 1)).map(|serial| serial * 11 % 3000) {
+            deleted = deleted.with_row(row, 0, positions(row));
+            dead.insert(row);
+            assert!(deleted.contains(row));
+            if row % 7 == 0 {
+                for probe in (0..3000).step_by(13) {
+                    assert_eq!(deleted.contains(probe), dead.contains(&probe), "row {probe}");
+                }
+            }
+        }
+        assert_eq!(
+            (0..3000).filter(|&row| deleted.contains(row)).collect::<Vec<_>>(),
+            dead.into_iter().collect::<Vec<_>>()
+        );
     }
 }
