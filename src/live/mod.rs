@@ -4,10 +4,12 @@
 //! ```text
 //!  ArcSwap<Snapshot> ──► base  Segment (large, immutable) + Deleted (tombstones)
 //!   (readers load,        runs  [Segment + Deleted, …]   sizes halving, newest last
-//!    writers publish)     tail  [Arc<Message>; ≤ tail_limit]   unindexed, newest writes
+//!    writers publish)     tail  positions in a shared log of messages
+//!                               (≤ tail_limit), unindexed, newest writes
 //! ```
 //!
-//! * A write copies the small snapshot header (part handles, the tail),
+//! * A write copies the small snapshot header (part handles, the tail's
+//!   positions: see [`Tail`]),
 //!   marks the old version of the message dead where it lives (a tombstone
 //!   in a segment's [`Deleted`], or removal from the tail), appends the new
 //!   version to the tail, and publishes the copy with one atomic swap.

@@ -15,7 +15,7 @@ use crate::store::column::NULL_DATE;
 
 /// The tail's messages with their date orders.
 ///
-/// The messages themselves live in a [`Log`] that the snapshots of one
+/// The messages themselves live in a log that the snapshots of one
 /// stretch of writes share; a snapshot's tail lists positions in it. A
 /// write copies those positions (a few hundred bytes) rather than a handle
 /// per message, whose reference counts it would raise and, when the old
