@@ -219,44 +219,17 @@ impl Deleted {
     /// `from` on, ascending: a walk of that order takes the positions
     /// between them without testing a row.
     pub fn dead_positions_from(&self, order_number: usize, from: usize) -> impl Iterator<Item = usize> + '_ {
-        fn from_on(sorted: &[u32], from: usize) -> &[u32] {
-            &sorted[sorted.partition_point(|&dead| (dead as usize) < from)..]
-        }
-        let (mut frozen, mut recent) =
-            (from_on(&self.frozen.positions[order_number], from), from_on(&self.recent_positions[order_number], from));
-        // The two lists are disjoint (a row dies once): merge them.
-        std::iter::from_fn(move || {
-            let list = match (frozen.first(), recent.first()) {
-                (Some(left), Some(right)) if left < right => &mut frozen,
-                (Some(_), None) => &mut frozen,
-                (_, Some(_)) => &mut recent,
-                (None, None) => return None,
-            };
-            let (&first, rest) = list.split_first()?;
-            *list = rest;
-            Some(first as usize)
-        })
+        let from_on = |sorted: &'_ Vec<u32>| sorted.partition_point(|&dead| (dead as usize) < from);
+        let (frozen, recent) = (&self.frozen.positions[order_number], &self.recent_positions[order_number]);
+        merge_disjoint(&frozen[from_on(frozen)..], &recent[from_on(recent)..], false)
     }
 
     /// The dead rows' positions in sorted order number `order_number`
     /// below `end`, descending (see [`Deleted::dead_positions_from`]).
     pub fn dead_positions_before(&self, order_number: usize, end: usize) -> impl Iterator<Item = usize> + '_ {
-        fn below(sorted: &[u32], end: usize) -> &[u32] {
-            &sorted[..sorted.partition_point(|&dead| (dead as usize) < end)]
-        }
-        let (mut frozen, mut recent) =
-            (below(&self.frozen.positions[order_number], end), below(&self.recent_positions[order_number], end));
-        std::iter::from_fn(move || {
-            let list = match (frozen.last(), recent.last()) {
-                (Some(left), Some(right)) if left > right => &mut frozen,
-                (Some(_), None) => &mut frozen,
-                (_, Some(_)) => &mut recent,
-                (None, None) => return None,
-            };
-            let (&last, rest) = list.split_last()?;
-            *list = rest;
-            Some(last as usize)
-        })
+        let below = |sorted: &'_ Vec<u32>| sorted.partition_point(|&dead| (dead as usize) < end);
+        let (frozen, recent) = (&self.frozen.positions[order_number], &self.recent_positions[order_number]);
+        merge_disjoint(&frozen[..below(frozen)], &recent[..below(recent)], true)
     }
 
     /// How many dead rows are below `row`.
@@ -290,6 +263,23 @@ impl Deleted {
     pub fn facet_count(&self, selection: &FacetSelection) -> u64 {
         self.facets.count(selection)
     }
+}
+
+/// Two disjoint ascending lists merged, ascending or (from their ends)
+/// descending.
+fn merge_disjoint<'a>(mut left: &'a [u32], mut right: &'a [u32], descending: bool) -> impl Iterator<Item = usize> + 'a {
+    let next = move |list: &[u32]| if descending { list.last() } else { list.first() }.copied();
+    std::iter::from_fn(move || {
+        let list = match (next(left), next(right)) {
+            (Some(from_left), Some(from_right)) if (from_left < from_right) != descending => &mut left,
+            (Some(_), None) => &mut left,
+            (_, Some(_)) => &mut right,
+            (None, None) => return None,
+        };
+        let value = next(list)?;
+        *list = if descending { &list[..list.len() - 1] } else { &list[1..] };
+        Some(value as usize)
+    })
 }
 
 /// An ascending list with `value` inserted in its place (a new list: the
@@ -388,6 +378,18 @@ mod tests {
                 }
                 for range in [0..3000, 17..2900, 1000..1100, 1024..2048, 5..6, 2500..2500] {
                     assert_eq!(deleted.dead_at(number, range.clone()), dead_at(range.clone()), "{range:?}");
+                }
+                // The dead positions from a point on, and below it, are those
+                // whose rows are dead, in order.
+                let dead_positions: Vec<usize> =
+                    (0..3000).filter(|&position| deleted.contains(order.row_at(position))).collect();
+                for point in [0, 1, 700, 1500, 2999, 3000] {
+                    let after: Vec<usize> =
+                        dead_positions.iter().copied().filter(|&position| position >= point).collect();
+                    let before: Vec<usize> =
+                        dead_positions.iter().rev().copied().filter(|&position| position < point).collect();
+                    assert_eq!(deleted.dead_positions_from(number, point).collect::<Vec<_>>(), after);
+                    assert_eq!(deleted.dead_positions_before(number, point).collect::<Vec<_>>(), before);
                 }
             }
         }
