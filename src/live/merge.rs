@@ -520,12 +520,12 @@ fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usiz
         keep_first_sorted(&mut matches, keep, &query.sort);
         (count, matches)
     };
-    let [primary, SortKey { field: SortField::Id, descending: id_descending }] = query.sort.as_slice() else {
-        return sorted(tail_matches(snapshot, query));
+    let (primary, id_descending) = match query.sort.as_slice() {
+        [primary, SortKey { field: SortField::Id, descending }] if primary.field != SortField::Id => {
+            (primary, *descending)
+        }
+        _ => return sorted(tail_matches(snapshot, query)),
     };
-    if primary.field == SortField::Id {
-        return sorted(tail_matches(snapshot, query));
-    }
     let tail = &snapshot.tail;
     let order = order_number(primary.field);
     let filter = (!query.filters_nothing()).then(|| super::TailFilter::new(query));
@@ -541,7 +541,7 @@ fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usiz
                 }
             }
         };
-        if *id_descending {
+        if id_descending {
             group.iter().rev().for_each(|&position| push(position));
         } else {
             group.iter().for_each(|&position| push(position));

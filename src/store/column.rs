@@ -197,10 +197,17 @@ impl DictColumn {
     }
 
     /// Makes room for rows copied from `sources`: `rows` rows, and at most
-    /// every value of every source (their count and bytes).
-    pub fn reserve_for_copies<'a>(&mut self, rows: usize, sources: impl Iterator<Item = &'a DictColumn> + Clone) {
+    /// every value of every source (their count and bytes; in the lookup
+    /// too when `looked_up`, as values copied by [`DictColumn::intern`]
+    /// are, not by [`DictColumn::push_unique`]).
+    pub fn reserve_for_copies<'a>(
+        &mut self,
+        rows: usize,
+        sources: impl Iterator<Item = &'a DictColumn> + Clone,
+        looked_up: bool,
+    ) {
         let values = sources.clone().map(|source| source.dict.len()).sum();
-        self.reserve(rows, values);
+        self.reserve(rows, if looked_up { values } else { 0 });
         self.dict.reserve(values, sources.map(|source| source.dict.text_len()).sum());
     }
 

@@ -596,6 +596,8 @@ impl SegmentBuilder {
                         Column::Dict(source) => source,
                         _ => unreachable!("both segments have the same column kinds"),
                     }),
+                    // Copied `_id`s are not looked up (see `push_live_rows`).
+                    position != Field::Id.index(),
                 ),
                 other => other.reserve(rows, 0),
             }
@@ -666,7 +668,7 @@ impl SegmentBuilder {
         // Renumber the `_id` dictionary in row order (code = row + 1).
         let Column::Dict(ids) = &mut columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let mut in_row_order = DictColumn::arena();
-        in_row_order.reserve_for_copies(row_count as usize, std::iter::once(&*ids));
+        in_row_order.reserve_for_copies(row_count as usize, std::iter::once(&*ids), false);
         for row in 0..row_count {
             let code = in_row_order.intern(ids.fragment(row));
             in_row_order.codes.push(code);
