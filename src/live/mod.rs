@@ -351,10 +351,29 @@ impl Snapshot {
     }
 }
 
-/// A segment of the live rows of some parts.
-fn segment_of_parts<'a>(parts: impl IntoIterator<Item = &'a Part>) -> Result<Segment, BuildError> {
-    let parts: Vec<&Part> = parts.into_iter().collect();
+/// What a build of a live store's segment is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Build {
+    /// A run: its text index waits until a query (or the idle flusher)
+    /// asks for it; most runs are merged away before that.
+    Run,
+    /// A base: fully indexed.
+    Base,
+}
+
+/// A builder for a segment of `purpose`.
+fn builder_for(purpose: Build) -> SegmentBuilder {
     let mut builder = SegmentBuilder::new();
+    if purpose == Build::Run {
+        builder.defer_text_index();
+    }
+    builder
+}
+
+/// A segment of the live rows of some parts.
+fn segment_of_parts<'a>(parts: impl IntoIterator<Item = &'a Part>, purpose: Build) -> Result<Segment, BuildError> {
+    let parts: Vec<&Part> = parts.into_iter().collect();
+    let mut builder = builder_for(purpose);
     let sizes: Vec<(&Segment, usize)> = parts.iter().map(|part| (&*part.segment, part.live_count() as usize)).collect();
     builder.reserve_for_copies(&sizes);
     for part in parts {
@@ -474,7 +493,7 @@ impl Shared {
         if taken.is_empty() {
             return Ok(());
         }
-        let mut builder = SegmentBuilder::new();
+        let mut builder = builder_for(Build::Run);
         builder.push_checked_batch(&taken.iter().map(|written| &written.message).collect::<Vec<_>>())?;
         let mut run = Part::run(builder.finish());
         let writer = lock(&self.writer);
@@ -517,7 +536,7 @@ impl Shared {
         during: &mut dyn FnMut(),
     ) -> Result<bool, BuildError> {
         let merging = &snapshot.runs[runs];
-        let mut merged = Part::run(segment_of_parts(merging)?);
+        let mut merged = Part::run(segment_of_parts(merging, Build::Run)?);
         during();
         let writer = lock(&self.writer);
         let current = self.current.load_full();
@@ -562,7 +581,7 @@ impl Shared {
         };
         during();
         let folded = snapshot.frozen_runs;
-        let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]));
+        let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]), Build::Base);
         // Made before the writer lock is taken (`Part::new` then finds it).
         if let Ok(segment) = &built {
             segment.prepare_for_writes();
@@ -619,8 +638,14 @@ impl Shared {
     /// The background flusher: flushes and merges until nothing is due.
     fn run_flusher(&self) {
         loop {
-            while self.needs_maintenance(&self.current.load()) {
-                if self.flush_and_merge().is_err() {
+            loop {
+                while self.needs_maintenance(&self.current.load()) {
+                    if self.flush_and_merge().is_err() {
+                        break;
+                    }
+                }
+                self.index_text_while_idle();
+                if !self.needs_maintenance(&self.current.load()) {
                     break;
                 }
             }
@@ -628,6 +653,25 @@ impl Shared {
             // A write may have filled the tail after the last check.
             if !self.needs_maintenance(&self.current.load()) || self.flusher_running.swap(true, Ordering::AcqRel) {
                 return;
+            }
+        }
+    }
+
+    /// Builds the deferred text indexes of the current runs, oldest (and
+    /// so longest-lived) first, until none is left or a flush or merge is
+    /// due: queries then rarely find one to build, and a run merged away
+    /// before the flusher was idle never needed one.
+    fn index_text_while_idle(&self) {
+        loop {
+            let snapshot = self.current.load_full();
+            if self.needs_maintenance(&snapshot) {
+                return;
+            }
+            match snapshot.runs.iter().find(|run| run.segment.built_text().is_none()) {
+                Some(run) => {
+                    run.segment.text();
+                }
+                None => return,
             }
         }
     }

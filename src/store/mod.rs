@@ -72,7 +72,14 @@ pub struct Segment {
     read: RoaringBitmap,
     /// Sorted orders of `created`, `modified`, `date_time`.
     orders: [SortedOrder; 3],
-    text: TextIndex,
+    /// The substring index: built with the segment, or (for a live store's
+    /// runs, see [`SegmentBuilder::defer_text_index`]) the first time it is
+    /// asked for.
+    text: std::sync::OnceLock<Arc<TextIndex>>,
+    /// The indexes a deferred text index reuses (those of the segments
+    /// whose rows this one copied that had theirs), given up once it is
+    /// built.
+    text_sources: std::sync::Mutex<Vec<Arc<TextIndex>>>,
     facets: FacetCounts,
     /// Whether no `_id` holds a JSON escape: each row's `_id` is then its
     /// stored text between the quotes ([`Segment::plain_id`]).
@@ -213,9 +220,18 @@ impl Segment {
         })
     }
 
-    /// The substring index of `filters-q`.
+    /// The substring index of `filters-q` (built now if it was deferred).
     pub fn text(&self) -> &TextIndex {
-        &self.text
+        self.text.get_or_init(|| {
+            let sources = std::mem::take(&mut *self.text_sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let sources: Vec<&TextIndex> = sources.iter().map(|source| &**source).collect();
+            Arc::new(TextIndex::build_reusing(&text_columns(&self.columns), self.row_count, &sources))
+        })
+    }
+
+    /// The substring index if it is built (see [`Segment::text`]).
+    pub fn built_text(&self) -> Option<&Arc<TextIndex>> {
+        self.text.get()
     }
 
     /// The row of the message with this `_id`.
@@ -348,9 +364,20 @@ impl Segment {
             + self.anonymized.serialized_size()
             + self.read.serialized_size()
             + self.orders.iter().map(SortedOrder::heap_bytes).sum::<usize>()
-            + self.text.heap_bytes();
+            + self.text.get().map_or(0, |text| text.heap_bytes());
         (columns, indexes)
     }
+}
+
+/// The columns `filters-q` searches ([`TEXT_FIELDS`]), in that order.
+fn text_columns(columns: &[Column]) -> Vec<&DictColumn> {
+    TEXT_FIELDS
+        .iter()
+        .map(|field| match &columns[field.index()] {
+            Column::Dict(column) => column,
+            _ => unreachable!("text fields are dictionaries"),
+        })
+        .collect()
 }
 
 /// Asks the processor to start loading the cache line holding `pointer`,
@@ -412,6 +439,8 @@ pub struct SegmentBuilder {
     /// Whether the `_id` column's lookup holds every `_id` (copied rows'
     /// are added without it: see [`SegmentBuilder::push_live_rows`]).
     id_lookup_complete: bool,
+    /// Whether the text index waits until it is first asked for.
+    defer_text: bool,
 }
 
 impl Default for SegmentBuilder {
@@ -438,7 +467,16 @@ impl SegmentBuilder {
                 }
             })
             .collect();
-        SegmentBuilder { columns, sources: Vec::new(), id_lookup_complete: true }
+        SegmentBuilder { columns, sources: Vec::new(), id_lookup_complete: true, defer_text: false }
+    }
+
+    /// Leaves the text index to be built the first time it is asked for
+    /// ([`Segment::text`]), reusing the indexes its sources have then.
+    /// For a live store's runs: most are merged away before any
+    /// `filters-q` reaches them, and the substring index is the largest
+    /// part of building one (about half of a burst's merging time).
+    pub fn defer_text_index(&mut self) {
+        self.defer_text = true;
     }
 
     /// The number of messages added so far.
@@ -660,7 +698,12 @@ impl SegmentBuilder {
     /// Sorts the rows by `_id` and builds every index.
     pub fn finish(self) -> Segment {
         let row_count = self.len() as u32;
-        let SegmentBuilder { mut columns, sources, .. } = self;
+        let SegmentBuilder { mut columns, sources, defer_text, .. } = self;
+        // Only the sources' indexes already built are reused: building one
+        // that was deferred would cost more than it saves.
+        let text_sources: Vec<Arc<TextIndex>> =
+            sources.iter().filter_map(|source| source.built_text().cloned()).collect();
+        drop(sources);
         let Column::Dict(ids) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let order = rows_in_id_order(ids);
         columns.par_iter_mut().for_each(|column| column.permute(&order));
@@ -719,15 +762,9 @@ impl SegmentBuilder {
                 rayon::join(
                     || (present(Field::Anonymized), present(Field::Read)),
                     || {
-                        let text_columns: Vec<&DictColumn> = TEXT_FIELDS
-                            .iter()
-                            .map(|field| match &columns_ref[field.index()] {
-                                Column::Dict(column) => column,
-                                _ => unreachable!("text fields are dictionaries"),
-                            })
-                            .collect();
-                        let sources: Vec<&TextIndex> = sources.iter().map(|source| source.text()).collect();
-                        TextIndex::build_reusing(&text_columns, row_count, &sources)
+                        let sources: Vec<&TextIndex> = text_sources.iter().map(|source| &**source).collect();
+                        (!defer_text)
+                            .then(|| Arc::new(TextIndex::build_reusing(&text_columns(columns_ref), row_count, &sources)))
                     },
                 )
             },
@@ -761,7 +798,8 @@ impl SegmentBuilder {
             anonymized,
             read,
             orders,
-            text,
+            text: text.map(std::sync::OnceLock::from).unwrap_or_default(),
+            text_sources: std::sync::Mutex::new(if defer_text { text_sources } else { Vec::new() }),
             facets,
             plain_ids,
             cell_ends: std::sync::OnceLock::new(),
