@@ -75,7 +75,14 @@ fn small_policy(tail_limit: usize) -> LivePolicy {
         rank_merge_depth: 128,
         merge_fanout: 2,
         max_runs: 8,
+        defer_text_above: 0.0,
     }
+}
+
+/// Runs that build their text index with them, or leave it to the first
+/// query.
+fn text_deferral() -> impl Strategy<Value = f64> {
+    prop_oneof![Just(0.0), Just(f64::INFINITY)]
 }
 
 fn run_session(messages: Vec<Message>, steps: &[Step], policy: LivePolicy) -> Result<(), TestCaseError> {
@@ -127,8 +134,10 @@ proptest! {
         rank_merge_depth in prop_oneof![Just(0u64), Just(3), Just(128)],
         merge_fanout in 2usize..5,
         max_runs in 2usize..9,
+        defer_text_above in text_deferral(),
     ) {
-        let policy = LivePolicy { rank_merge_depth, merge_fanout, max_runs, ..small_policy(tail_limit) };
+        let policy =
+            LivePolicy { rank_merge_depth, merge_fanout, max_runs, defer_text_above, ..small_policy(tail_limit) };
         run_session(messages, &steps, policy)?;
     }
 }
@@ -146,8 +155,10 @@ proptest! {
         rank_merge_depth in prop_oneof![Just(0u64), Just(128)],
         merge_fanout in 2usize..5,
         max_runs in 2usize..9,
+        defer_text_above in text_deferral(),
     ) {
-        let policy = LivePolicy { rank_merge_depth, merge_fanout, max_runs, ..small_policy(tail_limit) };
+        let policy =
+            LivePolicy { rank_merge_depth, merge_fanout, max_runs, defer_text_above, ..small_policy(tail_limit) };
         run_session(messages, &steps, policy)?;
     }
 }
@@ -243,13 +254,25 @@ fn readers_see_whole_batches_while_the_writer_flushes_its_backlog() {
     readers_see_whole_batches(3, 1);
 }
 
+/// A message at `location` whose correspondent names it, for `filters-q`.
+fn patient(id: &str, location: &str) -> Message {
+    Message { correspondent: Some(format!("Patient {location}")), ..message(id, location) }
+}
+
 fn readers_see_whole_batches(merge_fanout: usize, tail_limit: usize) {
     const PAIRS: usize = 200;
     let initial: Vec<Message> = (0..PAIRS)
-        .flat_map(|pair| [message(&format!("a{pair:04}"), "L0"), message(&format!("b{pair:04}"), "L0")])
+        .flat_map(|pair| [patient(&format!("a{pair:04}"), "L0"), patient(&format!("b{pair:04}"), "L0")])
         .collect();
-    let policy =
-        LivePolicy { tail_limit, compact_fraction: 0.25, compact_min_rows: 150, merge_fanout, ..LivePolicy::default() };
+    let policy = LivePolicy {
+        tail_limit,
+        compact_fraction: 0.25,
+        compact_min_rows: 150,
+        merge_fanout,
+        // Readers and the idle flusher race to build runs' text indexes.
+        defer_text_above: 0.0,
+        ..LivePolicy::default()
+    };
     let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..3)
@@ -266,6 +289,10 @@ fn readers_see_whole_batches(merge_fanout: usize, tail_limit: usize) {
                     let round = checks % 40;
                     let at = item_count(&engine, &format!("/v1/messages?filters-location=L{round}&per_page=100"));
                     assert_eq!(at % 2, 0, "reader {reader}: location L{round} holds {at}");
+                    // `patient l1` also matches L10 to L19: all even.
+                    let named = item_count(&engine, &format!("/v1/messages?filters-q=PATIENT+l{round}&per_page=1"));
+                    assert_eq!(named % 2, 0, "reader {reader}: `patient l{round}` matches {named}");
+                    assert_eq!(item_count(&engine, "/v1/messages?filters-q=atien&per_page=1"), 2 * PAIRS as u64);
                     let snapshot = engine.snapshot();
                     assert_eq!(snapshot.message_count(), 2 * PAIRS as u64);
                     checks += 1;
@@ -279,9 +306,9 @@ fn readers_see_whole_batches(merge_fanout: usize, tail_limit: usize) {
         let location = format!("L{}", round % 40);
         let (a, b) = (format!("a{pair:04}"), format!("b{pair:04}"));
         let batch = vec![
-            Write::Upsert(message(&a, &location)),
+            Write::Upsert(patient(&a, &location)),
             Write::Delete(b.clone()),
-            Write::Insert(message(&b, &location)),
+            Write::Insert(patient(&b, &location)),
         ];
         engine.apply(batch).expect("valid batch");
     }
@@ -302,9 +329,9 @@ fn readers_see_whole_batches(merge_fanout: usize, tail_limit: usize) {
         expected = {
             expected
                 .apply(vec![
-                    Write::Upsert(message(&a, &location)),
+                    Write::Upsert(patient(&a, &location)),
                     Write::Delete(b.clone()),
-                    Write::Insert(message(&b, &location)),
+                    Write::Insert(patient(&b, &location)),
                 ])
                 .unwrap();
             expected

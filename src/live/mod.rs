@@ -89,6 +89,15 @@ pub struct LivePolicy {
     /// writes leaves at 1M messages (seven sizes), so that only uneven
     /// flushes make it merge runs of unlike sizes.
     pub max_runs: usize,
+    /// Writes per second above which new runs leave their text index to
+    /// be built later, by the first query that needs it or by the flusher
+    /// once idle (see [`Segment::text`]). 20,000 by default: below it the
+    /// flusher builds them at little cost (a tenth of a core at 10,000
+    /// writes a second) and no query waits for one; above it the index is
+    /// about half of the flusher's work, and most runs of a burst are
+    /// merged away before a query needs theirs. 0 always defers,
+    /// infinity never does.
+    pub defer_text_above: f64,
 }
 
 /// Rows by which the largest of runs merged together may exceed twice the
@@ -109,6 +118,7 @@ impl Default for LivePolicy {
             rank_merge_depth: 128,
             merge_fanout: 3,
             max_runs: 16,
+            defer_text_above: 20_000.0,
         }
     }
 }
@@ -433,6 +443,11 @@ struct Shared {
     /// Whether the background compactor is running.
     compactor_running: AtomicBool,
     compactions: AtomicU64,
+    /// When the last flush took the tail.
+    last_flush: Mutex<Option<std::time::Instant>>,
+    /// Whether the tail filled faster than
+    /// [`LivePolicy::defer_text_above`] before the last flush.
+    bursting: AtomicBool,
     policy: LivePolicy,
     /// One thread for flushes and merges. Builds run inside it, so that a
     /// small build's parallel steps run inline instead of waking the
@@ -493,9 +508,12 @@ impl Shared {
         if taken.is_empty() {
             return Ok(());
         }
+        self.note_write_rate(taken.len());
         let mut builder = builder_for(Build::Run);
         builder.push_checked_batch(&taken.iter().map(|written| &written.message).collect::<Vec<_>>())?;
-        let mut run = Part::run(builder.finish());
+        let segment = builder.finish();
+        self.index_text_unless_bursting(&segment);
+        let mut run = Part::run(segment);
         let writer = lock(&self.writer);
         let current = self.current.load_full();
         // `taken` holds its messages, so their addresses stay unique.
@@ -536,7 +554,9 @@ impl Shared {
         during: &mut dyn FnMut(),
     ) -> Result<bool, BuildError> {
         let merging = &snapshot.runs[runs];
-        let mut merged = Part::run(segment_of_parts(merging, Build::Run)?);
+        let segment = segment_of_parts(merging, Build::Run)?;
+        self.index_text_unless_bursting(&segment);
+        let mut merged = Part::run(segment);
         during();
         let writer = lock(&self.writer);
         let current = self.current.load_full();
@@ -657,6 +677,29 @@ impl Shared {
         }
     }
 
+    /// Builds a new run's text index before it is published, so that no
+    /// query has to, unless writes are arriving in a burst (see
+    /// [`LivePolicy::defer_text_above`]). Then it is left to the first query or
+    /// the idle flusher ([`Shared::index_text_while_idle`]): in a burst
+    /// most runs are merged away before either.
+    fn index_text_unless_bursting(&self, segment: &Segment) {
+        if !self.bursting.load(Ordering::Relaxed) {
+            segment.text();
+        }
+    }
+
+    /// Notes, at a flush taking `taken` messages, the rate at which the
+    /// tail filled since the previous flush.
+    fn note_write_rate(&self, taken: usize) {
+        let now = std::time::Instant::now();
+        let mut previous = lock(&self.last_flush);
+        if let Some(previous) = *previous {
+            let seconds = now.duration_since(previous).as_secs_f64();
+            self.bursting.store(taken as f64 > self.policy.defer_text_above * seconds, Ordering::Relaxed);
+        }
+        *previous = Some(now);
+    }
+
     /// Builds the deferred text indexes of the current runs, oldest (and
     /// so longest-lived) first, until none is left or a flush or merge is
     /// due: queries then rarely find one to build, and a run merged away
@@ -755,6 +798,8 @@ impl LiveEngine {
             flusher_running: AtomicBool::new(false),
             compactor_running: AtomicBool::new(false),
             compactions: AtomicU64::new(0),
+            last_flush: Mutex::new(None),
+            bursting: AtomicBool::new(policy.defer_text_above <= 0.0),
             policy,
             maintenance: rayon::ThreadPoolBuilder::new()
                 .num_threads(1)

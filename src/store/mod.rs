@@ -223,7 +223,8 @@ impl Segment {
     /// The substring index of `filters-q` (built now if it was deferred).
     pub fn text(&self) -> &TextIndex {
         self.text.get_or_init(|| {
-            let sources = std::mem::take(&mut *self.text_sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let sources =
+                std::mem::take(&mut *self.text_sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             let sources: Vec<&TextIndex> = sources.iter().map(|source| &**source).collect();
             Arc::new(TextIndex::build_reusing(&text_columns(&self.columns), self.row_count, &sources))
         })
@@ -763,8 +764,9 @@ impl SegmentBuilder {
                     || (present(Field::Anonymized), present(Field::Read)),
                     || {
                         let sources: Vec<&TextIndex> = text_sources.iter().map(|source| &**source).collect();
-                        (!defer_text)
-                            .then(|| Arc::new(TextIndex::build_reusing(&text_columns(columns_ref), row_count, &sources)))
+                        (!defer_text).then(|| {
+                            Arc::new(TextIndex::build_reusing(&text_columns(columns_ref), row_count, &sources))
+                        })
                     },
                 )
             },
@@ -864,6 +866,42 @@ mod tests {
             segment.write_row(row as u32, &[Field::Id, Field::Subject], &mut out);
             assert_eq!(String::from_utf8(out).unwrap(), format!(r#"{{"_id":"{id}","subject":"about {id}"}}"#));
         }
+    }
+
+    #[test]
+    fn a_deferred_text_index_is_built_when_asked_and_answers_as_an_eager_one() {
+        let named = |id: &str, name: &str| Message {
+            correspondent: Some(name.to_owned()),
+            origin: Some(format!("{name}@example.org")),
+            ..Message::with_id(id)
+        };
+        let deferred_segment = |messages: &[Message]| {
+            let mut builder = SegmentBuilder::new();
+            builder.defer_text_index();
+            builder.push_batch(messages).unwrap();
+            Arc::new(builder.finish())
+        };
+        // One source with its index built, one deferred and never asked:
+        // the merge reuses only the first.
+        let indexed = Arc::new(Segment::from_messages(&[named("a", "Zoë Quinn"), named("b", "Ann Lee")]).unwrap());
+        let unindexed = deferred_segment(&[named("c", "Zoe Quinn"), named("d", "ÅSA Berg"), named("e", "Ann Lee")]);
+        assert!(indexed.built_text().is_some() && unindexed.built_text().is_none());
+        let mut builder = SegmentBuilder::new();
+        builder.defer_text_index();
+        builder.push_live_rows(&indexed, None).unwrap();
+        builder.push_live_rows(&unindexed, None).unwrap();
+        let merged = builder.finish();
+        assert!(merged.built_text().is_none(), "not built until asked for");
+        assert_eq!(merged.text_sources.lock().unwrap().len(), 1, "only the built source index is kept");
+        let names = ["Zoë Quinn", "Ann Lee", "Zoe Quinn", "ÅSA Berg", "Ann Lee"];
+        let all: Vec<Message> = names.iter().zip(["a", "b", "c", "d", "e"]).map(|(name, id)| named(id, name)).collect();
+        let eager = Segment::from_messages(&all).unwrap();
+        for needle in ["zo", "quinn", "ann lee", "åsa", "example.org", "e q", "nothing"] {
+            assert_eq!(merged.text().search(needle).0, eager.text().search(needle).0, "{needle}");
+        }
+        assert!(merged.built_text().is_some());
+        assert!(merged.text_sources.lock().unwrap().is_empty(), "the sources' indexes are let go once built");
+        assert!(unindexed.built_text().is_none(), "a merge never builds a source's deferred index");
     }
 
     #[test]
