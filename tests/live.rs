@@ -723,3 +723,35 @@ fn merges_keep_the_deaths_of_rows_written_while_they_build() {
         }
     }
 }
+
+/// Runs flushed and merged in a burst leave their text index for later;
+/// once the writes stop, the idle flusher builds every one (at once when
+/// the policy always defers, after a pause without writes when it defers
+/// above a rate), and the answers never depended on it.
+#[test]
+fn the_idle_flusher_indexes_the_text_of_runs_left_unindexed_in_a_burst() {
+    for defer_text_above in [0.0, f64::MIN_POSITIVE] {
+        let initial: Vec<Message> = (0..100).map(|serial| patient(&format!("m{serial:04}"), "L0")).collect();
+        let policy = LivePolicy {
+            tail_limit: 16,
+            compact_fraction: 1e9,
+            merge_fanout: 3,
+            defer_text_above,
+            ..LivePolicy::default()
+        };
+        let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
+        for serial in 0..2000usize {
+            engine
+                .upsert(patient(&format!("m{:04}", serial % 700), &format!("L{}", serial % 7)))
+                .expect("valid upsert");
+        }
+        engine.wait_for_compaction();
+        let stats = engine.stats();
+        assert!(!stats.run_rows.is_empty(), "{stats:?}");
+        assert!(stats.run_rows.iter().all(|&rows| rows > 0), "a run whose rows all died is dropped: {stats:?}");
+        assert_eq!(stats.runs_without_text_index, 0, "defer above {defer_text_above:e}: {stats:?}");
+        // The last write of each of the 700 messages put it at L(serial % 7).
+        let expected = (1300..2000).filter(|serial| serial % 7 == 3).count() as u64;
+        assert_eq!(item_count(&engine, "/v1/messages?filters-q=patient+l3&per_page=1"), expected);
+    }
+}

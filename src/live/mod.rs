@@ -100,6 +100,10 @@ pub struct LivePolicy {
     pub defer_text_above: f64,
 }
 
+/// A pause in the writes after which a burst is over (see
+/// [`LivePolicy::defer_text_above`]).
+const BURST_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Rows by which the largest of runs merged together may exceed twice the
 /// smallest (see [`Snapshot::merge_candidate`]).
 const MERGE_SLACK_ROWS: u64 = 16;
@@ -418,6 +422,9 @@ pub struct LiveStats {
     pub base_dead: u64,
     /// Rows of each run, oldest first.
     pub run_rows: Vec<u64>,
+    /// Runs whose text index is not built yet (see
+    /// [`LivePolicy::defer_text_above`]).
+    pub runs_without_text_index: usize,
     /// Messages in the tail.
     pub tail: u64,
     /// Compactions finished since the store was made.
@@ -528,7 +535,9 @@ impl Shared {
         }
         let mut next = (*current).clone();
         next.tail.retain(|message| !taken_set.contains(&Arc::as_ptr(message)));
-        next.runs.push(run);
+        if run.live_count() > 0 {
+            next.runs.push(run);
+        }
         self.publish(&writer, next);
         Ok(())
     }
@@ -577,7 +586,9 @@ impl Shared {
             carry_deaths(&mut merged, then, now);
         }
         let mut next = (*current).clone();
-        next.runs.splice(position..position + merging.len(), [merged]);
+        // A run whose rows all died since is no part for queries to read.
+        let kept = (merged.live_count() > 0).then_some(merged);
+        next.runs.splice(position..position + merging.len(), kept);
         self.publish(&writer, next);
         Ok(true)
     }
@@ -702,20 +713,27 @@ impl Shared {
 
     /// Builds the deferred text indexes of the current runs, oldest (and
     /// so longest-lived) first, until none is left or a flush or merge is
-    /// due: queries then rarely find one to build, and a run merged away
-    /// before the flusher was idle never needed one.
+    /// due: queries then rarely find one to build. In a burst it first
+    /// waits for a pause of [`BURST_PAUSE`] without writes (or a flush due),
+    /// so that it does not take the processor from the writer to index
+    /// runs about to be merged away.
     fn index_text_while_idle(&self) {
         loop {
             let snapshot = self.current.load_full();
             if self.needs_maintenance(&snapshot) {
                 return;
             }
-            match snapshot.runs.iter().find(|run| run.segment.built_text().is_none()) {
-                Some(run) => {
-                    run.segment.text();
+            let Some(run) = snapshot.runs.iter().find(|run| run.segment.built_text().is_none()) else {
+                return;
+            };
+            if self.bursting.load(Ordering::Relaxed) && self.policy.defer_text_above > 0.0 {
+                std::thread::sleep(BURST_PAUSE);
+                if self.current.load().version != snapshot.version {
+                    continue;
                 }
-                None => return,
+                self.bursting.store(false, Ordering::Relaxed);
             }
+            run.segment.text();
         }
     }
 
@@ -840,6 +858,7 @@ impl LiveEngine {
             base_rows: u64::from(snapshot.base.segment.row_count()),
             base_dead: snapshot.base.deleted.len(),
             run_rows: snapshot.runs.iter().map(|run| u64::from(run.segment.row_count())).collect(),
+            runs_without_text_index: snapshot.runs.iter().filter(|run| run.segment.built_text().is_none()).count(),
             tail: snapshot.tail.len() as u64,
             compactions: self.shared.compactions.load(Ordering::Relaxed),
         }
