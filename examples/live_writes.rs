@@ -29,15 +29,21 @@ fn main() {
     };
     let engine = LiveEngine::with_policy(std::sync::Arc::new(segment), policy);
     eprintln!("built in {:.2} s", built.elapsed().as_secs_f64());
+    // SCATTER=1 edits messages all over the `_id` range (as the bench's
+    // writer does) instead of in `_id` order. The edits are made before
+    // the clock starts.
+    let scatter = std::env::var("SCATTER").is_ok_and(|scatter| scatter == "1");
+    let edits: Vec<_> = (0..writes)
+        .map(|serial| {
+            let position = if scatter { serial * 7919 % messages.len() } else { serial % messages.len() };
+            let mut message = messages[position].clone();
+            message.subject = Some(format!("edit {serial}"));
+            message
+        })
+        .collect();
     let faults_before = minor_faults();
     let started = Instant::now();
-    // SCATTER=1 edits messages all over the `_id` range (as the bench's
-    // writer does) instead of in `_id` order.
-    let scatter = std::env::var("SCATTER").is_ok_and(|scatter| scatter == "1");
-    for serial in 0..writes {
-        let position = if scatter { serial * 7919 % messages.len() } else { serial % messages.len() };
-        let mut message = messages[position].clone();
-        message.subject = Some(format!("edit {serial}"));
+    for message in edits {
         engine.upsert(message).expect("valid upsert");
     }
     let elapsed = started.elapsed().as_secs_f64();
