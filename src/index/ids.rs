@@ -22,7 +22,17 @@ use crate::store::prefetch;
 #[derive(Debug, Default)]
 pub struct IdIndex {
     slots: Vec<u64>,
-    hasher: hashbrown::DefaultHashBuilder,
+}
+
+/// One hasher (randomly seeded once per process) for every index, so that
+/// an `_id` looked up in several segments is hashed once ([`id_hash`]).
+static HASHER: std::sync::LazyLock<hashbrown::DefaultHashBuilder> =
+    std::sync::LazyLock::new(hashbrown::DefaultHashBuilder::default);
+
+/// The hash every [`IdIndex`] files `fragment` (an `_id`'s JSON text) by.
+#[inline]
+pub fn id_hash(fragment: &[u8]) -> u64 {
+    HASHER.hash_one(fragment)
 }
 
 impl IdIndex {
@@ -30,10 +40,10 @@ impl IdIndex {
     /// `fragment_of` gives; they must be distinct.
     pub fn build<'a>(row_count: u32, fragment_of: impl Fn(u32) -> &'a [u8]) -> IdIndex {
         let capacity = (row_count as usize * 2).next_power_of_two().max(16);
-        let mut index = IdIndex { slots: vec![0; capacity], hasher: hashbrown::DefaultHashBuilder::default() };
+        let mut index = IdIndex { slots: vec![0; capacity] };
         let mask = capacity - 1;
         for row in 0..row_count {
-            let hash = index.hasher.hash_one(fragment_of(row));
+            let hash = id_hash(fragment_of(row));
             let mut slot = hash as usize & mask;
             while index.slots[slot] != 0 {
                 slot = (slot + 1) & mask;
@@ -58,11 +68,31 @@ impl IdIndex {
         fragment_of: impl Fn(u32) -> &'a [u8],
         candidate: impl Fn(u32),
     ) -> Option<u32> {
-        let hash = self.hasher.hash_one(fragment);
+        self.find_hashed_then(id_hash(fragment), fragment, fragment_of, candidate)
+    }
+
+    /// [`IdIndex::find_then`] for a fragment whose [`id_hash`] is known.
+    pub fn find_hashed_then<'a>(
+        &self,
+        hash: u64,
+        fragment: &[u8],
+        fragment_of: impl Fn(u32) -> &'a [u8],
+        candidate: impl Fn(u32),
+    ) -> Option<u32> {
         self.probe(hash as usize & (self.slots.len() - 1), hash, fragment, &|row| {
             candidate(row);
             fragment_of(row)
         })
+    }
+
+    /// Starts loading the slot a lookup of this [`id_hash`] reads first,
+    /// so that lookups in several indexes overlap their cache misses.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if self.slots.is_empty() {
+            return;
+        }
+        prefetch(self.slots.as_ptr().wrapping_add(hash as usize & (self.slots.len() - 1)));
     }
 
     /// The row of each of `fragments` (JSON text), in order. The lookups
@@ -76,7 +106,7 @@ impl IdIndex {
         prefetch_fragment: impl Fn(u32),
     ) -> Vec<Option<u32>> {
         let mask = self.slots.len() - 1;
-        let hashes: Vec<u64> = fragments.iter().map(|fragment| self.hasher.hash_one(fragment.as_ref())).collect();
+        let hashes: Vec<u64> = fragments.iter().map(|fragment| id_hash(fragment.as_ref())).collect();
         for &hash in &hashes {
             prefetch(self.slots.as_ptr().wrapping_add(hash as usize & mask));
         }
@@ -157,6 +187,18 @@ mod tests {
             assert_eq!(index.find(id, fragment_of), Some(row as u32));
         }
         assert_eq!(index.find(b"\"id-5000\"", fragment_of), None);
+        // Another index files each Id by the same hash: hashed once, an Id
+        // is found in both.
+        let evens: Vec<Vec<u8>> = ids.iter().step_by(2).cloned().collect();
+        let even_of = |row: u32| evens[row as usize].as_slice();
+        let other = IdIndex::build(evens.len() as u32, even_of);
+        for (row, id) in ids.iter().enumerate() {
+            let hash = id_hash(id);
+            other.prefetch(hash);
+            assert_eq!(index.find_hashed_then(hash, id, fragment_of, |_| {}), Some(row as u32));
+            let expected = (row % 2 == 0).then_some(row as u32 / 2);
+            assert_eq!(other.find_hashed_then(hash, id, even_of, |_| {}), expected);
+        }
         let mut wanted: Vec<Vec<u8>> = ids.iter().step_by(7).cloned().collect();
         wanted.push(b"\"missing\"".to_vec());
         wanted.push(ids[3].clone());
@@ -180,7 +222,7 @@ mod tests {
             *slot = (*slot & 0xFFFF_FFFF) | (7 << 32);
         }
         let same_tag = |fragment: &[u8]| {
-            let hash = index.hasher.hash_one(fragment);
+            let hash = id_hash(fragment);
             index.probe(
                 hash as usize & (index.slots.len() - 1),
                 (hash & 0xFFFF_FFFF) | (7 << 32),

@@ -181,6 +181,15 @@ impl SortedOrder {
         self.prepare_positions()[row as usize] as usize
     }
 
+    /// Starts loading a row's entry of the inverse permutation behind
+    /// [`SortedOrder::position_of`], if it is made.
+    #[inline]
+    pub fn prefetch_position(&self, row: u32) {
+        if let Some(positions) = self.positions.get() {
+            crate::store::prefetch(positions.as_ptr().wrapping_add(row as usize));
+        }
+    }
+
     /// Makes the inverse permutation behind [`SortedOrder::position_of`] now
     /// (a store about to take writes makes it off the writer's path).
     pub fn prepare_positions(&self) -> &[u32] {

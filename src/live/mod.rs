@@ -49,6 +49,7 @@ use arc_swap::ArcSwap;
 
 use crate::engine::Engine;
 use crate::fast::FastEngine;
+use crate::index::ids::id_hash;
 use crate::load::LoadError;
 use crate::model::{Field, Message};
 use crate::request::{ListQuery, QueryLimits};
@@ -153,9 +154,10 @@ impl Part {
         Part::new(Arc::new(segment))
     }
 
-    /// The live row holding the `_id` with this JSON text.
-    fn live_row(&self, id_fragment: &[u8]) -> Option<u32> {
-        self.segment.row_of_id_fragment(id_fragment).filter(|&row| !self.deleted.contains(row))
+    /// The live row holding the `_id` with this JSON text and
+    /// [`id_hash`].
+    fn live_row(&self, id_fragment: &[u8], hash: u64) -> Option<u32> {
+        self.segment.row_of_id_to_kill(id_fragment, hash).filter(|&row| !self.deleted.contains(row))
     }
 
     fn kill(&mut self, row: u32) {
@@ -247,12 +249,17 @@ impl Snapshot {
             return Some(Location::Tail(index));
         }
         let fragment = crate::output::quoted(id);
+        // Hashed once; every part's first slot loads at once.
+        let hash = id_hash(fragment.as_bytes());
+        for part in self.runs.iter().chain([&self.base]) {
+            part.segment.prefetch_id(hash);
+        }
         for (index, run) in self.runs.iter().enumerate().rev() {
-            if let Some(row) = run.live_row(fragment.as_bytes()) {
+            if let Some(row) = run.live_row(fragment.as_bytes(), hash) {
                 return Some(Location::Run(index, row));
             }
         }
-        self.base.live_row(fragment.as_bytes()).map(Location::Base)
+        self.base.live_row(fragment.as_bytes(), hash).map(Location::Base)
     }
 
     /// The position of `id` in the tail.
@@ -631,7 +638,8 @@ impl Shared {
         };
         let mut base = Part::new(Arc::new(segment));
         for id in &written {
-            if let Some(row) = base.live_row(crate::output::quoted(id).as_bytes()) {
+            let fragment = crate::output::quoted(id);
+            if let Some(row) = base.live_row(fragment.as_bytes(), id_hash(fragment.as_bytes())) {
                 base.kill(row);
             }
         }

@@ -247,6 +247,40 @@ impl Segment {
         self.ids.find(fragment, |row| self.id_fragment(row))
     }
 
+    /// Starts loading what a lookup of the `_id` with this
+    /// [`crate::index::ids::id_hash`] reads first (see
+    /// [`Segment::row_of_id_to_kill`]).
+    #[inline]
+    pub fn prefetch_id(&self, hash: u64) {
+        self.ids.prefetch(hash);
+    }
+
+    /// [`Segment::row_of_id_fragment`] for an `_id` whose hash is known,
+    /// about to be killed by a write: what the kill reads of the row (its
+    /// facet cell's fields, its place in each sorted order) starts loading
+    /// while the `_id` is confirmed.
+    pub fn row_of_id_to_kill(&self, fragment: &[u8], hash: u64) -> Option<u32> {
+        self.ids.find_hashed_then(hash, fragment, |row| self.id_fragment(row), |row| self.prefetch_for_kill(row))
+    }
+
+    /// Starts loading what [`Segment::facet_cell`] and
+    /// [`Segment::positions_of`] read of a row.
+    fn prefetch_for_kill(&self, row: u32) {
+        for field in [Field::Channel, Field::Direction, Field::DeliveryStatus] {
+            if let Column::Enum(column) = self.column(field) {
+                prefetch(column.codes.as_ptr().wrapping_add(row as usize));
+            }
+        }
+        for field in [Field::Anonymized, Field::Read] {
+            if let Column::Date(column) = self.column(field) {
+                prefetch(column.values.as_ptr().wrapping_add(row as usize));
+            }
+        }
+        for order in &self.orders {
+            order.prefetch_position(row);
+        }
+    }
+
     /// [`Segment::row_of_id`] for a row about to be written out: its values
     /// start loading while the `_id` is confirmed.
     pub fn row_of_id_to_write(&self, id: &str) -> Option<u32> {
