@@ -236,7 +236,13 @@ impl Deleted {
     /// `order_number`: binary searches in each list of dead positions.
     pub fn dead_at(&self, order_number: usize, positions: std::ops::Range<usize>) -> u64 {
         let within = |sorted: &[u32]| {
-            let below = |position: usize| sorted.partition_point(|&dead| (dead as usize) < position);
+            // Walks ask from the order's start, and counts to its end: those
+            // bounds need no search.
+            let below = |position: usize| match sorted.last() {
+                _ if position == 0 => 0,
+                Some(&last) if (last as usize) < position => sorted.len(),
+                _ => sorted.partition_point(|&dead| (dead as usize) < position),
+            };
             below(positions.end).saturating_sub(below(positions.start))
         };
         self.position_lists(order_number).into_iter().map(within).sum::<usize>() as u64
