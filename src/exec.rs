@@ -955,12 +955,55 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// The rows at `live` positions (already free of dead ones, in the
-    /// page's order) after the first `skip`, at most `limit` of them.
-    fn take_live(&self, live: impl Iterator<Item = usize>, skip: u64, limit: usize, stats: &mut ExecStats) -> Vec<u32> {
-        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
-        let page: Vec<u32> = live.skip(skip).take(limit).map(|position| self.order.row_at(position)).collect();
-        stats.rows_examined += (skip + page.len()) as u64;
+    /// The rows at the live positions of `positions`, in the walk's
+    /// direction, after the first `skip`, at most `limit` of them; `dead`
+    /// lists the dead positions in that direction (from the walk's start
+    /// on: any past `positions` are ignored). The live positions between
+    /// two dead ones are copied as one stretch of the order.
+    fn take_live(
+        &self,
+        dead: impl Iterator<Item = usize>,
+        positions: Range<usize>,
+        descending: bool,
+        skip: u64,
+        limit: usize,
+        stats: &mut ExecStats,
+    ) -> Vec<u32> {
+        let mut to_skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        let mut page: Vec<u32> = Vec::with_capacity(limit);
+        // The stretches of live positions, in the walk's direction: up to
+        // each dead position, then up to the end.
+        let mut rest = positions;
+        let ends = dead.map(Some).chain(std::iter::once(None));
+        for dead in ends {
+            if page.len() == limit || rest.is_empty() {
+                break;
+            }
+            let stretch = match (dead, descending) {
+                (Some(dead), false) if dead < rest.end => rest.start..dead.max(rest.start),
+                (Some(dead), true) if dead >= rest.start => (dead + 1).min(rest.end)..rest.end,
+                (Some(_), _) | (None, _) => rest.clone(),
+            };
+            rest = match (dead, descending) {
+                (Some(dead), false) if dead < rest.end => (dead + 1).min(rest.end)..rest.end,
+                (Some(dead), true) if dead >= rest.start => rest.start..dead.max(rest.start),
+                _ => rest.end..rest.end,
+            };
+            if to_skip >= stretch.len() {
+                to_skip -= stretch.len();
+                continue;
+            }
+            let take = (stretch.len() - to_skip).min(limit - page.len());
+            if descending {
+                let end = stretch.end - to_skip;
+                page.extend(self.order.rows_at(end - take..end).iter().rev());
+            } else {
+                let start = stretch.start + to_skip;
+                page.extend_from_slice(self.order.rows_at(start..start + take));
+            }
+            to_skip = 0;
+        }
+        stats.rows_examined += skip.saturating_add(page.len() as u64);
         page
     }
 
@@ -1106,9 +1149,8 @@ impl<'a> Walk<'a> {
         if let Some((deleted, order_number)) = self.live_in_position_order(false) {
             // Live rows in position order: the dead positions ahead are
             // passed over, no row is tested.
-            let mut dead = deleted.dead_positions_from(order_number, cursor).peekable();
-            let live = (cursor..high).filter(|&position| dead.next_if_eq(&position).is_none());
-            return self.take_live(live, offset - skipped, limit, stats);
+            let dead = deleted.dead_positions_from(order_number, cursor);
+            return self.take_live(dead, cursor..high, false, offset - skipped, limit, stats);
         }
         let mut window = Window { offset, limit, skipped, page: Vec::with_capacity(limit) };
         while cursor < high && limit > 0 {
@@ -1178,9 +1220,8 @@ impl<'a> Walk<'a> {
             }
         }
         if let Some((deleted, order_number)) = self.live_in_position_order(true) {
-            let mut dead = deleted.dead_positions_before(order_number, cursor).peekable();
-            let live = (low..cursor).rev().filter(|&position| dead.next_if_eq(&position).is_none());
-            return self.take_live(live, offset - skipped, limit, stats);
+            let dead = deleted.dead_positions_before(order_number, cursor);
+            return self.take_live(dead, low..cursor, true, offset - skipped, limit, stats);
         }
         let mut window = Window { offset, limit, skipped, page: Vec::with_capacity(limit) };
         while cursor > low && limit > 0 {
