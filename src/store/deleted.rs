@@ -44,6 +44,9 @@ pub const ORDERS: usize = 3;
 #[derive(Debug)]
 struct Frozen {
     rows: RoaringBitmap,
+    /// `rows.len()`, kept: roaring sums its containers' lengths each time,
+    /// and every query asks for a part's live count.
+    row_total: u64,
     old_positions: Arc<[Vec<u32>; ORDERS]>,
     young_positions: [Vec<u32>; ORDERS],
     /// Dead rows per value of the segment's text index, once asked for.
@@ -63,6 +66,7 @@ pub const VALUE_FIELDS: usize = crate::store::BITMAP_FIELDS.len();
 impl Frozen {
     fn new(rows: RoaringBitmap, old_positions: Arc<[Vec<u32>; ORDERS]>, young_positions: [Vec<u32>; ORDERS]) -> Frozen {
         Frozen {
+            row_total: rows.len(),
             rows,
             old_positions,
             young_positions,
@@ -147,7 +151,7 @@ impl Deleted {
 
     /// The number of dead rows.
     pub fn len(&self) -> u64 {
-        self.frozen.rows.len() + self.recent.len() as u64
+        self.frozen.row_total + self.recent.len() as u64
     }
 
     /// Whether no row is dead.
@@ -168,7 +172,7 @@ impl Deleted {
 
     #[inline]
     fn frozen_contains(&self, row: u32) -> bool {
-        if self.frozen.rows.is_empty() {
+        if self.frozen.row_total == 0 {
             return false;
         }
         let words = self.frozen.dense.get_or_init(|| {
