@@ -679,10 +679,12 @@ impl Shared {
     fn run_flusher(&self) {
         loop {
             loop {
-                while self.needs_maintenance(&self.current.load()) {
-                    if self.flush_and_merge().is_err() {
-                        break;
-                    }
+                let mut failed = false;
+                while !failed && self.needs_maintenance(&self.current.load()) {
+                    failed = self.flush_and_merge().is_err();
+                }
+                if failed {
+                    break;
                 }
                 self.index_text_while_idle();
                 if !self.needs_maintenance(&self.current.load()) {
