@@ -979,15 +979,14 @@ impl<'a> Walk<'a> {
             if page.len() == limit || rest.is_empty() {
                 break;
             }
-            let stretch = match (dead, descending) {
-                (Some(dead), false) if dead < rest.end => rest.start..dead.max(rest.start),
-                (Some(dead), true) if dead >= rest.start => (dead + 1).min(rest.end)..rest.end,
-                (Some(_), _) | (None, _) => rest.clone(),
-            };
-            rest = match (dead, descending) {
-                (Some(dead), false) if dead < rest.end => (dead + 1).min(rest.end)..rest.end,
-                (Some(dead), true) if dead >= rest.start => rest.start..dead.max(rest.start),
-                _ => rest.end..rest.end,
+            // The live stretch before the dead position (in the walk's
+            // direction) and what is left after it; the last stretch is
+            // the rest.
+            let stretch;
+            (stretch, rest) = match (dead, descending) {
+                (Some(dead), false) if dead < rest.end => (rest.start..dead.max(rest.start), dead + 1..rest.end),
+                (Some(dead), true) if dead >= rest.start => ((dead + 1).min(rest.end)..rest.end, rest.start..dead),
+                _ => (rest.clone(), rest.end..rest.end),
             };
             if to_skip >= stretch.len() {
                 to_skip -= stretch.len();

@@ -108,7 +108,7 @@ impl IdIndex {
         let mask = self.slots.len() - 1;
         let hashes: Vec<u64> = fragments.iter().map(|fragment| id_hash(fragment.as_ref())).collect();
         for &hash in &hashes {
-            prefetch(self.slots.as_ptr().wrapping_add(hash as usize & mask));
+            self.prefetch(hash);
         }
         // The first slot holding the Id's tag, or none when an empty slot
         // comes first.
