@@ -16,6 +16,7 @@ use msgdex::{Engine, FastEngine, Field, ListQuery, LiveEngine, QueryLimits, Requ
 const MESSAGES: u64 = 100_000;
 
 fn engine_benches(criterion: &mut Criterion) {
+    msgdex::prepare_process_memory();
     let messages: Vec<_> = DataGenerator::new(MESSAGES, 1).collect();
     let engine = FastEngine::new(&messages).expect("generated Ids are unique");
     let requests = mix::generate(&messages, 7, 1);
@@ -114,3 +115,7 @@ fn engine_benches(criterion: &mut Criterion) {
 
 criterion_group!(benches, engine_benches);
 criterion_main!(benches);
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;

@@ -7,6 +7,7 @@ use msgdex::store::SegmentBuilder;
 use msgdex::workload::data::DataGenerator;
 
 fn main() {
+    msgdex::prepare_process_memory();
     let sizes: Vec<usize> = std::env::args().skip(1).map(|size| size.parse().expect("a number")).collect();
     let sizes = if sizes.is_empty() { vec![64, 1024, 16384, 65536] } else { sizes };
     let messages: Vec<_> = DataGenerator::new(*sizes.iter().max().expect("a size") as u64, 3).collect();
@@ -31,3 +32,7 @@ fn main() {
         println!("{size} rows: push {:.2} µs/row, finish {:.2} µs/row", per_row(push), per_row(finish));
     }
 }
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;

@@ -10,6 +10,7 @@ use msgdex::workload::{data::DataGenerator, mix};
 use msgdex::{Engine, FastEngine, LiveEngine, Writable};
 
 fn main() {
+    msgdex::prepare_process_memory();
     let mut arguments = std::env::args().skip(1).map(|argument| argument.parse::<usize>().expect("a number"));
     let count = arguments.next().unwrap_or(200_000);
     let writes = arguments.next().unwrap_or(10_000);
@@ -75,3 +76,7 @@ fn main() {
         println!("{name}: read-only {:.1} µs, live {:.1} µs", time(&fast, &name), time(&live, &name));
     }
 }
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;

@@ -9,6 +9,7 @@ use msgdex::workload::{data::DataGenerator, mix};
 use msgdex::{Engine, LiveEngine, Writable};
 
 fn main() {
+    msgdex::prepare_process_memory();
     let mut arguments = std::env::args().skip(1).map(|argument| argument.parse::<usize>().expect("a number"));
     let count = arguments.next().unwrap_or(200_000);
     let rate = arguments.next().unwrap_or(10_000) as f64;
@@ -54,3 +55,7 @@ fn main() {
         stop.store(true, Ordering::Relaxed);
     });
 }
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;

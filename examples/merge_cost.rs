@@ -8,6 +8,7 @@ use msgdex::store::{Segment, SegmentBuilder};
 use msgdex::workload::data::DataGenerator;
 
 fn main() {
+    msgdex::prepare_process_memory();
     let sizes: Vec<usize> = std::env::args().skip(1).map(|size| size.parse().expect("a number")).collect();
     let sizes = if sizes.is_empty() { vec![1024, 16384, 65536] } else { sizes };
     let messages: Vec<_> = DataGenerator::new(2 * *sizes.iter().max().expect("a size") as u64, 3).collect();
@@ -34,3 +35,7 @@ fn main() {
         println!("2 × {size} rows: push {:.2} µs/row, finish {:.2} µs/row", per_row(push), per_row(finish));
     }
 }
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;

@@ -5,6 +5,7 @@ use std::time::Instant;
 use msgdex::{Engine, FastEngine, QueryLimits, Request};
 
 fn main() {
+    msgdex::prepare_process_memory();
     let args: Vec<String> = std::env::args().collect();
     let engine = FastEngine::load_path(&args[1]).unwrap();
     let text = std::fs::read_to_string(&args[2]).unwrap();
@@ -30,3 +31,7 @@ fn main() {
         );
     }
 }
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;

@@ -8,6 +8,7 @@ use msgdex::store::SegmentBuilder;
 use msgdex::workload::data::DataGenerator;
 
 fn main() {
+    msgdex::prepare_process_memory();
     let size: usize = std::env::args().nth(1).map_or(64, |size| size.parse().expect("a number"));
     let rounds = (200_000 / size).max(1);
     let messages: Vec<_> = DataGenerator::new(1_000_000, 3).take(size * rounds).collect();
@@ -28,3 +29,7 @@ fn main() {
         println!("{size}-row builds: push {:.1} µs, finish {:.1} µs", per_build(push), per_build(finish));
     });
 }
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;

@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;
+
 use msgdex::reference::LiveReference;
 use msgdex::{load, Engine, FastEngine, ListQuery, LiveEngine, QueryLimits, ReferenceEngine, Writable};
 
@@ -184,6 +189,7 @@ A refused write (400/404) says why and changes nothing. Nothing is written back 
 }
 
 fn main() -> ExitCode {
+    msgdex::prepare_process_memory();
     let cli = Cli::parse();
     match execute(cli.command) {
         Ok(code) => code,

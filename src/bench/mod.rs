@@ -139,6 +139,12 @@ pub struct BenchReport {
 /// Resident memory of this process, from `/proc/self/status` (0 where
 /// unavailable), after returning freed heap to the system.
 pub fn resident_bytes() -> u64 {
+    #[cfg(feature = "mimalloc")]
+    // SAFETY: mi_collect only releases free memory held by mimalloc (none
+    // when the program allocates with another allocator).
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory held by the allocator.
     unsafe {

@@ -229,6 +229,8 @@ fn load_segment_sized(reader: impl Read + Send, source_name: &str, size: Option<
     let mut row_lines: Vec<u64> = Vec::new();
     let mut pending: Option<ScannedWindow> = None;
     let mut spare = Vec::new();
+    // The rows the input likely holds, until the text is reserved for them.
+    let mut likely_rows: Option<usize> = None;
     loop {
         let complete = lines.fill()?;
         let text = lines.take(complete, std::mem::take(&mut spare));
@@ -247,6 +249,12 @@ fn load_segment_sized(reader: impl Read + Send, source_name: &str, size: Option<
         );
         if let Some(stored) = stored {
             spare = stored?;
+            if let (Some(rows), false) = (likely_rows.take(), builder.is_empty()) {
+                // Values' text per row of the first window, for the rows
+                // likely to come: arenas that double copy every byte, and
+                // an allocator without `mremap` (mimalloc) pays for it.
+                builder.reserve_text_like_so_far(rows);
+            }
         }
         scanned.text = text;
         if let Some(failure) = scanned.failure.take() {
@@ -260,6 +268,7 @@ fn load_segment_sized(reader: impl Read + Send, source_name: &str, size: Option<
             // Rows per byte of the first window, a tenth more for safety.
             let likely = size as f64 * scanned.lines.len() as f64 / scanned.text.len().max(1) as f64 * 1.1;
             builder.reserve((likely as usize).min(u32::MAX as usize));
+            likely_rows = Some((likely as usize).min(u32::MAX as usize));
         }
         lines.first_line += count;
         if lines.finished() {

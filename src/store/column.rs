@@ -80,7 +80,7 @@ impl FragmentDict {
     /// Makes room for `values` more values of `bytes` bytes in all, so that
     /// a copy of other dictionaries' values fills the arena without
     /// doubling it (each doubling copies every byte and touches new pages).
-    fn reserve(&mut self, values: usize, bytes: usize) {
+    pub(crate) fn reserve(&mut self, values: usize, bytes: usize) {
         self.ends.reserve(values);
         self.bytes.reserve(bytes);
     }
