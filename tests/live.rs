@@ -25,8 +25,13 @@ enum Step {
     Batch(Vec<Write>),
     Request(String),
     Compact,
-    /// Compaction with these batches written while it builds.
-    CompactRacing(Vec<Vec<Write>>),
+    /// Compaction with these batches written while it builds; the tail
+    /// first made a run, or left as it is (as the background compactor
+    /// leaves it).
+    CompactRacing {
+        flush_first: bool,
+        batches: Vec<Vec<Write>>,
+    },
 }
 
 fn some_id() -> impl Strategy<Value = String> {
@@ -60,7 +65,8 @@ fn step(max_page: u64) -> impl Strategy<Value = Step> {
         6 => prop_oneof![3 => target(), 2 => list_query(max_page).prop_map(|query| format!("/v1/messages?{query}"))]
             .prop_map(Step::Request),
         1 => Just(Step::Compact),
-        1 => proptest::collection::vec(proptest::collection::vec(write(), 1..3), 1..12).prop_map(Step::CompactRacing),
+        1 => (proptest::bool::ANY, proptest::collection::vec(proptest::collection::vec(write(), 1..3), 1..12))
+            .prop_map(|(flush_first, batches)| Step::CompactRacing { flush_first, batches }),
     ]
 }
 
@@ -104,9 +110,10 @@ fn run_session(messages: Vec<Message>, steps: &[Step], policy: LivePolicy) -> Re
                 prop_assert_eq!(live.respond(target).to_transcript_line(), expected, "request {}", target);
             }
             Step::Compact => live.compact().expect("compaction succeeds"),
-            Step::CompactRacing(batches) => {
+            Step::CompactRacing { flush_first, batches } => {
                 let mut outcomes = Vec::new();
-                live.compact_racing(|| outcomes = batches.iter().map(|batch| live.apply(batch.clone())).collect())
+                let during = || outcomes = batches.iter().map(|batch| live.apply(batch.clone())).collect();
+                if *flush_first { live.compact_racing(during) } else { live.compact_leaving_tail_racing(during) }
                     .expect("compaction succeeds");
                 for (batch, outcome) in batches.iter().zip(outcomes) {
                     prop_assert_eq!(outcome, reference.apply(batch.clone()), "batch {:?} during compaction", batch);
@@ -722,6 +729,45 @@ fn merges_keep_the_deaths_of_rows_written_while_they_build() {
             assert_eq!(live.respond(&target).body, reference.respond(&target).body, "{merged}: {target}");
         }
     }
+}
+
+/// A compaction folds the base and the runs, not the tail: a message in
+/// the tail when it begins reaches a run after it, and a later write of its
+/// `_id` (replacing, deleting, or inserting it again) still finds it there.
+/// (The writer looks in the runs only for `_id`s it knows were written
+/// since the base was built.)
+#[test]
+fn messages_in_the_tail_through_a_compaction_are_found_in_runs_after_it() {
+    let base: Vec<Message> = (0..30).map(|number| message(&format!("b{number:02}"), "L1")).collect();
+    let policy = LivePolicy { tail_limit: 4, background: false, compact_min_rows: 1, ..LivePolicy::default() };
+    let live = LiveEngine::with_policy(Arc::new(Segment::from_messages(&base).unwrap()), policy);
+    let reference = LiveReference::new(ReferenceEngine::new(base));
+    let write =
+        |writes: Vec<Write>| assert_eq!(live.apply(writes.clone()), reference.apply(writes.clone()), "{writes:?}");
+    // Runs for the compaction to fold, then two messages left in the tail.
+    for number in 0..8 {
+        write(vec![Write::Upsert(message(&format!("n{number:02}"), "L2"))]);
+    }
+    write(vec![Write::Upsert(message("b03", "L3")), Write::Upsert(message("t1", "L3"))]);
+    assert_eq!(live.stats().tail, 2);
+    live.compact_leaving_tail_racing(|| write(vec![Write::Upsert(message("t2", "L3"))])).unwrap();
+    assert!(live.stats().run_rows.is_empty() && live.stats().tail == 3, "{:?}", live.stats());
+    // The tail becomes a run; then each of its messages is written again.
+    write(vec![Write::Upsert(message("t3", "L3"))]);
+    assert_eq!(live.stats().run_rows, [4]);
+    write(vec![Write::Upsert(message("b03", "L4"))]);
+    write(vec![Write::Delete("t1".into())]);
+    write(vec![Write::Insert(message("t2", "L4"))]);
+    write(vec![Write::Delete("t2".into()), Write::Insert(message("t2", "L5"))]);
+    for target in [
+        "/v1/messages?per_page=100&attributes=location",
+        "/v1/messages?filters-location=L3&per_page=100",
+        "/v1/messages/b03",
+        "/v1/messages/t1",
+    ] {
+        assert_eq!(live.respond(target).body, reference.respond(target).body, "{target}");
+    }
+    assert_eq!(live.message_count(), reference.message_count());
 }
 
 /// Runs flushed and merged in a burst leave their text index for later;
