@@ -467,6 +467,17 @@ impl<'a> FieldValue<'a> {
         value.as_deref().map_or(FieldValue::Null, FieldValue::List)
     }
 
+    /// The length of [`FieldValue::write_json`]'s text when no character
+    /// needs escaping (a lower bound otherwise): for reserving room.
+    pub fn unescaped_json_len(&self) -> usize {
+        match self {
+            FieldValue::Null => 4,
+            FieldValue::Str(text) => text.len() + 2,
+            FieldValue::DateTime(_) => 21,
+            FieldValue::List(items) => 2 + items.iter().map(|item| item.len() + 3).sum::<usize>(),
+        }
+    }
+
     /// Appends the value as compact JSON, escaped exactly as `serde_json` does.
     pub fn write_json(self, out: &mut Vec<u8>) {
         match self {

@@ -394,6 +394,7 @@ fn builder_for(purpose: Build) -> SegmentBuilder {
     let mut builder = SegmentBuilder::new();
     if purpose == Build::Run {
         builder.defer_text_index();
+        builder.store_unfiltered_values_plainly();
     }
     builder
 }

@@ -67,7 +67,12 @@ impl FragmentDict {
     }
 
     fn push(&mut self, fragment: &[u8]) -> u32 {
-        self.bytes.extend_from_slice(fragment);
+        self.push_written(|bytes| bytes.extend_from_slice(fragment))
+    }
+
+    /// Adds the value `write` appends to the arena; returns its code.
+    fn push_written(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> u32 {
+        write(&mut self.bytes);
         self.ends.push(self.bytes.len());
         self.ends.len() as u32
     }
@@ -196,6 +201,18 @@ impl DictColumn {
         }
     }
 
+    /// Makes room for `rows` more rows whose values are `values` (as a
+    /// batch of messages gives them): in a column without lookup, for
+    /// their text too (each value's length, escapes aside), so that the
+    /// arena grows once.
+    pub fn reserve_for_values<'a>(&mut self, rows: usize, values: impl Iterator<Item = FieldValue<'a>>) {
+        self.reserve(rows, rows);
+        if !self.deduplicate {
+            let text: usize = values.map(|value| value.unescaped_json_len()).sum();
+            self.dict.reserve(rows, text);
+        }
+    }
+
     /// Makes room for rows copied from `sources`: `rows` rows, and at most
     /// every value of every source (their count and bytes; in the lookup
     /// too when `looked_up`, as values copied by [`DictColumn::intern`]
@@ -239,6 +256,8 @@ impl DictColumn {
     pub fn push_value(&mut self, value: FieldValue<'_>, scratch: &mut Vec<u8>) {
         let code = match value {
             FieldValue::Null => 0,
+            // Every value is new: written straight into the arena.
+            other if !self.deduplicate => self.dict.push_written(|bytes| other.write_json(bytes)),
             other => {
                 scratch.clear();
                 other.write_json(scratch);

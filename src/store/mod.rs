@@ -514,6 +514,23 @@ impl SegmentBuilder {
         self.defer_text = true;
     }
 
+    /// Stores the values of the fields that no filter looks up by value
+    /// (all but the `_id`, the [`BITMAP_FIELDS`] and the [`TEXT_FIELDS`])
+    /// as new values each, without deduplicating them: for a live store's
+    /// runs, short-lived and rebuilt at every merge, where hashing each
+    /// value cost more than its repeats take. A compaction's base
+    /// deduplicates them again. Call it before adding rows.
+    pub fn store_unfiltered_values_plainly(&mut self) {
+        for (field, column) in Field::ALL.iter().zip(&mut self.columns) {
+            let filtered = *field == Field::Id || BITMAP_FIELDS.contains(field) || TEXT_FIELDS.contains(field);
+            if let (Column::Dict(dict), false) = (&mut *column, filtered) {
+                if dict.codes.is_empty() {
+                    *dict = DictColumn::arena();
+                }
+            }
+        }
+    }
+
     /// The number of messages added so far.
     pub fn len(&self) -> usize {
         self.columns[Field::Id.index()].len()
@@ -588,7 +605,12 @@ impl SegmentBuilder {
             let field = Field::ALL[position];
             let mut scratch = Vec::with_capacity(256);
             // Room for a new value per message: no table grows step by step.
-            column.reserve(batch.len(), batch.len());
+            match &mut *column {
+                Column::Dict(dict) => {
+                    dict.reserve_for_values(batch.len(), batch.iter().map(|message| message.borrow().get(field)))
+                }
+                other => other.reserve(batch.len(), batch.len()),
+            }
             for message in batch {
                 column.push_value(message.borrow().get(field), &mut scratch);
             }
@@ -915,6 +937,45 @@ mod tests {
         // Asking for fewer rows than are held changes nothing.
         builder.reserve_text_like_so_far(10);
         assert_eq!([held(&builder, Field::Id), held(&builder, Field::Subject)], reserved);
+    }
+
+    #[test]
+    fn plainly_stored_values_repeat_where_no_filter_looks_them_up() {
+        let messages: Vec<Message> = (0..6)
+            .map(|number| Message {
+                subject: Some("same subject".into()),
+                location: Some(format!("L{}", number % 2)),
+                correspondent: Some("Zoë".into()),
+                ..Message::with_id(format!("m{number}"))
+            })
+            .collect();
+        let build = |plainly: bool| {
+            let mut builder = SegmentBuilder::new();
+            if plainly {
+                builder.store_unfiltered_values_plainly();
+            }
+            builder.push_batch(&messages[..3]).unwrap();
+            let mut copy = SegmentBuilder::new();
+            if plainly {
+                copy.store_unfiltered_values_plainly();
+            }
+            copy.push_live_rows(&Arc::new(builder.finish()), None).unwrap();
+            copy.push_batch(&messages[3..]).unwrap();
+            FastEngine::from_segment(copy.finish())
+        };
+        let (plain, deduplicated) = (build(true), build(false));
+        let values = |engine: &FastEngine, field: Field| engine.segment().dict(field).dict.len();
+        assert_eq!(values(&plain, Field::Subject), 6, "one value per row");
+        assert_eq!(values(&deduplicated, Field::Subject), 1);
+        for field in [Field::Location, Field::Correspondent] {
+            assert_eq!(values(&plain, field), values(&deduplicated, field), "{field:?} is filtered: deduplicated");
+        }
+        for target in [
+            "/v1/messages?attributes=subject&attributes=location&attributes=correspondent",
+            "/v1/messages?filters-location=L1&filters-q=zo",
+        ] {
+            assert_eq!(plain.respond(target).body, deduplicated.respond(target).body, "{target}");
+        }
     }
 
     #[test]
