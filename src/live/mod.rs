@@ -182,7 +182,10 @@ enum Location {
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     base: Part,
-    runs: Vec<Part>,
+    /// Shared by the snapshots until a flush, a merge or a kill in a run
+    /// changes them: most writes kill a base row or a tail entry, and a
+    /// snapshot's copy then raises one reference count, not two per run.
+    runs: Arc<Vec<Part>>,
     /// In `_id` order (byte-wise), so that a lookup is a binary search
     /// and a page in `_id` order needs no sort of the tail; with its date
     /// orders.
@@ -199,7 +202,7 @@ impl Snapshot {
         let count = u64::from(segment.row_count());
         Snapshot {
             base: Part::new(segment),
-            runs: Vec::new(),
+            runs: Arc::default(),
             tail: Tail::default(),
             count,
             version: 0,
@@ -306,7 +309,7 @@ impl Snapshot {
             Some(Location::Tail(index)) => {
                 self.tail.remove(index);
             }
-            Some(Location::Run(index, row)) => self.runs[index].kill(row),
+            Some(Location::Run(index, row)) => Arc::make_mut(&mut self.runs)[index].kill(row),
             Some(Location::Base(row)) => self.base.kill(row),
             None => return false,
         }
@@ -593,7 +596,7 @@ impl Shared {
         let mut next = (*current).clone();
         next.tail.retain(|message| !taken_set.contains(&Arc::as_ptr(message)));
         if run.live_count() > 0 {
-            next.runs.push(run);
+            Arc::make_mut(&mut next.runs).push(run);
         }
         self.publish(&writer, next);
         Ok(())
@@ -645,7 +648,7 @@ impl Shared {
         let mut next = (*current).clone();
         // A run whose rows all died since is no part for queries to read.
         let kept = (merged.live_count() > 0).then_some(merged);
-        next.runs.splice(position..position + merging.len(), kept);
+        Arc::make_mut(&mut next.runs).splice(position..position + merging.len(), kept);
         self.publish(&writer, next);
         Ok(true)
     }
@@ -699,11 +702,11 @@ impl Shared {
         }
         debug_assert!(current.runs[..folded]
             .iter()
-            .zip(&snapshot.runs)
+            .zip(snapshot.runs.iter())
             .all(|(now, then)| Arc::ptr_eq(&now.segment, &then.segment)));
         let next = Snapshot {
             base,
-            runs: current.runs[folded..].to_vec(),
+            runs: Arc::new(current.runs[folded..].to_vec()),
             tail: current.tail.clone(),
             count: current.count,
             version: 0,
