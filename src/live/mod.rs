@@ -253,13 +253,16 @@ impl Snapshot {
     }
 
     /// [`Snapshot::locate`] for an `_id` whose JSON text (`fragment`) and
-    /// its [`id_hash`] are known, looking in the runs only if `in_runs`
-    /// (the writer knows which `_id`s a run may hold: see [`WrittenIds`]).
-    fn locate_filed(&self, id: &str, fragment: &[u8], hash: u64, in_runs: bool) -> Option<Location> {
-        if let Some(index) = self.tail_index(id) {
-            return Some(Location::Tail(index));
+    /// its [`id_hash`] are known, looking in the tail and the runs only if
+    /// `maybe_written` (the writer knows which `_id`s were written since the
+    /// base was built, the only ones they can hold: see [`WrittenIds`]).
+    fn locate_filed(&self, id: &str, fragment: &[u8], hash: u64, maybe_written: bool) -> Option<Location> {
+        if maybe_written {
+            if let Some(index) = self.tail_index(id) {
+                return Some(Location::Tail(index));
+            }
         }
-        let runs: &[Part] = if in_runs { &self.runs } else { &[] };
+        let runs: &[Part] = if maybe_written { &self.runs } else { &[] };
         // Every part's first slot loads at once.
         for part in runs.iter().chain([&self.base]) {
             part.segment.prefetch_id(hash);
@@ -497,11 +500,11 @@ struct WriterState {
 }
 
 /// The [`id_hash`]es of the `_id`s written (inserted or upserted) since the
-/// base was built. Runs are made of written messages only, so an `_id`
-/// whose hash is not here is in no run, and the writer looks it up in the
-/// tail and the base alone: three cache misses where probing a dozen runs'
-/// indexes cost as many more. A hash shared by two `_id`s only makes the
-/// writer look in the runs for nothing.
+/// base was built. The tail and the runs hold written messages only, so an
+/// `_id` whose hash is not here is in neither, and the writer looks it up
+/// in the base alone: three cache misses where a binary search of the tail
+/// and probes of a dozen runs' indexes cost as many more. A hash shared by
+/// two `_id`s only makes the writer look in the tail and runs for nothing.
 #[derive(Debug, Default)]
 struct WrittenIds {
     hashes: hashbrown::HashTable<u64>,
