@@ -90,11 +90,11 @@ const YOUNG_LIMIT: usize = if cfg!(test) { 600 } else { 16_384 };
 pub struct Deleted {
     row_count: u32,
     frozen: Arc<Frozen>,
-    /// Rows not in `frozen`, ascending.
+    /// The rows not in `frozen`, ascending, then their positions in each
+    /// sorted order, ascending (so that the dead rows in a range of
+    /// positions are binary searches away): `ORDERS + 1` lists of one
+    /// length, back to back in one allocation, as each write copies them.
     recent: Vec<u32>,
-    /// Their positions in each sorted order, ascending (so that the dead
-    /// rows in a range of positions are binary searches away).
-    recent_positions: [Vec<u32>; ORDERS],
     /// Dead rows per facet cell.
     facets: FacetCounts,
 }
@@ -103,13 +103,7 @@ impl Deleted {
     /// No dead rows in a segment of `row_count` rows.
     pub fn none(row_count: u32) -> Deleted {
         let frozen = Frozen::new(RoaringBitmap::new(), Arc::default(), std::array::from_fn(|_| Vec::new()));
-        Deleted {
-            row_count,
-            frozen: Arc::new(frozen),
-            recent: Vec::new(),
-            recent_positions: std::array::from_fn(|_| Vec::new()),
-            facets: FacetCounts::empty(),
-        }
+        Deleted { row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets: FacetCounts::empty() }
     }
 
     /// A new version with `row` dead as well: `cell` is its facet cell,
@@ -118,17 +112,22 @@ impl Deleted {
         debug_assert!(row < self.row_count && !self.contains(row), "a row dies once");
         let mut facets = self.facets.clone();
         facets.add_to_cell(cell);
-        let recent = with_inserted(&self.recent, row);
-        let recent_positions =
-            std::array::from_fn(|order| with_inserted(&self.recent_positions[order], positions[order]));
-        if recent.len() <= RECENT_LIMIT {
-            let frozen = self.frozen.clone();
-            return Deleted { row_count: self.row_count, frozen, recent, recent_positions, facets };
+        let mut recent = Vec::with_capacity(self.recent.len() + ORDERS + 1);
+        for (list, value) in self.recent_lists().into_iter().zip(std::iter::once(row).chain(positions)) {
+            let at = list.partition_point(|&known| known < value);
+            recent.extend_from_slice(&list[..at]);
+            recent.push(value);
+            recent.extend_from_slice(&list[at..]);
         }
+        let recent = Deleted { row_count: self.row_count, frozen: Arc::clone(&self.frozen), recent, facets };
+        if recent.recent_len() <= RECENT_LIMIT {
+            return recent;
+        }
+        let lists = recent.recent_lists();
         let mut rows = self.frozen.rows.clone();
-        rows.extend(recent.iter().copied());
+        rows.extend(lists[0].iter().copied());
         let young: [Vec<u32>; ORDERS] =
-            std::array::from_fn(|order| merge_sorted(&self.frozen.young_positions[order], &recent_positions[order]));
+            std::array::from_fn(|order| merge_sorted(&self.frozen.young_positions[order], lists[order + 1]));
         let frozen = if young[0].len() <= YOUNG_LIMIT {
             Frozen::new(rows, Arc::clone(&self.frozen.old_positions), young)
         } else {
@@ -139,19 +138,34 @@ impl Deleted {
             // The old bitset with the newly frozen rows: a copy, where
             // building it again would set every dead row's bit.
             let mut words = words.clone();
-            for &row in &recent {
+            for &row in lists[0] {
                 words[row as usize >> 6] |= 1 << (row & 63);
             }
             let _ = frozen.dense.set(words);
         }
         let frozen = Arc::new(frozen);
-        let recent_positions = std::array::from_fn(|_| Vec::new());
-        Deleted { row_count: self.row_count, frozen, recent: Vec::new(), recent_positions, facets }
+        Deleted { row_count: self.row_count, frozen, recent: Vec::new(), facets: recent.facets }
+    }
+
+    /// The number of rows in the recent list.
+    fn recent_len(&self) -> usize {
+        self.recent.len() / (ORDERS + 1)
+    }
+
+    /// The recent rows, then their positions in each sorted order.
+    fn recent_lists(&self) -> [&[u32]; ORDERS + 1] {
+        let length = self.recent_len();
+        std::array::from_fn(|list| &self.recent[list * length..(list + 1) * length])
+    }
+
+    /// The recent rows, ascending.
+    fn recent_slice(&self) -> &[u32] {
+        &self.recent[..self.recent_len()]
     }
 
     /// The number of dead rows.
     pub fn len(&self) -> u64 {
-        self.frozen.row_total + self.recent.len() as u64
+        self.frozen.row_total + self.recent_len() as u64
     }
 
     /// Whether no row is dead.
@@ -167,7 +181,7 @@ impl Deleted {
     /// Whether `row` is dead.
     #[inline]
     pub fn contains(&self, row: u32) -> bool {
-        self.frozen_contains(row) || (!self.recent.is_empty() && self.recent.binary_search(&row).is_ok())
+        self.frozen_contains(row) || (!self.recent.is_empty() && self.recent_slice().binary_search(&row).is_ok())
     }
 
     #[inline]
@@ -186,7 +200,7 @@ impl Deleted {
     /// Removes the dead rows from `bitmap`.
     pub fn remove_from(&self, bitmap: &mut RoaringBitmap) {
         *bitmap -= &self.frozen.rows;
-        for &dead in &self.recent {
+        for &dead in self.recent_slice() {
             bitmap.remove(dead);
         }
     }
@@ -194,13 +208,13 @@ impl Deleted {
     /// The dead rows, ascending.
     pub fn rows(&self) -> RoaringBitmap {
         let mut rows = self.frozen.rows.clone();
-        rows.extend(self.recent.iter().copied());
+        rows.extend(self.recent_slice().iter().copied());
         rows
     }
 
     /// The recently killed rows (those not in the frozen bitmap), ascending.
     pub fn recent_rows(&self) -> impl Iterator<Item = u32> + '_ {
-        self.recent.iter().copied()
+        self.recent_slice().iter().copied()
     }
 
     /// For each value of the segment's text index, how many frozen dead
@@ -232,7 +246,7 @@ impl Deleted {
         [
             &self.frozen.old_positions[order_number],
             &self.frozen.young_positions[order_number],
-            &self.recent_positions[order_number],
+            self.recent_lists()[order_number + 1],
         ]
     }
 
@@ -270,7 +284,7 @@ impl Deleted {
     /// How many dead rows are below `row`.
     pub fn rank_below(&self, row: u32) -> u64 {
         let frozen = if row == 0 { 0 } else { self.frozen.rows.rank(row - 1) };
-        frozen + self.recent.partition_point(|&dead| dead < row) as u64
+        frozen + self.recent_slice().partition_point(|&dead| dead < row) as u64
     }
 
     /// The live row with `rank` live rows below it, if any.
@@ -329,17 +343,6 @@ fn merge_disjoint<'a, const N: usize>(mut lists: [&'a [u32]; N], descending: boo
         }
         Some(value as usize)
     })
-}
-
-/// An ascending list with `value` inserted in its place (a new list: the
-/// old one stays with the versions that hold it).
-fn with_inserted(sorted: &[u32], value: u32) -> Vec<u32> {
-    let at = sorted.partition_point(|&known| known < value);
-    let mut inserted = Vec::with_capacity(sorted.len() + 1);
-    inserted.extend_from_slice(&sorted[..at]);
-    inserted.push(value);
-    inserted.extend_from_slice(&sorted[at..]);
-    inserted
 }
 
 /// Two ascending lists merged into one: `short`'s values placed by binary
