@@ -169,13 +169,16 @@ impl Log {
 }
 
 /// A written message not yet indexed, with its `filters-q` fields
-/// lower-cased once when written rather than by every query that scans it.
+/// lower-cased once, by the first query that searches the text (rather
+/// than by every query that scans it, or by the write: most messages of a
+/// burst are flushed before any text search reaches them).
 #[derive(Debug)]
 pub struct TailMessage {
     /// The message as written.
     pub message: Message,
-    /// `correspondent`, `destination`, `origin` lower-cased (`None`: null).
-    lowered: [Option<Box<str>>; 3],
+    /// `correspondent`, `destination`, `origin` lower-cased (`None`: null),
+    /// once asked for.
+    lowered: OnceLock<[Option<Box<str>>; 3]>,
     /// `created`, `modified`, `date_time` in seconds ([`NULL_DATE`] for
     /// `null`), in the segments' order numbering.
     pub(crate) dates: [i64; 3],
@@ -183,13 +186,19 @@ pub struct TailMessage {
 
 impl TailMessage {
     pub(super) fn new(message: Message) -> TailMessage {
-        let lowered = crate::store::TEXT_FIELDS.map(|field| match message.get(field) {
-            crate::model::FieldValue::Str(value) => Some(value.to_lowercase().into_boxed_str()),
-            _ => None,
-        });
         let seconds = |value: Option<DateTime>| value.map_or(NULL_DATE, DateTime::seconds);
         let dates = [seconds(message.created), seconds(message.modified), seconds(message.date_time)];
-        TailMessage { message, lowered, dates }
+        TailMessage { message, lowered: OnceLock::new(), dates }
+    }
+
+    /// The `filters-q` fields lower-cased.
+    fn lowered(&self) -> &[Option<Box<str>>; 3] {
+        self.lowered.get_or_init(|| {
+            crate::store::TEXT_FIELDS.map(|field| match self.message.get(field) {
+                crate::model::FieldValue::Str(value) => Some(value.to_lowercase().into_boxed_str()),
+                _ => None,
+            })
+        })
     }
 
     /// Whether the message passes every filter of the query `filter` was
@@ -203,7 +212,7 @@ impl TailMessage {
         }) && filter
             .needle
             .as_ref()
-            .is_none_or(|needle| self.lowered.iter().flatten().any(|value| needle.find(value.as_bytes()).is_some()))
+            .is_none_or(|needle| self.lowered().iter().flatten().any(|value| needle.find(value.as_bytes()).is_some()))
     }
 }
 
