@@ -495,7 +495,7 @@ struct WriterState {
     /// The `_id`s written since a compaction in flight took its snapshot.
     written_since_compaction: Option<Vec<String>>,
     /// Every `_id` put in the tail since the base was built: the only ones
-    /// a run can hold.
+    /// the tail and the runs can hold.
     written: WrittenIds,
 }
 

@@ -119,11 +119,12 @@ impl Deleted {
             recent.push(value);
             recent.extend_from_slice(&list[at..]);
         }
-        let recent = Deleted { row_count: self.row_count, frozen: Arc::clone(&self.frozen), recent, facets };
-        if recent.recent_len() <= RECENT_LIMIT {
-            return recent;
+        let next = Deleted { row_count: self.row_count, frozen: Arc::clone(&self.frozen), recent, facets };
+        if next.recent_len() <= RECENT_LIMIT {
+            return next;
         }
-        let lists = recent.recent_lists();
+        // Past the limit, the recent rows fold into a new frozen part.
+        let lists = next.recent_lists();
         let mut rows = self.frozen.rows.clone();
         rows.extend(lists[0].iter().copied());
         let young: [Vec<u32>; ORDERS] =
@@ -144,7 +145,7 @@ impl Deleted {
             let _ = frozen.dense.set(words);
         }
         let frozen = Arc::new(frozen);
-        Deleted { row_count: self.row_count, frozen, recent: Vec::new(), facets: recent.facets }
+        Deleted { row_count: self.row_count, frozen, recent: Vec::new(), facets: next.facets }
     }
 
     /// The number of rows in the recent list.
