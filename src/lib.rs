@@ -72,8 +72,8 @@ pub struct ReadmeDoctests;
 /// The allocator msgdex's own programs install (the command line, its
 /// examples and benchmarks; feature `mimalloc`, on by default). A live
 /// store's writes and merges allocate and free many short-lived blocks:
-/// with glibc's malloc, 100,000 upserts at 1M messages faulted in 12 times
-/// the pages and ran about a tenth slower. A program linking msgdex
+/// with glibc's malloc, 100,000 upserts at 1M messages on one core faulted
+/// in 12 times the pages and ran at 96–107k/s, against 112–127k/s. A program linking msgdex
 /// chooses its own allocator; this is what its figures were measured with.
 #[cfg(feature = "mimalloc")]
 pub use mimalloc::MiMalloc as Allocator;
