@@ -526,8 +526,8 @@ impl WrittenIds {
     }
 
     /// The `_id`s of `ids` only (when a compaction's new base takes the
-    /// place of the runs it folded: those in the tail when it began and
-    /// those written since).
+    /// place of the runs it folded: those in the tail when it began, to
+    /// which those written since are added).
     fn only<'a>(ids: impl IntoIterator<Item = &'a str>) -> WrittenIds {
         let mut written = WrittenIds::default();
         for id in ids {
@@ -695,14 +695,16 @@ impl Shared {
         let mut base = Part::new(Arc::new(segment));
         // Runs now hold only what the tail held when the compaction began
         // and what was written since.
-        let unfolded = snapshot.tail.iter().map(|written| written.message.id.as_str());
-        writer.written = WrittenIds::only(unfolded.chain(written.iter().map(String::as_str)));
+        let mut still_written = WrittenIds::only(snapshot.tail.iter().map(|written| written.message.id.as_str()));
         for id in &written {
             let fragment = crate::output::quoted(id);
-            if let Some(row) = base.live_row(fragment.as_bytes(), id_hash(fragment.as_bytes())) {
+            let hash = id_hash(fragment.as_bytes());
+            still_written.add(hash);
+            if let Some(row) = base.live_row(fragment.as_bytes(), hash) {
                 base.kill(row);
             }
         }
+        writer.written = still_written;
         debug_assert!(current.runs[..folded]
             .iter()
             .zip(snapshot.runs.iter())

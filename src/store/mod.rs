@@ -514,8 +514,9 @@ impl SegmentBuilder {
         self.defer_text = true;
     }
 
-    /// Stores the values of the fields that no filter looks up by value
-    /// (all but the `_id`, the [`BITMAP_FIELDS`] and the [`TEXT_FIELDS`])
+    /// Stores the values of the fields no filter reads by value (all but
+    /// the `_id`, the [`BITMAP_FIELDS`], whose bitmaps are per value, and
+    /// the [`TEXT_FIELDS`], whose substring index is per distinct value)
     /// as new values each, without deduplicating them: for a live store's
     /// runs, short-lived and rebuilt at every merge, where hashing each
     /// value cost more than its repeats take. A compaction's base
