@@ -35,6 +35,7 @@
 //! assert_eq!(reference.respond("/v1/messages?sort_by=-_id").body, engine.respond("/v1/messages?sort_by=-_id").body);
 //! ```
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod bench;
 pub mod engine;
@@ -51,6 +52,8 @@ pub mod request;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod store;
+#[allow(unsafe_code)]
+mod sys;
 pub mod transcript;
 pub mod workload;
 pub mod write;
@@ -86,9 +89,5 @@ pub use mimalloc::MiMalloc as Allocator;
 /// more, varying from run to run) and wrote no faster. Linux only;
 /// elsewhere nothing happens.
 pub fn prepare_process_memory() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE only sets a flag of this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
+    sys::disable_transparent_huge_pages();
 }

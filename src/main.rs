@@ -37,6 +37,53 @@ struct DataOptions {
     engine: EngineKind,
 }
 
+/// The bounds `msgdex serve` puts on clients (see the README's Serve section).
+#[cfg(feature = "server")]
+#[derive(clap::Args)]
+struct ServeLimits {
+    /// Requests per second allowed per API key; more get 429.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    rate_limit: u32,
+    /// Failed authentications allowed per client address per minute; past
+    /// it the address gets 429 until the minute ends.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    auth_failure_limit: u32,
+    /// Connections served at once; past it new connections get 503 and are closed.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_connections: usize,
+    /// Connections served at once from one client address (IPv6: one /64).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_connections_per_address: usize,
+    /// Queries evaluated at once (default: twice the cores); others wait within --request-timeout.
+    #[arg(long, value_name = "N")]
+    max_concurrent_queries: Option<usize>,
+    /// Seconds a request's head may take to arrive, from its first byte.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    header_timeout: std::time::Duration,
+    /// Seconds a connection may stay silent while no request is answered.
+    #[arg(long, value_name = "SECONDS", default_value = "15", value_parser = parse_seconds)]
+    idle_timeout: std::time::Duration,
+    /// Seconds a response write may make no progress before the client is dropped.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    write_timeout: std::time::Duration,
+    /// Seconds a request may take; past it the answer is 503.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    request_timeout: std::time::Duration,
+    /// Seconds Ctrl-C or SIGTERM waits for open connections before closing them.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    shutdown_timeout: std::time::Duration,
+}
+
+/// A duration given in seconds (fractions allowed).
+#[cfg(feature = "server")]
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!("{text} seconds is out of range: give more than 0 and at most 86400"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 /// The engines the command line can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum EngineKind {
@@ -170,9 +217,8 @@ or from MSGDEX_ACCOUNT_ID, MSGDEX_API_KEY and MSGDEX_API_SECRET; never from argu
         /// Accept unsigned requests (refused unless --bind is a loopback address).
         #[arg(long)]
         no_auth: bool,
-        /// Requests per second allowed per API key.
-        #[arg(long, default_value_t = 100)]
-        rate_limit: u32,
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// Answer request lines from stdin, one response line each (SPEC §7);
     /// write lines (PUT, DELETE) change the loaded store as they come.
@@ -185,6 +231,10 @@ A refused write (400/404) says why and changes nothing. Nothing is written back 
     Run {
         #[command(flatten)]
         data: DataOptions,
+        /// The longest request line answered; a longer one gets a 400 line.
+        #[arg(long, value_name = "BYTES", default_value_t = msgdex::transcript::DEFAULT_MAX_LINE_BYTES,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_line_bytes: usize,
     },
 }
 
@@ -194,7 +244,8 @@ fn main() -> ExitCode {
     match execute(cli.command) {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("msgdex: {message}");
+            // A closed or broken stderr must not turn an error into a panic.
+            let _ = writeln!(io::stderr(), "msgdex: {message}");
             ExitCode::from(1)
         }
     }
@@ -287,25 +338,37 @@ fn execute(command: Command) -> Result<ExitCode, String> {
         }
         Command::Explain { data, query } => return explain(&data, &query),
         #[cfg(feature = "server")]
-        Command::Serve { data, bind, keys, no_auth, rate_limit } => {
-            use msgdex::server::{auth::KeysFile, run, ServerConfig};
+        Command::Serve { data, bind, keys, no_auth, limits } => {
+            use msgdex::server::{run, KeysFile, ServerConfig};
             let keys = if no_auth {
                 None
             } else {
                 let file = keys.or_else(|| std::env::var_os("MSGDEX_KEYS_FILE").map(PathBuf::from));
                 Some(match file {
                     Some(path) => KeysFile::read(&path)?,
-                    None => KeysFile::from_environment().ok_or(
+                    None => KeysFile::from_environment()?.ok_or(
                         "no API keys: give --keys FILE, set MSGDEX_KEYS_FILE, or set MSGDEX_ACCOUNT_ID, \
 MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
                     )?,
                 })
             };
             let mut config = ServerConfig::new(bind, keys);
-            config.rate_limit = rate_limit;
-            config.validate()?;
+            config.rate_limit = limits.rate_limit;
+            config.auth_failure_limit = limits.auth_failure_limit;
+            config.max_connections = limits.max_connections;
+            config.max_connections_per_address = limits.max_connections_per_address;
+            if let Some(queries) = limits.max_concurrent_queries {
+                config.max_concurrent_queries = queries;
+            }
+            config.header_timeout = limits.header_timeout;
+            config.idle_timeout = limits.idle_timeout;
+            config.write_timeout = limits.write_timeout;
+            config.request_timeout = limits.request_timeout;
+            config.shutdown_timeout = limits.shutdown_timeout;
+            // Refuse a bad configuration before the data is loaded.
+            config.validate().map_err(|error| error.to_string())?;
             let engine: std::sync::Arc<dyn Engine> = std::sync::Arc::from(open_engine(&data)?);
-            run(engine, config)?;
+            run(engine, config).map_err(|error| error.to_string())?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Bench {
@@ -370,17 +433,38 @@ MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
             out.flush().map_err(|error| format!("cannot write requests: {error}"))?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Run { data } => {
+        Command::Run { data, max_line_bytes } => {
             let engine = open_writable(&data)?;
+            let options = msgdex::transcript::TranscriptOptions {
+                max_line_bytes,
+                // A program may write a request and wait for its answer on a
+                // pipe or a terminal; a file is answered in large writes.
+                flush_each_line: !stdin_is_a_file(),
+            };
             let stdin = io::stdin().lock();
             let stdout = io::stdout().lock();
-            msgdex::transcript::run_writable_transcript(engine.as_ref(), stdin, stdout)
-                .map_err(|error| format!("cannot answer requests: {error}"))?;
+            match msgdex::transcript::run_writable_transcript(engine.as_ref(), stdin, stdout, options) {
+                Ok(_) => {}
+                // The reader of our answers has gone: stop quietly, as other tools do.
+                Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {}
+                Err(error) => return Err(format!("cannot answer requests: {error}")),
+            }
             return Ok(ExitCode::SUCCESS);
         }
     };
     println!("{}", response.pretty_body());
     Ok(if response.status == 200 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// Whether standard input is a regular file (not a pipe or a terminal).
+fn stdin_is_a_file() -> bool {
+    use std::os::fd::AsFd as _;
+    io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| std::fs::File::from(fd).metadata().ok())
+        .is_some_and(|metadata| metadata.is_file())
 }
 
 /// An Id made safe to put in a path, so the 404 body names it as given.

@@ -252,13 +252,19 @@ type GroupedParameters<'a> = Vec<(Cow<'a, str>, Vec<Cow<'a, str>>)>;
 
 fn group_parameters(query: &str) -> GroupedParameters<'_> {
     let mut grouped: GroupedParameters<'_> = Vec::new();
+    // Position of each name in `grouped`: linear in the number of
+    // parameters however many distinct names a hostile query sends.
+    let mut positions: hashbrown::HashMap<Cow<'_, str>, usize> = hashbrown::HashMap::new();
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         if value.is_empty() {
             continue;
         }
-        match grouped.iter_mut().find(|(known, _)| *known == name) {
-            Some((_, values)) => values.push(value),
-            None => grouped.push((name, vec![value])),
+        match positions.get(&name) {
+            Some(&position) => grouped[position].1.push(value),
+            None => {
+                positions.insert(name.clone(), grouped.len());
+                grouped.push((name, vec![value]));
+            }
         }
     }
     grouped

@@ -15,19 +15,48 @@
 use std::io::{self, BufRead, Write as _};
 
 use crate::engine::Engine;
-use crate::output::{hint_body, Response};
+use crate::load::{parse_message_for_id, BodyError};
+use crate::output::{hint_body, quoted, Response};
 use crate::request::{QueryLimits, Request};
-use crate::write::{message_from_json, Writable, Write};
+use crate::write::{Writable, Write};
+
+/// The longest line answered by default: a write line holds a whole
+/// message, so this matches the server's body limit.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+/// How a transcript is read and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TranscriptOptions {
+    /// The longest line answered; a longer one gets a 400 line, and is
+    /// never held in memory whole.
+    pub max_line_bytes: usize,
+    /// Flush each response line as soon as it is written. Needed when a
+    /// program writes a request and waits for its answer (a pipe or a
+    /// terminal); a file of requests is answered faster in large writes.
+    pub flush_each_line: bool,
+}
+
+impl Default for TranscriptOptions {
+    fn default() -> Self {
+        TranscriptOptions { max_line_bytes: DEFAULT_MAX_LINE_BYTES, flush_each_line: false }
+    }
+}
 
 /// Answers every request line of `input` with one response line on
 /// `output`, in order, and flushes at the end. Write lines are refused
 /// (405): this engine is read-only.
 ///
 /// A trailing `\r` is ignored; a line that is empty or only spaces and tabs
-/// gets no response; bytes that are not UTF-8 become U+FFFD. A bad request
-/// is a 400 or 404 line, never an error: only I/O fails this function.
-pub fn run_transcript(engine: &dyn Engine, input: impl BufRead, output: impl std::io::Write) -> io::Result<u64> {
-    replay(input, output, |line| answer_line(engine, None, line))
+/// gets no response; in a read, bytes that are not UTF-8 become U+FFFD. A
+/// bad request is a 400 or 404 line, never an error: only I/O fails this
+/// function.
+pub fn run_transcript(
+    engine: &dyn Engine,
+    input: impl BufRead,
+    output: impl std::io::Write,
+    options: TranscriptOptions,
+) -> io::Result<u64> {
+    replay(input, output, options, |line| answer_raw_line(engine, None, line))
 }
 
 /// Answers every line of `input`, reads and writes alike, in order: the
@@ -36,29 +65,107 @@ pub fn run_writable_transcript(
     engine: &dyn Writable,
     input: impl BufRead,
     output: impl std::io::Write,
+    options: TranscriptOptions,
 ) -> io::Result<u64> {
-    replay(input, output, |line| answer_line(engine, Some(engine), line))
+    replay(input, output, options, |line| answer_raw_line(engine, Some(engine), line))
 }
 
 fn replay(
-    input: impl BufRead,
+    mut input: impl BufRead,
     output: impl std::io::Write,
-    mut answer: impl FnMut(&str) -> Response,
+    options: TranscriptOptions,
+    mut answer: impl FnMut(&[u8]) -> Response,
 ) -> io::Result<u64> {
     let mut output = io::BufWriter::with_capacity(1 << 16, output);
     let mut answered = 0;
-    for line in input.split(b'\n') {
-        let line = line?;
-        let Some(target) = request_target(&line) else {
-            continue;
+    let mut line = Vec::new();
+    while let Some(read) = next_line(&mut input, options.max_line_bytes, &mut line)? {
+        let response = match read {
+            LineRead::TooLong { bytes } => Response {
+                status: 400,
+                body: hint_body(&format!(
+                    "The line holds {bytes} bytes; a line may hold at most {} (--max-line-bytes).",
+                    options.max_line_bytes
+                )),
+            },
+            LineRead::Complete => match request_target(&line) {
+                Some(target) => answer(target),
+                None => continue,
+            },
         };
-        let response = answer(&String::from_utf8_lossy(target));
         output.write_all(response.to_transcript_line().as_bytes())?;
         output.write_all(b"\n")?;
+        if options.flush_each_line {
+            output.flush()?;
+        }
         answered += 1;
     }
     output.flush()?;
     Ok(answered)
+}
+
+/// What [`next_line`] read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineRead {
+    /// The line is in the buffer, without its line feed.
+    Complete,
+    /// The line was longer than allowed: it was skipped, not kept.
+    TooLong { bytes: u64 },
+}
+
+/// Reads the next line into `line` (cleared first); `None` at the end of
+/// the input. A line longer than `max_bytes` is consumed without being
+/// kept, so that its length costs no memory.
+fn next_line(input: &mut impl BufRead, max_bytes: usize, line: &mut Vec<u8>) -> io::Result<Option<LineRead>> {
+    line.clear();
+    let mut bytes: u64 = 0;
+    let mut too_long = false;
+    let mut started = false;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        if available.is_empty() {
+            let read = if too_long { LineRead::TooLong { bytes } } else { LineRead::Complete };
+            return Ok(started.then_some(read));
+        }
+        started = true;
+        let (piece, consumed, ended) = match memchr::memchr(b'\n', available) {
+            Some(end) => (&available[..end], end + 1, true),
+            None => (available, available.len(), false),
+        };
+        bytes += piece.len() as u64;
+        if !too_long && line.len() + piece.len() > max_bytes {
+            too_long = true;
+            line.clear();
+            line.shrink_to(max_bytes.min(1 << 16));
+        }
+        if !too_long {
+            line.extend_from_slice(piece);
+        }
+        input.consume(consumed);
+        if ended {
+            return Ok(Some(if too_long { LineRead::TooLong { bytes } } else { LineRead::Complete }));
+        }
+    }
+}
+
+/// Answers one transcript line given as bytes: a write must be UTF-8 (its
+/// body is JSON text); a read's invalid bytes become U+FFFD.
+fn answer_raw_line(engine: &dyn Engine, writes: Option<&dyn Writable>, line: &[u8]) -> Response {
+    match std::str::from_utf8(line) {
+        Ok(text) => answer_line(engine, writes, text),
+        Err(error) if line.starts_with(b"PUT ") || line.starts_with(b"DELETE ") => Response {
+            status: 400,
+            body: hint_body(&format!(
+                "The line is not valid UTF-8 (byte {} is not); a write line is text, its body JSON.",
+                error.valid_up_to() + 1
+            )),
+        },
+        Err(_) => answer_line(engine, writes, &String::from_utf8_lossy(line)),
+    }
 }
 
 /// Answers one transcript line: a read (`/v1/…` or `GET /v1/…`) from
@@ -80,7 +187,7 @@ pub fn answer_line(engine: &dyn Engine, writes: Option<&dyn Writable>, line: &st
                 405,
                 &format!(
                     "The method {} is not served; a line is a request target, or GET, PUT or DELETE and a target.",
-                    crate::output::quoted(other)
+                    quoted(other)
                 ),
             )
         }
@@ -88,14 +195,15 @@ pub fn answer_line(engine: &dyn Engine, writes: Option<&dyn Writable>, line: &st
     let Some(writes) = writes else {
         return refuse(405, "This store is read-only: it answers GET requests only.");
     };
+    if target.contains('?') {
+        return refuse(
+            400,
+            &format!("A write goes to /v1/messages/<message_id> with no query string, not {}.", quoted(target)),
+        );
+    }
     let id = match Request::parse(target, &QueryLimits::default()) {
         Request::Retrieve(id) => id,
-        _ => {
-            return refuse(
-                404,
-                &format!("Writes go to /v1/messages/<message_id>, not {}.", crate::output::quoted(target)),
-            )
-        }
+        _ => return refuse(404, &format!("Writes go to /v1/messages/<message_id>, not {}.", quoted(target))),
     };
     let write = if method == "DELETE" {
         if !body.trim().is_empty() {
@@ -118,28 +226,21 @@ pub fn answer_line(engine: &dyn Engine, writes: Option<&dyn Writable>, line: &st
     }
 }
 
-/// The message of a PUT line: its JSON body, whose `_id` is the path's
-/// (filled in when absent, refused when different).
+/// The message of a PUT line: its JSON body, checked as the loader checks
+/// a record, whose `_id` is the path's (filled in when absent, refused when
+/// different).
 fn message_for_put(id: &str, body: &str) -> Result<crate::model::Message, String> {
-    let mut value: serde_json::Value = serde_json::from_str(body.trim()).map_err(|error| {
-        format!("A PUT line needs a JSON message after the target: PUT /v1/messages/<message_id> {{…}} ({error}).")
-    })?;
-    let Some(object) = value.as_object_mut() else {
-        return Err("The body of a PUT line must be one JSON object (a message).".into());
-    };
-    match object.get("_id") {
-        None => {
-            object.insert("_id".into(), serde_json::Value::String(id.to_owned()));
-        }
-        Some(serde_json::Value::String(given)) if given == id => {}
-        Some(given) => {
-            return Err(format!(
-                "The body's `_id` ({given}) differs from the Id in the path ({}); they must be the same.",
-                crate::output::quoted(id)
-            ))
-        }
+    let body = body.trim();
+    if body.is_empty() {
+        return Err("A PUT line needs a JSON message after the target: PUT /v1/messages/<message_id> {…}.".into());
     }
-    message_from_json(&value.to_string()).map_err(|problem| capitalised(&problem) + ".")
+    parse_message_for_id(body.as_bytes(), id).map_err(|error| match error {
+        BodyError::IdDiffers(given) => format!(
+            "The body's `_id` ({given}) differs from the Id in the path ({}); they must be the same.",
+            quoted(id)
+        ),
+        BodyError::Invalid(error) => format!("The message is invalid: {error}."),
+    })
 }
 
 fn capitalised(text: &str) -> String {
@@ -166,7 +267,7 @@ mod tests {
         let input =
             b"/v1/messages?per_page=1\r\n\n \t \r\n/v1/messages/b\n/v1/messages/zz\n/nowhere\n/v1/messages?page=0";
         let mut output = Vec::new();
-        let answered = run_transcript(&engine, &input[..], &mut output).unwrap();
+        let answered = run_transcript(&engine, &input[..], &mut output, TranscriptOptions::default()).unwrap();
         assert_eq!(answered, 5);
         let lines: Vec<serde_json::Value> =
             String::from_utf8(output).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
@@ -190,22 +291,36 @@ mod tests {
             "PUT /v1/messages/c {\"channel\": \"fax\"}\n",
             "PUT /v1/messages/c not json\n",
             "PUT /v1/messages?x=1 {}\n",
+            "PUT /v1/messages/b?x=1 {}\n",
+            "DELETE /v1/messages/b?x=1\n",
+            "PUT /v1/messages/c {\"channel\": \"sms\", \"channel\": \"email\"}\n",
+            "PUT /v1/messages/c {\"_id\": \"c\", \"_id\": \"d\"}\n",
             "POST /v1/messages {}\n",
             "/v1/messages\n",
         );
         let mut output = Vec::new();
-        run_writable_transcript(&engine, input.as_bytes(), &mut output).unwrap();
+        run_writable_transcript(&engine, input.as_bytes(), &mut output, TranscriptOptions::default()).unwrap();
         let lines: Vec<serde_json::Value> =
             String::from_utf8(output).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
         let statuses: Vec<u64> = lines.iter().map(|line| line["status"].as_u64().unwrap()).collect();
-        assert_eq!(statuses, [201, 200, 200, 204, 404, 400, 400, 400, 404, 405, 200]);
+        assert_eq!(statuses, [201, 200, 200, 204, 404, 400, 400, 400, 400, 400, 400, 400, 400, 405, 200]);
         assert_eq!(lines[0]["body"]["channel"], "sms");
         assert_eq!(lines[1]["body"]["channel"], "email");
         assert_eq!(lines[2]["body"]["items"][0]["_id"], "b");
         assert!(lines[3]["body"].is_null());
         assert!(lines[5]["body"]["hint"].as_str().unwrap().contains("differs"));
         assert!(lines[6]["body"]["hint"].as_str().unwrap().contains("channel"));
-        assert_eq!(lines[10]["body"]["item_count"], 1, "only b is left: the refused writes changed nothing");
+        for (line, words) in [
+            (8, "no query string"),
+            (9, "no query string"),
+            (10, "no query string"),
+            (11, "more than once"),
+            (12, "more than once"),
+        ] {
+            let hint = lines[line]["body"]["hint"].as_str().unwrap();
+            assert!(hint.contains(words), "line {line}: {hint}");
+        }
+        assert_eq!(lines[14]["body"]["item_count"], 1, "only b is left: the refused writes changed nothing");
         // A read-only engine refuses writes.
         let read_only = ReferenceEngine::new(vec![Message::with_id("a")]);
         assert_eq!(answer_line(&read_only, None, "DELETE /v1/messages/a").status, 405);
@@ -213,5 +328,43 @@ mod tests {
         // A line whose first word is no method is a request target, as before.
         assert_eq!(answer_line(&read_only, None, "v1/messages x").status, 404);
         assert_eq!(answer_line(&read_only, None, "Get /v1/messages").status, 404);
+    }
+
+    fn replay_lines(engine: &dyn Writable, input: &[u8], options: TranscriptOptions) -> Vec<serde_json::Value> {
+        let mut output = Vec::new();
+        run_writable_transcript(engine, input, &mut output, options).unwrap();
+        String::from_utf8(output).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_line_past_the_limit_gets_a_400_and_the_next_lines_are_answered() {
+        let engine = LiveReference::new(ReferenceEngine::new(vec![Message::with_id("a")]));
+        let long_put = format!("PUT /v1/messages/b {{\"content\": \"{}\"}}\n", "x".repeat(5000));
+        let input = format!("/v1/messages/a\n{long_put}/v1/messages/b\n{}\n/v1/messages/a", "y".repeat(3000));
+        let options = TranscriptOptions { max_line_bytes: 1000, ..TranscriptOptions::default() };
+        // A reader that hands out small pieces, so the long lines span many buffers.
+        let reader = io::BufReader::with_capacity(64, input.as_bytes());
+        let mut output = Vec::new();
+        run_writable_transcript(&engine, reader, &mut output, options).unwrap();
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(output).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        let statuses: Vec<u64> = lines.iter().map(|line| line["status"].as_u64().unwrap()).collect();
+        assert_eq!(statuses, [200, 400, 404, 400, 200], "the long PUT was not applied");
+        let hint = lines[1]["body"]["hint"].as_str().unwrap();
+        assert!(hint.contains(&format!("{} bytes", long_put.len() - 1)) && hint.contains("at most 1000"), "{hint}");
+        // At the limit exactly, a line is answered.
+        let exact = format!("/v1/messages/a{}", " ".repeat(1000 - "/v1/messages/a".len()));
+        assert_eq!(replay_lines(&engine, exact.as_bytes(), options)[0]["status"], 404);
+    }
+
+    #[test]
+    fn a_write_that_is_not_utf8_is_refused_and_a_read_is_answered() {
+        let engine = LiveReference::new(ReferenceEngine::new(vec![Message::with_id("a")]));
+        let mut input = b"PUT /v1/messages/b {\"content\": \"caf\xe9\"}\n".to_vec();
+        input.extend_from_slice(b"/v1/messages?filters-q=caf\xe9\n/v1/messages/b\n");
+        let lines = replay_lines(&engine, &input, TranscriptOptions::default());
+        let statuses: Vec<u64> = lines.iter().map(|line| line["status"].as_u64().unwrap()).collect();
+        assert_eq!(statuses, [400, 200, 404], "nothing was stored, not even as U+FFFD");
+        assert!(lines[0]["body"]["hint"].as_str().unwrap().contains("UTF-8"));
     }
 }

@@ -190,3 +190,84 @@ fn run_replays_mixed_reads_and_writes_alike_on_both_engines() {
     assert_eq!(searched["item_count"], 34, "40 new messages, 6 of them deleted");
     assert_eq!(lines[lines.len() - 2]["body"]["channel"], "email");
 }
+
+/// Waits up to `limit` for a line from `reader` on another thread.
+fn read_line_within(
+    reader: std::io::BufReader<std::process::ChildStdout>,
+    limit: std::time::Duration,
+) -> Option<(String, std::io::BufReader<std::process::ChildStdout>)> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut reader, &mut line);
+        let _ = sender.send((line, reader));
+    });
+    receiver.recv_timeout(limit).ok()
+}
+
+#[test]
+fn run_on_a_pipe_answers_each_line_before_the_next_is_sent() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .args(["run", "--data", DATA])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    // A program that writes a request, then waits for its answer.
+    for target in ["/v1/messages?per_page=1", "PUT /v1/messages/new {\"channel\": \"sms\"}", "/v1/messages/new"] {
+        writeln!(stdin, "{target}").unwrap();
+        stdin.flush().unwrap();
+        let Some((line, reader)) = read_line_within(stdout, std::time::Duration::from_secs(10)) else {
+            let _ = child.kill();
+            panic!("no answer to {target:?} while stdin stays open");
+        };
+        stdout = reader;
+        let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert!(answer["status"].as_u64().unwrap() < 300, "{line}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn run_splits_a_query_of_80000_distinct_parameters_in_linear_time() {
+    let query: Vec<String> = (0..80_000).map(|number| format!("p{number}=1")).collect();
+    let line = format!("/v1/messages?per_page=1&{}\n", query.join("&"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .args(["run", "--data", DATA])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    // Quadratic grouping took 18 s here; linear takes well under a second.
+    let output = receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("80,000 parameters are answered within 10 s")
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let errors = answer["body"]["arg_errors"].as_object().unwrap();
+    assert_eq!(errors.len(), 80_000, "every unknown parameter is named");
+    assert!(errors.contains_key("p79999"));
+}
+
+#[test]
+fn run_refuses_a_line_past_max_line_bytes_and_goes_on() {
+    let long = format!("/v1/messages?filters-q={}\n", "a".repeat(200));
+    let input = format!("/v1/messages?per_page=1\n{long}/v1/messages?per_page=1\n");
+    let output = msgdex(&["run", "--data", DATA, "--max-line-bytes", "100"], input.as_bytes());
+    assert!(output.status.success());
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let statuses: Vec<u64> = lines.iter().map(|line| line["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 400, 200]);
+    assert!(lines[1]["body"]["hint"].as_str().unwrap().contains("--max-line-bytes"));
+}

@@ -139,17 +139,7 @@ pub struct BenchReport {
 /// Resident memory of this process, from `/proc/self/status` (0 where
 /// unavailable), after returning freed heap to the system.
 pub fn resident_bytes() -> u64 {
-    #[cfg(feature = "mimalloc")]
-    // SAFETY: mi_collect only releases free memory held by mimalloc (none
-    // when the program allocates with another allocator).
-    unsafe {
-        libmimalloc_sys::mi_collect(true);
-    }
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory held by the allocator.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::sys::release_free_memory();
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
@@ -163,17 +153,7 @@ pub fn resident_bytes() -> u64 {
 /// Tells the kernel that the cached pages of the file at `path` are no
 /// longer needed (Linux; elsewhere nothing happens).
 fn release_page_cache(path: &std::path::Path) {
-    #[cfg(target_os = "linux")]
-    if let Ok(file) = std::fs::File::open(path) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: posix_fadvise only advises the kernel about the caching of
-        // this open file; it reads and writes no memory of ours.
-        unsafe {
-            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = path;
+    crate::sys::release_page_cache(path);
 }
 
 /// Runs the benchmark.

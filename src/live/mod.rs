@@ -852,14 +852,7 @@ const COMPACTOR_NICE: i32 = 10;
 /// Makes the calling thread yield the processor to normal threads: `nice`
 /// as its nice value (Linux; elsewhere nothing changes).
 fn lower_this_threads_priority(nice: i32) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority with `who` 0 only changes the calling thread's
-    // nice value (a per-thread attribute on Linux).
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, nice);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = nice;
+    crate::sys::lower_this_threads_priority(nice);
 }
 
 /// The fast engine with live writes: [`Engine`] for queries, [`Writable`]

@@ -534,6 +534,38 @@ fn parse_lines(text: &[u8], first_line: u64, seen_ids: &mut IdRegistry) -> Resul
     Ok((messages, lines.len() as u64))
 }
 
+/// Why the body of a write to `/v1/messages/<id>` was refused.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The body is not one valid message, in the loader's words.
+    Invalid(LoadError),
+    /// The body's `_id` (as JSON text) is not the path's.
+    IdDiffers(String),
+}
+
+/// Parses the body of a write to `/v1/messages/<path_id>` with the loader's
+/// own checks (SPEC §1), repeated fields included: the object's `_id` may
+/// be left out, and `path_id` is used, but may not differ from it.
+pub fn parse_message_for_id(body: &[u8], path_id: &str) -> Result<Message, BodyError> {
+    let location = RecordLocation::Line(1);
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let mut raw = RawRecordSeed
+        .deserialize(&mut deserializer)
+        .and_then(|raw| deserializer.end().map(|()| raw))
+        .map_err(|error| {
+            BodyError::Invalid(LoadError::Syntax { location: None, message: describe_json_error(&error, false) })
+        })?;
+    let id_slot = &mut raw.slots[Field::Id.index()];
+    match id_slot {
+        None => *id_slot = Some(RawValue::Str(Cow::Owned(path_id.to_owned()))),
+        Some(RawValue::Str(given)) if given != path_id && raw.problem.is_none() => {
+            return Err(BodyError::IdDiffers(serde_json::to_string(given.as_ref()).expect("strings serialize")))
+        }
+        Some(_) => {}
+    }
+    raw.into_message(location).map_err(BodyError::Invalid)
+}
+
 /// Parses one JSON Lines record with the full parser.
 pub(crate) fn parse_line(line: &[u8], location: RecordLocation) -> Result<Message, LoadError> {
     let mut deserializer = serde_json::Deserializer::from_slice(line);

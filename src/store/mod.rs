@@ -420,14 +420,7 @@ fn text_columns(columns: &[Column]) -> Vec<&DictColumn> {
 /// A hint only: it reads nothing and any address is allowed.
 #[inline(always)]
 pub fn prefetch<T>(pointer: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults nor reads into the
-    // program, whatever the address; SSE is part of x86_64.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(pointer.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = pointer;
+    crate::sys::prefetch(pointer);
 }
 
 /// The rows of an `_id` column in byte order of the raw Ids (not of their

@@ -1,0 +1,351 @@
+//! One request, from its head to its answer: the bounds on the target,
+//! headers and body, the method, the `Host` check without authentication,
+//! the per-address limit on failed authentications, the signature, the
+//! per-key rate limit, the nonce, and the query itself under a time limit.
+//!
+//! Every answer comes from [`Engine::respond`], the function behind the
+//! transcript form, so the server and `msgdex run` cannot disagree.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use hyper::http::request::Parts;
+use hyper::{HeaderMap, Method, StatusCode};
+use tokio::sync::Semaphore;
+
+use super::access_log::AccessLog;
+use super::auth::{Authenticator, Refusal, SignedRequest};
+use super::config::ServerConfig;
+use super::rate::{client_network, RateState, WindowCounter};
+use super::watchdog::ConnectionActivity;
+use crate::engine::Engine;
+
+/// The HTTP response type of the server.
+pub(crate) type HttpResponse = hyper::Response<Full<Bytes>>;
+
+/// The length of the window failed authentications are counted in.
+const AUTH_FAILURE_WINDOW_SECONDS: u64 = 60;
+
+/// Most distinct keys or client networks the rate counters track at once.
+const MAX_TRACKED: usize = 65_536;
+
+/// What every request handler shares.
+pub(crate) struct App {
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) config: ServerConfig,
+    pub(crate) authenticator: Option<Authenticator>,
+    /// Requests per API key (by position in the keys file) per second.
+    key_requests: WindowCounter<usize>,
+    /// Failed authentications per client network per minute.
+    auth_failures: WindowCounter<IpAddr>,
+    /// Slots for queries evaluated at once.
+    query_slots: Arc<Semaphore>,
+    pub(crate) log: AccessLog,
+}
+
+impl App {
+    /// The shared state of a server with this configuration.
+    pub(crate) fn new(engine: Arc<dyn Engine>, config: ServerConfig, log: AccessLog) -> App {
+        App {
+            engine,
+            authenticator: config.keys.clone().map(Authenticator::new),
+            key_requests: WindowCounter::new(1, MAX_TRACKED),
+            auth_failures: WindowCounter::new(AUTH_FAILURE_WINDOW_SECONDS, MAX_TRACKED),
+            query_slots: Arc::new(Semaphore::new(config.max_concurrent_queries)),
+            config,
+            log,
+        }
+    }
+}
+
+/// Answers one request and writes its access-log line.
+pub(crate) async fn handle(
+    app: Arc<App>,
+    peer: SocketAddr,
+    activity: Arc<ConnectionActivity>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<HttpResponse, Infallible> {
+    let _answering = activity.begin_request();
+    let started = Instant::now();
+    // The body is never read: GET requests have none, and others are refused.
+    let (parts, _body) = request.into_parts();
+    let response = answer(&app, peer.ip(), &parts).await;
+    app.log.line(format!(
+        "{} {} {} {} {}µs",
+        peer.ip(),
+        parts.method,
+        parts.uri.path(),
+        response.status().as_u16(),
+        started.elapsed().as_micros()
+    ));
+    Ok(response)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// A JSON response with `{"hint": …}` as its body.
+pub(crate) fn hint_response(status: StatusCode, hint: &str) -> HttpResponse {
+    json_response(status, crate::output::hint_body(hint))
+}
+
+fn json_response(status: StatusCode, body: String) -> HttpResponse {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The refusal of a request that exceeds a bound or uses another method.
+fn out_of_bounds(config: &ServerConfig, parts: &Parts, target: &str) -> Option<HttpResponse> {
+    let header_bytes: usize = parts.headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    let declared_body = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(0);
+    if target.len() > config.max_target_bytes {
+        return Some(hint_response(
+            StatusCode::URI_TOO_LONG,
+            &format!("The request target is longer than {} bytes.", config.max_target_bytes),
+        ));
+    }
+    if header_bytes > config.max_header_bytes {
+        return Some(hint_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &format!("The headers exceed {} bytes.", config.max_header_bytes),
+        ));
+    }
+    if declared_body > config.max_body_bytes {
+        return Some(hint_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("The body exceeds {} bytes.", config.max_body_bytes),
+        ));
+    }
+    if parts.method != Method::GET {
+        let mut response = hint_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{} is not allowed here; the Messages API answers GET.", parts.method),
+        );
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
+        return Some(response);
+    }
+    None
+}
+
+/// Whether a `Host` value names this machine: `localhost` or a loopback
+/// address, with any port. Without authentication only such requests are
+/// answered, so that a web page on another origin whose name was rebound to
+/// 127.0.0.1 cannot read the store through a browser.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(bracketed) = host.strip_prefix('[') {
+        match bracketed.split_once(']') {
+            Some((inside, port)) if port.is_empty() || is_port(port) => {
+                return inside.parse::<std::net::Ipv6Addr>().is_ok_and(|address| address.is_loopback())
+            }
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|address| address.is_loopback())
+}
+
+fn is_port(text: &str) -> bool {
+    let digits = text.strip_prefix(':').unwrap_or(text);
+    !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+fn host_is_local(parts: &Parts) -> bool {
+    let header = parts.headers.get(HOST).and_then(|value| value.to_str().ok());
+    let authority = parts.uri.authority().map(|authority| authority.as_str());
+    match (header, authority) {
+        (None, None) => false,
+        (header, authority) => header.is_none_or(is_loopback_host) && authority.is_none_or(is_loopback_host),
+    }
+}
+
+async fn answer(app: &App, client: IpAddr, parts: &Parts) -> HttpResponse {
+    let config = &app.config;
+    let target = parts.uri.path_and_query().map_or("/", |target| target.as_str()).to_owned();
+    if let Some(refused) = out_of_bounds(config, parts, &target) {
+        return refused;
+    }
+    let now = unix_now();
+    let rate = match &app.authenticator {
+        None => {
+            if !host_is_local(parts) {
+                return hint_response(
+                    StatusCode::FORBIDDEN,
+                    "Without authentication (--no-auth) msgdex answers only requests whose Host is localhost \
+or a loopback address.",
+                );
+            }
+            None
+        }
+        Some(authenticator) => match authenticate(app, authenticator, client, parts, now) {
+            Ok(rate) => Some(rate),
+            Err(refused) => return *refused,
+        },
+    };
+    let mut response = query(app, target).await;
+    if let Some(rate) = rate {
+        add_rate_headers(response.headers_mut(), rate);
+    }
+    response
+}
+
+/// Checks the signature, the key's rate and the nonce, in that order, so
+/// that a refused request stores nothing. Refusals before a key is proven
+/// carry no rate-limit headers: they would tell a stranger a key's quota.
+fn authenticate(
+    app: &App,
+    authenticator: &Authenticator,
+    client: IpAddr,
+    parts: &Parts,
+    now: u64,
+) -> Result<RateState, Box<HttpResponse>> {
+    let config = &app.config;
+    let network = client_network(client);
+    if app.auth_failures.exhausted(&network, config.auth_failure_limit, now) {
+        return Err(Box::new(hint_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "More than {} failed authentications from this address in a minute; retry in a minute.",
+                config.auth_failure_limit
+            ),
+        )));
+    }
+    let fail = |refusal: Refusal| {
+        app.auth_failures.admit(&network, config.auth_failure_limit, now);
+        Box::new(match refusal {
+            Refusal::BadRequest(hint) => hint_response(StatusCode::BAD_REQUEST, &hint),
+            Refusal::Unauthorized(hint) => hint_response(StatusCode::UNAUTHORIZED, &hint),
+            Refusal::Forbidden(hint) => hint_response(StatusCode::FORBIDDEN, &hint),
+        })
+    };
+    let decoded_path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+    let parameters: Vec<(String, String)> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+    let signed = SignedRequest {
+        account_id: header("x-carehq-accountid"),
+        api_key: header("x-carehq-apikey"),
+        nonce: header("x-carehq-nonce"),
+        timestamp: header("x-carehq-timestamp"),
+        version: header("x-carehq-signature-version"),
+        signature: header("x-carehq-signature"),
+        method: parts.method.as_str(),
+        path: &decoded_path,
+        parameters: &parameters,
+    };
+    let authenticated = authenticator.authenticate(&signed, now).map_err(fail)?;
+    let rate = app.key_requests.admit(&authenticated.key_index, config.rate_limit, now);
+    if !rate.allowed {
+        let mut response = hint_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("More than {} requests per second with this API key; retry after the reset time.", rate.limit),
+        );
+        add_rate_headers(response.headers_mut(), rate);
+        return Err(Box::new(response));
+    }
+    authenticator.remember_nonce(&authenticated, now).map_err(fail)?;
+    Ok(rate)
+}
+
+/// Evaluates a request in a query slot on the blocking pool, within the
+/// request timeout (which includes the wait for a slot).
+async fn query(app: &App, target: String) -> HttpResponse {
+    let timeout = app.config.request_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let too_slow = || {
+        hint_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("The request took longer than {}; retry later.", describe(timeout)),
+        )
+    };
+    let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, Arc::clone(&app.query_slots).acquire_owned()).await else {
+        return too_slow();
+    };
+    let engine = Arc::clone(&app.engine);
+    let work = tokio::task::spawn_blocking(move || {
+        // The slot stays taken while the query runs, even past the timeout.
+        let _slot = slot;
+        engine.respond(&target)
+    });
+    match tokio::time::timeout_at(deadline, work).await {
+        Ok(Ok(answer)) => {
+            json_response(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), answer.body)
+        }
+        Ok(Err(_)) => hint_response(StatusCode::INTERNAL_SERVER_ERROR, "The request failed."),
+        Err(_) => too_slow(),
+    }
+}
+
+/// A duration as a person reads it: "10 seconds", "1.5 seconds".
+pub(crate) fn describe(duration: Duration) -> String {
+    let seconds = duration.as_secs_f64();
+    if seconds == 1.0 {
+        "1 second".into()
+    } else {
+        format!("{seconds} seconds")
+    }
+}
+
+fn add_rate_headers(headers: &mut HeaderMap, rate: RateState) {
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    put("x-carehq-ratelimit-limit", rate.limit.to_string());
+    put("x-carehq-ratelimit-remaining", rate.remaining.to_string());
+    put("x-carehq-ratelimit-reset", format!("{}.0", rate.reset));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised_with_and_without_ports() {
+        for host in ["localhost", "LOCALHOST:8080", "localhost.", "127.0.0.1", "127.8.9.10:1", "[::1]", "[::1]:8080"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:80",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "10.0.0.1",
+            "[2001:db8::1]:80",
+            "[::1",
+            "localhost:http",
+            "",
+            "::1",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(describe(Duration::from_secs(10)), "10 seconds");
+        assert_eq!(describe(Duration::from_secs(1)), "1 second");
+        assert_eq!(describe(Duration::from_millis(1500)), "1.5 seconds");
+    }
+}

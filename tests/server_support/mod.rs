@@ -1,0 +1,377 @@
+//! Starting `msgdex serve` as a child process and talking to it over real
+//! sockets: one-shot and keep-alive HTTP/1.1 clients, CareHQ signing, and
+//! the child's open files and resident memory as /proc shows them.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use msgdex::server::auth::{canonical_parameters, sign};
+
+pub const ACCOUNT: &str = "acc-1";
+pub const KEY: &str = "key-1";
+pub const SECRET: &str = "secret-1";
+pub const DATA: &str = "fixtures/messages.jsonl";
+
+/// What happens to the server's stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stderr {
+    /// Read continuously and saved to `access_log_path` when it closes.
+    Drained,
+    /// A pipe whose first line is read, then never again.
+    Undrained,
+    /// Closed before the server starts (`2>&-`).
+    Closed,
+}
+
+/// A running `msgdex serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub address: String,
+    /// The undrained pipe, held open so that writes to it block.
+    pub stuck_stderr: Option<BufReader<ChildStderr>>,
+    _keys: tempfile::TempDir,
+}
+
+/// A keys file with our key, and a key of another account.
+fn write_keys(directory: &std::path::Path) -> std::path::PathBuf {
+    let path = directory.join("keys.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"account_id": "{ACCOUNT}", "keys": [
+                {{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}},
+                {{"account_id": "acc-2", "api_key": "key-2", "api_secret": "secret-2"}}]}}"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A port free on loopback at the moment of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// Serves the fixture with our keys, stderr drained.
+    pub fn start(extra: &[&str]) -> Server {
+        Server::start_with(extra, Stderr::Drained)
+    }
+
+    /// Serves the fixture with our keys and `extra` arguments (`--no-auth`
+    /// among them drops the keys).
+    pub fn start_with(extra: &[&str], stderr: Stderr) -> Server {
+        let keys = tempfile::tempdir().unwrap();
+        let keys_path = write_keys(keys.path());
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut arguments: Vec<String> =
+            vec!["serve".into(), "--data".into(), DATA.into(), "--bind".into(), bind.clone()];
+        if !extra.contains(&"--no-auth") {
+            arguments.extend(["--keys".into(), keys_path.to_str().unwrap().into()]);
+        }
+        arguments.extend(extra.iter().map(|argument| argument.to_string()));
+        let mut command = if stderr == Stderr::Closed {
+            let mut shell = Command::new("sh");
+            shell.arg("-c").arg(r#"exec "$0" "$@" 2>&-"#).arg(env!("CARGO_BIN_EXE_msgdex")).args(&arguments);
+            shell.stderr(Stdio::null());
+            shell
+        } else {
+            let mut direct = Command::new(env!("CARGO_BIN_EXE_msgdex"));
+            direct.args(&arguments).stderr(Stdio::piped());
+            direct
+        };
+        let mut child = command.current_dir(env!("CARGO_MANIFEST_DIR")).stdout(Stdio::null()).spawn().unwrap();
+        let mut stuck_stderr = None;
+        if stderr != Stderr::Closed {
+            let mut pipe = BufReader::new(child.stderr.take().unwrap());
+            let mut first = String::new();
+            pipe.read_line(&mut first).unwrap();
+            assert!(first.contains(&format!("http://{bind}")), "the first line names the address: {first:?}");
+            if stderr == Stderr::Drained {
+                let log_path = access_log_path(&bind);
+                std::thread::spawn(move || {
+                    let mut log = String::new();
+                    let _ = pipe.read_to_string(&mut log);
+                    let _ = std::fs::write(log_path, log);
+                });
+            } else {
+                stuck_stderr = Some(pipe);
+            }
+        }
+        let server = Server { child, address: bind, stuck_stderr, _keys: keys };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&self) {
+        let started = Instant::now();
+        while TcpStream::connect(&self.address).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "the server never listened on {}", self.address);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's open file descriptors.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |entries| entries.count())
+    }
+
+    /// The server's resident memory in bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    }
+
+    /// Waits up to `limit` for `condition`; whether it came true.
+    pub fn eventually(&self, limit: Duration, mut condition: impl FnMut(&Server) -> bool) -> bool {
+        let started = Instant::now();
+        loop {
+            if condition(self) {
+                return true;
+            }
+            if started.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn terminate(&self) {
+        // SAFETY: sending SIGTERM to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate();
+        self.child.wait().unwrap()
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where a server's access log is saved once it stops.
+pub fn access_log_path(address: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("msgdex-access-{}-{}.log", std::process::id(), address.replace([':', '.'], "-")))
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The head, lower-cased.
+    pub headers: String,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn hint(&self) -> String {
+        let body: serde_json::Value = serde_json::from_str(&self.body).unwrap();
+        body["hint"].as_str().unwrap_or_else(|| panic!("no hint in {}", self.body)).to_owned()
+    }
+}
+
+/// The text of a request with `Host` and `Connection: close` unless given.
+pub fn request_text(address: &str, method: &str, target: &str, headers: &[(String, String)]) -> String {
+    let mut request = format!("{method} {target} HTTP/1.1\r\n");
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: {address}\r\n"));
+    }
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("connection")) {
+        request.push_str("Connection: close\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request
+}
+
+/// One request on a new connection, read to the end.
+pub fn http(address: &str, method: &str, target: &str, headers: &[(String, String)]) -> Answer {
+    http_raw(address, &request_text(address, method, target, headers))
+}
+
+/// Raw request bytes on a new connection, the answer read to the end.
+pub fn http_raw(address: &str, request: &str) -> Answer {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    parse_answer(&raw).unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(&raw)))
+}
+
+fn parse_answer(raw: &[u8]) -> Option<Answer> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Answer { status, headers: head.to_ascii_lowercase(), body: body.to_owned() })
+}
+
+/// A keep-alive connection that sends requests one at a time.
+pub struct KeepAlive {
+    reader: BufReader<TcpStream>,
+    address: String,
+}
+
+impl KeepAlive {
+    pub fn connect(address: &str) -> KeepAlive {
+        KeepAlive::connect_from(address, None)
+    }
+
+    /// Connects from a given local address (another loopback address, say).
+    pub fn connect_from(address: &str, local: Option<&str>) -> KeepAlive {
+        let stream = match local {
+            None => TcpStream::connect(address).unwrap(),
+            Some(local) => connect_from(address, local).unwrap(),
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        KeepAlive { reader: BufReader::new(stream), address: address.to_owned() }
+    }
+
+    /// Sends one request and reads its answer; `None` if the connection
+    /// closed instead.
+    pub fn send(&mut self, method: &str, target: &str, headers: &[(String, String)]) -> Option<Answer> {
+        let mut headers = headers.to_vec();
+        headers.push(("Connection".into(), "keep-alive".into()));
+        let text = request_text(&self.address, method, target, &headers);
+        self.reader.get_mut().write_all(text.as_bytes()).ok()?;
+        self.read_answer()
+    }
+
+    pub fn read_answer(&mut self) -> Option<Answer> {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let lower = head.to_ascii_lowercase();
+        let length: usize = lower
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .map_or(0, |value| value.trim().parse().unwrap());
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).ok()?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some(Answer { status, headers: lower, body: String::from_utf8(body).unwrap() })
+    }
+
+    pub fn stream(&mut self) -> &mut TcpStream {
+        self.reader.get_mut()
+    }
+}
+
+/// A TCP connection to `address` from the local address `local`.
+pub fn connect_from(address: &str, local: &str) -> std::io::Result<TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(format!("{local}:0").parse::<SocketAddr>().unwrap())?;
+        let stream = socket.connect(address.parse().unwrap()).await?;
+        stream.into_std().and_then(|stream| stream.set_nonblocking(false).map(|()| stream))
+    })
+}
+
+/// Whether the server closed `stream` (a read sees the end, or a reset),
+/// waiting up to `limit`.
+pub fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buffer = [0; 4096];
+    let started = Instant::now();
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(error) if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+    }
+}
+
+pub fn now() -> String {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string()
+}
+
+pub fn nonce(label: &str) -> String {
+    format!("{label}-{}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos())
+}
+
+/// The decoded path and parameters of a target, as the server signs them.
+pub fn signed_parts(target: &str) -> (String, Vec<(String, String)>) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned();
+    let pairs = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    (path, pairs)
+}
+
+/// The signing headers with a given signature.
+pub fn headers_with(key: &str, nonce: &str, timestamp: &str, signature: String) -> Vec<(String, String)> {
+    let account = if key == "key-2" { "acc-2" } else { ACCOUNT };
+    [
+        ("X-CareHQ-AccountId", account.to_owned()),
+        ("X-CareHQ-APIKey", key.to_owned()),
+        ("X-CareHQ-Nonce", nonce.to_owned()),
+        ("X-CareHQ-Timestamp", timestamp.to_owned()),
+        ("X-CareHQ-Signature-Version", "2.0".to_owned()),
+        ("X-CareHQ-Signature", signature),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect()
+}
+
+/// Headers of a request signed as the Python client signs it.
+pub fn signed(key: &str, secret: &str, target: &str, nonce: &str, timestamp: &str) -> Vec<(String, String)> {
+    let (path, pairs) = signed_parts(target);
+    let signature = sign(secret, timestamp, nonce, "GET", &path, &canonical_parameters(&pairs));
+    headers_with(key, nonce, timestamp, signature)
+}
+
+/// Our key's signature for `target`, with a fresh nonce.
+pub fn ours(target: &str) -> Vec<(String, String)> {
+    signed(KEY, SECRET, target, &nonce("ours"), &now())
+}
