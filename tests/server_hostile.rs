@@ -311,8 +311,9 @@ fn a_closed_stderr_fails_no_request() {
 fn a_stderr_pipe_nobody_drains_never_stalls_the_server() {
     let mut server = Server::start_with(&["--no-auth"], Stderr::Undrained);
     let mut client = KeepAlive::connect(&server.address);
-    // About 45 bytes of log a request: 4,000 fill a 64 KiB pipe three times.
-    for number in 0..4000 {
+    // About 45 bytes of log a request: 8,000 fill a 64 KiB pipe and the
+    // log's queue of 4,096 lines.
+    for number in 0..8000 {
         let answer =
             client.send("GET", "/v1/messages?per_page=1", &[]).unwrap_or_else(|| panic!("no answer to {number}"));
         assert_eq!(answer.status, 200);
