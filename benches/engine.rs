@@ -7,16 +7,16 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use msgdex::exec::execute;
-use msgdex::live::LivePolicy;
-use msgdex::plan::plan;
-use msgdex::workload::{data::DataGenerator, mix};
+use msgdex::testing::execute;
+use msgdex::testing::plan;
+use msgdex::LivePolicy;
 use msgdex::{Engine, FastEngine, Field, ListQuery, LiveEngine, QueryLimits, Request, Writable};
+use msgdex_bench::workload::{data::DataGenerator, mix};
 
 const MESSAGES: u64 = 100_000;
 
 fn engine_benches(criterion: &mut Criterion) {
-    msgdex::prepare_process_memory();
+    msgdex_bench::process::prepare_process_memory();
     let messages: Vec<_> = DataGenerator::new(MESSAGES, 1).collect();
     let engine = FastEngine::new(&messages).expect("generated Ids are unique");
     let requests = mix::generate(&messages, 7, 1);
@@ -71,10 +71,10 @@ fn engine_benches(criterion: &mut Criterion) {
         text.push(b'\n');
     }
     load.bench_function("parse 20k JSON lines", |bench| {
-        bench.iter(|| black_box(msgdex::load::load_reader(text.as_slice()).unwrap().len()))
+        bench.iter(|| black_box(msgdex::load_reader(text.as_slice()).unwrap().len()))
     });
     load.bench_function("load 20k JSON lines into a segment", |bench| {
-        bench.iter(|| black_box(msgdex::load::load_segment(text.as_slice(), "bench").unwrap().row_count()))
+        bench.iter(|| black_box(msgdex::testing::load_segment(text.as_slice(), "bench").unwrap().row_count()))
     });
     load.bench_function("build segment of 20k", |bench| {
         bench.iter_batched(
@@ -116,6 +116,5 @@ fn engine_benches(criterion: &mut Criterion) {
 criterion_group!(benches, engine_benches);
 criterion_main!(benches);
 
-#[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;
+static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allocator;

@@ -4,20 +4,22 @@
 //! Messages API — *list all messages* (filters, sort, pages, attribute
 //! projection) and *retrieve a message* — with the API's exact semantics.
 //!
-//! How the pieces relate:
-//!
-//! * [`model`] defines the [`Message`] (31 typed fields) and [`Field`].
-//! * [`load`] reads JSON Lines or a JSON array strictly into messages.
-//! * [`request`] parses a request target into a [`Request`] / [`ListQuery`].
-//! * [`Engine`] is what answers: [`FastEngine`] (columnar [`store`],
-//!   bitmap [`index`]es, [`plan`] and [`exec`]) and [`ReferenceEngine`], the
-//!   naive oracle every fast answer is tested against.
-//! * [`output`] writes bodies; [`transcript`] replays request lines.
+//! * [`Message`] is one message (31 typed fields); [`load_path`] and
+//!   [`load_str`] read JSON Lines or a JSON array strictly into messages.
+//! * [`Engine`] is what answers a request target: [`FastEngine`] (columnar
+//!   storage, bitmap indexes, a cost-based planner), [`LiveEngine`] (the same
+//!   with inserts, upserts and deletes, see [`Writable`]) and
+//!   [`ReferenceEngine`], the naive oracle every fast answer is tested
+//!   against.
+//! * [`Request`] and [`ListQuery`] are parsed requests; [`Response`] is a
+//!   status and a JSON body.
+//! * [`transcript`] replays request lines; `server` (feature `server`)
+//!   serves the API over HTTP with CareHQ's request signing.
 //!
 //! ```
-//! use msgdex::{load, Engine, FastEngine, ReferenceEngine};
+//! use msgdex::{Engine, FastEngine, ReferenceEngine};
 //!
-//! let messages = load::load_str(r#"
+//! let messages = msgdex::load_str(r#"
 //! {"_id": "m1", "channel": "sms", "correspondent": "Zoë Quinn +447700900001"}
 //! {"_id": "m2", "channel": "email", "correspondent": "Siân Jones sian@example.com"}
 //! "#).unwrap();
@@ -37,57 +39,51 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-pub mod bench;
-pub mod engine;
-pub mod exec;
-pub mod fast;
-pub mod index;
-pub mod live;
-pub mod load;
-pub mod model;
-pub mod output;
-pub mod plan;
-pub mod reference;
-pub mod request;
+mod engine;
+mod exec;
+mod fast;
+mod index;
+mod live;
+mod load;
+mod model;
+mod output;
+mod plan;
+mod reference;
+mod request;
 #[cfg(feature = "server")]
 pub mod server;
-pub mod store;
+mod store;
 #[allow(unsafe_code)]
 mod sys;
 pub mod transcript;
-pub mod workload;
-pub mod write;
+mod write;
 
 pub use engine::Engine;
 pub use fast::FastEngine;
-pub use live::LiveEngine;
-pub use model::{Field, Message};
-pub use output::Response;
-pub use reference::ReferenceEngine;
-pub use request::{ListQuery, QueryLimits, Request};
-pub use write::{Applied, Writable, Write, WriteError};
+pub use live::{LiveEngine, LivePolicy, LiveStats, Snapshot};
+pub use load::{load_path, load_reader, load_str, parse_message_for_id, BodyError, LoadError, RecordLocation};
+pub use model::{Channel, DateTime, DeliveryStatus, Direction, Field, FieldKind, FieldValue, Message};
+pub use output::{ArgErrors, Response, Status};
+pub use reference::{LiveReference, ReferenceEngine};
+pub use request::{
+    ListQuery, Presence, QueryLimits, Request, SortField, SortKey, ValueFilter, DEFAULT_MAX_PER_PAGE, DEFAULT_PER_PAGE,
+    MESSAGES_PATH, PARAMETERS,
+};
+pub use store::BuildError;
+pub use write::{message_from_json, Applied, Writable, Write, WriteError, WriteProblem};
+
+/// Internals for msgdex's own tests, benchmarks and tools: not part of the
+/// API, and may change in any release.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::exec::{execute, execute_live, execute_with, ExecStats, Execution};
+    pub use crate::load::{for_each_batch, for_each_batch_in_path, load_segment, load_segment_from_path};
+    pub use crate::output::{hint_body, quoted, write_json_string, PageFrame};
+    pub use crate::plan::{plan, plan_window, Plan, Strategy};
+    pub use crate::store::{Segment, SegmentBuilder, BITMAP_FIELDS};
+}
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-
-/// The allocator msgdex's own programs install (the command line, its
-/// examples and benchmarks; feature `mimalloc`, on by default). A live
-/// store's writes and merges allocate and free many short-lived blocks:
-/// with glibc's malloc, 100,000 upserts at 1M messages on one core faulted
-/// in 12 times the pages and ran at 96–107k/s, against 112–127k/s. A program linking msgdex
-/// chooses its own allocator; this is what its figures were measured with.
-#[cfg(feature = "mimalloc")]
-pub use mimalloc::MiMalloc as Allocator;
-
-/// Prepares this process's memory for msgdex's programs; their `main`
-/// calls it first. It turns transparent huge pages off: mimalloc asks the
-/// kernel for them, and where the kernel grants them on request (the
-/// `madvise` mode) it compacts memory to find 2 MB pages as they are first
-/// touched. Loading 1M messages spent twice the system time (1 to 3 s
-/// more, varying from run to run) and wrote no faster. Linux only;
-/// elsewhere nothing happens.
-pub fn prepare_process_memory() {
-    sys::disable_transparent_huge_pages();
-}

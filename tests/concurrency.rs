@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use msgdex::workload::{data::DataGenerator, mix};
 use msgdex::{Engine, FastEngine};
+use msgdex_bench::workload::{data::DataGenerator, mix};
 
 #[test]
 fn threads_share_one_engine() {

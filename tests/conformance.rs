@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use msgdex::{load, Engine};
+use msgdex::Engine;
 
 mod common;
 
@@ -30,7 +30,7 @@ fn sample(name: &str) -> String {
 }
 
 fn engines(data: &str) -> Vec<(&'static str, Box<dyn Engine>)> {
-    let messages = load::load_str(&sample(data)).expect("the conformance data loads");
+    let messages = msgdex::load_str(&sample(data)).expect("the conformance data loads");
     common::all_engines(messages)
 }
 

@@ -9,9 +9,9 @@
 mod common;
 
 use common::generators::{crm_data_set, data_set, list_query, target, text_query};
-use msgdex::exec::execute_with;
-use msgdex::model::Message;
-use msgdex::plan::{plan, Strategy as PageStrategy};
+use msgdex::testing::execute_with;
+use msgdex::testing::{plan, Strategy as PageStrategy};
+use msgdex::Message;
 use msgdex::{Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine};
 use proptest::prelude::*;
 

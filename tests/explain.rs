@@ -2,8 +2,8 @@
 //! request of the benchmark mix examines more than a small fraction of the
 //! rows one by one, and `msgdex explain` shows the plan.
 
-use msgdex::workload::{data::DataGenerator, mix};
 use msgdex::{Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine, Request};
+use msgdex_bench::workload::{data::DataGenerator, mix};
 
 const ROWS: u64 = 20_000;
 
@@ -94,38 +94,12 @@ fn ranges_on_the_sort_key_are_walked_not_materialised() {
 }
 
 #[test]
-fn explain_command_prints_plan_and_execution() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_msgdex"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "explain",
-            "--data",
-            "fixtures/messages.jsonl",
-            "filters-channel=sms&filters-q=zo%C3%AB&sort_by=-date_time",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let text = String::from_utf8(output.stdout).unwrap();
-    for needle in ["plan over 60 messages", "`channel` is one of 1", "suffix array", "page strategy used", "item_count"]
-    {
-        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
-    }
-    let invalid = std::process::Command::new(env!("CARGO_BIN_EXE_msgdex"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["explain", "--data", "fixtures/messages.jsonl", "page=0"])
-        .output()
-        .unwrap();
-    assert_eq!(invalid.status.code(), Some(2));
-}
-
-#[test]
 fn one_value_on_a_segment_with_dead_rows_is_walked_and_counted_from_tallies() {
-    use msgdex::live::LivePolicy;
+    use msgdex::LivePolicy;
     use msgdex::{LiveEngine, Writable};
     let messages: Vec<_> = DataGenerator::new(ROWS, 3).collect();
     let policy = LivePolicy { background: false, ..LivePolicy::default() };
-    let segment = std::sync::Arc::new(msgdex::store::Segment::from_messages(&messages).unwrap());
+    let segment = std::sync::Arc::new(msgdex::testing::Segment::from_messages(&messages).unwrap());
     let live = LiveEngine::with_policy(segment, policy);
     // Past the tombstones' recent list, so both frozen and recent dead rows count.
     let dead: Vec<&str> = messages.iter().step_by(7).map(|message| message.id.as_str()).collect();
@@ -141,9 +115,9 @@ fn one_value_on_a_segment_with_dead_rows_is_walked_and_counted_from_tallies() {
         let target = format!("/v1/messages?filters-location={location}&sort_by={sort}&per_page=20&page=2");
         assert_eq!(live.respond(&target).body, reference.respond(&target).body, "{target}");
         let Request::List(Ok(query)) = Request::parse(&target, &QueryLimits::default()) else { panic!("{target}") };
-        let plan = msgdex::plan::plan_window(&base.segment, &query, query.offset(), query.per_page);
-        let execution = msgdex::exec::execute_live(&base.segment, Some(&base.deleted), &plan, None);
-        assert_eq!(execution.stats.strategy, Some(msgdex::plan::Strategy::Walk), "{target}");
+        let plan = msgdex::testing::plan_window(&base.segment, &query, query.offset(), query.per_page);
+        let execution = msgdex::testing::execute_live(&base.segment, Some(&base.deleted), &plan, None);
+        assert_eq!(execution.stats.strategy, Some(msgdex::testing::Strategy::Walk), "{target}");
         assert_eq!(execution.stats.after_step.len(), 1, "{target}: one step, counted");
         assert_eq!(execution.stats.rows_copied_for_dead, 0, "{target}: the value's rows are not copied");
         assert!(execution.stats.rows_examined <= ROWS / 10, "{target}: {:?}", execution.stats);

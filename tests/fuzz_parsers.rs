@@ -5,7 +5,7 @@
 //! straight into columns) must agree on every input: the same messages, or
 //! the same error.
 
-use msgdex::{load, Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine, Request};
+use msgdex::{Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine, Request};
 use proptest::prelude::*;
 
 const VALID_LINE: &str =
@@ -14,8 +14,8 @@ const VALID_LINE: &str =
 /// Loads `bytes` both ways: into messages, and straight into a segment.
 /// Both fail with the same error, or both give the same messages.
 fn both_loaders_agree(bytes: &[u8]) -> Result<Option<Vec<msgdex::Message>>, TestCaseError> {
-    let messages = load::load_reader(bytes);
-    let segment = load::load_segment(bytes, "input");
+    let messages = msgdex::load_reader(bytes);
+    let segment = msgdex::testing::load_segment(bytes, "input");
     match (messages, segment) {
         (Ok(messages), Ok(segment)) => {
             let engine = FastEngine::from_segment(segment);
@@ -111,7 +111,7 @@ proptest! {
     #[test]
     fn list_queries_with_known_names_never_panic(
         pairs in proptest::collection::vec((
-            proptest::sample::select(msgdex::request::PARAMETERS.to_vec()),
+            proptest::sample::select(msgdex::PARAMETERS.to_vec()),
             "[ -~\u{e4}\u{130}]{0,12}",
         ), 0..8)
     ) {
@@ -136,7 +136,7 @@ proptest! {
                 let engine = FastEngine::new(&messages);
                 prop_assert!(engine.is_ok(), "loaded messages always build");
             }
-            None => prop_assert!(!load::load_reader(bytes.as_slice()).unwrap_err().to_string().is_empty()),
+            None => prop_assert!(!msgdex::load_reader(bytes.as_slice()).unwrap_err().to_string().is_empty()),
         }
     }
 
@@ -171,7 +171,7 @@ proptest! {
         }
         let text = std::iter::repeat_n(line.as_str(), copies).collect::<Vec<_>>().join("\n");
         both_loaders_agree(text.as_bytes())?;
-        match load::load_str(&text) {
+        match msgdex::load_str(&text) {
             Ok(messages) => {
                 let fast = FastEngine::new(&messages).unwrap();
                 let reference = ReferenceEngine::new(messages);

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::generators::{crm_data_set_of, crm_message, data_set, list_query, message_body, target, text_query, IDS};
-use msgdex::live::LivePolicy;
-use msgdex::reference::LiveReference;
-use msgdex::store::Segment;
-use msgdex::write::{message_from_json, WriteProblem};
+use msgdex::testing::Segment;
+use msgdex::LivePolicy;
+use msgdex::LiveReference;
+use msgdex::{message_from_json, WriteProblem};
 use msgdex::{Engine, LiveEngine, Message, ReferenceEngine, Writable, Write};
 use proptest::prelude::*;
 
@@ -407,7 +407,7 @@ fn refused_writes_change_nothing() {
 /// request as the source does.
 #[test]
 fn a_sync_loop_keeps_a_mirror_current() {
-    use msgdex::workload::data::DataGenerator;
+    use msgdex_bench::workload::data::DataGenerator;
     let all: Vec<Message> = DataGenerator::new(3000, 5).collect();
     let source = LiveReference::new(ReferenceEngine::new(all[..2000].to_vec()));
     let mirror = LiveEngine::new(&[]).unwrap();
@@ -419,7 +419,7 @@ fn a_sync_loop_keeps_a_mirror_current() {
         if round > 0 {
             // The CRM changes: new messages arrive, others are edited; each
             // change moves `modified` to the time of the round.
-            let now = msgdex::model::DateTime::parse(&format!("2031-01-0{round} 00:00:00"));
+            let now = msgdex::DateTime::parse(&format!("2031-01-0{round} 00:00:00"));
             for mut message in changes.by_ref().take(150) {
                 message.modified = now;
                 source.upsert(message).unwrap();
@@ -459,8 +459,8 @@ fn messages_of(body: &str) -> Vec<Message> {
 /// the mirror.
 fn sync(source: &dyn Engine, mirror: &LiveEngine, since: Option<&str>) -> usize {
     let filter = since.map_or(String::new(), |since| {
-        let since = msgdex::model::DateTime::parse(since).unwrap();
-        let overlap = msgdex::model::DateTime::from_seconds(since.seconds() - 1).unwrap_or(since);
+        let since = msgdex::DateTime::parse(since).unwrap();
+        let overlap = msgdex::DateTime::from_seconds(since.seconds() - 1).unwrap_or(since);
         format!("filters-modified_after={}&", overlap.to_string().replace(' ', "+"))
     });
     let mut pulled = 0;
@@ -490,7 +490,7 @@ fn newest_modified(engine: &dyn Engine) -> Option<String> {
 /// reference does.
 #[test]
 fn deep_pages_over_many_tombstones_agree() {
-    use msgdex::workload::{data::DataGenerator, mix};
+    use msgdex_bench::workload::{data::DataGenerator, mix};
     let messages: Vec<Message> = DataGenerator::new(6000, 9).collect();
     let policy = LivePolicy { tail_limit: 32, background: false, ..LivePolicy::default() };
     let live = LiveEngine::with_policy(Arc::new(Segment::from_messages(&messages).unwrap()), policy);
@@ -501,7 +501,7 @@ fn deep_pages_over_many_tombstones_agree() {
         } else {
             let mut edited = message.clone();
             edited.subject = Some(format!("edit {serial}"));
-            edited.date_time = msgdex::model::DateTime::parse("2030-06-01 00:00:00");
+            edited.date_time = msgdex::DateTime::parse("2030-06-01 00:00:00");
             Write::Upsert(edited)
         };
         assert_eq!(live.apply(vec![write.clone()]), reference.apply(vec![write]));
@@ -565,7 +565,7 @@ proptest! {
 /// matched values' row counts, less the dead rows, stay exact.
 #[test]
 fn text_counts_stay_exact_past_the_frozen_tombstones() {
-    use msgdex::workload::{data::DataGenerator, mix};
+    use msgdex_bench::workload::{data::DataGenerator, mix};
     let messages: Vec<Message> = DataGenerator::new(3000, 11).collect();
     let policy = LivePolicy { compact_fraction: 1e9, ..small_policy(64) };
     let live = LiveEngine::with_policy(Arc::new(Segment::from_messages(&messages).unwrap()), policy);
@@ -638,7 +638,7 @@ fn first_pages_in_id_order_take_every_run_match_before_the_base_bound() {
 /// before anything in the base, and only then.
 #[test]
 fn first_pages_led_by_recent_writes_agree() {
-    use msgdex::model::DateTime;
+    use msgdex::DateTime;
     let at = |seconds: i64| DateTime::from_seconds(1_600_000_000 + seconds);
     let base: Vec<Message> = (0..300)
         .map(|number| Message {

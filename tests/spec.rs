@@ -2,7 +2,7 @@
 //! Each case names the rule it checks; expected results are worked out by
 //! hand from the small data set below.
 
-use msgdex::{load, Engine};
+use msgdex::Engine;
 use serde_json::Value;
 
 mod common;
@@ -171,7 +171,7 @@ const CASES: &[Case] = &[
 ];
 
 fn engines() -> Vec<(&'static str, Box<dyn Engine>)> {
-    common::all_engines(load::load_str(DATA).expect("the spec data loads"))
+    common::all_engines(msgdex::load_str(DATA).expect("the spec data loads"))
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! small pools so that filters hit, with ties, case traps, escapes and
 //! non-ASCII text.
 
-use msgdex::model::{Channel, DateTime, DeliveryStatus, Direction, Message};
+use msgdex::{Channel, DateTime, DeliveryStatus, Direction, Message};
 use proptest::prelude::*;
 
 /// Small pools so that filters hit, with ties, case traps and escapes.

@@ -4,29 +4,29 @@
 
 use std::time::Instant;
 
-use msgdex::workload::data::DataGenerator;
 use msgdex::{LiveEngine, Writable};
+use msgdex_bench::workload::data::DataGenerator;
 
 fn main() {
-    msgdex::prepare_process_memory();
+    msgdex_bench::process::prepare_process_memory();
     let mut arguments = std::env::args().skip(1).map(|argument| argument.parse::<usize>().expect("a number"));
     let count = arguments.next().unwrap_or(200_000);
     let writes = arguments.next().unwrap_or(50_000);
-    let tail_limit = arguments.next().unwrap_or(msgdex::live::LivePolicy::default().tail_limit);
+    let tail_limit = arguments.next().unwrap_or(msgdex::LivePolicy::default().tail_limit);
     let background = arguments.next().unwrap_or(1) == 1;
     let compact_percent = arguments.next().unwrap_or(6);
     let messages: Vec<_> = DataGenerator::new(count as u64, 3).collect();
     let built = Instant::now();
-    let segment = msgdex::store::Segment::from_messages(&messages).expect("generated Ids are unique");
-    let policy = msgdex::live::LivePolicy {
+    let segment = msgdex::testing::Segment::from_messages(&messages).expect("generated Ids are unique");
+    let policy = msgdex::LivePolicy {
         tail_limit,
         background,
         compact_fraction: compact_percent as f64 / 100.0,
         merge_fanout: std::env::var("FANOUT")
             .ok()
             .and_then(|fanout| fanout.parse().ok())
-            .unwrap_or(msgdex::live::LivePolicy::default().merge_fanout),
-        ..msgdex::live::LivePolicy::default()
+            .unwrap_or(msgdex::LivePolicy::default().merge_fanout),
+        ..msgdex::LivePolicy::default()
     };
     let engine = LiveEngine::with_policy(std::sync::Arc::new(segment), policy);
     eprintln!("built in {:.2} s", built.elapsed().as_secs_f64());
@@ -92,4 +92,4 @@ fn minor_faults() -> i64 {
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;
+static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allocator;

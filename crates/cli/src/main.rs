@@ -9,10 +9,9 @@ use clap::{Parser, Subcommand};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;
+static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allocator;
 
-use msgdex::reference::LiveReference;
-use msgdex::{load, Engine, FastEngine, ListQuery, LiveEngine, QueryLimits, ReferenceEngine, Writable};
+use msgdex::{Engine, FastEngine, ListQuery, LiveEngine, LiveReference, QueryLimits, ReferenceEngine, Writable};
 
 /// Query CareHQ messages held in memory, with the Messages API's semantics.
 #[derive(Parser)]
@@ -29,7 +28,7 @@ struct DataOptions {
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
     /// The largest `per_page` a request may ask for.
-    #[arg(long, value_name = "N", default_value_t = msgdex::request::DEFAULT_MAX_PER_PAGE,
+    #[arg(long, value_name = "N", default_value_t = msgdex::DEFAULT_MAX_PER_PAGE,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_per_page: u32,
     /// Which engine answers: the indexed `fast` one or the naive `reference`.
@@ -38,7 +37,6 @@ struct DataOptions {
 }
 
 /// The bounds `msgdex serve` puts on clients (see the README's Serve section).
-#[cfg(feature = "server")]
 #[derive(clap::Args)]
 struct ServeLimits {
     /// Requests per second allowed per API key; more get 429.
@@ -75,7 +73,6 @@ struct ServeLimits {
 }
 
 /// A duration given in seconds (fractions allowed).
-#[cfg(feature = "server")]
 fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     let seconds: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
     if !(seconds > 0.0 && seconds <= 86_400.0) {
@@ -199,7 +196,6 @@ Every engine's answers are compared with msgdex's, byte for byte; differences ar
     },
     /// Serve the Messages API over HTTP (GET /v1/messages, GET /v1/messages/ID)
     /// with CareHQ's request signing, rate limits and access log.
-    #[cfg(feature = "server")]
     #[command(
         after_help = "Example:\n  MSGDEX_KEYS_FILE=keys.json msgdex serve --data fixtures/messages.jsonl --bind 127.0.0.1:8080\n\n\
 Keys come from the file named by --keys or MSGDEX_KEYS_FILE ({\"account_id\": …, \"keys\": [{\"account_id\", \"api_key\", \"api_secret\"}]}), \
@@ -239,7 +235,7 @@ A refused write (400/404) says why and changes nothing. Nothing is written back 
 }
 
 fn main() -> ExitCode {
-    msgdex::prepare_process_memory();
+    msgdex_bench::process::prepare_process_memory();
     let cli = Cli::parse();
     match execute(cli.command) {
         Ok(code) => code,
@@ -258,7 +254,7 @@ fn open_engine(options: &DataOptions) -> Result<Box<dyn Engine>, String> {
             Box::new(FastEngine::load_path(&options.data).map_err(|error| error.to_string())?.with_limits(limits))
         }
         EngineKind::Reference => {
-            let messages = load::load_path(&options.data).map_err(|error| error.to_string())?;
+            let messages = msgdex::load_path(&options.data).map_err(|error| error.to_string())?;
             Box::new(ReferenceEngine::with_limits(messages, limits))
         }
     })
@@ -272,7 +268,7 @@ fn open_writable(options: &DataOptions) -> Result<Box<dyn Writable>, String> {
             Box::new(LiveEngine::load_path(&options.data).map_err(|error| error.to_string())?.with_limits(limits))
         }
         EngineKind::Reference => {
-            let messages = load::load_path(&options.data).map_err(|error| error.to_string())?;
+            let messages = msgdex::load_path(&options.data).map_err(|error| error.to_string())?;
             Box::new(LiveReference::new(ReferenceEngine::with_limits(messages, limits)))
         }
     })
@@ -322,7 +318,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let target = if query.starts_with('/') {
                 query
             } else {
-                format!("{}?{}", msgdex::request::MESSAGES_PATH, query.strip_prefix('?').unwrap_or(&query))
+                format!("{}?{}", msgdex::MESSAGES_PATH, query.strip_prefix('?').unwrap_or(&query))
             };
             engine.respond(&target)
         }
@@ -333,11 +329,10 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 msgdex::Response::ok(String::from_utf8(body).expect("bodies are UTF-8"))
             } else {
                 let encoded = percent_encode_id(&id);
-                engine.respond(&format!("{}/{encoded}", msgdex::request::MESSAGES_PATH))
+                engine.respond(&format!("{}/{encoded}", msgdex::MESSAGES_PATH))
             }
         }
         Command::Explain { data, query } => return explain(&data, &query),
-        #[cfg(feature = "server")]
         Command::Serve { data, bind, keys, no_auth, limits } => {
             use msgdex::server::{run, KeysFile, ServerConfig};
             let keys = if no_auth {
@@ -384,14 +379,14 @@ MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
         } => {
             let mut kinds = Vec::new();
             for name in &engines {
-                let kind = msgdex::bench::EngineKind::parse(name)
+                let kind = msgdex_bench::harness::EngineKind::parse(name)
                     .ok_or_else(|| format!("unknown engine {name:?}; the engines are msgdex, reference, sqlite"))?;
-                if kind != msgdex::bench::EngineKind::Msgdex && !kinds.contains(&kind) {
+                if kind != msgdex_bench::harness::EngineKind::Msgdex && !kinds.contains(&kind) {
                     kinds.push(kind);
                 }
             }
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-            let config = msgdex::bench::BenchConfig {
+            let config = msgdex_bench::harness::BenchConfig {
                 data,
                 engines: kinds,
                 threads,
@@ -402,12 +397,12 @@ MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
                 writes,
                 steady_writes_per_second: steady_writes,
             };
-            let report = msgdex::bench::run(config, &mut |step| eprintln!("msgdex bench: {step}…"))?;
+            let report = msgdex_bench::harness::run(config, &mut |step| eprintln!("msgdex bench: {step}…"))?;
             println!("{}", report.to_markdown());
             return Ok(if report.disagreements.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) });
         }
         Command::Gen { count, seed, out } => {
-            let generator = msgdex::workload::data::DataGenerator::new(count, seed);
+            let generator = msgdex_bench::workload::data::DataGenerator::new(count, seed);
             let written = match &out {
                 Some(path) => {
                     let file = std::fs::File::create(path)
@@ -420,9 +415,9 @@ MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
             return Ok(ExitCode::SUCCESS);
         }
         Command::GenRequests { data, seed, per_template, no_tags } => {
-            let messages = load::load_path(&data).map_err(|error| error.to_string())?;
+            let messages = msgdex::load_path(&data).map_err(|error| error.to_string())?;
             let mut out = io::BufWriter::new(io::stdout().lock());
-            for request in msgdex::workload::mix::generate(&messages, seed, per_template) {
+            for request in msgdex_bench::workload::mix::generate(&messages, seed, per_template) {
                 let written = if no_tags {
                     writeln!(out, "{}", request.target)
                 } else {

@@ -4,11 +4,11 @@
 
 use std::time::Instant;
 
-use msgdex::store::{Segment, SegmentBuilder};
-use msgdex::workload::data::DataGenerator;
+use msgdex::testing::{Segment, SegmentBuilder};
+use msgdex_bench::workload::data::DataGenerator;
 
 fn main() {
-    msgdex::prepare_process_memory();
+    msgdex_bench::process::prepare_process_memory();
     let sizes: Vec<usize> = std::env::args().skip(1).map(|size| size.parse().expect("a number")).collect();
     let sizes = if sizes.is_empty() { vec![1024, 16384, 65536] } else { sizes };
     let messages: Vec<_> = DataGenerator::new(2 * *sizes.iter().max().expect("a size") as u64, 3).collect();
@@ -38,4 +38,4 @@ fn main() {
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;
+static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allocator;

@@ -12,10 +12,8 @@ use std::sync::Mutex;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
-use crate::engine::Engine;
-use crate::model::{DateTime, Field, FieldKind, FieldValue, Message};
-use crate::output::{write_json_string, PageFrame};
-use crate::request::{ListQuery, Presence, QueryLimits, SortField};
+use msgdex::testing::{write_json_string, PageFrame};
+use msgdex::{DateTime, Engine, Field, FieldKind, FieldValue, ListQuery, Message, Presence, QueryLimits, SortField};
 
 /// SQLite behind the [`Engine`] trait.
 pub struct SqliteEngine {
@@ -29,7 +27,7 @@ const TEXT_COPIES: [(Field, &str); 3] =
 /// Columns with an index: every filtered and every sorted one (msgdex's
 /// bitmap fields, the presence filters and the date/time sort keys).
 fn indexed_fields() -> impl Iterator<Item = Field> {
-    crate::store::BITMAP_FIELDS.into_iter().chain([
+    msgdex::testing::BITMAP_FIELDS.into_iter().chain([
         Field::Anonymized,
         Field::Read,
         Field::Created,
@@ -249,7 +247,7 @@ mod tests {
         let messages: Vec<Message> = crate::workload::data::DataGenerator::new(3000, 9).collect();
         let sqlite = SqliteEngine::new(&messages).unwrap();
         let requests = crate::workload::mix::generate(&messages, 3, 4);
-        let reference = crate::ReferenceEngine::new(messages);
+        let reference = msgdex::ReferenceEngine::new(messages);
         for request in &requests {
             assert_eq!(sqlite.respond(&request.target), reference.respond(&request.target), "{}", request.target);
         }

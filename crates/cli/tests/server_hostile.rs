@@ -4,7 +4,6 @@
 //! rebinding, ambiguous signatures. Each test bounds its connections and
 //! its time, and checks what the attack would have cost: open files,
 //! resident memory, or a stuck process.
-#![cfg(feature = "server")]
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -253,7 +252,7 @@ fn start_and_expect_refusal(keys_json: Option<&str>, environment: &[(&str, &str)
     let directory = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_msgdex"));
     command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .args(["serve", "--data", DATA, "--bind", &format!("127.0.0.1:{}", free_port())])
         .env_remove("MSGDEX_KEYS_FILE")
         .env_remove("MSGDEX_ACCOUNT_ID")

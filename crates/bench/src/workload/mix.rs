@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::Rng;
-use crate::model::{DateTime, Message};
+use msgdex::{DateTime, Message};
 
 /// One of the 18 templates, `T01` to `T18`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -5,11 +5,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use msgdex::workload::{data::DataGenerator, mix};
 use msgdex::{Engine, LiveEngine, Writable};
+use msgdex_bench::workload::{data::DataGenerator, mix};
 
 fn main() {
-    msgdex::prepare_process_memory();
+    msgdex_bench::process::prepare_process_memory();
     let mut arguments = std::env::args().skip(1).map(|argument| argument.parse::<usize>().expect("a number"));
     let count = arguments.next().unwrap_or(200_000);
     let rate = arguments.next().unwrap_or(10_000) as f64;
@@ -58,4 +58,4 @@ fn main() {
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;
+static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allocator;

@@ -5,12 +5,12 @@
 
 use std::time::Instant;
 
-use msgdex::live::LivePolicy;
-use msgdex::workload::{data::DataGenerator, mix};
+use msgdex::LivePolicy;
 use msgdex::{Engine, FastEngine, LiveEngine, Writable};
+use msgdex_bench::workload::{data::DataGenerator, mix};
 
 fn main() {
-    msgdex::prepare_process_memory();
+    msgdex_bench::process::prepare_process_memory();
     let mut arguments = std::env::args().skip(1).map(|argument| argument.parse::<usize>().expect("a number"));
     let count = arguments.next().unwrap_or(200_000);
     let writes = arguments.next().unwrap_or(10_000);
@@ -19,19 +19,19 @@ fn main() {
     let merge_fanout = std::env::var("FANOUT")
         .ok()
         .and_then(|fanout| fanout.parse().ok())
-        .unwrap_or(msgdex::live::LivePolicy::default().merge_fanout);
+        .unwrap_or(msgdex::LivePolicy::default().merge_fanout);
     let tail_limit = std::env::var("TAIL")
         .ok()
         .and_then(|limit| limit.parse().ok())
-        .unwrap_or(msgdex::live::LivePolicy::default().tail_limit);
+        .unwrap_or(msgdex::LivePolicy::default().tail_limit);
     let policy = LivePolicy { background: false, merge_fanout, tail_limit, ..LivePolicy::default() };
     let live = LiveEngine::with_policy(fast.shared_segment(), policy);
     for serial in 0..writes {
         let mut message = messages[(serial * 7919) % messages.len()].clone();
         message.subject = Some(format!("edit {serial}"));
         // As the bench edits: a later `modified`.
-        message.modified = msgdex::model::DateTime::parse("2031-01-01 00:00:00")
-            .and_then(|start| msgdex::model::DateTime::from_seconds(start.seconds() + serial as i64));
+        message.modified = msgdex::DateTime::parse("2031-01-01 00:00:00")
+            .and_then(|start| msgdex::DateTime::from_seconds(start.seconds() + serial as i64));
         // MODE=delete kills base rows only; MODE=insert adds runs only.
         match std::env::var("MODE").as_deref() {
             Ok("delete") => live.delete(&message.id).expect("an existing message"),
@@ -60,7 +60,7 @@ fn main() {
         samples[samples.len() / 2]
     };
     let only = std::env::var("TEMPLATE").ok();
-    for template in msgdex::workload::mix::Template::all() {
+    for template in msgdex_bench::workload::mix::Template::all() {
         let name = template.to_string();
         if only.as_ref().is_some_and(|only| *only != name) {
             continue;
@@ -79,4 +79,4 @@ fn main() {
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;
+static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allocator;

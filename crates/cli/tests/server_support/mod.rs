@@ -15,6 +15,9 @@ pub const KEY: &str = "key-1";
 pub const SECRET: &str = "secret-1";
 pub const DATA: &str = "fixtures/messages.jsonl";
 
+/// The workspace root, where `fixtures/` is.
+pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
 /// What happens to the server's stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stderr {
@@ -84,7 +87,7 @@ impl Server {
             direct.args(&arguments).stderr(Stdio::piped());
             direct
         };
-        let mut child = command.current_dir(env!("CARGO_MANIFEST_DIR")).stdout(Stdio::null()).spawn().unwrap();
+        let mut child = command.current_dir(ROOT).stdout(Stdio::null()).spawn().unwrap();
         let mut stuck_stderr = None;
         if stderr != Stderr::Closed {
             let mut pipe = BufReader::new(child.stderr.take().unwrap());

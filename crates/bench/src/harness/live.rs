@@ -8,12 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{measure, micros, Latencies};
-use crate::engine::Engine;
-use crate::fast::FastEngine;
-use crate::live::LiveEngine;
-use crate::model::{DateTime, Message};
+use msgdex::{DateTime, Engine, FastEngine, LiveEngine, Message, Writable};
+
 use crate::workload::mix::{MixRequest, Template};
-use crate::write::Writable;
 
 /// What the live-write benchmark measured.
 #[derive(Clone, Debug)]
@@ -39,7 +36,7 @@ pub struct LiveFigures {
     /// Per template: latencies without and with the steady writer.
     pub latencies: Vec<(Template, Latencies, Latencies)>,
     /// The store's shape when the steady writer stopped.
-    pub shape_under_writes: crate::live::LiveStats,
+    pub shape_under_writes: msgdex::LiveStats,
 }
 
 /// A changed version of `message`, as a CRM edit makes it: a new subject

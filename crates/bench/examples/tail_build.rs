@@ -4,11 +4,11 @@
 
 use std::time::Instant;
 
-use msgdex::store::SegmentBuilder;
-use msgdex::workload::data::DataGenerator;
+use msgdex::testing::SegmentBuilder;
+use msgdex_bench::workload::data::DataGenerator;
 
 fn main() {
-    msgdex::prepare_process_memory();
+    msgdex_bench::process::prepare_process_memory();
     let size: usize = std::env::args().nth(1).map_or(64, |size| size.parse().expect("a number"));
     let rounds = (200_000 / size).max(1);
     let messages: Vec<_> = DataGenerator::new(1_000_000, 3).take(size * rounds).collect();
@@ -32,4 +32,4 @@ fn main() {
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;
+static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allocator;

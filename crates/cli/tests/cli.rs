@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 fn msgdex(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_msgdex"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -22,6 +22,9 @@ fn json(output: &Output) -> serde_json::Value {
 }
 
 const DATA: &str = "fixtures/messages.jsonl";
+
+/// The workspace root, where `fixtures/` is.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 #[test]
 fn list_prints_the_page_as_pretty_json() {
@@ -64,7 +67,7 @@ fn array_files_load_too() {
     let output = msgdex(&["get", "--data", "fixtures/api-example.json", "6724fbcb4f73a2cebf638860"], b"");
     assert_eq!(output.status.code(), Some(0));
     let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string("fixtures/api-example.json").unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(format!("{ROOT}/fixtures/api-example.json")).unwrap()).unwrap();
     assert_eq!(json(&output), expected[0]);
 }
 
@@ -117,11 +120,11 @@ fn help_shows_examples() {
 fn gen_is_deterministic_and_matches_the_committed_sample() {
     let output = msgdex(&["gen", "--count", "200", "--seed", "1"], b"");
     assert_eq!(output.status.code(), Some(0));
-    let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/generated-200.jsonl")).unwrap();
+    let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/generated-200.jsonl")).unwrap();
     assert_eq!(output.stdout, committed, "same arguments, same bytes");
     let other_seed = msgdex(&["gen", "--count", "200", "--seed", "2"], b"");
     assert_ne!(other_seed.stdout, committed);
-    let messages = msgdex::load::load_str(std::str::from_utf8(&committed).unwrap()).expect("generated data loads");
+    let messages = msgdex::load_str(std::str::from_utf8(&committed).unwrap()).expect("generated data loads");
     assert_eq!(messages.len(), 200);
 }
 
@@ -210,7 +213,7 @@ fn read_line_within(
 fn run_on_a_pipe_answers_each_line_before_the_next_is_sent() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_msgdex"))
         .args(["run", "--data", DATA])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -240,7 +243,7 @@ fn run_splits_a_query_of_80000_distinct_parameters_in_linear_time() {
     let line = format!("/v1/messages?per_page=1&{}\n", query.join("&"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_msgdex"))
         .args(["run", "--data", DATA])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -270,4 +273,30 @@ fn run_refuses_a_line_past_max_line_bytes_and_goes_on() {
     let statuses: Vec<u64> = lines.iter().map(|line| line["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, [200, 400, 200]);
     assert!(lines[1]["body"]["hint"].as_str().unwrap().contains("--max-line-bytes"));
+}
+
+#[test]
+fn explain_command_prints_plan_and_execution() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .current_dir(ROOT)
+        .args([
+            "explain",
+            "--data",
+            "fixtures/messages.jsonl",
+            "filters-channel=sms&filters-q=zo%C3%AB&sort_by=-date_time",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    for needle in ["plan over 60 messages", "`channel` is one of 1", "suffix array", "page strategy used", "item_count"]
+    {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let invalid = std::process::Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .current_dir(ROOT)
+        .args(["explain", "--data", "fixtures/messages.jsonl", "page=0"])
+        .output()
+        .unwrap();
+    assert_eq!(invalid.status.code(), Some(2));
 }

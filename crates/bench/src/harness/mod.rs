@@ -4,17 +4,14 @@
 //! side in one run.
 
 pub mod live;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::engine::Engine;
-use crate::fast::FastEngine;
-use crate::load;
-use crate::reference::ReferenceEngine;
+use msgdex::{Engine, FastEngine, ReferenceEngine};
+
+use crate::process::{release_page_cache, resident_bytes};
 use crate::workload::mix::{self, MixRequest, Template};
 
 /// The engines bench mode can compare.
@@ -136,26 +133,6 @@ pub struct BenchReport {
     pub config: BenchConfig,
 }
 
-/// Resident memory of this process, from `/proc/self/status` (0 where
-/// unavailable), after returning freed heap to the system.
-pub fn resident_bytes() -> u64 {
-    crate::sys::release_free_memory();
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find(|line| line.starts_with("VmRSS:")).and_then(|line| {
-                line.split_whitespace().nth(1).and_then(|kib| kib.parse::<u64>().ok()).map(|kib| kib * 1024)
-            })
-        })
-        .unwrap_or(0)
-}
-
-/// Tells the kernel that the cached pages of the file at `path` are no
-/// longer needed (Linux; elsewhere nothing happens).
-fn release_page_cache(path: &std::path::Path) {
-    crate::sys::release_page_cache(path);
-}
-
 /// Runs the benchmark.
 pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchReport, String> {
     let file_bytes =
@@ -189,7 +166,7 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
     let before = resident_bytes();
     let started = Instant::now();
     let messages = if others {
-        load::load_path(&config.data).map_err(|error| error.to_string())?
+        msgdex::load_path(&config.data).map_err(|error| error.to_string())?
     } else {
         load_sample(&config.data, MIX_SAMPLE)?
     };
@@ -214,7 +191,7 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
                     progress("loading SQLite");
                     let before = resident_bytes();
                     let started = Instant::now();
-                    let engine = sqlite::SqliteEngine::new(&messages).map_err(|error| error.to_string())?;
+                    let engine = crate::sqlite::SqliteEngine::new(&messages).map_err(|error| error.to_string())?;
                     loads.push(LoadFigures {
                         engine: kind,
                         seconds: started.elapsed().as_secs_f64(),
@@ -299,19 +276,19 @@ const MIX_SAMPLE: usize = 1_000_000;
 
 /// The first `count` messages of a JSON Lines file (the whole file if it
 /// is a JSON array).
-fn load_sample(path: &std::path::Path, count: usize) -> Result<Vec<crate::model::Message>, String> {
+fn load_sample(path: &std::path::Path, count: usize) -> Result<Vec<msgdex::Message>, String> {
     use std::io::BufRead;
     let describe = |error: std::io::Error| format!("{}: {error}", path.display());
     let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(describe)?);
     if reader.fill_buf().map_err(describe)?.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
-        return load::load_path(path).map_err(|error| error.to_string());
+        return msgdex::load_path(path).map_err(|error| error.to_string());
     }
     let mut text = String::new();
     let mut lines = 0;
     while lines < count && reader.read_line(&mut text).map_err(describe)? > 0 {
         lines += 1;
     }
-    load::load_str(&text).map_err(|error| error.to_string())
+    msgdex::load_str(&text).map_err(|error| error.to_string())
 }
 
 /// Times every request (the first `per_template` of each template) once,

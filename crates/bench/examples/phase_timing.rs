@@ -5,7 +5,7 @@ use std::time::Instant;
 use msgdex::{Engine, FastEngine, QueryLimits, Request};
 
 fn main() {
-    msgdex::prepare_process_memory();
+    msgdex_bench::process::prepare_process_memory();
     let args: Vec<String> = std::env::args().collect();
     let engine = FastEngine::load_path(&args[1]).unwrap();
     let text = std::fs::read_to_string(&args[2]).unwrap();
@@ -14,9 +14,9 @@ fn main() {
         let (template, target) = line.split_once('\t').unwrap_or(("-", line));
         let Request::List(Ok(query)) = Request::parse(target, &QueryLimits::default()) else { continue };
         let started = Instant::now();
-        let plan = msgdex::plan::plan(engine.segment(), &query);
+        let plan = msgdex::testing::plan(engine.segment(), &query);
         let planned = Instant::now();
-        let execution = msgdex::exec::execute(engine.segment(), &plan);
+        let execution = msgdex::testing::execute(engine.segment(), &plan);
         let executed = Instant::now();
         for _ in 0..repeat {
             std::hint::black_box(engine.respond(target));
@@ -34,4 +34,4 @@ fn main() {
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: msgdex::Allocator = msgdex::Allocator;
+static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allocator;

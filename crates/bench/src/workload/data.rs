@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::Rng;
-use crate::model::{Channel, DateTime, DeliveryStatus, Direction, Message};
+use msgdex::{Channel, DateTime, DeliveryStatus, Direction, Message};
 
 const FIRST_NAMES: &[&str] = &[
     "Oliver",
@@ -287,7 +287,7 @@ impl DataGenerator {
         let mut line = Vec::with_capacity(4096);
         for message in self.by_ref() {
             line.clear();
-            message.write_json(&mut line, &crate::model::Field::ALL);
+            message.write_json(&mut line, &msgdex::Field::ALL);
             line.push(b'\n');
             out.write_all(&line)?;
         }
