@@ -7,8 +7,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use msgdex::testing::execute;
 use msgdex::testing::plan;
+use msgdex::testing::{execute, PageWindow};
 use msgdex::LivePolicy;
 use msgdex::{Engine, FastEngine, Field, ListQuery, LiveEngine, QueryLimits, Request, Writable};
 use msgdex_bench::workload::{data::DataGenerator, mix};
@@ -47,7 +47,8 @@ fn engine_benches(criterion: &mut Criterion) {
         });
         let planned = plan(engine.segment(), query);
         stages.bench_function(format!("execute {template}"), |bench| {
-            bench.iter(|| black_box(execute(engine.segment(), black_box(&planned))))
+            let window = PageWindow::of(&planned);
+            bench.iter(|| black_box(execute(engine.segment(), None, black_box(&planned), &window)))
         });
     }
     let rows: Vec<u32> = (0..100).map(|index| index * 997).collect();

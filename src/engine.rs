@@ -33,19 +33,19 @@ pub trait Engine: Send + Sync {
         match Request::parse(target, &self.limits()) {
             Request::List(Ok(query)) => {
                 self.list_into(&query, &mut body);
-                Response::ok(crate::output::into_string(body))
+                Response::ok(crate::json::into_string(body))
             }
             Request::List(Err(errors)) => Response::bad_request(&errors),
             Request::Retrieve(id) => {
                 if self.retrieve_into(&id, &mut body) {
-                    Response::ok(crate::output::into_string(body))
+                    Response::ok(crate::json::into_string(body))
                 } else {
-                    Response::not_found(&format!("No message has the Id {}.", crate::output::quoted(&id)))
+                    Response::not_found(&format!("No message has the Id {}.", crate::json::quoted(&id)))
                 }
             }
             Request::UnknownPath(path) => Response::not_found(&format!(
                 "Nothing is served at {}; the paths are /v1/messages and /v1/messages/<message_id>.",
-                crate::output::quoted(&path)
+                crate::json::quoted(&path)
             )),
         }
     }
@@ -54,12 +54,12 @@ pub trait Engine: Send + Sync {
     fn list(&self, query: &ListQuery) -> String {
         let mut body = Vec::new();
         self.list_into(query, &mut body);
-        crate::output::into_string(body)
+        crate::json::into_string(body)
     }
 
     /// The full message with this `_id` as a JSON `String`, if there is one.
     fn retrieve(&self, id: &str) -> Option<String> {
         let mut body = Vec::new();
-        self.retrieve_into(id, &mut body).then(|| crate::output::into_string(body))
+        self.retrieve_into(id, &mut body).then(|| crate::json::into_string(body))
     }
 }

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::engine::Engine;
-use crate::exec::{execute, Execution};
+use crate::exec::{execute, PageWindow};
+use crate::explain::Explanation;
 use crate::load::{self, LoadError};
 use crate::model::{Field, Message};
 use crate::output::PageFrame;
-use crate::plan::{plan, Plan};
+use crate::plan::plan;
 use crate::request::{ListQuery, QueryLimits};
 use crate::store::{BuildError, Segment};
 
@@ -30,12 +31,13 @@ impl FastEngine {
     }
 
     /// Wraps an already built segment.
+    #[doc(hidden)]
     pub fn from_segment(segment: Segment) -> FastEngine {
         FastEngine { segment: Arc::new(segment), limits: QueryLimits::default() }
     }
 
     /// Loads a JSON array or JSON Lines file straight into columns (see
-    /// [`load::load_segment`]): no message of the file is ever held whole.
+    /// the loader): no message of the file is ever held whole.
     pub fn load_path(path: impl AsRef<Path>) -> Result<FastEngine, LoadError> {
         Ok(FastEngine::from_segment(load::load_segment_from_path(path)?))
     }
@@ -47,21 +49,23 @@ impl FastEngine {
     }
 
     /// The segment answering queries.
+    #[doc(hidden)]
     pub fn segment(&self) -> &Segment {
         &self.segment
     }
 
     /// The segment, shared (for a [`crate::LiveEngine`] built over it).
+    #[doc(hidden)]
     pub fn shared_segment(&self) -> Arc<Segment> {
         Arc::clone(&self.segment)
     }
 
-    /// Plans and executes a query, returning both for inspection
-    /// (`msgdex explain`).
-    pub fn explain(&self, query: &ListQuery) -> (Plan, Execution) {
+    /// Plans and executes a query, and tells how: the plan's steps with
+    /// their estimates, and the work actually done (`msgdex explain`).
+    pub fn explain(&self, query: &ListQuery) -> Explanation {
         let plan = plan(&self.segment, query);
-        let execution = execute(&self.segment, &plan);
-        (plan, execution)
+        let execution = execute(&self.segment, None, &plan, &PageWindow::of(&plan));
+        Explanation { plan, execution }
     }
 }
 
@@ -75,7 +79,8 @@ impl Engine for FastEngine {
     }
 
     fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>) {
-        let execution = execute(&self.segment, &plan(&self.segment, query));
+        let plan = plan(&self.segment, query);
+        let execution = execute(&self.segment, None, &plan, &PageWindow::of(&plan));
         let frame = PageFrame { item_count: execution.item_count, page: query.page, per_page: query.per_page };
         frame.write_body(out, |out| self.segment.write_items(&execution.rows, &query.attributes, out));
     }

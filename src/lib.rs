@@ -39,10 +39,13 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod column;
 mod engine;
 mod exec;
+mod explain;
 mod fast;
 mod index;
+mod json;
 mod live;
 mod load;
 mod model;
@@ -59,6 +62,7 @@ pub mod transcript;
 mod write;
 
 pub use engine::Engine;
+pub use explain::Explanation;
 pub use fast::FastEngine;
 pub use live::{LiveEngine, LivePolicy, LiveStats, Snapshot};
 pub use load::{load_path, load_reader, load_str, parse_message_for_id, BodyError, LoadError, RecordLocation};
@@ -76,10 +80,17 @@ pub use write::{message_from_json, Applied, Writable, Write, WriteError, WritePr
 /// API, and may change in any release.
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::exec::{execute, execute_live, execute_with, ExecStats, Execution};
+    pub use crate::exec::{execute, execute_forcing, ExecStats, Execution, PageStrategy, PageWindow};
+
+    /// The plan and the execution an explanation reports.
+    pub fn explanation_parts(explanation: &crate::Explanation) -> (&Plan, &Execution) {
+        (&explanation.plan, &explanation.execution)
+    }
+    pub use crate::json::{quoted, write_json_string};
     pub use crate::load::{for_each_batch, for_each_batch_in_path, load_segment, load_segment_from_path};
-    pub use crate::output::{hint_body, quoted, write_json_string, PageFrame};
+    pub use crate::output::{hint_body, PageFrame};
     pub use crate::plan::{plan, plan_window, Plan, Strategy};
+    pub use crate::store::deleted::Deleted;
     pub use crate::store::{Segment, SegmentBuilder, BITMAP_FIELDS};
 }
 

@@ -11,10 +11,10 @@
 use std::fmt;
 use std::ops::Range;
 
+use crate::column::DictColumn;
 use crate::index::order::BLOCK;
-use crate::model::{DateTime, Field};
+use crate::model::{DateKey, DateTime, Field};
 use crate::request::{ListQuery, Presence, SortField, SortKey};
-use crate::store::column::DictColumn;
 use crate::store::Segment;
 
 /// How a date/time range filter is evaluated.
@@ -56,8 +56,8 @@ pub enum StepKind {
     },
     /// A date/time range, inclusive bounds in seconds.
     Range {
-        /// The sort key whose order answers it.
-        key: SortField,
+        /// The date key whose sorted order answers it.
+        key: DateKey,
         /// Smallest accepted value.
         from: i64,
         /// Largest accepted value.
@@ -130,12 +130,25 @@ pub struct Plan {
     pub id_rows: Option<u32>,
 }
 
+/// A range on the primary sort key, along which the page is walked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Domain {
+    /// The primary key.
+    pub key: DateKey,
+    /// Smallest accepted value.
+    pub from: i64,
+    /// Largest accepted value.
+    pub to: i64,
+    /// The positions of the range in the key's sorted order.
+    pub positions: Range<usize>,
+}
+
 impl Plan {
     /// The domain range (on the primary sort key), if any.
-    pub fn domain(&self) -> Option<(SortField, i64, i64, Range<usize>)> {
+    pub fn domain(&self) -> Option<Domain> {
         self.steps.iter().find_map(|step| match &step.kind {
             StepKind::Range { key, from, to, positions, how: RangeUse::Domain } => {
-                Some((*key, *from, *to, positions.clone()))
+                Some(Domain { key: *key, from: *from, to: *to, positions: positions.clone() })
             }
             _ => None,
         })
@@ -209,9 +222,9 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
     }
 
     let ranges = [
-        (SortField::DateTime, query.date_time_from.map(DateTime::seconds), query.date_time_to.map(DateTime::seconds)),
+        (DateKey::DateTime, query.date_time_from.map(DateTime::seconds), query.date_time_to.map(DateTime::seconds)),
         (
-            SortField::Modified,
+            DateKey::Modified,
             query.modified_after.map(|after| after.seconds() + 1),
             query.modified_before.map(|before| before.seconds() - 1),
         ),
@@ -232,7 +245,7 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
         if estimate == 0 {
             prove_empty(format!("no `{}` lies in the range", key.field()));
         }
-        let how = if primary.field == key {
+        let how = if primary.field == SortField::Date(key) {
             RangeUse::Domain
         } else if others_estimate.saturating_mul(8) < estimate {
             RangeUse::Check
@@ -275,7 +288,7 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
         id_rows: None,
     };
     if primary.field != SortField::Id {
-        let domain_len = plan.domain().map_or(row_count, |(_, _, _, positions)| positions.len() as u64);
+        let domain_len = plan.domain().map_or(row_count, |domain| domain.positions.len() as u64);
         let filtered =
             plan.steps.iter().any(|step| !matches!(step.kind, StepKind::Range { how: RangeUse::Domain, .. }));
         let candidates = plan

@@ -8,8 +8,9 @@
 
 use std::borrow::Cow;
 
-use crate::model::{Channel, DateTime, DeliveryStatus, Direction, Field};
-use crate::output::{quoted, ArgErrors};
+use crate::json::quoted;
+use crate::model::{Channel, DateKey, DateTime, DeliveryStatus, Direction, Field};
+use crate::output::ArgErrors;
 
 /// The path of the list endpoint; a retrieve is this plus `/<id>`.
 pub const MESSAGES_PATH: &str = "/v1/messages";
@@ -82,27 +83,34 @@ pub enum Presence {
 /// A key that lists can be sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SortField {
-    /// `_id`, compared byte-wise.
+    /// `_id`, compared byte-wise: the rows' own order.
     Id,
-    /// `created`.
-    Created,
-    /// `modified`.
-    Modified,
-    /// `date_time`.
-    DateTime,
+    /// A date/time field, which has a sorted order of its own.
+    Date(DateKey),
 }
 
 impl SortField {
     /// Every sort field, in the order the API documents them.
-    pub const ALL: [SortField; 4] = [SortField::Id, SortField::Created, SortField::Modified, SortField::DateTime];
+    pub const ALL: [SortField; 4] = [
+        SortField::Id,
+        SortField::Date(DateKey::Created),
+        SortField::Date(DateKey::Modified),
+        SortField::Date(DateKey::DateTime),
+    ];
 
     /// The message field this key sorts by.
     pub const fn field(self) -> Field {
         match self {
             SortField::Id => Field::Id,
-            SortField::Created => Field::Created,
-            SortField::Modified => Field::Modified,
-            SortField::DateTime => Field::DateTime,
+            SortField::Date(key) => key.field(),
+        }
+    }
+
+    /// The date key, unless this is `_id`.
+    pub const fn date_key(self) -> Option<DateKey> {
+        match self {
+            SortField::Id => None,
+            SortField::Date(key) => Some(key),
         }
     }
 
@@ -140,7 +148,7 @@ impl ValueFilter {
             .iter()
             .map(|value| {
                 let mut fragment = Vec::with_capacity(value.len() + 2);
-                crate::output::write_json_string(&mut fragment, value);
+                crate::json::write_json_string(&mut fragment, value);
                 fragment.into_boxed_slice()
             })
             .collect();
@@ -598,7 +606,14 @@ mod tests {
     fn sort_keys_get_an_id_tiebreak() {
         let query = parse("sort_by=-date_time&sort_by=created").unwrap();
         let fields: Vec<(SortField, bool)> = query.sort.iter().map(|key| (key.field, key.descending)).collect();
-        assert_eq!(fields, [(SortField::DateTime, true), (SortField::Created, false), (SortField::Id, false)]);
+        assert_eq!(
+            fields,
+            [
+                (SortField::Date(DateKey::DateTime), true),
+                (SortField::Date(DateKey::Created), false),
+                (SortField::Id, false)
+            ]
+        );
         let explicit = parse("sort_by=-_id&sort_by=modified").unwrap();
         assert_eq!(explicit.sort.len(), 2);
         assert_eq!(explicit.sort[0], SortKey { field: SortField::Id, descending: true });

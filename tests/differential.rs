@@ -9,8 +9,7 @@
 mod common;
 
 use common::generators::{crm_data_set, data_set, list_query, target, text_query};
-use msgdex::testing::execute_with;
-use msgdex::testing::{plan, Strategy as PageStrategy};
+use msgdex::testing::{execute_forcing, plan, PageWindow, Strategy};
 use msgdex::Message;
 use msgdex::{Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine};
 use proptest::prelude::*;
@@ -69,8 +68,9 @@ proptest! {
         let Ok(list) = ListQuery::parse(&query, &QueryLimits::default()) else { return Ok(()) };
         let fast = FastEngine::new(&messages).expect("unique Ids");
         let planned = plan(fast.segment(), &list);
-        let walked = execute_with(fast.segment(), &planned, Some(PageStrategy::Walk));
-        let collected = execute_with(fast.segment(), &planned, Some(PageStrategy::Collect));
+        let window = PageWindow::of(&planned);
+        let walked = execute_forcing(fast.segment(), None, &planned, &window, Strategy::Walk);
+        let collected = execute_forcing(fast.segment(), None, &planned, &window, Strategy::Collect);
         prop_assert_eq!(&walked.rows, &collected.rows);
         prop_assert_eq!(walked.item_count, collected.item_count);
     }

@@ -23,7 +23,8 @@ fn no_template_of_the_mix_scans_the_rows() {
             request.target
         );
         let Request::List(Ok(query)) = Request::parse(&request.target, &QueryLimits::default()) else { continue };
-        let (plan, execution) = engine.explain(&query);
+        let explanation = engine.explain(&query);
+        let (plan, execution) = msgdex::testing::explanation_parts(&explanation);
         let stats = &execution.stats;
         assert!(
             stats.rows_examined <= ROWS / 10,
@@ -54,17 +55,24 @@ fn text_only_requests_are_counted_without_reading_rows() {
     for target in &requests {
         assert_eq!(engine.respond(target).body, reference.respond(target).body, "{target}");
         let Request::List(Ok(query)) = Request::parse(target, &QueryLimits::default()) else { panic!("{target}") };
-        let (_, execution) = engine.explain(&query);
+        let explanation = engine.explain(&query);
+        let (_, execution) = msgdex::testing::explanation_parts(&explanation);
         let text = execution.stats.text.expect("a text search ran");
-        assert!(execution.stats.counted_by_text_values, "{target}: {:?}", execution.stats);
+        assert!(
+            execution.stats.strategy.is_some_and(|strategy| strategy.counts_without_bitmap()),
+            "{target}: {:?}",
+            execution.stats
+        );
         assert_eq!(text.rows_read, 0, "{target}: no row list was read");
         assert!(execution.item_count > 0 && execution.rows.len() == 10, "{target}: {:?}", execution);
     }
     // A needle in the locations' addresses (origin of some rows, destination
     // of others) matches values of two fields: the rows are unioned.
     let query = ListQuery::parse("filters-q=carehq", &QueryLimits::default()).unwrap();
-    let (_, execution) = engine.explain(&query);
-    assert!(!execution.stats.counted_by_text_values && execution.stats.text.unwrap().rows_read > 0);
+    let explanation = engine.explain(&query);
+    let (_, execution) = msgdex::testing::explanation_parts(&explanation);
+    let counted = execution.stats.strategy.is_some_and(|strategy| strategy.counts_without_bitmap());
+    assert!(!counted && execution.stats.text.unwrap().rows_read > 0);
 }
 
 #[test]
@@ -76,18 +84,21 @@ fn ranges_on_the_sort_key_are_walked_not_materialised() {
         &QueryLimits::default(),
     )
     .unwrap();
-    let (plan, execution) = engine.explain(&query);
+    let explanation = engine.explain(&query);
+    let (plan, execution) = msgdex::testing::explanation_parts(&explanation);
     let text = plan.to_string();
     assert!(text.contains("walked as the page order"), "{text}");
     assert!(execution.stats.after_step.is_empty(), "no bitmap was built: {:?}", execution.stats);
     assert!(execution.item_count > 500);
     assert_eq!(execution.rows.len(), 10);
     let deep = ListQuery::parse("sort_by=date_time&page=1500&per_page=10", &QueryLimits::default()).unwrap();
-    let (_, execution) = engine.explain(&deep);
+    let explanation = engine.explain(&deep);
+    let (_, execution) = msgdex::testing::explanation_parts(&explanation);
     assert!(execution.stats.rows_examined <= 20, "an unfiltered deep page is arithmetic: {:?}", execution.stats);
     let filtered =
         ListQuery::parse("filters-channel=email&sort_by=-date_time&page=1000", &QueryLimits::default()).unwrap();
-    let (_, execution) = engine.explain(&filtered);
+    let explanation = engine.explain(&filtered);
+    let (_, execution) = msgdex::testing::explanation_parts(&explanation);
     assert_eq!(execution.rows.len(), 10);
     assert!(execution.stats.blocks_skipped >= 8, "deep pages skip whole blocks: {:?}", execution.stats);
     assert!(execution.stats.rows_examined < 3_000, "{:?}", execution.stats);
@@ -116,8 +127,9 @@ fn one_value_on_a_segment_with_dead_rows_is_walked_and_counted_from_tallies() {
         assert_eq!(live.respond(&target).body, reference.respond(&target).body, "{target}");
         let Request::List(Ok(query)) = Request::parse(&target, &QueryLimits::default()) else { panic!("{target}") };
         let plan = msgdex::testing::plan_window(&base.segment, &query, query.offset(), query.per_page);
-        let execution = msgdex::testing::execute_live(&base.segment, Some(&base.deleted), &plan, None);
-        assert_eq!(execution.stats.strategy, Some(msgdex::testing::Strategy::Walk), "{target}");
+        let window = msgdex::testing::PageWindow::of(&plan);
+        let execution = msgdex::testing::execute(&base.segment, Some(&base.deleted), &plan, &window);
+        assert_eq!(execution.stats.strategy, Some(msgdex::testing::PageStrategy::OneValueWalk), "{target}");
         assert_eq!(execution.stats.after_step.len(), 1, "{target}: one step, counted");
         assert_eq!(execution.stats.rows_copied_for_dead, 0, "{target}: the value's rows are not copied");
         assert!(execution.stats.rows_examined <= ROWS / 10, "{target}: {:?}", execution.stats);

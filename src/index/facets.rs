@@ -5,6 +5,8 @@
 //! cells, whatever the size of the store, instead of intersecting bitmaps of
 //! hundreds of thousands of rows.
 
+use crate::model::{DateKey, PerDateKey};
+
 /// Codes per dimension, `null` included.
 const SIZES: [usize; 5] = [3, 3, 5, 2, 2];
 
@@ -46,8 +48,8 @@ impl FacetCounts {
                 usize::from(channel[row]),
                 usize::from(direction[row]),
                 usize::from(status[row]),
-                usize::from(anonymized[row] != crate::store::column::NULL_DATE),
-                usize::from(read[row] != crate::store::column::NULL_DATE),
+                usize::from(anonymized[row] != crate::column::NULL_DATE),
+                usize::from(read[row] != crate::column::NULL_DATE),
             ];
             counts[cell(codes)] += 1;
         }
@@ -113,52 +115,49 @@ pub struct EndRows {
 /// walk. Dead rows count too: an end is a bound on the live rows.
 #[derive(Debug)]
 pub struct CellEnds {
-    /// `[order][cell]`: the lowest value's rows, then the highest's
+    /// `[key][cell]`: the lowest value's rows, then the highest's
     /// (`None` for a cell without rows).
-    ends: Vec<Vec<Option<(EndRows, EndRows)>>>,
+    ends: PerDateKey<Vec<Option<(EndRows, EndRows)>>>,
 }
 
 impl CellEnds {
-    /// The ends of each order (`orders[o][row]` its values) per cell
-    /// (`cells[row]`).
-    pub fn build(cells: &[usize], orders: &[&[i64]]) -> CellEnds {
+    /// The ends of each key's order (`orders[key][row]` its values) per
+    /// cell (`cells[row]`).
+    pub fn build(cells: &[usize], orders: PerDateKey<&[i64]>) -> CellEnds {
         let cell_count = SIZES.iter().product();
-        let ends = orders
-            .iter()
-            .map(|values| {
-                let mut ends: Vec<Option<(EndRows, EndRows)>> = vec![None; cell_count];
-                for (row, (&cell, &value)) in cells.iter().zip(values.iter()).enumerate() {
-                    let row = row as u32;
-                    let here = EndRows { value, first: row, last: row };
-                    let Some((low, high)) = &mut ends[cell] else {
-                        ends[cell] = Some((here, here));
-                        continue;
-                    };
-                    // Rows ascend: a row of an end's value is its last so far.
-                    match value.cmp(&low.value) {
-                        std::cmp::Ordering::Less => *low = here,
-                        std::cmp::Ordering::Equal => low.last = row,
-                        std::cmp::Ordering::Greater => {}
-                    }
-                    match value.cmp(&high.value) {
-                        std::cmp::Ordering::Greater => *high = here,
-                        std::cmp::Ordering::Equal => high.last = row,
-                        std::cmp::Ordering::Less => {}
-                    }
+        let ends = orders.map(|_, values| {
+            let mut ends: Vec<Option<(EndRows, EndRows)>> = vec![None; cell_count];
+            for (row, (&cell, &value)) in cells.iter().zip(values.iter()).enumerate() {
+                let row = row as u32;
+                let here = EndRows { value, first: row, last: row };
+                let Some((low, high)) = &mut ends[cell] else {
+                    ends[cell] = Some((here, here));
+                    continue;
+                };
+                // Rows ascend: a row of an end's value is its last so far.
+                match value.cmp(&low.value) {
+                    std::cmp::Ordering::Less => *low = here,
+                    std::cmp::Ordering::Equal => low.last = row,
+                    std::cmp::Ordering::Greater => {}
                 }
-                ends
-            })
-            .collect();
+                match value.cmp(&high.value) {
+                    std::cmp::Ordering::Greater => *high = here,
+                    std::cmp::Ordering::Equal => high.last = row,
+                    std::cmp::Ordering::Less => {}
+                }
+            }
+            ends
+        });
         CellEnds { ends }
     }
 
-    /// The first row, in the order of `order`'s values (`descending`: the
+    /// The first row, in the order of `key`'s values (`descending`: the
     /// largest first) then `_id` (`id_descending`), among the rows of
     /// `cells`, with its value; `None` when they hold no row.
-    pub fn first(&self, order: usize, descending: bool, id_descending: bool, cells: &[usize]) -> Option<(i64, u32)> {
+    pub fn first(&self, key: DateKey, descending: bool, id_descending: bool, cells: &[usize]) -> Option<(i64, u32)> {
         let mut best: Option<(i64, u32)> = None;
         for &cell in cells {
-            let Some((low, high)) = &self.ends[order][cell] else { continue };
+            let Some((low, high)) = &self.ends[key][cell] else { continue };
             let end = if descending { high } else { low };
             let candidate = (end.value, if id_descending { end.last } else { end.first });
             let better = best.is_none_or(|(value, row)| {
@@ -177,7 +176,7 @@ impl CellEnds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::column::NULL_DATE;
+    use crate::column::NULL_DATE;
 
     #[test]
     fn counts_add_up_by_selection() {
@@ -208,7 +207,7 @@ mod tests {
         ) {
             let cells: Vec<usize> = rows.iter().map(|&(cell, _)| cell).collect();
             let values: Vec<i64> = rows.iter().map(|&(_, value)| value).collect();
-            let ends = CellEnds::build(&cells, &[&values]);
+            let ends = CellEnds::build(&cells, PerDateKey::from_fn(|_| values.as_slice()));
             for (descending, id_descending) in [(false, false), (false, true), (true, false), (true, true)] {
                 let mut candidates: Vec<(i64, u32)> =
                     (0..rows.len()).filter(|&row| accepted.contains(&cells[row])).map(|row| (values[row], row as u32)).collect();
@@ -216,7 +215,7 @@ mod tests {
                     let by_value = if descending { right.0.cmp(&left.0) } else { left.0.cmp(&right.0) };
                     by_value.then(if id_descending { right.1.cmp(&left.1) } else { left.1.cmp(&right.1) })
                 });
-                proptest::prop_assert_eq!(ends.first(0, descending, id_descending, &accepted), candidates.first().copied());
+                proptest::prop_assert_eq!(ends.first(DateKey::Modified, descending, id_descending, &accepted), candidates.first().copied());
             }
         }
     }

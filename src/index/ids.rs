@@ -16,7 +16,7 @@
 
 use std::hash::BuildHasher;
 
-use crate::store::prefetch;
+use crate::sys::prefetch;
 
 /// `_id` → row: each slot is `(tag << 32) | (row + 1)`, `0` when empty.
 #[derive(Debug, Default)]

@@ -186,7 +186,7 @@ impl SortedOrder {
     #[inline]
     pub fn prefetch_position(&self, row: u32) {
         if let Some(positions) = self.positions.get() {
-            crate::store::prefetch(positions.as_ptr().wrapping_add(row as usize));
+            crate::sys::prefetch(positions.as_ptr().wrapping_add(row as usize));
         }
     }
 

@@ -40,7 +40,7 @@
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use crate::store::column::DictColumn;
+use crate::column::DictColumn;
 
 /// Closes every value in the text; no UTF-8 text holds this byte, and it
 /// is greater than every byte that does.
@@ -99,7 +99,7 @@ impl TextIndex {
             .map(|column| {
                 (1..=column.dict.len() as u32)
                     .into_par_iter()
-                    .map(|code| crate::store::column::unescaped(column.dict.get(code)).to_lowercase())
+                    .map(|code| crate::column::unescaped(column.dict.get(code)).to_lowercase())
                     .collect()
             })
             .collect();

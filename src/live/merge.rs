@@ -34,16 +34,16 @@ use std::cmp::Ordering;
 use std::ops::Range;
 
 use super::{Part, Snapshot};
-use crate::exec::{execute_live, live_id_order_page};
+use crate::column::{unescaped, NULL_DATE};
+use crate::exec::{execute, live_id_order_page, PageWindow};
 use crate::index::facets::FacetSelection;
 use crate::index::order::SortedOrder;
-use crate::model::{DateTime, Field, Message};
+use crate::model::{DateKey, DateTime, Field, Message, PerDateKey};
 use crate::output::PageFrame;
 use crate::plan::{plan, plan_window, Plan, RangeUse, StepKind};
 use crate::request::{ListQuery, Presence, SortField, SortKey};
-use crate::store::column::{unescaped, NULL_DATE};
 use crate::store::deleted::Deleted;
-use crate::store::{order_number, Segment};
+use crate::store::Segment;
 
 /// Which part an item comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,29 +87,27 @@ struct Item<'a> {
     origin: Origin,
     /// The row in its segment, or the position in the tail.
     index: u32,
-    /// `created`, `modified`, `date_time` in seconds ([`NULL_DATE`] for
-    /// `null`, the smallest value).
-    dates: [i64; 3],
+    /// Each date key's value in seconds ([`NULL_DATE`] for `null`, the
+    /// smallest value).
+    dates: PerDateKey<i64>,
     id: IdRef<'a>,
 }
 
 impl<'a> Item<'a> {
     fn of_row(origin: Origin, segment: &'a Segment, row: u32) -> Item<'a> {
-        let date = |key: SortField| segment.dates(key.field())[row as usize];
         Item {
             origin,
             index: row,
-            dates: [date(SortField::Created), date(SortField::Modified), date(SortField::DateTime)],
+            dates: PerDateKey::from_fn(|key| segment.dates(key.field())[row as usize]),
             id: IdRef::Row(segment, row),
         }
     }
 
     fn of_message(position: usize, message: &'a Message) -> Item<'a> {
-        let seconds = |value: Option<DateTime>| value.map_or(NULL_DATE, DateTime::seconds);
         Item {
             origin: Origin::Tail,
             index: position as u32,
-            dates: [seconds(message.created), seconds(message.modified), seconds(message.date_time)],
+            dates: PerDateKey::from_fn(|key| message.date_time_of(key.field()).map_or(NULL_DATE, DateTime::seconds)),
             id: IdRef::Raw(message.id.as_bytes()),
         }
     }
@@ -127,9 +125,7 @@ impl<'a> Item<'a> {
         for key in sort {
             let ordering = match key.field {
                 SortField::Id => self.id.bytes().cmp(&other.id.bytes()),
-                SortField::Created => self.dates[0].cmp(&other.dates[0]),
-                SortField::Modified => self.dates[1].cmp(&other.dates[1]),
-                SortField::DateTime => self.dates[2].cmp(&other.dates[2]),
+                SortField::Date(date) => self.dates[date].cmp(&other.dates[date]),
             };
             let ordering = if key.descending { ordering.reverse() } else { ordering };
             if ordering.is_ne() {
@@ -148,7 +144,8 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let base = &snapshot.base;
     let mut frame = PageFrame { item_count: 0, page: query.page, per_page: query.per_page };
     if snapshot.is_base_only() {
-        let execution = execute_live(&base.segment, None, &plan(&base.segment, query), None);
+        let plan = plan(&base.segment, query);
+        let execution = execute(&base.segment, None, &plan, &PageWindow::of(&plan));
         frame.item_count = execution.item_count;
         frame.write_body(out, |out| base.segment.write_items(&execution.rows, &query.attributes, out));
         return;
@@ -168,8 +165,8 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     let primary = query.sort[0];
     let base_window = |start: u64| {
         let limit = (want - start).min(base.deleted.live_count()) as u32;
-        let execution =
-            execute_live(&base.segment, Some(&base.deleted), &plan_window(&base.segment, query, start, limit), None);
+        let plan = plan_window(&base.segment, query, start, limit);
+        let execution = execute(&base.segment, Some(&base.deleted), &plan, &PageWindow::of(&plan));
         // Full: every base match from `start` that can reach the page.
         let full = execution.rows.len() as u64 == want - start && want > start;
         (execution, full)
@@ -218,10 +215,13 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
             let rows = live_id_order_page(&run.deleted, primary.descending, 0, limit as usize);
             (run.deleted.live_count(), rows)
         } else {
-            let mut plan = plan_window(&run.segment, query, 0, limit as u32);
-            plan.page_bound = page_bound;
-            plan.id_rows = rows_reaching.map(|rows| u32::try_from(rows).unwrap_or(u32::MAX));
-            let execution = execute_live(&run.segment, Some(&run.deleted), &plan, None);
+            let plan = plan_window(&run.segment, query, 0, limit as u32);
+            let window = PageWindow {
+                page_bound,
+                id_rows: rows_reaching.map(|rows| u32::try_from(rows).unwrap_or(u32::MAX)),
+                ..PageWindow::of(&plan)
+            };
+            let execution = execute(&run.segment, Some(&run.deleted), &plan, &window);
             (execution.item_count, execution.rows)
         };
         let items: Vec<Item<'_>> = rows
@@ -257,14 +257,15 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     if let Some(base_first) = lead {
         // A whole page of the small parts' matches sorting strictly before
         // anything in the base is the page: the base is only counted.
-        let order = order_number(primary.field);
+        let key = primary.field.date_key().expect("only date orders have a lead");
         let page = merge_lists(&lists, &query.sort, 0, query.per_page as usize).filter(|page| {
             page.len() == query.per_page as usize
-                && page.last().is_some_and(|item| sorts_before(item.dates[order], base_first, primary))
+                && page.last().is_some_and(|item| sorts_before(item.dates[key], base_first, primary))
         });
         if let Some(page) = page {
             let plan = plan_window(&base.segment, query, 0, 0);
-            frame.item_count = execute_live(&base.segment, Some(&base.deleted), &plan, None).item_count + small_count;
+            let counted = execute(&base.segment, Some(&base.deleted), &plan, &PageWindow::of(&plan));
+            frame.item_count = counted.item_count + small_count;
             write_page(snapshot, &frame, &page, query, out);
             return;
         }
@@ -305,7 +306,7 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
 /// order, dead or alive, matching or not: every match of the part sorts no
 /// earlier.
 fn first_value(segment: &Segment, primary: SortKey) -> Option<i64> {
-    let order = segment.order(primary.field);
+    let order = segment.order(primary.field.date_key()?);
     if order.is_empty() {
         return None;
     }
@@ -333,9 +334,9 @@ fn base_lead(snapshot: &Snapshot, query: &ListQuery) -> Option<i64> {
         return None;
     }
     let base_first = first_value(&snapshot.base.segment, primary)?;
-    let order = order_number(primary.field);
+    let key = primary.field.date_key()?;
     let leads = |value: i64| sorts_before(value, base_first, primary);
-    let tail_leads = snapshot.tail.iter().any(|written| leads(Item::of_message(0, &written.message).dates[order]));
+    let tail_leads = snapshot.tail.iter().any(|written| leads(written.dates[key]));
     let run_leads = snapshot.runs.iter().any(|run| first_value(&run.segment, primary).is_some_and(leads));
     (tail_leads || run_leads).then_some(base_first)
 }
@@ -386,8 +387,10 @@ fn facet_only_selection(segment: &Segment, query: &ListQuery) -> Option<FacetSel
 /// A run without rows there sorts after everything.
 fn first_sorts_after(run: &Segment, cells: &[usize], query: &ListQuery, base: &Segment, bound: u32) -> bool {
     let (primary, id_key) = (query.sort[0], query.sort[1]);
-    let order = order_number(primary.field);
-    let Some((value, row)) = run.cell_ends().first(order, primary.descending, id_key.descending, cells) else {
+    let Some(key) = primary.field.date_key() else {
+        return false;
+    };
+    let Some((value, row)) = run.cell_ends().first(key, primary.descending, id_key.descending, cells) else {
         return true;
     };
     let bound_value = base.dates(primary.field.field())[bound as usize];
@@ -527,7 +530,7 @@ fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usiz
         _ => return sorted(tail_matches(snapshot, query)),
     };
     let tail = &snapshot.tail;
-    let order = order_number(primary.field);
+    let key = primary.field.date_key().expect("a date primary key");
     let filter = (!query.filters_nothing()).then(|| super::TailFilter::new(query));
     let mut items = Vec::with_capacity(tail.len().min(keep));
     let mut count = 0u64;
@@ -547,9 +550,8 @@ fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usiz
             group.iter().for_each(|&position| push(position));
         }
     };
-    let groups = tail
-        .by_date(order)
-        .chunk_by(|&left, &right| tail[left as usize].dates[order] == tail[right as usize].dates[order]);
+    let groups =
+        tail.by_date(key).chunk_by(|&left, &right| tail[left as usize].dates[key] == tail[right as usize].dates[key]);
     if primary.descending {
         groups.rev().for_each(&mut take);
     } else {
@@ -779,7 +781,7 @@ struct RankedPart<'a> {
     segment: &'a Segment,
     deleted: &'a Deleted,
     order: &'a SortedOrder,
-    order_number: usize,
+    key: DateKey,
     positions: Range<usize>,
     /// The part's plan, kept to read its window without planning again.
     plan: Plan,
@@ -789,22 +791,19 @@ impl<'a> RankedPart<'a> {
     /// The part as the planner sees the request; `None` when the plan
     /// filters on more than a range of the primary date key (its domain).
     fn new(origin: Origin, part: &'a Part, query: &ListQuery) -> Option<RankedPart<'a>> {
-        let key = query.sort[0].field;
-        if key == SortField::Id {
-            return None;
-        }
+        let key = query.sort[0].field.date_key()?;
         let plan = plan(&part.segment, query);
         if !plan.steps.iter().all(|step| matches!(step.kind, StepKind::Range { how: RangeUse::Domain, .. })) {
             return None;
         }
         let order = part.segment.order(key);
-        let positions = plan.domain().map_or(0..order.len(), |(_, _, _, positions)| positions);
+        let positions = plan.domain().map_or(0..order.len(), |domain| domain.positions);
         let (segment, deleted) = (&*part.segment, &*part.deleted);
-        Some(RankedPart { origin, segment, deleted, order, order_number: order_number(key), positions, plan })
+        Some(RankedPart { origin, segment, deleted, order, key, positions, plan })
     }
 
     fn live(&self, positions: Range<usize>) -> u64 {
-        positions.len() as u64 - self.deleted.dead_at(self.order_number, positions)
+        positions.len() as u64 - self.deleted.dead_at(self.key, positions)
     }
 
     fn count(&self) -> u64 {
@@ -814,7 +813,7 @@ impl<'a> RankedPart<'a> {
     /// The matches sorting strictly before `key`: whole ranges of the order
     /// counted, the key's group of ties compared one by one.
     fn count_before(&self, key: &Item<'_>, sort: &[SortKey]) -> u64 {
-        let value = key.dates[self.order_number];
+        let value = key.dates[self.key];
         let clamp = |position: usize| position.clamp(self.positions.start, self.positions.end);
         let (group_start, group_end) = (clamp(self.order.lower_bound(value)), clamp(self.order.upper_bound(value)));
         self.count_before_group(key, sort, group_start..group_end)
@@ -967,8 +966,8 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
             return (Vec::new(), 0, reachable);
         }
         // Only a domain: the window is the same plan from another place.
-        let plan = Plan { offset: starts[number], limit, page_bound, ..part.plan.clone() };
-        (execute_live(part.segment, Some(part.deleted), &plan, None).rows, limit, reachable)
+        let window = PageWindow { offset: starts[number], limit, page_bound, id_rows: None };
+        (execute(part.segment, Some(part.deleted), &part.plan, &window).rows, limit, reachable)
     };
     let part_matches = |number: usize, limit: u64, page_bound: Option<i64>| {
         let (rows, limit, reachable) = part_rows(number, limit, page_bound);
@@ -981,7 +980,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
     let (base_rows, base_limit, base_reachable) = part_rows(0, take, None);
     let base_last = base_rows.last().map(|&row| Item::of_row(Origin::Base, parts[0].segment, row));
     let page_bound = match &base_last {
-        Some(last) if base_rows.len() as u64 == take => Some(last.dates[parts[0].order_number]),
+        Some(last) if base_rows.len() as u64 == take => Some(last.dates[parts[0].key]),
         _ => None,
     };
     let run_lists: Vec<PartMatches<'_>> =

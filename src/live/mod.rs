@@ -248,7 +248,7 @@ impl Snapshot {
     }
 
     fn locate(&self, id: &str) -> Option<Location> {
-        let fragment = crate::output::quoted(id);
+        let fragment = crate::json::quoted(id);
         self.locate_filed(id, fragment.as_bytes(), id_hash(fragment.as_bytes()), true)
     }
 
@@ -531,7 +531,7 @@ impl WrittenIds {
     fn only<'a>(ids: impl IntoIterator<Item = &'a str>) -> WrittenIds {
         let mut written = WrittenIds::default();
         for id in ids {
-            written.add(id_hash(crate::output::quoted(id).as_bytes()));
+            written.add(id_hash(crate::json::quoted(id).as_bytes()));
         }
         written
     }
@@ -697,7 +697,7 @@ impl Shared {
         // and what was written since.
         let mut still_written = WrittenIds::only(snapshot.tail.iter().map(|written| written.message.id.as_str()));
         for id in &written {
-            let fragment = crate::output::quoted(id);
+            let fragment = crate::json::quoted(id);
             let hash = id_hash(fragment.as_bytes());
             still_written.add(hash);
             if let Some(row) = base.live_row(fragment.as_bytes(), hash) {
@@ -1064,7 +1064,7 @@ impl Writable for LiveEngine {
         let filed_ids: Vec<(String, u64)> = batch
             .iter()
             .map(|write| {
-                let fragment = crate::output::quoted(write.id());
+                let fragment = crate::json::quoted(write.id());
                 let hash = id_hash(fragment.as_bytes());
                 (fragment, hash)
             })

@@ -9,9 +9,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::model::{DateTime, Message};
+use crate::column::NULL_DATE;
+use crate::model::{DateKey, DateTime, Message, PerDateKey};
 use crate::request::ListQuery;
-use crate::store::column::NULL_DATE;
 
 /// The tail's messages with their date orders.
 ///
@@ -26,12 +26,11 @@ pub struct Tail {
     log: Arc<Log>,
     /// Positions in `log`, in `_id` order (byte-wise).
     entries: Vec<u32>,
-    /// Per date key, in the segments' order numbering
-    /// ([`crate::store::order_number`]): the indexes of the messages (in
-    /// `_id` order) by that date (`null` first), then `_id`, ascending;
+    /// Per date key: the indexes of the messages (in `_id` order) by that
+    /// date (`null` first), then `_id`, ascending;
     /// sorted by the first query that asks, once per snapshot (a write,
     /// which makes a new snapshot, pays nothing for them).
-    by_date: [OnceLock<Vec<u32>>; 3],
+    by_date: PerDateKey<OnceLock<Vec<u32>>>,
 }
 
 impl Clone for Tail {
@@ -72,12 +71,12 @@ impl Tail {
         self.entries.binary_search_by(|&entry| self.log.get(entry).message.id.as_str().cmp(id))
     }
 
-    /// The indexes of the messages ascending by date key `order`
-    /// (`store::order_number`), ties by `_id`.
-    pub fn by_date(&self, order: usize) -> &[u32] {
-        self.by_date[order].get_or_init(|| {
+    /// The indexes of the messages ascending by date key `key`, ties by
+    /// `_id`.
+    pub fn by_date(&self, key: DateKey) -> &[u32] {
+        self.by_date[key].get_or_init(|| {
             let mut keyed: Vec<(i64, u32)> =
-                self.iter().enumerate().map(|(index, written)| (written.dates[order], index as u32)).collect();
+                self.iter().enumerate().map(|(index, written)| (written.dates[key], index as u32)).collect();
             // Indexes are in `_id` order: ties on the date keep it.
             keyed.sort_unstable();
             keyed.into_iter().map(|(_, index)| index).collect()
@@ -179,15 +178,13 @@ pub struct TailMessage {
     /// `correspondent`, `destination`, `origin` lower-cased (`None`: null),
     /// once asked for.
     lowered: OnceLock<[Option<Box<str>>; 3]>,
-    /// `created`, `modified`, `date_time` in seconds ([`NULL_DATE`] for
-    /// `null`), in the segments' order numbering.
-    pub(crate) dates: [i64; 3],
+    /// Each date key's value in seconds ([`NULL_DATE`] for `null`).
+    pub(crate) dates: PerDateKey<i64>,
 }
 
 impl TailMessage {
     pub(super) fn new(message: Message) -> TailMessage {
-        let seconds = |value: Option<DateTime>| value.map_or(NULL_DATE, DateTime::seconds);
-        let dates = [seconds(message.created), seconds(message.modified), seconds(message.date_time)];
+        let dates = PerDateKey::from_fn(|key| message.date_time_of(key.field()).map_or(NULL_DATE, DateTime::seconds));
         TailMessage { message, lowered: OnceLock::new(), dates }
     }
 
@@ -249,7 +246,7 @@ mod tests {
 
     /// The positions of `tail`'s messages by date key `order` then `_id`,
     /// found by sorting them.
-    fn sorted_positions(tail: &Tail, order: usize) -> Vec<u32> {
+    fn sorted_positions(tail: &Tail, order: DateKey) -> Vec<u32> {
         let mut positions: Vec<u32> = (0..tail.len() as u32).collect();
         assert_eq!(tail.iter().len(), tail.len());
         positions.sort_by_key(|&position| {
@@ -283,10 +280,10 @@ mod tests {
                 let ids: Vec<&str> = tail.iter().map(|written| written.message.id.as_str()).collect();
                 proptest::prop_assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
                 if number % 3 == 0 {
-                    let _ = tail.by_date(number as usize % 3); // asked for before the next change
+                    let _ = tail.by_date(DateKey::ALL[number as usize % 3]); // asked for before the next change
                     tail = tail.clone();
                 }
-                for order in 0..3 {
+                for order in DateKey::ALL {
                     proptest::prop_assert_eq!(tail.by_date(order).to_vec(), sorted_positions(&tail, order));
                 }
             }

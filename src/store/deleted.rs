@@ -31,9 +31,10 @@ use roaring::RoaringBitmap;
 
 use crate::index::facets::{FacetCounts, FacetSelection};
 use crate::index::order::BLOCK;
+use crate::model::{DateKey, PerDateKey};
 
-/// The sorted orders a segment has (`created`, `modified`, `date_time`).
-pub const ORDERS: usize = 3;
+/// The sorted orders a segment has: one per [`DateKey`].
+const ORDERS: usize = DateKey::ALL.len();
 
 /// The dead rows folded into a shared bitmap, with their positions in each
 /// sorted order (ascending) in two lists: the old ones, shared from freeze
@@ -47,8 +48,8 @@ struct Frozen {
     /// `rows.len()`, kept: roaring sums its containers' lengths each time,
     /// and every query asks for a part's live count.
     row_total: u64,
-    old_positions: Arc<[Vec<u32>; ORDERS]>,
-    young_positions: [Vec<u32>; ORDERS],
+    old_positions: Arc<PerDateKey<Vec<u32>>>,
+    young_positions: PerDateKey<Vec<u32>>,
     /// Dead rows per value of the segment's text index, once asked for.
     text_tally: std::sync::OnceLock<Vec<u32>>,
     /// Dead rows per code of each value-indexed field, once asked for.
@@ -64,7 +65,11 @@ struct Frozen {
 pub const VALUE_FIELDS: usize = crate::store::BITMAP_FIELDS.len();
 
 impl Frozen {
-    fn new(rows: RoaringBitmap, old_positions: Arc<[Vec<u32>; ORDERS]>, young_positions: [Vec<u32>; ORDERS]) -> Frozen {
+    fn new(
+        rows: RoaringBitmap,
+        old_positions: Arc<PerDateKey<Vec<u32>>>,
+        young_positions: PerDateKey<Vec<u32>>,
+    ) -> Frozen {
         Frozen {
             row_total: rows.len(),
             rows,
@@ -85,6 +90,13 @@ const RECENT_LIMIT: usize = 256;
 /// [`Frozen`]); small in unit tests, so that they fold often.
 const YOUNG_LIMIT: usize = if cfg!(test) { 600 } else { 16_384 };
 
+/// The positions in `key`'s order among the recent lists (rows first,
+/// then one list per key in [`DateKey::ALL`] order).
+fn recent_positions<'a>(lists: &[&'a [u32]; ORDERS + 1], key: DateKey) -> &'a [u32] {
+    let slot = DateKey::ALL.iter().position(|&known| known == key).expect("every key has a list");
+    lists[slot + 1]
+}
+
 /// The dead rows of one segment, as of one snapshot.
 #[derive(Debug)]
 pub struct Deleted {
@@ -102,18 +114,20 @@ pub struct Deleted {
 impl Deleted {
     /// No dead rows in a segment of `row_count` rows.
     pub fn none(row_count: u32) -> Deleted {
-        let frozen = Frozen::new(RoaringBitmap::new(), Arc::default(), std::array::from_fn(|_| Vec::new()));
+        let frozen = Frozen::new(RoaringBitmap::new(), Arc::default(), PerDateKey::default());
         Deleted { row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets: FacetCounts::empty() }
     }
 
     /// A new version with `row` dead as well: `cell` is its facet cell,
     /// `positions` its position in each sorted order.
-    pub fn with_row(&self, row: u32, cell: usize, positions: [u32; ORDERS]) -> Deleted {
+    pub fn with_row(&self, row: u32, cell: usize, positions: PerDateKey<u32>) -> Deleted {
         debug_assert!(row < self.row_count && !self.contains(row), "a row dies once");
         let mut facets = self.facets.clone();
         facets.add_to_cell(cell);
         let mut recent = Vec::with_capacity(self.recent.len() + ORDERS + 1);
-        for (list, value) in self.recent_lists().into_iter().zip(std::iter::once(row).chain(positions)) {
+        for (list, value) in
+            self.recent_lists().into_iter().zip(std::iter::once(row).chain(positions.values().copied()))
+        {
             let at = list.partition_point(|&known| known < value);
             recent.extend_from_slice(&list[..at]);
             recent.push(value);
@@ -127,13 +141,13 @@ impl Deleted {
         let lists = next.recent_lists();
         let mut rows = self.frozen.rows.clone();
         rows.extend(lists[0].iter().copied());
-        let young: [Vec<u32>; ORDERS] =
-            std::array::from_fn(|order| merge_sorted(&self.frozen.young_positions[order], lists[order + 1]));
-        let frozen = if young[0].len() <= YOUNG_LIMIT {
+        let young =
+            PerDateKey::from_fn(|key| merge_sorted(&self.frozen.young_positions[key], recent_positions(&lists, key)));
+        let frozen = if young[DateKey::Created].len() <= YOUNG_LIMIT {
             Frozen::new(rows, Arc::clone(&self.frozen.old_positions), young)
         } else {
-            let old = std::array::from_fn(|order| merge_sorted(&self.frozen.old_positions[order], &young[order]));
-            Frozen::new(rows, Arc::new(old), std::array::from_fn(|_| Vec::new()))
+            let old = PerDateKey::from_fn(|key| merge_sorted(&self.frozen.old_positions[key], &young[key]));
+            Frozen::new(rows, Arc::new(old), PerDateKey::default())
         };
         if let Some(words) = self.frozen.dense.get() {
             // The old bitset with the newly frozen rows: a copy, where
@@ -236,24 +250,24 @@ impl Deleted {
     }
 
     /// How many dead rows lie in block `block` of sorted order number
-    /// `order_number` (see [`ORDERS`]).
-    pub fn dead_in_block(&self, order_number: usize, block: usize) -> u64 {
-        self.dead_at(order_number, block * BLOCK..(block + 1) * BLOCK)
+    /// `key`.
+    pub fn dead_in_block(&self, key: DateKey, block: usize) -> u64 {
+        self.dead_at(key, block * BLOCK..(block + 1) * BLOCK)
     }
 
     /// The three disjoint ascending lists of the dead rows' positions in
-    /// sorted order number `order_number`: old, young and recent.
-    fn position_lists(&self, order_number: usize) -> [&[u32]; 3] {
+    /// sorted order of `key`: old, young and recent.
+    fn position_lists(&self, key: DateKey) -> [&[u32]; 3] {
         [
-            &self.frozen.old_positions[order_number],
-            &self.frozen.young_positions[order_number],
-            self.recent_lists()[order_number + 1],
+            &self.frozen.old_positions[key],
+            &self.frozen.young_positions[key],
+            recent_positions(&self.recent_lists(), key),
         ]
     }
 
     /// How many dead rows lie at `positions` of sorted order number
-    /// `order_number`: binary searches in each list of dead positions.
-    pub fn dead_at(&self, order_number: usize, positions: std::ops::Range<usize>) -> u64 {
+    /// `key`: binary searches in each list of dead positions.
+    pub fn dead_at(&self, key: DateKey, positions: std::ops::Range<usize>) -> u64 {
         let within = |sorted: &[u32]| {
             // Walks ask from the order's start, and counts to its end: those
             // bounds need no search.
@@ -264,21 +278,21 @@ impl Deleted {
             };
             below(positions.end).saturating_sub(below(positions.start))
         };
-        self.position_lists(order_number).into_iter().map(within).sum::<usize>() as u64
+        self.position_lists(key).into_iter().map(within).sum::<usize>() as u64
     }
 
-    /// The dead rows' positions in sorted order number `order_number` from
+    /// The dead rows' positions in sorted order of `key` from
     /// `from` on, ascending: a walk of that order takes the positions
     /// between them without testing a row.
-    pub fn dead_positions_from(&self, order_number: usize, from: usize) -> impl Iterator<Item = usize> + '_ {
-        let lists = self.position_lists(order_number);
+    pub fn dead_positions_from(&self, key: DateKey, from: usize) -> impl Iterator<Item = usize> + '_ {
+        let lists = self.position_lists(key);
         merge_disjoint(lists.map(|sorted| &sorted[sorted.partition_point(|&dead| (dead as usize) < from)..]), false)
     }
 
-    /// The dead rows' positions in sorted order number `order_number`
+    /// The dead rows' positions in sorted order of `key`
     /// below `end`, descending (see [`Deleted::dead_positions_from`]).
-    pub fn dead_positions_before(&self, order_number: usize, end: usize) -> impl Iterator<Item = usize> + '_ {
-        let lists = self.position_lists(order_number);
+    pub fn dead_positions_before(&self, key: DateKey, end: usize) -> impl Iterator<Item = usize> + '_ {
+        let lists = self.position_lists(key);
         merge_disjoint(lists.map(|sorted| &sorted[..sorted.partition_point(|&dead| (dead as usize) < end)]), true)
     }
 
@@ -369,7 +383,7 @@ mod tests {
 
     /// Three orders over 3,000 rows (three blocks), and the positions of
     /// a row in each.
-    fn orders() -> (Vec<SortedOrder>, impl Fn(u32) -> [u32; ORDERS]) {
+    fn orders() -> (Vec<SortedOrder>, impl Fn(u32) -> PerDateKey<u32>) {
         let values: Vec<Vec<i64>> =
             (0..ORDERS as i64).map(|key| (0..3000).map(|row| (row * (7 + key * 4)) % 101).collect()).collect();
         let orders: Vec<SortedOrder> = values.iter().map(|values| SortedOrder::build(values)).collect();
@@ -384,7 +398,13 @@ mod tests {
                     position_of_row
                 })
                 .collect();
-            move |row: u32| std::array::from_fn(|order| orders[order][row as usize])
+            move |row: u32| {
+                let mut slot = 0;
+                PerDateKey::from_fn(|_| {
+                    slot += 1;
+                    orders[slot - 1][row as usize]
+                })
+            }
         };
         (orders, positions)
     }
@@ -421,7 +441,7 @@ mod tests {
         assert_eq!(current.select_live(live.len() as u64), None);
         // Dead rows per block and per range agree with counting them.
         for deleted in [&first, &current] {
-            for (number, order) in orders.iter().enumerate() {
+            for (number, order) in DateKey::ALL.into_iter().zip(&orders) {
                 let dead_at = |range: std::ops::Range<usize>| {
                     order.rows_at(range).iter().filter(|&&row| deleted.contains(row)).count() as u64
                 };
@@ -468,7 +488,7 @@ mod tests {
             if serial % 300 != 299 {
                 continue;
             }
-            for (number, order) in orders.iter().enumerate() {
+            for (number, order) in DateKey::ALL.into_iter().zip(&orders) {
                 let dead: Vec<usize> = (0..3000).filter(|&position| deleted.contains(order.row_at(position))).collect();
                 assert_eq!(dead.len() as u64, deleted.len());
                 for range in [0..3000, 17..2900, 1000..1100, 2999..3000] {
@@ -483,8 +503,8 @@ mod tests {
                 }
             }
         }
-        assert!(!deleted.frozen.old_positions[0].is_empty(), "young positions were folded");
-        assert!(deleted.frozen.young_positions[0].len() <= YOUNG_LIMIT);
+        assert!(!deleted.frozen.old_positions[DateKey::Created].is_empty(), "young positions were folded");
+        assert!(deleted.frozen.young_positions[DateKey::Created].len() <= YOUNG_LIMIT);
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! beside immutable ones, so nothing here assumes a store is one segment
 //! for ever; the planner and executor take a `&Segment`.
 
-pub mod column;
 pub mod deleted;
 pub mod records;
 
@@ -22,12 +21,15 @@ use crate::index::ids::IdIndex;
 use crate::index::order::SortedOrder;
 use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
-use crate::model::{Channel, DeliveryStatus, Direction, Field, FieldKind, Message};
-use crate::request::SortField;
-use column::{Column, DateColumn, DictColumn, EnumColumn, NULL_DATE};
+use crate::model::{Channel, DateKey, DeliveryStatus, Direction, Field, FieldKind, Message, PerDateKey};
+use crate::sys::prefetch;
+// Kept under its old path for the loader until it moves to `crate::column`.
+pub(crate) use crate::column;
+use crate::column::{Column, DateColumn, DictColumn, EnumColumn, NULL_DATE};
 
-/// Fields with a bitmap per distinct value (the Id list filters and enums).
-pub const BITMAP_FIELDS: [Field; 10] = [
+/// The Id-like fields with a bitmap per distinct value: the Id list
+/// filters but `filters-ids` (whose rows come from the `_id` index).
+pub const ID_LIKE_FIELDS: [Field; 7] = [
     Field::CareEnquiry,
     Field::Location,
     Field::LocationContact,
@@ -35,25 +37,36 @@ pub const BITMAP_FIELDS: [Field; 10] = [
     Field::ServiceUser,
     Field::ServiceUserContact,
     Field::ReplyTo,
-    Field::Channel,
-    Field::Direction,
-    Field::DeliveryStatus,
 ];
+
+/// The enum fields, each with a bitmap per value.
+pub const ENUM_FIELDS: [Field; 3] = [Field::Channel, Field::Direction, Field::DeliveryStatus];
+
+/// Fields with a bitmap per distinct value: [`ID_LIKE_FIELDS`], then
+/// [`ENUM_FIELDS`].
+pub const BITMAP_FIELDS: [Field; 10] = [
+    ID_LIKE_FIELDS[0],
+    ID_LIKE_FIELDS[1],
+    ID_LIKE_FIELDS[2],
+    ID_LIKE_FIELDS[3],
+    ID_LIKE_FIELDS[4],
+    ID_LIKE_FIELDS[5],
+    ID_LIKE_FIELDS[6],
+    ENUM_FIELDS[0],
+    ENUM_FIELDS[1],
+    ENUM_FIELDS[2],
+];
+
+/// The closed-set filters, in the order of the facet counts' dimensions
+/// ([`crate::index::facets`]): the enum fields, then the two presence
+/// filters.
+pub const FACET_FIELDS: [Field; 5] = [ENUM_FIELDS[0], ENUM_FIELDS[1], ENUM_FIELDS[2], Field::Anonymized, Field::Read];
 
 /// Fields whose values are mostly unique: stored without deduplication.
 const ARENA_FIELDS: [Field; 2] = [Field::Content, Field::DownloadId];
 
 /// The fields `filters-q` searches.
 pub const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, Field::Origin];
-
-/// The date/time sort keys with a sorted order, in [`SortField`] order
-/// (without `_id`, whose order is the row order).
-const ORDERED_FIELDS: [SortField; 3] = [SortField::Created, SortField::Modified, SortField::DateTime];
-
-/// The number of a date/time sort key's order among a segment's orders.
-pub fn order_number(key: SortField) -> usize {
-    ORDERED_FIELDS.iter().position(|&known| known == key).expect("`_id` has no separate order")
-}
 
 /// An immutable, fully indexed set of messages.
 #[derive(Debug)]
@@ -70,8 +83,8 @@ pub struct Segment {
     anonymized: RoaringBitmap,
     /// Rows whose `read` is set.
     read: RoaringBitmap,
-    /// Sorted orders of `created`, `modified`, `date_time`.
-    orders: [SortedOrder; 3],
+    /// The sorted order of each date key.
+    orders: PerDateKey<SortedOrder>,
     /// The substring index: built with the segment, or (for a live store's
     /// runs, see [`SegmentBuilder::defer_text_index`]) the first time it is
     /// asked for.
@@ -172,21 +185,20 @@ impl Segment {
     }
 
     /// The sorted order of a date/time sort key.
-    pub fn order(&self, key: SortField) -> &SortedOrder {
-        &self.orders[order_number(key)]
+    pub fn order(&self, key: DateKey) -> &SortedOrder {
+        &self.orders[key]
     }
 
-    /// The position of a row in each sorted order (numbered by
-    /// [`order_number`]).
-    pub fn positions_of(&self, row: u32) -> [u32; deleted::ORDERS] {
-        std::array::from_fn(|number| self.orders[number].position_of(row) as u32)
+    /// The position of a row in each sorted order.
+    pub fn positions_of(&self, row: u32) -> PerDateKey<u32> {
+        PerDateKey::from_fn(|key| self.orders[key].position_of(row) as u32)
     }
 
     /// Makes what [`Segment::positions_of`] reads (each order's inverse
     /// permutation, 4 bytes a row an order) now, so that the first write
     /// killing a row does not wait for it.
     pub fn prepare_for_writes(&self) {
-        self.orders.par_iter().for_each(|order| {
+        self.orders.values().collect::<Vec<_>>().par_iter().for_each(|order| {
             order.prepare_positions();
         });
     }
@@ -215,8 +227,8 @@ impl Segment {
     pub fn cell_ends(&self) -> &crate::index::facets::CellEnds {
         self.cell_ends.get_or_init(|| {
             let cells: Vec<usize> = (0..self.row_count).map(|row| self.facet_cell(row)).collect();
-            let orders = ORDERED_FIELDS.map(|key| self.dates(key.field()));
-            crate::index::facets::CellEnds::build(&cells, &orders)
+            let orders = PerDateKey::from_fn(|key| self.dates(key.field()));
+            crate::index::facets::CellEnds::build(&cells, orders)
         })
     }
 
@@ -237,11 +249,11 @@ impl Segment {
 
     /// The row of the message with this `_id`.
     pub fn row_of_id(&self, id: &str) -> Option<u32> {
-        self.row_of_id_fragment(crate::output::quoted(id).as_bytes())
+        self.row_of_id_fragment(crate::json::quoted(id).as_bytes())
     }
 
     /// The row of the message whose `_id` is this JSON text (as
-    /// [`crate::output::quoted`] writes it): for looking one `_id` up in
+    /// [`crate::json::quoted`] writes it): for looking one `_id` up in
     /// several segments, quoting it once.
     pub fn row_of_id_fragment(&self, fragment: &[u8]) -> Option<u32> {
         self.ids.find(fragment, |row| self.id_fragment(row))
@@ -266,7 +278,7 @@ impl Segment {
     /// Starts loading what [`Segment::facet_cell`] and
     /// [`Segment::positions_of`] read of a row.
     fn prefetch_for_kill(&self, row: u32) {
-        for field in [Field::Channel, Field::Direction, Field::DeliveryStatus] {
+        for field in ENUM_FIELDS {
             if let Column::Enum(column) = self.column(field) {
                 prefetch(column.codes.as_ptr().wrapping_add(row as usize));
             }
@@ -276,7 +288,7 @@ impl Segment {
                 prefetch(column.values.as_ptr().wrapping_add(row as usize));
             }
         }
-        for order in &self.orders {
+        for order in self.orders.values() {
             order.prefetch_position(row);
         }
     }
@@ -284,7 +296,7 @@ impl Segment {
     /// [`Segment::row_of_id`] for a row about to be written out: its values
     /// start loading while the `_id` is confirmed.
     pub fn row_of_id_to_write(&self, id: &str) -> Option<u32> {
-        let fragment = crate::output::quoted(id);
+        let fragment = crate::json::quoted(id);
         self.ids.find_then(fragment.as_bytes(), |row| self.id_fragment(row), |row| self.prefetch_row(row))
     }
 
@@ -398,7 +410,7 @@ impl Segment {
         let indexes = self.value_indexes.iter().flatten().map(ValueIndex::heap_bytes).sum::<usize>()
             + self.anonymized.serialized_size()
             + self.read.serialized_size()
-            + self.orders.iter().map(SortedOrder::heap_bytes).sum::<usize>()
+            + self.orders.values().map(SortedOrder::heap_bytes).sum::<usize>()
             + self.text.get().map_or(0, |text| text.heap_bytes());
         (columns, indexes)
     }
@@ -413,14 +425,6 @@ fn text_columns(columns: &[Column]) -> Vec<&DictColumn> {
             _ => unreachable!("text fields are dictionaries"),
         })
         .collect()
-}
-
-/// Asks the processor to start loading the cache line holding `pointer`,
-/// so that loads which do not depend on one another overlap their misses.
-/// A hint only: it reads nothing and any address is allowed.
-#[inline(always)]
-pub fn prefetch<T>(pointer: *const T) {
-    crate::sys::prefetch(pointer);
 }
 
 /// The rows of an `_id` column in byte order of the raw Ids (not of their
@@ -825,7 +829,7 @@ impl SegmentBuilder {
                             })
                             .collect::<Vec<_>>()
                     },
-                    || ORDERED_FIELDS.map(|key| SortedOrder::build(dates(key.field()))),
+                    || PerDateKey::from_fn(|key| SortedOrder::build(dates(key.field()))),
                 )
             },
             || {
@@ -841,8 +845,7 @@ impl SegmentBuilder {
             },
         );
         // Id-like fields also list each value's rows in date_time order.
-        let date_order =
-            orders[ORDERED_FIELDS.iter().position(|&key| key == SortField::DateTime).expect("ordered")].rows();
+        let date_order = orders[DateKey::DateTime].rows();
         value_indexes.par_iter_mut().enumerate().for_each(|(position, index)| {
             if let Column::Dict(column) = &columns_ref[position] {
                 *index = index.take().map(|built| built.with_date_lists(&column.codes, date_order));

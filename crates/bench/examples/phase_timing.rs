@@ -16,7 +16,8 @@ fn main() {
         let started = Instant::now();
         let plan = msgdex::testing::plan(engine.segment(), &query);
         let planned = Instant::now();
-        let execution = msgdex::testing::execute(engine.segment(), &plan);
+        let window = msgdex::testing::PageWindow::of(&plan);
+        let execution = msgdex::testing::execute(engine.segment(), None, &plan, &window);
         let executed = Instant::now();
         for _ in 0..repeat {
             std::hint::black_box(engine.respond(target));

@@ -285,29 +285,7 @@ fn explain(data: &PathBuf, query: &str) -> Result<ExitCode, String> {
             return Ok(ExitCode::from(2));
         }
     };
-    let (plan, execution) = engine.explain(&list);
-    println!("{plan}");
-    println!("execution");
-    let after: Vec<String> = execution.stats.after_step.iter().map(u64::to_string).collect();
-    println!("  rows left after each evaluated step: {}", if after.is_empty() { "-".into() } else { after.join(", ") });
-    if let Some(text) = execution.stats.text {
-        println!(
-            "  text search: suffix array, {} occurrences in {} distinct values, {} row entries read",
-            text.occurrences, text.values_matched, text.rows_read
-        );
-    }
-    let strategy =
-        execution.stats.strategy.map_or("none (nothing matched)".to_owned(), |strategy| format!("{strategy:?}"));
-    println!("  page strategy used: {strategy}");
-    if execution.stats.counted_by_facets {
-        println!("  item_count from the facet counts; rows tested on their own values, no bitmap built");
-    }
-    if execution.stats.counted_by_text_values {
-        println!("  item_count from the matched values' row counts; rows tested on their own values, no bitmap built");
-    }
-    println!("  rows examined one by one: {}", execution.stats.rows_examined);
-    println!("  whole blocks skipped: {}", execution.stats.blocks_skipped);
-    println!("  item_count: {}, items on the page: {}", execution.item_count, execution.rows.len());
+    println!("{}", engine.explain(&list));
     Ok(ExitCode::SUCCESS)
 }
 

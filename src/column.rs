@@ -48,11 +48,11 @@ impl FragmentDict {
     }
 
     /// Starts loading where `code`'s text is placed (see
-    /// [`crate::store::prefetch`]).
+    /// [`crate::sys::prefetch`]).
     #[inline]
     pub fn prefetch(&self, code: u32) {
         if code > 1 {
-            crate::store::prefetch(self.ends.as_ptr().wrapping_add(code as usize - 2));
+            crate::sys::prefetch(self.ends.as_ptr().wrapping_add(code as usize - 2));
         }
     }
 
@@ -269,7 +269,7 @@ impl DictColumn {
 
     /// The code of a string value, if some row holds it.
     pub fn code_of(&self, value: &str) -> Option<u32> {
-        self.code_of_fragment(crate::output::quoted(value).as_bytes())
+        self.code_of_fragment(crate::json::quoted(value).as_bytes())
     }
 
     /// The code of a value given as its JSON text, if some row holds it.
@@ -410,13 +410,13 @@ impl Column {
         }
     }
 
-    /// Starts loading a row's value (see [`crate::store::prefetch`]).
+    /// Starts loading a row's value (see [`crate::sys::prefetch`]).
     #[inline]
     pub fn prefetch_row(&self, row: u32) {
         match self {
-            Column::Dict(column) => crate::store::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
-            Column::Enum(column) => crate::store::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
-            Column::Date(column) => crate::store::prefetch(column.values.as_ptr().wrapping_add(row as usize)),
+            Column::Dict(column) => crate::sys::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
+            Column::Enum(column) => crate::sys::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
+            Column::Date(column) => crate::sys::prefetch(column.values.as_ptr().wrapping_add(row as usize)),
         }
     }
 

@@ -1,0 +1,188 @@
+//! The filter steps of a plan evaluated into one bitmap of matches, less
+//! the segment's dead rows: borrowed from an index when one step answers,
+//! built cheapest first otherwise.
+
+use std::borrow::Cow;
+
+use roaring::{MultiOps, RoaringBitmap};
+
+use super::{ExecStats, Job};
+use crate::column::Column;
+use crate::index::text::TextMatch;
+use crate::plan::{Plan, RangeUse, StepKind};
+use crate::store::deleted::Deleted;
+use crate::store::Segment;
+
+/// The rows matching the filter steps: `None` means every row; a single
+/// step's bitmap is borrowed from the index, not copied.
+pub(super) type Matches<'a> = Option<Cow<'a, RoaringBitmap>>;
+
+/// Evaluates every step but the domain, less the dead rows; `None` when the
+/// result is empty, `Some(None)` when every row matches.
+pub(super) fn evaluate<'a>(
+    job: &Job<'a>,
+    mut text: Option<TextMatch<'_>>,
+    stats: &mut ExecStats,
+) -> Option<Matches<'a>> {
+    let (segment, deleted, plan) = (job.segment, job.dead, job.plan);
+    let mut matches: Matches<'a> = None;
+    let universe = || {
+        let mut all = RoaringBitmap::new();
+        all.insert_range(0..segment.row_count());
+        all
+    };
+    for step in &plan.steps {
+        let narrowed: Cow<'a, RoaringBitmap> = match &step.kind {
+            StepKind::Values { field, codes } => {
+                let index = segment.value_index(*field);
+                let union_size: u64 = codes.iter().map(|&code| index.rows(code).len()).sum();
+                match (codes.as_slice(), matches.take()) {
+                    ([code], matches) => intersect_with(matches, index.rows(*code)),
+                    // A running result much smaller than the values' union:
+                    // union each value's share of it instead of the values'
+                    // bitmaps.
+                    (_, Some(current)) if current.len() * 16 < union_size => {
+                        Cow::Owned(codes.iter().map(|&code| current.as_ref() & index.rows(code)).union())
+                    }
+                    // A few bitmaps merge cheaply pair by pair; many at once.
+                    ([first, rest @ ..], matches) if rest.len() < 4 => {
+                        let union = rest.iter().fold(index.rows(*first).clone(), |mut union, &code| {
+                            union |= index.rows(code);
+                            union
+                        });
+                        intersect_owned(matches, union)
+                    }
+                    (_, matches) => intersect_owned(matches, codes.iter().map(|&code| index.rows(code)).union()),
+                }
+            }
+            StepKind::Ids { rows } => {
+                let bitmap = RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows are sorted");
+                intersect_owned(matches.take(), bitmap)
+            }
+            StepKind::Present { field, present: true } => intersect_with(matches.take(), segment.present(*field)),
+            StepKind::Present { field, present: false } => {
+                let mut remaining = matches.take().map_or_else(universe, Cow::into_owned);
+                remaining -= segment.present(*field);
+                Cow::Owned(remaining)
+            }
+            StepKind::Text { .. } => {
+                let mut found = text.take().expect("the text step was searched before evaluation");
+                let narrowed = match matches.take() {
+                    None => found.rows(),
+                    Some(candidates) => {
+                        let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
+                        found.rows_among(&candidates, &columns)
+                    }
+                };
+                stats.text = Some(found.stats);
+                Cow::Owned(narrowed)
+            }
+            StepKind::Range { how: RangeUse::Domain, .. } => continue,
+            StepKind::Range { key, positions, how: RangeUse::Bitmap, .. } => {
+                let range = segment.order(*key).range_bitmap(positions.clone());
+                intersect_owned(matches.take(), range)
+            }
+            StepKind::Range { key, from, to, how: RangeUse::Check, .. } => {
+                let values = segment.dates(key.field());
+                let candidates = matches.take().expect("a checked range follows a bitmap step");
+                stats.rows_examined += candidates.len();
+                Cow::Owned(
+                    RoaringBitmap::from_sorted_iter(
+                        candidates.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])),
+                    )
+                    .expect("rows stay sorted"),
+                )
+            }
+        };
+        stats.after_step.push(narrowed.len());
+        if narrowed.is_empty() {
+            return None;
+        }
+        matches = Some(narrowed);
+    }
+    // Without filters, dead rows are skipped by the page strategy instead.
+    if let Some(deleted) = deleted {
+        if let Some(found) = matches.take() {
+            stats.rows_copied_for_dead = found.len();
+            let alive = if found.len() < deleted.len() {
+                // Few matches: test each rather than subtract every dead row.
+                RoaringBitmap::from_sorted_iter(found.iter().filter(|&row| !deleted.contains(row)))
+                    .expect("rows stay sorted")
+            } else {
+                let mut alive = found.into_owned();
+                deleted.remove_from(&mut alive);
+                alive
+            };
+            if alive.is_empty() {
+                return None;
+            }
+            matches = Some(Cow::Owned(alive));
+        }
+    }
+    Some(matches)
+}
+
+/// The matches of a plan whose only step is one value of a value-indexed
+/// field, on a segment with dead rows: the value's own rows (dead ones
+/// among them, never copied to subtract them) and how many are alive,
+/// counted from the tombstones' tally per value. `None` for other plans.
+pub(super) fn one_value_live<'a>(
+    segment: &'a Segment,
+    deleted: &Deleted,
+    plan: &Plan,
+) -> Option<(&'a RoaringBitmap, u64)> {
+    let [step] = plan.steps.as_slice() else {
+        return None;
+    };
+    let StepKind::Values { field, codes } = &step.kind else {
+        return None;
+    };
+    let ([code], Some(slot)) = (codes.as_slice(), crate::store::BITMAP_FIELDS.iter().position(|known| known == field))
+    else {
+        return None;
+    };
+    let code_of = |row: u32| match segment.column(*field) {
+        Column::Dict(column) => column.codes[row as usize],
+        Column::Enum(column) => u32::from(column.codes[row as usize]),
+        Column::Date(_) => unreachable!("no value index on a date field"),
+    };
+    let tally = deleted.frozen_value_tally(slot, |rows| {
+        let mut tally = Vec::new();
+        for row in rows {
+            let code = code_of(row) as usize;
+            if tally.len() <= code {
+                tally.resize(code + 1, 0);
+            }
+            tally[code] += 1;
+        }
+        tally
+    });
+    let frozen_dead = u64::from(tally.get(*code as usize).copied().unwrap_or(0));
+    let recent_dead = deleted.recent_rows().filter(|&row| code_of(row) == *code).count() as u64;
+    let rows = segment.value_index(*field).rows(*code);
+    Some((rows, rows.len() - frozen_dead - recent_dead))
+}
+
+/// The running result narrowed by an index's bitmap (borrowed when it is
+/// the first step).
+fn intersect_with<'a>(matches: Matches<'a>, bitmap: &'a RoaringBitmap) -> Cow<'a, RoaringBitmap> {
+    match matches {
+        None => Cow::Borrowed(bitmap),
+        Some(Cow::Borrowed(current)) => Cow::Owned(current & bitmap),
+        Some(Cow::Owned(mut current)) => {
+            current &= bitmap;
+            Cow::Owned(current)
+        }
+    }
+}
+
+/// The running result narrowed by a bitmap built for this step.
+fn intersect_owned<'a>(matches: Matches<'a>, mut bitmap: RoaringBitmap) -> Cow<'a, RoaringBitmap> {
+    match matches {
+        None => Cow::Owned(bitmap),
+        Some(current) => {
+            bitmap &= current.as_ref();
+            Cow::Owned(bitmap)
+        }
+    }
+}

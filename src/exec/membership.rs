@@ -1,0 +1,119 @@
+//! How a walk tests whether a row is on the page: a bitmap of matches, a
+//! bitset, the rows' own values (closed-set filters, `filters-q`), or
+//! every live row.
+
+use roaring::RoaringBitmap;
+
+use crate::index::text::TextMatch;
+use crate::model::DateKey;
+use crate::store::deleted::Deleted;
+use crate::store::Segment;
+
+/// How a walk tests whether a row matches.
+#[derive(Clone, Copy)]
+pub(super) enum Membership<'a> {
+    /// Every row matches.
+    All,
+    /// Test the match bitmap (fast for dense matches: bitmap containers).
+    Bitmap(&'a RoaringBitmap),
+    /// Test a bitset with one bit per row: for sparse matches tested many
+    /// times, where a roaring array container would cost a binary search
+    /// per test.
+    Dense(&'a [u64]),
+    /// Test the closed-set filters on the row's own values: no intersection
+    /// of their bitmaps is ever built.
+    Facets(&'a FacetTest<'a>),
+    /// Every row matches unless it is dead (with the key of the order
+    /// walked, whose dead rows are counted per block).
+    Live(&'a Deleted, DateKey),
+    /// Test the match bitmap, then whether the row is dead: the bitmap (an
+    /// index's own) still holds dead rows.
+    AliveIn(&'a RoaringBitmap, &'a Deleted),
+    /// Test whether one of the row's own text values matched `filters-q`:
+    /// the union of the matched values' rows is never built.
+    Text(&'a TextTest<'a>),
+}
+
+/// `filters-q` tested on a row's own values.
+pub(super) struct TextTest<'a> {
+    /// The codes of the text fields, in [`crate::store::TEXT_FIELDS`] order
+    /// (the text index's column order).
+    pub(super) columns: [&'a [u32]; 3],
+    found: &'a TextMatch<'a>,
+    /// Rows that no longer exist.
+    deleted: Option<&'a Deleted>,
+}
+
+impl<'a> TextTest<'a> {
+    pub(super) fn new(segment: &'a Segment, found: &'a TextMatch<'a>, deleted: Option<&'a Deleted>) -> TextTest<'a> {
+        let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
+        TextTest { columns, found, deleted }
+    }
+
+    /// Whether the row holds a matched value, dead or alive.
+    #[inline]
+    pub(super) fn matches(&self, row: u32) -> bool {
+        self.columns.iter().enumerate().any(|(column, codes)| self.found.holds(column, codes[row as usize]))
+    }
+
+    /// Whether the row is alive and holds a matched value.
+    #[inline]
+    pub(super) fn contains(&self, row: u32) -> bool {
+        self.matches(row) && self.deleted.is_none_or(|deleted| !deleted.contains(row))
+    }
+}
+
+/// The closed-set filters of a request, tested row by row.
+pub(super) struct FacetTest<'a> {
+    /// Enum columns and, per code, whether it is accepted.
+    pub(super) enums: Vec<(&'a [u8], [bool; 8])>,
+    /// Presence bitmaps and whether the row must be in them.
+    pub(super) presence: Vec<(&'a RoaringBitmap, bool)>,
+    /// Rows that no longer exist.
+    pub(super) deleted: Option<&'a Deleted>,
+}
+
+impl FacetTest<'_> {
+    #[inline]
+    pub(super) fn contains(&self, row: u32) -> bool {
+        self.enums.iter().all(|(codes, accepted)| accepted[usize::from(codes[row as usize])])
+            && self.presence.iter().all(|(bitmap, present)| bitmap.contains(row) == *present)
+            && self.deleted.is_none_or(|deleted| !deleted.contains(row))
+    }
+}
+
+impl Membership<'_> {
+    #[inline]
+    pub(super) fn contains(self, row: u32) -> bool {
+        match self {
+            Membership::All => true,
+            Membership::Bitmap(bitmap) => bitmap.contains(row),
+            Membership::Dense(words) => words[row as usize >> 6] >> (row & 63) & 1 == 1,
+            Membership::Facets(test) => test.contains(row),
+            Membership::Live(deleted, _) => !deleted.contains(row),
+            Membership::AliveIn(bitmap, deleted) => bitmap.contains(row) && !deleted.contains(row),
+            Membership::Text(test) => test.contains(row),
+        }
+    }
+}
+
+thread_local! {
+    /// A zeroed bitset per thread, reused by walks (cleared after each).
+    static DENSE_BITS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` with `rows` set in a zeroed per-thread bitset of
+/// `row_count` bits, and zeroes it again afterwards.
+pub(super) fn with_dense<R>(rows: &RoaringBitmap, row_count: u32, work: impl FnOnce(&[u64]) -> R) -> R {
+    DENSE_BITS.with(|cell| {
+        let mut words = cell.borrow_mut();
+        let needed = (row_count as usize).div_ceil(64);
+        if words.len() < needed {
+            words.resize(needed, 0);
+        }
+        crate::index::dense::set_rows(rows, &mut words);
+        let result = work(&words);
+        crate::index::dense::clear_rows(rows, &mut words);
+        result
+    })
+}

@@ -1,0 +1,248 @@
+//! Strategies for requests of a particular shape, which answer without
+//! building the bitmap of matches: each returns `None` when the request is
+//! not of its shape or when the general path is estimated cheaper.
+
+use super::membership::{FacetTest, Membership, TextTest};
+use super::sorted_page::top_window;
+use super::walk::{Walk, Window};
+use super::{filters, ExecStats, Execution, Job, PageStrategy};
+use crate::column::Column;
+use crate::index::facets::FacetSelection;
+use crate::index::order::BLOCK;
+use crate::index::text::TextMatch;
+use crate::model::{DateKey, Field};
+use crate::plan::{page_costs, PageShape, RangeUse, StepKind, Strategy, BLOCK_OPERATION, RANDOM_ACCESS};
+use crate::request::SortField;
+use crate::store::{FACET_FIELDS, ID_LIKE_FIELDS};
+
+/// Most positions a walk testing rows' own values (facets, text) may
+/// expect to pass before the page is full; past it, building the matches
+/// as a bitmap is cheaper.
+const OWN_VALUES_WALK_LIMIT: u64 = 20_000;
+
+/// Most candidates a value-and-range collect may gather; past it the
+/// bitmap plan is cheaper.
+const VALUE_RANGE_LIMIT: usize = 20_000;
+
+/// The positions a walk expects to pass before the window is full when
+/// `item_count` of the segment's rows match, spread evenly.
+fn expected_positions(job: &Job<'_>, item_count: u64) -> u64 {
+    let wanted = job.window.offset.saturating_add(u64::from(job.window.limit)).min(item_count);
+    wanted.saturating_mul(u64::from(job.segment.row_count())) / item_count.max(1)
+}
+
+/// The page found by walking the whole sorted order of the primary
+/// (date/time) key, testing rows with `membership`.
+fn walk_whole_order(job: &Job<'_>, membership: Membership<'_>, stats: &mut ExecStats) -> Vec<u32> {
+    let key = job.plan.sort[0].field.date_key().expect("a date order");
+    let walk = Walk::new(job, membership, 0..job.segment.order(key).len());
+    walk.page(job.window.offset, job.limit(), stats)
+}
+
+/// Walks a date order for a plan of one value without a date range, on a
+/// segment with dead rows: the value's rows are tested and dead rows
+/// skipped as the walk meets them, the count comes from tallies (see
+/// [`filters::one_value_live`]).
+pub(super) fn one_value_walk(job: &Job<'_>) -> Option<Execution> {
+    if !job.may_walk_date_order() || job.plan.domain().is_some() {
+        return None;
+    }
+    let dead = job.dead?;
+    let (bitmap, item_count) = filters::one_value_live(job.segment, dead, job.plan)?;
+    let key = job.plan.sort[0].field.date_key()?;
+    let order = job.segment.order(key);
+    let (walk_cost, collect_cost) = page_costs(PageShape {
+        matches: item_count.max(1),
+        candidates: bitmap.len(),
+        domain_len: order.len() as u64,
+        has_domain: false,
+        offset: job.window.offset,
+        limit: job.window.limit,
+    });
+    if walk_cost > collect_cost && job.forced.is_none() {
+        return None;
+    }
+    let mut stats = ExecStats { strategy: Some(PageStrategy::OneValueWalk), ..ExecStats::default() };
+    stats.after_step.push(item_count);
+    let walk = Walk::new(job, Membership::AliveIn(bitmap, dead), 0..order.len());
+    let rows = walk.page(job.window.offset, job.limit(), &mut stats);
+    Some(Execution { item_count, rows, stats })
+}
+
+/// Answers a request whose filters are all closed-set ones ([`FACET_FIELDS`])
+/// and whose order is a date/time key: `item_count` from the facet counts,
+/// the page by walking the sorted order testing each row's own values.
+pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
+    let (segment, plan) = (job.segment, job.plan);
+    if !job.may_walk_date_order() || plan.steps.is_empty() {
+        return None;
+    }
+    let mut selection = FacetSelection::default();
+    let mut test = FacetTest { enums: Vec::new(), presence: Vec::new(), deleted: job.dead };
+    for step in &plan.steps {
+        let (field, accepted) = match &step.kind {
+            StepKind::Values { field, codes } if FACET_FIELDS.contains(field) => {
+                let codes: Vec<u8> = codes.iter().map(|&code| code as u8).collect();
+                let mut table = [false; 8];
+                codes.iter().for_each(|&code| table[usize::from(code)] = true);
+                test.enums.push((segment.enum_column(*field).codes.as_slice(), table));
+                (*field, codes)
+            }
+            StepKind::Present { field, present } => {
+                test.presence.push((segment.present(*field), *present));
+                (*field, vec![u8::from(*present)])
+            }
+            _ => return None,
+        };
+        let dimension = FACET_FIELDS.iter().position(|known| *known == field)?;
+        // Two steps on one dimension accept the codes both accept.
+        let merged = match selection.accepted[dimension].take() {
+            Some(earlier) => earlier.into_iter().filter(|code| accepted.contains(code)).collect(),
+            None => accepted,
+        };
+        selection.accepted[dimension] = Some(merged);
+    }
+    let item_count = segment.facets().count(&selection) - job.dead.map_or(0, |dead| dead.facet_count(&selection));
+    let expected = expected_positions(job, item_count);
+    // Few matches in a small segment (a live store's run): collecting them
+    // from the bitmaps and sorting is cheaper than walking to them.
+    let rows = f64::from(segment.row_count());
+    let collect_cost = item_count as f64 * RANDOM_ACCESS + rows / BLOCK as f64 * BLOCK_OPERATION;
+    if item_count > 0 && (expected > OWN_VALUES_WALK_LIMIT || collect_cost < expected as f64) {
+        return None;
+    }
+    let mut stats = ExecStats { strategy: Some(PageStrategy::FacetWalk), ..ExecStats::default() };
+    if item_count == 0 {
+        return Some(Execution { item_count, rows: Vec::new(), stats });
+    }
+    let page = walk_whole_order(job, Membership::Facets(&test), &mut stats);
+    Some(Execution { item_count, rows: page, stats })
+}
+
+/// Answers a request whose only filter is `filters-q` without reading the
+/// matched values' rows: `item_count` is the sum of their row counts when
+/// no row holds two of them ([`TextMatch::disjoint_count`]), less their dead
+/// rows (a tally per value of the frozen dead rows, cached with them, and
+/// a test of the few recent ones); the page is found by walking the order
+/// (the sorted order of a date/time key, or the rows themselves for `_id`)
+/// testing each row's own text values.
+pub(super) fn text_walk(job: &Job<'_>, found: &TextMatch<'_>) -> Option<Execution> {
+    let (segment, plan) = (job.segment, job.plan);
+    if plan.steps.len() != 1 || job.forced == Some(Strategy::Collect) {
+        return None;
+    }
+    let test = TextTest::new(segment, found, job.dead);
+    let item_count = match job.dead {
+        None => found.disjoint_count()?,
+        Some(dead) => {
+            let frozen = dead.frozen_text_tally(|rows| segment.text().tally(rows, &test.columns));
+            let recent = dead.recent_rows().filter(|&row| test.matches(row)).count() as u64;
+            found.disjoint_count_less(frozen)? - recent
+        }
+    };
+    if item_count > 0 && expected_positions(job, item_count) > OWN_VALUES_WALK_LIMIT {
+        return None;
+    }
+    let primary = plan.sort[0];
+    let mut stats = ExecStats { text: Some(found.stats), ..ExecStats::default() };
+    let page = match primary.field {
+        _ if item_count == 0 || job.window.limit == 0 => Vec::new(),
+        SortField::Id => {
+            stats.strategy = Some(PageStrategy::TextIdOrder);
+            let mut window = Window { offset: job.window.offset, limit: job.limit(), skipped: 0, page: Vec::new() };
+            // Only the rows that can reach the page are walked.
+            let reach = job.window.id_rows.map_or(segment.row_count(), |rows| rows.min(segment.row_count()));
+            let mut first = 0..reach;
+            let mut last = (segment.row_count() - reach..segment.row_count()).rev();
+            let rows: &mut dyn Iterator<Item = u32> = if primary.descending { &mut last } else { &mut first };
+            for row in rows {
+                stats.rows_examined += 1;
+                if window.offer(test.contains(row)) {
+                    window.page.push(row);
+                    if window.page.len() == window.limit {
+                        break;
+                    }
+                }
+            }
+            window.page
+        }
+        SortField::Date(_) => walk_whole_order(job, Membership::Text(&test), &mut stats),
+    };
+    stats.strategy.get_or_insert(PageStrategy::TextWalk);
+    Some(Execution { item_count, rows: page, stats })
+}
+
+/// Answers a request with a `date_time` range, sorted by `date_time`, that
+/// filters an Id-like field ([`ID_LIKE_FIELDS`]): each requested value's
+/// rows are kept in `date_time` order, so the rows of the range are a
+/// binary search away in each list; those few candidates are checked
+/// against the other filters, counted and partially sorted.
+pub(super) fn value_range_collect(job: &Job<'_>) -> Option<Execution> {
+    let (segment, plan) = (job.segment, job.plan);
+    if plan.sort[0].field != SortField::Date(DateKey::DateTime) || job.forced == Some(Strategy::Walk) {
+        return None;
+    }
+    let domain = plan.domain()?;
+    if plan.steps.iter().any(|step| matches!(step.kind, StepKind::Text { .. })) {
+        return None;
+    }
+    let (anchor, field, codes) = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(position, step)| match &step.kind {
+            StepKind::Values { field, codes } if ID_LIKE_FIELDS.contains(field) => {
+                Some((position, *field, codes, step.estimate))
+            }
+            _ => None,
+        })
+        .min_by_key(|(_, _, _, estimate)| *estimate)
+        .map(|(position, field, codes, _)| (position, field, codes))?;
+    let dates = segment.dates(Field::DateTime);
+    let index = segment.value_index(field);
+    let mut candidates: Vec<u32> = Vec::new();
+    for &code in codes {
+        let rows = index.rows_by_date(code);
+        let start = rows.partition_point(|&row| dates[row as usize] < domain.from);
+        let end = start + rows[start..].partition_point(|&row| dates[row as usize] <= domain.to);
+        if candidates.len() + (end - start) > VALUE_RANGE_LIMIT {
+            return None;
+        }
+        candidates.extend_from_slice(&rows[start..end]);
+    }
+    let mut stats = ExecStats { strategy: Some(PageStrategy::ValueRangeCollect), ..ExecStats::default() };
+    stats.rows_examined = candidates.len() as u64;
+    if let Some(dead) = job.dead {
+        candidates.retain(|&row| !dead.contains(row));
+    }
+    for (position, step) in plan.steps.iter().enumerate() {
+        if position == anchor {
+            continue;
+        }
+        match &step.kind {
+            StepKind::Values { field, codes } => match segment.column(*field) {
+                Column::Dict(column) => {
+                    candidates.retain(|&row| codes.binary_search(&column.codes[row as usize]).is_ok())
+                }
+                Column::Enum(column) => {
+                    candidates.retain(|&row| codes.binary_search(&u32::from(column.codes[row as usize])).is_ok())
+                }
+                Column::Date(_) => unreachable!("no value filter on a date field"),
+            },
+            StepKind::Ids { rows } => candidates.retain(|row| rows.binary_search(row).is_ok()),
+            StepKind::Present { field, present } => {
+                let set = segment.present(*field);
+                candidates.retain(|&row| set.contains(row) == *present);
+            }
+            StepKind::Range { how: RangeUse::Domain, .. } => {}
+            StepKind::Range { key, from, to, .. } => {
+                let values = segment.dates(key.field());
+                candidates.retain(|&row| (*from..=*to).contains(&values[row as usize]));
+            }
+            StepKind::Text { .. } => unreachable!("text requests take the bitmap plan"),
+        }
+    }
+    let item_count = candidates.len() as u64;
+    let rows = top_window(segment, &mut candidates, &plan.sort, job.window.offset, job.limit());
+    Some(Execution { item_count, rows, stats })
+}
