@@ -471,3 +471,175 @@ impl<'a> Walk<'a> {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::PageWindow;
+    use crate::model::{DateTime, Message};
+    use crate::plan::plan;
+    use crate::request::{ListQuery, QueryLimits};
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_span_is_seen_from_the_walks_start_in_either_direction() {
+        let up = Span::new(10..3000, false);
+        assert_eq!((up.at(0), up.at(5)), (10, 15));
+        assert_eq!((up.passed(15), up.ahead(15)), (10..15, 15..3000));
+        assert_eq!(up.first_block_boundary(), BLOCK);
+        assert_eq!(up.block_ahead(BLOCK), Some((1, 2 * BLOCK)));
+        assert_eq!(up.block_ahead(2 * BLOCK), None, "less than a block is left");
+        assert!(up.is_done(3000) && !up.is_done(2999));
+        let down = Span::new(10..3000, true);
+        assert_eq!((down.at(0), down.at(5)), (3000, 2995));
+        assert_eq!((down.passed(2995), down.ahead(2995)), (2995..3000, 10..2995));
+        assert_eq!(down.first_block_boundary(), 2 * BLOCK);
+        assert_eq!(down.block_ahead(2 * BLOCK), Some((1, BLOCK)));
+        assert_eq!(down.block_ahead(BLOCK), None, "the first block starts below the range");
+        assert!(down.is_done(10) && !down.is_done(11));
+        // Within one block the boundary is the range's far end.
+        assert_eq!(Span::new(5..9, false).first_block_boundary(), 9);
+        assert_eq!(Span::new(5..9, true).first_block_boundary(), 5);
+        assert_eq!(Span::new(0..0, false).first_block_boundary(), 0);
+    }
+
+    /// Messages whose `created` takes `values[i]` (`None`: null), `_id`s in
+    /// row order.
+    fn segment_of(values: &[Option<i64>]) -> Segment {
+        let messages: Vec<Message> = values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| Message {
+                created: value.and_then(|seconds| DateTime::from_seconds(63_000_000_000 + seconds)),
+                ..Message::with_id(format!("m{index:05}"))
+            })
+            .collect();
+        Segment::from_messages(&messages).unwrap()
+    }
+
+    /// The page a naive sort gives: members by `created` (nulls first when
+    /// ascending), ties by `_id` in `id_descending`'s direction.
+    fn naive(
+        segment: &Segment,
+        members: &[u32],
+        descending: bool,
+        id_descending: bool,
+        offset: u64,
+        limit: usize,
+    ) -> Vec<u32> {
+        let values = segment.dates(crate::model::Field::Created);
+        let mut rows = members.to_vec();
+        rows.sort_by(|&left, &right| {
+            let by_value = values[left as usize].cmp(&values[right as usize]);
+            let by_value = if descending { by_value.reverse() } else { by_value };
+            let by_id = if id_descending { right.cmp(&left) } else { left.cmp(&right) };
+            by_value.then(by_id)
+        });
+        rows.into_iter().skip(offset as usize).take(limit).collect()
+    }
+
+    /// The page `Walk::page` gives for `membership`.
+    fn walked<'a>(
+        segment: &'a Segment,
+        dead: Option<&'a Deleted>,
+        query: &str,
+        membership: Membership<'a>,
+        offset: u64,
+        limit: usize,
+    ) -> Vec<u32> {
+        let query = ListQuery::parse(query, &QueryLimits::default()).unwrap();
+        let plan = plan(segment, &query);
+        let window = PageWindow { offset, limit: limit as u32, page_bound: None, id_rows: None };
+        let job = Job { segment, dead, plan: &plan, window: &window, forced: None };
+        let order_len = segment.order(DateKey::Created).len();
+        Walk::new(&job, membership, 0..order_len).page(offset, limit, &mut ExecStats::default())
+    }
+
+    #[test]
+    fn pages_at_the_edges_of_groups_blocks_and_the_end() {
+        // 2,500 rows in 7 values: groups of ties straddle block boundaries.
+        let values: Vec<Option<i64>> = (0..2500).map(|row| (row % 9 != 0).then_some(row % 7)).collect();
+        let segment = segment_of(&values);
+        let all: Vec<u32> = (0..2500).collect();
+        for (query, descending, id_descending) in [
+            ("sort_by=created", false, false),
+            ("sort_by=-created", true, false),
+            ("sort_by=-created&sort_by=-_id", true, true),
+            ("sort_by=created&sort_by=-_id", false, true),
+        ] {
+            for (offset, limit) in [(0, 10), (1, 10), (1023, 3), (1024, 2), (2495, 10), (2500, 10), (9999, 1), (5, 0)] {
+                let expected = naive(&segment, &all, descending, id_descending, offset, limit);
+                let page = walked(&segment, None, query, Membership::All, offset, limit);
+                assert_eq!(page, expected, "{query} offset {offset} limit {limit}");
+            }
+            // A bitmap membership, at offsets just around the matches held
+            // by the head and by each whole block in the walk's direction,
+            // where block skipping must stop exactly.
+            let bitmap: RoaringBitmap = (0..2500).filter(|row| row % 3 != 1).collect();
+            let members: Vec<u32> = bitmap.iter().collect();
+            let order = segment.order(DateKey::Created);
+            let span = Span::new(0..2500, descending);
+            let mut boundaries = vec![span.first_block_boundary()];
+            while let Some((_, next)) = span.block_ahead(*boundaries.last().unwrap()) {
+                boundaries.push(next);
+            }
+            for boundary in boundaries {
+                let before = order.rows_at(span.passed(boundary)).iter().filter(|&&row| bitmap.contains(row)).count();
+                for offset in [before.saturating_sub(1), before, before + 1] {
+                    let expected = naive(&segment, &members, descending, id_descending, offset as u64, 7);
+                    let page = walked(&segment, None, query, Membership::Bitmap(&bitmap), offset as u64, 7);
+                    assert_eq!(page, expected, "{query} bitmap offset {offset} at boundary {boundary}");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Every membership, either direction, any window: the walk gives
+        /// the naive page.
+        #[test]
+        fn walks_match_a_naive_sort(
+            values in proptest::collection::vec(proptest::option::weighted(0.9, 0i64..40), 1..2600),
+            chosen in proptest::collection::vec(any::<bool>(), 2600),
+            dying in proptest::collection::vec(0u32..2600, 0..300),
+            descending in any::<bool>(),
+            id_descending in any::<bool>(),
+            offset in 0u64..2700,
+            limit in 0usize..40,
+        ) {
+            let segment = segment_of(&values);
+            let rows = values.len() as u32;
+            let mut dead = Deleted::none(rows);
+            for row in dying.into_iter().filter(|&row| row < rows) {
+                if !dead.contains(row) {
+                    dead = dead.with_row(row, 0, segment.positions_of(row));
+                }
+            }
+            let bitmap: RoaringBitmap = (0..rows).filter(|&row| chosen[row as usize]).collect();
+            let query = format!(
+                "sort_by={}created&sort_by={}_id",
+                if descending { "-" } else { "" },
+                if id_descending { "-" } else { "" }
+            );
+            let all: Vec<u32> = (0..rows).collect();
+            let live: Vec<u32> = (0..rows).filter(|&row| !dead.contains(row)).collect();
+            let in_bitmap: Vec<u32> = bitmap.iter().collect();
+            let alive_in: Vec<u32> = bitmap.iter().filter(|&row| !dead.contains(row)).collect();
+            let cases: [(&str, &[u32], Option<&Deleted>); 4] =
+                [("all", &all, None), ("live", &live, Some(&dead)), ("bitmap", &in_bitmap, None), ("alive in", &alive_in, Some(&dead))];
+            for (name, members, dead_rows) in cases {
+                let expected = naive(&segment, members, descending, id_descending, offset, limit);
+                let membership = match name {
+                    "all" => Membership::All,
+                    "live" => Membership::Live(&dead, DateKey::Created),
+                    "bitmap" => Membership::Bitmap(&bitmap),
+                    _ => Membership::AliveIn(&bitmap, &dead),
+                };
+                let page = walked(&segment, dead_rows, &query, membership, offset, limit);
+                prop_assert_eq!(page, expected, "{} {}", name, query);
+            }
+        }
+    }
+}
