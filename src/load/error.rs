@@ -82,7 +82,17 @@ impl fmt::Display for LoadError {
     }
 }
 
-impl std::error::Error for LoadError {}
+impl std::error::Error for LoadError {
+    /// The operating system's error of [`LoadError::Io`] and the store's
+    /// of [`LoadError::Store`]; the other variants are the loader's own.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Io { error, .. } => Some(error),
+            LoadError::Store(error) => Some(error),
+            LoadError::Syntax { .. } | LoadError::Record { .. } => None,
+        }
+    }
+}
 
 /// Why the body of a write to `/v1/messages/<id>` was refused.
 #[derive(Debug)]
@@ -93,6 +103,24 @@ pub enum BodyError {
     IdDiffers(String),
 }
 
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::Invalid(error) => write!(f, "the message is invalid: {error}"),
+            BodyError::IdDiffers(given) => write!(f, "the body's `_id` ({given}) differs from the Id in the path"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BodyError::Invalid(error) => Some(error),
+            BodyError::IdDiffers(_) => None,
+        }
+    }
+}
+
 /// The JSON parser's message; for a single line, without the "line 1".
 pub(super) fn describe_json_error(error: &serde_json::Error, whole_file: bool) -> String {
     let message = error.to_string();
@@ -101,5 +129,29 @@ pub(super) fn describe_json_error(error: &serde_json::Error, whole_file: bool) -
         Some(bare) if whole_file => format!("{bare} (file line {}, column {})", error.line(), error.column()),
         Some(bare) => format!("{bare} (column {})", error.column()),
         None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn sources_are_the_io_and_store_errors() {
+        let io = LoadError::Io { source_name: "x.jsonl".into(), error: io::Error::other("disk on fire") };
+        assert_eq!(io.to_string(), "cannot read x.jsonl: disk on fire");
+        assert_eq!(io.source().expect("an I/O error has a source").to_string(), "disk on fire");
+        let store = LoadError::Store(BuildError::EmptyId);
+        let source = store.source().expect("a store error has a source");
+        assert_eq!(source.downcast_ref::<BuildError>(), Some(&BuildError::EmptyId));
+        assert_eq!(store.to_string(), BuildError::EmptyId.to_string());
+        let syntax = LoadError::Syntax { location: Some(RecordLocation::Line(3)), message: "oops".into() };
+        assert_eq!(syntax.to_string(), "line 3: invalid JSON: oops");
+        assert!(syntax.source().is_none());
+        let body = BodyError::Invalid(syntax);
+        assert_eq!(body.to_string(), "the message is invalid: line 3: invalid JSON: oops");
+        assert!(body.source().is_some_and(|source| source.is::<LoadError>()));
     }
 }
