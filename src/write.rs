@@ -38,23 +38,12 @@ impl Write {
 /// What an accepted write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
-    /// A new message was added (HTTP 201).
+    /// A new message was added.
     Created,
-    /// An existing message was replaced whole (HTTP 200).
+    /// An existing message was replaced whole.
     Replaced,
-    /// A message was removed (HTTP 204).
+    /// A message was removed.
     Deleted,
-}
-
-impl Applied {
-    /// The HTTP status of this outcome in a transcript.
-    pub fn status(self) -> u16 {
-        match self {
-            Applied::Created => 201,
-            Applied::Replaced => 200,
-            Applied::Deleted => 204,
-        }
-    }
 }
 
 /// Why a batch was refused. Nothing of it was applied.
@@ -79,16 +68,6 @@ pub enum WriteProblem {
     NotFound(String),
     /// The store would exceed the number of messages it can hold.
     TooManyMessages,
-}
-
-impl WriteProblem {
-    /// The HTTP status of this refusal in a transcript.
-    pub fn status(&self) -> u16 {
-        match self {
-            WriteProblem::NotFound(_) => 404,
-            _ => 400,
-        }
-    }
 }
 
 impl fmt::Display for WriteProblem {
@@ -246,7 +225,7 @@ mod tests {
         assert_eq!(check_batch(&batch, exists).unwrap(), [Created, Replaced, Deleted, Replaced, Deleted, Created]);
         let refused = check_batch(&[Write::Delete("new".into()), Write::Insert(Message::with_id("old"))], exists);
         let error = refused.unwrap_err();
-        assert_eq!((error.position, error.problem.status()), (0, 404));
+        assert_eq!((error.position, &error.problem), (0, &WriteProblem::NotFound("new".into())));
         assert!(error.to_string().starts_with("write 1 of the batch of 2 was refused"), "{error}");
         let error = check_batch(&[Write::Insert(Message::with_id("old"))], exists).unwrap_err();
         assert_eq!(error.problem, WriteProblem::AlreadyExists("old".into()));
