@@ -29,7 +29,7 @@ pub fn load_segment_from_path(path: impl AsRef<Path>) -> Result<Segment, LoadErr
 }
 
 /// Loads a JSON array or JSON Lines straight into a [`Segment`], checking
-/// every record as [`for_each_batch`] does, with the same errors.
+/// every record as [`for_each_batch`](super::for_each_batch) does, with the same errors.
 ///
 /// JSON Lines take the fast path: each window of lines is scanned in
 /// parallel straight into record batches (no `Message`, no allocation per
