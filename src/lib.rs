@@ -74,7 +74,7 @@ pub use request::{
     MESSAGES_PATH, PARAMETERS,
 };
 pub use store::BuildError;
-pub use write::{message_from_json, Applied, Writable, Write, WriteError, WriteProblem};
+pub use write::{message_from_json, Applied, MessageError, Writable, Write, WriteError, WriteProblem};
 
 /// Internals for msgdex's own tests, benchmarks and tools: not part of the
 /// API, and may change in any release.

@@ -18,7 +18,7 @@ use crate::engine::Engine;
 use crate::load::{parse_message_for_id, BodyError};
 use crate::output::{hint_body, quoted, Response};
 use crate::request::{QueryLimits, Request};
-use crate::write::{Writable, Write};
+use crate::write::{Applied, Writable, Write, WriteProblem};
 
 /// The longest line answered by default: a write line holds a whole
 /// message, so this matches the server's body limit.
@@ -221,8 +221,29 @@ pub fn answer_line(engine: &dyn Engine, writes: Option<&dyn Writable>, line: &st
         _ => None,
     };
     match writes.apply(vec![write]) {
-        Ok(applied) => Response { status: applied[0].status(), body: stored.unwrap_or_else(|| "null".to_owned()) },
-        Err(error) => refuse(error.problem.status(), &format!("{}{}", capitalised(&error.to_string()), ".")),
+        Ok(applied) => {
+            Response { status: applied_status(applied[0]), body: stored.unwrap_or_else(|| "null".to_owned()) }
+        }
+        Err(error) => refuse(refusal_status(&error.problem), &format!("{}{}", capitalised(&error.to_string()), ".")),
+    }
+}
+
+/// The HTTP status of an accepted write's line: 201 created, 200
+/// replaced, 204 deleted (the body is then `null`).
+fn applied_status(applied: Applied) -> u16 {
+    match applied {
+        Applied::Created => 201,
+        Applied::Replaced => 200,
+        Applied::Deleted => 204,
+    }
+}
+
+/// The HTTP status of a refused write's line: 404 for an unknown `_id`,
+/// 400 for every other refusal.
+fn refusal_status(problem: &WriteProblem) -> u16 {
+    match problem {
+        WriteProblem::NotFound(_) => 404,
+        WriteProblem::EmptyId | WriteProblem::AlreadyExists(_) | WriteProblem::TooManyMessages => 400,
     }
 }
 
@@ -328,6 +349,15 @@ mod tests {
         // A line whose first word is no method is a request target, as before.
         assert_eq!(answer_line(&read_only, None, "v1/messages x").status, 404);
         assert_eq!(answer_line(&read_only, None, "Get /v1/messages").status, 404);
+    }
+
+    #[test]
+    fn write_outcomes_have_their_http_statuses() {
+        assert_eq!([Applied::Created, Applied::Replaced, Applied::Deleted].map(applied_status), [201, 200, 204]);
+        let refusals =
+            [WriteProblem::NotFound("a".into()), WriteProblem::AlreadyExists("a".into()), WriteProblem::EmptyId];
+        assert_eq!(refusals.each_ref().map(refusal_status), [404, 400, 400]);
+        assert_eq!(refusal_status(&WriteProblem::TooManyMessages), 400);
     }
 
     fn replay_lines(engine: &dyn Writable, input: &[u8], options: TranscriptOptions) -> Vec<serde_json::Value> {

@@ -11,6 +11,7 @@
 use std::fmt;
 
 use crate::engine::Engine;
+use crate::load::LoadError;
 use crate::model::Message;
 
 /// One write.
@@ -37,23 +38,12 @@ impl Write {
 /// What an accepted write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
-    /// A new message was added (HTTP 201).
+    /// A new message was added.
     Created,
-    /// An existing message was replaced whole (HTTP 200).
+    /// An existing message was replaced whole.
     Replaced,
-    /// A message was removed (HTTP 204).
+    /// A message was removed.
     Deleted,
-}
-
-impl Applied {
-    /// The HTTP status of this outcome in a transcript.
-    pub fn status(self) -> u16 {
-        match self {
-            Applied::Created => 201,
-            Applied::Replaced => 200,
-            Applied::Deleted => 204,
-        }
-    }
 }
 
 /// Why a batch was refused. Nothing of it was applied.
@@ -78,16 +68,6 @@ pub enum WriteProblem {
     NotFound(String),
     /// The store would exceed the number of messages it can hold.
     TooManyMessages,
-}
-
-impl WriteProblem {
-    /// The HTTP status of this refusal in a transcript.
-    pub fn status(&self) -> u16 {
-        match self {
-            WriteProblem::NotFound(_) => 404,
-            _ => 400,
-        }
-    }
 }
 
 impl fmt::Display for WriteProblem {
@@ -181,18 +161,48 @@ pub fn check_batch_at(batch: &[Write], exists: impl Fn(usize) -> bool) -> Result
     Ok(outcomes)
 }
 
+/// Why [`message_from_json`] refused its text.
+#[derive(Debug)]
+pub enum MessageError {
+    /// The text is not a JSON object.
+    NotAnObject,
+    /// The text holds more than one record.
+    SeveralRecords,
+    /// The object is not a valid message, in the loader's words.
+    Invalid(LoadError),
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageError::NotAnObject => f.write_str("the body must be one JSON object (a message)"),
+            MessageError::SeveralRecords => f.write_str("the body must be one JSON object (a message) on one line"),
+            MessageError::Invalid(error) => write!(f, "the message is invalid: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for MessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MessageError::Invalid(error) => Some(error),
+            MessageError::NotAnObject | MessageError::SeveralRecords => None,
+        }
+    }
+}
+
 /// Parses one message from JSON text with the loader's validation (SPEC
 /// §1): unknown fields, wrong types, bad date/times and enum values are
 /// refused with the loader's words.
-pub fn message_from_json(text: &str) -> Result<Message, String> {
+pub fn message_from_json(text: &str) -> Result<Message, MessageError> {
     let trimmed = text.trim();
     if !trimmed.starts_with('{') {
-        return Err("the body must be one JSON object (a message)".into());
+        return Err(MessageError::NotAnObject);
     }
-    let mut messages = crate::load::load_str(trimmed).map_err(|error| format!("the message is invalid: {error}"))?;
+    let mut messages = crate::load::load_str(trimmed).map_err(MessageError::Invalid)?;
     match messages.len() {
         1 => Ok(messages.remove(0)),
-        _ => Err("the body must be one JSON object (a message) on one line".into()),
+        _ => Err(MessageError::SeveralRecords),
     }
 }
 
@@ -215,7 +225,7 @@ mod tests {
         assert_eq!(check_batch(&batch, exists).unwrap(), [Created, Replaced, Deleted, Replaced, Deleted, Created]);
         let refused = check_batch(&[Write::Delete("new".into()), Write::Insert(Message::with_id("old"))], exists);
         let error = refused.unwrap_err();
-        assert_eq!((error.position, error.problem.status()), (0, 404));
+        assert_eq!((error.position, &error.problem), (0, &WriteProblem::NotFound("new".into())));
         assert!(error.to_string().starts_with("write 1 of the batch of 2 was refused"), "{error}");
         let error = check_batch(&[Write::Insert(Message::with_id("old"))], exists).unwrap_err();
         assert_eq!(error.problem, WriteProblem::AlreadyExists("old".into()));
@@ -230,10 +240,19 @@ mod tests {
         assert_eq!(message.id, "a");
         assert_eq!(message.tags, Some(vec![]));
         let error = message_from_json(r#"{"_id": "a", "channel": "fax"}"#).unwrap_err();
-        assert!(error.contains("channel") && error.contains("sms"), "{error}");
-        assert!(message_from_json(r#"{"_id": "a", "colour": 1}"#).unwrap_err().contains("colour"));
-        assert!(message_from_json("[]").is_err());
-        assert!(message_from_json("{\"_id\": \"a\"}\n{\"_id\": \"b\"}").is_err());
-        assert!(message_from_json("").is_err());
+        assert!(
+            matches!(&error, MessageError::Invalid(LoadError::Record { field: Some(field), .. }) if field == "channel"),
+            "{error:?}"
+        );
+        let words = error.to_string();
+        assert!(words.starts_with("the message is invalid: line 1 ") && words.contains("sms"), "{words}");
+        let error = message_from_json(r#"{"_id": "a", "colour": 1}"#).unwrap_err();
+        assert!(error.to_string().contains("colour"), "{error}");
+        assert!(std::error::Error::source(&error).is_some_and(|source| source.is::<LoadError>()));
+        assert!(matches!(message_from_json("[]"), Err(MessageError::NotAnObject)));
+        assert!(matches!(message_from_json(""), Err(MessageError::NotAnObject)));
+        let two = message_from_json("{\"_id\": \"a\"}\n{\"_id\": \"b\"}").unwrap_err();
+        assert!(matches!(two, MessageError::SeveralRecords));
+        assert_eq!(two.to_string(), "the body must be one JSON object (a message) on one line");
     }
 }

@@ -15,7 +15,7 @@ use common::generators::{crm_data_set_of, crm_message, data_set, list_query, mes
 use msgdex::testing::Segment;
 use msgdex::LivePolicy;
 use msgdex::LiveReference;
-use msgdex::{message_from_json, WriteProblem};
+use msgdex::{message_from_json, LoadError, MessageError, WriteProblem};
 use msgdex::{Engine, LiveEngine, Message, ReferenceEngine, Writable, Write};
 use proptest::prelude::*;
 
@@ -399,7 +399,9 @@ fn refused_writes_change_nothing() {
         assert_eq!(after, before, "a refused batch changed the store");
         assert_eq!(engine.stats().version, version);
     }
-    assert!(message_from_json(r#"{"_id": "x", "read": "yesterday"}"#).unwrap_err().contains("read"));
+    let error = message_from_json(r#"{"_id": "x", "read": "yesterday"}"#).unwrap_err();
+    assert!(matches!(&error, MessageError::Invalid(LoadError::Record { field: Some(field), .. }) if field == "read"));
+    assert!(error.to_string().contains("read"), "{error}");
 }
 
 /// A mirror pulls `filters-modified_after=<last sync>` from a source store

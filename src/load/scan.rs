@@ -263,7 +263,7 @@ fn offset(position: usize) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::parse_line;
+    use crate::load::record::parse_line;
     use crate::load::RecordLocation;
 
     /// Scans a line, or parses it fully when declined; the stored JSON text

@@ -104,7 +104,7 @@ impl ServerConfig {
                 ))
             }
             None => {}
-            Some(keys) => keys.validate().map_err(ConfigError)?,
+            Some(keys) => keys.validate().map_err(|error| ConfigError(error.to_string()))?,
         }
         let at_least_one = [
             (self.rate_limit as u64, "--rate-limit"),

@@ -2,7 +2,9 @@
 //! never from command-line values, and refused at start-up when any
 //! credential is empty (an empty secret would let anyone sign).
 
-use std::path::Path;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// One API key: the account it belongs to and its secret.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
@@ -34,31 +36,124 @@ pub struct KeysFile {
 /// The environment variables of a single key.
 const ENVIRONMENT: [&str; 3] = ["MSGDEX_ACCOUNT_ID", "MSGDEX_API_KEY", "MSGDEX_API_SECRET"];
 
+/// Why keys were refused: the file or variable, and what is wrong.
+#[derive(Debug)]
+pub enum KeysError {
+    /// The keys file could not be read.
+    Unreadable {
+        /// The keys file.
+        path: PathBuf,
+        /// The operating system's error.
+        error: io::Error,
+    },
+    /// The keys file is not JSON of a keys file's shape.
+    NotAKeysFile {
+        /// The keys file.
+        path: PathBuf,
+        /// The JSON parser's error.
+        error: serde_json::Error,
+    },
+    /// The keys are refused (see [`KeysFile::validate`]).
+    Invalid {
+        /// The keys file they came from, if any.
+        path: Option<PathBuf>,
+        /// What is wrong with them.
+        problem: KeysProblem,
+    },
+    /// Some of the key's environment variables are set, and this one is not.
+    VariableNotSet(&'static str),
+    /// This environment variable of the key is set, and empty.
+    VariableEmpty(&'static str),
+}
+
+/// What [`KeysFile::validate`] refuses in a set of keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeysProblem {
+    /// The account served is empty.
+    EmptyAccount,
+    /// There is no key.
+    NoKeys,
+    /// A key has an empty credential.
+    EmptyCredential {
+        /// The key's position in the file, from 1.
+        key: usize,
+        /// The empty field: `account_id`, `api_key` or `api_secret`.
+        field: &'static str,
+    },
+    /// A key has the `api_key` of an earlier one.
+    RepeatedKey {
+        /// The later key's position in the file, from 1.
+        key: usize,
+        /// The repeated `api_key`.
+        api_key: String,
+    },
+}
+
+impl fmt::Display for KeysProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeysProblem::EmptyAccount => f.write_str("`account_id` is empty; name the account this server answers for"),
+            KeysProblem::NoKeys => f.write_str("the keys file holds no keys"),
+            KeysProblem::EmptyCredential { key, field } => {
+                write!(f, "key {key} has an empty `{field}`; every credential must be a non-empty string")
+            }
+            KeysProblem::RepeatedKey { key, api_key } => {
+                write!(f, "key {key} repeats the `api_key` {api_key:?}; list each key once")
+            }
+        }
+    }
+}
+
+impl fmt::Display for KeysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeysError::Unreadable { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            KeysError::NotAKeysFile { path, error } => write!(f, "{} is not a keys file: {error}", path.display()),
+            KeysError::Invalid { path: Some(path), problem } => write!(f, "{}: {problem}", path.display()),
+            KeysError::Invalid { path: None, problem } => problem.fmt(f),
+            KeysError::VariableNotSet(name) => {
+                write!(f, "{name} is not set; set all three of {}", ENVIRONMENT.join(", "))
+            }
+            KeysError::VariableEmpty(name) => {
+                write!(f, "{name} is empty; every credential must be a non-empty string")
+            }
+        }
+    }
+}
+
+impl std::error::Error for KeysError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeysError::Unreadable { error, .. } => Some(error),
+            KeysError::NotAKeysFile { error, .. } => Some(error),
+            KeysError::Invalid { .. } | KeysError::VariableNotSet(_) | KeysError::VariableEmpty(_) => None,
+        }
+    }
+}
+
 impl KeysFile {
     /// Reads and validates a keys file (JSON).
-    pub fn read(path: &Path) -> Result<KeysFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    pub fn read(path: &Path) -> Result<KeysFile, KeysError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|error| KeysError::Unreadable { path: path.to_owned(), error })?;
         let keys: KeysFile =
-            serde_json::from_str(&text).map_err(|error| format!("{} is not a keys file: {error}", path.display()))?;
-        keys.validate().map_err(|problem| format!("{}: {problem}", path.display()))?;
-        Ok(keys)
+            serde_json::from_str(&text).map_err(|error| KeysError::NotAKeysFile { path: path.to_owned(), error })?;
+        keys.problem().map_or(Ok(keys), |problem| Err(KeysError::Invalid { path: Some(path.to_owned()), problem }))
     }
 
     /// One key from the environment: `MSGDEX_ACCOUNT_ID`, `MSGDEX_API_KEY`
     /// and `MSGDEX_API_SECRET`. `Ok(None)` when none is set; an error when
     /// only some are set, or any is empty (an unset template variable).
-    pub fn from_environment() -> Result<Option<KeysFile>, String> {
+    pub fn from_environment() -> Result<Option<KeysFile>, KeysError> {
         let values: Vec<Option<String>> = ENVIRONMENT.iter().map(|name| std::env::var(name).ok()).collect();
         if values.iter().all(Option::is_none) {
             return Ok(None);
         }
         let mut present = Vec::with_capacity(3);
-        for (name, value) in ENVIRONMENT.iter().zip(values) {
+        for (&name, value) in ENVIRONMENT.iter().zip(values) {
             match value {
-                None => return Err(format!("{name} is not set; set all three of {}", ENVIRONMENT.join(", "))),
-                Some(value) if value.is_empty() => {
-                    return Err(format!("{name} is empty; every credential must be a non-empty string"))
-                }
+                None => return Err(KeysError::VariableNotSet(name)),
+                Some(value) if value.is_empty() => return Err(KeysError::VariableEmpty(name)),
                 Some(value) => present.push(value),
             }
         }
@@ -68,33 +163,31 @@ impl KeysFile {
 
     /// Refuses an empty account, no keys, a key with an empty field, and a
     /// key listed twice.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), KeysError> {
+        self.problem().map_or(Ok(()), |problem| Err(KeysError::Invalid { path: None, problem }))
+    }
+
+    /// The first problem [`KeysFile::validate`] refuses, if any.
+    fn problem(&self) -> Option<KeysProblem> {
         if self.account_id.is_empty() {
-            return Err("`account_id` is empty; name the account this server answers for".into());
+            return Some(KeysProblem::EmptyAccount);
         }
         if self.keys.is_empty() {
-            return Err("the keys file holds no keys".into());
+            return Some(KeysProblem::NoKeys);
         }
         for (position, key) in self.keys.iter().enumerate() {
             for (field, value) in
                 [("account_id", &key.account_id), ("api_key", &key.api_key), ("api_secret", &key.api_secret)]
             {
                 if value.is_empty() {
-                    return Err(format!(
-                        "key {} has an empty `{field}`; every credential must be a non-empty string",
-                        position + 1
-                    ));
+                    return Some(KeysProblem::EmptyCredential { key: position + 1, field });
                 }
             }
             if self.keys[..position].iter().any(|earlier| earlier.api_key == key.api_key) {
-                return Err(format!(
-                    "key {} repeats the `api_key` {:?}; list each key once",
-                    position + 1,
-                    key.api_key
-                ));
+                return Some(KeysProblem::RepeatedKey { key: position + 1, api_key: key.api_key.clone() });
             }
         }
-        Ok(())
+        None
     }
 }
 
@@ -110,13 +203,40 @@ mod tests {
             api_secret: secret.into(),
         };
         let file = |account: &str, keys: Vec<ApiKey>| KeysFile { account_id: account.into(), keys };
-        assert!(file("a", vec![key("a", "k", "s")]).validate().is_ok());
-        assert!(file("", vec![key("a", "k", "s")]).validate().unwrap_err().contains("account_id"));
-        assert!(file("a", vec![]).validate().unwrap_err().contains("no keys"));
-        assert!(file("a", vec![key("a", "k", "")]).validate().unwrap_err().contains("key 1 has an empty `api_secret`"));
-        assert!(file("a", vec![key("a", "k", "s"), key("a", "", "s")]).validate().unwrap_err().contains("key 2"));
-        assert!(file("a", vec![key("", "k", "s")]).validate().unwrap_err().contains("`account_id`"));
-        assert!(file("a", vec![key("a", "k", "s"), key("a", "k", "t")]).validate().unwrap_err().contains("repeats"));
+        let problem = |file: KeysFile| match file.validate() {
+            Err(KeysError::Invalid { path: None, problem }) => Some(problem),
+            Err(other) => panic!("validate gave {other:?}"),
+            Ok(()) => None,
+        };
+        let words = |file: KeysFile| file.validate().unwrap_err().to_string();
+        assert_eq!(problem(file("a", vec![key("a", "k", "s")])), None);
+        assert_eq!(problem(file("", vec![key("a", "k", "s")])), Some(KeysProblem::EmptyAccount));
+        assert!(words(file("", vec![key("a", "k", "s")])).contains("account_id"));
+        assert!(words(file("a", vec![])).contains("no keys"));
+        assert!(words(file("a", vec![key("a", "k", "")])).contains("key 1 has an empty `api_secret`"));
+        assert_eq!(
+            problem(file("a", vec![key("a", "k", "s"), key("a", "", "s")])),
+            Some(KeysProblem::EmptyCredential { key: 2, field: "api_key" })
+        );
+        assert!(words(file("a", vec![key("", "k", "s")])).contains("`account_id`"));
+        assert!(words(file("a", vec![key("a", "k", "s"), key("a", "k", "t")])).contains("repeats"));
         assert!(!format!("{:?}", key("a", "k", "secret-text")).contains("secret-text"), "secrets never reach logs");
+    }
+
+    #[test]
+    fn a_keys_file_is_named_in_its_errors() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("keys.json");
+        let missing = KeysFile::read(&path).unwrap_err();
+        assert!(matches!(&missing, KeysError::Unreadable { .. }), "{missing:?}");
+        assert!(missing.to_string().starts_with(&format!("cannot read {}: ", path.display())), "{missing}");
+        assert!(std::error::Error::source(&missing).is_some_and(|source| source.is::<io::Error>()));
+        std::fs::write(&path, "{").unwrap();
+        let malformed = KeysFile::read(&path).unwrap_err();
+        assert!(malformed.to_string().starts_with(&format!("{} is not a keys file: ", path.display())), "{malformed}");
+        std::fs::write(&path, r#"{"account_id": "a", "keys": []}"#).unwrap();
+        let empty = KeysFile::read(&path).unwrap_err();
+        assert_eq!(empty.to_string(), format!("{}: the keys file holds no keys", path.display()));
+        assert!(matches!(empty, KeysError::Invalid { path: Some(_), problem: KeysProblem::NoKeys }));
     }
 }

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{ConfigError, ServerConfig};
-pub use keys::{ApiKey, KeysFile};
+pub use keys::{ApiKey, KeysError, KeysFile, KeysProblem};
 
 use crate::engine::Engine;
 use access_log::AccessLog;

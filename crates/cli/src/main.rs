@@ -318,8 +318,8 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             } else {
                 let file = keys.or_else(|| std::env::var_os("MSGDEX_KEYS_FILE").map(PathBuf::from));
                 Some(match file {
-                    Some(path) => KeysFile::read(&path)?,
-                    None => KeysFile::from_environment()?.ok_or(
+                    Some(path) => KeysFile::read(&path).map_err(|error| error.to_string())?,
+                    None => KeysFile::from_environment().map_err(|error| error.to_string())?.ok_or(
                         "no API keys: give --keys FILE, set MSGDEX_KEYS_FILE, or set MSGDEX_ACCOUNT_ID, \
 MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
                     )?,

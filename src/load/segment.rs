@@ -1,0 +1,212 @@
+//! The segment path: JSON Lines scanned straight into the fast engine's
+//! [`Segment`], window by window, with the message path's checks and
+//! errors.
+
+use std::io::Read;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::array::load_array;
+use super::error::{LoadError, RecordLocation};
+use super::ids::IdRegistry;
+use super::record::parse_line;
+use super::scan;
+use super::windows::{open_input, Input};
+use crate::model::{Field, Message};
+use crate::store::records::RecordBatch;
+use crate::store::{BuildError, Segment, SegmentBuilder};
+
+/// Loads a JSON array or JSON Lines file straight into a [`Segment`] (see
+/// [`load_segment`]).
+pub fn load_segment_from_path(path: impl AsRef<Path>) -> Result<Segment, LoadError> {
+    let path = path.as_ref();
+    let source_name = path.display().to_string();
+    let io_error = |error| LoadError::Io { source_name: source_name.clone(), error };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let size = file.metadata().map_err(io_error)?.len();
+    load_segment_sized(file, &source_name, Some(size))
+}
+
+/// Loads a JSON array or JSON Lines straight into a [`Segment`], checking
+/// every record as [`for_each_batch`](super::for_each_batch) does, with the same errors.
+///
+/// JSON Lines take the fast path: each window of lines is scanned in
+/// parallel straight into record batches (no `Message`, no allocation per
+/// value: see `scan`), declined lines go through the full parser, and
+/// the batches of one window are stored column by column while the next
+/// window is scanned. A repeated `_id` is found as the `_id` column interns
+/// it. Errors are those of the first invalid record in file order.
+pub fn load_segment(reader: impl Read + Send, source_name: &str) -> Result<Segment, LoadError> {
+    load_segment_sized(reader, source_name, None)
+}
+
+/// [`load_segment`] of an input of `size` bytes, when known: once the first
+/// window is scanned, the builder makes room for the rows the whole input
+/// likely holds.
+fn load_segment_sized(reader: impl Read + Send, source_name: &str, size: Option<u64>) -> Result<Segment, LoadError> {
+    let mut builder = SegmentBuilder::new();
+    let mut lines = match open_input(reader, source_name)? {
+        Input::Empty => return Ok(builder.finish()),
+        Input::Array(reader) => {
+            let mut failure = None;
+            load_array(reader, &mut IdRegistry::default(), &mut |batch: Vec<Message>| {
+                if failure.is_none() {
+                    // The loader rejects empty and repeated Ids itself.
+                    failure = builder.push_checked_batch(&batch).err();
+                }
+            })?;
+            return match failure {
+                Some(error) => Err(LoadError::Store(error)),
+                None => Ok(builder.finish()),
+            };
+        }
+        Input::Lines(lines) => lines,
+    };
+    // The line of every row stored, to name both records of a repeated `_id`.
+    let mut row_lines: Vec<u64> = Vec::new();
+    let mut pending: Option<ScannedWindow> = None;
+    let mut spare = Vec::new();
+    // The rows the input likely holds, until the text is reserved for them.
+    let mut likely_rows: Option<usize> = None;
+    loop {
+        let complete = lines.fill()?;
+        let text = lines.take(complete, std::mem::take(&mut spare));
+        let first_line = lines.first_line;
+        // Three things at once: the previous window is stored, this one is
+        // scanned, and the next one is read.
+        let previous = pending.take();
+        let ((stored, (mut scanned, count)), read) = rayon::join(
+            || {
+                rayon::join(
+                    || previous.map(|previous| previous.store(&mut builder, &mut row_lines)),
+                    || ScannedWindow::scan(&text, first_line),
+                )
+            },
+            || lines.read_ahead(),
+        );
+        if let Some(stored) = stored {
+            spare = stored?;
+            if let (Some(rows), false) = (likely_rows.take(), builder.is_empty()) {
+                // Values' text per row of the first window, for the rows
+                // likely to come: arenas that double copy every byte, and
+                // an allocator without `mremap` (mimalloc) pays for it.
+                builder.reserve_text_like_so_far(rows);
+            }
+        }
+        scanned.text = text;
+        if let Some(failure) = scanned.failure.take() {
+            // The records before the invalid one may repeat an `_id`, which
+            // comes first in the file.
+            scanned.store(&mut builder, &mut row_lines)?;
+            return Err(failure);
+        }
+        read?;
+        if let (Some(size), true) = (size, builder.is_empty() && !scanned.lines.is_empty()) {
+            // Rows per byte of the first window, a tenth more for safety.
+            let likely = size as f64 * scanned.lines.len() as f64 / scanned.text.len().max(1) as f64 * 1.1;
+            builder.reserve((likely as usize).min(u32::MAX as usize));
+            likely_rows = Some((likely as usize).min(u32::MAX as usize));
+        }
+        lines.first_line += count;
+        if lines.finished() {
+            scanned.store(&mut builder, &mut row_lines)?;
+            return Ok(builder.finish());
+        }
+        pending = Some(scanned);
+    }
+}
+
+/// A window of JSON Lines scanned into record batches, waiting to be
+/// stored.
+struct ScannedWindow {
+    /// The window's text, which the batches' values point into.
+    text: Vec<u8>,
+    batches: Vec<RecordBatch>,
+    /// The line of each row of the batches, in order.
+    lines: Vec<u64>,
+    /// The first invalid record, if any: the batches hold the rows before it.
+    failure: Option<LoadError>,
+}
+
+impl ScannedWindow {
+    /// Lines scanned per parallel task.
+    const LINES_PER_TASK: usize = 256;
+
+    /// Scans the complete lines of `text` (the first is line `first_line`)
+    /// in parallel; returns them and the number of lines consumed.
+    fn scan(text: &[u8], first_line: u64) -> (ScannedWindow, u64) {
+        let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 1024 + 1);
+        let mut start = 0;
+        for newline in memchr::memchr_iter(b'\n', text) {
+            bounds.push((start, newline));
+            start = newline + 1;
+        }
+        if start < text.len() {
+            bounds.push((start, text.len()));
+        }
+        let tasks: Vec<(RecordBatch, Vec<u64>, Option<LoadError>)> = bounds
+            .par_chunks(Self::LINES_PER_TASK)
+            .enumerate()
+            .map(|(task, chunk)| {
+                let mut batch = RecordBatch::new();
+                let mut lines = Vec::with_capacity(chunk.len());
+                let mut items = Vec::new();
+                for (index, &(start, end)) in chunk.iter().enumerate() {
+                    let number = first_line + (task * Self::LINES_PER_TASK + index) as u64;
+                    let end = if text[start..end].ends_with(b"\r") { end - 1 } else { end };
+                    let line = &text[start..end];
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    if !scan::scan_record(text, start, end, &mut batch, &mut items) {
+                        match parse_line(line, RecordLocation::Line(number)) {
+                            Ok(message) => batch.push_message(&message),
+                            Err(error) => return (batch, lines, Some(error)),
+                        }
+                    }
+                    lines.push(number);
+                }
+                (batch, lines, None)
+            })
+            .collect();
+        let mut window = ScannedWindow { text: Vec::new(), batches: Vec::new(), lines: Vec::new(), failure: None };
+        for (batch, lines, failure) in tasks {
+            window.batches.push(batch);
+            window.lines.extend(lines);
+            if failure.is_some() {
+                window.failure = failure;
+                break;
+            }
+        }
+        (window, bounds.len() as u64)
+    }
+
+    /// Stores the batches; returns the window's text buffer for reuse.
+    fn store(self, builder: &mut SegmentBuilder, row_lines: &mut Vec<u64>) -> Result<Vec<u8>, LoadError> {
+        let first_row = row_lines.len() as u64;
+        row_lines.extend_from_slice(&self.lines);
+        match builder.push_records(&self.text, &self.batches) {
+            Ok(()) => Ok(self.text),
+            Err(BuildError::RepeatedIdAt { first, repeated }) => {
+                let mut offset = (repeated - first_row) as usize;
+                let (batch, row) = self
+                    .batches
+                    .iter()
+                    .find_map(|batch| match offset.checked_sub(batch.len()) {
+                        Some(rest) => {
+                            offset = rest;
+                            None
+                        }
+                        None => Some((batch, offset)),
+                    })
+                    .expect("the repeated row is one of the batches'");
+                let fragment = batch.text(&self.text, batch.value(row, Field::Id.index()));
+                let id = crate::store::column::unescaped(fragment).into_owned();
+                let location = RecordLocation::Line(row_lines[repeated as usize]);
+                Err(IdRegistry::repeated(id, location, RecordLocation::Line(row_lines[first as usize])))
+            }
+            Err(error) => Err(LoadError::Store(error)),
+        }
+    }
+}
