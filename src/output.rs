@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-// Re-exported for the modules that write responses.
-pub(crate) use crate::json::{into_string, quoted, write_json_string};
+use crate::json::{into_string, write_json_string};
 
 /// HTTP status of a response.
 pub type Status = u16;

@@ -166,7 +166,7 @@ pub struct ListQuery {
     pub anonymized: Presence,
     /// `filters-read`.
     pub read: Presence,
-    /// The Id list filters, in the order of [`VALUE_FILTERS`].
+    /// The Id list filters, in the order of the API's parameter list.
     pub value_filters: Vec<ValueFilter>,
     /// `filters-channel`: accepted values.
     pub channels: Option<Vec<Channel>>,

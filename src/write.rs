@@ -72,7 +72,7 @@ pub enum WriteProblem {
 
 impl fmt::Display for WriteProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::output::quoted;
+        use crate::json::quoted;
         match self {
             WriteProblem::EmptyId => {
                 f.write_str("the message has an empty `_id`; every `_id` must be a non-empty string")

@@ -74,7 +74,7 @@ pub struct LivePolicy {
     pub background: bool,
     /// Pages at least this deep, with at least this many matches outside
     /// the base, are found by rank when the request filters only on a
-    /// range of its primary date key (see [`merge`]); shallower ones merge
+    /// range of its primary date key (see the live store's page merge); shallower ones merge
     /// windows, which is cheaper there.
     pub rank_merge_depth: u64,
     /// How many runs of about one size are merged at once: each written

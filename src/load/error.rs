@@ -8,7 +8,7 @@
 use std::fmt;
 use std::io;
 
-use crate::output::quoted;
+use crate::json::quoted;
 use crate::store::BuildError;
 
 /// Where a bad record sits in its file.

@@ -10,7 +10,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use super::error::{describe_json_error, BodyError, LoadError, RecordLocation};
 use crate::model::{Channel, DateTime, DeliveryStatus, Direction, Field, FieldKind, Message};
-use crate::output::quoted;
+use crate::json::quoted;
 
 /// Parses the body of a write to `/v1/messages/<path_id>` with the loader's
 /// own checks (SPEC §1), repeated fields included: the object's `_id` may

@@ -15,7 +15,7 @@
 //! never change what a file means or what its errors say.
 
 use crate::model::{DateTime, Field, FieldKind};
-use crate::output::write_json_string;
+use crate::json::write_json_string;
 use crate::store::records::{enum_code, RecordBatch, StoredValue};
 
 /// A JSON string in the text: `start..end` (quotes included) and whether

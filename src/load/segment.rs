@@ -202,7 +202,7 @@ impl ScannedWindow {
                     })
                     .expect("the repeated row is one of the batches'");
                 let fragment = batch.text(&self.text, batch.value(row, Field::Id.index()));
-                let id = crate::store::column::unescaped(fragment).into_owned();
+                let id = crate::column::unescaped(fragment).into_owned();
                 let location = RecordLocation::Line(row_lines[repeated as usize]);
                 Err(IdRegistry::repeated(id, location, RecordLocation::Line(row_lines[first as usize])))
             }

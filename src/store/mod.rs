@@ -23,8 +23,6 @@ use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
 use crate::model::{Channel, DateKey, DeliveryStatus, Direction, Field, FieldKind, Message, PerDateKey};
 use crate::sys::prefetch;
-// Kept under its old path for the loader until it moves to `crate::column`.
-pub(crate) use crate::column;
 use crate::column::{Column, DateColumn, DictColumn, EnumColumn, NULL_DATE};
 
 /// The Id-like fields with a bitmap per distinct value: the Id list
@@ -42,8 +40,8 @@ pub const ID_LIKE_FIELDS: [Field; 7] = [
 /// The enum fields, each with a bitmap per value.
 pub const ENUM_FIELDS: [Field; 3] = [Field::Channel, Field::Direction, Field::DeliveryStatus];
 
-/// Fields with a bitmap per distinct value: [`ID_LIKE_FIELDS`], then
-/// [`ENUM_FIELDS`].
+/// Fields with a bitmap per distinct value: the Id-like fields, then
+/// the enum fields.
 pub const BITMAP_FIELDS: [Field; 10] = [
     ID_LIKE_FIELDS[0],
     ID_LIKE_FIELDS[1],
@@ -330,7 +328,7 @@ impl Segment {
 
     /// The raw `_id` of a row (its stored JSON text, unescaped).
     pub fn id_of(&self, row: u32) -> std::borrow::Cow<'_, str> {
-        column::unescaped(self.id_fragment(row))
+        crate::column::unescaped(self.id_fragment(row))
     }
 
     /// The facet cell of a row (see [`FacetCounts`]).
@@ -432,7 +430,7 @@ fn text_columns(columns: &[Column]) -> Vec<&DictColumn> {
 /// first eight bytes held inline, then by the whole Id within runs of equal
 /// prefixes.
 fn rows_in_id_order(ids: &DictColumn) -> Vec<u32> {
-    let raw = |row: u32| column::unescaped(ids.fragment(row));
+    let raw = |row: u32| crate::column::unescaped(ids.fragment(row));
     let mut keyed: Vec<(u64, u32)> = (0..ids.codes.len() as u32)
         .into_par_iter()
         .map(|row| {
