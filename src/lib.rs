@@ -90,7 +90,7 @@ pub mod testing {
     pub use crate::load::{for_each_batch, for_each_batch_in_path, load_segment, load_segment_from_path};
     pub use crate::output::{hint_body, PageFrame};
     pub use crate::plan::{plan, plan_window, Plan, Strategy};
-    pub use crate::store::deleted::Deleted;
+    pub use crate::store::dead_rows::DeadRows;
     pub use crate::store::{Segment, SegmentBuilder, BITMAP_FIELDS};
 }
 

@@ -15,8 +15,8 @@
 use std::io::{self, BufRead, Write as _};
 
 use crate::engine::Engine;
-use crate::load::{parse_message_for_id, BodyError};
 use crate::json::quoted;
+use crate::load::{parse_message_for_id, BodyError};
 use crate::output::{hint_body, Response};
 use crate::request::{QueryLimits, Request};
 use crate::write::{Applied, Writable, Write, WriteProblem};

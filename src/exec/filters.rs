@@ -10,7 +10,7 @@ use super::{ExecStats, Job};
 use crate::column::Column;
 use crate::index::text::TextMatch;
 use crate::plan::{Plan, RangeUse, StepKind};
-use crate::store::deleted::Deleted;
+use crate::store::dead_rows::DeadRows;
 use crate::store::Segment;
 
 /// The rows matching the filter steps: `None` means every row; a single
@@ -24,7 +24,7 @@ pub(super) fn evaluate<'a>(
     mut text: Option<TextMatch<'_>>,
     stats: &mut ExecStats,
 ) -> Option<Matches<'a>> {
-    let (segment, deleted, plan) = (job.segment, job.dead, job.plan);
+    let (segment, dead, plan) = (job.segment, job.dead, job.plan);
     let mut matches: Matches<'a> = None;
     let universe = || {
         let mut all = RoaringBitmap::new();
@@ -101,16 +101,16 @@ pub(super) fn evaluate<'a>(
         matches = Some(narrowed);
     }
     // Without filters, dead rows are skipped by the page strategy instead.
-    if let Some(deleted) = deleted {
+    if let Some(dead) = dead {
         if let Some(found) = matches.take() {
             stats.rows_copied_for_dead = found.len();
-            let alive = if found.len() < deleted.len() {
+            let alive = if found.len() < dead.len() {
                 // Few matches: test each rather than subtract every dead row.
-                RoaringBitmap::from_sorted_iter(found.iter().filter(|&row| !deleted.contains(row)))
+                RoaringBitmap::from_sorted_iter(found.iter().filter(|&row| !dead.contains(row)))
                     .expect("rows stay sorted")
             } else {
                 let mut alive = found.into_owned();
-                deleted.remove_from(&mut alive);
+                dead.remove_from(&mut alive);
                 alive
             };
             if alive.is_empty() {
@@ -125,10 +125,10 @@ pub(super) fn evaluate<'a>(
 /// The matches of a plan whose only step is one value of a value-indexed
 /// field, on a segment with dead rows: the value's own rows (dead ones
 /// among them, never copied to subtract them) and how many are alive,
-/// counted from the tombstones' tally per value. `None` for other plans.
+/// counted from the dead rows' tally per value. `None` for other plans.
 pub(super) fn one_value_live<'a>(
     segment: &'a Segment,
-    deleted: &Deleted,
+    dead: &DeadRows,
     plan: &Plan,
 ) -> Option<(&'a RoaringBitmap, u64)> {
     let [step] = plan.steps.as_slice() else {
@@ -146,7 +146,7 @@ pub(super) fn one_value_live<'a>(
         Column::Enum(column) => u32::from(column.codes[row as usize]),
         Column::Date(_) => unreachable!("no value index on a date field"),
     };
-    let tally = deleted.frozen_value_tally(slot, |rows| {
+    let tally = dead.frozen_value_tally(slot, |rows| {
         let mut tally = Vec::new();
         for row in rows {
             let code = code_of(row) as usize;
@@ -158,7 +158,7 @@ pub(super) fn one_value_live<'a>(
         tally
     });
     let frozen_dead = u64::from(tally.get(*code as usize).copied().unwrap_or(0));
-    let recent_dead = deleted.recent_rows().filter(|&row| code_of(row) == *code).count() as u64;
+    let recent_dead = dead.recent_rows().filter(|&row| code_of(row) == *code).count() as u64;
     let rows = segment.value_index(*field).rows(*code);
     Some((rows, rows.len() - frozen_dead - recent_dead))
 }

@@ -6,7 +6,7 @@ use roaring::RoaringBitmap;
 
 use crate::index::text::TextMatch;
 use crate::model::DateKey;
-use crate::store::deleted::Deleted;
+use crate::store::dead_rows::DeadRows;
 use crate::store::Segment;
 
 /// How a walk tests whether a row matches.
@@ -25,10 +25,10 @@ pub(super) enum Membership<'a> {
     Facets(&'a FacetTest<'a>),
     /// Every row matches unless it is dead (with the key of the order
     /// walked, whose dead rows are counted per block).
-    Live(&'a Deleted, DateKey),
+    Live(&'a DeadRows, DateKey),
     /// Test the match bitmap, then whether the row is dead: the bitmap (an
     /// index's own) still holds dead rows.
-    AliveIn(&'a RoaringBitmap, &'a Deleted),
+    AliveIn(&'a RoaringBitmap, &'a DeadRows),
     /// Test whether one of the row's own text values matched `filters-q`:
     /// the union of the matched values' rows is never built.
     Text(&'a TextTest<'a>),
@@ -41,13 +41,13 @@ pub(super) struct TextTest<'a> {
     pub(super) columns: [&'a [u32]; 3],
     found: &'a TextMatch<'a>,
     /// Rows that no longer exist.
-    deleted: Option<&'a Deleted>,
+    dead: Option<&'a DeadRows>,
 }
 
 impl<'a> TextTest<'a> {
-    pub(super) fn new(segment: &'a Segment, found: &'a TextMatch<'a>, deleted: Option<&'a Deleted>) -> TextTest<'a> {
+    pub(super) fn new(segment: &'a Segment, found: &'a TextMatch<'a>, dead: Option<&'a DeadRows>) -> TextTest<'a> {
         let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
-        TextTest { columns, found, deleted }
+        TextTest { columns, found, dead }
     }
 
     /// Whether the row holds a matched value, dead or alive.
@@ -59,7 +59,7 @@ impl<'a> TextTest<'a> {
     /// Whether the row is alive and holds a matched value.
     #[inline]
     pub(super) fn contains(&self, row: u32) -> bool {
-        self.matches(row) && self.deleted.is_none_or(|deleted| !deleted.contains(row))
+        self.matches(row) && self.dead.is_none_or(|dead| !dead.contains(row))
     }
 }
 
@@ -70,7 +70,7 @@ pub(super) struct FacetTest<'a> {
     /// Presence bitmaps and whether the row must be in them.
     pub(super) presence: Vec<(&'a RoaringBitmap, bool)>,
     /// Rows that no longer exist.
-    pub(super) deleted: Option<&'a Deleted>,
+    pub(super) dead: Option<&'a DeadRows>,
 }
 
 impl FacetTest<'_> {
@@ -78,7 +78,7 @@ impl FacetTest<'_> {
     pub(super) fn contains(&self, row: u32) -> bool {
         self.enums.iter().all(|(codes, accepted)| accepted[usize::from(codes[row as usize])])
             && self.presence.iter().all(|(bitmap, present)| bitmap.contains(row) == *present)
-            && self.deleted.is_none_or(|deleted| !deleted.contains(row))
+            && self.dead.is_none_or(|dead| !dead.contains(row))
     }
 }
 
@@ -90,8 +90,8 @@ impl Membership<'_> {
             Membership::Bitmap(bitmap) => bitmap.contains(row),
             Membership::Dense(words) => words[row as usize >> 6] >> (row & 63) & 1 == 1,
             Membership::Facets(test) => test.contains(row),
-            Membership::Live(deleted, _) => !deleted.contains(row),
-            Membership::AliveIn(bitmap, deleted) => bitmap.contains(row) && !deleted.contains(row),
+            Membership::Live(dead, _) => !dead.contains(row),
+            Membership::AliveIn(bitmap, dead) => bitmap.contains(row) && !dead.contains(row),
             Membership::Text(test) => test.contains(row),
         }
     }

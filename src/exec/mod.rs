@@ -27,7 +27,7 @@ use roaring::RoaringBitmap;
 use crate::index::text::TextSearchStats;
 use crate::plan::{page_costs, PageShape, Plan, StepKind, Strategy};
 use crate::request::SortField;
-use crate::store::deleted::Deleted;
+use crate::store::dead_rows::DeadRows;
 use crate::store::Segment;
 use membership::Membership;
 use walk::Walk;
@@ -158,7 +158,7 @@ impl PageWindow {
 struct Job<'a> {
     segment: &'a Segment,
     /// The segment's dead rows, when it has any.
-    dead: Option<&'a Deleted>,
+    dead: Option<&'a DeadRows>,
     plan: &'a Plan,
     window: &'a PageWindow,
     /// A strategy tests insist on (see [`execute_forcing`]).
@@ -180,7 +180,7 @@ impl Job<'_> {
 
 /// Carries out a plan for a window on a segment with `dead` rows (never
 /// counted nor returned).
-pub fn execute(segment: &Segment, dead: Option<&Deleted>, plan: &Plan, window: &PageWindow) -> Execution {
+pub fn execute(segment: &Segment, dead: Option<&DeadRows>, plan: &Plan, window: &PageWindow) -> Execution {
     run(Job { segment, dead: dead.filter(|dead| !dead.is_empty()), plan, window, forced: None })
 }
 
@@ -189,7 +189,7 @@ pub fn execute(segment: &Segment, dead: Option<&Deleted>, plan: &Plan, window: &
 /// that every strategy gives the same page.
 pub fn execute_forcing(
     segment: &Segment,
-    dead: Option<&Deleted>,
+    dead: Option<&DeadRows>,
     plan: &Plan,
     window: &PageWindow,
     forced: Strategy,

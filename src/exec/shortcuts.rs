@@ -78,7 +78,7 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
         return None;
     }
     let mut selection = FacetSelection::default();
-    let mut test = FacetTest { enums: Vec::new(), presence: Vec::new(), deleted: job.dead };
+    let mut test = FacetTest { enums: Vec::new(), presence: Vec::new(), dead: job.dead };
     for step in &plan.steps {
         let (field, accepted) = match &step.kind {
             StepKind::Values { field, codes } if FACET_FIELDS.contains(field) => {

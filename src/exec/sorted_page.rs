@@ -11,7 +11,7 @@ use super::{ExecStats, Execution, Job, PageStrategy};
 use crate::index::order::BLOCK;
 use crate::plan::{BLOCK_OPERATION, RANDOM_ACCESS};
 use crate::request::{SortField, SortKey};
-use crate::store::deleted::Deleted;
+use crate::store::dead_rows::DeadRows;
 use crate::store::Segment;
 
 /// The page when the primary key is `_id`: rows are in that order, so the
@@ -61,7 +61,7 @@ fn id_order_page(
 
 /// The page in `_id` order when every live row matches: the first row by
 /// rank among the live rows, then a walk skipping dead ones.
-pub(crate) fn live_id_order_page(dead: &Deleted, descending: bool, offset: u64, limit: usize) -> Vec<u32> {
+pub(crate) fn live_id_order_page(dead: &DeadRows, descending: bool, offset: u64, limit: usize) -> Vec<u32> {
     let total = dead.live_count();
     if offset >= total || limit == 0 {
         return Vec::new();
@@ -200,7 +200,7 @@ mod tests {
             offset in 0u64..220,
             limit in 0usize..30,
         ) {
-            let mut dead = Deleted::none(200);
+            let mut dead = DeadRows::none(200);
             for &row in &dead_rows {
                 dead = dead.with_row(row, 0, Default::default());
             }

@@ -28,7 +28,7 @@ use super::{ExecStats, Job};
 use crate::index::order::{SortedOrder, BLOCK};
 use crate::model::DateKey;
 use crate::request::{SortField, SortKey};
-use crate::store::deleted::Deleted;
+use crate::store::dead_rows::DeadRows;
 use crate::store::Segment;
 
 /// A range of positions of a sorted order, as a walk in one direction
@@ -347,7 +347,7 @@ impl<'a> Walk<'a> {
     /// page is in plain position order (ties in `_id` order, which is the
     /// rows' order within a group: ascending when the walk is, descending
     /// when it is too); `None` otherwise.
-    fn live_in_position_order(&self) -> Option<&'a Deleted> {
+    fn live_in_position_order(&self) -> Option<&'a DeadRows> {
         let descending = self.span.descending;
         match (self.membership, self.rest) {
             (Membership::Live(dead, _), [] | [SortKey { field: SortField::Id, .. }, ..])
@@ -541,7 +541,7 @@ mod tests {
     /// The page `Walk::page` gives for `membership`.
     fn walked<'a>(
         segment: &'a Segment,
-        dead: Option<&'a Deleted>,
+        dead: Option<&'a DeadRows>,
         query: &str,
         membership: Membership<'a>,
         offset: u64,
@@ -611,7 +611,7 @@ mod tests {
         ) {
             let segment = segment_of(&values);
             let rows = values.len() as u32;
-            let mut dead = Deleted::none(rows);
+            let mut dead = DeadRows::none(rows);
             for row in dying.into_iter().filter(|&row| row < rows) {
                 if !dead.contains(row) {
                     dead = dead.with_row(row, 0, segment.positions_of(row));
@@ -627,7 +627,7 @@ mod tests {
             let live: Vec<u32> = (0..rows).filter(|&row| !dead.contains(row)).collect();
             let in_bitmap: Vec<u32> = bitmap.iter().collect();
             let alive_in: Vec<u32> = bitmap.iter().filter(|&row| !dead.contains(row)).collect();
-            let cases: [(&str, &[u32], Option<&Deleted>); 4] =
+            let cases: [(&str, &[u32], Option<&DeadRows>); 4] =
                 [("all", &all, None), ("live", &live, Some(&dead)), ("bitmap", &in_bitmap, None), ("alive in", &alive_in, Some(&dead))];
             for (name, members, dead_rows) in cases {
                 let expected = naive(&segment, members, descending, id_descending, offset, limit);

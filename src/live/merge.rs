@@ -42,7 +42,7 @@ use crate::model::{DateKey, DateTime, Field, Message, PerDateKey};
 use crate::output::PageFrame;
 use crate::plan::{plan, plan_window, Plan, RangeUse, StepKind};
 use crate::request::{ListQuery, Presence, SortField, SortKey};
-use crate::store::deleted::Deleted;
+use crate::store::dead_rows::DeadRows;
 use crate::store::Segment;
 
 /// Which part an item comes from.
@@ -779,7 +779,7 @@ fn splice_page(
 struct RankedPart<'a> {
     origin: Origin,
     segment: &'a Segment,
-    deleted: &'a Deleted,
+    deleted: &'a DeadRows,
     order: &'a SortedOrder,
     key: DateKey,
     positions: Range<usize>,

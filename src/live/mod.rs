@@ -2,8 +2,8 @@
 //! while queries run, each query answered from one consistent snapshot.
 //!
 //! ```text
-//!  ArcSwap<Snapshot> ──► base  Segment (large, immutable) + Deleted (tombstones)
-//!   (readers load,        runs  [Segment + Deleted, …]   sizes halving, newest last
+//!  ArcSwap<Snapshot> ──► base  Segment (large, immutable) + DeadRows (tombstones)
+//!   (readers load,        runs  [Segment + DeadRows, …]   sizes halving, newest last
 //!    writers publish)     tail  positions in a shared log of messages
 //!                               (≤ tail_limit), unindexed, newest writes
 //! ```
@@ -11,7 +11,7 @@
 //! * A write copies the small snapshot header (part handles, the tail's
 //!   positions: see [`Tail`]),
 //!   marks the old version of the message dead where it lives (a tombstone
-//!   in a segment's [`Deleted`], or removal from the tail), appends the new
+//!   in a segment's [`DeadRows`], or removal from the tail), appends the new
 //!   version to the tail, and publishes the copy with one atomic swap.
 //!   Readers never wait for writers; a query holds one snapshot throughout.
 //! * Restructuring happens off to the side, on background threads (or, by
@@ -53,7 +53,7 @@ use crate::index::ids::id_hash;
 use crate::load::LoadError;
 use crate::model::{Field, Message};
 use crate::request::{ListQuery, QueryLimits};
-use crate::store::deleted::Deleted;
+use crate::store::dead_rows::DeadRows;
 use crate::store::{BuildError, Segment, SegmentBuilder};
 use crate::write::{check_batch_at, Applied, Writable, Write, WriteError, WriteProblem};
 
@@ -134,7 +134,7 @@ pub struct Part {
     /// The rows.
     pub segment: Arc<Segment>,
     /// Its dead rows as of this snapshot.
-    pub deleted: Arc<Deleted>,
+    pub deleted: Arc<DeadRows>,
 }
 
 impl Part {
@@ -143,7 +143,7 @@ impl Part {
     /// no writer waits for it.
     fn new(segment: Arc<Segment>) -> Part {
         segment.prepare_for_writes();
-        let deleted = Arc::new(Deleted::none(segment.row_count()));
+        let deleted = Arc::new(DeadRows::none(segment.row_count()));
         Part { segment, deleted }
     }
 
@@ -157,7 +157,7 @@ impl Part {
     /// The live row holding the `_id` with this JSON text and
     /// [`id_hash`].
     fn live_row(&self, id_fragment: &[u8], hash: u64) -> Option<u32> {
-        self.segment.row_of_id_to_kill(id_fragment, hash).filter(|&row| !self.deleted.contains(row))
+        self.segment.row_of_id_to_mark_dead(id_fragment, hash).filter(|&row| !self.deleted.contains(row))
     }
 
     fn kill(&mut self, row: u32) {

@@ -9,8 +9,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::error::{describe_json_error, BodyError, LoadError, RecordLocation};
-use crate::model::{Channel, DateTime, DeliveryStatus, Direction, Field, FieldKind, Message};
 use crate::json::quoted;
+use crate::model::{Channel, DateTime, DeliveryStatus, Direction, Field, FieldKind, Message};
 
 /// Parses the body of a write to `/v1/messages/<path_id>` with the loader's
 /// own checks (SPEC §1), repeated fields included: the object's `_id` may

@@ -14,8 +14,8 @@
 //! which accepts it or says exactly what is wrong. So the fast path can
 //! never change what a file means or what its errors say.
 
-use crate::model::{DateTime, Field, FieldKind};
 use crate::json::write_json_string;
+use crate::model::{DateTime, Field, FieldKind};
 use crate::store::records::{enum_code, RecordBatch, StoredValue};
 
 /// A JSON string in the text: `start..end` (quotes included) and whether

@@ -4,11 +4,10 @@
 //! Row ids are positions in `_id` byte order, so the default order and every
 //! `_id` tie-break are bitmap order and a `u32` compare. A segment never
 //! changes once built: it is `Send + Sync` and many threads query it at once.
-//! Live writes (a later step) will add small delta segments and tombstones
-//! beside immutable ones, so nothing here assumes a store is one segment
-//! for ever; the planner and executor take a `&Segment`.
+//! A live store pairs each segment with its [`dead_rows::DeadRows`] (the
+//! rows later writes deleted or replaced) instead of changing it.
 
-pub mod deleted;
+pub mod dead_rows;
 pub mod records;
 
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use crate::column::{Column, DateColumn, DictColumn, EnumColumn, NULL_DATE};
 use crate::index::facets::FacetCounts;
 use crate::index::ids::IdIndex;
 use crate::index::order::SortedOrder;
@@ -23,7 +23,6 @@ use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
 use crate::model::{Channel, DateKey, DeliveryStatus, Direction, Field, FieldKind, Message, PerDateKey};
 use crate::sys::prefetch;
-use crate::column::{Column, DateColumn, DictColumn, EnumColumn, NULL_DATE};
 
 /// The Id-like fields with a bitmap per distinct value: the Id list
 /// filters but `filters-ids` (whose rows come from the `_id` index).
@@ -194,7 +193,7 @@ impl Segment {
 
     /// Makes what [`Segment::positions_of`] reads (each order's inverse
     /// permutation, 4 bytes a row an order) now, so that the first write
-    /// killing a row does not wait for it.
+    /// marking a row dead does not wait for it.
     pub fn prepare_for_writes(&self) {
         self.orders.values().collect::<Vec<_>>().par_iter().for_each(|order| {
             order.prepare_positions();
@@ -259,23 +258,28 @@ impl Segment {
 
     /// Starts loading what a lookup of the `_id` with this
     /// [`crate::index::ids::id_hash`] reads first (see
-    /// [`Segment::row_of_id_to_kill`]).
+    /// [`Segment::row_of_id_to_mark_dead`]).
     #[inline]
     pub fn prefetch_id(&self, hash: u64) {
         self.ids.prefetch(hash);
     }
 
     /// [`Segment::row_of_id_fragment`] for an `_id` whose hash is known,
-    /// about to be killed by a write: what the kill reads of the row (its
+    /// about to be marked dead by a write: what marking it reads of the row (its
     /// facet cell's fields, its place in each sorted order) starts loading
     /// while the `_id` is confirmed.
-    pub fn row_of_id_to_kill(&self, fragment: &[u8], hash: u64) -> Option<u32> {
-        self.ids.find_hashed_then(hash, fragment, |row| self.id_fragment(row), |row| self.prefetch_for_kill(row))
+    pub fn row_of_id_to_mark_dead(&self, fragment: &[u8], hash: u64) -> Option<u32> {
+        self.ids.find_hashed_then(
+            hash,
+            fragment,
+            |row| self.id_fragment(row),
+            |row| self.prefetch_for_marking_dead(row),
+        )
     }
 
     /// Starts loading what [`Segment::facet_cell`] and
     /// [`Segment::positions_of`] read of a row.
-    fn prefetch_for_kill(&self, row: u32) {
+    fn prefetch_for_marking_dead(&self, row: u32) {
         for field in ENUM_FIELDS {
             if let Column::Enum(column) = self.column(field) {
                 prefetch(column.codes.as_ptr().wrapping_add(row as usize));
@@ -723,7 +727,7 @@ impl SegmentBuilder {
     pub fn push_live_rows(
         &mut self,
         segment: &Arc<Segment>,
-        deleted: Option<&deleted::Deleted>,
+        deleted: Option<&dead_rows::DeadRows>,
     ) -> Result<(), BuildError> {
         let rows: Vec<u32> =
             (0..segment.row_count()).filter(|&row| deleted.is_none_or(|deleted| !deleted.contains(row))).collect();

@@ -1,11 +1,11 @@
-//! Tombstones: the rows of an immutable [`Segment`](super::Segment) that a
+//! Dead rows: the rows of an immutable [`Segment`](super::Segment) that a
 //! later write deleted or replaced.
 //!
 //! A segment never changes, so a live store hides its dead rows instead:
-//! every snapshot pairs a segment with a `Deleted`, and the executor
+//! every snapshot pairs a segment with a `DeadRows`, and the executor
 //! subtracts it from the matches, or, for a request without filters, tests
 //! each row it walks and counts dead rows by bitmap intersections (never
-//! building the set of live rows). Adding a tombstone makes a new `Deleted`
+//! building the set of live rows). Marking a row dead makes a new `DeadRows`
 //! (the old one stays valid for the snapshots that hold it) at a cost that
 //! does not grow with the segment:
 //!
@@ -23,7 +23,7 @@
 //!
 //! The frozen part also caches, the first time a text search needs it,
 //! how many of its dead rows hold each text value, so that a count found
-//! from the matched values' row counts stays exact ([`Deleted::frozen_text_tally`]).
+//! from the matched values' row counts stays exact ([`DeadRows::frozen_text_tally`]).
 
 use std::sync::Arc;
 
@@ -60,7 +60,7 @@ struct Frozen {
     dense: std::sync::OnceLock<Vec<u64>>,
 }
 
-/// The value-indexed fields whose dead rows per code a [`Deleted`] can tally
+/// The value-indexed fields whose dead rows per code a [`DeadRows`] can tally
 /// (`store::BITMAP_FIELDS`, by position).
 pub const VALUE_FIELDS: usize = crate::store::BITMAP_FIELDS.len();
 
@@ -82,7 +82,7 @@ impl Frozen {
     }
 }
 
-/// Most tombstones kept in the copied list before they are folded into a
+/// Most dead rows kept in the copied list before they are folded into a
 /// new shared bitmap (one bitmap copy per this many deletions).
 const RECENT_LIMIT: usize = 256;
 
@@ -99,7 +99,7 @@ fn recent_positions<'a>(lists: &[&'a [u32]; ORDERS + 1], key: DateKey) -> &'a [u
 
 /// The dead rows of one segment, as of one snapshot.
 #[derive(Debug)]
-pub struct Deleted {
+pub struct DeadRows {
     row_count: u32,
     frozen: Arc<Frozen>,
     /// The rows not in `frozen`, ascending, then their positions in each
@@ -111,16 +111,16 @@ pub struct Deleted {
     facets: FacetCounts,
 }
 
-impl Deleted {
+impl DeadRows {
     /// No dead rows in a segment of `row_count` rows.
-    pub fn none(row_count: u32) -> Deleted {
+    pub fn none(row_count: u32) -> DeadRows {
         let frozen = Frozen::new(RoaringBitmap::new(), Arc::default(), PerDateKey::default());
-        Deleted { row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets: FacetCounts::empty() }
+        DeadRows { row_count, frozen: Arc::new(frozen), recent: Vec::new(), facets: FacetCounts::empty() }
     }
 
     /// A new version with `row` dead as well: `cell` is its facet cell,
     /// `positions` its position in each sorted order.
-    pub fn with_row(&self, row: u32, cell: usize, positions: PerDateKey<u32>) -> Deleted {
+    pub fn with_row(&self, row: u32, cell: usize, positions: PerDateKey<u32>) -> DeadRows {
         debug_assert!(row < self.row_count && !self.contains(row), "a row dies once");
         let mut facets = self.facets.clone();
         facets.add_to_cell(cell);
@@ -133,7 +133,7 @@ impl Deleted {
             recent.push(value);
             recent.extend_from_slice(&list[at..]);
         }
-        let next = Deleted { row_count: self.row_count, frozen: Arc::clone(&self.frozen), recent, facets };
+        let next = DeadRows { row_count: self.row_count, frozen: Arc::clone(&self.frozen), recent, facets };
         if next.recent_len() <= RECENT_LIMIT {
             return next;
         }
@@ -159,7 +159,7 @@ impl Deleted {
             let _ = frozen.dense.set(words);
         }
         let frozen = Arc::new(frozen);
-        Deleted { row_count: self.row_count, frozen, recent: Vec::new(), facets: next.facets }
+        DeadRows { row_count: self.row_count, frozen, recent: Vec::new(), facets: next.facets }
     }
 
     /// The number of rows in the recent list.
@@ -227,7 +227,7 @@ impl Deleted {
         rows
     }
 
-    /// The recently killed rows (those not in the frozen bitmap), ascending.
+    /// The rows recently marked dead (those not in the frozen bitmap), ascending.
     pub fn recent_rows(&self) -> impl Iterator<Item = u32> + '_ {
         self.recent_slice().iter().copied()
     }
@@ -244,7 +244,7 @@ impl Deleted {
     /// For each code of value-indexed field number `field` (a position in
     /// `store::BITMAP_FIELDS`), how many frozen dead rows hold it: computed
     /// by `tally` from the frozen rows the first time it is asked for, then
-    /// kept while these frozen rows are, like [`Deleted::frozen_text_tally`].
+    /// kept while these frozen rows are, like [`DeadRows::frozen_text_tally`].
     pub fn frozen_value_tally(&self, field: usize, tally: impl FnOnce(&RoaringBitmap) -> Vec<u32>) -> &[u32] {
         self.frozen.value_tallies[field].get_or_init(|| tally(&self.frozen.rows))
     }
@@ -290,7 +290,7 @@ impl Deleted {
     }
 
     /// The dead rows' positions in sorted order of `key`
-    /// below `end`, descending (see [`Deleted::dead_positions_from`]).
+    /// below `end`, descending (see [`DeadRows::dead_positions_from`]).
     pub fn dead_positions_before(&self, key: DateKey, end: usize) -> impl Iterator<Item = usize> + '_ {
         let lists = self.position_lists(key);
         merge_disjoint(lists.map(|sorted| &sorted[..sorted.partition_point(|&dead| (dead as usize) < end)]), true)
@@ -418,13 +418,13 @@ mod tests {
                 assert_eq!(order.position_of(row), position, "order {values}");
             }
         }
-        let kill = |deleted: &Deleted, row: u32, cell: usize| deleted.with_row(row, cell, positions(row));
-        let none = Deleted::none(3000);
-        let mut current = kill(&none, 5, 0);
-        let first = kill(&current, 2, 1);
+        let mark = |dead: &DeadRows, row: u32, cell: usize| dead.with_row(row, cell, positions(row));
+        let none = DeadRows::none(3000);
+        let mut current = mark(&none, 5, 0);
+        let first = mark(&current, 2, 1);
         // Past the recent limit, rows fold into the shared bitmap.
         for row in (100..100 + RECENT_LIMIT as u32 + 10).map(|row| row * 7 % 3000) {
-            current = kill(&current, row, 0);
+            current = mark(&current, row, 0);
         }
         assert!(none.is_empty() && !none.contains(5));
         assert_eq!(first.len(), 2);
@@ -440,29 +440,29 @@ mod tests {
         }
         assert_eq!(current.select_live(live.len() as u64), None);
         // Dead rows per block and per range agree with counting them.
-        for deleted in [&first, &current] {
+        for dead in [&first, &current] {
             for (number, order) in DateKey::ALL.into_iter().zip(&orders) {
                 let dead_at = |range: std::ops::Range<usize>| {
-                    order.rows_at(range).iter().filter(|&&row| deleted.contains(row)).count() as u64
+                    order.rows_at(range).iter().filter(|&&row| dead.contains(row)).count() as u64
                 };
                 for block in 0..3 {
                     let range = block * BLOCK..((block + 1) * BLOCK).min(3000);
-                    assert_eq!(deleted.dead_in_block(number, block), dead_at(range));
+                    assert_eq!(dead.dead_in_block(number, block), dead_at(range));
                 }
                 for range in [0..3000, 17..2900, 1000..1100, 1024..2048, 5..6, 2500..2500] {
-                    assert_eq!(deleted.dead_at(number, range.clone()), dead_at(range.clone()), "{range:?}");
+                    assert_eq!(dead.dead_at(number, range.clone()), dead_at(range.clone()), "{range:?}");
                 }
                 // The dead positions from a point on, and below it, are those
                 // whose rows are dead, in order.
                 let dead_positions: Vec<usize> =
-                    (0..3000).filter(|&position| deleted.contains(order.row_at(position))).collect();
+                    (0..3000).filter(|&position| dead.contains(order.row_at(position))).collect();
                 for point in [0, 1, 700, 1500, 2999, 3000] {
                     let after: Vec<usize> =
                         dead_positions.iter().copied().filter(|&position| position >= point).collect();
                     let before: Vec<usize> =
                         dead_positions.iter().rev().copied().filter(|&position| position < point).collect();
-                    assert_eq!(deleted.dead_positions_from(number, point).collect::<Vec<_>>(), after);
-                    assert_eq!(deleted.dead_positions_before(number, point).collect::<Vec<_>>(), before);
+                    assert_eq!(dead.dead_positions_from(number, point).collect::<Vec<_>>(), after);
+                    assert_eq!(dead.dead_positions_before(number, point).collect::<Vec<_>>(), before);
                 }
             }
         }
@@ -480,52 +480,52 @@ mod tests {
     #[test]
     fn dead_positions_stay_exact_as_young_positions_fold_into_old_ones() {
         let (orders, positions) = orders();
-        let mut deleted = Deleted::none(3000);
+        let mut rows = DeadRows::none(3000);
         // 2,600 deaths: ten freezes, the young lists folded into the old
         // ones about every 600 (the unit tests' YOUNG_LIMIT).
         for (serial, row) in (0..2600u32).map(|serial| (serial, serial * 7 % 3000)).collect::<Vec<_>>() {
-            deleted = deleted.with_row(row, 0, positions(row));
+            rows = rows.with_row(row, 0, positions(row));
             if serial % 300 != 299 {
                 continue;
             }
             for (number, order) in DateKey::ALL.into_iter().zip(&orders) {
-                let dead: Vec<usize> = (0..3000).filter(|&position| deleted.contains(order.row_at(position))).collect();
-                assert_eq!(dead.len() as u64, deleted.len());
+                let dead: Vec<usize> = (0..3000).filter(|&position| rows.contains(order.row_at(position))).collect();
+                assert_eq!(dead.len() as u64, rows.len());
                 for range in [0..3000, 17..2900, 1000..1100, 2999..3000] {
                     let expected = dead.iter().filter(|&&position| range.contains(&position)).count() as u64;
-                    assert_eq!(deleted.dead_at(number, range.clone()), expected, "after {serial}: {range:?}");
+                    assert_eq!(rows.dead_at(number, range.clone()), expected, "after {serial}: {range:?}");
                 }
                 for point in [0, 1500, 3000] {
                     let after: Vec<usize> = dead.iter().copied().filter(|&position| position >= point).collect();
                     let before: Vec<usize> = dead.iter().rev().copied().filter(|&position| position < point).collect();
-                    assert_eq!(deleted.dead_positions_from(number, point).collect::<Vec<_>>(), after);
-                    assert_eq!(deleted.dead_positions_before(number, point).collect::<Vec<_>>(), before);
+                    assert_eq!(rows.dead_positions_from(number, point).collect::<Vec<_>>(), after);
+                    assert_eq!(rows.dead_positions_before(number, point).collect::<Vec<_>>(), before);
                 }
             }
         }
-        assert!(!deleted.frozen.old_positions[DateKey::Created].is_empty(), "young positions were folded");
-        assert!(deleted.frozen.young_positions[DateKey::Created].len() <= YOUNG_LIMIT);
+        assert!(!rows.frozen.old_positions[DateKey::Created].is_empty(), "young positions were folded");
+        assert!(rows.frozen.young_positions[DateKey::Created].len() <= YOUNG_LIMIT);
     }
 
     #[test]
     fn frozen_bitsets_carry_over_to_the_next_freeze() {
         let (_, positions) = orders();
-        let mut deleted = Deleted::none(3000);
+        let mut rows = DeadRows::none(3000);
         let mut dead = std::collections::BTreeSet::new();
         // Three freezes, the bitset asked for between them, so that each
         // freeze after the first copies the one before.
         for row in (0..3 * (RECENT_LIMIT as u32 + 1)).map(|serial| serial * 11 % 3000) {
-            deleted = deleted.with_row(row, 0, positions(row));
+            rows = rows.with_row(row, 0, positions(row));
             dead.insert(row);
-            assert!(deleted.contains(row));
+            assert!(rows.contains(row));
             if row % 7 == 0 {
                 for probe in (0..3000).step_by(13) {
-                    assert_eq!(deleted.contains(probe), dead.contains(&probe), "row {probe}");
+                    assert_eq!(rows.contains(probe), dead.contains(&probe), "row {probe}");
                 }
             }
         }
         assert_eq!(
-            (0..3000).filter(|&row| deleted.contains(row)).collect::<Vec<_>>(),
+            (0..3000).filter(|&row| rows.contains(row)).collect::<Vec<_>>(),
             dead.into_iter().collect::<Vec<_>>()
         );
     }
