@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::engine::Engine;
 use crate::exec::{execute, PageWindow};
 use crate::explain::Explanation;
-use crate::load::{self, LoadError};
+use crate::load::{self, LoadError, LoadProgress};
 use crate::model::{Field, Message};
 use crate::output::PageFrame;
 use crate::plan::plan;
@@ -36,10 +36,19 @@ impl FastEngine {
         FastEngine { segment: Arc::new(segment), limits: QueryLimits::default() }
     }
 
-    /// Loads a JSON array or JSON Lines file straight into columns (see
-    /// the loader): no message of the file is ever held whole.
+    /// Loads a JSON array or JSON Lines file straight into columns: no
+    /// message of the file is ever held whole.
     pub fn load_path(path: impl AsRef<Path>) -> Result<FastEngine, LoadError> {
         Ok(FastEngine::from_segment(load::load_segment_from_path(path)?))
+    }
+
+    /// [`FastEngine::load_path`], calling `progress` as the file is read
+    /// (to show progress on a large file).
+    pub fn load_path_with_progress(
+        path: impl AsRef<Path>,
+        progress: impl FnMut(LoadProgress) + Send,
+    ) -> Result<FastEngine, LoadError> {
+        Ok(FastEngine::from_segment(load::load_segment_from_path_with_progress(path, progress)?))
     }
 
     /// The same engine with other validation limits.

@@ -65,7 +65,9 @@ pub use engine::Engine;
 pub use explain::Explanation;
 pub use fast::FastEngine;
 pub use live::{LiveEngine, LivePolicy, LiveStats, Snapshot};
-pub use load::{load_path, load_reader, load_str, parse_message_for_id, BodyError, LoadError, RecordLocation};
+pub use load::{
+    load_path, load_reader, load_str, parse_message_for_id, BodyError, LoadError, LoadProgress, RecordLocation,
+};
 pub use model::{Channel, DateTime, DeliveryStatus, Direction, Field, FieldKind, FieldValue, Message};
 pub use output::{ArgErrors, Response, Status};
 pub use reference::{LiveReference, ReferenceEngine};

@@ -500,9 +500,10 @@ fn parse_attributes(values: &[Cow<'_, str>], problems: &mut Problems) -> Vec<Fie
             None => problems.add(
                 "attributes",
                 format!(
-                    "{} is not an attribute of a message; the attributes are: {}.",
+                    "{} is not an attribute of a message; the attributes are: {}.{}",
                     quoted(value),
-                    Field::ALL.map(Field::name).join(", ")
+                    Field::ALL.map(Field::name).join(", "),
+                    repeat_hint("attributes", value, |piece| Field::from_name(piece).is_some())
                 ),
             ),
         }
@@ -510,6 +511,18 @@ fn parse_attributes(values: &[Cow<'_, str>], problems: &mut Problems) -> Vec<Fie
     fields.sort_unstable();
     fields.dedup();
     fields
+}
+
+/// For a value that is several valid values joined by commas, how to send
+/// them instead: the parameter repeated once per value (SPEC §2). Empty
+/// otherwise.
+fn repeat_hint(parameter: &str, value: &str, valid: impl Fn(&str) -> bool) -> String {
+    let pieces: Vec<&str> = value.split(',').map(str::trim).collect();
+    if pieces.len() < 2 || !pieces.iter().all(|piece| valid(piece)) {
+        return String::new();
+    }
+    let repeated: Vec<String> = pieces.iter().map(|piece| format!("{parameter}={piece}")).collect();
+    format!(" To send several values, repeat the parameter: {}.", repeated.join("&"))
 }
 
 fn parse_enums<T: PartialEq>(
@@ -523,9 +536,15 @@ fn parse_enums<T: PartialEq>(
     for value in values {
         match parse(value) {
             Some(item) => parsed.push(item),
-            None => {
-                problems.add(parameter, format!("{} is not allowed; use one or more of {}.", quoted(value), allowed()))
-            }
+            None => problems.add(
+                parameter,
+                format!(
+                    "{} is not allowed; use one or more of {}.{}",
+                    quoted(value),
+                    allowed(),
+                    repeat_hint(parameter, value, |piece| parse(piece).is_some())
+                ),
+            ),
         }
     }
     parsed
@@ -542,8 +561,9 @@ fn parse_sort(values: &[Cow<'_, str>], problems: &mut Problems) -> Vec<SortKey> 
             problems.add(
                 "sort_by",
                 format!(
-                    "{} is not a sort key; use _id, created, modified or date_time, each optionally prefixed with `-` for descending order.",
-                    quoted(value)
+                    "{} is not a sort key; use _id, created, modified or date_time, each optionally prefixed with `-` for descending order.{}",
+                    quoted(value),
+                    repeat_hint("sort_by", value, |piece| SortField::parse(piece.strip_prefix('-').unwrap_or(piece)).is_some())
                 ),
             );
             continue;
@@ -617,6 +637,20 @@ mod tests {
         let explicit = parse("sort_by=-_id&sort_by=modified").unwrap();
         assert_eq!(explicit.sort.len(), 2);
         assert_eq!(explicit.sort[0], SortKey { field: SortField::Id, descending: true });
+    }
+
+    #[test]
+    fn comma_joined_values_are_told_to_repeat_the_parameter() {
+        let message = |query: &str, parameter: &str| parse(query).unwrap_err()[parameter][0].clone();
+        let channels = message("filters-channel=sms,email", "filters-channel");
+        assert!(channels.ends_with("repeat the parameter: filters-channel=sms&filters-channel=email."), "{channels}");
+        let sort = message("sort_by=-date_time,_id", "sort_by");
+        assert!(sort.contains("sort_by=-date_time&sort_by=_id"), "{sort}");
+        let attributes = message("attributes=channel, content", "attributes");
+        assert!(attributes.contains("attributes=channel&attributes=content"), "{attributes}");
+        // Not every piece valid: no such advice.
+        assert!(!message("filters-channel=sms,fax", "filters-channel").contains("repeat"));
+        assert!(!message("filters-channel=fax", "filters-channel").contains("repeat"));
     }
 
     #[test]

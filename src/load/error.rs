@@ -65,7 +65,18 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Io { source_name, error } => write!(f, "cannot read {source_name}: {error}"),
-            LoadError::Syntax { location: Some(location), message } => write!(f, "{location}: invalid JSON: {message}"),
+            LoadError::Syntax { location: Some(location), message } => {
+                write!(f, "{location}: invalid JSON: {message}")?;
+                if *location == RecordLocation::Line(1) && message.starts_with("EOF while parsing") {
+                    // The first line opens a value it does not close: most
+                    // likely one pretty-printed object, or several.
+                    f.write_str(
+                        ". A JSON Lines file holds one whole message per line; this one looks pretty-printed. \
+Put each message on a line of its own, or wrap the messages in [ ] to make a JSON array",
+                    )?;
+                }
+                Ok(())
+            }
             LoadError::Syntax { location: None, message } => write!(f, "invalid JSON: {message}"),
             LoadError::Store(error) => write!(f, "{error}"),
             LoadError::Record { location, id, field, problem } => {

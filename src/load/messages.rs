@@ -131,4 +131,17 @@ mod tests {
         assert!(load_str("[]").unwrap().is_empty());
         assert!(load_str("\u{feff}[]").unwrap().is_empty());
     }
+
+    #[test]
+    fn a_pretty_printed_object_is_named_as_such_and_how_to_fix_it_is_said() {
+        let pretty = "{\n  \"_id\": \"a\",\n  \"channel\": \"sms\"\n}\n";
+        let error = load_str(pretty).unwrap_err().to_string();
+        assert!(error.starts_with("line 1: invalid JSON: EOF while parsing an object"), "{error}");
+        assert!(error.contains("pretty-printed") && error.contains("[ ]"), "{error}");
+        let segment = crate::load::load_segment(pretty.as_bytes(), "pretty").unwrap_err().to_string();
+        assert_eq!(segment, error, "both ways in say the same");
+        // A broken line elsewhere is not taken for pretty-printing.
+        let broken = load_str("{\"_id\": \"a\"}\n{\"_id\": \n").unwrap_err().to_string();
+        assert!(!broken.contains("pretty-printed"), "{broken}");
+    }
 }

@@ -41,6 +41,7 @@ mod array;
 mod error;
 mod ids;
 mod messages;
+mod progress;
 mod record;
 mod scan;
 mod segment;
@@ -48,5 +49,6 @@ mod windows;
 
 pub use error::{BodyError, LoadError, RecordLocation};
 pub use messages::{for_each_batch, for_each_batch_in_path, load_path, load_reader, load_str};
+pub use progress::LoadProgress;
 pub use record::parse_message_for_id;
-pub use segment::{load_segment, load_segment_from_path};
+pub use segment::{load_segment, load_segment_from_path, load_segment_from_path_with_progress};

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use super::array::load_array;
 use super::error::{LoadError, RecordLocation};
 use super::ids::IdRegistry;
+use super::progress::{LoadProgress, ProgressReader};
 use super::record::parse_line;
 use super::scan;
 use super::windows::{open_input, Input};
@@ -20,12 +21,20 @@ use crate::store::{BuildError, Segment, SegmentBuilder};
 /// Loads a JSON array or JSON Lines file straight into a [`Segment`] (see
 /// [`load_segment`]).
 pub fn load_segment_from_path(path: impl AsRef<Path>) -> Result<Segment, LoadError> {
+    load_segment_from_path_with_progress(path, |_| {})
+}
+
+/// [`load_segment_from_path`], reporting the bytes read as it goes.
+pub fn load_segment_from_path_with_progress(
+    path: impl AsRef<Path>,
+    progress: impl FnMut(LoadProgress) + Send,
+) -> Result<Segment, LoadError> {
     let path = path.as_ref();
     let source_name = path.display().to_string();
     let io_error = |error| LoadError::Io { source_name: source_name.clone(), error };
     let file = std::fs::File::open(path).map_err(io_error)?;
     let size = file.metadata().map_err(io_error)?.len();
-    load_segment_sized(file, &source_name, Some(size))
+    load_segment_sized(ProgressReader::new(file, Some(size), progress), &source_name, Some(size))
 }
 
 /// Loads a JSON array or JSON Lines straight into a [`Segment`], checking

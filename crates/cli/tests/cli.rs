@@ -300,3 +300,105 @@ fn explain_command_prints_plan_and_execution() {
         .unwrap();
     assert_eq!(invalid.status.code(), Some(2));
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    // Enough output to outlast the pipe's buffer once the reader is gone.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .args(["list", "--data", "fixtures/generated-200.jsonl", "per_page=100&attributes=content&attributes=tags"])
+        .current_dir(ROOT)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert_eq!(first, "{\n");
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked") && stderr.is_empty(), "{stderr}");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn list_takes_a_query_a_path_or_a_whole_url() {
+    let query = "filters-channel=sms&per_page=2&attributes=channel";
+    let expected = msgdex(&["list", "--data", DATA, query], b"").stdout;
+    for argument in [
+        format!("?{query}"),
+        format!("/v1/messages?{query}"),
+        format!("https://api.carehq.co.uk/v1/messages?{query}"),
+        format!("http://127.0.0.1:8080/v1/messages?{query}"),
+    ] {
+        let output = msgdex(&["list", "--data", DATA, &argument], b"");
+        assert_eq!(output.status.code(), Some(0), "{argument}");
+        assert_eq!(output.stdout, expected, "{argument}");
+    }
+}
+
+#[test]
+fn errors_say_how_to_put_things_right() {
+    let joined = msgdex(&["list", "--data", DATA, "filters-channel=sms,email"], b"");
+    assert_eq!(joined.status.code(), Some(2));
+    let body = json(&joined);
+    let hint = body["arg_errors"]["filters-channel"][0].as_str().unwrap();
+    assert!(hint.contains("filters-channel=sms&filters-channel=email"), "{hint}");
+    let directory = tempfile::tempdir().unwrap();
+    let pretty = directory.path().join("pretty.json");
+    std::fs::write(&pretty, "{\n  \"_id\": \"a\",\n  \"channel\": \"sms\"\n}\n").unwrap();
+    let refused = msgdex(&["list", "--data", pretty.to_str().unwrap()], b"");
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("pretty-printed") && stderr.contains("JSON array"), "{stderr}");
+    let empty = directory.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let warned = msgdex(&["list", "--data", empty.to_str().unwrap()], b"");
+    assert_eq!(warned.status.code(), Some(0));
+    assert_eq!(json(&warned)["item_count"], 0);
+    assert!(String::from_utf8_lossy(&warned.stderr).contains("holds no messages"));
+}
+
+#[test]
+fn each_command_lists_only_its_own_options() {
+    let help = |command: &str| String::from_utf8(msgdex(&[command, "--help"], b"").stdout).unwrap();
+    assert!(!help("get").contains("--max-per-page"), "get answers no list request");
+    for command in ["list", "run", "serve"] {
+        assert!(help(command).contains("--max-per-page"), "{command}");
+    }
+    assert!(!help("list").contains("--rate-limit"));
+    let top = String::from_utf8(msgdex(&["--help"], b"").stdout).unwrap();
+    for command in ["list", "get", "explain", "run", "serve", "bench", "gen"] {
+        assert!(top.contains(&format!("  {command}")), "the binary has `{command}`: {top}");
+    }
+}
+
+#[test]
+fn bench_draws_its_medians_as_a_chart() {
+    let directory = tempfile::tempdir().unwrap();
+    let chart = directory.path().join("medians.svg");
+    let output = msgdex(
+        &[
+            "bench",
+            "--data",
+            "fixtures/generated-200.jsonl",
+            "--per-template",
+            "2",
+            "--slow-per-template",
+            "1",
+            "--throughput-seconds",
+            "0.1",
+            "--chart",
+            chart.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+    for label in ["T01", "T18", "msgdex", "reference", "log scale"] {
+        assert!(svg.contains(label), "the chart names {label}");
+    }
+    assert!(svg.matches("<rect").count() >= 2 * 18, "a bar per engine and template");
+}

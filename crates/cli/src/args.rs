@@ -1,0 +1,244 @@
+//! The command line's arguments: every subcommand with its own options,
+//! an example and its exit statuses in its `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Query CareHQ messages held in memory, with the Messages API's semantics.
+#[derive(Parser)]
+#[command(name = "msgdex", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options of every command that loads a data file.
+#[derive(clap::Args)]
+pub(crate) struct DataOptions {
+    /// Messages to load: a JSON array or JSON Lines file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data: PathBuf,
+    /// Which engine answers: the indexed `fast` one or the naive `reference`.
+    #[arg(long, value_enum, default_value_t = EngineKind::Fast)]
+    pub(crate) engine: EngineKind,
+}
+
+/// Options of the commands that answer list requests.
+#[derive(clap::Args)]
+pub(crate) struct QueryOptions {
+    /// The largest `per_page` a request may ask for.
+    #[arg(long, value_name = "N", default_value_t = msgdex::DEFAULT_MAX_PER_PAGE,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_per_page: u32,
+}
+
+/// The bounds `msgdex serve` puts on clients (see the README's Serve section).
+#[derive(clap::Args)]
+pub(crate) struct ServeLimits {
+    /// Requests per second allowed per API key; more get 429.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) rate_limit: u32,
+    /// Failed authentications allowed per client address per minute; past
+    /// it the address gets 429 until the minute ends.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub(crate) auth_failure_limit: u32,
+    /// Connections served at once; past it new connections get 503 and are closed.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub(crate) max_connections: usize,
+    /// Connections served at once from one client address (IPv6: one /64).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub(crate) max_connections_per_address: usize,
+    /// Queries evaluated at once (default: twice the cores); others wait within --request-timeout.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_concurrent_queries: Option<usize>,
+    /// Seconds a request's head may take to arrive, from its first byte.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub(crate) header_timeout: std::time::Duration,
+    /// Seconds a connection may stay silent while no request is answered.
+    #[arg(long, value_name = "SECONDS", default_value = "15", value_parser = parse_seconds)]
+    pub(crate) idle_timeout: std::time::Duration,
+    /// Seconds a response write may make no progress before the client is dropped.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub(crate) write_timeout: std::time::Duration,
+    /// Seconds a request may take; past it the answer is 503.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub(crate) request_timeout: std::time::Duration,
+    /// Seconds Ctrl-C or SIGTERM waits for open connections before closing them.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub(crate) shutdown_timeout: std::time::Duration,
+}
+
+/// A duration given in seconds (fractions allowed).
+pub(crate) fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!("{text} seconds is out of range: give more than 0 and at most 86400"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+/// The engines the command line can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EngineKind {
+    /// Columnar store, bitmap indexes, planner.
+    Fast,
+    /// The naive oracle: filter, sort and slice a vector.
+    Reference,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// List messages: print the body of GET /v1/messages?QUERY as pretty JSON.
+    #[command(after_help = "Example:\n  msgdex list --data fixtures/messages.jsonl \
+'filters-channel=sms&sort_by=-date_time&attributes=correspondent'\n\n\
+Exit status: 0 on success, 2 when the request is invalid (the 400 body is printed), \
+1 when the data cannot be loaded.")]
+    List {
+        #[command(flatten)]
+        data: DataOptions,
+        #[command(flatten)]
+        query_options: QueryOptions,
+        /// The query string (a leading `?` is allowed), a request target
+        /// such as `/v1/messages?page=2`, or a whole URL.
+        #[arg(default_value = "")]
+        query: String,
+    },
+    /// Retrieve one message: print the body of GET /v1/messages/ID as pretty JSON.
+    #[command(after_help = "Example:\n  msgdex get --data fixtures/messages.jsonl 6724fbcb4f73a2cebf638860\n\n\
+Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed), \
+1 when the data cannot be loaded.")]
+    Get {
+        #[command(flatten)]
+        data: DataOptions,
+        /// The message Id, as stored (not percent-encoded).
+        id: String,
+    },
+    /// Show how the fast engine plans and executes a list query, with the
+    /// estimated and the actual costs.
+    #[command(after_help = "Example:\n  msgdex explain --data fixtures/messages.jsonl \
+'filters-location=6724fbc74f73a2cebf6377fa&filters-q=zo%C3%AB&sort_by=-date_time'")]
+    Explain {
+        /// Messages to load: a JSON array or JSON Lines file.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// The query string (a leading `?` is allowed).
+        #[arg(default_value = "")]
+        query: String,
+    },
+    /// Write the generated data of BENCH.md as JSON Lines (deterministic).
+    #[command(after_help = "Example:\n  msgdex gen --count 1000000 --seed 1 --out bench-data/1m.jsonl")]
+    Gen {
+        /// Number of messages.
+        #[arg(long)]
+        count: u64,
+        /// Seed: the same count and seed give a byte-identical file.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file (stdout when absent).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write the query mix of BENCH.md, drawn from a data file, as request
+    /// lines tagged with their template (`T03<TAB>/v1/messages?…`).
+    #[command(
+        after_help = "Example:\n  msgdex gen-requests --data bench-data/1m.jsonl --seed 7 --per-template 100 > requests.tsv"
+    )]
+    GenRequests {
+        /// Messages to draw parameters from.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// Seed of the draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests per template.
+        #[arg(long, default_value_t = 100)]
+        per_template: usize,
+        /// Write bare request lines (SPEC §7), without the template tag.
+        #[arg(long)]
+        no_tags: bool,
+    },
+    /// Replay the BENCH.md query mix against several engines side by side:
+    /// latency per template, speed-ups, throughput, load speed and memory.
+    #[command(
+        after_help = "Example:\n  cargo run --release -p msgdex-cli --features sqlite -- bench --data bench-data/1m.jsonl \
+--engines msgdex,reference,sqlite\n\n\
+Every engine's answers are compared with msgdex's, byte for byte; differences are reported."
+    )]
+    Bench {
+        /// Messages to load: a JSON Lines (or array) file, e.g. from `msgdex gen`.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// Engines to compare, comma-separated: msgdex, reference, sqlite.
+        #[arg(long, default_value = "msgdex,reference", value_delimiter = ',')]
+        engines: Vec<String>,
+        /// Threads of the multi-threaded throughput run (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Requests per template for msgdex.
+        #[arg(long, default_value_t = 200)]
+        per_template: usize,
+        /// Requests per template for the other engines (a prefix of msgdex's).
+        #[arg(long, default_value_t = 20)]
+        slow_per_template: usize,
+        /// Seed of the query mix.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Seconds each throughput run lasts.
+        #[arg(long, default_value_t = 3.0)]
+        throughput_seconds: f64,
+        /// Also benchmark live writes: this many single-message upserts,
+        /// inserts and deletes, then the mix under a steady writer.
+        #[arg(long, default_value_t = 0)]
+        writes: usize,
+        /// Upserts per second of the steady writer (with --writes).
+        #[arg(long, default_value_t = 10_000.0)]
+        steady_writes: f64,
+        /// Also draw the per-template medians of each engine, on a log
+        /// scale, as an SVG chart in this file.
+        #[arg(long, value_name = "FILE.svg")]
+        chart: Option<PathBuf>,
+    },
+    /// Serve the Messages API over HTTP (GET /v1/messages, GET /v1/messages/ID)
+    /// with CareHQ's request signing, rate limits and access log.
+    #[command(
+        after_help = "Example:\n  MSGDEX_KEYS_FILE=keys.json msgdex serve --data fixtures/messages.jsonl --bind 127.0.0.1:8080\n\n\
+Keys come from the file named by --keys or MSGDEX_KEYS_FILE ({\"account_id\": …, \"keys\": [{\"account_id\", \"api_key\", \"api_secret\"}]}), \
+or from MSGDEX_ACCOUNT_ID, MSGDEX_API_KEY and MSGDEX_API_SECRET; never from arguments."
+    )]
+    Serve {
+        #[command(flatten)]
+        data: DataOptions,
+        #[command(flatten)]
+        query_options: QueryOptions,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// Keys file (JSON); default: MSGDEX_KEYS_FILE, then the MSGDEX_ACCOUNT_ID/API_KEY/API_SECRET variables.
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+        /// Accept unsigned requests (refused unless --bind is a loopback address).
+        #[arg(long)]
+        no_auth: bool,
+        #[command(flatten)]
+        limits: ServeLimits,
+    },
+    /// Answer request lines from stdin, one response line each (SPEC §7);
+    /// write lines (PUT, DELETE) change the loaded store as they come.
+    #[command(after_help = "Example:\n  printf '/v1/messages?filters-channel=sms\\n/v1/messages/abc\\n' | \
+msgdex run --data fixtures/messages.jsonl\n\n\
+Each line of stdin is a request target (optionally after GET); each answer is one line \
+{\"status\":…,\"body\":…}. Write lines:\n  PUT /v1/messages/ID {…message JSON…}   \
+upsert: 201 created, 200 replaced\n  DELETE /v1/messages/ID                 204, or 404 if absent\n\
+A refused write (400/404) says why and changes nothing. Nothing is written back to the file.")]
+    Run {
+        #[command(flatten)]
+        data: DataOptions,
+        #[command(flatten)]
+        query_options: QueryOptions,
+        /// The longest request line answered; a longer one gets a 400 line.
+        #[arg(long, value_name = "BYTES", default_value_t = msgdex::transcript::DEFAULT_MAX_LINE_BYTES,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_line_bytes: usize,
+    },
+}

@@ -1,0 +1,56 @@
+//! `msgdex serve`: keys from a file or the environment, the limits from the
+//! flags, all checked before the data loads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use msgdex::server::{run, KeysFile, ServerConfig};
+use msgdex::{Engine, QueryLimits};
+
+use crate::args::{DataOptions, ServeLimits};
+use crate::engines;
+use crate::output::Failure;
+
+/// Serves until Ctrl-C or SIGTERM.
+pub(crate) fn serve(
+    data: &DataOptions,
+    limits: QueryLimits,
+    bind: std::net::SocketAddr,
+    keys: Option<PathBuf>,
+    no_auth: bool,
+    bounds: &ServeLimits,
+) -> Result<(), Failure> {
+    let keys = if no_auth { None } else { Some(read_keys(keys)?) };
+    let mut config = ServerConfig::new(bind, keys);
+    config.rate_limit = bounds.rate_limit;
+    config.auth_failure_limit = bounds.auth_failure_limit;
+    config.max_connections = bounds.max_connections;
+    config.max_connections_per_address = bounds.max_connections_per_address;
+    if let Some(queries) = bounds.max_concurrent_queries {
+        config.max_concurrent_queries = queries;
+    }
+    config.header_timeout = bounds.header_timeout;
+    config.idle_timeout = bounds.idle_timeout;
+    config.write_timeout = bounds.write_timeout;
+    config.request_timeout = bounds.request_timeout;
+    config.shutdown_timeout = bounds.shutdown_timeout;
+    // Refuse a bad configuration before the data is loaded.
+    config.validate().map_err(|error| error.to_string())?;
+    let engine: Arc<dyn Engine> = Arc::from(engines::open(data, limits)?);
+    run(engine, config).map_err(|error| Failure::Message(error.to_string()))
+}
+
+/// The keys: `--keys FILE`, else the file `MSGDEX_KEYS_FILE` names, else
+/// one key from `MSGDEX_ACCOUNT_ID`, `MSGDEX_API_KEY`, `MSGDEX_API_SECRET`.
+fn read_keys(file: Option<PathBuf>) -> Result<KeysFile, Failure> {
+    let file = file.or_else(|| std::env::var_os("MSGDEX_KEYS_FILE").map(PathBuf::from));
+    match file {
+        Some(path) => KeysFile::read(&path).map_err(|error| Failure::Message(error.to_string())),
+        None => KeysFile::from_environment().map_err(|error| Failure::Message(error.to_string()))?.ok_or_else(|| {
+            Failure::from(
+                "no API keys: give --keys FILE, set MSGDEX_KEYS_FILE, or set MSGDEX_ACCOUNT_ID, \
+MSGDEX_API_KEY and MSGDEX_API_SECRET (or use --no-auth on a loopback address)",
+            )
+        }),
+    }
+}
