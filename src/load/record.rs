@@ -236,6 +236,23 @@ impl<'de> Visitor<'de> for RawValueVisitor {
     }
 }
 
+/// A message deserializes with the loader's own checks (SPEC §1): unknown,
+/// repeated and mistyped fields, bad date/times and enum values, and a
+/// missing or empty `_id` are refused in the loader's words.
+impl<'de> serde::Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Message, D::Error> {
+        let raw = RawRecordSeed.deserialize(deserializer)?;
+        raw.into_message(RecordLocation::Index(0)).map_err(|error| match error {
+            LoadError::Record { id, field, problem, .. } => {
+                let id = id.map(|id| format!(" (_id {})", crate::json::quoted(&id))).unwrap_or_default();
+                let field = field.map(|field| format!(", field `{field}`")).unwrap_or_default();
+                serde::de::Error::custom(format!("invalid message{id}{field}: {problem}"))
+            }
+            other => serde::de::Error::custom(other),
+        })
+    }
+}
+
 impl RawRecord<'_> {
     /// Checks every field against its kind and builds the message.
     pub(super) fn into_message(mut self, location: RecordLocation) -> Result<Message, LoadError> {
@@ -357,6 +374,7 @@ fn string_slot(message: &mut Message, field: Field) -> &mut Option<String> {
 #[cfg(test)]
 mod tests {
     use crate::load::{load_segment, load_str};
+    use crate::model::Message;
 
     fn load_error(text: &str) -> String {
         load_str(text).expect_err("the load should fail").to_string()
@@ -415,5 +433,25 @@ mod tests {
         assert_eq!(json["date_time"], "2024-02-29 23:59:59");
         assert_eq!(json["literature_items"], serde_json::Value::Null);
         assert_eq!(json.as_object().unwrap().len(), 31);
+    }
+
+    #[test]
+    fn messages_round_trip_through_serde_as_the_api_writes_them() {
+        let text = r#"{"_id":"m1","channel":"sms","created":"2024-01-02 03:04:05","tags":["a","b"],"content":"Zo\u00eb \"hi\"\n"}"#;
+        let message: Message = serde_json::from_str(text).unwrap();
+        assert_eq!(message, crate::load::load_str(text).unwrap().remove(0), "the loader's reading");
+        let written = serde_json::to_string(&message).unwrap();
+        assert_eq!(written, message.to_json(), "serde writes the canonical JSON");
+        assert_eq!(serde_json::from_str::<Message>(&written).unwrap(), message);
+        for (bad, words) in [
+            (r#"{"_id":"a","channel":"fax"}"#, "field `channel`"),
+            (r#"{"_id":"a","channel":"sms","channel":"sms"}"#, "more than once"),
+            (r#"{"_id":"a","colour":1}"#, "unknown field"),
+            (r#"{"channel":"sms"}"#, "`_id` is required"),
+            (r#"{"_id":"a","created":"2024-02-30 00:00:00"}"#, "field `created`"),
+        ] {
+            let error = serde_json::from_str::<Message>(bad).unwrap_err().to_string();
+            assert!(error.contains(words), "{bad}: {error}");
+        }
     }
 }

@@ -8,8 +8,16 @@ use std::fmt;
 /// Stored as seconds since 0000-01-01 00:00:00 in the proleptic Gregorian
 /// calendar, so that chronological order is integer order and a value takes
 /// eight bytes in a column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DateTime(i64);
+
+/// The date and time as the API writes them, `DateTime(2024-01-02 03:04:05)`,
+/// rather than the seconds stored.
+impl fmt::Debug for DateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DateTime({self})")
+    }
+}
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
@@ -181,5 +189,11 @@ mod tests {
         assert_eq!(DateTime::parse_parameter("2024-03-01"), DateTime::parse("2024-03-01 00:00:00"));
         assert_eq!(DateTime::parse_parameter("2024-03-01t10:11:12"), None);
         assert_eq!(DateTime::parse_parameter("2024-03-01 10:11"), None);
+    }
+
+    #[test]
+    fn debug_shows_the_date() {
+        let value = DateTime::parse("2024-01-02 03:04:05").unwrap();
+        assert_eq!(format!("{value:?}"), "DateTime(2024-01-02 03:04:05)");
     }
 }

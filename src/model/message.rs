@@ -181,3 +181,28 @@ impl Message {
         out.push(b'}');
     }
 }
+
+/// A message serializes as the API writes it: every field, in canonical
+/// order, `null` for a missing value — the same text as
+/// [`Message::to_json`] when written with `serde_json`.
+impl serde::Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(Field::ALL.len()))?;
+        for field in Field::ALL {
+            map.serialize_entry(field.name(), &self.get(field))?;
+        }
+        map.end()
+    }
+}
+
+impl serde::Serialize for FieldValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FieldValue::Null => serializer.serialize_none(),
+            FieldValue::Str(text) => serializer.serialize_str(text),
+            FieldValue::DateTime(value) => serializer.collect_str(value),
+            FieldValue::List(items) => serializer.collect_seq(items.iter()),
+        }
+    }
+}
