@@ -1,8 +1,8 @@
 //! Criterion benchmarks of msgdex's hot paths at 100k generated messages:
 //! planning with bitmaps, page selection, JSON encoding, whole requests per
 //! template, loading, and live writes (single upserts, requests on a store
-//! with runs and tombstones). `cargo bench --bench engine` runs them;
-//! `cargo bench --bench engine -- T05` runs one group.
+//! with runs and tombstones). `cargo bench -p msgdex-benches` runs them;
+//! `cargo bench -p msgdex-benches -- T05` runs one group.
 
 use std::hint::black_box;
 

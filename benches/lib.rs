@@ -1,0 +1,2 @@
+//! Criterion benchmarks of msgdex's hot paths; the benchmarks themselves
+//! are in `engine.rs` (`cargo bench -p msgdex-benches`).
