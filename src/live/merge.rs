@@ -164,9 +164,9 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
     // of base matches before it).
     let primary = query.sort[0];
     let base_window = |start: u64| {
-        let limit = (want - start).min(base.deleted.live_count()) as u32;
+        let limit = (want - start).min(base.dead.live_count()) as u32;
         let plan = plan_window(&base.segment, query, start, limit);
-        let execution = execute(&base.segment, Some(&base.deleted), &plan, &PageWindow::of(&plan));
+        let execution = execute(&base.segment, Some(&base.dead), &plan, &PageWindow::of(&plan));
         // Full: every base match from `start` that can reach the page.
         let full = execution.rows.len() as u64 == want - start && want > start;
         (execution, full)
@@ -204,16 +204,16 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         let run = &snapshot.runs[number];
         if let Some((cells, selection, bound)) = &facets_past_bound {
             if first_sorts_after(&run.segment, cells, query, &base.segment, *bound) {
-                let count = run.segment.facets().count(selection) - run.deleted.facet_count(selection);
+                let count = run.segment.facets().count(selection) - run.dead.facet_count(selection);
                 return (count, PartMatches::all(Vec::new()));
             }
         }
         let rows_reaching = id_bound.as_ref().map(|bound| rows_reaching_id(&run.segment, bound, primary.descending));
-        let limit = limit.min(run.deleted.live_count()).min(rows_reaching.unwrap_or(u64::MAX));
+        let limit = limit.min(run.dead.live_count()).min(rows_reaching.unwrap_or(u64::MAX));
         let (item_count, rows) = if unfiltered_id_order {
             // Every live row matches, in row order: no plan needed.
-            let rows = live_id_order_page(&run.deleted, primary.descending, 0, limit as usize);
-            (run.deleted.live_count(), rows)
+            let rows = live_id_order_page(&run.dead, primary.descending, 0, limit as usize);
+            (run.dead.live_count(), rows)
         } else {
             let plan = plan_window(&run.segment, query, 0, limit as u32);
             let window = PageWindow {
@@ -221,7 +221,7 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
                 id_rows: rows_reaching.map(|rows| u32::try_from(rows).unwrap_or(u32::MAX)),
                 ..PageWindow::of(&plan)
             };
-            let execution = execute(&run.segment, Some(&run.deleted), &plan, &window);
+            let execution = execute(&run.segment, Some(&run.dead), &plan, &window);
             (execution.item_count, execution.rows)
         };
         let items: Vec<Item<'_>> = rows
@@ -264,7 +264,7 @@ pub(crate) fn list_into(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64,
         });
         if let Some(page) = page {
             let plan = plan_window(&base.segment, query, 0, 0);
-            let counted = execute(&base.segment, Some(&base.deleted), &plan, &PageWindow::of(&plan));
+            let counted = execute(&base.segment, Some(&base.dead), &plan, &PageWindow::of(&plan));
             frame.item_count = counted.item_count + small_count;
             write_page(snapshot, &frame, &page, query, out);
             return;
@@ -779,7 +779,7 @@ fn splice_page(
 struct RankedPart<'a> {
     origin: Origin,
     segment: &'a Segment,
-    deleted: &'a DeadRows,
+    dead: &'a DeadRows,
     order: &'a SortedOrder,
     key: DateKey,
     positions: Range<usize>,
@@ -798,12 +798,12 @@ impl<'a> RankedPart<'a> {
         }
         let order = part.segment.order(key);
         let positions = plan.domain().map_or(0..order.len(), |domain| domain.positions);
-        let (segment, deleted) = (&*part.segment, &*part.deleted);
-        Some(RankedPart { origin, segment, deleted, order, key, positions, plan })
+        let (segment, dead) = (&*part.segment, &*part.dead);
+        Some(RankedPart { origin, segment, dead, order, key, positions, plan })
     }
 
     fn live(&self, positions: Range<usize>) -> u64 {
-        positions.len() as u64 - self.deleted.dead_at(self.key, positions)
+        positions.len() as u64 - self.dead.dead_at(self.key, positions)
     }
 
     fn count(&self) -> u64 {
@@ -839,7 +839,7 @@ impl<'a> RankedPart<'a> {
             self.live(self.positions.start..group_start)
         };
         let in_group = self.order.rows_at(group_start..group_end).iter().filter(|&&row| {
-            !self.deleted.contains(row) && Item::of_row(self.origin, self.segment, row).compare(key, sort).is_lt()
+            !self.dead.contains(row) && Item::of_row(self.origin, self.segment, row).compare(key, sort).is_lt()
         });
         before + in_group.count() as u64
     }
@@ -967,7 +967,7 @@ fn list_by_rank(snapshot: &Snapshot, query: &ListQuery, rank_depth: u64, out: &m
         }
         // Only a domain: the window is the same plan from another place.
         let window = PageWindow { offset: starts[number], limit, page_bound, id_rows: None };
-        (execute(part.segment, Some(part.deleted), &part.plan, &window).rows, limit, reachable)
+        (execute(part.segment, Some(part.dead), &part.plan, &window).rows, limit, reachable)
     };
     let part_matches = |number: usize, limit: u64, page_bound: Option<i64>| {
         let (rows, limit, reachable) = part_rows(number, limit, page_bound);

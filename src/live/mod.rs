@@ -2,7 +2,7 @@
 //! while queries run, each query answered from one consistent snapshot.
 //!
 //! ```text
-//!  ArcSwap<Snapshot> ──► base  Segment (large, immutable) + DeadRows (tombstones)
+//!  ArcSwap<Snapshot> ──► base  Segment (large, immutable) + DeadRows (rows marked dead)
 //!   (readers load,        runs  [Segment + DeadRows, …]   sizes halving, newest last
 //!    writers publish)     tail  positions in a shared log of messages
 //!                               (≤ tail_limit), unindexed, newest writes
@@ -10,8 +10,8 @@
 //!
 //! * A write copies the small snapshot header (part handles, the tail's
 //!   positions: see [`Tail`]),
-//!   marks the old version of the message dead where it lives (a tombstone
-//!   in a segment's [`DeadRows`], or removal from the tail), appends the new
+//!   marks the old version of the message dead where it lives (a row added
+//!   to a segment's [`DeadRows`], or removal from the tail), appends the new
 //!   version to the tail, and publishes the copy with one atomic swap.
 //!   Readers never wait for writers; a query holds one snapshot throughout.
 //! * Restructuring happens off to the side, on background threads (or, by
@@ -24,8 +24,8 @@
 //!   the base, a low-priority compactor folds base and runs into a new base.
 //!   Each builds from what it read while writes go on, then splices its
 //!   result into the current state under the writer lock: a flushed run
-//!   tombstones the messages replaced since it was taken, a merged run the
-//!   rows killed since, and a new base the `_id`s written since the
+//!   marks dead the messages replaced since it was taken, a merged run the
+//!   rows marked dead since, and a new base the `_id`s written since the
 //!   compaction froze the runs it folds. A writer never waits for an index
 //!   build, unless the tail outgrows [`TAIL_BACKLOG`] times its limit: then
 //!   the writer flushes it itself, while the flusher goes on merging (the
@@ -128,23 +128,23 @@ impl Default for LivePolicy {
     }
 }
 
-/// One immutable segment and the rows of it that later writes killed.
+/// One immutable segment and the rows of it that later writes marked dead.
 #[derive(Clone, Debug)]
 pub struct Part {
     /// The rows.
     pub segment: Arc<Segment>,
     /// Its dead rows as of this snapshot.
-    pub deleted: Arc<DeadRows>,
+    pub dead: Arc<DeadRows>,
 }
 
 impl Part {
-    /// A part with no dead rows, ready for writes to kill some: made
+    /// A part with no dead rows, ready for writes to mark some dead: made
     /// where the segment is (loading, the flusher, the compactor), so that
     /// no writer waits for it.
     fn new(segment: Arc<Segment>) -> Part {
         segment.prepare_for_writes();
-        let deleted = Arc::new(DeadRows::none(segment.row_count()));
-        Part { segment, deleted }
+        let dead = Arc::new(DeadRows::none(segment.row_count()));
+        Part { segment, dead }
     }
 
     /// A new run: [`Part::new`], with the facet cells' ends that queries
@@ -157,16 +157,18 @@ impl Part {
     /// The live row holding the `_id` with this JSON text and
     /// [`id_hash`].
     fn live_row(&self, id_fragment: &[u8], hash: u64) -> Option<u32> {
-        self.segment.row_of_id_to_mark_dead(id_fragment, hash).filter(|&row| !self.deleted.contains(row))
+        self.segment.row_of_id_to_mark_dead(id_fragment, hash).filter(|&row| !self.dead.contains(row))
     }
 
-    fn kill(&mut self, row: u32) {
+    /// Marks `row` dead (it is alive): a new [`DeadRows`] with it, shared
+    /// by no earlier snapshot.
+    fn mark_dead(&mut self, row: u32) {
         let (cell, positions) = (self.segment.facet_cell(row), self.segment.positions_of(row));
-        self.deleted = Arc::new(self.deleted.with_row(row, cell, positions));
+        self.dead = Arc::new(self.dead.with_row(row, cell, positions));
     }
 
     fn live_count(&self) -> u64 {
-        self.deleted.live_count()
+        self.dead.live_count()
     }
 }
 
@@ -182,9 +184,10 @@ enum Location {
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     base: Part,
-    /// Shared by the snapshots until a flush, a merge or a kill in a run
-    /// changes them: most writes kill a base row or a tail entry, and a
-    /// snapshot's copy then raises one reference count, not two per run.
+    /// Shared by the snapshots until a flush, a merge or a row marked dead
+    /// in a run changes them: most writes mark a base row dead or remove a
+    /// tail entry, and a snapshot's copy then raises one reference count,
+    /// not two per run.
     runs: Arc<Vec<Part>>,
     /// In `_id` order (byte-wise), so that a lookup is a binary search
     /// and a page in `_id` order needs no sort of the tail; with its date
@@ -237,14 +240,14 @@ impl Snapshot {
 
     /// Whether the store is exactly its base, untouched by writes.
     pub fn is_base_only(&self) -> bool {
-        self.runs.is_empty() && self.tail.is_empty() && self.base.deleted.is_empty()
+        self.runs.is_empty() && self.tail.is_empty() && self.base.dead.is_empty()
     }
 
     /// Rows that compaction would fold: run rows, the tail, dead base rows.
     pub fn changed_rows(&self) -> u64 {
         self.runs.iter().map(|run| u64::from(run.segment.row_count())).sum::<u64>()
             + self.tail.len() as u64
-            + self.base.deleted.len()
+            + self.base.dead.len()
     }
 
     fn locate(&self, id: &str) -> Option<Location> {
@@ -283,13 +286,14 @@ impl Snapshot {
     /// Where the live version of `id` is, given `hint`: where it was before
     /// the writes of the current batch (found once, while the batch was
     /// checked). A run or base row there that is still alive is it. If it
-    /// died since, a write of this batch killed it and put the `_id` in the
-    /// tail or deleted it; if it was nowhere or in the tail, it can only be
-    /// in the tail now (runs and the base gain no rows during a batch).
+    /// died since, a write of this batch marked it dead and put the `_id`
+    /// in the tail or deleted it; if it was nowhere or in the tail, it can
+    /// only be in the tail now (runs and the base gain no rows during a
+    /// batch).
     fn locate_from(&self, id: &str, hint: Option<Location>) -> Option<Location> {
         match hint {
-            Some(Location::Run(index, row)) if !self.runs[index].deleted.contains(row) => hint,
-            Some(Location::Base(row)) if !self.base.deleted.contains(row) => hint,
+            Some(Location::Run(index, row)) if !self.runs[index].dead.contains(row) => hint,
+            Some(Location::Base(row)) if !self.base.dead.contains(row) => hint,
             _ => self.tail_index(id).map(Location::Tail),
         }
     }
@@ -305,15 +309,15 @@ impl Snapshot {
         true
     }
 
-    /// Kills the live version of `id`, if any; returns whether there was
+    /// Marks the live version of `id` dead, if any; returns whether there was
     /// one. `hint` is as for [`Snapshot::locate_from`].
     fn remove(&mut self, id: &str, hint: Option<Location>) -> bool {
         match self.locate_from(id, hint) {
             Some(Location::Tail(index)) => {
                 self.tail.remove(index);
             }
-            Some(Location::Run(index, row)) => Arc::make_mut(&mut self.runs)[index].kill(row),
-            Some(Location::Base(row)) => self.base.kill(row),
+            Some(Location::Run(index, row)) => Arc::make_mut(&mut self.runs)[index].mark_dead(row),
+            Some(Location::Base(row)) => self.base.mark_dead(row),
             None => return false,
         }
         self.count -= 1;
@@ -412,20 +416,20 @@ fn segment_of_parts<'a>(parts: impl IntoIterator<Item = &'a Part>, purpose: Buil
     let sizes: Vec<(&Segment, usize)> = parts.iter().map(|part| (&*part.segment, part.live_count() as usize)).collect();
     builder.reserve_for_copies(&sizes);
     for part in parts {
-        builder.push_live_rows(&part.segment, Some(&part.deleted))?;
+        builder.push_live_rows(&part.segment, Some(&part.dead))?;
     }
     Ok(builder.finish())
 }
 
-/// Kills, in `part`, the rows holding the `_id`s of rows that died in
+/// Marks dead, in `part`, the rows holding the `_id`s of rows that died in
 /// `now` since `then` (two versions of one older part whose live rows
 /// `part` holds).
 fn carry_deaths(part: &mut Part, then: &Part, now: &Part) {
-    let mut died = now.deleted.rows();
-    died -= then.deleted.rows();
+    let mut died = now.dead.rows();
+    died -= then.dead.rows();
     for row in &died {
         if let Some(moved) = part.segment.row_of_id(&now.segment.id_of(row)) {
-            part.kill(moved);
+            part.mark_dead(moved);
         }
     }
 }
@@ -593,7 +597,7 @@ impl Shared {
             // Replaced or deleted since it was taken: dead in the run too.
             if !still_in_tail.contains(&Arc::as_ptr(message)) {
                 let row = run.segment.row_of_id(&message.message.id).expect("the run holds every taken message");
-                run.kill(row);
+                run.mark_dead(row);
             }
         }
         let mut next = (*current).clone();
@@ -644,7 +648,7 @@ impl Shared {
             // A compaction froze them meanwhile: merge another time.
             return Ok(false);
         };
-        // Rows killed since the build read them die in the merged run too.
+        // Rows marked dead since the build read them die in the merged run too.
         for (then, now) in merging.iter().zip(&current.runs[position..]) {
             carry_deaths(&mut merged, then, now);
         }
@@ -665,7 +669,7 @@ impl Shared {
         let snapshot = {
             let mut writer = lock(&self.writer);
             let current = self.current.load_full();
-            if current.runs.is_empty() && current.base.deleted.is_empty() {
+            if current.runs.is_empty() && current.base.dead.is_empty() {
                 return Ok(());
             }
             writer.written_since_compaction = Some(Vec::new());
@@ -701,7 +705,7 @@ impl Shared {
             let hash = id_hash(fragment.as_bytes());
             still_written.add(hash);
             if let Some(row) = base.live_row(fragment.as_bytes(), hash) {
-                base.kill(row);
+                base.mark_dead(row);
             }
         }
         writer.written = still_written;
@@ -937,7 +941,7 @@ impl LiveEngine {
             version: snapshot.version,
             messages: snapshot.count,
             base_rows: u64::from(snapshot.base.segment.row_count()),
-            base_dead: snapshot.base.deleted.len(),
+            base_dead: snapshot.base.dead.len(),
             run_rows: snapshot.runs.iter().map(|run| u64::from(run.segment.row_count())).collect(),
             runs_without_text_index: snapshot.runs.iter().filter(|run| run.segment.built_text().is_none()).count(),
             tail: snapshot.tail.len() as u64,
