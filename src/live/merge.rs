@@ -508,7 +508,7 @@ fn keep_first_sorted(items: &mut Vec<Item<'_>>, keep: usize, sort: &[SortKey]) {
 /// The tail's messages that match the request (the tail is not indexed).
 fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> {
     let filter = super::TailFilter::new(query);
-    let matching = snapshot.tail.iter().enumerate().filter(|(_, written)| written.matches(&filter));
+    let matching = snapshot.tail.iter().enumerate().filter(|(_, written)| filter.matches(written));
     matching.map(|(position, written)| Item::of_message(position, &written.message)).collect()
 }
 
@@ -537,7 +537,7 @@ fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usiz
     let mut take = |group: &[u32]| {
         let mut push = |position: u32| {
             let written = &tail[position as usize];
-            if filter.as_ref().is_none_or(|filter| written.matches(filter)) {
+            if filter.as_ref().is_none_or(|filter| filter.matches(written)) {
                 count += 1;
                 if items.len() < keep {
                     items.push(Item::of_message(position as usize, &written.message));
@@ -597,7 +597,7 @@ fn tail_first_in_id_order<'a>(
     for index in 0..length {
         let position = position(index);
         let written = &snapshot.tail[position];
-        if written.matches(&filter) {
+        if filter.matches(written) {
             count += 1;
             reaching = reaching && items.len() < keep && reaches(&written.message);
             if reaching {

@@ -46,6 +46,7 @@
 //!  writer.rs       a batch applied and published; the `_id`s written
 //!  maintenance.rs  the flusher and the compactor: flush, merge runs, compact
 //!  tail.rs         the tail's messages and date orders
+//!  tail_filter.rs  a list request's filters tested on tail messages
 //!  merge.rs        one page from the parts of a snapshot
 //! ```
 
@@ -56,12 +57,14 @@ mod part;
 mod policy;
 mod snapshot;
 mod tail;
+mod tail_filter;
 mod writer;
 
 pub use part::Part;
 pub use policy::{LivePolicy, TAIL_BACKLOG};
 pub use snapshot::{LiveStats, Snapshot};
-pub use tail::{Tail, TailFilter, TailMessage};
+pub use tail::{Tail, TailMessage};
+pub use tail_filter::TailFilter;
 
 use location::Location;
 use maintenance::{lower_this_threads_priority, FLUSHER_NICE};
