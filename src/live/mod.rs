@@ -275,7 +275,7 @@ impl Engine for LiveEngine {
     }
 
     fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>) {
-        merge::list_into(&self.shared.current.load(), query, self.shared.policy.rank_merge_depth, out);
+        merge::PageMerge::new(&self.shared.current.load(), query, self.shared.policy.rank_merge_depth).write(out);
     }
 
     fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {

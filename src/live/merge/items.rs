@@ -13,8 +13,11 @@ use crate::store::Segment;
 /// Which part an item comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Origin {
+    /// The base.
     Base,
+    /// The run of this number (oldest first).
     Run(usize),
+    /// The tail.
     Tail,
 }
 
@@ -22,7 +25,9 @@ pub(super) enum Origin {
 /// (and, if escaped, decoded) only when two items tie on every other key.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum IdRef<'a> {
+    /// A segment's row, its `_id` not read yet.
     Row(&'a Segment, u32),
+    /// The `_id`'s text.
     Raw(&'a [u8]),
 }
 
@@ -35,6 +40,7 @@ impl<'a> IdRef<'a> {
         }
     }
 
+    /// The `_id`'s text, read (and decoded) now if need be.
     pub(super) fn bytes(&self) -> Cow<'_, [u8]> {
         match *self {
             IdRef::Raw(raw) => Cow::Borrowed(raw),
@@ -46,6 +52,16 @@ impl<'a> IdRef<'a> {
     }
 }
 
+/// A page entry: the part of an item and its row there (its position, in
+/// the tail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Entry {
+    /// The part.
+    pub(super) origin: Origin,
+    /// The row in its segment, or the position in the tail.
+    pub(super) index: u32,
+}
+
 /// A match with its sort keys, from any part.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Item<'a> {
@@ -55,10 +71,12 @@ pub(super) struct Item<'a> {
     /// Each date key's value in seconds ([`NULL_DATE`] for `null`, the
     /// smallest value).
     pub(super) dates: PerDateKey<i64>,
+    /// The `_id`, compared last.
     pub(super) id: IdRef<'a>,
 }
 
 impl<'a> Item<'a> {
+    /// Row `row` of a segment of part `origin`.
     pub(super) fn of_row(origin: Origin, segment: &'a Segment, row: u32) -> Item<'a> {
         Item {
             origin,
@@ -68,6 +86,7 @@ impl<'a> Item<'a> {
         }
     }
 
+    /// The tail's message at `position`.
     pub(super) fn of_message(position: usize, message: &'a Message) -> Item<'a> {
         Item {
             origin: Origin::Tail,
@@ -86,6 +105,12 @@ impl<'a> Item<'a> {
         self
     }
 
+    /// The item's place on a page.
+    pub(super) fn entry(&self) -> Entry {
+        Entry { origin: self.origin, index: self.index }
+    }
+
+    /// How the item sorts beside `other` in the order of `sort`.
     pub(super) fn compare(&self, other: &Item<'_>, sort: &[SortKey]) -> Ordering {
         for key in sort {
             let ordering = match key.field {

@@ -8,6 +8,7 @@ use crate::request::SortKey;
 /// One part's matches that can reach the page, in the request's order, as
 /// far as they were read.
 pub(super) struct PartMatches<'a> {
+    /// The matches read, in the request's order.
     pub(super) items: Vec<Item<'a>>,
     /// Whether `items` holds every match of the part that can reach the page.
     pub(super) complete: bool,
@@ -24,8 +25,15 @@ impl<'a> PartMatches<'a> {
     /// read, or when fewer than asked came back (the part had no more, or
     /// stopped at its page bound).
     pub(super) fn read(items: Vec<Item<'a>>, asked: u64, reachable: u64) -> PartMatches<'a> {
-        let read = items.len() as u64;
-        PartMatches { items, complete: read < asked || read >= reachable }
+        let complete = PartMatches::is_complete(items.len() as u64, asked, reachable);
+        PartMatches { items, complete }
+    }
+
+    /// Whether `read` matches of a part, read `asked` deep, of which
+    /// `reachable` can reach the page, are all that can (see
+    /// [`PartMatches::read`]).
+    pub(super) fn is_complete(read: u64, asked: u64, reachable: u64) -> bool {
+        read < asked || read >= reachable
     }
 }
 

@@ -6,6 +6,15 @@ use crate::live::{Snapshot, TailFilter};
 use crate::model::Message;
 use crate::request::{ListQuery, SortField, SortKey};
 
+/// How many of the tail's messages match a request, and the first of them
+/// in the request's order.
+pub(super) struct TailMatches<'a> {
+    /// The tail's matches.
+    pub(super) count: u64,
+    /// At most as many as asked for.
+    pub(super) items: Vec<Item<'a>>,
+}
+
 /// Keeps the first `keep` of `items` in the order of `sort`, sorted: a
 /// selection first, so that only those are sorted.
 fn keep_first_sorted(items: &mut Vec<Item<'_>>, keep: usize, sort: &[SortKey]) {
@@ -28,11 +37,11 @@ fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> 
 /// when the request sorts by one date key then `_id` (groups of tied dates
 /// in the key's direction, each in the `_id` direction), otherwise
 /// selected and sorted.
-pub(super) fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usize) -> (u64, Vec<Item<'a>>) {
+pub(super) fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usize) -> TailMatches<'a> {
     let sorted = |mut matches: Vec<Item<'a>>| {
         let count = matches.len() as u64;
         keep_first_sorted(&mut matches, keep, &query.sort);
-        (count, matches)
+        TailMatches { count, items: matches }
     };
     let (primary, id_descending) = match query.sort.as_slice() {
         [primary, SortKey { field: SortField::Id, descending }] if primary.field != SortField::Id => {
@@ -68,7 +77,7 @@ pub(super) fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery,
     } else {
         groups.for_each(&mut take);
     }
-    (count, items)
+    TailMatches { count, items }
 }
 
 /// The tail's match count and its first `keep` matches in a request's
@@ -79,7 +88,7 @@ pub(super) fn tail_first_in_id_order<'a>(
     query: &ListQuery,
     keep: usize,
     bound: Option<&IdRef<'_>>,
-) -> (u64, Vec<Item<'a>>) {
+) -> TailMatches<'a> {
     let (length, descending) = (snapshot.tail.len(), query.sort[0].descending);
     let position = |index: usize| if descending { length - 1 - index } else { index };
     let bound = bound.map(IdRef::bytes);
@@ -99,7 +108,7 @@ pub(super) fn tail_first_in_id_order<'a>(
             .take_while(|message| reaches(message))
             .enumerate()
             .map(|(index, message)| Item::of_message(position(index), message));
-        return (length as u64, items.collect());
+        return TailMatches { count: length as u64, items: items.collect() };
     }
     let filter = TailFilter::new(query);
     let mut items = Vec::new();
@@ -116,5 +125,5 @@ pub(super) fn tail_first_in_id_order<'a>(
             }
         }
     }
-    (count, items)
+    TailMatches { count, items }
 }
