@@ -2,6 +2,8 @@
 //! constants, and what it makes due in a snapshot (a flush of a full tail,
 //! a merge of runs, a compaction).
 
+use std::ops::Range;
+
 use super::{Part, Snapshot};
 
 /// How a live store keeps its parts few and small.
@@ -96,29 +98,160 @@ impl Snapshot {
     ///   sizes (a writer flushing a backlog of hundreds of messages between
     ///   tails of sixty) can leave runs that never pair; this keeps their
     ///   number bounded at the least cost.
-    pub(super) fn merge_candidate(&self, fanout: usize, max_runs: usize) -> Option<std::ops::Range<usize>> {
-        let fanout = fanout.max(2);
-        let length = self.runs.len();
-        if length < self.frozen_runs + fanout {
-            return None;
+    pub(super) fn merge_candidate(&self, fanout: usize, max_runs: usize) -> Option<Range<usize>> {
+        runs_due_to_merge(&self.runs, Part::live_count, self.frozen_runs, fanout, max_runs)
+    }
+}
+
+/// [`Snapshot::merge_candidate`] over `runs` (oldest first) whose sizes
+/// `live_count` gives, the first `frozen_runs` left alone.
+fn runs_due_to_merge<R>(
+    runs: &[R],
+    live_count: impl Fn(&R) -> u64 + Copy,
+    frozen_runs: usize,
+    fanout: usize,
+    max_runs: usize,
+) -> Option<Range<usize>> {
+    let fanout = fanout.max(2);
+    let length = runs.len();
+    if length < frozen_runs + fanout {
+        return None;
+    }
+    let balanced = |window: &[R]| {
+        let sizes = window.iter().map(live_count);
+        let (smallest, largest) = (sizes.clone().min().unwrap_or(0), sizes.max().unwrap_or(0));
+        largest <= 2 * smallest + MERGE_SLACK_ROWS
+    };
+    if let Some(first) = runs[frozen_runs..].windows(fanout).rposition(balanced) {
+        let first = frozen_runs + first;
+        return Some(first..first + fanout);
+    }
+    if length - frozen_runs <= max_runs {
+        return None;
+    }
+    let first = runs[frozen_runs..]
+        .windows(fanout)
+        .enumerate()
+        .min_by_key(|(_, window)| window.iter().map(live_count).sum::<u64>())
+        .map(|(first, _)| frozen_runs + first)?;
+    Some(first..first + fanout)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::Message;
+    use crate::store::Segment;
+
+    /// [`runs_due_to_merge`] over runs of these sizes.
+    fn due(sizes: &[u64], frozen: usize, fanout: usize, max_runs: usize) -> Option<Range<usize>> {
+        runs_due_to_merge(sizes, |&size| size, frozen, fanout, max_runs)
+    }
+
+    #[test]
+    fn the_newest_balanced_runs_merge() {
+        assert_eq!(due(&[], 0, 3, 16), None);
+        assert_eq!(due(&[64, 64], 0, 3, 16), None, "fewer runs than the fanout");
+        assert_eq!(due(&[66, 65, 64], 0, 3, 16), Some(0..3), "flushed tails differ by a few rows");
+        assert_eq!(due(&[200, 64, 64, 64], 0, 3, 16), Some(1..4));
+        assert_eq!(due(&[64, 64, 64, 600, 70, 64], 0, 3, 16), Some(0..3), "the newest balanced window");
+        assert_eq!(due(&[64, 64, 64, 70, 64, 64], 0, 3, 16), Some(3..6));
+        // The largest may exceed twice the smallest by `MERGE_SLACK_ROWS`.
+        assert_eq!(due(&[10, 36], 0, 2, 16), Some(0..2));
+        assert_eq!(due(&[10, 37], 0, 2, 16), None);
+        assert_eq!(due(&[0, 16], 0, 2, 16), Some(0..2), "runs left empty by deaths");
+        // A fanout below 2 merges pairs.
+        assert_eq!(due(&[5, 5], 0, 1, 16), Some(0..2));
+        assert_eq!(due(&[5, 5], 0, 0, 16), Some(0..2));
+    }
+
+    #[test]
+    fn frozen_runs_are_left_to_the_compaction() {
+        assert_eq!(due(&[64, 64, 64], 1, 3, 16), None);
+        assert_eq!(due(&[64, 64, 64, 64], 1, 3, 16), Some(1..4));
+        assert_eq!(due(&[64, 64, 64, 1000, 64], 2, 3, 16), None);
+        // Past `max_runs` of unfrozen runs only.
+        let uneven = [1000, 10, 300, 10, 300, 10];
+        assert_eq!(due(&uneven, 0, 3, 5), Some(1..4));
+        assert_eq!(due(&uneven, 1, 3, 5), None, "five runs left");
+        assert_eq!(due(&uneven, 3, 3, 2), Some(3..6));
+    }
+
+    #[test]
+    fn past_max_runs_the_lightest_adjacent_runs_merge() {
+        let uneven = [400, 20, 160, 20, 600, 30, 150, 50];
+        assert_eq!(due(&uneven, 0, 2, 8), None, "no more than `max_runs`");
+        assert_eq!(due(&uneven, 0, 2, 7), Some(1..3), "180 rows, the oldest lightest pair");
+        assert_eq!(due(&uneven, 0, 3, 7), Some(1..4), "200 rows, the lightest three");
+        assert_eq!(due(&[400, 20, 160, 20, 600, 30, 150, 10], 0, 2, 7), Some(6..8), "160 rows");
+        // The oldest of equally light windows.
+        assert_eq!(due(&[100, 5, 100, 5, 100], 0, 2, 4), Some(0..2));
+    }
+
+    #[test]
+    fn a_snapshot_weighs_its_runs_by_live_rows() {
+        let run = |first: usize, rows: usize| {
+            let messages: Vec<Message> =
+                (first..first + rows).map(|number| Message::with_id(format!("m{number:04}"))).collect();
+            Part::run(Segment::from_messages(&messages).unwrap())
+        };
+        let base = Segment::from_messages(&[Message::with_id("base")]).unwrap();
+        let mut snapshot = Snapshot::of(Arc::new(base));
+        snapshot.runs = Arc::new(vec![run(0, 40), run(100, 40), run(200, 40)]);
+        assert_eq!(snapshot.merge_candidate(3, 16), Some(0..3));
+        // 35 of the middle run's rows die: 40 > 2 × 5 + 16.
+        let middle = &mut Arc::make_mut(&mut snapshot.runs)[1];
+        for row in 0..35 {
+            middle.mark_dead(row);
         }
-        let balanced = |window: &[Part]| {
-            let sizes = window.iter().map(Part::live_count);
-            let (smallest, largest) = (sizes.clone().min().unwrap_or(0), sizes.max().unwrap_or(0));
+        assert_eq!(snapshot.merge_candidate(3, 16), None);
+        assert_eq!(snapshot.merge_candidate(3, 2), Some(0..3), "past `max_runs`");
+        snapshot.frozen_runs = 1;
+        assert_eq!(snapshot.merge_candidate(2, 16), None, "40 and 5 are unlike");
+    }
+
+    /// The runs due to merge, found by trying every window.
+    fn naive(sizes: &[u64], frozen: usize, fanout: usize, max_runs: usize) -> Option<Range<usize>> {
+        let fanout = fanout.max(2);
+        let windows: Vec<Range<usize>> = (frozen..sizes.len())
+            .filter(|first| first + fanout <= sizes.len())
+            .map(|first| first..first + fanout)
+            .collect();
+        let balanced = |window: &Range<usize>| {
+            let sizes = &sizes[window.clone()];
+            let (smallest, largest) = (*sizes.iter().min().unwrap(), *sizes.iter().max().unwrap());
             largest <= 2 * smallest + MERGE_SLACK_ROWS
         };
-        if let Some(first) = self.runs[self.frozen_runs..].windows(fanout).rposition(balanced) {
-            let first = self.frozen_runs + first;
-            return Some(first..first + fanout);
+        if let Some(newest) = windows.iter().rev().find(|window| balanced(window)) {
+            return Some(newest.clone());
         }
-        if length - self.frozen_runs <= max_runs {
+        if sizes.len().saturating_sub(frozen) <= max_runs {
             return None;
         }
-        let first = self.runs[self.frozen_runs..]
-            .windows(fanout)
-            .enumerate()
-            .min_by_key(|(_, window)| window.iter().map(Part::live_count).sum::<u64>())
-            .map(|(first, _)| self.frozen_runs + first)?;
-        Some(first..first + fanout)
+        let weight = |window: &Range<usize>| sizes[window.clone()].iter().sum::<u64>();
+        let lightest = windows.iter().map(weight).min()?;
+        windows.into_iter().find(|window| weight(window) == lightest)
+    }
+
+    proptest! {
+        /// Any runs, any policy: the window trying every one gives.
+        #[test]
+        fn agrees_with_trying_every_window(
+            sizes in proptest::collection::vec(prop_oneof![0u64..80, 0u64..2000], 0..24),
+            frozen in 0usize..6,
+            fanout in 0usize..6,
+            max_runs in 0usize..20,
+        ) {
+            let frozen = frozen.min(sizes.len());
+            let found = due(&sizes, frozen, fanout, max_runs);
+            prop_assert_eq!(found.clone(), naive(&sizes, frozen, fanout, max_runs));
+            if let Some(runs) = found {
+                prop_assert!(runs.start >= frozen && runs.len() == fanout.max(2) && runs.end <= sizes.len());
+            }
+        }
     }
 }

@@ -312,3 +312,102 @@ impl<'a> PageMerge<'a> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The pivot `search_pivot` finds over positions whose matches before
+    /// them are `befores`: its position and `before`, and the probes made.
+    fn search(befores: &[u64], offset: u64, guess: u64) -> (Option<(usize, u64)>, usize) {
+        let probes = Cell::new(0);
+        let probe = |index: usize| {
+            probes.set(probes.get() + 1);
+            (index, befores[index])
+        };
+        let pivot = search_pivot(befores.len(), offset, guess, probe, |&(_, before)| before);
+        (pivot, probes.get())
+    }
+
+    /// The best pivot: the largest `before` at most `offset`, if any.
+    fn naive(befores: &[u64], offset: u64) -> Option<u64> {
+        befores.iter().copied().filter(|&before| before <= offset).max()
+    }
+
+    #[test]
+    fn pivots_at_the_edges() {
+        assert_eq!(search(&[], 5, 0).0, None, "no positions");
+        assert_eq!(search(&[6, 7, 9], 5, 0).0, None, "every position past the offset");
+        assert_eq!(search(&[6, 7, 9], 5, 2).0, None, "a guess past the offset");
+        assert_eq!(search(&[0, 1, 2], 0, 0).0, Some((0, 0)));
+        assert_eq!(search(&[0, 1, 2], 99, 0).0, Some((2, 2)), "the offset past every match");
+        assert_eq!(search(&[0, 1, 2], 99, 1_000).0, Some((2, 2)), "a guess past the end");
+        assert_eq!(search(&[0, 1, 2], 99, u64::MAX).0, Some((2, 2)), "a guess past usize");
+    }
+
+    #[test]
+    fn an_exact_guess_is_one_probe() {
+        let befores: Vec<u64> = (0..1000).collect();
+        assert_eq!(search(&befores, 500, 500), (Some((500, 500)), 1));
+        // Every tenth base row dead: the guess falls short, and steps
+        // forward by what is missing land on the pivot (450, 595, 609,
+        // 610, 611) without bisecting (ten more probes after the first).
+        let befores: Vec<u64> = (0..1000).map(|index| index - index / 10).collect();
+        assert_eq!(search(&befores, 550, 450), (Some((611, 550)), 5));
+    }
+
+    #[test]
+    fn plateaus_of_dead_rows_and_jumps_of_other_parts() {
+        // Positions 1–3 hold dead rows (no change in `before`), position 5
+        // follows a run's matches (a jump past the offset).
+        let befores = [0, 1, 1, 1, 2, 9, 10];
+        for guess in 0..8 {
+            assert_eq!(search(&befores, 1, guess).0.map(|(_, before)| before), Some(1), "guess {guess}");
+            assert_eq!(search(&befores, 5, guess).0, Some((4, 2)), "guess {guess}");
+            assert_eq!(search(&befores, 9, guess).0, Some((5, 9)), "guess {guess}");
+        }
+    }
+
+    proptest! {
+        /// Counts growing with the position (plateaus, jumps): the pivot has
+        /// the most matches before it of any position at most `offset`, in
+        /// few probes.
+        #[test]
+        fn finds_the_closest_pivot(
+            steps in proptest::collection::vec(prop_oneof![3 => 0u64..2, 1 => 0u64..40], 0..300),
+            offset in 0u64..400,
+            guess in prop_oneof![0u64..400, Just(u64::MAX)],
+        ) {
+            let befores: Vec<u64> = steps.iter().scan(0, |sum, step| { *sum += step; Some(*sum) }).collect();
+            let (pivot, probes) = search(&befores, offset, guess);
+            prop_assert_eq!(pivot.map(|(_, before)| before), naive(&befores, offset));
+            if let Some((index, before)) = pivot {
+                prop_assert_eq!(befores[index], before);
+            }
+            prop_assert!(probes <= RANK_STEPS + 1 + befores.len().max(1).ilog2() as usize + 1, "{} probes", probes);
+        }
+
+        /// Counts that do not grow (a group of tied dates walked against
+        /// the request's `_id` direction): still a pivot at most `offset`,
+        /// found whenever the first position is one.
+        #[test]
+        fn any_pivot_found_is_at_most_the_offset(
+            befores in proptest::collection::vec(0u64..50, 0..100),
+            offset in 0u64..50,
+            guess in 0u64..120,
+        ) {
+            let (pivot, _) = search(&befores, offset, guess);
+            if let Some((index, before)) = pivot {
+                prop_assert!(before <= offset);
+                prop_assert_eq!(befores[index], before);
+            }
+            if befores.first().is_some_and(|&first| first <= offset) {
+                prop_assert!(pivot.is_some());
+            }
+        }
+    }
+}
