@@ -47,7 +47,7 @@
 //!  maintenance.rs  the flusher and the compactor: flush, merge runs, compact
 //!  tail.rs         the tail's messages and date orders
 //!  tail_filter.rs  a list request's filters tested on tail messages
-//!  merge.rs        one page from the parts of a snapshot
+//!  merge/          one page from the parts of a snapshot (see its files)
 //! ```
 
 mod location;
