@@ -82,6 +82,7 @@ pub(crate) struct PageMerge<'a> {
 /// The base's matches from some position on that can reach the page, in
 /// the request's order.
 struct BaseWindow {
+    /// The rows, in the request's order.
     rows: Vec<u32>,
     /// Whether `rows` holds every one of them (see [`PartMatches::complete`]).
     complete: bool,
@@ -92,6 +93,7 @@ struct BaseWindow {
 struct Gathered<'a> {
     /// The page frame, with every part's match count.
     frame: PageFrame,
+    /// The base's window.
     base: BaseWindow,
     /// Each run's matches, in run order, then the tail's (complete).
     others: Vec<PartMatches<'a>>,
