@@ -472,3 +472,102 @@ impl fmt::Display for Plan {
         write!(f, "  page window: offset {}, limit {}", self.offset, self.limit)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest};
+    use proptest::strategy::Strategy as Generator;
+
+    use super::*;
+
+    /// 100 matches among 500 candidates, spread over 1,000 positions
+    /// (one match every 10), no domain, the first page of 10.
+    const SHAPE: PageShape =
+        PageShape { matches: 100, candidates: 500, domain_len: 1000, has_domain: false, offset: 0, limit: 10 };
+
+    #[test]
+    fn a_first_page_walks_its_matches_and_collects_every_candidate() {
+        // Walk: 11 matches' spacing of 10 positions; collect: the 500
+        // candidates filtered, then a random read of each match's key.
+        assert_eq!(page_costs(SHAPE), (110, 500 + 100 * 4));
+        // Nothing matches: nothing to walk or collect, whatever the rest.
+        assert_eq!(page_costs(PageShape { matches: 0, ..SHAPE }), (0, 0));
+        assert_eq!(page_costs(PageShape { matches: 0, has_domain: true, offset: 50, ..SHAPE }), (0, 0));
+    }
+
+    #[test]
+    fn a_domain_restricts_the_candidates_by_random_reads_or_by_blocks() {
+        // Few candidates: each read at random (500 × 4 = 2,000 below the
+        // blocks' 1000 / 1024 × 50 + 2 × 1024 ≈ 2,097).
+        let domain = PageShape { has_domain: true, ..SHAPE };
+        assert_eq!(page_costs(domain).1, 2000 + 400);
+        // Many: a bitmap from the domain's blocks.
+        let blocks = (1000.0 / BLOCK as f64 * BLOCK_OPERATION + 2.0 * BLOCK as f64 + 400.0) as u64;
+        assert_eq!(page_costs(PageShape { candidates: 1000, ..domain }).1, blocks);
+        // Without a domain the candidates are the matches' bitmap: no reads.
+        assert_eq!(page_costs(PageShape { candidates: 1000, ..SHAPE }).1, 1000 + 400);
+        // The walk is the same either way.
+        assert_eq!(page_costs(domain).0, page_costs(SHAPE).0);
+    }
+
+    #[test]
+    fn a_page_past_the_matches_costs_what_the_end_costs() {
+        let at = |offset: u64| page_costs(PageShape { offset, ..SHAPE });
+        // The 100 matches' 1,000 positions skipped by blocks (≈ 48.8), then
+        // one spacing to find that nothing follows.
+        assert_eq!(at(100), ((1000.0 / BLOCK as f64 * BLOCK_OPERATION) as u64 + 10, 900));
+        assert_eq!(at(101), at(100));
+        assert_eq!(at(u64::MAX), at(100));
+        // A short last page walks less than a full one before it.
+        assert!(at(95).0 > at(100).0 && at(90).0 > at(95).0);
+    }
+
+    #[test]
+    fn unfiltered_pages_are_walked_and_ties_too() {
+        assert_eq!(choose_strategy(false, (1_000_000, 1)), Strategy::Walk);
+        assert_eq!(choose_strategy(true, (10, 10)), Strategy::Walk);
+        assert_eq!(choose_strategy(true, (9, 10)), Strategy::Walk);
+        assert_eq!(choose_strategy(true, (11, 10)), Strategy::Collect);
+        assert_eq!(choose_strategy(true, (0, 0)), Strategy::Walk, "nothing matches");
+    }
+
+    fn shape() -> impl Generator<Value = PageShape> {
+        (1u64..100_000, 0u64..200_000, 1u64..10, any::<bool>(), 0u64..120_000, 1u32..100).prop_map(
+            |(matches, candidates, spread, has_domain, offset, limit)| PageShape {
+                matches,
+                candidates: candidates.max(matches),
+                domain_len: matches * spread,
+                has_domain,
+                offset,
+                limit,
+            },
+        )
+    }
+
+    proptest! {
+        /// Deeper full pages cost more to walk, never less; collecting
+        /// costs the same at any depth; offsets past the end cost what the
+        /// end does.
+        #[test]
+        fn walking_grows_with_depth_and_collecting_does_not(shape in shape(), deeper in 0u64..120_000) {
+            let (walk, collect) = page_costs(shape);
+            let deeper_shape = PageShape { offset: shape.offset.saturating_add(deeper), ..shape };
+            let (deeper_walk, deeper_collect) = page_costs(deeper_shape);
+            prop_assert_eq!(collect, deeper_collect);
+            if deeper_shape.offset + u64::from(shape.limit) <= shape.matches {
+                prop_assert!(walk <= deeper_walk, "{} > {} at {:?}", walk, deeper_walk, deeper_shape);
+            }
+            if shape.offset >= shape.matches {
+                prop_assert_eq!(walk, page_costs(PageShape { offset: shape.matches, ..shape }).0);
+            }
+        }
+
+        /// Collect exactly when filtered and cheaper.
+        #[test]
+        fn the_cheaper_strategy_is_chosen(shape in shape(), filtered in any::<bool>()) {
+            let (walk, collect) = page_costs(shape);
+            let strategy = choose_strategy(filtered, (walk, collect));
+            prop_assert_eq!(strategy == Strategy::Collect, filtered && collect < walk);
+        }
+    }
+}

@@ -61,9 +61,29 @@ impl ReferenceEngine {
     }
 }
 
-/// Whether `message` passes every filter of `query` (SPEC §2).
-pub fn matches(message: &Message, query: &ListQuery) -> bool {
-    matches_but_text(message, query)
+/// Whether `message` passes every filter of `query` (SPEC §2). Public to
+/// the crate for the unit tests that check other predicates against it.
+pub(crate) fn matches(message: &Message, query: &ListQuery) -> bool {
+    let presence_ok = |presence: Presence, value: Option<_>| match presence {
+        Presence::Unset => true,
+        Presence::Yes => value.is_some(),
+        Presence::No => value.is_none(),
+    };
+    let date_time = message.date_time;
+    let modified = message.modified;
+    presence_ok(query.anonymized, message.anonymized.map(|_| ()))
+        && presence_ok(query.read, message.read.map(|_| ()))
+        && query.value_filters.iter().all(|filter| match message.get(filter.field) {
+            FieldValue::Str(value) => filter.values.iter().any(|accepted| accepted == value),
+            _ => false,
+        })
+        && in_set(&query.channels, message.channel)
+        && in_set(&query.directions, message.direction)
+        && in_set(&query.delivery_statuses, message.delivery_status)
+        && query.date_time_from.is_none_or(|from| date_time.is_some_and(|value| value >= from))
+        && query.date_time_to.is_none_or(|to| date_time.is_some_and(|value| value <= to))
+        && query.modified_after.is_none_or(|after| modified.is_some_and(|value| value > after))
+        && query.modified_before.is_none_or(|before| modified.is_some_and(|value| value < before))
         && query.text.as_deref().is_none_or(|text| {
             TEXT_FIELDS.into_iter().any(|field| match message.get(field) {
                 FieldValue::Str(value) => value.to_lowercase().contains(text),
@@ -74,39 +94,6 @@ pub fn matches(message: &Message, query: &ListQuery) -> bool {
 
 /// The fields `filters-q` searches (SPEC §2).
 const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, Field::Origin];
-
-/// Whether `message` passes every filter of `query` but `filters-q`.
-pub fn matches_but_text(message: &Message, query: &ListQuery) -> bool {
-    matches_but_text_with(message, query, |filter, value| {
-        query.value_filters[filter].values.iter().any(|accepted| accepted == value)
-    })
-}
-
-/// [`matches_but_text`] with `accepts(filter, value)` saying whether value
-/// filter number `filter` of the query accepts a (non-null) value: a
-/// faster test of the same lists, for callers that test many messages.
-pub fn matches_but_text_with(message: &Message, query: &ListQuery, accepts: impl Fn(usize, &str) -> bool) -> bool {
-    let presence_ok = |presence: Presence, value: Option<_>| match presence {
-        Presence::Unset => true,
-        Presence::Yes => value.is_some(),
-        Presence::No => value.is_none(),
-    };
-    let date_time = message.date_time;
-    let modified = message.modified;
-    presence_ok(query.anonymized, message.anonymized.map(|_| ()))
-        && presence_ok(query.read, message.read.map(|_| ()))
-        && query.value_filters.iter().enumerate().all(|(number, filter)| match message.get(filter.field) {
-            FieldValue::Str(value) => accepts(number, value),
-            _ => false,
-        })
-        && in_set(&query.channels, message.channel)
-        && in_set(&query.directions, message.direction)
-        && in_set(&query.delivery_statuses, message.delivery_status)
-        && query.date_time_from.is_none_or(|from| date_time.is_some_and(|value| value >= from))
-        && query.date_time_to.is_none_or(|to| date_time.is_some_and(|value| value <= to))
-        && query.modified_after.is_none_or(|after| modified.is_some_and(|value| value > after))
-        && query.modified_before.is_none_or(|before| modified.is_some_and(|value| value < before))
-}
 
 /// Whether `value` is accepted by an enum filter (`None`: no filter); a
 /// `null` value never matches a filter.
@@ -120,7 +107,7 @@ fn in_set<T: PartialEq>(accepted: &Option<Vec<T>>, value: Option<T>) -> bool {
 
 /// Compares two messages by the sort keys (SPEC §3): `null` smallest, `_id`
 /// byte-wise, `-` reverses a key.
-pub fn compare(left: &Message, right: &Message, sort: &[SortKey]) -> Ordering {
+fn compare(left: &Message, right: &Message, sort: &[SortKey]) -> Ordering {
     sort.iter()
         .map(|key| {
             let ordering = match key.field {

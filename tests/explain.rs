@@ -128,7 +128,7 @@ fn one_value_on_a_segment_with_dead_rows_is_walked_and_counted_from_tallies() {
         let Request::List(Ok(query)) = Request::parse(&target, &QueryLimits::default()) else { panic!("{target}") };
         let plan = msgdex::testing::plan_window(&base.segment, &query, query.offset(), query.per_page);
         let window = msgdex::testing::PageWindow::of(&plan);
-        let execution = msgdex::testing::execute(&base.segment, Some(&base.deleted), &plan, &window);
+        let execution = msgdex::testing::execute(&base.segment, Some(&base.dead), &plan, &window);
         assert_eq!(execution.stats.strategy, Some(msgdex::testing::PageStrategy::OneValueWalk), "{target}");
         assert_eq!(execution.stats.after_step.len(), 1, "{target}: one step, counted");
         assert_eq!(execution.stats.rows_copied_for_dead, 0, "{target}: the value's rows are not copied");

@@ -11,7 +11,6 @@ use std::sync::{Arc, OnceLock};
 
 use crate::column::NULL_DATE;
 use crate::model::{DateKey, DateTime, Message, PerDateKey};
-use crate::request::ListQuery;
 
 /// The tail's messages with their date orders.
 ///
@@ -189,54 +188,13 @@ impl TailMessage {
     }
 
     /// The `filters-q` fields lower-cased.
-    fn lowered(&self) -> &[Option<Box<str>>; 3] {
+    pub(super) fn lowered(&self) -> &[Option<Box<str>>; 3] {
         self.lowered.get_or_init(|| {
             crate::store::TEXT_FIELDS.map(|field| match self.message.get(field) {
                 crate::model::FieldValue::Str(value) => Some(value.to_lowercase().into_boxed_str()),
                 _ => None,
             })
         })
-    }
-
-    /// Whether the message passes every filter of the query `filter` was
-    /// prepared from.
-    pub fn matches(&self, filter: &TailFilter<'_>) -> bool {
-        crate::reference::matches_but_text_with(&self.message, filter.query, |number, value| {
-            match &filter.value_sets[number] {
-                Some(set) => set.contains(value),
-                None => filter.query.value_filters[number].values.iter().any(|accepted| accepted == value),
-            }
-        }) && filter
-            .needle
-            .as_ref()
-            .is_none_or(|needle| self.lowered().iter().flatten().any(|value| needle.find(value.as_bytes()).is_some()))
-    }
-}
-
-/// A list request prepared once for testing every tail message: its
-/// `filters-q` text as a substring finder, its long value lists as sets.
-pub struct TailFilter<'a> {
-    query: &'a ListQuery,
-    needle: Option<memchr::memmem::Finder<'a>>,
-    /// Per value filter, its values as a set when there are many of them
-    /// (`filters-ids` with 50 Ids, say).
-    value_sets: Vec<Option<hashbrown::HashSet<&'a str>>>,
-}
-
-impl<'a> TailFilter<'a> {
-    /// Most values a filter's list may hold before it is tested as a set.
-    const LIST_LIMIT: usize = 8;
-
-    /// The request, prepared.
-    pub fn new(query: &'a ListQuery) -> TailFilter<'a> {
-        let value_sets = query
-            .value_filters
-            .iter()
-            .map(|filter| {
-                (filter.values.len() > Self::LIST_LIMIT).then(|| filter.values.iter().map(String::as_str).collect())
-            })
-            .collect();
-        TailFilter { query, needle: query.text.as_deref().map(memchr::memmem::Finder::new), value_sets }
     }
 }
 

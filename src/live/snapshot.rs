@@ -1,0 +1,116 @@
+//! One consistent state of a live store, [`Snapshot`], and a summary of
+//! its shape, [`LiveStats`].
+
+use std::sync::Arc;
+
+use super::{Location, Part, Tail};
+use crate::model::Field;
+use crate::store::Segment;
+
+/// One consistent state of a live store: what a query reads.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The large part, built at load or by the last compaction.
+    pub(super) base: Part,
+    /// Shared by the snapshots until a flush, a merge or a row marked dead
+    /// in a run changes them: most writes mark a base row dead or remove a
+    /// tail entry, and a snapshot's copy then raises one reference count,
+    /// not two per run.
+    pub(super) runs: Arc<Vec<Part>>,
+    /// In `_id` order (byte-wise), so that a lookup is a binary search
+    /// and a page in `_id` order needs no sort of the tail; with its date
+    /// orders.
+    pub(super) tail: Tail,
+    /// The number of live messages.
+    pub(super) count: u64,
+    /// How many publications made this state (see [`Snapshot::version`]).
+    pub(super) version: u64,
+    /// The first runs, which a compaction in flight is folding into a new
+    /// base: merges leave them alone.
+    pub(super) frozen_runs: usize,
+}
+
+impl Snapshot {
+    /// The state of a store loaded as `segment`: its base, nothing else.
+    pub(super) fn of(segment: Arc<Segment>) -> Snapshot {
+        let count = u64::from(segment.row_count());
+        Snapshot {
+            base: Part::new(segment),
+            runs: Arc::default(),
+            tail: Tail::default(),
+            count,
+            version: 0,
+            frozen_runs: 0,
+        }
+    }
+
+    /// The number of live messages.
+    pub fn message_count(&self) -> u64 {
+        self.count
+    }
+
+    /// How many writes and compactions made this state (0 when loaded).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The large immutable part.
+    pub fn base(&self) -> &Part {
+        &self.base
+    }
+
+    /// The indexed runs of recent writes, oldest first.
+    pub fn runs(&self) -> &[Part] {
+        &self.runs
+    }
+
+    /// The newest writes, not yet indexed, in `_id` order.
+    pub fn tail(&self) -> &Tail {
+        &self.tail
+    }
+
+    /// Whether the store is exactly its base, untouched by writes.
+    pub fn is_base_only(&self) -> bool {
+        self.runs.is_empty() && self.tail.is_empty() && self.base.dead.is_empty()
+    }
+
+    /// Rows that compaction would fold: run rows, the tail, dead base rows.
+    pub fn changed_rows(&self) -> u64 {
+        self.runs.iter().map(|run| u64::from(run.segment.row_count())).sum::<u64>()
+            + self.tail.len() as u64
+            + self.base.dead.len()
+    }
+
+    /// Appends the full message with this `_id`; `false` if there is none.
+    pub(super) fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
+        match self.locate(id) {
+            Some(Location::Tail(index)) => self.tail[index].message.write_json(out, &Field::ALL),
+            Some(Location::Run(index, row)) => self.runs[index].segment.write_row(row, &Field::ALL, out),
+            Some(Location::Base(row)) => self.base.segment.write_row(row, &Field::ALL, out),
+            None => return false,
+        }
+        true
+    }
+}
+
+/// A summary of a live store's shape, for benchmarks and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveStats {
+    /// The snapshot's version.
+    pub version: u64,
+    /// Live messages.
+    pub messages: u64,
+    /// Rows of the base segment, dead ones included.
+    pub base_rows: u64,
+    /// Dead rows of the base.
+    pub base_dead: u64,
+    /// Rows of each run, oldest first.
+    pub run_rows: Vec<u64>,
+    /// Runs whose text index is not built yet (see
+    /// [`LivePolicy::defer_text_above`](super::LivePolicy::defer_text_above)).
+    pub runs_without_text_index: usize,
+    /// Messages in the tail.
+    pub tail: u64,
+    /// Compactions finished since the store was made.
+    pub compactions: u64,
+}
