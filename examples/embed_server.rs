@@ -18,7 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine: Arc<dyn Engine> = Arc::new(FastEngine::load_path("fixtures/messages.jsonl")?);
     let keys = KeysFile {
         account_id: "my-account".into(),
-        keys: vec![ApiKey { account_id: "my-account".into(), api_key: "my-key".into(), api_secret: "my-secret".into() }],
+        keys: vec![ApiKey {
+            account_id: "my-account".into(),
+            api_key: "my-key".into(),
+            api_secret: "my-secret".into(),
+        }],
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;

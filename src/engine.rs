@@ -5,16 +5,20 @@
 //! command line, the transcript replayer and the property tests only speak
 //! to this trait, so both engines are always exercised the same way.
 
+use crate::model::Message;
 use crate::output::Response;
+use crate::page::Page;
 use crate::request::{ListQuery, QueryLimits, Request};
 
 /// An in-memory store of messages that answers the Messages API.
 ///
-/// Implementations write response bodies straight into a caller's buffer,
-/// so that a hot loop can reuse one allocation.
+/// Answers come typed ([`Engine::list`], [`Engine::retrieve`]) or as the
+/// API's JSON: implementations write bodies straight into a caller's
+/// buffer ([`Engine::list_into`], [`Engine::retrieve_into`]), so that a hot
+/// loop can reuse one allocation.
 pub trait Engine: Send + Sync {
     /// The number of messages held.
-    fn message_count(&self) -> usize;
+    fn message_count(&self) -> u64;
 
     /// The validation limits of this store (largest `per_page`).
     fn limits(&self) -> QueryLimits;
@@ -35,7 +39,7 @@ pub trait Engine: Send + Sync {
                 self.list_into(&query, &mut body);
                 Response::ok(crate::json::into_string(body))
             }
-            Request::List(Err(errors)) => Response::bad_request(&errors),
+            Request::List(Err(error)) => Response::bad_request(error.arg_errors()),
             Request::Retrieve(id) => {
                 if self.retrieve_into(&id, &mut body) {
                     Response::ok(crate::json::into_string(body))
@@ -50,15 +54,29 @@ pub trait Engine: Send + Sync {
         }
     }
 
-    /// The body of a list request as a `String`.
-    fn list(&self, query: &ListQuery) -> String {
+    /// One page of a list request, typed.
+    fn list(&self, query: &ListQuery) -> Page {
+        let mut body = Vec::new();
+        self.list_into(query, &mut body);
+        Page::from_body(&body)
+    }
+
+    /// The message with this `_id`, if there is one.
+    fn retrieve(&self, id: &str) -> Option<Message> {
+        let mut body = Vec::new();
+        self.retrieve_into(id, &mut body)
+            .then(|| serde_json::from_slice(&body).expect("an engine writes valid messages"))
+    }
+
+    /// The body of a list request (SPEC §4) as a `String`.
+    fn list_json(&self, query: &ListQuery) -> String {
         let mut body = Vec::new();
         self.list_into(query, &mut body);
         crate::json::into_string(body)
     }
 
-    /// The full message with this `_id` as a JSON `String`, if there is one.
-    fn retrieve(&self, id: &str) -> Option<String> {
+    /// The full message with this `_id` as JSON (SPEC §5), if there is one.
+    fn retrieve_json(&self, id: &str) -> Option<String> {
         let mut body = Vec::new();
         self.retrieve_into(id, &mut body).then(|| crate::json::into_string(body))
     }

@@ -79,8 +79,8 @@ impl FastEngine {
 }
 
 impl Engine for FastEngine {
-    fn message_count(&self) -> usize {
-        self.segment.row_count() as usize
+    fn message_count(&self) -> u64 {
+        u64::from(self.segment.row_count())
     }
 
     fn limits(&self) -> QueryLimits {

@@ -2,22 +2,22 @@
 //!
 //! An embedded, in-memory query engine that answers the CareHQ CRM's
 //! Messages API — *list all messages* (filters, sort, pages, attribute
-//! projection) and *retrieve a message* — with the API's exact semantics.
+//! projection) and *retrieve a message* — with the API's exact semantics,
+//! takes writes while it answers, and serves the API over HTTP.
 //!
-//! * [`Message`] is one message (31 typed fields); [`load_path`] and
-//!   [`load_str`] read JSON Lines or a JSON array strictly into messages.
-//! * [`Engine`] is what answers a request target: [`FastEngine`] (columnar
-//!   storage, bitmap indexes, a cost-based planner), [`LiveEngine`] (the same
-//!   with inserts, upserts and deletes, see [`Writable`]) and
-//!   [`ReferenceEngine`], the naive oracle every fast answer is tested
-//!   against.
-//! * [`Request`] and [`ListQuery`] are parsed requests; [`Response`] is a
-//!   status and a JSON body.
-//! * [`transcript`] replays request lines; `server` (feature `server`)
-//!   serves the API over HTTP with CareHQ's request signing.
+//! ## Reading
+//!
+//! [`FastEngine`] holds messages in columns with a bitmap index per
+//! filterable value and answers through the [`Engine`] trait: typed
+//! ([`Engine::list`] gives a [`Page`] of [`Message`]s, [`Engine::retrieve`]
+//! a `Message`), or as the API's JSON ([`Engine::respond`] for a whole
+//! request target, [`Engine::list_into`] into a reused buffer). A
+//! [`ListQuery`] is parsed from a query string or built with
+//! [`ListQuery::builder`]; either way it is checked as the API checks it,
+//! and a [`QueryError`] names every invalid parameter.
 //!
 //! ```
-//! use msgdex::{Engine, FastEngine, ReferenceEngine};
+//! use msgdex::{Engine, FastEngine, ListQuery, ReferenceEngine};
 //!
 //! let messages = msgdex::load_str(r#"
 //! {"_id": "m1", "channel": "sms", "correspondent": "Zoë Quinn +447700900001"}
@@ -32,10 +32,40 @@
 //!     response.body,
 //!     r#"{"item_count":1,"items":[{"_id":"m1","channel":"sms"}],"page":1,"page_count":1,"per_page":10}"#
 //! );
+//! let page = engine.list(&ListQuery::builder().text("zoë").build().unwrap());
+//! assert_eq!(page.items[0].id, "m1");
 //! assert_eq!(engine.respond("/v1/messages?per_page=0").status, 400);
 //! assert_eq!(engine.respond("/v1/messages/nope").status, 404);
 //! assert_eq!(reference.respond("/v1/messages?sort_by=-_id").body, engine.respond("/v1/messages?sort_by=-_id").body);
 //! ```
+//!
+//! [`ReferenceEngine`] answers the same trait naively from a `Vec`: it is
+//! the oracle every fast answer is tested against.
+//!
+//! ## Writing
+//!
+//! [`LiveEngine`] is the fast engine taking writes ([`Writable`]: insert,
+//! upsert, delete, and batches applied all or nothing) while it answers.
+//! Every query sees the store before or after each batch, never between;
+//! [`LiveEngine::snapshot`] hands out a [`Snapshot`] that keeps one state
+//! for as many reads as a caller needs (consistent paging).
+//!
+//! ```
+//! use msgdex::{Engine, LiveEngine, Message, Writable};
+//!
+//! let engine = LiveEngine::load_path("fixtures/messages.jsonl").unwrap();
+//! let before = engine.snapshot();
+//! engine.upsert(Message { subject: Some("Hello".into()), ..Message::with_id("new") }).unwrap();
+//! assert_eq!(engine.retrieve("new").unwrap().subject.as_deref(), Some("Hello"));
+//! assert!(before.retrieve("new").is_none(), "a snapshot does not change");
+//! ```
+//!
+//! ## Serving, and replaying
+//!
+//! `server` (feature `server`) serves the API over HTTP with CareHQ's
+//! request signing, rate limits and bounds on every client, so that the
+//! official client libraries work against an engine; [`transcript`]
+//! replays request lines (reads and writes) as `msgdex run` does.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -50,6 +80,7 @@ mod live;
 mod load;
 mod model;
 mod output;
+mod page;
 mod plan;
 mod reference;
 mod request;
@@ -68,12 +99,13 @@ pub use live::{LiveEngine, LivePolicy, LiveStats, Snapshot};
 pub use load::{
     load_path, load_reader, load_str, parse_message_for_id, BodyError, LoadError, LoadProgress, RecordLocation,
 };
-pub use model::{Channel, DateTime, DeliveryStatus, Direction, Field, FieldKind, FieldValue, Message};
+pub use model::{Channel, DateKey, DateTime, DeliveryStatus, Direction, Field, FieldKind, FieldValue, Message};
 pub use output::{ArgErrors, Response, Status};
+pub use page::Page;
 pub use reference::{LiveReference, ReferenceEngine};
 pub use request::{
-    ListQuery, Presence, QueryLimits, Request, SortField, SortKey, ValueFilter, DEFAULT_MAX_PER_PAGE, DEFAULT_PER_PAGE,
-    MESSAGES_PATH, PARAMETERS,
+    FacetFilter, ListQuery, ListQueryBuilder, Presence, QueryError, QueryLimits, Request, SortField, SortKey,
+    ValueFilter, DEFAULT_MAX_PER_PAGE, DEFAULT_PER_PAGE, MESSAGES_PATH, PARAMETERS,
 };
 pub use store::BuildError;
 pub use write::{message_from_json, Applied, MessageError, Writable, Write, WriteError, WriteProblem};

@@ -14,7 +14,7 @@ use std::ops::Range;
 use crate::column::DictColumn;
 use crate::index::order::BLOCK;
 use crate::model::{DateKey, DateTime, Field};
-use crate::request::{ListQuery, Presence, SortField, SortKey};
+use crate::request::{FacetConstraint, ListQuery, SortField, SortKey};
 use crate::store::Segment;
 
 /// How a date/time range filter is evaluated.
@@ -185,33 +185,20 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
             push_values(segment, &mut steps, filter.field, codes, &mut prove_empty);
         }
     }
-    let enum_codes = |field: Field, spellings: Vec<&str>| -> Vec<u32> {
-        let column = segment.enum_column(field);
-        let mut codes: Vec<u32> =
-            spellings.iter().filter_map(|spelling| column.code_of(spelling)).map(u32::from).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        codes
-    };
-    if let Some(channels) = &query.channels {
-        let codes = enum_codes(Field::Channel, channels.iter().map(|value| value.as_str()).collect());
-        push_values(segment, &mut steps, Field::Channel, codes, &mut prove_empty);
-    }
-    if let Some(directions) = &query.directions {
-        let codes = enum_codes(Field::Direction, directions.iter().map(|value| value.as_str()).collect());
-        push_values(segment, &mut steps, Field::Direction, codes, &mut prove_empty);
-    }
-    if let Some(statuses) = &query.delivery_statuses {
-        let codes = enum_codes(Field::DeliveryStatus, statuses.iter().map(|value| value.as_str()).collect());
-        push_values(segment, &mut steps, Field::DeliveryStatus, codes, &mut prove_empty);
-    }
-    for (field, presence) in [(Field::Anonymized, query.anonymized), (Field::Read, query.read)] {
-        let set = segment.present(field).len();
-        match presence {
-            Presence::Unset => {}
-            Presence::Yes => steps.push(Step { estimate: set, kind: StepKind::Present { field, present: true } }),
-            Presence::No => {
-                steps.push(Step { estimate: row_count - set, kind: StepKind::Present { field, present: false } })
+    for constraint in query.facets.constraints() {
+        match constraint {
+            FacetConstraint::Values { field, accepted } => {
+                let column = segment.enum_column(field);
+                let mut codes: Vec<u32> =
+                    accepted.iter().filter_map(|spelling| column.code_of(spelling)).map(u32::from).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                push_values(segment, &mut steps, field, codes, &mut prove_empty);
+            }
+            FacetConstraint::Present { field, present } => {
+                let set = segment.present(field).len();
+                let estimate = if present { set } else { row_count - set };
+                steps.push(Step { estimate, kind: StepKind::Present { field, present } });
             }
         }
     }

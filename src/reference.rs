@@ -71,15 +71,15 @@ pub(crate) fn matches(message: &Message, query: &ListQuery) -> bool {
     };
     let date_time = message.date_time;
     let modified = message.modified;
-    presence_ok(query.anonymized, message.anonymized.map(|_| ()))
-        && presence_ok(query.read, message.read.map(|_| ()))
+    presence_ok(query.facets.anonymized, message.anonymized.map(|_| ()))
+        && presence_ok(query.facets.read, message.read.map(|_| ()))
         && query.value_filters.iter().all(|filter| match message.get(filter.field) {
             FieldValue::Str(value) => filter.values.iter().any(|accepted| accepted == value),
             _ => false,
         })
-        && in_set(&query.channels, message.channel)
-        && in_set(&query.directions, message.direction)
-        && in_set(&query.delivery_statuses, message.delivery_status)
+        && in_set(&query.facets.channels, message.channel)
+        && in_set(&query.facets.directions, message.direction)
+        && in_set(&query.facets.delivery_statuses, message.delivery_status)
         && query.date_time_from.is_none_or(|from| date_time.is_some_and(|value| value >= from))
         && query.date_time_to.is_none_or(|to| date_time.is_some_and(|value| value <= to))
         && query.modified_after.is_none_or(|after| modified.is_some_and(|value| value > after))
@@ -125,8 +125,8 @@ fn compare(left: &Message, right: &Message, sort: &[SortKey]) -> Ordering {
 }
 
 impl Engine for ReferenceEngine {
-    fn message_count(&self) -> usize {
-        self.messages.len()
+    fn message_count(&self) -> u64 {
+        self.messages.len() as u64
     }
 
     fn limits(&self) -> QueryLimits {
@@ -179,7 +179,7 @@ impl LiveReference {
 }
 
 impl Engine for LiveReference {
-    fn message_count(&self) -> usize {
+    fn message_count(&self) -> u64 {
         self.read().message_count()
     }
 

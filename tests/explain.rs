@@ -121,12 +121,12 @@ fn one_value_on_a_segment_with_dead_rows_is_walked_and_counted_from_tallies() {
     let reference = ReferenceEngine::new(alive);
     let location = messages.iter().find_map(|message| message.location.clone()).expect("a location");
     let snapshot = live.snapshot();
-    let base = snapshot.base();
+    let base = snapshot.state().base();
     for sort in ["-date_time", "created", "-modified"] {
         let target = format!("/v1/messages?filters-location={location}&sort_by={sort}&per_page=20&page=2");
         assert_eq!(live.respond(&target).body, reference.respond(&target).body, "{target}");
         let Request::List(Ok(query)) = Request::parse(&target, &QueryLimits::default()) else { panic!("{target}") };
-        let plan = msgdex::testing::plan_window(&base.segment, &query, query.offset(), query.per_page);
+        let plan = msgdex::testing::plan_window(&base.segment, &query, query.offset(), query.per_page());
         let window = msgdex::testing::PageWindow::of(&plan);
         let execution = msgdex::testing::execute(&base.segment, Some(&base.dead), &plan, &window);
         assert_eq!(execution.stats.strategy, Some(msgdex::testing::PageStrategy::OneValueWalk), "{target}");

@@ -19,9 +19,10 @@ fn both_loaders_agree(bytes: &[u8]) -> Result<Option<Vec<msgdex::Message>>, Test
     match (messages, segment) {
         (Ok(messages), Ok(segment)) => {
             let engine = FastEngine::from_segment(segment);
-            prop_assert_eq!(engine.message_count(), messages.len());
+            prop_assert_eq!(engine.message_count(), messages.len() as u64);
             for message in &messages {
-                prop_assert_eq!(engine.retrieve(&message.id), Some(message.to_json()));
+                prop_assert_eq!(engine.retrieve_json(&message.id), Some(message.to_json()));
+                prop_assert_eq!(engine.retrieve(&message.id), Some(message.clone()));
             }
             Ok(Some(messages))
         }
@@ -120,9 +121,9 @@ proptest! {
             query.append_pair(name, value);
         }
         let query = query.finish();
-        if let Err(errors) = ListQuery::parse(&query, &QueryLimits::default()) {
-            prop_assert!(!errors.is_empty());
-            for (parameter, messages) in &errors {
+        if let Err(error) = ListQuery::parse(&query, &QueryLimits::default()) {
+            prop_assert!(!error.arg_errors().is_empty());
+            for (parameter, messages) in error.arg_errors() {
                 prop_assert!(pairs.iter().any(|(name, _)| name == parameter), "{} was not sent", parameter);
                 prop_assert!(messages.iter().all(|message| !message.is_empty()));
             }

@@ -1,7 +1,7 @@
 //! Where the live version of a message is: the lookups of an `_id` in a
 //! snapshot's tail, runs and base.
 
-use super::{Part, Snapshot};
+use super::{Part, State};
 use crate::index::ids::id_hash;
 
 /// Where the live version of a message is.
@@ -15,14 +15,14 @@ pub(super) enum Location {
     Tail(usize),
 }
 
-impl Snapshot {
+impl State {
     /// Where the live version of `id` is, if anywhere.
     pub(super) fn locate(&self, id: &str) -> Option<Location> {
         let fragment = crate::json::quoted(id);
         self.locate_filed(id, fragment.as_bytes(), id_hash(fragment.as_bytes()), true)
     }
 
-    /// [`Snapshot::locate`] for an `_id` whose JSON text (`fragment`) and
+    /// [`State::locate`] for an `_id` whose JSON text (`fragment`) and
     /// its [`id_hash`] are known, looking in the tail and the runs only if
     /// `maybe_written` (the writer knows which `_id`s were written since the
     /// base was built, the only ones they can hold: see [`WrittenIds`](super::WrittenIds)).

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{lock, Part, Shared, Snapshot, TailMessage, WrittenIds, TAIL_BACKLOG};
+use super::{lock, Part, Shared, State, TailMessage, WrittenIds, TAIL_BACKLOG};
 use crate::index::ids::id_hash;
 use crate::store::{BuildError, Segment, SegmentBuilder};
 
@@ -81,7 +81,7 @@ fn carry_deaths(part: &mut Part, then: &Part, now: &Part) {
 impl Shared {
     /// Starts (or, without background threads, does) what `snapshot`
     /// needs after a write.
-    pub(super) fn maintain(self: &Arc<Self>, snapshot: &Snapshot) -> Result<(), BuildError> {
+    pub(super) fn maintain(self: &Arc<Self>, snapshot: &State) -> Result<(), BuildError> {
         let policy = &self.policy;
         if !policy.background {
             return if snapshot.tail_is_full(policy) { self.flush_and_merge_now() } else { Ok(()) };
@@ -152,7 +152,7 @@ impl Shared {
     }
 
     /// Whether `snapshot` has a full tail to flush or runs due to merge.
-    pub(super) fn needs_maintenance(&self, snapshot: &Snapshot) -> bool {
+    pub(super) fn needs_maintenance(&self, snapshot: &State) -> bool {
         snapshot.tail_is_full(&self.policy)
             || snapshot.merge_candidate(self.policy.merge_fanout, self.policy.max_runs).is_some()
     }
@@ -191,7 +191,7 @@ impl Shared {
         Ok(())
     }
 
-    /// Merges runs if due (see [`Snapshot::merge_candidate`]); returns
+    /// Merges runs if due (see [`State::merge_candidate`]); returns
     /// whether it did.
     fn merge_last_runs(&self) -> Result<bool, BuildError> {
         let snapshot = self.current.load_full();
@@ -207,7 +207,7 @@ impl Shared {
     /// meanwhile come after them and stay as they are.
     pub(super) fn merge_runs(
         &self,
-        snapshot: &Snapshot,
+        snapshot: &State,
         runs: std::ops::Range<usize>,
         during: &mut dyn FnMut(),
     ) -> Result<bool, BuildError> {
@@ -295,7 +295,7 @@ impl Shared {
             .iter()
             .zip(snapshot.runs.iter())
             .all(|(now, then)| Arc::ptr_eq(&now.segment, &then.segment)));
-        let next = Snapshot {
+        let next = State {
             base,
             runs: Arc::new(current.runs[folded..].to_vec()),
             tail: current.tail.clone(),

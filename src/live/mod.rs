@@ -2,7 +2,7 @@
 //! while queries run, each query answered from one consistent snapshot.
 //!
 //! ```text
-//!  ArcSwap<Snapshot> ──► base  Segment (large, immutable) + DeadRows (rows marked dead)
+//!  ArcSwap<State> ──► base  Segment (large, immutable) + DeadRows (rows marked dead)
 //!   (readers load,        runs  [Segment + DeadRows, …]   sizes halving, newest last
 //!    writers publish)     tail  positions in a shared log of messages
 //!                               (≤ tail_limit), unindexed, newest writes
@@ -40,7 +40,7 @@
 //! ```text
 //!  mod.rs          LiveEngine: its handles' shared state, Engine and Writable
 //!  policy.rs       LivePolicy: when a flush, a merge of runs, a compaction is due
-//!  snapshot.rs     Snapshot (base, runs, tail), LiveStats
+//!  snapshot.rs     State (base, runs, tail), LiveStats
 //!  part.rs         Part: a segment and its dead rows
 //!  location.rs     where an `_id`'s live version is (tail, a run, the base)
 //!  writer.rs       a batch applied and published; the `_id`s written
@@ -62,7 +62,7 @@ mod writer;
 
 pub use part::Part;
 pub use policy::{LivePolicy, TAIL_BACKLOG};
-pub use snapshot::{LiveStats, Snapshot};
+pub use snapshot::{LiveStats, Snapshot, State};
 pub use tail::{Tail, TailMessage};
 pub use tail_filter::TailFilter;
 
@@ -89,7 +89,7 @@ use crate::write::{Applied, Writable, Write, WriteError};
 struct Shared {
     /// The current state: queries load it, every change publishes the next
     /// one here (under `writer`).
-    current: ArcSwap<Snapshot>,
+    current: ArcSwap<State>,
     /// Serialises writers and every publication of a new snapshot.
     writer: Mutex<WriterState>,
     /// Serialises tail flushes.
@@ -159,7 +159,7 @@ impl LiveEngine {
     /// A live store with its own part sizes and compaction rule.
     pub fn with_policy(segment: Arc<Segment>, policy: LivePolicy) -> LiveEngine {
         let shared = Shared {
-            current: ArcSwap::from_pointee(Snapshot::of(segment)),
+            current: ArcSwap::from_pointee(State::of(segment)),
             writer: Mutex::new(WriterState::default()),
             flushing: Mutex::new(()),
             merging: Mutex::new(()),
@@ -196,9 +196,9 @@ impl LiveEngine {
         self
     }
 
-    /// The current state; queries on it see no later write.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.shared.current.load_full()
+    /// The current state, held: queries on it see no later write.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.shared.current.load_full(), self.limits, self.shared.policy.rank_merge_depth)
     }
 
     /// The shape of the current state.
@@ -266,8 +266,8 @@ impl LiveEngine {
 }
 
 impl Engine for LiveEngine {
-    fn message_count(&self) -> usize {
-        self.shared.current.load().count as usize
+    fn message_count(&self) -> u64 {
+        self.shared.current.load().count
     }
 
     fn limits(&self) -> QueryLimits {

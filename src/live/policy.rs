@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use super::{Part, Snapshot};
+use super::{Part, State};
 
 /// How a live store keeps its parts few and small.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -52,7 +52,7 @@ pub struct LivePolicy {
 }
 
 /// Rows by which the largest of runs merged together may exceed twice the
-/// smallest (see [`Snapshot::merge_candidate`]).
+/// smallest (see [`State::merge_candidate`]).
 const MERGE_SLACK_ROWS: u64 = 16;
 
 /// How many times its limit the tail may grow while the background thread
@@ -74,7 +74,7 @@ impl Default for LivePolicy {
     }
 }
 
-impl Snapshot {
+impl State {
     /// Whether the tail is due to become a run.
     pub(super) fn tail_is_full(&self, policy: &LivePolicy) -> bool {
         self.tail.len() >= policy.tail_limit.max(1)
@@ -103,7 +103,7 @@ impl Snapshot {
     }
 }
 
-/// [`Snapshot::merge_candidate`] over `runs` (oldest first) whose sizes
+/// [`State::merge_candidate`] over `runs` (oldest first) whose sizes
 /// `live_count` gives, the first `frozen_runs` left alone.
 fn runs_due_to_merge<R>(
     runs: &[R],
@@ -200,7 +200,7 @@ mod tests {
             Part::run(Segment::from_messages(&messages).unwrap())
         };
         let base = Segment::from_messages(&[Message::with_id("base")]).unwrap();
-        let mut snapshot = Snapshot::of(Arc::new(base));
+        let mut snapshot = State::of(Arc::new(base));
         snapshot.runs = Arc::new(vec![run(0, 40), run(100, 40), run(200, 40)]);
         assert_eq!(snapshot.merge_candidate(3, 16), Some(0..3));
         // 35 of the middle run's rows die: 40 > 2 × 5 + 16.

@@ -1,15 +1,77 @@
-//! One consistent state of a live store, [`Snapshot`], and a summary of
-//! its shape, [`LiveStats`].
+//! One consistent state of a live store: [`State`], what queries read,
+//! and [`Snapshot`], a state held by a caller and queried through
+//! [`Engine`]; with a summary of its shape, [`LiveStats`].
 
 use std::sync::Arc;
 
-use super::{Location, Part, Tail};
+use super::{merge, Location, Part, Tail};
+use crate::engine::Engine;
 use crate::model::Field;
+use crate::request::{ListQuery, QueryLimits};
 use crate::store::Segment;
 
-/// One consistent state of a live store: what a query reads.
+/// A consistent state of a live store, held: every read of it sees the
+/// same messages, whatever is written meanwhile — for paging through a
+/// list without gaps or repeats, say. It answers as any [`Engine`] does,
+/// and costs nothing to hold but the memory of what it keeps alive.
+///
+/// ```
+/// use msgdex::{Engine, ListQuery, LiveEngine, Message, Writable};
+///
+/// let engine = LiveEngine::load_path("fixtures/messages.jsonl").unwrap();
+/// let snapshot = engine.snapshot();
+/// engine.upsert(Message::with_id("written-later")).unwrap();
+/// assert_eq!(snapshot.message_count() + 1, engine.message_count());
+/// let query = ListQuery::builder().per_page(100).build().unwrap();
+/// assert_eq!(snapshot.list(&query).item_count, snapshot.message_count());
+/// ```
 #[derive(Clone, Debug)]
 pub struct Snapshot {
+    state: Arc<State>,
+    limits: QueryLimits,
+    rank_merge_depth: u64,
+}
+
+impl Snapshot {
+    pub(super) fn new(state: Arc<State>, limits: QueryLimits, rank_merge_depth: u64) -> Snapshot {
+        Snapshot { state, limits, rank_merge_depth }
+    }
+
+    /// How many writes and compactions made this state (0 when loaded).
+    pub fn version(&self) -> u64 {
+        self.state.version
+    }
+
+    /// The state read (for msgdex's own tests and tools).
+    #[doc(hidden)]
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+impl Engine for Snapshot {
+    fn message_count(&self) -> u64 {
+        self.state.count
+    }
+
+    fn limits(&self) -> QueryLimits {
+        self.limits
+    }
+
+    fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>) {
+        merge::PageMerge::new(&self.state, query, self.rank_merge_depth).write(out);
+    }
+
+    fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
+        self.state.retrieve_into(id, out)
+    }
+}
+
+/// One consistent state of a live store: what a query reads. Internal:
+/// callers hold a [`Snapshot`].
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct State {
     /// The large part, built at load or by the last compaction.
     pub(super) base: Part,
     /// Shared by the snapshots until a flush, a merge or a row marked dead
@@ -23,18 +85,18 @@ pub struct Snapshot {
     pub(super) tail: Tail,
     /// The number of live messages.
     pub(super) count: u64,
-    /// How many publications made this state (see [`Snapshot::version`]).
+    /// How many publications made this state (see [`State::version`]).
     pub(super) version: u64,
     /// The first runs, which a compaction in flight is folding into a new
     /// base: merges leave them alone.
     pub(super) frozen_runs: usize,
 }
 
-impl Snapshot {
+impl State {
     /// The state of a store loaded as `segment`: its base, nothing else.
-    pub(super) fn of(segment: Arc<Segment>) -> Snapshot {
+    pub(super) fn of(segment: Arc<Segment>) -> State {
         let count = u64::from(segment.row_count());
-        Snapshot {
+        State {
             base: Part::new(segment),
             runs: Arc::default(),
             tail: Tail::default(),

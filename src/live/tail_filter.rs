@@ -54,12 +54,12 @@ impl<'a> TailFilter<'a> {
     /// Whether `written` passes every filter of the request.
     pub fn matches(&self, written: &TailMessage) -> bool {
         let (query, message) = (self.query, &written.message);
-        has_presence(query.anonymized, message.anonymized)
-            && has_presence(query.read, message.read)
+        has_presence(query.facets.anonymized, message.anonymized)
+            && has_presence(query.facets.read, message.read)
             && self.values_accept(message)
-            && one_of(&query.channels, message.channel)
-            && one_of(&query.directions, message.direction)
-            && one_of(&query.delivery_statuses, message.delivery_status)
+            && one_of(&query.facets.channels, message.channel)
+            && one_of(&query.facets.directions, message.direction)
+            && one_of(&query.facets.delivery_statuses, message.delivery_status)
             && passes(query.date_time_from, message.date_time, |value, from| value >= from)
             && passes(query.date_time_to, message.date_time, |value, to| value <= to)
             && passes(query.modified_after, message.modified, |value, after| value > after)
@@ -119,7 +119,8 @@ mod tests {
 
     use super::*;
     use crate::model::{Channel, DeliveryStatus, Direction, Field};
-    use crate::request::{ValueFilter, VALUE_FILTERS};
+    use crate::request::parse::VALUE_FILTERS;
+    use crate::request::{FacetFilter, ValueFilter};
 
     /// A date/time `seconds` after a fixed day.
     fn at(seconds: i64) -> DateTime {
@@ -141,9 +142,13 @@ mod tests {
         for (presence, accepts_set, accepts_null) in
             [(Presence::Unset, true, true), (Presence::Yes, true, false), (Presence::No, false, true)]
         {
-            let query = ListQuery { anonymized: presence, ..ListQuery::default() };
+            let query = ListQuery {
+                facets: FacetFilter { anonymized: presence, ..FacetFilter::default() },
+                ..ListQuery::default()
+            };
             assert_eq!((both(&set, &query), both(&null, &query)), (accepts_set, accepts_null), "{presence:?}");
-            let query = ListQuery { read: presence, ..ListQuery::default() };
+            let query =
+                ListQuery { facets: FacetFilter { read: presence, ..FacetFilter::default() }, ..ListQuery::default() };
             let read = Message { read: Some(at(0)), ..Message::with_id("c") };
             assert_eq!((both(&read, &query), both(&null, &query)), (accepts_set, accepts_null), "{presence:?}");
         }
@@ -186,14 +191,32 @@ mod tests {
     #[test]
     fn enum_filters_never_accept_null() {
         let sms = Message { channel: Some(Channel::ALL[0]), ..Message::with_id("a") };
-        let query = ListQuery { channels: Some(vec![Channel::ALL[0]]), ..ListQuery::default() };
+        let query = ListQuery {
+            facets: FacetFilter { channels: Some(vec![Channel::ALL[0]]), ..FacetFilter::default() },
+            ..ListQuery::default()
+        };
         assert!(both(&sms, &query));
         assert!(!both(&Message::with_id("b"), &query));
-        assert!(!both(&sms, &ListQuery { channels: Some(vec![]), ..ListQuery::default() }));
+        assert!(!both(
+            &sms,
+            &ListQuery {
+                facets: FacetFilter { channels: Some(vec![]), ..FacetFilter::default() },
+                ..ListQuery::default()
+            }
+        ));
         let direction = Message { direction: Some(Direction::ALL[1]), ..Message::with_id("c") };
-        assert!(!both(&direction, &ListQuery { directions: Some(vec![Direction::ALL[0]]), ..ListQuery::default() }));
+        assert!(!both(
+            &direction,
+            &ListQuery {
+                facets: FacetFilter { directions: Some(vec![Direction::ALL[0]]), ..FacetFilter::default() },
+                ..ListQuery::default()
+            }
+        ));
         let status = Message { delivery_status: Some(DeliveryStatus::ALL[0]), ..Message::with_id("d") };
-        let statuses = ListQuery { delivery_statuses: Some(DeliveryStatus::ALL.to_vec()), ..ListQuery::default() };
+        let statuses = ListQuery {
+            facets: FacetFilter { delivery_statuses: Some(DeliveryStatus::ALL.to_vec()), ..FacetFilter::default() },
+            ..ListQuery::default()
+        };
         assert!(both(&status, &statuses) && !both(&Message::with_id("e"), &statuses));
     }
 
@@ -317,12 +340,14 @@ mod tests {
         let text = proptest::option::weighted(0.3, proptest::sample::select(&NEEDLES[..]).prop_map(str::to_owned));
         (presences, proptest::collection::vec(value_filter(), 0..2), enums, ranges, text).prop_map(
             |(presences, value_filters, enums, ranges, text)| ListQuery {
-                anonymized: presences.0,
-                read: presences.1,
+                facets: FacetFilter {
+                    anonymized: presences.0,
+                    read: presences.1,
+                    channels: enums.0,
+                    directions: enums.1,
+                    delivery_statuses: enums.2,
+                },
                 value_filters,
-                channels: enums.0,
-                directions: enums.1,
-                delivery_statuses: enums.2,
                 date_time_from: ranges.0,
                 date_time_to: ranges.1,
                 modified_after: ranges.2,
@@ -337,11 +362,26 @@ mod tests {
     fn each_filter_alone(query: &ListQuery) -> Vec<ListQuery> {
         let bare = ListQuery::default();
         let mut alone = vec![
-            ListQuery { anonymized: query.anonymized, ..bare.clone() },
-            ListQuery { read: query.read, ..bare.clone() },
-            ListQuery { channels: query.channels.clone(), ..bare.clone() },
-            ListQuery { directions: query.directions.clone(), ..bare.clone() },
-            ListQuery { delivery_statuses: query.delivery_statuses.clone(), ..bare.clone() },
+            ListQuery {
+                facets: FacetFilter { anonymized: query.facets.anonymized, ..FacetFilter::default() },
+                ..bare.clone()
+            },
+            ListQuery { facets: FacetFilter { read: query.facets.read, ..FacetFilter::default() }, ..bare.clone() },
+            ListQuery {
+                facets: FacetFilter { channels: query.facets.channels.clone(), ..FacetFilter::default() },
+                ..bare.clone()
+            },
+            ListQuery {
+                facets: FacetFilter { directions: query.facets.directions.clone(), ..FacetFilter::default() },
+                ..bare.clone()
+            },
+            ListQuery {
+                facets: FacetFilter {
+                    delivery_statuses: query.facets.delivery_statuses.clone(),
+                    ..FacetFilter::default()
+                },
+                ..bare.clone()
+            },
             ListQuery { date_time_from: query.date_time_from, ..bare.clone() },
             ListQuery { date_time_to: query.date_time_to, ..bare.clone() },
             ListQuery { modified_after: query.modified_after, ..bare.clone() },

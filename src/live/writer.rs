@@ -4,13 +4,13 @@
 
 use std::sync::{Arc, MutexGuard};
 
-use super::{lock, Location, Shared, Snapshot, TailMessage};
+use super::{lock, Location, Shared, State, TailMessage};
 use crate::index::ids::id_hash;
 use crate::write::{check_batch_at, Applied, Write, WriteError, WriteProblem};
 
-impl Snapshot {
+impl State {
     /// Marks the live version of `id` dead, if any; returns whether there was
-    /// one. `hint` is as for [`Snapshot::locate_from`].
+    /// one. `hint` is as for [`State::locate_from`].
     fn remove(&mut self, id: &str, hint: Option<Location>) -> bool {
         match self.locate_from(id, hint) {
             Some(Location::Tail(index)) => {
@@ -25,7 +25,7 @@ impl Snapshot {
     }
 
     /// Applies a write already checked by [`check_batch_at`]; `hint` is as
-    /// for [`Snapshot::locate_from`].
+    /// for [`State::locate_from`].
     fn apply_checked(&mut self, write: Write, hint: Option<Location>) {
         match write {
             Write::Insert(message) | Write::Upsert(message) => {
@@ -90,7 +90,7 @@ impl WrittenIds {
 
 impl Shared {
     /// Publishes `next` as the following version (the writer lock held).
-    pub(super) fn publish(&self, _writer: &MutexGuard<'_, WriterState>, mut next: Snapshot) -> Arc<Snapshot> {
+    pub(super) fn publish(&self, _writer: &MutexGuard<'_, WriterState>, mut next: State) -> Arc<State> {
         next.version = self.current.load().version + 1;
         let next = Arc::new(next);
         self.current.store(Arc::clone(&next));
@@ -145,5 +145,5 @@ pub(super) struct AppliedBatch {
     /// What each write did, in batch order.
     pub(super) outcomes: Vec<Applied>,
     /// The snapshot that holds the batch (the writer lock released since).
-    pub(super) published: Arc<Snapshot>,
+    pub(super) published: Arc<State>,
 }

@@ -20,7 +20,7 @@ pub enum DateKey {
 }
 
 impl DateKey {
-    /// Every date key, in the order [`PerDateKey`] holds them.
+    /// Every date key, in the order of their sorted orders.
     pub const ALL: [DateKey; 3] = [DateKey::Created, DateKey::Modified, DateKey::DateTime];
 
     /// The message field of this key.

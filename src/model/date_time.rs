@@ -87,6 +87,11 @@ impl DateTime {
         DateTime::from_parts(year, month, day, hour, minute, second)
     }
 
+    /// 00:00:00 of the same day.
+    pub fn start_of_day(self) -> DateTime {
+        DateTime(self.0 - self.0.rem_euclid(DAY))
+    }
+
     /// The last second of this date/time's day (23:59:59).
     pub fn end_of_day(self) -> DateTime {
         DateTime(self.0 - self.0.rem_euclid(DAY) + DAY - 1)

@@ -95,23 +95,24 @@ impl SqliteEngine {
             clauses.push(format!("\"{}\" IN ({})", field.name(), vec!["?"; values.len()].join(", ")));
             parameters.extend(values.into_iter().map(Value::Text));
         };
-        for filter in &query.value_filters {
-            one_of(filter.field, filter.values.clone(), &mut clauses);
+        for filter in query.value_filters() {
+            one_of(filter.field(), filter.values().to_vec(), &mut clauses);
         }
-        if let Some(channels) = &query.channels {
+        let facets = query.facets();
+        if let Some(channels) = facets.channels() {
             one_of(Field::Channel, channels.iter().map(|value| value.as_str().to_owned()).collect(), &mut clauses);
         }
-        if let Some(directions) = &query.directions {
+        if let Some(directions) = facets.directions() {
             one_of(Field::Direction, directions.iter().map(|value| value.as_str().to_owned()).collect(), &mut clauses);
         }
-        if let Some(statuses) = &query.delivery_statuses {
+        if let Some(statuses) = facets.delivery_statuses() {
             one_of(
                 Field::DeliveryStatus,
                 statuses.iter().map(|value| value.as_str().to_owned()).collect(),
                 &mut clauses,
             );
         }
-        for (field, presence) in [(Field::Anonymized, query.anonymized), (Field::Read, query.read)] {
+        for (field, presence) in [(Field::Anonymized, facets.anonymized()), (Field::Read, facets.read())] {
             match presence {
                 Presence::Unset => {}
                 Presence::Yes => clauses.push(format!("\"{}\" IS NOT NULL", field.name())),
@@ -119,10 +120,10 @@ impl SqliteEngine {
             }
         }
         let bounds = [
-            ("date_time", ">=", query.date_time_from),
-            ("date_time", "<=", query.date_time_to),
-            ("modified", ">", query.modified_after),
-            ("modified", "<", query.modified_before),
+            ("date_time", ">=", query.date_time_from()),
+            ("date_time", "<=", query.date_time_to()),
+            ("modified", ">", query.modified_after()),
+            ("modified", "<", query.modified_before()),
         ];
         for (column, operator, bound) in bounds {
             if let Some(bound) = bound {
@@ -130,10 +131,10 @@ impl SqliteEngine {
                 parameters.push(Value::Integer(bound.seconds()));
             }
         }
-        if let Some(text) = &query.text {
+        if let Some(text) = query.text() {
             let tests: Vec<String> = TEXT_COPIES.iter().map(|(_, name)| format!("instr(\"{name}\", ?) > 0")).collect();
             clauses.push(format!("({})", tests.join(" OR ")));
-            parameters.extend(std::iter::repeat_n(Value::Text(text.clone()), TEXT_COPIES.len()));
+            parameters.extend(std::iter::repeat_n(Value::Text(text.to_owned()), TEXT_COPIES.len()));
         }
         let clause = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
         (clause, parameters)
@@ -186,8 +187,8 @@ fn select_list(fields: &[Field]) -> String {
 }
 
 impl Engine for SqliteEngine {
-    fn message_count(&self) -> usize {
-        self.count
+    fn message_count(&self) -> u64 {
+        self.count as u64
     }
 
     fn limits(&self) -> QueryLimits {
@@ -202,7 +203,7 @@ impl Engine for SqliteEngine {
             .and_then(|mut statement| statement.query_row(params_from_iter(parameters.clone()), |row| row.get(0)))
             .expect("generated SQL is valid");
         let order: Vec<String> = query
-            .sort
+            .sort()
             .iter()
             .map(|key| {
                 let name = match key.field {
@@ -215,14 +216,14 @@ impl Engine for SqliteEngine {
         let offset = i64::try_from(query.offset()).unwrap_or(i64::MAX);
         let sql = format!(
             "SELECT {} FROM messages{filters} ORDER BY {} LIMIT {} OFFSET {offset}",
-            select_list(&query.attributes),
+            select_list(query.attributes()),
             order.join(", "),
-            query.per_page
+            query.per_page()
         );
-        let frame = PageFrame { item_count: item_count as u64, page: query.page, per_page: query.per_page };
+        let frame = PageFrame { item_count: item_count as u64, page: query.page(), per_page: query.per_page() };
         frame.write_body(out, |out| {
             let mut statement = connection.prepare_cached(&sql).expect("generated SQL is valid");
-            write_rows(&mut statement, parameters, &query.attributes, out).expect("the query runs");
+            write_rows(&mut statement, parameters, query.attributes(), out).expect("the query runs");
         });
     }
 

@@ -23,11 +23,11 @@ pub(crate) fn load_fast(path: &Path) -> Result<FastEngine, Failure> {
 
 fn load_messages(path: &Path) -> Result<Vec<msgdex::Message>, Failure> {
     let messages = msgdex::load_path(path).map_err(|error| error.to_string())?;
-    warn_if_empty(path, messages.len());
+    warn_if_empty(path, messages.len() as u64);
     Ok(messages)
 }
 
-fn warn_if_empty(path: &Path, count: usize) {
+fn warn_if_empty(path: &Path, count: u64) {
     if count == 0 {
         warn(&format!("{} holds no messages: every list is empty and every Id unknown", path.display()));
     }

@@ -88,7 +88,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
                     print_line(&engine.explain(&list).to_string())?;
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(errors) => print_response(&msgdex::Response::bad_request(&errors)),
+                Err(error) => print_response(&msgdex::Response::bad_request(error.arg_errors())),
             }
         }
         Command::Serve { data, query_options, bind, keys, no_auth, limits: bounds } => {

@@ -8,10 +8,9 @@ use std::cmp::Ordering;
 use super::IdRef;
 use crate::column::unescaped;
 use crate::index::facets::FacetSelection;
-use crate::live::Snapshot;
-use crate::model::Field;
-use crate::request::{ListQuery, Presence, SortField, SortKey};
-use crate::store::Segment;
+use crate::live::State;
+use crate::request::{FacetConstraint, ListQuery, SortField, SortKey};
+use crate::store::{Segment, FACET_FIELDS};
 
 /// The primary value of a segment's first row in the request's date
 /// order, dead or alive, matching or not: every match of the part sorts no
@@ -39,7 +38,7 @@ pub(super) fn sorts_before(value: i64, other: i64, primary: SortKey) -> bool {
 /// the tail may then hold a whole first page before anything in the base
 /// (the newest `modified` first, say, while writes move it). `None` for
 /// `_id` orders and when no small part leads.
-pub(super) fn base_lead(snapshot: &Snapshot, query: &ListQuery) -> Option<i64> {
+pub(super) fn base_lead(snapshot: &State, query: &ListQuery) -> Option<i64> {
     let primary = query.sort[0];
     if primary.field == SortField::Id {
         return None;
@@ -67,29 +66,19 @@ pub(super) fn facet_only_selection(segment: &Segment, query: &ListQuery) -> Opti
     if !plain_order || !only_facets {
         return None;
     }
-    fn codes<T: Copy>(
-        segment: &Segment,
-        field: Field,
-        values: &Option<Vec<T>>,
-        name: fn(T) -> &'static str,
-    ) -> Option<Vec<u8>> {
-        let column = segment.enum_column(field);
-        values.as_ref().map(|values| values.iter().filter_map(|&value| column.code_of(name(value))).collect())
+    let mut selection = FacetSelection::default();
+    for constraint in query.facets.constraints() {
+        let (field, accepted) = match constraint {
+            FacetConstraint::Values { field, accepted } => {
+                let column = segment.enum_column(field);
+                (field, accepted.iter().filter_map(|spelling| column.code_of(spelling)).collect())
+            }
+            FacetConstraint::Present { field, present } => (field, vec![u8::from(present)]),
+        };
+        let dimension = FACET_FIELDS.iter().position(|known| *known == field).expect("a facet field");
+        selection.accepted[dimension] = Some(accepted);
     }
-    let presence = |presence: Presence| match presence {
-        Presence::Unset => None,
-        Presence::Yes => Some(vec![1]),
-        Presence::No => Some(vec![0]),
-    };
-    Some(FacetSelection {
-        accepted: [
-            codes(segment, Field::Channel, &query.channels, |value| value.as_str()),
-            codes(segment, Field::Direction, &query.directions, |value| value.as_str()),
-            codes(segment, Field::DeliveryStatus, &query.delivery_statuses, |value| value.as_str()),
-            presence(query.anonymized),
-            presence(query.read),
-        ],
-    })
+    Some(selection)
 }
 
 /// Whether `run`'s first row among `cells`, in the request's order (one

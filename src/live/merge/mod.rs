@@ -49,7 +49,7 @@ mod splice;
 mod tail_matches;
 mod windows;
 
-use super::Snapshot;
+use super::State;
 use crate::exec::{execute, PageWindow};
 use crate::output::PageFrame;
 use crate::plan::plan;
@@ -67,7 +67,7 @@ const FIRST_READ: u64 = 16;
 /// ending in one finish ([`PageMerge::finish`]) that merges the parts'
 /// matches and writes the page.
 pub(crate) struct PageMerge<'a> {
-    snapshot: &'a Snapshot,
+    snapshot: &'a State,
     query: &'a ListQuery,
     /// Pages at least this deep, when at least as many matches lie outside
     /// the base, are found by rank where the request allows it.
@@ -104,7 +104,7 @@ struct Gathered<'a> {
 impl<'a> PageMerge<'a> {
     /// The request `query` on `snapshot`; pages at least `rank_depth` deep
     /// may be found by rank.
-    pub(crate) fn new(snapshot: &'a Snapshot, query: &'a ListQuery, rank_depth: u64) -> PageMerge<'a> {
+    pub(crate) fn new(snapshot: &'a State, query: &'a ListQuery, rank_depth: u64) -> PageMerge<'a> {
         let offset = query.offset();
         let want = offset.saturating_add(u64::from(query.per_page));
         PageMerge { snapshot, query, rank_depth, offset, want }

@@ -2,7 +2,7 @@
 //! counted, with the first of them in the request's order.
 
 use super::{IdRef, Item};
-use crate::live::{Snapshot, TailFilter};
+use crate::live::{State, TailFilter};
 use crate::model::Message;
 use crate::request::{ListQuery, SortField, SortKey};
 
@@ -26,7 +26,7 @@ fn keep_first_sorted(items: &mut Vec<Item<'_>>, keep: usize, sort: &[SortKey]) {
 }
 
 /// The tail's messages that match the request (the tail is not indexed).
-fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> {
+fn tail_matches<'a>(snapshot: &'a State, query: &ListQuery) -> Vec<Item<'a>> {
     let filter = TailFilter::new(query);
     let matching = snapshot.tail.iter().enumerate().filter(|(_, written)| filter.matches(written));
     matching.map(|(position, written)| Item::of_message(position, &written.message)).collect()
@@ -37,7 +37,7 @@ fn tail_matches<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Item<'a>> 
 /// when the request sorts by one date key then `_id` (groups of tied dates
 /// in the key's direction, each in the `_id` direction), otherwise
 /// selected and sorted.
-pub(super) fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery, keep: usize) -> TailMatches<'a> {
+pub(super) fn tail_matches_sorted<'a>(snapshot: &'a State, query: &ListQuery, keep: usize) -> TailMatches<'a> {
     let sorted = |mut matches: Vec<Item<'a>>| {
         let count = matches.len() as u64;
         keep_first_sorted(&mut matches, keep, &query.sort);
@@ -84,7 +84,7 @@ pub(super) fn tail_matches_sorted<'a>(snapshot: &'a Snapshot, query: &ListQuery,
 /// `_id` order (the tail's own order, or its reverse), none past `bound`
 /// (see [`rows_reaching_id`](super::bounds::rows_reaching_id)).
 pub(super) fn tail_first_in_id_order<'a>(
-    snapshot: &'a Snapshot,
+    snapshot: &'a State,
     query: &ListQuery,
     keep: usize,
     bound: Option<&IdRef<'_>>,

@@ -156,7 +156,7 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
         resident_bytes: resident_bytes().saturating_sub(before),
     });
 
-    let row_count = fast.message_count();
+    let row_count = usize::try_from(fast.message_count()).expect("a segment's rows fit a usize");
     let others = !config.engines.is_empty();
     progress(if others {
         "loading messages for the query mix and the other engines"

@@ -1,5 +1,5 @@
 //! Times single-message upserts on a live store built from generated data,
-//! for profiling the write path: `cargo run --release --example live_writes -- 200000 50000 [TAIL_LIMIT] [BACKGROUND 0|1] [COMPACT_PERCENT]`
+//! for profiling the write path: `cargo run --release -p msgdex-bench --example upsert_throughput -- 200000 50000 [TAIL_LIMIT] [BACKGROUND 0|1] [COMPACT_PERCENT]`
 //! (env FANOUT, SCATTER; COMPACT=0 skips the final compaction).
 
 use std::time::Instant;

@@ -1,223 +1,52 @@
-//! Request parsing (SPEC §2, §5, §6, §7): a request target such as
-//! `/v1/messages?filters-channel=sms` becomes a typed [`Request`]; a list
-//! query string becomes a validated [`ListQuery`] or the full set of
-//! [`ArgErrors`].
-//!
-//! Parsing is total: any bytes give a request or an error, never a panic
-//! (the parser is fuzzed by property tests).
+//! Parsing a list query string, and the error naming every invalid
+//! parameter.
 
 use std::borrow::Cow;
+use std::fmt;
 
+use super::{ListQuery, Presence, QueryLimits, SortField, SortKey, ValueFilter};
 use crate::json::quoted;
-use crate::model::{Channel, DateKey, DateTime, DeliveryStatus, Direction, Field};
+use crate::model::{Channel, DateTime, DeliveryStatus, Direction, Field};
 use crate::output::ArgErrors;
 
-/// The path of the list endpoint; a retrieve is this plus `/<id>`.
-pub const MESSAGES_PATH: &str = "/v1/messages";
-
-/// The default page size (SPEC §2).
-pub const DEFAULT_PER_PAGE: u32 = 10;
-
-/// The default largest page size (SPEC §2: a store option).
-pub const DEFAULT_MAX_PER_PAGE: u32 = 100;
-
-/// Options of a store that shape request validation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QueryLimits {
-    /// The largest `per_page` accepted.
-    pub max_per_page: u32,
+/// Why a list query was refused: every invalid parameter, each with what
+/// was wrong and what is allowed (the `arg_errors` of a 400 body).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryError {
+    pub(super) arg_errors: ArgErrors,
 }
 
-impl Default for QueryLimits {
-    fn default() -> Self {
-        QueryLimits { max_per_page: DEFAULT_MAX_PER_PAGE }
+impl QueryError {
+    /// The problems per parameter name, as a 400 body's `arg_errors`.
+    pub fn arg_errors(&self) -> &ArgErrors {
+        &self.arg_errors
     }
 }
 
-/// What a request target asks for.
-// One is built per request and consumed at once, so its size does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Request {
-    /// `GET /v1/messages?…`, parsed and validated.
-    List(Result<ListQuery, ArgErrors>),
-    /// `GET /v1/messages/<id>`, the Id percent-decoded.
-    Retrieve(String),
-    /// Any other path: answered 404.
-    UnknownPath(String),
-}
-
-impl Request {
-    /// Parses a request target: a path with an optional `?query`.
-    ///
-    /// The query of a retrieve is ignored, as a web server would. The Id of
-    /// a retrieve is the rest of the path, percent-decoded (`+` stays `+`);
-    /// bytes that are not UTF-8 after decoding become U+FFFD.
-    pub fn parse(target: &str, limits: &QueryLimits) -> Request {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        if path == MESSAGES_PATH {
-            return Request::List(ListQuery::parse(query, limits));
-        }
-        match path.strip_prefix(MESSAGES_PATH).and_then(|rest| rest.strip_prefix('/')) {
-            Some(id) if !id.is_empty() => {
-                Request::Retrieve(percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned())
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid list request: ")?;
+        for (number, (parameter, messages)) in self.arg_errors.iter().enumerate() {
+            if number > 0 {
+                f.write_str("; ")?;
             }
-            _ => Request::UnknownPath(path.to_owned()),
+            write!(f, "`{parameter}`: {}", messages.join(" "))?;
         }
+        Ok(())
     }
 }
 
-/// `filters-anonymized` and `filters-read`: whether the date/time field must
-/// be set, must be null, or is not filtered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Presence {
-    /// `unset` (the default): no filter.
-    #[default]
-    Unset,
-    /// `yes`: the field is not null.
-    Yes,
-    /// `no`: the field is null.
-    No,
-}
+impl std::error::Error for QueryError {}
 
-/// A key that lists can be sorted by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SortField {
-    /// `_id`, compared byte-wise: the rows' own order.
-    Id,
-    /// A date/time field, which has a sorted order of its own.
-    Date(DateKey),
-}
-
-impl SortField {
-    /// Every sort field, in the order the API documents them.
-    pub const ALL: [SortField; 4] = [
-        SortField::Id,
-        SortField::Date(DateKey::Created),
-        SortField::Date(DateKey::Modified),
-        SortField::Date(DateKey::DateTime),
-    ];
-
-    /// The message field this key sorts by.
-    pub const fn field(self) -> Field {
-        match self {
-            SortField::Id => Field::Id,
-            SortField::Date(key) => key.field(),
-        }
-    }
-
-    /// The date key, unless this is `_id`.
-    pub const fn date_key(self) -> Option<DateKey> {
-        match self {
-            SortField::Id => None,
-            SortField::Date(key) => Some(key),
-        }
-    }
-
-    fn parse(name: &str) -> Option<SortField> {
-        SortField::ALL.into_iter().find(|key| key.field().name() == name)
-    }
-}
-
-/// One sort key and its direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SortKey {
-    /// The key.
-    pub field: SortField,
-    /// `-` prefix: largest first (`null` last).
-    pub descending: bool,
-}
-
-/// A list filter on an Id-like string field: the field equals one of the
-/// values (SPEC §2).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValueFilter {
-    /// The field filtered.
-    pub field: Field,
-    /// The accepted values, in request order, possibly repeated.
-    pub values: Vec<String>,
-    /// Each value as a segment's dictionary holds it (JSON text), quoted
-    /// once here instead of by every segment a plan looks it up in.
-    pub fragments: Vec<Box<[u8]>>,
-}
-
-impl ValueFilter {
-    /// A filter on `field` accepting `values`.
-    pub fn new(field: Field, values: Vec<String>) -> ValueFilter {
-        let fragments = values
-            .iter()
-            .map(|value| {
-                let mut fragment = Vec::with_capacity(value.len() + 2);
-                crate::json::write_json_string(&mut fragment, value);
-                fragment.into_boxed_slice()
-            })
-            .collect();
-        ValueFilter { field, values, fragments }
-    }
-}
-
-/// A validated list request: every filter, the order, the page and the
-/// projection, with defaults filled in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListQuery {
-    /// Fields of each item: unique, in canonical order, `_id` first.
-    pub attributes: Vec<Field>,
-    /// `filters-anonymized`.
-    pub anonymized: Presence,
-    /// `filters-read`.
-    pub read: Presence,
-    /// The Id list filters, in the order of the API's parameter list.
-    pub value_filters: Vec<ValueFilter>,
-    /// `filters-channel`: accepted values.
-    pub channels: Option<Vec<Channel>>,
-    /// `filters-direction`: accepted values.
-    pub directions: Option<Vec<Direction>>,
-    /// `filters-delivery_status`: accepted values.
-    pub delivery_statuses: Option<Vec<DeliveryStatus>>,
-    /// `filters-start_date`: `date_time` ≥ this (00:00:00 of the date).
-    pub date_time_from: Option<DateTime>,
-    /// `filters-end_date`: `date_time` ≤ this (23:59:59 of the date).
-    pub date_time_to: Option<DateTime>,
-    /// `filters-modified_after`: `modified` > this.
-    pub modified_after: Option<DateTime>,
-    /// `filters-modified_before`: `modified` < this.
-    pub modified_before: Option<DateTime>,
-    /// `filters-q`, trimmed and lower-cased; `None` when absent or blank.
-    pub text: Option<String>,
-    /// The page number, from 1.
-    pub page: u64,
-    /// The page size.
-    pub per_page: u32,
-    /// Sort keys, first is primary, always ending with `_id` somewhere so
-    /// that the order is total.
-    pub sort: Vec<SortKey>,
-}
-
-impl Default for ListQuery {
-    /// The query of a bare `/v1/messages`.
-    fn default() -> Self {
-        ListQuery {
-            attributes: vec![Field::Id],
-            anonymized: Presence::Unset,
-            read: Presence::Unset,
-            value_filters: Vec::new(),
-            channels: None,
-            directions: None,
-            delivery_statuses: None,
-            date_time_from: None,
-            date_time_to: None,
-            modified_after: None,
-            modified_before: None,
-            text: None,
-            page: 1,
-            per_page: DEFAULT_PER_PAGE,
-            sort: vec![SortKey { field: SortField::Id, descending: false }],
-        }
-    }
+/// `filters-q` as it is matched (SPEC §3): trimmed and lower-cased; `None`
+/// when blank.
+pub(super) fn normalised_text(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_lowercase())
 }
 
 /// The Id list filters: parameter name and the field it filters.
-pub const VALUE_FILTERS: [(&str, Field); 8] = [
+pub(crate) const VALUE_FILTERS: [(&str, Field); 8] = [
     ("filters-care_enquiry", Field::CareEnquiry),
     ("filters-location", Field::Location),
     ("filters-location_contact", Field::LocationContact),
@@ -307,7 +136,7 @@ impl ListQuery {
     ///
     /// Every invalid parameter is reported under its own name, each message
     /// saying what was wrong and what is allowed.
-    pub fn parse(query: &str, limits: &QueryLimits) -> Result<ListQuery, ArgErrors> {
+    pub fn parse(query: &str, limits: &QueryLimits) -> Result<ListQuery, QueryError> {
         let mut list = ListQuery::default();
         let mut problems = Problems { errors: ArgErrors::new() };
         for (name, values) in group_parameters(query) {
@@ -334,21 +163,21 @@ impl ListQuery {
                         }
                     };
                     if parameter == "filters-anonymized" {
-                        list.anonymized = presence;
+                        list.facets.anonymized = presence;
                     } else {
-                        list.read = presence;
+                        list.facets.read = presence;
                     }
                 }
                 "filters-channel" => {
-                    list.channels =
+                    list.facets.channels =
                         Some(parse_enums(parameter, &values, Channel::parse, Channel::allowed, &mut problems))
                 }
                 "filters-direction" => {
-                    list.directions =
+                    list.facets.directions =
                         Some(parse_enums(parameter, &values, Direction::parse, Direction::allowed, &mut problems))
                 }
                 "filters-delivery_status" => {
-                    list.delivery_statuses = Some(parse_enums(
+                    list.facets.delivery_statuses = Some(parse_enums(
                         parameter,
                         &values,
                         DeliveryStatus::parse,
@@ -389,8 +218,7 @@ impl ListQuery {
                     let Some(value) = problems.single(parameter, &values) else {
                         continue;
                     };
-                    let trimmed = value.trim();
-                    list.text = (!trimmed.is_empty()).then(|| trimmed.to_lowercase());
+                    list.text = normalised_text(value);
                 }
                 "page" => {
                     let Some(value) = problems.single(parameter, &values) else {
@@ -435,57 +263,14 @@ impl ListQuery {
         if problems.errors.is_empty() {
             Ok(list)
         } else {
-            Err(problems.errors)
+            Err(QueryError { arg_errors: problems.errors })
         }
-    }
-
-    /// Whether the request filters on nothing: every message matches.
-    pub fn filters_nothing(&self) -> bool {
-        // Every field named, so that a new filter cannot be forgotten here.
-        let ListQuery {
-            attributes: _,
-            anonymized,
-            read,
-            value_filters,
-            channels,
-            directions,
-            delivery_statuses,
-            date_time_from,
-            date_time_to,
-            modified_after,
-            modified_before,
-            text,
-            page: _,
-            per_page: _,
-            sort: _,
-        } = self;
-        *anonymized == Presence::Unset
-            && *read == Presence::Unset
-            && value_filters.is_empty()
-            && channels.is_none()
-            && directions.is_none()
-            && delivery_statuses.is_none()
-            && date_time_from.is_none()
-            && date_time_to.is_none()
-            && modified_after.is_none()
-            && modified_before.is_none()
-            && text.is_none()
-    }
-
-    /// The value filter on `field`, if the request has one.
-    pub fn value_filter(&self, field: Field) -> Option<&ValueFilter> {
-        self.value_filters.iter().find(|filter| filter.field == field)
-    }
-
-    /// The position of the page's first item among all matches.
-    pub fn offset(&self) -> u64 {
-        (self.page - 1).saturating_mul(u64::from(self.per_page))
     }
 }
 
 /// Parses plain ASCII decimal digits (no sign, space or point); `None` for
 /// anything else or a value beyond `u64`.
-fn parse_integer(text: &str) -> Option<u64> {
+pub(super) fn parse_integer(text: &str) -> Option<u64> {
     if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
@@ -586,9 +371,11 @@ fn parse_sort(values: &[Cow<'_, str>], problems: &mut Problems) -> Vec<SortKey> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Channel, DateKey};
+    use crate::request::{SortField, SortKey};
 
     fn parse(query: &str) -> Result<ListQuery, ArgErrors> {
-        ListQuery::parse(query, &QueryLimits::default())
+        ListQuery::parse(query, &QueryLimits::default()).map_err(|error| error.arg_errors().clone())
     }
 
     fn error_keys(query: &str) -> Vec<String> {
@@ -607,7 +394,7 @@ mod tests {
     #[test]
     fn lists_repeat_keys_and_decode_forms() {
         let query = parse("filters-channel=sms&filters-channel=email&filters-q=+Jos%C3%A9+O%27Brien++&attributes=tags&attributes=_id&attributes=content&attributes=tags").unwrap();
-        assert_eq!(query.channels, Some(vec![Channel::Sms, Channel::Email]));
+        assert_eq!(query.facets().channels(), Some(&[Channel::Sms, Channel::Email][..]));
         assert_eq!(query.text.as_deref(), Some("josé o'brien"));
         assert_eq!(query.attributes, vec![Field::Id, Field::Content, Field::Tags]);
     }
@@ -702,23 +489,22 @@ mod tests {
     }
 
     #[test]
-    fn targets_route_to_list_retrieve_or_unknown() {
-        let limits = QueryLimits::default();
-        assert!(matches!(Request::parse("/v1/messages", &limits), Request::List(Ok(_))));
-        assert!(matches!(Request::parse("/v1/messages?page=0", &limits), Request::List(Err(_))));
-        assert_eq!(Request::parse("/v1/messages/%C3%A4x+y", &limits), Request::Retrieve("äx+y".into()));
-        assert_eq!(Request::parse("/v1/messages/a/b", &limits), Request::Retrieve("a/b".into()));
-        assert_eq!(Request::parse("/v1/messages/abc?x=1", &limits), Request::Retrieve("abc".into()));
-        for unknown in
-            ["/v1/messages/", "/v1/message", "/v2/messages", "/v1/enquiries", "v1/messages", "", "/v1/messagesx"]
-        {
-            assert!(matches!(Request::parse(unknown, &limits), Request::UnknownPath(_)), "{unknown}");
-        }
-    }
-
-    #[test]
     fn offsets_saturate() {
         let query = parse("page=18446744073709551615&per_page=100").unwrap();
         assert_eq!(query.offset(), u64::MAX);
+    }
+
+    #[test]
+    fn errors_display_every_parameter_and_convert_to_a_400() {
+        let error = ListQuery::parse("page=0&colour=red", &QueryLimits::default()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("invalid list request: "), "{text}");
+        assert!(
+            text.contains("`colour`: Unknown parameter") && text.contains("`page`: \"0\" is not a valid page"),
+            "{text}"
+        );
+        assert_eq!(error.arg_errors().len(), 2);
+        let response = crate::Response::bad_request(error.arg_errors());
+        assert_eq!(response.status, 400);
     }
 }
