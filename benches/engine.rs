@@ -1,7 +1,7 @@
 //! Criterion benchmarks of msgdex's hot paths at 100k generated messages:
 //! planning with bitmaps, page selection, JSON encoding, whole requests per
 //! template, loading, and live writes (single upserts, requests on a store
-//! with runs and tombstones). `cargo bench -p msgdex-benches` runs them;
+//! with runs and dead rows). `cargo bench -p msgdex-benches` runs them;
 //! `cargo bench -p msgdex-benches -- T05` runs one group.
 
 use std::hint::black_box;
@@ -99,7 +99,7 @@ fn engine_benches(criterion: &mut Criterion) {
             black_box(store.upsert(message).unwrap())
         })
     });
-    // Requests on a store with runs, a tail and tombstones (5% of rows changed).
+    // Requests on a store with runs, a tail and dead rows (5% of rows changed).
     let changed = LiveEngine::with_policy(engine.shared_segment(), policy);
     for (serial, message) in messages.iter().step_by(20).enumerate() {
         let mut message = message.clone();

@@ -112,7 +112,7 @@ fn one_value_on_a_segment_with_dead_rows_is_walked_and_counted_from_tallies() {
     let policy = LivePolicy { background: false, ..LivePolicy::default() };
     let segment = std::sync::Arc::new(msgdex::testing::Segment::from_messages(&messages).unwrap());
     let live = LiveEngine::with_policy(segment, policy);
-    // Past the tombstones' recent list, so both frozen and recent dead rows count.
+    // Past the dead-row list kept in full, so both frozen and recent dead rows count.
     let dead: Vec<&str> = messages.iter().step_by(7).map(|message| message.id.as_str()).collect();
     for id in &dead {
         live.delete(id).unwrap();

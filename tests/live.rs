@@ -356,7 +356,7 @@ fn refused_writes_change_nothing() {
     let initial: Vec<Message> = (0..300).map(|number| message(&format!("m{number:03}"), "L1")).collect();
     let policy = LivePolicy { tail_limit: 4, background: false, ..LivePolicy::default() };
     let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), policy);
-    // Some history first, so that runs, tail and tombstones exist.
+    // Some history first, so that runs, tail and dead rows exist.
     for number in 0..10 {
         engine.upsert(message(&format!("m{number:03}"), "L2")).unwrap();
         engine.insert(message(&format!("n{number:03}"), "L3")).unwrap();
@@ -487,11 +487,11 @@ fn newest_modified(engine: &dyn Engine) -> Option<String> {
 }
 
 /// Thousands of rows (several blocks of each sorted order) and hundreds of
-/// tombstones (past the copied list, so that per-block dead counts are
+/// dead rows (past the copied list, so that per-block dead counts are
 /// used): deep pages, date ranges and the benchmark mix answer as the
 /// reference does.
 #[test]
-fn deep_pages_over_many_tombstones_agree() {
+fn deep_pages_over_many_dead_rows_agree() {
     use msgdex_bench::workload::{data::DataGenerator, mix};
     let messages: Vec<Message> = DataGenerator::new(6000, 9).collect();
     let policy = LivePolicy { tail_limit: 32, background: false, ..LivePolicy::default() };
@@ -532,7 +532,7 @@ fn crm_write() -> impl Strategy<Value = Write> {
         4 => (0..400u32).prop_map(|number| format!("c{number:04}")),
         1 => (0..40u32).prop_map(|number| format!("n{number}")),
     ];
-    // Mostly upserts (which kill the replaced row too): a batch holding a
+    // Mostly upserts (each marks the replaced row dead too): a batch holding a
     // delete of a gone `_id` is refused whole.
     prop_oneof![
         8 => (id.clone(), crm_message()).prop_map(|(id, message)| Write::Upsert(Message { id, ..message })),
@@ -544,7 +544,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases / 8 + 1, ..ProptestConfig::default() })]
 
     /// `filters-q` over CRM-shaped text while hundreds of rows die: counts
-    /// from the matched values less the dead ones (recent tombstones, and
+    /// from the matched values less the dead ones (the recent dead-row list, and
     /// past 256 deaths in a segment a tally of the frozen ones) agree with
     /// the reference.
     #[test]
@@ -556,17 +556,17 @@ proptest! {
         ], 60..120),
         tail_limit in prop_oneof![Just(4usize), Just(64)],
     ) {
-        // No compaction: the base keeps its tombstones.
+        // No compaction: the base keeps its dead rows.
         let policy = LivePolicy { compact_fraction: 1e9, ..small_policy(tail_limit) };
         run_session(messages, &steps, policy)?;
     }
 }
 
-/// Hundreds of base rows die (past the 256 recent tombstones, so the frozen
+/// Hundreds of base rows die (past the 256 recent dead rows, so the frozen
 /// ones are tallied per text value): `filters-q` counts taken from the
 /// matched values' row counts, less the dead rows, stay exact.
 #[test]
-fn text_counts_stay_exact_past_the_frozen_tombstones() {
+fn text_counts_stay_exact_past_the_frozen_dead_rows() {
     use msgdex_bench::workload::{data::DataGenerator, mix};
     let messages: Vec<Message> = DataGenerator::new(3000, 11).collect();
     let policy = LivePolicy { compact_fraction: 1e9, ..small_policy(64) };
@@ -802,4 +802,90 @@ fn the_idle_flusher_indexes_the_text_of_runs_left_unindexed_in_a_burst() {
         let expected = (1300..2000).filter(|serial| serial % 7 == 3).count() as u64;
         assert_eq!(item_count(&engine, "/v1/messages?filters-q=patient+l3&per_page=1"), expected);
     }
+}
+
+/// A held `Snapshot` pages through the state it was taken in while the
+/// store moves on: between pages a writer adds, replaces and deletes
+/// messages, the tail flushes into runs, runs merge and the store compacts.
+/// Every page equals, byte for byte, the page of a reference engine frozen
+/// at the snapshot's state, and the pages together list each message of
+/// that state exactly once, in each sort order.
+#[test]
+fn a_held_snapshot_pages_through_one_state_while_writes_go_on() {
+    let initial = msgdex::load_path("fixtures/generated-200.jsonl").expect("fixture loads");
+    let engine = LiveEngine::with_policy(Arc::new(Segment::from_messages(&initial).unwrap()), small_policy(8));
+    let mut reference = ReferenceEngine::new(initial.clone());
+    // History before the snapshot, so that it holds a base with dead rows,
+    // runs and a tail.
+    let mut batches = writes_moving_the_store(&initial);
+    for batch in batches.by_ref().take(40) {
+        engine.apply(batch.clone()).expect("valid batch");
+        reference.apply(batch).expect("valid batch");
+    }
+    let snapshot = engine.snapshot();
+    let version = snapshot.version();
+    assert_eq!(snapshot.message_count(), reference.messages().len() as u64);
+
+    let orders = ["sort_by=-modified", "sort_by=date_time", "filters-direction=inbound&sort_by=-created", ""];
+    for (round, order) in orders.iter().enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        for page in 1.. {
+            let target = format!("/v1/messages?{order}&per_page=7&page={page}&attributes=_id");
+            let (held, frozen) = (snapshot.respond(&target), reference.respond(&target));
+            assert_eq!(held.body, frozen.body, "{target} after {round} rounds of writes");
+            let listed = ids_of(&held.body);
+            if listed.is_empty() {
+                break;
+            }
+            for id in listed {
+                assert!(seen.insert(id.clone()), "{target}: {id} listed twice");
+            }
+            // The store moves on between pages; the snapshot does not.
+            engine.apply(batches.next().expect("writes enough")).expect("valid batch");
+            if page % 5 == 0 {
+                engine.compact().expect("compaction builds");
+            }
+        }
+        let expected = reference.respond(&format!("/v1/messages?{order}&per_page=1"));
+        assert_eq!(seen.len() as u64, item_count_of(&expected.body), "{order}: every match once");
+    }
+    assert_eq!(snapshot.version(), version, "a held snapshot never changes");
+    assert_ne!(engine.snapshot().version(), version, "while the store moved on");
+    assert_ne!(
+        engine.respond("/v1/messages?sort_by=-modified&per_page=7").body,
+        snapshot.respond("/v1/messages?sort_by=-modified&per_page=7").body,
+        "the writes show in the store's own answers"
+    );
+}
+
+/// Endless valid batches over `initial`'s messages: each replaces one
+/// message with a newer `modified` (so it moves to the front of
+/// `-modified`), deletes another and inserts a new one.
+fn writes_moving_the_store(initial: &[Message]) -> impl Iterator<Item = Vec<Write>> + '_ {
+    (0usize..).map(move |round| {
+        let replaced = &initial[(round * 7) % initial.len()];
+        let newer = Message {
+            modified: msgdex::DateTime::from_seconds(
+                msgdex::DateTime::parse("2030-01-01 00:00:00").unwrap().seconds() + round as i64,
+            ),
+            ..replaced.clone()
+        };
+        let inserted = Message { id: format!("inserted-{round:05}"), ..initial[round % initial.len()].clone() };
+        let mut batch = vec![Write::Upsert(newer), Write::Insert(inserted)];
+        if round % 3 == 0 {
+            batch.push(Write::Delete(format!("inserted-{:05}", round / 3)));
+        }
+        batch
+    })
+}
+
+fn ids_of(body: &str) -> Vec<String> {
+    let value: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    let items = value["items"].as_array().expect("a list body");
+    items.iter().map(|item| item["_id"].as_str().expect("an `_id`").to_owned()).collect()
+}
+
+fn item_count_of(body: &str) -> u64 {
+    let value: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    value["item_count"].as_u64().expect("a list body")
 }

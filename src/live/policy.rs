@@ -30,8 +30,9 @@ pub struct LivePolicy {
     /// How many runs of about one size are merged at once: each written
     /// row is rebuilt about log_F(changed / tail_limit) times, and up to
     /// F − 1 runs of each size are left for queries to read. 3 by default:
-    /// at 1M messages it writes about 40% faster than 2, with reads under
-    /// writes as fast (fewer merges compete with them); 4 leaves more runs.
+    /// it writes faster than 2, with reads under writes as fast (fewer
+    /// merges compete with them); 4 leaves more runs (docs/PERFORMANCE.md
+    /// has the measurement).
     pub merge_fanout: usize,
     /// Most runs (outside a compaction in flight) left unmerged when their
     /// sizes do not pair (past it, the adjacent `merge_fanout` runs with

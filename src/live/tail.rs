@@ -18,8 +18,8 @@ use crate::model::{DateKey, DateTime, Message, PerDateKey};
 /// stretch of writes share; a snapshot's tail lists positions in it. A
 /// write copies those positions (a few hundred bytes) rather than a handle
 /// per message, whose reference counts it would raise and, when the old
-/// snapshot goes, lower again: with a backlog of 512 messages that was
-/// about 5 µs a write.
+/// snapshot goes, lower again (docs/PERFORMANCE.md has the cost this
+/// saved).
 #[derive(Debug, Default)]
 pub struct Tail {
     log: Arc<Log>,

@@ -1,4 +1,4 @@
-//! Per-template latency of a live store with runs and tombstones in a fixed
+//! Per-template latency of a live store with runs and dead rows in a fixed
 //! shape (no background work), against the same data read-only:
 //! `cargo run --release --example live_parts -- 200000 10000` (env TEMPLATE,
 //! ROUNDS, MODE, FANOUT, TAIL: see below).

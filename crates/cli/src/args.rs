@@ -126,7 +126,7 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
         #[arg(default_value = "")]
         query: String,
     },
-    /// Write the generated data of BENCH.md as JSON Lines (deterministic).
+    /// Write the generated data of docs/BENCH.md as JSON Lines (deterministic).
     #[command(after_help = "Example:\n  msgdex gen --count 1000000 --seed 1 --out bench-data/1m.jsonl")]
     Gen {
         /// Number of messages.
@@ -139,7 +139,7 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Write the query mix of BENCH.md, drawn from a data file, as request
+    /// Write the query mix of docs/BENCH.md, drawn from a data file, as request
     /// lines tagged with their template (`T03<TAB>/v1/messages?…`).
     #[command(
         after_help = "Example:\n  msgdex gen-requests --data bench-data/1m.jsonl --seed 7 --per-template 100 > requests.tsv"
@@ -158,7 +158,7 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
         #[arg(long)]
         no_tags: bool,
     },
-    /// Replay the BENCH.md query mix against several engines side by side:
+    /// Replay the docs/BENCH.md query mix against several engines side by side:
     /// latency per template, speed-ups, throughput, load speed and memory.
     #[command(
         after_help = "Example:\n  cargo run --release -p msgdex-cli --features sqlite -- bench --data bench-data/1m.jsonl \

@@ -1,5 +1,5 @@
 //! Bench mode (`msgdex bench`): loads one data file into every engine,
-//! replays the BENCH.md query mix against each, checks that they agree, and
+//! replays the docs/BENCH.md query mix against each, checks that they agree, and
 //! reports latency per template, throughput, load speed and memory, side by
 //! side in one run.
 

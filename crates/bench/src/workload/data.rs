@@ -1,4 +1,4 @@
-//! The generated data of BENCH.md: a care-home group's CRM messages,
+//! The generated data of docs/BENCH.md: a care-home group's CRM messages,
 //! deterministic for a seed and size, streamed one message at a time.
 
 use std::io::{self, Write};
@@ -164,7 +164,7 @@ const SUBJECTS: &[&str] = &[
     "Family meeting",
 ];
 
-/// Generates the messages of BENCH.md for a size and seed.
+/// Generates the messages of docs/BENCH.md for a size and seed.
 #[derive(Debug)]
 pub struct DataGenerator {
     rng: Rng,

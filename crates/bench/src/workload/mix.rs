@@ -1,4 +1,4 @@
-//! The query mix of BENCH.md: 18 request templates whose parameters are
+//! The query mix of docs/BENCH.md: 18 request templates whose parameters are
 //! drawn from the loaded data with a seed.
 
 use std::fmt;

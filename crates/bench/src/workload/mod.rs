@@ -1,4 +1,4 @@
-//! The benchmark workload of BENCH.md: the data generator
+//! The benchmark workload of docs/BENCH.md: the data generator
 //! ([`data::DataGenerator`]) and the query mix ([`mix`]), both
 //! deterministic for a seed so that any engine can replay the same work.
 
