@@ -19,6 +19,8 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
+use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
+use crate::durable::StoreError;
 use crate::model::{DateTime, FieldValue};
 
 /// Row-indexed storage for the `null` of a date column.
@@ -102,7 +104,28 @@ impl FragmentDict {
     pub fn heap_bytes(&self) -> usize {
         self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
     }
+
+    /// Writes the arena and the ends (see docs/FORMAT.md).
+    pub(crate) fn write_arrays(&self, out: &mut ArrayFileWriter) -> Result<(), StoreError> {
+        out.array(&self.bytes)?;
+        out.array::<u64>(bytemuck::cast_slice(&self.ends))
+    }
+
+    /// Reads what [`FragmentDict::write_arrays`] wrote, checking that every
+    /// value lies inside the arena, in order.
+    pub(crate) fn read_arrays(input: &mut ArrayReader) -> Result<FragmentDict, StoreError> {
+        let bytes = input.bytes()?;
+        let ends: Vec<usize> = bytemuck::allocation::cast_vec(input.u64s()?);
+        let in_order = ends.windows(2).all(|pair| pair[0] <= pair[1]);
+        if !in_order || ends.last().is_some_and(|&last| last > bytes.len()) {
+            return Err(input.malformed("a dictionary's values do not lie in order inside its text"));
+        }
+        Ok(FragmentDict { bytes, ends })
+    }
 }
+
+// `FragmentDict::ends` is written as `u64`s.
+const _: () = assert!(std::mem::size_of::<usize>() == 8, "msgdex needs a 64-bit target");
 
 /// The text a stored JSON string fragment (`"…"`, escaped as the store
 /// writes it) stands for: borrowed when it holds no escape, which is nearly
@@ -265,6 +288,34 @@ impl DictColumn {
             }
         };
         self.codes.push(code);
+    }
+
+    /// Writes the codes, the dictionary and whether values are looked up
+    /// (see docs/FORMAT.md).
+    pub(crate) fn write_arrays(&self, out: &mut ArrayFileWriter) -> Result<(), StoreError> {
+        out.array(&self.codes)?;
+        self.dict.write_arrays(out)?;
+        out.array(&[u64::from(self.deduplicate), u64::from(!self.lookup.is_empty())])
+    }
+
+    /// Reads what [`DictColumn::write_arrays`] wrote for a segment of
+    /// `row_count` rows, rebuilding the value lookup where the segment had
+    /// one (it is a hash table, seeded per process, so it is not stored).
+    pub(crate) fn read_arrays(input: &mut ArrayReader, row_count: u32) -> Result<DictColumn, StoreError> {
+        let codes = input.u32s()?;
+        let dict = FragmentDict::read_arrays(input)?;
+        let flags = input.u64s()?;
+        let [deduplicate, looked_up] = flags[..] else {
+            return Err(input.malformed("a column's flags are not two numbers"));
+        };
+        if codes.len() != row_count as usize || codes.iter().any(|&code| code as usize > dict.len()) {
+            return Err(input.malformed("a column's codes do not fit its rows and dictionary"));
+        }
+        let mut column = DictColumn { codes, dict, deduplicate: deduplicate != 0, ..DictColumn::default() };
+        if looked_up != 0 {
+            column.rebuild_lookup();
+        }
+        Ok(column)
     }
 
     /// The code of a string value, if some row holds it.

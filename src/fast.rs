@@ -51,6 +51,15 @@ impl FastEngine {
         Ok(FastEngine::from_segment(load::load_segment_from_path_with_progress(path, progress)?))
     }
 
+    /// Opens a data directory (made by [`import`](crate::import)) read
+    /// only: its base is read from the segment file, not built, and the
+    /// writes its log holds are folded in. The directory's lock is held
+    /// while it is read, so not while another process owns it.
+    pub fn open(directory: impl AsRef<Path>) -> Result<FastEngine, crate::StoreError> {
+        let segment = crate::live::LiveEngine::read_directory(directory.as_ref())?;
+        Ok(FastEngine { segment, limits: QueryLimits::default() })
+    }
+
     /// The same engine with other validation limits.
     pub fn with_limits(mut self, limits: QueryLimits) -> FastEngine {
         self.limits = limits;

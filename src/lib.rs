@@ -70,6 +70,7 @@
 #![deny(unsafe_code)]
 
 mod column;
+mod durable;
 mod engine;
 mod exec;
 mod explain;
@@ -92,6 +93,7 @@ mod sys;
 pub mod transcript;
 mod write;
 
+pub use durable::{check, import, CheckReport, CutTail, ImportReport, Recovery, StoreError, StoreOptions, SyncPolicy};
 pub use engine::Engine;
 pub use explain::Explanation;
 pub use fast::FastEngine;
@@ -120,6 +122,7 @@ pub mod testing {
     pub fn explanation_parts(explanation: &crate::Explanation) -> (&Plan, &Execution) {
         (&explanation.plan, &explanation.execution)
     }
+    pub use crate::durable::LogFaults;
     pub use crate::json::{quoted, write_json_string};
     pub use crate::load::{for_each_batch, for_each_batch_in_path, load_segment, load_segment_from_path};
     pub use crate::output::{hint_body, PageFrame};

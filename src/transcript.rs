@@ -240,11 +240,14 @@ fn applied_status(applied: Applied) -> u16 {
 }
 
 /// The HTTP status of a refused write's line: 404 for an unknown `_id`,
-/// 400 for every other refusal.
+/// 503 when a durable store could not keep the write, 400 for every other
+/// refusal.
 fn refusal_status(problem: &WriteProblem) -> u16 {
     match problem {
         WriteProblem::NotFound(_) => 404,
         WriteProblem::EmptyId | WriteProblem::AlreadyExists(_) | WriteProblem::TooManyMessages => 400,
+        // The request was fine; the store could not keep it.
+        WriteProblem::Storage(_) => 503,
     }
 }
 

@@ -68,6 +68,10 @@ pub enum WriteProblem {
     NotFound(String),
     /// The store would exceed the number of messages it can hold.
     TooManyMessages,
+    /// A durable store could not log the batch, or could not make its log
+    /// record durable: the words say which, and whether the batch was
+    /// applied (see [`LiveEngine::open`](crate::LiveEngine::open)).
+    Storage(String),
 }
 
 impl fmt::Display for WriteProblem {
@@ -84,13 +88,14 @@ impl fmt::Display for WriteProblem {
             ),
             WriteProblem::NotFound(id) => write!(f, "no message has the `_id` {}; nothing was deleted", quoted(id)),
             WriteProblem::TooManyMessages => f.write_str("a store holds at most 4294967294 messages"),
+            WriteProblem::Storage(why) => f.write_str(why),
         }
     }
 }
 
 impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.batch_len > 1 {
+        if self.batch_len > 1 && !matches!(self.problem, WriteProblem::Storage(_)) {
             write!(
                 f,
                 "write {} of the batch of {} was refused, so none was applied: ",

@@ -35,6 +35,17 @@ impl FacetCounts {
         FacetCounts { counts: vec![0; SIZES.iter().product()] }
     }
 
+    /// The count of every cell, in cell order (see docs/FORMAT.md).
+    pub(crate) fn cells(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// Counts read back from [`FacetCounts::cells`]; `None` unless there
+    /// is one per cell.
+    pub(crate) fn from_cells(counts: Vec<u64>) -> Option<FacetCounts> {
+        (counts.len() == SIZES.iter().product::<usize>()).then_some(FacetCounts { counts })
+    }
+
     /// Counts one more row in `cell`.
     pub fn add_to_cell(&mut self, cell: usize) {
         self.counts[cell] += 1;

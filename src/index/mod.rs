@@ -22,6 +22,9 @@ pub mod text;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
+use crate::durable::StoreError;
+
 /// Groups items by code: `(starts, items)` with the items of code `c` at
 /// `items[starts[c]..starts[c + 1]]`, in their original order. Items are
 /// `(code, item)` pairs, or bare codes whose item is their position.
@@ -105,6 +108,47 @@ impl ValueIndex {
         self.by_date = by_date;
         self.starts = starts;
         self
+    }
+
+    /// Writes the bitmaps and date lists (see docs/FORMAT.md).
+    pub(crate) fn write_arrays(&self, out: &mut ArrayFileWriter) -> Result<(), StoreError> {
+        out.bitmaps(&self.bitmaps)?;
+        out.array(&self.by_date)?;
+        out.array(&self.starts)
+    }
+
+    /// Reads what [`ValueIndex::write_arrays`] wrote for a column of
+    /// `code_count` codes over `row_count` rows, checking that it fits.
+    pub(crate) fn read_arrays(
+        input: &mut ArrayReader,
+        code_count: usize,
+        row_count: u32,
+    ) -> Result<ValueIndex, StoreError> {
+        let bitmaps = input.bitmaps()?;
+        let by_date = input.u32s()?;
+        let starts = input.u32s()?;
+        let lists_fit = (starts.is_empty() && by_date.is_empty())
+            || (starts.len() == code_count + 1
+                && starts.windows(2).all(|pair| pair[0] <= pair[1])
+                && starts.last().is_some_and(|&end| end as usize == by_date.len())
+                && by_date.iter().all(|&row| row < row_count));
+        let bitmaps_fit =
+            bitmaps.len() == code_count && bitmaps.iter().all(|bitmap| bitmap.max().is_none_or(|row| row < row_count));
+        if !lists_fit || !bitmaps_fit {
+            return Err(input.malformed("a value index does not fit its column"));
+        }
+        Ok(ValueIndex { bitmaps, by_date, starts })
+    }
+
+    /// Whether the index is what [`ValueIndex::build`] (and
+    /// [`ValueIndex::with_date_lists`], when it has date lists) makes of
+    /// `codes` (for `msgdex check`).
+    pub(crate) fn agrees_with<C: Copy + Into<u32> + Sync>(&self, codes: &[C], date_order: &[u32]) -> bool {
+        let mut built = ValueIndex::build(codes, self.bitmaps.len());
+        if !self.starts.is_empty() {
+            built = built.with_date_lists(codes, date_order);
+        }
+        built.bitmaps == self.bitmaps && built.by_date == self.by_date && built.starts == self.starts
     }
 
     /// The rows of a code in `date_time` order (empty without date lists).

@@ -19,6 +19,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
 
+use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
+use crate::durable::StoreError;
+
 /// Positions per block.
 pub const BLOCK: usize = 1024;
 
@@ -68,6 +71,55 @@ impl SortedOrder {
     /// The number of positions (rows).
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Writes the order's arrays (see docs/FORMAT.md); the positions are
+    /// made again when a store taking writes asks for them.
+    pub(crate) fn write_arrays(&self, out: &mut ArrayFileWriter) -> Result<(), StoreError> {
+        out.array(&self.rows)?;
+        out.array(&self.sorted)?;
+        out.bitmaps(&self.blocks)?;
+        out.array(&self.fences)
+    }
+
+    /// Reads what [`SortedOrder::write_arrays`] wrote for a segment of
+    /// `row_count` rows, checking that every array fits it.
+    pub(crate) fn read_arrays(input: &mut ArrayReader, row_count: u32) -> Result<SortedOrder, StoreError> {
+        let rows = input.u32s()?;
+        let sorted = input.i64s()?;
+        let blocks = input.bitmaps()?;
+        let fences = input.i64s()?;
+        let fits = rows.len() == row_count as usize
+            && sorted.len() == rows.len()
+            && blocks.len() == rows.len().div_ceil(BLOCK)
+            && fences.len() == rows.len().div_ceil(FENCE)
+            && rows.iter().all(|&row| row < row_count)
+            && blocks.iter().all(|block| block.max().is_none_or(|row| row < row_count));
+        if !fits {
+            return Err(input.malformed("a sorted order does not fit its segment"));
+        }
+        Ok(SortedOrder { rows, sorted, blocks, fences, positions: std::sync::OnceLock::new() })
+    }
+
+    /// Whether the order is what [`SortedOrder::build`] makes of `values`:
+    /// rows by `(value, row)`, and blocks and fences that agree (for
+    /// `msgdex check`).
+    pub(crate) fn agrees_with(&self, values: &[i64]) -> bool {
+        let mut seen = vec![false; values.len()];
+        let permutation = self.rows.len() == values.len()
+            && self.rows.iter().all(|&row| !std::mem::replace(&mut seen[row as usize], true));
+        permutation
+            && self
+                .rows
+                .windows(2)
+                .all(|pair| (values[pair[0] as usize], pair[0]) < (values[pair[1] as usize], pair[1]))
+            && self.rows.iter().zip(&self.sorted).all(|(&row, &value)| values[row as usize] == value)
+            && self.fences.iter().zip(self.sorted.iter().step_by(FENCE)).all(|(fence, value)| fence == value)
+            && self
+                .rows
+                .chunks(BLOCK)
+                .zip(&self.blocks)
+                .all(|(chunk, block)| block.len() == chunk.len() as u64 && chunk.iter().all(|&row| block.contains(row)))
     }
 
     /// Whether the order is empty.

@@ -41,6 +41,8 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::column::DictColumn;
+use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
+use crate::durable::StoreError;
 
 /// Closes every value in the text; no UTF-8 text holds this byte, and it
 /// is greater than every byte that does.
@@ -254,6 +256,78 @@ impl TextIndex {
         let mut found = self.find(needle);
         let rows = found.rows();
         (rows, found.stats)
+    }
+
+    /// Writes the index's arrays (see docs/FORMAT.md).
+    pub(crate) fn write_arrays(&self, out: &mut ArrayFileWriter) -> Result<(), StoreError> {
+        out.array(&self.text)?;
+        out.array(&self.row_starts)?;
+        out.array(&self.rows)?;
+        let suffixes: Vec<u32> = self.suffixes.iter().flat_map(|&(start, value)| [start, value]).collect();
+        out.array(&suffixes)?;
+        out.array(&[self.code_values.len() as u64, u64::from(self.row_count)])?;
+        for values in &self.code_values {
+            out.array(values)?;
+        }
+        out.array(&self.columns_of)
+    }
+
+    /// Reads what [`TextIndex::write_arrays`] wrote for a segment of
+    /// `row_count` rows, checking that every array fits the others.
+    pub(crate) fn read_arrays(input: &mut ArrayReader, row_count: u32) -> Result<TextIndex, StoreError> {
+        let text = input.bytes()?;
+        let row_starts = input.u32s()?;
+        let rows = input.u32s()?;
+        let flat = input.u32s()?;
+        let counts = input.u64s()?;
+        let [column_count, stored_rows] = counts[..] else {
+            return Err(input.malformed("a text index's counts are not two numbers"));
+        };
+        if column_count > 8 || stored_rows != u64::from(row_count) {
+            return Err(input.malformed("a text index does not fit its segment"));
+        }
+        let code_values = (0..column_count).map(|_| input.u32s()).collect::<Result<Vec<_>, _>>()?;
+        let columns_of = input.bytes()?;
+        let value_count = row_starts.len().saturating_sub(1);
+        let value_fits = |value: u32| (value as usize) < value_count;
+        let fits = !row_starts.is_empty()
+            && row_starts.windows(2).all(|pair| pair[0] <= pair[1])
+            && row_starts.last().is_some_and(|&end| end as usize == rows.len())
+            && rows.iter().all(|&row| row < row_count)
+            && flat.len() % 2 == 0
+            && flat.chunks_exact(2).all(|pair| (pair[0] as usize) < text.len() && value_fits(pair[1]))
+            && code_values.iter().all(|values| values.iter().all(|&value| value == u32::MAX || value_fits(value)))
+            && columns_of.len() == value_count
+            && text.iter().filter(|&&byte| byte == SEPARATOR).count() <= value_count
+            && text.last().is_none_or(|&byte| byte == SEPARATOR);
+        if !fits {
+            return Err(input.malformed("a text index's arrays do not fit one another"));
+        }
+        let suffixes = flat.chunks_exact(2).map(|pair| (pair[0], pair[1])).collect();
+        Ok(TextIndex { text, row_starts, rows, suffixes, code_values, columns_of, row_count })
+    }
+
+    /// Whether the index holds what [`TextIndex::build`] makes of
+    /// `columns`: the same values, rows and suffixes, sorted (for `msgdex
+    /// check`).
+    pub(crate) fn agrees_with(&self, columns: &[&DictColumn]) -> bool {
+        let built = TextIndex::build(columns, self.row_count);
+        let sorted = |suffixes: &[(u32, u32)]| {
+            let mut suffixes = suffixes.to_vec();
+            suffixes.sort_unstable();
+            suffixes
+        };
+        let through = |start: u32| {
+            let tail = &self.text[start as usize..];
+            &tail[..=tail.iter().position(|&byte| byte == SEPARATOR).unwrap_or(tail.len() - 1)]
+        };
+        built.text == self.text
+            && built.row_starts == self.row_starts
+            && built.rows == self.rows
+            && built.code_values == self.code_values
+            && built.columns_of == self.columns_of
+            && sorted(&built.suffixes) == sorted(&self.suffixes)
+            && self.suffixes.windows(2).all(|pair| through(pair[0].0) <= through(pair[1].0))
     }
 
     /// Heap bytes held.

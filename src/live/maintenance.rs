@@ -255,10 +255,12 @@ impl Shared {
                 return Ok(());
             }
             writer.written_since_compaction = Some(Vec::new());
+            let checkpoint = self.begin_checkpoint(&current);
             let mut next = (*current).clone();
             next.frozen_runs = next.runs.len();
-            self.publish(&writer, next)
+            (self.publish(&writer, next), checkpoint)
         };
+        let (snapshot, checkpoint) = snapshot;
         during();
         let folded = snapshot.frozen_runs;
         let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]), Build::Base);
@@ -278,7 +280,8 @@ impl Shared {
                 return Err(error);
             }
         };
-        let mut base = Part::new(Arc::new(segment));
+        let segment = Arc::new(segment);
+        let mut base = Part::new(Arc::clone(&segment));
         // Runs now hold only what the tail held when the compaction began
         // and what was written since.
         let mut still_written = WrittenIds::only(snapshot.tail.iter().map(|written| written.message.id.as_str()));
@@ -301,6 +304,7 @@ impl Shared {
             tail: current.tail.clone(),
             count: current.count,
             version: 0,
+            sequence: current.sequence,
             frozen_runs: 0,
         };
         debug_assert_eq!(
@@ -309,6 +313,10 @@ impl Shared {
             "the new base holds exactly the folded parts' live messages"
         );
         self.publish(&writer, next);
+        drop(writer);
+        if let Some(checkpoint) = checkpoint {
+            self.finish_checkpoint(checkpoint, &segment);
+        }
         self.compactions.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -40,6 +40,7 @@
 //! ```text
 //!  mod.rs          LiveEngine: its handles' shared state, Engine and Writable
 //!  policy.rs       LivePolicy: when a flush, a merge of runs, a compaction is due
+//!  persistence.rs  on a data directory: open and replay, log each batch, checkpoint
 //!  snapshot.rs     State (base, runs, tail), LiveStats
 //!  part.rs         Part: a segment and its dead rows
 //!  location.rs     where an `_id`'s live version is (tail, a run, the base)
@@ -54,6 +55,7 @@ mod location;
 mod maintenance;
 pub mod merge;
 mod part;
+mod persistence;
 mod policy;
 mod snapshot;
 mod tail;
@@ -123,6 +125,9 @@ struct Shared {
     /// the writer's share of the processors while the maintenance thread
     /// goes on merging.
     backlog: Option<rayon::ThreadPool>,
+    /// The data directory, its log and its lock, for a durable store (set
+    /// once, after the log is replayed).
+    durable: std::sync::OnceLock<persistence::Durable>,
 }
 
 /// The fast engine with live writes: [`Engine`] for queries, [`Writable`]
@@ -181,6 +186,7 @@ impl LiveEngine {
                 .thread_name(|_| "msgdex-backlog".into())
                 .build()
                 .ok(),
+            durable: std::sync::OnceLock::new(),
         };
         LiveEngine { shared: Arc::new(shared), limits: QueryLimits::default() }
     }
@@ -285,9 +291,9 @@ impl Engine for LiveEngine {
 
 impl Writable for LiveEngine {
     fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
-        let applied = self.shared.apply_batch(batch)?;
+        let (outcomes, published) = self.apply_logged(batch)?;
         // The batch is in; a failed flush only leaves the tail longer.
-        let _ = self.shared.maintain(&applied.published);
-        Ok(applied.outcomes)
+        let _ = self.shared.maintain(&published);
+        Ok(outcomes)
     }
 }

@@ -42,6 +42,13 @@ impl Snapshot {
         self.state.version
     }
 
+    /// The sequence of the last write batch this state holds: batches are
+    /// numbered from 1 in the order they were applied (in a durable store,
+    /// the log record that holds each).
+    pub fn sequence(&self) -> u64 {
+        self.state.sequence
+    }
+
     /// The state read (for msgdex's own tests and tools).
     #[doc(hidden)]
     pub fn state(&self) -> &State {
@@ -87,6 +94,9 @@ pub struct State {
     pub(super) count: u64,
     /// How many publications made this state (see [`State::version`]).
     pub(super) version: u64,
+    /// The sequence of the last write batch applied: the log record that
+    /// holds it in a durable store (0 before any).
+    pub(super) sequence: u64,
     /// The first runs, which a compaction in flight is folding into a new
     /// base: merges leave them alone.
     pub(super) frozen_runs: usize,
@@ -102,6 +112,7 @@ impl State {
             tail: Tail::default(),
             count,
             version: 0,
+            sequence: 0,
             frozen_runs: 0,
         }
     }
@@ -114,6 +125,11 @@ impl State {
     /// How many writes and compactions made this state (0 when loaded).
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The sequence of the last write batch this state holds.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
     }
 
     /// The large immutable part.

@@ -179,12 +179,20 @@ pub struct TailMessage {
     lowered: OnceLock<[Option<Box<str>>; 3]>,
     /// Each date key's value in seconds ([`NULL_DATE`] for `null`).
     pub(crate) dates: PerDateKey<i64>,
+    /// The sequence of the batch that wrote it (0 where unknown), so that
+    /// a checkpoint knows from which log record the tail can be replayed.
+    pub(crate) sequence: u64,
 }
 
 impl TailMessage {
     pub(super) fn new(message: Message) -> TailMessage {
         let dates = PerDateKey::from_fn(|key| message.date_time_of(key.field()).map_or(NULL_DATE, DateTime::seconds));
-        TailMessage { message, lowered: OnceLock::new(), dates }
+        TailMessage { message, lowered: OnceLock::new(), dates, sequence: 0 }
+    }
+
+    /// The message as written by batch `sequence`.
+    pub(super) fn written_by(message: Message, sequence: u64) -> TailMessage {
+        TailMessage { sequence, ..TailMessage::new(message) }
     }
 
     /// The `filters-q` fields lower-cased.

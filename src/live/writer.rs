@@ -5,6 +5,7 @@
 use std::sync::{Arc, MutexGuard};
 
 use super::{lock, Location, Shared, State, TailMessage};
+use crate::durable::log::Log;
 use crate::index::ids::id_hash;
 use crate::write::{check_batch_at, Applied, Write, WriteError, WriteProblem};
 
@@ -24,13 +25,13 @@ impl State {
         true
     }
 
-    /// Applies a write already checked by [`check_batch_at`]; `hint` is as
-    /// for [`State::locate_from`].
-    fn apply_checked(&mut self, write: Write, hint: Option<Location>) {
+    /// Applies a write of batch `sequence` already checked by
+    /// [`check_batch_at`]; `hint` is as for [`State::locate_from`].
+    fn apply_checked(&mut self, write: Write, hint: Option<Location>, sequence: u64) {
         match write {
             Write::Insert(message) | Write::Upsert(message) => {
                 self.remove(&message.id, hint);
-                self.tail.insert(TailMessage::new(message));
+                self.tail.insert(TailMessage::written_by(message, sequence));
                 self.count += 1;
             }
             Write::Delete(id) => {
@@ -88,6 +89,23 @@ impl WrittenIds {
     }
 }
 
+/// How a batch takes its place in the store's history.
+#[derive(Clone, Copy)]
+pub(super) enum Recording<'a> {
+    /// In memory only: it takes the next sequence.
+    Memory,
+    /// Logged before it is published: it takes the next sequence, and the
+    /// log record holding `payload` is appended first.
+    Logged {
+        /// The store's log.
+        log: &'a Log,
+        /// The batch's record payload.
+        payload: &'a [u8],
+    },
+    /// Replayed from the log at open: it takes the record's sequence.
+    Replayed(u64),
+}
+
 impl Shared {
     /// Publishes `next` as the following version (the writer lock held).
     pub(super) fn publish(&self, _writer: &MutexGuard<'_, WriterState>, mut next: State) -> Arc<State> {
@@ -100,7 +118,10 @@ impl Shared {
     /// Checks `batch` against the current snapshot and, if every write
     /// passes, publishes the snapshot with all of them applied: readers see
     /// the whole batch or none of it.
-    pub(super) fn apply_batch(&self, batch: Vec<Write>) -> Result<AppliedBatch, WriteError> {
+    ///
+    /// A logged batch is published only once its record is written; a
+    /// record that cannot be written leaves the store as it was.
+    pub(super) fn apply_batch(&self, batch: Vec<Write>, recording: Recording<'_>) -> Result<AppliedBatch, WriteError> {
         let mut writer = lock(&self.writer);
         let current = self.current.load_full();
         // Each `_id` is looked up once: the check and the write share it.
@@ -125,7 +146,17 @@ impl Shared {
         if current.count + created >= u64::from(u32::MAX) - 1 {
             return Err(refuse(WriteProblem::TooManyMessages));
         }
+        let sequence = match recording {
+            Recording::Memory => current.sequence + 1,
+            Recording::Logged { log, payload } => {
+                let sequence = current.sequence + 1;
+                log.append(sequence, payload).map_err(|failure| refuse(WriteProblem::Storage(failure.to_string())))?;
+                sequence
+            }
+            Recording::Replayed(sequence) => sequence,
+        };
         let mut next = (*current).clone();
+        next.sequence = sequence;
         if let Some(written) = writer.written_since_compaction.as_mut() {
             written.extend(batch.iter().map(|write| write.id().to_owned()));
         }
@@ -133,7 +164,7 @@ impl Shared {
             if matches!(write, Write::Insert(_) | Write::Upsert(_)) {
                 writer.written.add(hash);
             }
-            next.apply_checked(write, hint);
+            next.apply_checked(write, hint, sequence);
         }
         let published = self.publish(&writer, next);
         Ok(AppliedBatch { outcomes, published })

@@ -8,6 +8,7 @@
 //! rows later writes deleted or replaced) instead of changing it.
 
 pub mod dead_rows;
+mod persist;
 pub mod records;
 
 use std::sync::Arc;

@@ -1,0 +1,374 @@
+//! The array file: a sequence of typed arrays, each with a CRC32C, that
+//! the segment file is made of (see docs/FORMAT.md).
+//!
+//! ```text
+//!  0   magic "MSGDXSEG" | format version u32 | array count u32
+//!  16  table offset u64 | table crc32c u32 | header crc32c u32 (bytes 0..28)
+//!  32  array 0 bytes, zero-padded to a multiple of 8
+//!      array 1 …
+//!      table: per array  offset u64 | length in bytes u64 | kind u32 | crc32c u32
+//! ```
+//!
+//! Integers are little-endian. An array is read straight into the vector
+//! that keeps it (no intermediate buffer, no per-element decoding), and
+//! its checksum is verified over those bytes before it is used.
+//!
+//! *Invariant:* a reader hands out an array only after its checksum,
+//! length and kind are verified against the table, and the table only
+//! after its own checksum and the header's are.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytemuck::Pod;
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use super::error::StoreError;
+
+/// The first bytes of every segment file.
+const MAGIC: &[u8; 8] = b"MSGDXSEG";
+/// The format version this build writes and reads.
+pub(crate) const SEGMENT_FORMAT_VERSION: u32 = 1;
+const HEADER_BYTES: u64 = 32;
+const ENTRY_BYTES: usize = 24;
+/// Arrays start at multiples of this.
+const ALIGN: u64 = 8;
+/// More arrays than any segment writes: a table claiming more is damage.
+const MOST_ARRAYS: u32 = 1 << 20;
+
+/// What an array's elements are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum ArrayKind {
+    /// Bytes.
+    Bytes = 1,
+    /// Unsigned 32-bit integers.
+    U32 = 2,
+    /// Unsigned 64-bit integers.
+    U64 = 3,
+    /// Signed 64-bit integers.
+    I64 = 4,
+}
+
+impl ArrayKind {
+    fn from_code(code: u32) -> Option<ArrayKind> {
+        [ArrayKind::Bytes, ArrayKind::U32, ArrayKind::U64, ArrayKind::I64].into_iter().find(|kind| *kind as u32 == code)
+    }
+
+    fn width(self) -> u64 {
+        match self {
+            ArrayKind::Bytes => 1,
+            ArrayKind::U32 => 4,
+            ArrayKind::U64 | ArrayKind::I64 => 8,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ArrayKind::Bytes => "bytes",
+            ArrayKind::U32 => "u32",
+            ArrayKind::U64 => "u64",
+            ArrayKind::I64 => "i64",
+        }
+    }
+}
+
+/// An element type an array file holds.
+pub(crate) trait Element: Pod {
+    /// Its kind in the table.
+    const KIND: ArrayKind;
+}
+
+impl Element for u8 {
+    const KIND: ArrayKind = ArrayKind::Bytes;
+}
+impl Element for u32 {
+    const KIND: ArrayKind = ArrayKind::U32;
+}
+impl Element for u64 {
+    const KIND: ArrayKind = ArrayKind::U64;
+}
+impl Element for i64 {
+    const KIND: ArrayKind = ArrayKind::I64;
+}
+
+// The arrays are the in-memory bytes of the vectors.
+const _: () = assert!(cfg!(target_endian = "little"), "the array file is read and written little-endian");
+
+/// One array's place in the file.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    offset: u64,
+    length: u64,
+    kind: ArrayKind,
+    checksum: u32,
+}
+
+/// Writes an array file: arrays in order, then the table and the header.
+pub(crate) struct ArrayFileWriter {
+    file: BufWriter<File>,
+    path: PathBuf,
+    at: u64,
+    table: Vec<Entry>,
+}
+
+impl ArrayFileWriter {
+    /// Creates `path`, which must not exist.
+    pub(crate) fn create(path: &Path) -> Result<ArrayFileWriter, StoreError> {
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|error| StoreError::io(path, "creating", error))?;
+        let mut writer = ArrayFileWriter {
+            file: BufWriter::with_capacity(1 << 20, file),
+            path: path.to_owned(),
+            at: 0,
+            table: Vec::new(),
+        };
+        writer.put(&[0; HEADER_BYTES as usize])?;
+        Ok(writer)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.file.write_all(bytes).map_err(|error| StoreError::io(&self.path, "writing", error))?;
+        self.at += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Appends an array.
+    pub(crate) fn array<T: Element>(&mut self, values: &[T]) -> Result<(), StoreError> {
+        let bytes: &[u8] = bytemuck::cast_slice(values);
+        self.table.push(Entry {
+            offset: self.at,
+            length: bytes.len() as u64,
+            kind: T::KIND,
+            checksum: crc32c::crc32c(bytes),
+        });
+        self.put(bytes)?;
+        let padding = (ALIGN - self.at % ALIGN) % ALIGN;
+        self.put(&[0; ALIGN as usize][..padding as usize])
+    }
+
+    /// Appends bitmaps as two arrays: their portable serializations back
+    /// to back, and where each ends.
+    pub(crate) fn bitmaps(&mut self, bitmaps: &[RoaringBitmap]) -> Result<(), StoreError> {
+        let mut bytes = Vec::with_capacity(bitmaps.iter().map(RoaringBitmap::serialized_size).sum());
+        let mut ends = Vec::with_capacity(bitmaps.len());
+        for bitmap in bitmaps {
+            bitmap.serialize_into(&mut bytes).expect("writing to a vector cannot fail");
+            ends.push(bytes.len() as u64);
+        }
+        self.array(&bytes)?;
+        self.array(&ends)
+    }
+
+    /// Writes the table and the header and makes the file durable.
+    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+        let table_offset = self.at;
+        let mut table = Vec::with_capacity(self.table.len() * ENTRY_BYTES);
+        for entry in &self.table {
+            table.extend_from_slice(&entry.offset.to_le_bytes());
+            table.extend_from_slice(&entry.length.to_le_bytes());
+            table.extend_from_slice(&(entry.kind as u32).to_le_bytes());
+            table.extend_from_slice(&entry.checksum.to_le_bytes());
+        }
+        self.put(&table)?;
+        let mut header = Vec::with_capacity(HEADER_BYTES as usize);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&SEGMENT_FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&(self.table.len() as u32).to_le_bytes());
+        header.extend_from_slice(&table_offset.to_le_bytes());
+        header.extend_from_slice(&crc32c::crc32c(&table).to_le_bytes());
+        header.extend_from_slice(&crc32c::crc32c(&header).to_le_bytes());
+        let path = self.path;
+        let mut file = self.file.into_inner().map_err(|error| StoreError::io(&path, "writing", error.into_error()))?;
+        file.seek(SeekFrom::Start(0)).map_err(|error| StoreError::io(&path, "writing", error))?;
+        file.write_all(&header).map_err(|error| StoreError::io(&path, "writing", error))?;
+        file.sync_all().map_err(|error| StoreError::io(&path, "syncing", error))
+    }
+}
+
+/// An array read from a file, in the vector that keeps it.
+#[derive(Debug)]
+pub(crate) enum Array {
+    /// Bytes.
+    Bytes(Vec<u8>),
+    /// `u32`s.
+    U32(Vec<u32>),
+    /// `u64`s.
+    U64(Vec<u64>),
+    /// `i64`s.
+    I64(Vec<i64>),
+}
+
+/// Reads every array of `path`, checking the header, the table and each
+/// array's checksum; arrays are read in parallel, each straight into its
+/// own vector.
+pub(crate) fn read_array_file(path: &Path) -> Result<Vec<Array>, StoreError> {
+    let file = File::open(path).map_err(|error| StoreError::io(path, "opening", error))?;
+    let file_length = file.metadata().map_err(|error| StoreError::io(path, "reading", error))?.len();
+    let entries = read_table(&file, path, file_length)?;
+    entries.par_iter().map(|entry| read_array(&file, path, entry)).collect()
+}
+
+fn read_table(file: &File, path: &Path, file_length: u64) -> Result<Vec<Entry>, StoreError> {
+    let mut header = [0u8; HEADER_BYTES as usize];
+    if file_length < HEADER_BYTES {
+        return Err(StoreError::corrupt(path, file_length, "the file is shorter than its header"));
+    }
+    file.read_exact_at(&mut header, 0).map_err(|error| StoreError::io(path, "reading", error))?;
+    if &header[..8] != MAGIC {
+        return Err(StoreError::corrupt(path, 0, "not a msgdex segment file (wrong magic bytes)"));
+    }
+    let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().expect("4 bytes"));
+    if crc32c::crc32c(&header[..28]) != word(28) {
+        return Err(StoreError::corrupt(path, 0, "the header's checksum does not match"));
+    }
+    let version = word(8);
+    if version != SEGMENT_FORMAT_VERSION {
+        return Err(StoreError::Version { path: path.to_owned(), found: version, supported: SEGMENT_FORMAT_VERSION });
+    }
+    let count = word(12);
+    let table_offset = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
+    let table_length = u64::from(count) * ENTRY_BYTES as u64;
+    if count > MOST_ARRAYS || table_offset.checked_add(table_length) != Some(file_length) {
+        return Err(StoreError::corrupt(path, 16, "the table does not end the file"));
+    }
+    let mut table = vec![0u8; table_length as usize];
+    file.read_exact_at(&mut table, table_offset).map_err(|error| StoreError::io(path, "reading", error))?;
+    if crc32c::crc32c(&table) != word(24) {
+        return Err(StoreError::corrupt(path, table_offset, "the table's checksum does not match"));
+    }
+    table
+        .chunks_exact(ENTRY_BYTES)
+        .enumerate()
+        .map(|(index, bytes)| {
+            let at = table_offset + (index * ENTRY_BYTES) as u64;
+            let offset = u64::from_le_bytes(bytes[0..8].try_into().expect("8 bytes"));
+            let length = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+            let kind = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+            let checksum = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
+            let kind = ArrayKind::from_code(kind)
+                .ok_or_else(|| StoreError::corrupt(path, at, format!("array {index} has unknown kind {kind}")))?;
+            let fits = offset >= HEADER_BYTES && offset.checked_add(length).is_some_and(|end| end <= table_offset);
+            if !fits || length % kind.width() != 0 || offset % ALIGN != 0 {
+                return Err(StoreError::corrupt(path, at, format!("array {index} does not fit the file")));
+            }
+            Ok(Entry { offset, length, kind, checksum })
+        })
+        .collect()
+}
+
+fn read_array(file: &File, path: &Path, entry: &Entry) -> Result<Array, StoreError> {
+    fn read<T: Element>(file: &File, path: &Path, entry: &Entry) -> Result<Vec<T>, StoreError> {
+        let mut values = vec![T::zeroed(); (entry.length / entry.kind.width()) as usize];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
+        file.read_exact_at(bytes, entry.offset).map_err(|error| StoreError::io(path, "reading", error))?;
+        if crc32c::crc32c(bytes) != entry.checksum {
+            return Err(StoreError::corrupt(
+                path,
+                entry.offset,
+                format!("an array of {} {} values fails its checksum", values.len(), entry.kind.name()),
+            ));
+        }
+        Ok(values)
+    }
+    Ok(match entry.kind {
+        ArrayKind::Bytes => Array::Bytes(read(file, path, entry)?),
+        ArrayKind::U32 => Array::U32(read(file, path, entry)?),
+        ArrayKind::U64 => Array::U64(read(file, path, entry)?),
+        ArrayKind::I64 => Array::I64(read(file, path, entry)?),
+    })
+}
+
+/// Hands out the arrays of a file in the order they were written, each
+/// checked to be of the kind the reader expects.
+pub(crate) struct ArrayReader {
+    path: PathBuf,
+    arrays: std::vec::IntoIter<Array>,
+    taken: usize,
+}
+
+impl ArrayReader {
+    /// The arrays of `path`, read and verified.
+    pub(crate) fn open(path: &Path) -> Result<ArrayReader, StoreError> {
+        Ok(ArrayReader { path: path.to_owned(), arrays: read_array_file(path)?.into_iter(), taken: 0 })
+    }
+
+    /// Damage described as a structure problem at array `index`.
+    pub(crate) fn malformed(&self, problem: impl std::fmt::Display) -> StoreError {
+        StoreError::corrupt(&self.path, 0, format!("array {}: {problem}", self.taken.saturating_sub(1)))
+    }
+
+    fn next(&mut self, kind: ArrayKind) -> Result<Array, StoreError> {
+        self.taken += 1;
+        let array = self.arrays.next().ok_or_else(|| self.malformed(format!("missing (a {} array)", kind.name())))?;
+        Ok(array)
+    }
+
+    /// The next array, which must hold bytes.
+    pub(crate) fn bytes(&mut self) -> Result<Vec<u8>, StoreError> {
+        match self.next(ArrayKind::Bytes)? {
+            Array::Bytes(values) => Ok(values),
+            _ => Err(self.malformed("bytes expected")),
+        }
+    }
+
+    /// The next array, which must hold `u32`s.
+    pub(crate) fn u32s(&mut self) -> Result<Vec<u32>, StoreError> {
+        match self.next(ArrayKind::U32)? {
+            Array::U32(values) => Ok(values),
+            _ => Err(self.malformed("u32 values expected")),
+        }
+    }
+
+    /// The next array, which must hold `u64`s.
+    pub(crate) fn u64s(&mut self) -> Result<Vec<u64>, StoreError> {
+        match self.next(ArrayKind::U64)? {
+            Array::U64(values) => Ok(values),
+            _ => Err(self.malformed("u64 values expected")),
+        }
+    }
+
+    /// The next array, which must hold `i64`s.
+    pub(crate) fn i64s(&mut self) -> Result<Vec<i64>, StoreError> {
+        match self.next(ArrayKind::I64)? {
+            Array::I64(values) => Ok(values),
+            _ => Err(self.malformed("i64 values expected")),
+        }
+    }
+
+    /// The next bitmaps, as [`ArrayFileWriter::bitmaps`] wrote them.
+    pub(crate) fn bitmaps(&mut self) -> Result<Vec<RoaringBitmap>, StoreError> {
+        let bytes = self.bytes()?;
+        let ends = self.u64s()?;
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        let spans: Vec<(u64, u64)> = starts.zip(ends.iter().copied()).collect();
+        if spans.iter().any(|&(start, end)| start > end) || ends.last().is_some_and(|&end| end != bytes.len() as u64) {
+            return Err(self.malformed("bitmaps do not lie in order inside their bytes"));
+        }
+        spans
+            .par_iter()
+            .with_min_len(256)
+            .map(|&(start, end)| {
+                RoaringBitmap::deserialize_from(&bytes[start as usize..end as usize])
+                    .map_err(|error| self.malformed(format!("a bitmap does not decode: {error}")))
+            })
+            .collect()
+    }
+
+    /// Checks that every array was taken.
+    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+        match self.arrays.next() {
+            None => Ok(()),
+            Some(_) => {
+                self.taken += 1;
+                Err(self.malformed("more arrays than a segment holds"))
+            }
+        }
+    }
+}

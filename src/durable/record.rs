@@ -1,0 +1,181 @@
+//! A log record: one write batch, self-contained, so that it can be
+//! applied on another machine exactly as here (see docs/FORMAT.md).
+//!
+//! ```text
+//!  header (20 bytes)  length u32 | sequence u64 | payload crc32c u32 | header crc32c u32 (of the 16 before)
+//!  payload            version u8 (1) | write count u32 | writes…
+//!  a write            kind u8 (1 insert, 2 upsert, 3 delete) | length u32 | bytes
+//!                     bytes: the message as canonical JSON, or the `_id` (UTF-8) of a delete
+//! ```
+//!
+//! Integers are little-endian. The header has its own checksum so that a
+//! reader can trust the length before it reads the payload.
+
+use crate::model::Message;
+use crate::write::{message_from_json, Write};
+
+/// Bytes of a record's header.
+pub(crate) const HEADER_BYTES: usize = 20;
+/// The payload format this build writes and reads.
+pub(crate) const RECORD_VERSION: u8 = 1;
+/// The largest payload a record may hold: a longer length in a header is
+/// damage (a batch that large is refused before it is logged).
+pub(crate) const MAX_PAYLOAD_BYTES: u32 = 1 << 30;
+
+const INSERT: u8 = 1;
+const UPSERT: u8 = 2;
+const DELETE: u8 = 3;
+
+/// A record's header, read and checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecordHeader {
+    /// Bytes of the payload.
+    pub(crate) length: u32,
+    /// The batch's place in the store's history, from 1, without gaps.
+    pub(crate) sequence: u64,
+    /// The payload's CRC32C.
+    pub(crate) payload_checksum: u32,
+}
+
+impl RecordHeader {
+    /// The header's bytes, its own checksum last.
+    pub(crate) fn to_bytes(self) -> [u8; HEADER_BYTES] {
+        let mut bytes = [0u8; HEADER_BYTES];
+        bytes[0..4].copy_from_slice(&self.length.to_le_bytes());
+        bytes[4..12].copy_from_slice(&self.sequence.to_le_bytes());
+        bytes[12..16].copy_from_slice(&self.payload_checksum.to_le_bytes());
+        let checksum = crc32c::crc32c(&bytes[..16]);
+        bytes[16..20].copy_from_slice(&checksum.to_le_bytes());
+        bytes
+    }
+
+    /// The header in `bytes`, if its checksum holds and its length is
+    /// allowed.
+    pub(crate) fn parse(bytes: &[u8; HEADER_BYTES]) -> Option<RecordHeader> {
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        if crc32c::crc32c(&bytes[..16]) != word(16) || word(0) > MAX_PAYLOAD_BYTES {
+            return None;
+        }
+        Some(RecordHeader {
+            length: word(0),
+            sequence: u64::from_le_bytes(bytes[4..12].try_into().expect("8 bytes")),
+            payload_checksum: word(12),
+        })
+    }
+}
+
+/// The payload of a batch: what [`decode_batch`] reads back.
+pub(crate) fn encode_batch(batch: &[Write]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(16 + batch.len() * 1024);
+    payload.push(RECORD_VERSION);
+    payload.extend_from_slice(&(batch.len() as u32).to_le_bytes());
+    for write in batch {
+        let (kind, start) = (
+            match write {
+                Write::Insert(_) => INSERT,
+                Write::Upsert(_) => UPSERT,
+                Write::Delete(_) => DELETE,
+            },
+            payload.len(),
+        );
+        payload.push(kind);
+        payload.extend_from_slice(&[0; 4]);
+        match write {
+            Write::Insert(message) | Write::Upsert(message) => {
+                serde_json::to_writer(&mut payload, message).expect("a message serializes to a vector");
+            }
+            Write::Delete(id) => payload.extend_from_slice(id.as_bytes()),
+        }
+        let length = (payload.len() - start - 5) as u32;
+        payload[start + 1..start + 5].copy_from_slice(&length.to_le_bytes());
+    }
+    payload
+}
+
+/// A whole record: header and payload.
+pub(crate) fn record_bytes(sequence: u64, payload: &[u8]) -> Vec<u8> {
+    let header = RecordHeader { length: payload.len() as u32, sequence, payload_checksum: crc32c::crc32c(payload) };
+    let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
+    bytes.extend_from_slice(&header.to_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The batch in a payload whose checksum held; `Err` says what in it is
+/// not a batch (at which byte of the payload).
+pub(crate) fn decode_batch(payload: &[u8]) -> Result<Vec<Write>, String> {
+    let mut at = 0usize;
+    let mut take = |count: usize, what: &str| -> Result<&[u8], String> {
+        let bytes = payload.get(at..at + count).ok_or_else(|| format!("the payload ends inside {what} (byte {at})"))?;
+        at += count;
+        Ok(bytes)
+    };
+    let version = take(1, "the version")?[0];
+    if version != RECORD_VERSION {
+        return Err(format!("payload version {version}; this msgdex reads version {RECORD_VERSION}"));
+    }
+    let count = u32::from_le_bytes(take(4, "the write count")?.try_into().expect("4 bytes"));
+    let mut batch = Vec::with_capacity(count.min(1 << 16) as usize);
+    for number in 0..count {
+        let kind = take(1, "a write's kind")?[0];
+        let length = u32::from_le_bytes(take(4, "a write's length")?.try_into().expect("4 bytes"));
+        let bytes = take(length as usize, "a write")?;
+        let text = std::str::from_utf8(bytes).map_err(|_| format!("write {number} is not UTF-8"))?;
+        let message = || -> Result<Message, String> {
+            message_from_json(text).map_err(|error| format!("write {number} is not a valid message: {error}"))
+        };
+        batch.push(match kind {
+            INSERT => Write::Insert(message()?),
+            UPSERT => Write::Upsert(message()?),
+            DELETE => Write::Delete(text.to_owned()),
+            other => return Err(format!("write {number} has unknown kind {other}")),
+        });
+    }
+    if at != payload.len() {
+        return Err(format!("{} bytes follow the last write", payload.len() - at));
+    }
+    Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> Vec<Write> {
+        let message = Message {
+            subject: Some("Zoë \"quoted\"\n".into()),
+            tags: Some(vec!["a".into()]),
+            ..Message::with_id("m1")
+        };
+        vec![Write::Upsert(message.clone()), Write::Delete("gone ü".into()), Write::Insert(Message::with_id("m2"))]
+    }
+
+    #[test]
+    fn a_batch_decodes_to_itself() {
+        assert_eq!(decode_batch(&encode_batch(&batch())).unwrap(), batch());
+        assert_eq!(decode_batch(&encode_batch(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_header_checks_itself() {
+        let bytes = record_bytes(7, &encode_batch(&batch()));
+        let header = RecordHeader::parse(bytes[..HEADER_BYTES].try_into().unwrap()).unwrap();
+        assert_eq!((header.sequence, header.length as usize), (7, bytes.len() - HEADER_BYTES));
+        for bit in 0..HEADER_BYTES * 8 {
+            let mut damaged: [u8; HEADER_BYTES] = bytes[..HEADER_BYTES].try_into().unwrap();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(RecordHeader::parse(&damaged), None, "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn every_cut_of_a_payload_is_refused() {
+        let payload = encode_batch(&batch());
+        for length in 0..payload.len() {
+            assert!(decode_batch(&payload[..length]).is_err(), "{length} bytes");
+        }
+        let mut longer = payload.clone();
+        longer.push(0);
+        assert!(decode_batch(&longer).unwrap_err().contains("follow the last write"));
+    }
+}
