@@ -31,7 +31,10 @@ fn sample(name: &str) -> String {
 
 fn engines(data: &str) -> Vec<(&'static str, Box<dyn Engine>)> {
     let messages = msgdex::load_str(&sample(data)).expect("the conformance data loads");
-    common::all_engines(messages)
+    let mut engines = common::all_engines(messages.clone());
+    engines.push(("imported", Box::new(common::imported(&messages, msgdex::StoreOptions::default()))));
+    engines.push(("written and reopened", Box::new(common::written_and_reopened(&messages))));
+    engines
 }
 
 #[test]

@@ -137,6 +137,8 @@ pub(crate) struct Log {
     faults: Arc<LogFaults>,
     /// Whether the interval syncer should stop.
     stopping: AtomicBool,
+    /// fsyncs of the log so far.
+    syncs: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,6 +165,7 @@ impl Log {
             policy,
             faults,
             stopping: AtomicBool::new(false),
+            syncs: AtomicU64::new(0),
         });
         if let SyncPolicy::Interval(every) = policy {
             let weak = Arc::downgrade(&log);
@@ -222,6 +225,7 @@ impl Log {
     }
 
     fn sync_file(&self, file: &File) -> io::Result<()> {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         if self.faults.fail_syncs.load(Ordering::Relaxed) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
@@ -276,6 +280,11 @@ impl Log {
             }
             self.synced.notify_all();
         }
+    }
+
+    /// How many times the log was synced.
+    pub(crate) fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 
     /// Starts a new log file for the records after the last written one,

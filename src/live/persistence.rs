@@ -161,6 +161,27 @@ impl LiveEngine {
         }
     }
 
+    /// Waits for background flushes and compactions, then lets this handle
+    /// go. On a data directory, the directory (and its lock) is released
+    /// once every handle is closed or dropped and no background work holds
+    /// the store: closing the last handle is how a program reopens a
+    /// directory in the same process.
+    pub fn close(self) {
+        self.wait_for_compaction();
+        // A background thread lets its handle go just after it says it is
+        // done; other handles of the caller's are waited for only briefly.
+        let waiting = std::time::Instant::now();
+        while Arc::strong_count(&self.shared) > 1 && waiting.elapsed() < std::time::Duration::from_millis(200) {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
+    /// How many times the log was synced (0 off a data directory): with
+    /// group commit, fewer than the writes when writers overlap.
+    pub fn log_syncs(&self) -> u64 {
+        self.shared.durable.get().map_or(0, |durable| durable.log.syncs())
+    }
+
     /// What opening the data directory found (`None` for a store that is
     /// not on one).
     pub fn recovery(&self) -> Option<&Recovery> {

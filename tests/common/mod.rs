@@ -12,6 +12,71 @@ pub fn all_engines(messages: Vec<Message>) -> Vec<(&'static str, Box<dyn Engine>
     vec![("reference", Box::new(ReferenceEngine::new(messages))), ("fast", Box::new(fast))]
 }
 
+/// A store on a data directory, with the directory it lives in (removed
+/// when dropped).
+pub struct OnDisk {
+    /// The store.
+    pub engine: msgdex::LiveEngine,
+    /// Its data directory.
+    pub directory: tempfile::TempDir,
+}
+
+impl Engine for OnDisk {
+    fn message_count(&self) -> u64 {
+        self.engine.message_count()
+    }
+    fn limits(&self) -> msgdex::QueryLimits {
+        self.engine.limits()
+    }
+    fn list_into(&self, query: &msgdex::ListQuery, out: &mut Vec<u8>) {
+        self.engine.list_into(query, out)
+    }
+    fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
+        self.engine.retrieve_into(id, out)
+    }
+}
+
+/// Writes `messages` as a JSON Lines file in `directory`.
+pub fn write_json_lines(directory: &std::path::Path, messages: &[Message]) -> std::path::PathBuf {
+    let path = directory.join("messages.jsonl");
+    let mut text = String::new();
+    for message in messages {
+        text.push_str(&serde_json::to_string(message).unwrap());
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `messages` imported into a new data directory, the store opened from it.
+pub fn imported(messages: &[Message], options: msgdex::StoreOptions) -> OnDisk {
+    let directory = tempfile::tempdir().unwrap();
+    let data = write_json_lines(directory.path(), messages);
+    let store = directory.path().join("store");
+    msgdex::import(&data, &store, |_| {}).expect("the messages import");
+    let engine = msgdex::LiveEngine::open(&store, options).expect("the new directory opens");
+    OnDisk { engine, directory }
+}
+
+/// `messages` written into an empty data directory in batches, with a
+/// checkpoint half way, then the store closed and opened again: every
+/// message comes back through a base file written by a checkpoint and the
+/// log after it.
+pub fn written_and_reopened(messages: &[Message]) -> OnDisk {
+    use msgdex::{Writable, Write};
+    let OnDisk { engine, directory } = imported(&[], msgdex::StoreOptions::default());
+    for (number, batch) in messages.chunks(37).enumerate() {
+        engine.apply(batch.iter().cloned().map(Write::Upsert).collect()).expect("the batch applies");
+        if number == messages.len() / 37 / 2 {
+            engine.checkpoint().expect("the checkpoint is written");
+        }
+    }
+    engine.close();
+    let engine = msgdex::LiveEngine::open(directory.path().join("store"), msgdex::StoreOptions::default())
+        .expect("the directory opens again");
+    OnDisk { engine, directory }
+}
+
 /// Compares a transcript line with an expected one by the conformance rules.
 pub fn same_response(actual: &str, expected: &str) -> Result<(), String> {
     let parse = |text: &str| -> Result<Value, String> {

@@ -1,0 +1,432 @@
+//! The durable store: random sessions of writes, checkpoints (raced by
+//! writes) and reopenings answer as the reference that applied the same
+//! writes; a log cut at every byte of its last records, or with any bit
+//! flipped, opens to exactly the whole batches before the damage or is
+//! refused; a full disk and a failing fsync refuse writes without
+//! changing the store; one process owns a directory.
+//!
+//! `PROPTEST_CASES=500 cargo test --release --test durable` runs a long
+//! campaign; CI runs a small one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use common::generators::{data_set, message_body, target, IDS};
+use common::{imported, OnDisk};
+use msgdex::testing::LogFaults;
+use msgdex::{Engine, LiveEngine, LivePolicy, LiveReference, Message, ReferenceEngine, StoreError, StoreOptions};
+use msgdex::{SyncPolicy, Writable, Write, WriteProblem};
+use proptest::prelude::*;
+
+/// Small parts, so that runs, merges and compactions (checkpoints) happen
+/// within a few writes; background work off, so that a session is
+/// deterministic.
+fn small_policy() -> LivePolicy {
+    LivePolicy { tail_limit: 3, compact_fraction: 0.5, compact_min_rows: 8, background: false, ..LivePolicy::default() }
+}
+
+fn options(sync: SyncPolicy) -> StoreOptions {
+    StoreOptions { sync, policy: small_policy(), ..StoreOptions::default() }
+}
+
+fn store_path(on_disk: &OnDisk) -> PathBuf {
+    on_disk.directory.path().join("store")
+}
+
+/// Every message of `engine`, all fields, page by page in `_id` order.
+fn everything(engine: &dyn Engine) -> Vec<String> {
+    let fields: Vec<&str> = msgdex::Field::ALL.iter().map(|field| field.name()).collect();
+    let attributes = fields.join("&attributes=");
+    (1..)
+        .map(|page| engine.respond(&format!("/v1/messages?per_page=100&page={page}&attributes={attributes}")).body)
+        .take_while(|body| !body.contains("\"items\":[]"))
+        .collect()
+}
+
+fn same_store(actual: &dyn Engine, expected: &dyn Engine) -> Result<(), TestCaseError> {
+    prop_assert_eq!(actual.message_count(), expected.message_count());
+    prop_assert_eq!(everything(actual), everything(expected));
+    for probe in ["/v1/messages?sort_by=-modified&per_page=7&page=2", "/v1/messages?filters-q=a&sort_by=date_time"] {
+        prop_assert_eq!(actual.respond(probe).body, expected.respond(probe).body, "{}", probe);
+    }
+    Ok(())
+}
+
+/// One step of a random session.
+#[derive(Clone, Debug)]
+enum Step {
+    Batch(Vec<Write>),
+    Request(String),
+    Checkpoint,
+    /// A checkpoint with these batches written while it builds, the tail
+    /// first made a run or left as it is.
+    CheckpointRacing { flush_first: bool, batches: Vec<Vec<Write>> },
+    Reopen,
+}
+
+fn some_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => proptest::sample::select(IDS).prop_map(str::to_owned),
+        2 => (0..30u32).prop_map(|number| format!("new-{number}")),
+    ]
+}
+
+fn some_message() -> impl Strategy<Value = Message> {
+    (some_id(), message_body()).prop_map(|(id, message)| Message { id, ..message })
+}
+
+fn write() -> impl Strategy<Value = Write> {
+    prop_oneof![
+        4 => some_message().prop_map(Write::Upsert),
+        2 => some_message().prop_map(Write::Insert),
+        2 => some_id().prop_map(Write::Delete),
+    ]
+}
+
+fn batch() -> impl Strategy<Value = Vec<Write>> {
+    proptest::collection::vec(write(), 1..4)
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => batch().prop_map(Step::Batch),
+        2 => target().prop_map(Step::Request),
+        1 => Just(Step::Checkpoint),
+        1 => (any::<bool>(), proptest::collection::vec(batch(), 1..4))
+            .prop_map(|(flush_first, batches)| Step::CheckpointRacing { flush_first, batches }),
+        2 => Just(Step::Reopen),
+    ]
+}
+
+fn run_session(messages: Vec<Message>, steps: &[Step], sync: SyncPolicy) -> Result<(), TestCaseError> {
+    let OnDisk { engine, directory } = imported(&messages, options(sync));
+    let path = directory.path().join("store");
+    let mut engine = Some(engine);
+    let reference = LiveReference::new(ReferenceEngine::new(messages));
+    for step in steps {
+        let live = engine.as_ref().expect("open");
+        match step {
+            Step::Batch(batch) => {
+                prop_assert_eq!(live.apply(batch.clone()), reference.apply(batch.clone()), "batch {:?}", batch);
+            }
+            Step::Request(target) => {
+                let expected = reference.respond(target).to_transcript_line();
+                prop_assert_eq!(live.respond(target).to_transcript_line(), expected, "request {}", target);
+            }
+            Step::Checkpoint => live.checkpoint().expect("the checkpoint is written"),
+            Step::CheckpointRacing { flush_first, batches } => {
+                let mut outcomes = Vec::new();
+                let during = || outcomes = batches.iter().map(|batch| live.apply(batch.clone())).collect();
+                if *flush_first { live.compact_racing(during) } else { live.compact_leaving_tail_racing(during) }
+                    .expect("the compaction builds");
+                prop_assert_eq!(live.checkpoint_failure(), None);
+                for (batch, outcome) in batches.iter().zip(outcomes) {
+                    prop_assert_eq!(outcome, reference.apply(batch.clone()), "batch {:?} during a checkpoint", batch);
+                }
+            }
+            Step::Reopen => {
+                engine.take().expect("open").close();
+                let reopened = LiveEngine::open(&path, options(sync)).expect("the directory opens again");
+                prop_assert_eq!(reopened.recovery().and_then(|recovery| recovery.cut.clone()), None);
+                same_store(&reopened, &reference)?;
+                engine = Some(reopened);
+            }
+        }
+        prop_assert_eq!(engine.as_ref().expect("open").message_count(), reference.message_count());
+    }
+    engine.take().expect("open").close();
+    let reopened = LiveEngine::open(&path, options(sync)).expect("the directory opens at the end");
+    same_store(&reopened, &reference)?;
+    let checked = msgdex::check(&path);
+    prop_assert!(checked.is_err(), "the directory is owned by the open store");
+    reopened.close();
+    let report = msgdex::check(&path).expect("the directory checks");
+    prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
+    prop_assert_eq!(report.messages, reference.message_count());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases / 4 + 1, ..ProptestConfig::default() })]
+
+    /// Writes, checkpoints (raced by writes or not) and reopenings: after
+    /// every reopening and at the end the store equals the reference.
+    #[test]
+    fn sessions_with_checkpoints_and_reopenings_agree_with_the_reference(
+        messages in data_set(30),
+        steps in proptest::collection::vec(step(), 1..30),
+        sync in prop_oneof![Just(SyncPolicy::Always), Just(SyncPolicy::Never)],
+    ) {
+        run_session(messages, &steps, sync)?;
+    }
+}
+
+/// A store with some history: a checkpoint, then `batches` batches in the
+/// log after it. Returns the directory, and the reference after each batch
+/// (index 0: before any).
+fn store_with_log(batches: usize) -> (OnDisk, Vec<ReferenceEngine>) {
+    let messages: Vec<Message> = msgdex::load_path("fixtures/generated-200.jsonl").unwrap();
+    let on_disk = imported(&messages[..100], options(SyncPolicy::Always));
+    let mut reference = ReferenceEngine::new(messages[..100].to_vec());
+    let mut states = Vec::new();
+    for (number, message) in messages[100..100 + batches].iter().enumerate() {
+        if number == 2 {
+            on_disk.engine.checkpoint().unwrap();
+            states.push(ReferenceEngine::new(reference.messages().to_vec()));
+        }
+        let batch = vec![Write::Upsert(message.clone()), Write::Delete(messages[number].id.clone())];
+        on_disk.engine.apply(batch.clone()).unwrap();
+        reference.apply(batch).unwrap();
+        if number >= 2 {
+            states.push(ReferenceEngine::new(reference.messages().to_vec()));
+        }
+    }
+    (on_disk, states)
+}
+
+/// The one log file a store writes after its last checkpoint.
+fn last_log(directory: &Path) -> PathBuf {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "wal"))
+        .collect();
+    logs.sort();
+    logs.pop().expect("a log file")
+}
+
+/// Where each whole record of a log file ends.
+fn record_ends(log: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while at + 20 <= log.len() {
+        at += 20 + u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
+        ends.push(at);
+    }
+    ends
+}
+
+fn copy_directory(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_log_cut_at_any_byte_of_its_last_records_opens_to_the_whole_batches_before_the_cut() {
+    let (on_disk, states) = store_with_log(8);
+    let path = store_path(&on_disk);
+    let OnDisk { engine, directory } = on_disk;
+    engine.close();
+    let log_path = last_log(&path);
+    let log = std::fs::read(&log_path).unwrap();
+    let ends = record_ends(&log);
+    assert_eq!(ends.len(), 6, "six batches after the checkpoint");
+    assert_eq!(*ends.last().unwrap(), log.len());
+    let first_cut = ends[ends.len() - 4];
+    for length in first_cut..=log.len() {
+        let copy = directory.path().join(format!("cut-{length}"));
+        copy_directory(&path, &copy);
+        std::fs::write(copy.join(log_path.file_name().unwrap()), &log[..length]).unwrap();
+        let reopened = LiveEngine::open(&copy, options(SyncPolicy::Always)).expect("a cut log opens");
+        let whole = ends.iter().filter(|&&end| end <= length).count();
+        let cut = reopened.recovery().unwrap().cut.clone();
+        assert_eq!(cut.is_some(), !ends.contains(&length) && length != 0, "cut at {length}: {cut:?}");
+        if let Some(cut) = cut {
+            assert_eq!(cut.offset as usize + cut.bytes as usize, length);
+            assert!(cut.to_string().contains("never acknowledged"), "{cut}");
+        }
+        same_store(&reopened, &states[whole]).unwrap_or_else(|error| panic!("cut at {length}: {error}"));
+        // The cut is made on disk: the next open finds a clean end.
+        reopened.close();
+        let again = LiveEngine::open(&copy, options(SyncPolicy::Always)).unwrap();
+        assert_eq!(again.recovery().unwrap().cut, None);
+        again.close();
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+}
+
+#[test]
+fn a_flipped_bit_anywhere_in_the_log_is_refused_or_cuts_only_the_last_record() {
+    let (on_disk, states) = store_with_log(5);
+    let path = store_path(&on_disk);
+    let OnDisk { engine, directory } = on_disk;
+    engine.close();
+    let log_path = last_log(&path);
+    let log = std::fs::read(&log_path).unwrap();
+    let last_start = record_ends(&log).iter().rev().nth(1).copied().unwrap_or(0);
+    let copy = directory.path().join("flipped");
+    copy_directory(&path, &copy);
+    let copied_log = copy.join(log_path.file_name().unwrap());
+    for position in 0..log.len() {
+        let mut damaged = log.clone();
+        damaged[position] ^= 1 << (position % 8);
+        std::fs::write(&copied_log, &damaged).unwrap();
+        match LiveEngine::open(&copy, options(SyncPolicy::Never)) {
+            Err(StoreError::Corrupt { path, offset, .. }) => {
+                assert!(position < last_start, "byte {position} of the last record refused the open");
+                assert_eq!(path, copied_log);
+                assert!(offset as usize <= position, "damage at {position} reported at {offset}");
+            }
+            Err(other) => panic!("byte {position}: {other}"),
+            Ok(reopened) => {
+                assert!(position >= last_start, "byte {position} passed unnoticed");
+                assert!(reopened.recovery().unwrap().cut.is_some());
+                same_store(&reopened, &states[states.len() - 2]).unwrap();
+                reopened.close();
+            }
+        }
+    }
+}
+
+#[test]
+fn flipped_bits_in_the_base_file_and_the_manifest_are_refused() {
+    let on_disk = imported(&msgdex::load_path("fixtures/messages.jsonl").unwrap(), options(SyncPolicy::Always));
+    let path = store_path(&on_disk);
+    on_disk.engine.close();
+    for name in ["base-00000000000000000000.seg", "MANIFEST"] {
+        let file = path.join(name);
+        let bytes = std::fs::read(&file).unwrap();
+        let mut refused = 0;
+        let positions: Vec<usize> = (0..bytes.len()).step_by((bytes.len() / 500).max(1)).collect();
+        for &position in &positions {
+            let mut damaged = bytes.clone();
+            damaged[position] ^= 0x10;
+            std::fs::write(&file, &damaged).unwrap();
+            match LiveEngine::open(&path, options(SyncPolicy::Always)) {
+                Err(StoreError::Corrupt { path: named, .. }) => {
+                    assert_eq!(named, file);
+                    refused += 1;
+                }
+                Err(other) => panic!("{name} byte {position}: {other}"),
+                // Only the zero padding between arrays is outside every checksum.
+                Ok(engine) => engine.close(),
+            }
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        assert!(refused * 10 >= positions.len() * 9, "{name}: {refused} of {} flips refused", positions.len());
+    }
+    LiveEngine::open(&path, options(SyncPolicy::Always)).expect("the undamaged directory opens").close();
+}
+
+fn faulty_options(faults: &Arc<LogFaults>) -> StoreOptions {
+    StoreOptions { faults: Arc::clone(faults), ..options(SyncPolicy::Always) }
+}
+
+#[test]
+fn a_full_disk_refuses_the_write_and_changes_nothing_until_space_returns() {
+    let faults = Arc::new(LogFaults::none());
+    let messages = msgdex::load_path("fixtures/messages.jsonl").unwrap();
+    let OnDisk { engine, directory } = imported(&messages, faulty_options(&faults));
+    let path = directory.path().join("store");
+    engine.upsert(Message::with_id("before")).unwrap();
+    let log_path = last_log(&path);
+    let log_before = std::fs::read(&log_path).unwrap();
+    let answers_before = everything(&engine);
+    // Room for part of the next record only: the write is torn by the disk.
+    faults.space_left.store(log_before.len() as u64 + 30, Ordering::Relaxed);
+    let refused = engine.apply(vec![Write::Upsert(Message::with_id("a")), Write::Delete(messages[0].id.clone())]);
+    let error = refused.expect_err("no room for the record");
+    assert!(matches!(&error.problem, WriteProblem::Storage(why) if why.contains("No space left") && why.contains("nothing was applied")), "{error}");
+    assert_eq!(everything(&engine), answers_before, "the store is unchanged");
+    assert_eq!(std::fs::read(&log_path).unwrap(), log_before, "the log is cut back to its last whole record");
+    assert!(engine.retrieve("a").is_none());
+    // Space returns: writes go on, and everything survives a reopening.
+    faults.space_left.store(u64::MAX, Ordering::Relaxed);
+    engine.upsert(Message::with_id("after")).unwrap();
+    engine.close();
+    let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();
+    assert!(reopened.retrieve("before").is_some() && reopened.retrieve("after").is_some());
+    assert!(reopened.retrieve("a").is_none());
+    assert_eq!(reopened.message_count(), messages.len() as u64 + 2);
+    reopened.close();
+}
+
+#[test]
+fn a_failed_fsync_refuses_every_later_write_until_the_store_is_reopened() {
+    let faults = Arc::new(LogFaults::none());
+    let messages = msgdex::load_path("fixtures/messages.jsonl").unwrap();
+    let OnDisk { engine, directory } = imported(&messages, faulty_options(&faults));
+    let path = directory.path().join("store");
+    engine.upsert(Message::with_id("kept")).unwrap();
+    faults.fail_syncs.store(true, Ordering::Relaxed);
+    let error = engine.upsert(Message::with_id("unsynced")).expect_err("the sync fails");
+    assert!(error.to_string().contains("could not be synced"), "{error}");
+    // The device works again, but the store does not trust it until reopened.
+    faults.fail_syncs.store(false, Ordering::Relaxed);
+    let error = engine.upsert(Message::with_id("later")).expect_err("writes are refused");
+    assert!(error.to_string().contains("reopen it"), "{error}");
+    assert!(engine.retrieve("later").is_none());
+    engine.close();
+    let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();
+    assert!(reopened.retrieve("kept").is_some());
+    // The unsynced batch was never acknowledged: whole or absent, and the
+    // refused one absent.
+    assert!(reopened.retrieve("later").is_none());
+    reopened.upsert(Message::with_id("writable again")).unwrap();
+    reopened.close();
+}
+
+#[test]
+fn one_process_owns_a_directory() {
+    let on_disk = imported(&[], options(SyncPolicy::Always));
+    let path = store_path(&on_disk);
+    match LiveEngine::open(&path, options(SyncPolicy::Always)) {
+        Err(error @ StoreError::Locked { holder: Some(pid), .. }) => {
+            assert_eq!(pid, std::process::id());
+            assert!(error.to_string().contains(&format!("pid {pid}")), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(msgdex::FastEngine::open(&path), Err(StoreError::Locked { .. })));
+    on_disk.engine.close();
+    msgdex::FastEngine::open(&path).expect("free again");
+}
+
+#[test]
+fn concurrent_writers_share_fsyncs_and_every_acknowledged_write_survives() {
+    let on_disk = imported(&[], StoreOptions::default());
+    let path = store_path(&on_disk);
+    let engine = on_disk.engine.clone();
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                for number in 0..100 {
+                    engine.upsert(Message::with_id(format!("w{writer}-{number:03}"))).expect("acknowledged");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let syncs = engine.log_syncs();
+    assert!(syncs < 800, "8 writers shared fsyncs: {syncs} for 800 writes");
+    drop(engine);
+    on_disk.engine.close();
+    let reopened = LiveEngine::open(&path, StoreOptions::default()).unwrap();
+    assert_eq!(reopened.message_count(), 800);
+    reopened.close();
+}
+
+#[test]
+fn a_failed_import_leaves_no_directory() {
+    let directory = tempfile::tempdir().unwrap();
+    let data = directory.path().join("bad.jsonl");
+    std::fs::write(&data, "{\"_id\": \"a\"}\n{\"_id\": \"a\"}\n").unwrap();
+    let store = directory.path().join("store");
+    let error = msgdex::import(&data, &store, |_| {}).expect_err("a repeated _id");
+    assert!(error.to_string().contains("line 2"), "{error}");
+    let left: Vec<_> = std::fs::read_dir(directory.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("bad.jsonl")], "nothing else was left");
+    assert!(matches!(LiveEngine::open(&store, StoreOptions::default()), Err(StoreError::Io { .. })));
+    std::fs::write(&data, "{\"_id\": \"a\"}\n").unwrap();
+    msgdex::import(&data, &store, |_| {}).unwrap();
+    assert!(matches!(msgdex::import(&data, &store, |_| {}), Err(StoreError::AlreadyExists { .. })));
+}
