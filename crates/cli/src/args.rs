@@ -16,8 +16,9 @@ pub(crate) struct Cli {
 /// Options of every command that loads a data file.
 #[derive(clap::Args)]
 pub(crate) struct DataOptions {
-    /// Messages to load: a JSON array or JSON Lines file.
-    #[arg(long, value_name = "FILE")]
+    /// Messages to load: a JSON array or JSON Lines file, or a data
+    /// directory made by `msgdex import`.
+    #[arg(long, value_name = "FILE|DIR")]
     pub(crate) data: PathBuf,
     /// Which engine answers: the indexed `fast` one or the naive `reference`.
     #[arg(long, value_enum, default_value_t = EngineKind::Fast)]
@@ -78,6 +79,32 @@ pub(crate) fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
+/// How a data directory keeps writes.
+#[derive(clap::Args)]
+pub(crate) struct DurabilityOptions {
+    /// With a data directory: when a write is synced to disk. `always`
+    /// (before it is acknowledged; a power loss takes nothing
+    /// acknowledged), `interval=MS` (every MS milliseconds; a power loss
+    /// takes at most that much) or `never` (the kernel decides; a crash of
+    /// msgdex alone takes nothing).
+    #[arg(long, value_name = "POLICY", default_value = "always", value_parser = parse_sync)]
+    pub(crate) sync: msgdex::SyncPolicy,
+}
+
+/// A sync policy: `always`, `never` or `interval=MS`.
+pub(crate) fn parse_sync(text: &str) -> Result<msgdex::SyncPolicy, String> {
+    match text {
+        "always" => Ok(msgdex::SyncPolicy::Always),
+        "never" => Ok(msgdex::SyncPolicy::Never),
+        _ => match text.strip_prefix("interval=").map(str::parse::<u64>) {
+            Some(Ok(milliseconds @ 1..=60_000)) => {
+                Ok(msgdex::SyncPolicy::Interval(std::time::Duration::from_millis(milliseconds)))
+            }
+            _ => Err(format!("{text:?} is not a sync policy: give always, never or interval=MS (MS from 1 to 60000)")),
+        },
+    }
+}
+
 /// The engines the command line can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum EngineKind {
@@ -89,6 +116,29 @@ pub(crate) enum EngineKind {
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
+    /// Make a data directory from a JSON array or JSON Lines file: loaded
+    /// with every check of a load, written as segment files, reopened in a
+    /// fraction of the load time, and kept up to date by writes.
+    #[command(after_help = "Example:\n  msgdex import --data fixtures/messages.jsonl --into messages.db\n  \
+msgdex list --data messages.db 'filters-channel=sms'\n\n\
+Exit status: 0 on success, 1 when the file cannot be loaded or DIR exists (nothing is left behind).")]
+    Import {
+        /// The messages: a JSON array or JSON Lines file.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// The data directory to make; it must not exist.
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+    },
+    /// Verify a data directory: every checksum, every index against the
+    /// rows, and the log read through.
+    #[command(after_help = "Example:\n  msgdex check messages.db\n\n\
+Exit status: 0 when all is well, 1 when a file is damaged or an index disagrees with its rows.")]
+    Check {
+        /// The data directory.
+        #[arg(value_name = "DIR")]
+        directory: PathBuf,
+    },
     /// List messages: print the body of GET /v1/messages?QUERY as pretty JSON.
     #[command(after_help = "Example:\n  msgdex list --data fixtures/messages.jsonl \
 'filters-channel=sms&sort_by=-date_time&attributes=correspondent'\n\n\
@@ -119,8 +169,8 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
     #[command(after_help = "Example:\n  msgdex explain --data fixtures/messages.jsonl \
 'filters-location=6724fbc74f73a2cebf6377fa&filters-q=zo%C3%AB&sort_by=-date_time'")]
     Explain {
-        /// Messages to load: a JSON array or JSON Lines file.
-        #[arg(long, value_name = "FILE")]
+        /// Messages to load: a JSON array or JSON Lines file, or a data directory.
+        #[arg(long, value_name = "FILE|DIR")]
         data: PathBuf,
         /// The query string (a leading `?` is allowed).
         #[arg(default_value = "")]
@@ -166,9 +216,15 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
 Every engine's answers are compared with msgdex's, byte for byte; differences are reported."
     )]
     Bench {
-        /// Messages to load: a JSON Lines (or array) file, e.g. from `msgdex gen`.
+        /// Messages to load: a JSON Lines (or array) file, e.g. from `msgdex
+        /// gen`. The durable store's figures (import, reopening, durable
+        /// writes) are measured on a data directory imported from it.
         #[arg(long, value_name = "FILE")]
         data: PathBuf,
+        /// Also measure the durable store: import the file into a temporary
+        /// data directory beside it, reopen it, and time durable writes.
+        #[arg(long)]
+        durable: bool,
         /// Engines to compare, comma-separated: msgdex, reference, sqlite.
         #[arg(long, default_value = "msgdex,reference", value_delimiter = ',')]
         engines: Vec<String>,
@@ -211,6 +267,8 @@ or from MSGDEX_ACCOUNT_ID, MSGDEX_API_KEY and MSGDEX_API_SECRET; never from argu
         data: DataOptions,
         #[command(flatten)]
         query_options: QueryOptions,
+        #[command(flatten)]
+        durability: DurabilityOptions,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: std::net::SocketAddr,
@@ -230,12 +288,14 @@ msgdex run --data fixtures/messages.jsonl\n\n\
 Each line of stdin is a request target (optionally after GET); each answer is one line \
 {\"status\":…,\"body\":…}. Write lines:\n  PUT /v1/messages/ID {…message JSON…}   \
 upsert: 201 created, 200 replaced\n  DELETE /v1/messages/ID                 204, or 404 if absent\n\
-A refused write (400/404) says why and changes nothing. Nothing is written back to the file.")]
+A refused write (400/404) says why and changes nothing. With --data FILE nothing is written back to the file; with --data DIR (a data directory) every write is durable before its line is printed.")]
     Run {
         #[command(flatten)]
         data: DataOptions,
         #[command(flatten)]
         query_options: QueryOptions,
+        #[command(flatten)]
+        durability: DurabilityOptions,
         /// The longest request line answered; a longer one gets a 400 line.
         #[arg(long, value_name = "BYTES", default_value_t = msgdex::transcript::DEFAULT_MAX_LINE_BYTES,
               value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]

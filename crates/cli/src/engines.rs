@@ -1,17 +1,28 @@
 //! Opening the data a command answers from, with the engine it asked for:
-//! progress while a large file loads, and a warning when it holds nothing.
+//! a JSON file (progress while a large one loads, and a warning when it
+//! holds nothing) or a data directory (read, not loaded; its writes kept).
 
 use std::path::Path;
 
-use msgdex::{Engine, FastEngine, LiveEngine, LiveReference, QueryLimits, ReferenceEngine, Writable};
+use msgdex::{Engine, FastEngine, ListQuery, LiveEngine, LiveReference, QueryLimits, ReferenceEngine, StoreOptions, Writable};
 
 use crate::args::{DataOptions, EngineKind};
 use crate::output::{warn, Failure};
 use crate::progress;
 
-/// The fast engine over the file at `path`, with a progress bar on a
-/// terminal.
+/// Whether `--data` names a data directory rather than a file.
+pub(crate) fn is_directory(path: &Path) -> bool {
+    path.is_dir()
+}
+
+/// The fast engine over the file or data directory at `path`, with a
+/// progress bar on a terminal while a file loads.
 pub(crate) fn load_fast(path: &Path) -> Result<FastEngine, Failure> {
+    if is_directory(path) {
+        let engine = FastEngine::open(path).map_err(|error| error.to_string())?;
+        warn_if_empty(path, engine.message_count());
+        return Ok(engine);
+    }
     let size = std::fs::metadata(path).map_or(0, |metadata| metadata.len());
     let bar = progress::loading(path, size);
     let loaded = FastEngine::load_path_with_progress(path, |progress| bar.set_position(progress.bytes_read));
@@ -21,8 +32,23 @@ pub(crate) fn load_fast(path: &Path) -> Result<FastEngine, Failure> {
     Ok(engine)
 }
 
+/// Every message of the file or data directory at `path`.
 fn load_messages(path: &Path) -> Result<Vec<msgdex::Message>, Failure> {
-    let messages = msgdex::load_path(path).map_err(|error| error.to_string())?;
+    let messages = if is_directory(path) {
+        let engine = FastEngine::open(path).map_err(|error| error.to_string())?;
+        let mut messages = Vec::with_capacity(engine.message_count() as usize);
+        for page in 1.. {
+            let query = ListQuery::builder().per_page(100).page(page).build().expect("a valid page");
+            let items = engine.list(&query).items;
+            if items.is_empty() {
+                break;
+            }
+            messages.extend(items);
+        }
+        messages
+    } else {
+        msgdex::load_path(path).map_err(|error| error.to_string())?
+    };
     warn_if_empty(path, messages.len() as u64);
     Ok(messages)
 }
@@ -41,9 +67,25 @@ pub(crate) fn open(options: &DataOptions, limits: QueryLimits) -> Result<Box<dyn
     })
 }
 
-/// The engine of `msgdex run`: one that takes write lines too.
-pub(crate) fn open_writable(options: &DataOptions, limits: QueryLimits) -> Result<Box<dyn Writable>, Failure> {
+/// The live store on a data directory, owned by this process until it
+/// exits; what recovery cut off the log is said on stderr.
+pub(crate) fn open_directory(path: &Path, sync: msgdex::SyncPolicy) -> Result<LiveEngine, Failure> {
+    let engine = LiveEngine::open(path, StoreOptions { sync, ..StoreOptions::default() }).map_err(|error| error.to_string())?;
+    if let Some(cut) = engine.recovery().and_then(|recovery| recovery.cut.as_ref()) {
+        warn(&format!("recovery {cut}"));
+    }
+    Ok(engine)
+}
+
+/// The engine of `msgdex run`: one that takes write lines too, durably on
+/// a data directory.
+pub(crate) fn open_writable(
+    options: &DataOptions,
+    limits: QueryLimits,
+    sync: msgdex::SyncPolicy,
+) -> Result<Box<dyn Writable>, Failure> {
     Ok(match options.engine {
+        EngineKind::Fast if is_directory(&options.data) => Box::new(open_directory(&options.data, sync)?.with_limits(limits)),
         EngineKind::Fast => Box::new(LiveEngine::from_fast(&load_fast(&options.data)?).with_limits(limits)),
         EngineKind::Reference => {
             Box::new(LiveReference::new(ReferenceEngine::with_limits(load_messages(&options.data)?, limits)))

@@ -91,12 +91,51 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
                 Err(error) => print_response(&msgdex::Response::bad_request(error.arg_errors())),
             }
         }
-        Command::Serve { data, query_options, bind, keys, no_auth, limits: bounds } => {
-            serve::serve(&data, limits(&query_options), bind, keys, no_auth, &bounds)?;
+        Command::Import { data, into } => {
+            let size = std::fs::metadata(&data).map_or(0, |metadata| metadata.len());
+            let bar = progress::loading(&data, size);
+            let imported = msgdex::import(&data, &into, |progress| bar.set_position(progress.bytes_read));
+            bar.finish_and_clear();
+            let report = imported.map_err(|error| error.to_string())?;
+            if report.messages == 0 {
+                output::warn(&format!("{} holds no messages: the data directory is empty", data.display()));
+            }
+            let _ = writeln!(
+                io::stderr(),
+                "msgdex: imported {} messages into {} ({} bytes)",
+                report.messages,
+                into.display(),
+                report.bytes
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { directory } => {
+            let report = msgdex::check(&directory).map_err(|error| error.to_string())?;
+            let mut lines = vec![format!(
+                "{}: {} messages in the base, {} log records in {} files, {} messages in all",
+                directory.display(),
+                report.base_messages,
+                report.log_records,
+                report.log_files,
+                report.messages
+            )];
+            if let Some(torn) = &report.torn {
+                lines.push(format!("a torn record ends the log; opening it will have {torn}"));
+            }
+            lines.extend(report.problems.iter().map(|problem| format!("damaged: {problem}")));
+            if report.problems.is_empty() {
+                lines.push("every checksum holds and every index agrees with the rows".to_owned());
+            }
+            print_line(&lines.join("\n"))?;
+            Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Serve { data, query_options, durability, bind, keys, no_auth, limits: bounds } => {
+            serve::serve(&data, limits(&query_options), durability.sync, bind, keys, no_auth, &bounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
             data,
+            durable,
             engines,
             threads,
             per_template,
@@ -127,6 +166,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
                 throughput_seconds,
                 writes,
                 steady_writes_per_second: steady_writes,
+                durable,
             };
             let spinner = progress::steps();
             let report = msgdex_bench::harness::run(config, &mut |step| {
@@ -173,8 +213,8 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             out.flush().map_err(|error| Failure::of_output(error, "requests"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { data, query_options, max_line_bytes } => {
-            let engine = engines::open_writable(&data, limits(&query_options))?;
+        Command::Run { data, query_options, durability, max_line_bytes } => {
+            let engine = engines::open_writable(&data, limits(&query_options), durability.sync)?;
             let options = msgdex::transcript::TranscriptOptions {
                 max_line_bytes,
                 // A program may write a request and wait for its answer on a

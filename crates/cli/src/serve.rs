@@ -7,7 +7,7 @@ use std::sync::Arc;
 use msgdex::server::{run, KeysFile, ServerConfig};
 use msgdex::{Engine, QueryLimits};
 
-use crate::args::{DataOptions, ServeLimits};
+use crate::args::{DataOptions, EngineKind, ServeLimits};
 use crate::engines;
 use crate::output::Failure;
 
@@ -15,6 +15,7 @@ use crate::output::Failure;
 pub(crate) fn serve(
     data: &DataOptions,
     limits: QueryLimits,
+    sync: msgdex::SyncPolicy,
     bind: std::net::SocketAddr,
     keys: Option<PathBuf>,
     no_auth: bool,
@@ -36,7 +37,12 @@ pub(crate) fn serve(
     config.shutdown_timeout = bounds.shutdown_timeout;
     // Refuse a bad configuration before the data is loaded.
     config.validate().map_err(|error| error.to_string())?;
-    let engine: Arc<dyn Engine> = Arc::from(engines::open(data, limits)?);
+    // A data directory is owned by the server while it runs.
+    let engine: Arc<dyn Engine> = if engines::is_directory(&data.data) && data.engine == EngineKind::Fast {
+        Arc::new(engines::open_directory(&data.data, sync)?.with_limits(limits))
+    } else {
+        Arc::from(engines::open(data, limits)?)
+    };
     run(engine, config).map_err(|error| Failure::Message(error.to_string()))
 }
 

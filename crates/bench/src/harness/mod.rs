@@ -3,6 +3,7 @@
 //! reports latency per template, throughput, load speed and memory, side by
 //! side in one run.
 
+pub mod durable;
 pub mod live;
 
 use std::fmt::Write as _;
@@ -70,6 +71,8 @@ pub struct BenchConfig {
     pub writes: usize,
     /// Upserts per second of the steady writer while queries are measured.
     pub steady_writes_per_second: f64,
+    /// Also measure the durable store (import, reopening, durable writes).
+    pub durable: bool,
 }
 
 /// One engine's load figures.
@@ -129,6 +132,8 @@ pub struct BenchReport {
     pub compared: usize,
     /// The live-write figures, when asked for.
     pub live: Option<live::LiveFigures>,
+    /// The durable store's figures, when asked for.
+    pub durable: Option<durable::DurableFigures>,
     /// The configuration.
     pub config: BenchConfig,
 }
@@ -258,6 +263,13 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
     let live = (config.writes > 0)
         .then(|| live::run(&fast, &messages, &requests, config.writes, config.steady_writes_per_second, progress));
     drop(messages);
+    let durable = match config.durable {
+        true => {
+            let written = load_sample(&config.data, DURABLE_WRITES)?;
+            Some(durable::run(&config.data, &fast, &written, &requests, progress)?)
+        }
+        false => None,
+    };
     Ok(BenchReport {
         messages: message_count,
         file_bytes,
@@ -267,9 +279,13 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
         disagreements,
         compared,
         live,
+        durable,
         config,
     })
 }
+
+/// Messages upserted by the durable-write runs.
+const DURABLE_WRITES: usize = 50_000;
 
 /// Messages read to draw the mix from when msgdex runs alone.
 const MIX_SAMPLE: usize = 1_000_000;
@@ -419,6 +435,9 @@ impl BenchReport {
         }
         if let Some(live) = &self.live {
             out.push_str(&live.to_markdown());
+        }
+        if let (Some(durable), Some(load)) = (&self.durable, self.loads.first()) {
+            out.push_str(&durable.to_markdown(load.seconds, load.resident_bytes, self.file_bytes));
         }
         if self.disagreements.is_empty() {
             let _ = writeln!(out, "\nAnswers: all {} compared responses equal msgdex's, byte for byte.", self.compared);
