@@ -63,7 +63,10 @@ enum Step {
     Checkpoint,
     /// A checkpoint with these batches written while it builds, the tail
     /// first made a run or left as it is.
-    CheckpointRacing { flush_first: bool, batches: Vec<Vec<Write>> },
+    CheckpointRacing {
+        flush_first: bool,
+        batches: Vec<Vec<Write>>,
+    },
     Reopen,
 }
 
@@ -333,7 +336,10 @@ fn a_full_disk_refuses_the_write_and_changes_nothing_until_space_returns() {
     faults.space_left.store(log_before.len() as u64 + 30, Ordering::Relaxed);
     let refused = engine.apply(vec![Write::Upsert(Message::with_id("a")), Write::Delete(messages[0].id.clone())]);
     let error = refused.expect_err("no room for the record");
-    assert!(matches!(&error.problem, WriteProblem::Storage(why) if why.contains("No space left") && why.contains("nothing was applied")), "{error}");
+    assert!(
+        matches!(&error.problem, WriteProblem::Storage(why) if why.contains("No space left") && why.contains("nothing was applied")),
+        "{error}"
+    );
     assert_eq!(everything(&engine), answers_before, "the store is unchanged");
     assert_eq!(std::fs::read(&log_path).unwrap(), log_before, "the log is cut back to its last whole record");
     assert!(engine.retrieve("a").is_none());

@@ -89,6 +89,29 @@ pub(crate) struct DurabilityOptions {
     /// msgdex alone takes nothing).
     #[arg(long, value_name = "POLICY", default_value = "always", value_parser = parse_sync)]
     pub(crate) sync: msgdex::SyncPolicy,
+    /// With a data directory: write a checkpoint (a new base file; the log
+    /// before it is removed) once this many messages changed. Default: a
+    /// quarter of the base, at least 4096.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) checkpoint_rows: Option<u64>,
+    /// Messages written before they are indexed (tests use small ones).
+    #[arg(long, hide = true, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub(crate) tail_limit: Option<usize>,
+}
+
+impl DurabilityOptions {
+    /// The store options these flags ask for.
+    pub(crate) fn store_options(&self) -> msgdex::StoreOptions {
+        let mut options = msgdex::StoreOptions { sync: self.sync, ..msgdex::StoreOptions::default() };
+        if let Some(rows) = self.checkpoint_rows {
+            options.policy.compact_fraction = 0.0;
+            options.policy.compact_min_rows = rows;
+        }
+        if let Some(limit) = self.tail_limit {
+            options.policy.tail_limit = limit;
+        }
+        options
+    }
 }
 
 /// A sync policy: `always`, `never` or `interval=MS`.

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use msgdex::{Engine, FastEngine, ListQuery, LiveEngine, LiveReference, QueryLimits, ReferenceEngine, StoreOptions, Writable};
+use msgdex::{
+    Engine, FastEngine, ListQuery, LiveEngine, LiveReference, QueryLimits, ReferenceEngine, StoreOptions, Writable,
+};
 
 use crate::args::{DataOptions, EngineKind};
 use crate::output::{warn, Failure};
@@ -69,8 +71,8 @@ pub(crate) fn open(options: &DataOptions, limits: QueryLimits) -> Result<Box<dyn
 
 /// The live store on a data directory, owned by this process until it
 /// exits; what recovery cut off the log is said on stderr.
-pub(crate) fn open_directory(path: &Path, sync: msgdex::SyncPolicy) -> Result<LiveEngine, Failure> {
-    let engine = LiveEngine::open(path, StoreOptions { sync, ..StoreOptions::default() }).map_err(|error| error.to_string())?;
+pub(crate) fn open_directory(path: &Path, options: StoreOptions) -> Result<LiveEngine, Failure> {
+    let engine = LiveEngine::open(path, options).map_err(|error| error.to_string())?;
     if let Some(cut) = engine.recovery().and_then(|recovery| recovery.cut.as_ref()) {
         warn(&format!("recovery {cut}"));
     }
@@ -82,10 +84,12 @@ pub(crate) fn open_directory(path: &Path, sync: msgdex::SyncPolicy) -> Result<Li
 pub(crate) fn open_writable(
     options: &DataOptions,
     limits: QueryLimits,
-    sync: msgdex::SyncPolicy,
+    store: StoreOptions,
 ) -> Result<Box<dyn Writable>, Failure> {
     Ok(match options.engine {
-        EngineKind::Fast if is_directory(&options.data) => Box::new(open_directory(&options.data, sync)?.with_limits(limits)),
+        EngineKind::Fast if is_directory(&options.data) => {
+            Box::new(open_directory(&options.data, store)?.with_limits(limits))
+        }
         EngineKind::Fast => Box::new(LiveEngine::from_fast(&load_fast(&options.data)?).with_limits(limits)),
         EngineKind::Reference => {
             Box::new(LiveReference::new(ReferenceEngine::with_limits(load_messages(&options.data)?, limits)))

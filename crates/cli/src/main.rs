@@ -130,7 +130,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Serve { data, query_options, durability, bind, keys, no_auth, limits: bounds } => {
-            serve::serve(&data, limits(&query_options), durability.sync, bind, keys, no_auth, &bounds)?;
+            serve::serve(&data, limits(&query_options), durability.store_options(), bind, keys, no_auth, &bounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
@@ -214,7 +214,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { data, query_options, durability, max_line_bytes } => {
-            let engine = engines::open_writable(&data, limits(&query_options), durability.sync)?;
+            let engine = engines::open_writable(&data, limits(&query_options), durability.store_options())?;
             let options = msgdex::transcript::TranscriptOptions {
                 max_line_bytes,
                 // A program may write a request and wait for its answer on a

@@ -15,7 +15,7 @@ use crate::output::Failure;
 pub(crate) fn serve(
     data: &DataOptions,
     limits: QueryLimits,
-    sync: msgdex::SyncPolicy,
+    store: msgdex::StoreOptions,
     bind: std::net::SocketAddr,
     keys: Option<PathBuf>,
     no_auth: bool,
@@ -39,7 +39,7 @@ pub(crate) fn serve(
     config.validate().map_err(|error| error.to_string())?;
     // A data directory is owned by the server while it runs.
     let engine: Arc<dyn Engine> = if engines::is_directory(&data.data) && data.engine == EngineKind::Fast {
-        Arc::new(engines::open_directory(&data.data, sync)?.with_limits(limits))
+        Arc::new(engines::open_directory(&data.data, store)?.with_limits(limits))
     } else {
         Arc::from(engines::open(data, limits)?)
     };

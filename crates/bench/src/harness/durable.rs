@@ -126,7 +126,11 @@ pub fn run(
                 })
             })
             .collect();
-        writers.into_iter().filter_map(|writer| writer.join().expect("a writer finished")).map(|e| e.to_string()).collect()
+        writers
+            .into_iter()
+            .filter_map(|writer| writer.join().expect("a writer finished"))
+            .map(|e| e.to_string())
+            .collect()
     });
     if let Some(failure) = failures.first() {
         return Err(failure.clone());
@@ -161,7 +165,12 @@ impl DurableFigures {
             megabytes(json_resident_bytes),
             megabytes(file_bytes)
         );
-        let _ = writeln!(out, "| import into a data directory | {:.2} | | {:.0} MB |", self.import_seconds, megabytes(self.directory_bytes));
+        let _ = writeln!(
+            out,
+            "| import into a data directory | {:.2} | | {:.0} MB |",
+            self.import_seconds,
+            megabytes(self.directory_bytes)
+        );
         let _ = writeln!(
             out,
             "| reopen the directory (warm cache) | {:.3} | {:.0} MB | |",
