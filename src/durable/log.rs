@@ -139,6 +139,25 @@ pub(crate) struct Log {
     stopping: AtomicBool,
     /// fsyncs of the log so far.
     syncs: AtomicU64,
+    /// Writers between [`Log::enter`] and the end of their wait for
+    /// durability.
+    active: AtomicU64,
+    /// Writers whose record is written, waiting for it to be durable.
+    waiting: AtomicU64,
+}
+
+/// Longest a syncing writer waits for writers already under way to add
+/// their records to its sync (group commit's gathering time).
+const GATHER: Duration = Duration::from_micros(200);
+
+/// A writer under way, from before it takes the writer lock until its
+/// record is durable: the syncer waits for such writers to join its sync.
+pub(crate) struct ActiveWriter<'a>(&'a Log);
+
+impl Drop for ActiveWriter<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,6 +185,8 @@ impl Log {
             faults,
             stopping: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
         });
         if let SyncPolicy::Interval(every) = policy {
             let weak = Arc::downgrade(&log);
@@ -181,6 +202,13 @@ impl Log {
             });
         }
         log
+    }
+
+    /// Says a writer is under way until the returned guard drops (after
+    /// its wait for durability).
+    pub(crate) fn enter(&self) -> ActiveWriter<'_> {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        ActiveWriter(self)
     }
 
     /// Why the log refuses writes, if it does.
@@ -251,6 +279,13 @@ impl Log {
     /// that began after it was written has finished (group commit: one
     /// thread syncs for all that wait).
     fn sync_through(&self, sequence: u64) -> Result<(), LogFailure> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let result = self.sync_through_waiting(sequence);
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+
+    fn sync_through_waiting(&self, sequence: u64) -> Result<(), LogFailure> {
         let mut state = lock(&self.sync);
         loop {
             if let Some(why) = &state.failure {
@@ -265,6 +300,14 @@ impl Log {
             }
             state.syncing = true;
             drop(state);
+            // Group commit: writers already under way (past `enter`, their
+            // record not yet written) join this sync rather than the next.
+            let gathering = std::time::Instant::now();
+            while self.active.load(Ordering::Acquire) > self.waiting.load(Ordering::Acquire)
+                && gathering.elapsed() < GATHER
+            {
+                std::thread::yield_now();
+            }
             let (file, written, path) = {
                 let current = lock(&self.current);
                 (Arc::clone(&current.file), current.written, current.path.clone())
