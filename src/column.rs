@@ -19,6 +19,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
+use crate::arena::Arena;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
 use crate::model::{DateTime, FieldValue};
@@ -30,7 +31,7 @@ pub const NULL_DATE: i64 = i64::MIN;
 /// (0 is `null`), stored back to back in one arena.
 #[derive(Debug, Default)]
 pub struct FragmentDict {
-    bytes: Vec<u8>,
+    bytes: Arena,
     /// `ends[i]` is where fragment `i + 1` ends in `bytes`.
     ends: Vec<usize>,
 }
@@ -74,9 +75,16 @@ impl FragmentDict {
 
     /// Adds the value `write` appends to the arena; returns its code.
     fn push_written(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> u32 {
-        write(&mut self.bytes);
-        self.ends.push(self.bytes.len());
+        let bytes = self.bytes.owned();
+        write(bytes);
+        self.ends.push(bytes.len());
         self.ends.len() as u32
+    }
+
+    /// The text of every value, back to back.
+    #[cfg(test)]
+    pub(crate) fn arena(&self) -> &Arena {
+        &self.bytes
     }
 
     /// The bytes of text held (every value's, back to back).
@@ -89,32 +97,33 @@ impl FragmentDict {
     /// doubling it (each doubling copies every byte and touches new pages).
     pub(crate) fn reserve(&mut self, values: usize, bytes: usize) {
         self.ends.reserve(values);
-        self.bytes.reserve(bytes);
+        self.bytes.owned().reserve(bytes);
     }
 
     /// Drops the values after the first `len`.
     fn truncate(&mut self, len: usize) {
         if len < self.ends.len() {
-            self.bytes.truncate(if len == 0 { 0 } else { self.ends[len - 1] });
+            let end = if len == 0 { 0 } else { self.ends[len - 1] };
+            self.bytes.owned().truncate(end);
             self.ends.truncate(len);
         }
     }
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+        self.bytes.heap_bytes() + self.ends.capacity() * std::mem::size_of::<usize>()
     }
 
     /// Writes the arena and the ends (see docs/FORMAT.md).
     pub(crate) fn write_arrays(&self, out: &mut ArrayFileWriter) -> Result<(), StoreError> {
-        out.array(&self.bytes)?;
+        out.array(&self.bytes[..])?;
         out.array::<u64>(bytemuck::cast_slice(&self.ends))
     }
 
     /// Reads what [`FragmentDict::write_arrays`] wrote, checking that every
     /// value lies inside the arena, in order.
     pub(crate) fn read_arrays(input: &mut ArrayReader) -> Result<FragmentDict, StoreError> {
-        let bytes = input.bytes()?;
+        let bytes = input.arena()?;
         let ends: Vec<usize> = bytemuck::allocation::cast_vec(input.u64s()?);
         let in_order = ends.windows(2).all(|pair| pair[0] <= pair[1]);
         if !in_order || ends.last().is_some_and(|&last| last > bytes.len()) {

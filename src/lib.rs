@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod arena;
 mod column;
 mod durable;
 mod engine;

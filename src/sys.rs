@@ -66,3 +66,81 @@ pub(crate) fn raise_open_file_limit() {
         }
     }
 }
+
+/// Bytes each task of [`read_values_at`] reads and checksums: small enough
+/// that the checksum reads them while they are still in cache.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Reads `count` values of `T` stored at `offset` of `file` into a new
+/// vector, without zeroing it first (the reads fill it), in parallel
+/// stretches; returns it with the CRC32C of its bytes.
+pub(crate) fn read_values_at<T: bytemuck::Pod>(
+    file: &std::fs::File,
+    offset: u64,
+    count: usize,
+) -> std::io::Result<(Vec<T>, u32)> {
+    use rayon::prelude::*;
+    use std::os::fd::AsRawFd;
+
+    let length = count.checked_mul(std::mem::size_of::<T>()).ok_or(std::io::ErrorKind::InvalidInput)?;
+    let mut values: Vec<T> = Vec::with_capacity(count);
+    let base = values.as_mut_ptr().cast::<u8>() as usize;
+    let descriptor = file.as_raw_fd();
+    let chunks: Vec<std::io::Result<(u32, usize)>> = (0..length.div_ceil(READ_CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let start = chunk * READ_CHUNK;
+            let size = READ_CHUNK.min(length - start);
+            let mut done = 0;
+            while done < size {
+                // SAFETY: `base + start .. base + start + size` lies inside the
+                // vector's allocation (capacity `count` values, `length`
+                // bytes); each task writes only its own stretch, and pread
+                // writes at most `size - done` bytes there. The memory is
+                // written through a raw pointer, never read before it is.
+                let read = unsafe {
+                    libc::pread(
+                        descriptor,
+                        (base + start + done) as *mut libc::c_void,
+                        size - done,
+                        (offset + (start + done) as u64) as libc::off_t,
+                    )
+                };
+                match read {
+                    0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                    read if read < 0 => {
+                        let error = std::io::Error::last_os_error();
+                        if error.kind() != std::io::ErrorKind::Interrupted {
+                            return Err(error);
+                        }
+                    }
+                    read => done += read as usize,
+                }
+            }
+            // SAFETY: the loop above filled these `size` bytes.
+            let bytes = unsafe { std::slice::from_raw_parts((base + start) as *const u8, size) };
+            Ok((crc32c::crc32c(bytes), size))
+        })
+        .collect();
+    let mut checksum = 0;
+    for chunk in chunks {
+        let (crc, size) = chunk?;
+        checksum = crc32c::crc32c_combine(checksum, crc, size);
+    }
+    // SAFETY: every chunk was read in full (an error returned above with the
+    // length still 0), so the first `count` values are initialized, and any
+    // bit pattern is a valid `T` (`Pod`).
+    unsafe { values.set_len(count) };
+    Ok((values, checksum))
+}
+
+/// Maps a whole segment file read-only, its pages loaded now (a checksum
+/// reads every one of them next).
+pub(crate) fn map_file(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: a mapping is undefined behaviour only if the file changes
+    // while mapped. Segment files are never written after they are renamed
+    // into place, and the data directory's lock keeps other msgdex
+    // processes from it; a program that truncates the file anyway would
+    // make reads of it fault (SIGBUS), as with every mapped store.
+    unsafe { memmap2::MmapOptions::new().populate().map(file) }
+}

@@ -11,7 +11,10 @@
 //!
 //! Integers are little-endian. An array is read straight into the vector
 //! that keeps it (no intermediate buffer, no per-element decoding), and
-//! its checksum is verified over those bytes before it is used.
+//! its checksum is verified over those bytes before it is used. Byte
+//! arrays of [`MAP_AT_LEAST`] bytes or more (the dictionaries' text, most
+//! of a segment) are not copied at all: the file is mapped and they are
+//! used in place, checksummed there.
 //!
 //! *Invariant:* a reader hands out an array only after its checksum,
 //! length and kind are verified against the table, and the table only
@@ -22,11 +25,14 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use bytemuck::Pod;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::error::StoreError;
+use crate::arena::Arena;
 
 /// The first bytes of every segment file.
 const MAGIC: &[u8; 8] = b"MSGDXSEG";
@@ -38,6 +44,8 @@ const ENTRY_BYTES: usize = 24;
 const ALIGN: u64 = 8;
 /// More arrays than any segment writes: a table claiming more is damage.
 const MOST_ARRAYS: u32 = 1 << 20;
+/// Byte arrays this large are used in place in the mapped file.
+pub(crate) const MAP_AT_LEAST: u64 = 1 << 20;
 
 /// What an array's elements are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,16 +211,46 @@ pub(crate) enum Array {
     U64(Vec<u64>),
     /// `i64`s.
     I64(Vec<i64>),
+    /// Bytes used in place in the mapped file.
+    Mapped(std::ops::Range<usize>),
 }
 
 /// Reads every array of `path`, checking the header, the table and each
 /// array's checksum; arrays are read in parallel, each straight into its
 /// own vector.
-pub(crate) fn read_array_file(path: &Path) -> Result<Vec<Array>, StoreError> {
+fn read_array_file(path: &Path) -> Result<(Vec<Array>, Option<Arc<memmap2::Mmap>>), StoreError> {
     let file = File::open(path).map_err(|error| StoreError::io(path, "opening", error))?;
     let file_length = file.metadata().map_err(|error| StoreError::io(path, "reading", error))?.len();
     let entries = read_table(&file, path, file_length)?;
-    entries.par_iter().map(|entry| read_array(&file, path, entry)).collect()
+    let mapped = entries.iter().any(|entry| entry.kind == ArrayKind::Bytes && entry.length >= MAP_AT_LEAST);
+    let map = match mapped {
+        true => Some(Arc::new(crate::sys::map_file(&file).map_err(|error| StoreError::io(path, "mapping", error))?)),
+        false => None,
+    };
+    let arrays = entries
+        .par_iter()
+        .map(|entry| match &map {
+            Some(map) if entry.kind == ArrayKind::Bytes && entry.length >= MAP_AT_LEAST => {
+                let range = entry.offset as usize..(entry.offset + entry.length) as usize;
+                let checksum = map[range.clone()]
+                    .par_chunks(16 << 20)
+                    .map(|chunk| (crc32c::crc32c(chunk), chunk.len()))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .fold(0, |crc, (chunk, length)| crc32c::crc32c_combine(crc, chunk, length));
+                if checksum != entry.checksum {
+                    return Err(StoreError::corrupt(
+                        path,
+                        entry.offset,
+                        format!("an array of {} bytes fails its checksum", entry.length),
+                    ));
+                }
+                Ok(Array::Mapped(range))
+            }
+            _ => read_array(&file, path, entry),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((arrays, map))
 }
 
 fn read_table(file: &File, path: &Path, file_length: u64) -> Result<Vec<Entry>, StoreError> {
@@ -265,10 +303,10 @@ fn read_table(file: &File, path: &Path, file_length: u64) -> Result<Vec<Entry>, 
 
 fn read_array(file: &File, path: &Path, entry: &Entry) -> Result<Array, StoreError> {
     fn read<T: Element>(file: &File, path: &Path, entry: &Entry) -> Result<Vec<T>, StoreError> {
-        let mut values = vec![T::zeroed(); (entry.length / entry.kind.width()) as usize];
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
-        file.read_exact_at(bytes, entry.offset).map_err(|error| StoreError::io(path, "reading", error))?;
-        if crc32c::crc32c(bytes) != entry.checksum {
+        let count = (entry.length / entry.kind.width()) as usize;
+        let (values, checksum) = crate::sys::read_values_at::<T>(file, entry.offset, count)
+            .map_err(|error| StoreError::io(path, "reading", error))?;
+        if checksum != entry.checksum {
             return Err(StoreError::corrupt(
                 path,
                 entry.offset,
@@ -290,13 +328,15 @@ fn read_array(file: &File, path: &Path, entry: &Entry) -> Result<Array, StoreErr
 pub(crate) struct ArrayReader {
     path: PathBuf,
     arrays: std::vec::IntoIter<Array>,
+    map: Option<Arc<memmap2::Mmap>>,
     taken: usize,
 }
 
 impl ArrayReader {
     /// The arrays of `path`, read and verified.
     pub(crate) fn open(path: &Path) -> Result<ArrayReader, StoreError> {
-        Ok(ArrayReader { path: path.to_owned(), arrays: read_array_file(path)?.into_iter(), taken: 0 })
+        let (arrays, map) = read_array_file(path)?;
+        Ok(ArrayReader { path: path.to_owned(), arrays: arrays.into_iter(), map, taken: 0 })
     }
 
     /// Damage described as a structure problem at array `index`.
@@ -310,10 +350,20 @@ impl ArrayReader {
         Ok(array)
     }
 
-    /// The next array, which must hold bytes.
+    /// The next array, which must hold bytes, in memory.
     pub(crate) fn bytes(&mut self) -> Result<Vec<u8>, StoreError> {
-        match self.next(ArrayKind::Bytes)? {
-            Array::Bytes(values) => Ok(values),
+        match self.arena()? {
+            Arena::Owned(bytes) => Ok(bytes),
+            mapped => Ok(mapped.to_vec()),
+        }
+    }
+
+    /// The next array, which must hold bytes: in place in the mapped file
+    /// if it is large, else in memory.
+    pub(crate) fn arena(&mut self) -> Result<Arena, StoreError> {
+        match (self.next(ArrayKind::Bytes)?, &self.map) {
+            (Array::Bytes(values), _) => Ok(Arena::Owned(values)),
+            (Array::Mapped(range), Some(map)) => Ok(Arena::Mapped { map: Arc::clone(map), range }),
             _ => Err(self.malformed("bytes expected")),
         }
     }

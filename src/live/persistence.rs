@@ -71,6 +71,7 @@ impl LiveEngine {
         let directory = directory.as_ref();
         let directory_lock = DirectoryLock::take(directory)?;
         let (engine, manifest) = LiveEngine::open_base(directory, options.policy)?;
+        engine.shared.current.load().base.segment.prepare_for_writes();
         let mut replayed = 0;
         let open = replay(directory, manifest.replay_from, ReplayMode::Recover, |sequence, batch| {
             replayed += 1;
@@ -99,7 +100,6 @@ impl LiveEngine {
             Some(name) => Segment::read_file(&directory.join(name))?,
             None => Segment::from_messages(&[]).expect("an empty segment builds"),
         };
-        segment.prepare_for_writes();
         let engine = LiveEngine::with_policy(Arc::new(segment), policy);
         engine.start_at_sequence(manifest.replay_from - 1);
         Ok((engine, manifest))

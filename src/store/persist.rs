@@ -235,6 +235,29 @@ mod tests {
     }
 
     #[test]
+    fn a_mapped_arena_is_checked_and_answers_in_place() {
+        let messages: Vec<crate::Message> = (0..700)
+            .map(|number| crate::Message {
+                content: Some(format!("{number:04} {}", "ab".repeat(1000))),
+                ..crate::Message::with_id(format!("m{number:04}"))
+            })
+            .collect();
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("base.seg");
+        Segment::from_messages(&messages).unwrap().write_file(&path).unwrap();
+        let read = Segment::read_file(&path).unwrap();
+        assert!(matches!(read.dict(Field::Content).dict.arena(), crate::arena::Arena::Mapped { .. }), "mapped");
+        let engine = FastEngine::from_segment(read);
+        assert!(engine.respond("/v1/messages/m0123").body.contains("\"0123 abab"));
+        // A flipped bit in the middle of the mapped text is refused.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x08;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(Segment::read_file(&path), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
     fn an_empty_segment_round_trips() {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("empty.seg");

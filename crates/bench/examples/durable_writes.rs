@@ -16,7 +16,8 @@ fn main() {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let [directory, data, count] = &arguments[..] else { panic!("DIR DATA COUNT") };
     let count: usize = count.parse().expect("a count");
-    let text: String = std::fs::read_to_string(data).expect("the data file").lines().take(count).collect::<Vec<_>>().join("\n");
+    let text: String =
+        std::fs::read_to_string(data).expect("the data file").lines().take(count).collect::<Vec<_>>().join("\n");
     let messages = msgdex::load_str(&text).expect("messages");
     let store = LiveEngine::open(directory, StoreOptions::default()).expect("the directory opens");
     let started = Instant::now();
