@@ -142,8 +142,6 @@ pub(crate) struct Log {
     /// Writers between [`Log::enter`] and the end of their wait for
     /// durability.
     active: AtomicU64,
-    /// Writers whose record is written, waiting for it to be durable.
-    waiting: AtomicU64,
 }
 
 /// Longest a syncing writer waits for writers already under way to add
@@ -186,7 +184,6 @@ impl Log {
             stopping: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
             active: AtomicU64::new(0),
-            waiting: AtomicU64::new(0),
         });
         if let SyncPolicy::Interval(every) = policy {
             let weak = Arc::downgrade(&log);
@@ -279,13 +276,6 @@ impl Log {
     /// that began after it was written has finished (group commit: one
     /// thread syncs for all that wait).
     fn sync_through(&self, sequence: u64) -> Result<(), LogFailure> {
-        self.waiting.fetch_add(1, Ordering::AcqRel);
-        let result = self.sync_through_waiting(sequence);
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        result
-    }
-
-    fn sync_through_waiting(&self, sequence: u64) -> Result<(), LogFailure> {
         let mut state = lock(&self.sync);
         loop {
             if let Some(why) = &state.failure {
@@ -299,13 +289,17 @@ impl Log {
                 continue;
             }
             state.syncing = true;
+            let durable = state.durable;
             drop(state);
-            // Group commit: writers already under way (past `enter`, their
-            // record not yet written) join this sync rather than the next.
+            // Group commit: writers under way whose record is not yet
+            // written (each has at most one record in flight) join this
+            // sync rather than the next.
             let gathering = std::time::Instant::now();
-            while self.active.load(Ordering::Acquire) > self.waiting.load(Ordering::Acquire)
-                && gathering.elapsed() < GATHER
-            {
+            while gathering.elapsed() < GATHER {
+                let unsynced = lock(&self.current).written - durable;
+                if self.active.load(Ordering::Acquire) <= unsynced {
+                    break;
+                }
                 std::thread::yield_now();
             }
             let (file, written, path) = {

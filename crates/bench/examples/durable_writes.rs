@@ -16,15 +16,35 @@ fn main() {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let [directory, data, count] = &arguments[..] else { panic!("DIR DATA COUNT") };
     let count: usize = count.parse().expect("a count");
-    let text: String =
-        std::fs::read_to_string(data).expect("the data file").lines().take(count).collect::<Vec<_>>().join("\n");
+    let reader = std::io::BufReader::new(std::fs::File::open(data).expect("the data file"));
+    let text =
+        std::io::BufRead::lines(reader).take(count).map(|line| line.expect("a line")).collect::<Vec<_>>().join("\n");
     let messages = msgdex::load_str(&text).expect("messages");
-    let store = LiveEngine::open(directory, StoreOptions::default()).expect("the directory opens");
+    // SYNC=never measures the same writes without fsyncs.
+    let sync = match std::env::var("SYNC").as_deref() {
+        Ok("never") => msgdex::SyncPolicy::Never,
+        _ => msgdex::SyncPolicy::Always,
+    };
+    let store =
+        LiveEngine::open(directory, StoreOptions { sync, ..StoreOptions::default() }).expect("the directory opens");
     let started = Instant::now();
     for batch in messages.chunks(100) {
         store.apply(batch.iter().cloned().map(Write::Upsert).collect()).expect("a durable batch");
     }
     println!("batches of 100: {:.0} messages/s", messages.len() as f64 / started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for writer in 0..2 {
+            let store = store.clone();
+            let messages = &messages;
+            scope.spawn(move || {
+                for batch in messages.chunks(100).skip(writer).step_by(2) {
+                    store.apply(batch.iter().cloned().map(Write::Upsert).collect()).expect("a durable batch");
+                }
+            });
+        }
+    });
+    println!("2 writers, batches of 100: {:.0} messages/s", messages.len() as f64 / started.elapsed().as_secs_f64());
     let singles = &messages[..messages.len().min(4000)];
     let (syncs, started) = (store.log_syncs(), Instant::now());
     for message in singles {
