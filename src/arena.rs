@@ -10,7 +10,7 @@
 //! files are immutable, and the data directory's lock keeps other msgdex
 //! processes out).
 
-use std::ops::{Deref, Range};
+use std::ops::Deref;
 use std::sync::Arc;
 
 /// Bytes owned, or a range of a mapped file.
@@ -18,13 +18,8 @@ use std::sync::Arc;
 pub enum Arena {
     /// Bytes in memory, as a builder makes them.
     Owned(Vec<u8>),
-    /// A range of a mapped segment file.
-    Mapped {
-        /// The file's mapping, shared by every arena read from it.
-        map: Arc<memmap2::Mmap>,
-        /// Where the bytes lie in it.
-        range: Range<usize>,
-    },
+    /// An array of a segment file, mapped.
+    Mapped(Arc<memmap2::Mmap>),
 }
 
 impl Default for Arena {
@@ -40,7 +35,7 @@ impl Deref for Arena {
     fn deref(&self) -> &[u8] {
         match self {
             Arena::Owned(bytes) => bytes,
-            Arena::Mapped { map, range } => &map[range.clone()],
+            Arena::Mapped(map) => map,
         }
     }
 }
@@ -48,12 +43,12 @@ impl Deref for Arena {
 impl Arena {
     /// The bytes to append to, copied out of the mapping first if mapped.
     pub fn owned(&mut self) -> &mut Vec<u8> {
-        if let Arena::Mapped { .. } = self {
+        if let Arena::Mapped(_) = self {
             *self = Arena::Owned(self.to_vec());
         }
         match self {
             Arena::Owned(bytes) => bytes,
-            Arena::Mapped { .. } => unreachable!("made owned above"),
+            Arena::Mapped(_) => unreachable!("made owned above"),
         }
     }
 
@@ -62,7 +57,7 @@ impl Arena {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Arena::Owned(bytes) => bytes.capacity(),
-            Arena::Mapped { .. } => 0,
+            Arena::Mapped(_) => 0,
         }
     }
 }

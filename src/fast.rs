@@ -53,11 +53,19 @@ impl FastEngine {
 
     /// Opens a data directory (made by [`import`](crate::import)) read
     /// only: its base is read from the segment file, not built, and the
-    /// writes its log holds are folded in. The directory's lock is held
-    /// while it is read, so not while another process owns it.
+    /// writes its log holds are folded in. Nothing on disk changes: a torn
+    /// record at the end of the log (a write never acknowledged) is left
+    /// out, not cut. The directory's lock is held while it is read, so not
+    /// while another process owns it.
     pub fn open(directory: impl AsRef<Path>) -> Result<FastEngine, crate::StoreError> {
-        let segment = crate::live::LiveEngine::read_directory(directory.as_ref())?;
-        Ok(FastEngine { segment, limits: QueryLimits::default() })
+        FastEngine::open_reporting(directory).map(|(engine, _)| engine)
+    }
+
+    /// [`FastEngine::open`], also saying what it found: how many log
+    /// records it applied, and a torn record it left out.
+    pub fn open_reporting(directory: impl AsRef<Path>) -> Result<(FastEngine, crate::Recovery), crate::StoreError> {
+        let (segment, recovery) = crate::live::LiveEngine::read_directory(directory.as_ref())?;
+        Ok((FastEngine { segment, limits: QueryLimits::default() }, recovery))
     }
 
     /// The same engine with other validation limits.

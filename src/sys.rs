@@ -134,13 +134,13 @@ pub(crate) fn read_values_at<T: bytemuck::Pod>(
     Ok((values, checksum))
 }
 
-/// Maps a whole segment file read-only, its pages loaded now (a checksum
-/// reads every one of them next).
-pub(crate) fn map_file(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+/// Maps `length` bytes at `offset` of a segment file read-only, its pages
+/// loaded now (a checksum reads every one of them next).
+pub(crate) fn map_file_range(file: &std::fs::File, offset: u64, length: usize) -> std::io::Result<memmap2::Mmap> {
     // SAFETY: a mapping is undefined behaviour only if the file changes
     // while mapped. Segment files are never written after they are renamed
     // into place, and the data directory's lock keeps other msgdex
     // processes from it; a program that truncates the file anyway would
     // make reads of it fault (SIGBUS), as with every mapped store.
-    unsafe { memmap2::MmapOptions::new().populate().map(file) }
+    unsafe { memmap2::MmapOptions::new().offset(offset).len(length).populate().map(file) }
 }

@@ -232,12 +232,19 @@ fn a_log_cut_at_any_byte_of_its_last_records_opens_to_the_whole_batches_before_t
     assert_eq!(ends.len(), 6, "six batches after the checkpoint");
     assert_eq!(*ends.last().unwrap(), log.len());
     let first_cut = ends[ends.len() - 3];
+    let states = &states;
     let copy = directory.path().join("cut");
     copy_directory(&path, &copy);
     for length in first_cut..=log.len() {
-        std::fs::write(copy.join(log_path.file_name().unwrap()), &log[..length]).unwrap();
-        let reopened = LiveEngine::open(&copy, options(SyncPolicy::Always)).expect("a cut log opens");
+        let copied_log = copy.join(log_path.file_name().unwrap());
+        std::fs::write(&copied_log, &log[..length]).unwrap();
         let whole = ends.iter().filter(|&&end| end <= length).count();
+        // Read only: the torn end is left out, and left on disk (every
+        // fifth cut, to keep the test short).
+        if length % 5 == 0 {
+            read_only_open(&copy, &copied_log, &states[whole], !ends.contains(&length), length);
+        }
+        let reopened = LiveEngine::open(&copy, options(SyncPolicy::Always)).expect("a cut log opens");
         let cut = reopened.recovery().unwrap().cut.clone();
         assert_eq!(cut.is_some(), !ends.contains(&length) && length != 0, "cut at {length}: {cut:?}");
         if let Some(cut) = cut {
@@ -253,6 +260,13 @@ fn a_log_cut_at_any_byte_of_its_last_records_opens_to_the_whole_batches_before_t
             again.close();
         }
     }
+}
+
+fn read_only_open(copy: &Path, log: &Path, expected: &ReferenceEngine, torn: bool, length: usize) {
+    let (read_only, found) = msgdex::FastEngine::open_reporting(copy).expect("a cut log opens read only");
+    same_store(&read_only, expected).unwrap_or_else(|error| panic!("read only, cut at {length}: {error}"));
+    assert_eq!(found.cut.is_some(), torn, "cut at {length}");
+    assert_eq!(std::fs::metadata(log).unwrap().len() as usize, length, "nothing changed on disk");
 }
 
 #[test]

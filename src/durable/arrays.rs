@@ -211,28 +211,26 @@ pub(crate) enum Array {
     U64(Vec<u64>),
     /// `i64`s.
     I64(Vec<i64>),
-    /// Bytes used in place in the mapped file.
-    Mapped(std::ops::Range<usize>),
+    /// Bytes used in place: the array's own mapping of the file.
+    Mapped(Arc<memmap2::Mmap>),
 }
 
 /// Reads every array of `path`, checking the header, the table and each
 /// array's checksum; arrays are read in parallel, each straight into its
 /// own vector.
-fn read_array_file(path: &Path) -> Result<(Vec<Array>, Option<Arc<memmap2::Mmap>>), StoreError> {
+fn read_array_file(path: &Path) -> Result<Vec<Array>, StoreError> {
     let file = File::open(path).map_err(|error| StoreError::io(path, "opening", error))?;
     let file_length = file.metadata().map_err(|error| StoreError::io(path, "reading", error))?.len();
     let entries = read_table(&file, path, file_length)?;
-    let mapped = entries.iter().any(|entry| entry.kind == ArrayKind::Bytes && entry.length >= MAP_AT_LEAST);
-    let map = match mapped {
-        true => Some(Arc::new(crate::sys::map_file(&file).map_err(|error| StoreError::io(path, "mapping", error))?)),
-        false => None,
-    };
-    let arrays = entries
+    entries
         .par_iter()
-        .map(|entry| match &map {
-            Some(map) if entry.kind == ArrayKind::Bytes && entry.length >= MAP_AT_LEAST => {
-                let range = entry.offset as usize..(entry.offset + entry.length) as usize;
-                let checksum = map[range.clone()]
+        .map(|entry| match entry.kind == ArrayKind::Bytes && entry.length >= MAP_AT_LEAST {
+            true => {
+                // Only the array is mapped, so that the pages of the arrays
+                // read into memory are not held twice.
+                let map = crate::sys::map_file_range(&file, entry.offset, entry.length as usize)
+                    .map_err(|error| StoreError::io(path, "mapping", error))?;
+                let checksum = map
                     .par_chunks(16 << 20)
                     .map(|chunk| (crc32c::crc32c(chunk), chunk.len()))
                     .collect::<Vec<_>>()
@@ -245,12 +243,11 @@ fn read_array_file(path: &Path) -> Result<(Vec<Array>, Option<Arc<memmap2::Mmap>
                         format!("an array of {} bytes fails its checksum", entry.length),
                     ));
                 }
-                Ok(Array::Mapped(range))
+                Ok(Array::Mapped(Arc::new(map)))
             }
-            _ => read_array(&file, path, entry),
+            false => read_array(&file, path, entry),
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((arrays, map))
+        .collect()
 }
 
 fn read_table(file: &File, path: &Path, file_length: u64) -> Result<Vec<Entry>, StoreError> {
@@ -328,15 +325,13 @@ fn read_array(file: &File, path: &Path, entry: &Entry) -> Result<Array, StoreErr
 pub(crate) struct ArrayReader {
     path: PathBuf,
     arrays: std::vec::IntoIter<Array>,
-    map: Option<Arc<memmap2::Mmap>>,
     taken: usize,
 }
 
 impl ArrayReader {
     /// The arrays of `path`, read and verified.
     pub(crate) fn open(path: &Path) -> Result<ArrayReader, StoreError> {
-        let (arrays, map) = read_array_file(path)?;
-        Ok(ArrayReader { path: path.to_owned(), arrays: arrays.into_iter(), map, taken: 0 })
+        Ok(ArrayReader { path: path.to_owned(), arrays: read_array_file(path)?.into_iter(), taken: 0 })
     }
 
     /// Damage described as a structure problem at array `index`.
@@ -361,9 +356,9 @@ impl ArrayReader {
     /// The next array, which must hold bytes: in place in the mapped file
     /// if it is large, else in memory.
     pub(crate) fn arena(&mut self) -> Result<Arena, StoreError> {
-        match (self.next(ArrayKind::Bytes)?, &self.map) {
-            (Array::Bytes(values), _) => Ok(Arena::Owned(values)),
-            (Array::Mapped(range), Some(map)) => Ok(Arena::Mapped { map: Arc::clone(map), range }),
+        match self.next(ArrayKind::Bytes)? {
+            Array::Bytes(values) => Ok(Arena::Owned(values)),
+            Array::Mapped(map) => Ok(Arena::Mapped(map)),
             _ => Err(self.malformed("bytes expected")),
         }
     }

@@ -105,21 +105,25 @@ impl LiveEngine {
         Ok((engine, manifest))
     }
 
-    /// The directory's store folded into one segment, its lock released
-    /// again: for [`FastEngine::open`](crate::FastEngine::open).
-    pub(crate) fn read_directory(directory: &Path) -> Result<Arc<Segment>, StoreError> {
+    /// The directory's store folded into one segment, read only (a torn
+    /// end of the log is left where it is, and not applied), its lock
+    /// released again: for [`FastEngine::open`](crate::FastEngine::open).
+    pub(crate) fn read_directory(directory: &Path) -> Result<(Arc<Segment>, Recovery), StoreError> {
         let _lock = DirectoryLock::take(directory)?;
         let policy = super::LivePolicy { background: false, ..super::LivePolicy::default() };
         let (engine, manifest) = LiveEngine::open_base(directory, policy)?;
-        replay(directory, manifest.replay_from, ReplayMode::Recover, |sequence, batch| {
+        let mut replayed = 0;
+        let open = replay(directory, manifest.replay_from, ReplayMode::Verify, |sequence, batch| {
+            replayed += 1;
             engine.replay(sequence, batch).map_err(|problem| StoreError::corrupt(directory, 0, problem))
         })?;
+        let recovery = Recovery { replayed, cut: open.and_then(|open| open.cut) };
         if !engine.shared.current.load().is_base_only() {
             engine
                 .compact()
                 .map_err(|error| StoreError::corrupt(directory, 0, format!("the log does not apply: {error}")))?;
         }
-        Ok(Arc::clone(&engine.shared.current.load().base.segment))
+        Ok((Arc::clone(&engine.shared.current.load().base.segment), recovery))
     }
 
     /// Sets the sequence of the store's state: the last record its base

@@ -246,7 +246,7 @@ mod tests {
         let path = directory.path().join("base.seg");
         Segment::from_messages(&messages).unwrap().write_file(&path).unwrap();
         let read = Segment::read_file(&path).unwrap();
-        assert!(matches!(read.dict(Field::Content).dict.arena(), crate::arena::Arena::Mapped { .. }), "mapped");
+        assert!(matches!(read.dict(Field::Content).dict.arena(), crate::arena::Arena::Mapped(_)), "mapped");
         let engine = FastEngine::from_segment(read);
         assert!(engine.respond("/v1/messages/m0123").body.contains("\"0123 abab"));
         // A flipped bit in the middle of the mapped text is refused.

@@ -21,7 +21,17 @@ pub(crate) fn is_directory(path: &Path) -> bool {
 /// progress bar on a terminal while a file loads.
 pub(crate) fn load_fast(path: &Path) -> Result<FastEngine, Failure> {
     if is_directory(path) {
-        let engine = FastEngine::open(path).map_err(|error| error.to_string())?;
+        let (engine, recovery) = FastEngine::open_reporting(path).map_err(|error| error.to_string())?;
+        if let Some(torn) = recovery.cut {
+            warn(&format!(
+                "{} ends with a torn write of {} bytes at byte {} ({}), never acknowledged: it is left out, \
+                 and the next command that writes will cut it",
+                torn.path.display(),
+                torn.bytes,
+                torn.offset,
+                torn.why
+            ));
+        }
         warn_if_empty(path, engine.message_count());
         return Ok(engine);
     }
@@ -40,7 +50,12 @@ fn load_messages(path: &Path) -> Result<Vec<msgdex::Message>, Failure> {
         let engine = FastEngine::open(path).map_err(|error| error.to_string())?;
         let mut messages = Vec::with_capacity(engine.message_count() as usize);
         for page in 1.. {
-            let query = ListQuery::builder().per_page(100).page(page).build().expect("a valid page");
+            let query = ListQuery::builder()
+                .per_page(100)
+                .page(page)
+                .attributes(msgdex::Field::ALL)
+                .build()
+                .expect("a valid page");
             let items = engine.list(&query).items;
             if items.is_empty() {
                 break;

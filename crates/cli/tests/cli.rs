@@ -402,3 +402,69 @@ fn bench_draws_its_medians_as_a_chart() {
     }
     assert!(svg.matches("<rect").count() >= 2 * 18, "a bar per engine and template");
 }
+
+#[test]
+fn a_data_directory_is_imported_queried_written_and_checked() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("messages.db");
+    let store = store.to_str().unwrap();
+    let imported = msgdex(&["import", "--data", DATA, "--into", store], b"");
+    assert_eq!(imported.status.code(), Some(0), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(String::from_utf8_lossy(&imported.stderr).contains("imported 60 messages"));
+    // The directory answers every command as the file does.
+    let query = "filters-q=zo%C3%AB&sort_by=-date_time&attributes=correspondent";
+    assert_eq!(
+        msgdex(&["list", "--data", store, query], b"").stdout,
+        msgdex(&["list", "--data", DATA, query], b"").stdout
+    );
+    let explained = msgdex(&["explain", "--data", store, query], b"");
+    assert_eq!(explained.status.code(), Some(0));
+    let reference = msgdex(&["list", "--data", store, "--engine", "reference", query], b"");
+    assert_eq!(reference.stdout, msgdex(&["list", "--data", DATA, query], b"").stdout);
+    // Writes are kept: a later command sees them.
+    let written = msgdex(
+        &["run", "--data", store, "--sync", "interval=5"],
+        b"PUT /v1/messages/new-1 {\"subject\": \"kept\"}\nDELETE /v1/messages/6724fbcb4f73a2cebf638860\n",
+    );
+    let lines = String::from_utf8_lossy(&written.stdout);
+    assert!(lines.starts_with("{\"status\":201") && lines.contains("{\"status\":204"), "{lines}");
+    assert_eq!(json(&msgdex(&["get", "--data", store, "new-1"], b""))["subject"], "kept");
+    assert_eq!(msgdex(&["get", "--data", store, "6724fbcb4f73a2cebf638860"], b"").status.code(), Some(2));
+    let checked = msgdex(&["check", store], b"");
+    assert_eq!(checked.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&checked.stdout).contains("2 log records"),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+    // Importing over it is refused, and changes nothing.
+    let again = msgdex(&["import", "--data", DATA, "--into", store], b"");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_eq!(json(&msgdex(&["get", "--data", store, "new-1"], b""))["subject"], "kept");
+}
+
+#[test]
+fn a_bad_sync_policy_or_a_damaged_directory_is_explained() {
+    let bad = msgdex(&["run", "--data", DATA, "--sync", "sometimes"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("always, never or interval=MS"));
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("store");
+    let store_text = store.to_str().unwrap();
+    assert_eq!(msgdex(&["import", "--data", DATA, "--into", store_text], b"").status.code(), Some(0));
+    let base = store.join("base-00000000000000000000.seg");
+    let mut bytes = std::fs::read(&base).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&base, bytes).unwrap();
+    for args in [&["list", "--data", store_text][..], &["check", store_text][..]] {
+        let refused = msgdex(args, b"");
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        let error = String::from_utf8_lossy(&refused.stderr);
+        assert!(error.contains("base-00000000000000000000.seg is damaged at byte"), "{error}");
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let not_a_store = msgdex(&["list", "--data", empty.path().to_str().unwrap()], b"");
+    assert!(String::from_utf8_lossy(&not_a_store.stderr).contains("msgdex import --data FILE --into DIR"));
+}

@@ -140,21 +140,32 @@ pub struct BenchReport {
 
 /// Runs the benchmark.
 pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchReport, String> {
-    let file_bytes =
-        std::fs::metadata(&config.data).map_err(|error| format!("{}: {error}", config.data.display()))?.len();
+    let directory = config.data.is_dir();
+    if directory && config.durable {
+        return Err("--durable imports a JSON file into a data directory of its own: give --data FILE".into());
+    }
+    let file_bytes = match directory {
+        true => durable::directory_bytes(&config.data),
+        false => std::fs::metadata(&config.data).map_err(|error| format!("{}: {error}", config.data.display()))?.len(),
+    };
     let mut loads = Vec::new();
 
-    // Every engine loads from the page cache, the first one too.
-    progress("reading the data file once");
-    std::io::copy(
-        &mut std::fs::File::open(&config.data).map_err(|error| format!("{}: {error}", config.data.display()))?,
-        &mut std::io::sink(),
-    )
-    .map_err(|error| format!("{}: {error}", config.data.display()))?;
-    progress("loading msgdex");
+    if !directory {
+        // Every engine loads from the page cache, the first one too.
+        progress("reading the data file once");
+        std::io::copy(
+            &mut std::fs::File::open(&config.data).map_err(|error| format!("{}: {error}", config.data.display()))?,
+            &mut std::io::sink(),
+        )
+        .map_err(|error| format!("{}: {error}", config.data.display()))?;
+    }
+    progress(if directory { "opening the data directory" } else { "loading msgdex" });
     let before = resident_bytes();
     let started = Instant::now();
-    let fast = FastEngine::load_path(&config.data).map_err(|error| error.to_string())?;
+    let fast = match directory {
+        true => FastEngine::open(&config.data).map_err(|error| error.to_string())?,
+        false => FastEngine::load_path(&config.data).map_err(|error| error.to_string())?,
+    };
     loads.push(LoadFigures {
         engine: EngineKind::Msgdex,
         seconds: started.elapsed().as_secs_f64(),
@@ -170,10 +181,10 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
     });
     let before = resident_bytes();
     let started = Instant::now();
-    let messages = if others {
-        msgdex::load_path(&config.data).map_err(|error| error.to_string())?
-    } else {
-        load_sample(&config.data, MIX_SAMPLE)?
+    let messages = match (directory, others) {
+        (true, _) => messages_of(&fast, if others { usize::MAX } else { MIX_SAMPLE }),
+        (false, true) => msgdex::load_path(&config.data).map_err(|error| error.to_string())?,
+        (false, false) => load_sample(&config.data, MIX_SAMPLE)?,
     };
     let reference_load = LoadFigures {
         engine: EngineKind::Reference,
@@ -290,6 +301,26 @@ const DURABLE_WRITES: usize = 50_000;
 /// Messages read to draw the mix from when msgdex runs alone.
 const MIX_SAMPLE: usize = 1_000_000;
 
+/// The first `count` messages of an engine, in `_id` order.
+fn messages_of(engine: &FastEngine, count: usize) -> Vec<msgdex::Message> {
+    let mut messages = Vec::new();
+    for page in 1.. {
+        let query = msgdex::ListQuery::builder()
+            .per_page(100)
+            .page(page)
+            .attributes(msgdex::Field::ALL)
+            .build()
+            .expect("a valid page");
+        let items = engine.list(&query).items;
+        if items.is_empty() || messages.len() >= count {
+            break;
+        }
+        messages.extend(items);
+    }
+    messages.truncate(count);
+    messages
+}
+
 /// The first `count` messages of a JSON Lines file (the whole file if it
 /// is a JSON array).
 fn load_sample(path: &std::path::Path, count: usize) -> Result<Vec<msgdex::Message>, String> {
@@ -377,8 +408,11 @@ impl BenchReport {
         let megabytes = self.file_bytes as f64 / 1e6;
         let _ = writeln!(
             out,
-            "{} messages, {:.0} MB of JSON Lines; {} requests per template for msgdex, {} for the other engines; mix seed {}; the file's page cache released after loading.\n",
-            self.messages, megabytes, self.config.per_template, self.config.slow_per_template, self.config.seed
+            "{} messages, {:.0} MB of {}; {} requests per template for msgdex, {} for the other engines; mix seed {}; the file's page cache released after loading.\n",
+            self.messages,
+            megabytes,
+            if self.config.data.is_dir() { "data directory" } else { "JSON Lines" },
+            self.config.per_template, self.config.slow_per_template, self.config.seed
         );
         let _ = writeln!(out, "| engine | load (s) | messages/s | resident memory | memory / file size |");
         let _ = writeln!(out, "|---|---:|---:|---:|---:|");
