@@ -27,11 +27,17 @@ fn main() {
     };
     let store =
         LiveEngine::open(directory, StoreOptions { sync, ..StoreOptions::default() }).expect("the directory opens");
+    if std::env::var_os("BATCHES_ONLY").is_some() {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
     let started = Instant::now();
     for batch in messages.chunks(100) {
         store.apply(batch.iter().cloned().map(Write::Upsert).collect()).expect("a durable batch");
     }
     println!("batches of 100: {:.0} messages/s", messages.len() as f64 / started.elapsed().as_secs_f64());
+    if std::env::var_os("BATCHES_ONLY").is_some() {
+        return;
+    }
     let started = Instant::now();
     std::thread::scope(|scope| {
         for writer in 0..2 {
