@@ -61,6 +61,27 @@ pub trait Engine: Send + Sync {
         Page::from_body(&body)
     }
 
+    /// The first `count` messages in `_id` order, every field: to copy a
+    /// store's messages into another engine, or to export them.
+    fn first_messages(&self, count: usize) -> Vec<Message> {
+        let mut messages = Vec::new();
+        for page in 1.. {
+            let query = ListQuery::builder()
+                .per_page(self.limits().max_per_page)
+                .page(page)
+                .attributes(crate::model::Field::ALL)
+                .build()
+                .expect("a page of every field is a valid query");
+            let items = self.list(&query).items;
+            if items.is_empty() || messages.len() >= count {
+                break;
+            }
+            messages.extend(items);
+        }
+        messages.truncate(count);
+        messages
+    }
+
     /// The message with this `_id`, if there is one.
     fn retrieve(&self, id: &str) -> Option<Message> {
         let mut body = Vec::new();

@@ -124,6 +124,18 @@ pub mod testing {
         (&explanation.plan, &explanation.execution)
     }
     pub use crate::durable::LogFaults;
+
+    /// Every message of `engine`, every field, as the JSON bodies of its
+    /// pages in `_id` order: two engines holding the same messages give
+    /// the same pages.
+    pub fn every_page(engine: &dyn crate::Engine) -> Vec<String> {
+        let fields: Vec<&str> = crate::Field::ALL.iter().map(|field| field.name()).collect();
+        let attributes = fields.join("&attributes=");
+        (1..)
+            .map(|page| engine.respond(&format!("/v1/messages?per_page=100&page={page}&attributes={attributes}")).body)
+            .take_while(|body| !body.contains("\"items\":[]"))
+            .collect()
+    }
     pub use crate::json::{quoted, write_json_string};
     pub use crate::load::{for_each_batch, for_each_batch_in_path, load_segment, load_segment_from_path};
     pub use crate::output::{hint_body, PageFrame};

@@ -36,19 +36,9 @@ fn store_path(on_disk: &OnDisk) -> PathBuf {
     on_disk.directory.path().join("store")
 }
 
-/// Every message of `engine`, all fields, page by page in `_id` order.
-fn everything(engine: &dyn Engine) -> Vec<String> {
-    let fields: Vec<&str> = msgdex::Field::ALL.iter().map(|field| field.name()).collect();
-    let attributes = fields.join("&attributes=");
-    (1..)
-        .map(|page| engine.respond(&format!("/v1/messages?per_page=100&page={page}&attributes={attributes}")).body)
-        .take_while(|body| !body.contains("\"items\":[]"))
-        .collect()
-}
-
 fn same_store(actual: &dyn Engine, expected: &dyn Engine) -> Result<(), TestCaseError> {
     prop_assert_eq!(actual.message_count(), expected.message_count());
-    prop_assert_eq!(everything(actual), everything(expected));
+    prop_assert_eq!(msgdex::testing::every_page(actual), msgdex::testing::every_page(expected));
     for probe in ["/v1/messages?sort_by=-modified&per_page=7&page=2", "/v1/messages?filters-q=a&sort_by=date_time"] {
         prop_assert_eq!(actual.respond(probe).body, expected.respond(probe).body, "{}", probe);
     }
@@ -345,7 +335,7 @@ fn a_full_disk_refuses_the_write_and_changes_nothing_until_space_returns() {
     engine.upsert(Message::with_id("before")).unwrap();
     let log_path = last_log(&path);
     let log_before = std::fs::read(&log_path).unwrap();
-    let answers_before = everything(&engine);
+    let answers_before = msgdex::testing::every_page(&engine);
     // Room for part of the next record only: the write is torn by the disk.
     faults.space_left.store(log_before.len() as u64 + 30, Ordering::Relaxed);
     let refused = engine.apply(vec![Write::Upsert(Message::with_id("a")), Write::Delete(messages[0].id.clone())]);
@@ -354,7 +344,7 @@ fn a_full_disk_refuses_the_write_and_changes_nothing_until_space_returns() {
         matches!(&error.problem, WriteProblem::Storage(why) if why.contains("No space left") && why.contains("nothing was applied")),
         "{error}"
     );
-    assert_eq!(everything(&engine), answers_before, "the store is unchanged");
+    assert_eq!(msgdex::testing::every_page(&engine), answers_before, "the store is unchanged");
     assert_eq!(std::fs::read(&log_path).unwrap(), log_before, "the log is cut back to its last whole record");
     assert!(engine.retrieve("a").is_none());
     // Space returns: writes go on, and everything survives a reopening.

@@ -4,9 +4,7 @@
 
 use std::path::Path;
 
-use msgdex::{
-    Engine, FastEngine, ListQuery, LiveEngine, LiveReference, QueryLimits, ReferenceEngine, StoreOptions, Writable,
-};
+use msgdex::{Engine, FastEngine, LiveEngine, LiveReference, QueryLimits, ReferenceEngine, StoreOptions, Writable};
 
 use crate::args::{DataOptions, EngineKind};
 use crate::output::{warn, Failure};
@@ -47,22 +45,7 @@ pub(crate) fn load_fast(path: &Path) -> Result<FastEngine, Failure> {
 /// Every message of the file or data directory at `path`.
 fn load_messages(path: &Path) -> Result<Vec<msgdex::Message>, Failure> {
     let messages = if is_directory(path) {
-        let engine = FastEngine::open(path).map_err(|error| error.to_string())?;
-        let mut messages = Vec::with_capacity(engine.message_count() as usize);
-        for page in 1.. {
-            let query = ListQuery::builder()
-                .per_page(100)
-                .page(page)
-                .attributes(msgdex::Field::ALL)
-                .build()
-                .expect("a valid page");
-            let items = engine.list(&query).items;
-            if items.is_empty() {
-                break;
-            }
-            messages.extend(items);
-        }
-        messages
+        FastEngine::open(path).map_err(|error| error.to_string())?.first_messages(usize::MAX)
     } else {
         msgdex::load_path(path).map_err(|error| error.to_string())?
     };

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use msgdex::{Engine, LiveEngine, Message, ReferenceEngine, StoreOptions, Write};
+use msgdex::{LiveEngine, Message, ReferenceEngine, StoreOptions, Write};
 
 /// A small deterministic generator (xorshift), so that a failing round can
 /// be replayed from its seed.
@@ -46,16 +46,6 @@ fn line_of(write: &Write) -> String {
         }
         Write::Delete(id) => format!("DELETE /v1/messages/{id}\n"),
     }
-}
-
-/// Every message, all fields, in `_id` order.
-fn everything(engine: &dyn Engine) -> Vec<String> {
-    let fields: Vec<&str> = msgdex::Field::ALL.iter().map(|field| field.name()).collect();
-    let attributes = fields.join("&attributes=");
-    (1..)
-        .map(|page| engine.respond(&format!("/v1/messages?per_page=100&page={page}&attributes={attributes}")).body)
-        .take_while(|body| !body.contains("\"items\":[]"))
-        .collect()
 }
 
 /// Starts `msgdex run` on `store`, feeds it `writes`, kills it after
@@ -123,15 +113,19 @@ fn killed_at_random_moments_the_store_keeps_exactly_the_acknowledged_writes() {
         }
         let reopened = LiveEngine::open(&store, StoreOptions::default())
             .unwrap_or_else(|error| panic!("round {round}: the directory does not open: {error}"));
-        let found = everything(&reopened);
-        if found == everything(&reference) {
+        let found = msgdex::testing::every_page(&reopened);
+        if found == msgdex::testing::every_page(&reference) {
             none += 1;
         } else {
             let in_flight =
                 writes.get(acknowledged).unwrap_or_else(|| panic!("round {round}: differs, nothing in flight"));
             let mut with_it = ReferenceEngine::new(reference.messages().to_vec());
             let _ = with_it.apply(vec![in_flight.clone()]);
-            assert_eq!(found, everything(&with_it), "round {round}: neither without nor with the write in flight");
+            assert_eq!(
+                found,
+                msgdex::testing::every_page(&with_it),
+                "round {round}: neither without nor with the write in flight"
+            );
             reference = with_it;
             whole += 1;
         }

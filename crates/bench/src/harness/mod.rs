@@ -182,7 +182,7 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
     let before = resident_bytes();
     let started = Instant::now();
     let messages = match (directory, others) {
-        (true, _) => messages_of(&fast, if others { usize::MAX } else { MIX_SAMPLE }),
+        (true, _) => fast.first_messages(if others { usize::MAX } else { MIX_SAMPLE }),
         (false, true) => msgdex::load_path(&config.data).map_err(|error| error.to_string())?,
         (false, false) => load_sample(&config.data, MIX_SAMPLE)?,
     };
@@ -300,26 +300,6 @@ const DURABLE_WRITES: usize = 50_000;
 
 /// Messages read to draw the mix from when msgdex runs alone.
 const MIX_SAMPLE: usize = 1_000_000;
-
-/// The first `count` messages of an engine, in `_id` order.
-fn messages_of(engine: &FastEngine, count: usize) -> Vec<msgdex::Message> {
-    let mut messages = Vec::new();
-    for page in 1.. {
-        let query = msgdex::ListQuery::builder()
-            .per_page(100)
-            .page(page)
-            .attributes(msgdex::Field::ALL)
-            .build()
-            .expect("a valid page");
-        let items = engine.list(&query).items;
-        if items.is_empty() || messages.len() >= count {
-            break;
-        }
-        messages.extend(items);
-    }
-    messages.truncate(count);
-    messages
-}
 
 /// The first `count` messages of a JSON Lines file (the whole file if it
 /// is a JSON array).
