@@ -151,7 +151,11 @@ proptest! {
     fn sessions_with_checkpoints_and_reopenings_agree_with_the_reference(
         messages in data_set(30),
         steps in proptest::collection::vec(step(), 1..30),
-        sync in prop_oneof![Just(SyncPolicy::Always), Just(SyncPolicy::Never)],
+        sync in prop_oneof![
+            Just(SyncPolicy::Always),
+            Just(SyncPolicy::Never),
+            Just(SyncPolicy::Interval(std::time::Duration::from_millis(2))),
+        ],
     ) {
         run_session(messages, &steps, sync)?;
     }

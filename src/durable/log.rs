@@ -4,10 +4,14 @@
 //!
 //! ```text
 //!  writer lock held:  check batch ─▶ append record n (write) ─▶ publish snapshot n
-//!  lock released:     wait until durable ≥ n ─────────────────▶ acknowledge
-//!                       └ group commit: the first waiter syncs the file for every
-//!                         record written so far; the others wait for that sync
+//!  lock released:     ask for n, wait until durable ≥ n ───────▶ acknowledge
+//!  syncer thread:     woken ─▶ gather while records still arrive ─▶ fsync everything
+//!                     written ─▶ durable = last record written before the fsync ─▶ wake waiters
 //! ```
+//!
+//! One syncer thread per log (policies `always` and `interval`) does every
+//! fsync, so writers never elect a leader: records written during one fsync
+//! are made durable together by the next.
 //!
 //! *Invariants:*
 //! - a record is appended before its batch is published, and a batch whose
@@ -25,7 +29,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use super::directory::{log_file_name, sync_directory};
@@ -115,13 +119,13 @@ struct LogFile {
     written: u64,
 }
 
-/// What syncers and waiters share.
+/// What the syncer and the waiting writers share.
 #[derive(Debug, Default)]
 struct SyncState {
     /// Every record up to this sequence is durable.
     durable: u64,
-    /// Whether a thread is syncing now.
-    syncing: bool,
+    /// The highest sequence a writer waits for.
+    requested: u64,
     /// Why the log refuses writes, once a sync or a cut-back failed.
     failure: Option<String>,
 }
@@ -132,34 +136,59 @@ pub(crate) struct Log {
     directory: PathBuf,
     current: Mutex<LogFile>,
     sync: Mutex<SyncState>,
+    /// Wakes the syncer: a writer waits for a sequence.
+    work: Condvar,
+    /// Wakes the waiting writers: a sync finished.
     synced: Condvar,
     policy: SyncPolicy,
     faults: Arc<LogFaults>,
-    /// Whether the interval syncer should stop.
-    stopping: AtomicBool,
     /// fsyncs of the log so far.
     syncs: AtomicU64,
-    /// Writers between [`Log::enter`] and the end of their wait for
-    /// durability.
-    active: AtomicU64,
+    /// Records the last sync made durable.
+    last_covered: AtomicU64,
 }
 
-/// Longest a syncing writer waits for writers already under way to add
-/// their records to its sync (group commit's gathering time).
-const GATHER: Duration = Duration::from_micros(200);
+/// Longest the syncer waits for concurrent writers to add their records.
+const GATHER: Duration = Duration::from_micros(150);
+/// A pause in arriving records after which the syncer stops waiting.
+const SETTLE: Duration = Duration::from_micros(30);
 
-/// A writer under way, from before it takes the writer lock until its
-/// record is durable: the syncer waits for such writers to join its sync.
-pub(crate) struct ActiveWriter<'a>(&'a Log);
-
-impl Drop for ActiveWriter<'_> {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+/// How long the syncer waits for work before it checks that its log is
+/// still in use.
+const IDLE_CHECK: Duration = Duration::from_millis(50);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The syncer thread (policies `always` and `interval`): it fsyncs the log
+/// whenever a writer waits (or every interval), covering every record
+/// written by then, so that the records written during one fsync are made
+/// durable together by the next (group commit, with no writer ever waiting
+/// for others to arrive). It holds its log only while it works, and ends
+/// once the log is dropped.
+fn run_syncer(log: Weak<Log>) {
+    loop {
+        let Some(log) = log.upgrade() else { return };
+        let mut state = lock(&log.sync);
+        let wait = match log.policy {
+            SyncPolicy::Interval(every) => every,
+            _ => IDLE_CHECK,
+        };
+        if state.requested <= state.durable && state.failure.is_none() {
+            state = log.work.wait_timeout(state, wait).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        let due = match log.policy {
+            SyncPolicy::Always => state.requested > state.durable,
+            SyncPolicy::Interval(_) => true,
+            SyncPolicy::Never => false,
+        };
+        if due && state.failure.is_none() {
+            drop(state);
+            log.gather();
+            log.sync_now();
+        }
+    }
 }
 
 impl Log {
@@ -177,35 +206,22 @@ impl Log {
         let log = Arc::new(Log {
             directory: directory.to_owned(),
             current: Mutex::new(LogFile { file: Arc::new(file), path, length, written }),
-            sync: Mutex::new(SyncState { durable: written, ..SyncState::default() }),
+            sync: Mutex::new(SyncState { durable: written, requested: written, failure: None }),
+            work: Condvar::new(),
             synced: Condvar::new(),
             policy,
             faults,
-            stopping: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
-            active: AtomicU64::new(0),
+            last_covered: AtomicU64::new(0),
         });
-        if let SyncPolicy::Interval(every) = policy {
+        if policy != SyncPolicy::Never {
             let weak = Arc::downgrade(&log);
-            let _ = std::thread::Builder::new().name("msgdex-log-sync".into()).spawn(move || loop {
-                std::thread::sleep(every);
-                match weak.upgrade() {
-                    Some(log) if !log.stopping.load(Ordering::Acquire) => {
-                        let written = lock(&log.current).written;
-                        let _ = log.sync_through(written);
-                    }
-                    _ => return,
-                }
-            });
+            let spawned = std::thread::Builder::new().name("msgdex-log-sync".into()).spawn(move || run_syncer(weak));
+            if let Err(error) = spawned {
+                log.fail(format!("starting the log's sync thread: {error}"));
+            }
         }
         log
-    }
-
-    /// Says a writer is under way until the returned guard drops (after
-    /// its wait for durability).
-    pub(crate) fn enter(&self) -> ActiveWriter<'_> {
-        self.active.fetch_add(1, Ordering::AcqRel);
-        ActiveWriter(self)
     }
 
     /// Why the log refuses writes, if it does.
@@ -263,6 +279,49 @@ impl Log {
         self.synced.notify_all();
     }
 
+    /// When the last sync covered several writers' records (they write
+    /// concurrently), waits while more records keep arriving — until none
+    /// has for [`SETTLE`], at most [`GATHER`] — so that writers woken by
+    /// the last sync join this one rather than the next.
+    fn gather(&self) {
+        if self.last_covered.load(Ordering::Relaxed) <= 1 {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let (mut written, mut since) = (lock(&self.current).written, started);
+        while started.elapsed() < GATHER && since.elapsed() < SETTLE {
+            std::thread::yield_now();
+            let now = lock(&self.current).written;
+            if now != written {
+                (written, since) = (now, std::time::Instant::now());
+            }
+        }
+    }
+
+    /// Fsyncs the current file now, making every record written before it
+    /// began durable, and wakes the writers waiting.
+    fn sync_now(&self) {
+        let (file, written, path) = {
+            let current = lock(&self.current);
+            (Arc::clone(&current.file), current.written, current.path.clone())
+        };
+        if written <= lock(&self.sync).durable {
+            return;
+        }
+        let result = self.sync_file(&file);
+        let mut state = lock(&self.sync);
+        match result {
+            Ok(()) => {
+                self.last_covered.store(written.saturating_sub(state.durable), Ordering::Relaxed);
+                state.durable = state.durable.max(written);
+            }
+            Err(error) => {
+                state.failure.get_or_insert_with(|| format!("syncing {}: {error}", path.display()));
+            }
+        }
+        self.synced.notify_all();
+    }
+
     /// Waits until record `sequence` may be acknowledged under the sync
     /// policy.
     pub(crate) fn wait_durable(&self, sequence: u64) -> Result<(), LogFailure> {
@@ -272,9 +331,8 @@ impl Log {
         }
     }
 
-    /// Makes every record up to `sequence` durable: returns when a sync
-    /// that began after it was written has finished (group commit: one
-    /// thread syncs for all that wait).
+    /// Waits until every record up to `sequence` is durable: the syncer
+    /// covers it with its next fsync.
     fn sync_through(&self, sequence: u64) -> Result<(), LogFailure> {
         let mut state = lock(&self.sync);
         loop {
@@ -284,38 +342,11 @@ impl Log {
             if state.durable >= sequence {
                 return Ok(());
             }
-            if state.syncing {
-                state = self.synced.wait(state).unwrap_or_else(PoisonError::into_inner);
-                continue;
+            if state.requested < sequence {
+                state.requested = sequence;
+                self.work.notify_one();
             }
-            state.syncing = true;
-            let durable = state.durable;
-            drop(state);
-            // Group commit: writers under way whose record is not yet
-            // written (each has at most one record in flight) join this
-            // sync rather than the next.
-            let gathering = std::time::Instant::now();
-            while gathering.elapsed() < GATHER {
-                let unsynced = lock(&self.current).written - durable;
-                if self.active.load(Ordering::Acquire) <= unsynced {
-                    break;
-                }
-                std::thread::yield_now();
-            }
-            let (file, written, path) = {
-                let current = lock(&self.current);
-                (Arc::clone(&current.file), current.written, current.path.clone())
-            };
-            let result = self.sync_file(&file);
-            state = lock(&self.sync);
-            state.syncing = false;
-            match result {
-                Ok(()) => state.durable = state.durable.max(written),
-                Err(error) => {
-                    state.failure.get_or_insert_with(|| format!("syncing {}: {error}", path.display()));
-                }
-            }
-            self.synced.notify_all();
+            state = self.synced.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
@@ -325,12 +356,16 @@ impl Log {
     }
 
     /// Starts a new log file for the records after the last written one,
-    /// once every record of the current file is durable. Called under the
-    /// store's writer lock. A file that cannot be made leaves the current
-    /// one in use.
+    /// once every record of the current file is durable (synced here, on
+    /// the caller's thread, whatever the policy). Called under the store's
+    /// writer lock. A file that cannot be made leaves the current one in
+    /// use.
     pub(crate) fn rotate(&self) -> Result<(), LogFailure> {
+        self.sync_now();
+        if let Some(why) = self.refusal() {
+            return Err(LogFailure::NotSynced(why));
+        }
         let written = lock(&self.current).written;
-        self.sync_through(written)?;
         let path = self.directory.join(log_file_name(written + 1));
         let file = File::options()
             .read(true)
@@ -347,7 +382,6 @@ impl Log {
 
 impl Drop for Log {
     fn drop(&mut self) {
-        self.stopping.store(true, Ordering::Release);
         // What `never` and `interval` acknowledged is written to the OS; a
         // clean close makes it durable too.
         let current = lock(&self.current);

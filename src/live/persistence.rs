@@ -220,7 +220,6 @@ impl LiveEngine {
             let applied = self.shared.apply_batch(batch, Recording::Memory)?;
             return Ok((applied.outcomes, applied.published));
         };
-        let _active = durable.log.enter();
         let batch_len = batch.len();
         let payload = encode_batch(&batch);
         let applied = self.shared.apply_batch(batch, Recording::Logged { log: &durable.log, payload: &payload })?;
