@@ -137,3 +137,58 @@ fn killed_at_random_moments_the_store_keeps_exactly_the_acknowledged_writes() {
     let manifest = std::fs::read_to_string(store.join("MANIFEST")).unwrap();
     assert!(!manifest.contains("base-00000000000000000000.seg"), "checkpoints were written: {manifest}");
 }
+
+/// A real write error from the kernel, not an injected one: `msgdex run`
+/// under a file-size limit (`RLIMIT_FSIZE`, SIGXFSZ ignored) gets EFBIG
+/// once its log would pass the limit. Every write past it is answered 503
+/// and applied nowhere; after a restart without the limit, the store holds
+/// exactly the writes acknowledged before, and takes writes again.
+#[test]
+fn a_real_write_error_refuses_writes_and_loses_nothing_acknowledged() {
+    use std::os::unix::process::CommandExt;
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("store");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/messages.jsonl");
+    msgdex::import(&fixture, &store, |_| {}).unwrap();
+    let lines: String = (0..40)
+        .map(|number| {
+            line_of(&Write::Upsert(Message {
+                subject: Some(format!("note {number}")),
+                ..Message::with_id(format!("limited-{number:02}"))
+            }))
+        })
+        .collect();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_msgdex"));
+    command.args(["run", "--data"]).arg(&store).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+    // SAFETY: between fork and exec only async-signal-safe calls are made
+    // (setrlimit, signal), on the child's own limits and dispositions.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 8_000, rlim_max: 8_000 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let answers: Vec<String> = String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(answers.len(), 40, "one answer per line");
+    let accepted = answers.iter().take_while(|answer| answer.starts_with("{\"status\":201")).count();
+    assert!(accepted > 0 && accepted < 40, "the limit was reached after {accepted} writes");
+    for answer in &answers[accepted..] {
+        assert!(answer.starts_with("{\"status\":503"), "{answer}");
+        assert!(answer.contains("File too large") && answer.contains("nothing was applied"), "{answer}");
+    }
+    let reopened = LiveEngine::open(&store, StoreOptions::default()).unwrap();
+    let mut expected = ReferenceEngine::new(msgdex::load_path(&fixture).unwrap());
+    for number in 0..accepted {
+        let message =
+            Message { subject: Some(format!("note {number}")), ..Message::with_id(format!("limited-{number:02}")) };
+        expected.apply(vec![Write::Upsert(message)]).unwrap();
+    }
+    assert_eq!(msgdex::testing::every_page(&reopened), msgdex::testing::every_page(&expected));
+    msgdex::Writable::upsert(&reopened, Message::with_id("after the limit")).expect("writable again");
+    reopened.close();
+}
