@@ -53,9 +53,9 @@ impl FastEngine {
 
     /// Opens a data directory (made by [`import`](crate::import)) read
     /// only: its base is read from the segment file, not built, and the
-    /// writes its log holds are folded in. Nothing on disk changes: a torn
-    /// record at the end of the log (a write never acknowledged) is left
-    /// out, not cut. The directory's lock is held while it is read, so not
+    /// writes its log holds are folded in. No data file changes (only the
+    /// lock file takes this process's pid): a torn record at the end of the
+    /// log (a write never acknowledged) is left out, not cut. The directory's lock is held while it is read, so not
     /// while another process owns it.
     pub fn open(directory: impl AsRef<Path>) -> Result<FastEngine, crate::StoreError> {
         FastEngine::open_reporting(directory).map(|(engine, _)| engine)

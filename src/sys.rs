@@ -138,9 +138,11 @@ pub(crate) fn read_values_at<T: bytemuck::Pod>(
 /// loaded now (a checksum reads every one of them next).
 pub(crate) fn map_file_range(file: &std::fs::File, offset: u64, length: usize) -> std::io::Result<memmap2::Mmap> {
     // SAFETY: a mapping is undefined behaviour only if the file changes
-    // while mapped. Segment files are never written after they are renamed
-    // into place, and the data directory's lock keeps other msgdex
-    // processes from it; a program that truncates the file anyway would
-    // make reads of it fault (SIGBUS), as with every mapped store.
+    // while mapped. msgdex never writes a segment file after renaming it
+    // into place: it only renames another over it or unlinks it, and a
+    // mapping keeps the old file's contents either way. Another program
+    // that wrote or truncated the file in place would break this (reads
+    // would see the new bytes, or fault with SIGBUS), as with every mapped
+    // store.
     unsafe { memmap2::MmapOptions::new().offset(offset).len(length).populate().map(file) }
 }

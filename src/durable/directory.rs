@@ -38,7 +38,7 @@ pub(crate) fn log_file_name(first: u64) -> String {
 
 /// The first sequence of a log file, from its name.
 fn log_file_first(name: &str) -> Option<u64> {
-    name.strip_prefix("log-")?.strip_suffix(".wal")?.parse().ok()
+    name.strip_prefix("log-")?.strip_suffix(".wal")?.parse().ok().filter(|&first| first >= 1)
 }
 
 /// Makes a directory's entries (created, renamed or removed files) durable.
@@ -97,7 +97,7 @@ impl Manifest {
         let replay_from = replay_from
             .strip_prefix("replay-from ")
             .and_then(|number| number.parse().ok())
-            .filter(|&number| number >= 1)
+            .filter(|&number| (1..u64::MAX / 2).contains(&number))
             .ok_or_else(|| damaged("the manifest's replay-from line is not a sequence"))?;
         Ok(Manifest { base, replay_from })
     }

@@ -171,6 +171,11 @@ fn run_syncer(log: Weak<Log>) {
     loop {
         let Some(log) = log.upgrade() else { return };
         let mut state = lock(&log.sync);
+        if state.failure.is_some() {
+            // Nothing is synced again: the store refuses writes until it is
+            // reopened.
+            return;
+        }
         let wait = match log.policy {
             SyncPolicy::Interval(every) => every,
             _ => IDLE_CHECK,
@@ -372,8 +377,18 @@ impl Log {
             .write(true)
             .create_new(true)
             .open(&path)
-            .and_then(|file| sync_directory(&self.directory).map(|()| file))
             .map_err(|error| LogFailure::NotWritten(format!("creating {}: {error}", path.display())))?;
+        if let Err(error) = sync_directory(&self.directory) {
+            // An empty file left named would stand where the next records
+            // belong: it goes, or the log stops.
+            if let Err(removal) = std::fs::remove_file(&path) {
+                self.fail(format!(
+                    "{} could not be synced into the directory ({error}) nor removed ({removal})",
+                    path.display()
+                ));
+            }
+            return Err(LogFailure::NotWritten(format!("syncing the directory for {}: {error}", path.display())));
+        }
         let mut current = lock(&self.current);
         *current = LogFile { file: Arc::new(file), path, length: 0, written };
         Ok(())

@@ -148,6 +148,7 @@ pub(crate) fn replay(
         ));
     }
     let mut open = None;
+    let mut last_cut = None;
     for (index, (first, path)) in files.iter().enumerate() {
         let is_last = index + 1 == files.len();
         if *first != expected {
@@ -186,10 +187,11 @@ pub(crate) fn replay(
                         format!("record {sequence} stands where record {expected} belongs"),
                     ))
                 }
+                Next::Bad(why) if !is_last => return Err(StoreError::corrupt(path, offset, why)),
                 Next::Bad(why) => {
                     let mut rest = vec![0u8; (file_length - offset) as usize];
                     file.read_exact_at(&mut rest, offset).map_err(|error| StoreError::io(path, "reading", error))?;
-                    if !is_last || holds_a_later_record(&rest, expected.saturating_sub(1)) {
+                    if holds_a_later_record(&rest, expected.saturating_sub(1)) {
                         return Err(StoreError::corrupt(path, offset, why));
                     }
                     if mode == ReplayMode::Recover {
@@ -203,13 +205,21 @@ pub(crate) fn replay(
             }
         }
         drop(reader);
-        if is_last {
+        // A log that ends before the base's last record (records lost to
+        // a failed sync that a checkpoint then covered) goes on in a new
+        // file, so that the next record follows the base.
+        if is_last && expected >= replay_from {
             open = Some(OpenLog { path: path.clone(), file, length: offset, last, cut });
+        } else if is_last {
+            last_cut = cut;
         }
     }
     match open {
         Some(open) => Ok(Some(open)),
-        None if mode == ReplayMode::Verify => Ok(None),
+        None if mode == ReplayMode::Verify => Ok(last_cut.and_then(|cut| {
+            let file = File::open(&cut.path).ok()?;
+            Some(OpenLog { path: cut.path.clone(), file, length: 0, last, cut: Some(cut) })
+        })),
         None => {
             let path = directory.join(log_file_name(replay_from));
             let file = File::options()
@@ -219,7 +229,60 @@ pub(crate) fn replay(
                 .open(&path)
                 .map_err(|error| StoreError::io(&path, "creating", error))?;
             sync_directory(directory).map_err(|error| StoreError::io(directory, "syncing", error))?;
-            Ok(Some(OpenLog { path, file, length: 0, last, cut: None }))
+            Ok(Some(OpenLog { path, file, length: 0, last, cut: last_cut }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::durable::record::{encode_batch, record_bytes};
+    use crate::model::Message;
+
+    fn log_with(directory: &Path, first: u64, count: u64) {
+        let mut bytes = Vec::new();
+        for sequence in first..first + count {
+            bytes.extend(record_bytes(
+                sequence,
+                &encode_batch(&[Write::Upsert(Message::with_id(format!("m{sequence}")))]),
+            ));
+        }
+        std::fs::write(directory.join(log_file_name(first)), bytes).unwrap();
+    }
+
+    #[test]
+    fn a_log_ending_before_the_base_goes_on_in_a_new_file() {
+        let directory = tempfile::tempdir().unwrap();
+        log_with(directory.path(), 1, 3);
+        let mut applied = Vec::new();
+        let open = replay(directory.path(), 6, ReplayMode::Recover, |sequence, _| {
+            applied.push(sequence);
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(applied.is_empty(), "records before the base are not applied");
+        assert_eq!((open.last, open.length), (5, 0));
+        assert_eq!(open.path, directory.path().join(log_file_name(6)));
+    }
+
+    #[test]
+    fn damage_in_an_earlier_file_is_refused_at_its_offset() {
+        let directory = tempfile::tempdir().unwrap();
+        log_with(directory.path(), 1, 3);
+        log_with(directory.path(), 4, 2);
+        let first = directory.path().join(log_file_name(1));
+        let mut bytes = std::fs::read(&first).unwrap();
+        let end = bytes.len();
+        bytes[end - 5] ^= 1;
+        std::fs::write(&first, bytes).unwrap();
+        match replay(directory.path(), 1, ReplayMode::Recover, |_, _| Ok(())) {
+            Err(StoreError::Corrupt { path, offset, .. }) => {
+                assert_eq!(path, first);
+                assert!(offset > 0 && offset < end as u64);
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -307,6 +307,13 @@ impl TextIndex {
         Ok(TextIndex { text, row_starts, rows, suffixes, code_values, columns_of, row_count })
     }
 
+    /// Whether the index numbers the values of exactly these columns: one
+    /// value (or `u32::MAX`) per dictionary code of each.
+    pub(crate) fn fits(&self, columns: &[&DictColumn]) -> bool {
+        self.code_values.len() == columns.len()
+            && self.code_values.iter().zip(columns).all(|(values, column)| values.len() == column.dict.len() + 1)
+    }
+
     /// Whether the index holds what [`TextIndex::build`] makes of
     /// `columns`: the same values, rows and suffixes, sorted (for `msgdex
     /// check`).

@@ -25,7 +25,7 @@ use super::writer::Recording;
 use super::{lock, LiveEngine, Shared, State};
 use crate::durable::directory::{base_file_name, remove_unnamed_files, sync_directory, DirectoryLock, Manifest};
 use crate::durable::log::Log;
-use crate::durable::record::encode_batch;
+use crate::durable::record::{encode_batch, MAX_PAYLOAD_BYTES};
 use crate::durable::replay::{replay, ReplayMode};
 use crate::durable::{Recovery, StoreError, StoreOptions};
 use crate::store::Segment;
@@ -79,6 +79,14 @@ impl LiveEngine {
         })?
         .expect("recovery opens a log file");
         let recovery = Recovery { replayed, cut: open.cut };
+        // What was read back may be only in the page cache (a killed
+        // process under `never`, or a record whose sync had not finished):
+        // made durable before anything is built on it.
+        open.file.sync_all().map_err(|error| StoreError::io(&open.path, "syncing", error))?;
+        sync_directory(directory).map_err(|error| StoreError::io(directory, "syncing", error))?;
+        // Leftovers of an earlier process go before any checkpoint of this
+        // one can run.
+        remove_unnamed_files(directory, &manifest);
         let log = Log::new(directory, open.path, open.file, open.length, open.last, options.sync, options.faults);
         let durable = Durable {
             directory: directory.to_owned(),
@@ -88,7 +96,6 @@ impl LiveEngine {
             _lock: directory_lock,
         };
         engine.shared.durable.set(durable).expect("a new engine has no data directory yet");
-        remove_unnamed_files(directory, &manifest);
         Ok(engine)
     }
 
@@ -202,7 +209,10 @@ impl LiveEngine {
     /// it as a checkpoint: a new base file and manifest, after which the
     /// log before it is removed.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        self.compact().map_err(|error| StoreError::corrupt(Path::new("."), 0, error.to_string()))?;
+        if let Some(durable) = self.shared.durable.get() {
+            *lock(&durable.checkpoint_failure) = None;
+        }
+        self.compact().map_err(|error| StoreError::Load(crate::load::LoadError::Store(error)))?;
         match self.checkpoint_failure() {
             Some(why) => Err(StoreError::io(
                 self.shared.durable.get().map_or(Path::new("."), |durable| &durable.directory),
@@ -222,6 +232,17 @@ impl LiveEngine {
         };
         let batch_len = batch.len();
         let payload = encode_batch(&batch);
+        if payload.len() > MAX_PAYLOAD_BYTES as usize {
+            return Err(WriteError {
+                position: 0,
+                batch_len,
+                problem: WriteProblem::Storage(format!(
+                    "the batch is {} bytes as a log record, more than the {MAX_PAYLOAD_BYTES} a record holds; \
+                     nothing was applied: split it into smaller batches",
+                    payload.len()
+                )),
+            });
+        }
         let applied = self.shared.apply_batch(batch, Recording::Logged { log: &durable.log, payload: &payload })?;
         durable.log.wait_durable(applied.published.sequence).map_err(|failure| WriteError {
             position: 0,
@@ -240,9 +261,16 @@ impl Shared {
         let durable = self.durable.get()?;
         let tail_from = state.tail.iter().map(|message| message.sequence).min();
         let replay_from = tail_from.map_or(state.sequence + 1, |first| first.min(state.sequence + 1)).max(1);
-        // A log that cannot rotate goes on in its current file.
-        let _ = durable.log.rotate();
-        Some(Checkpoint { sequence: state.sequence, replay_from })
+        // No checkpoint after the log failed (the batches it holds were
+        // refused, and may be gone), nor without a new log file: a manifest
+        // must never make the file being written look wholly old.
+        match durable.log.rotate() {
+            Ok(()) => Some(Checkpoint { sequence: state.sequence, replay_from }),
+            Err(failure) => {
+                *lock(&durable.checkpoint_failure) = Some(format!("no checkpoint: {failure}"));
+                None
+            }
+        }
     }
 
     /// After a compaction published `base`: writes it as the base file of

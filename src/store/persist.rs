@@ -107,6 +107,9 @@ impl Segment {
             0 => None,
             _ => Some(Arc::new(TextIndex::read_arrays(&mut input, row_count)?)),
         };
+        if text.as_ref().is_some_and(|text| !text.fits(&text_columns(&columns))) {
+            return Err(input.malformed("the text index does not number the searched columns' values"));
+        }
         let facets = FacetCounts::from_cells(input.u64s()?)
             .ok_or_else(|| input.malformed("the facet counts do not have one count per cell"))?;
         input.finish()?;
