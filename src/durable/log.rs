@@ -370,7 +370,15 @@ impl Log {
         if let Some(why) = self.refusal() {
             return Err(LogFailure::NotSynced(why));
         }
-        let written = lock(&self.current).written;
+        let (written, length) = {
+            let current = lock(&self.current);
+            (current.written, current.length)
+        };
+        if length == 0 {
+            // The current file holds no record yet: it already starts after
+            // the last one written.
+            return Ok(());
+        }
         let path = self.directory.join(log_file_name(written + 1));
         let file = File::options()
             .read(true)
