@@ -93,32 +93,28 @@ pub fn run(
             return Err(format!("the reopened store answers {} differently from the loaded one", request.target));
         }
     }
-    // Alternated, twice each, the better median of each kept: whichever
-    // runs second otherwise finds the caches the first one left.
-    let rounds: Vec<_> = (0..4)
-        .map(|round| {
-            if round % 2 == 0 {
-                measure(loaded, requests, usize::MAX)
-            } else {
-                measure(&reopened, requests, usize::MAX)
+    // Alternated template by template, three times each, the better
+    // median of each kept: whichever runs second otherwise finds the caches
+    // the first one left, and a burst of noise on the machine falls on one
+    // store's rounds only.
+    let better = |first: Latencies, second: Latencies| if first.median() <= second.median() { first } else { second };
+    let latencies = Template::all()
+        .map(|template| {
+            let mine: Vec<MixRequest> =
+                requests.iter().filter(|request| request.template == template).cloned().collect();
+            let of = |engine: &dyn Engine| {
+                measure(engine, &mine, usize::MAX)
+                    .into_iter()
+                    .find(|(measured, _)| *measured == template)
+                    .expect("the template")
+                    .1
+            };
+            let (mut on_loaded, mut on_reopened) = (of(loaded), of(&reopened));
+            for _ in 0..2 {
+                on_loaded = better(on_loaded, of(loaded));
+                on_reopened = better(on_reopened, of(&reopened));
             }
-        })
-        .collect();
-    let better = |first: &Latencies, second: &Latencies| {
-        if first.median() <= second.median() {
-            first.clone()
-        } else {
-            second.clone()
-        }
-    };
-    let latencies = (0..rounds[0].len())
-        .map(|index| {
-            let template = rounds[0][index].0;
-            (
-                template,
-                better(&rounds[0][index].1, &rounds[2][index].1),
-                better(&rounds[1][index].1, &rounds[3][index].1),
-            )
+            (template, on_loaded, on_reopened)
         })
         .collect();
     drop(reopened);
