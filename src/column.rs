@@ -124,7 +124,7 @@ impl FragmentDict {
     /// value lies inside the arena, in order.
     pub(crate) fn read_arrays(input: &mut ArrayReader) -> Result<FragmentDict, StoreError> {
         let bytes = input.arena()?;
-        let ends: Vec<usize> = bytemuck::allocation::cast_vec(input.u64s()?);
+        let ends: Vec<usize> = bytemuck::allocation::cast_vec(input.values::<u64>()?);
         let in_order = ends.windows(2).all(|pair| pair[0] <= pair[1]);
         if !in_order || ends.last().is_some_and(|&last| last > bytes.len()) {
             return Err(input.malformed("a dictionary's values do not lie in order inside its text"));
@@ -311,9 +311,9 @@ impl DictColumn {
     /// `row_count` rows, rebuilding the value lookup where the segment had
     /// one (it is a hash table, seeded per process, so it is not stored).
     pub(crate) fn read_arrays(input: &mut ArrayReader, row_count: u32) -> Result<DictColumn, StoreError> {
-        let codes = input.u32s()?;
+        let codes = input.values::<u32>()?;
         let dict = FragmentDict::read_arrays(input)?;
-        let flags = input.u64s()?;
+        let flags = input.values::<u64>()?;
         let [deduplicate, looked_up] = flags[..] else {
             return Err(input.malformed("a column's flags are not two numbers"));
         };

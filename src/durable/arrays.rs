@@ -88,20 +88,30 @@ impl ArrayKind {
 pub(crate) trait Element: Pod {
     /// Its kind in the table.
     const KIND: ArrayKind;
+    /// The values of an array read from a file, if it holds this type
+    /// (in memory: a mapped array is bytes, taken through
+    /// [`ArrayReader::arena`]).
+    fn from_array(array: Array) -> Option<Vec<Self>>;
 }
 
-impl Element for u8 {
-    const KIND: ArrayKind = ArrayKind::Bytes;
+/// `Element` for a type and the `Array` variant that holds it.
+macro_rules! element {
+    ($type:ty, $kind:ident) => {
+        impl Element for $type {
+            const KIND: ArrayKind = ArrayKind::$kind;
+            fn from_array(array: Array) -> Option<Vec<Self>> {
+                match array {
+                    Array::$kind(values) => Some(values),
+                    _ => None,
+                }
+            }
+        }
+    };
 }
-impl Element for u32 {
-    const KIND: ArrayKind = ArrayKind::U32;
-}
-impl Element for u64 {
-    const KIND: ArrayKind = ArrayKind::U64;
-}
-impl Element for i64 {
-    const KIND: ArrayKind = ArrayKind::I64;
-}
+element!(u8, Bytes);
+element!(u32, U32);
+element!(u64, U64);
+element!(i64, I64);
 
 // The arrays are the in-memory bytes of the vectors.
 const _: () = assert!(cfg!(target_endian = "little"), "the array file is read and written little-endian");
@@ -363,34 +373,16 @@ impl ArrayReader {
         }
     }
 
-    /// The next array, which must hold `u32`s.
-    pub(crate) fn u32s(&mut self) -> Result<Vec<u32>, StoreError> {
-        match self.next(ArrayKind::U32)? {
-            Array::U32(values) => Ok(values),
-            _ => Err(self.malformed("u32 values expected")),
-        }
-    }
-
-    /// The next array, which must hold `u64`s.
-    pub(crate) fn u64s(&mut self) -> Result<Vec<u64>, StoreError> {
-        match self.next(ArrayKind::U64)? {
-            Array::U64(values) => Ok(values),
-            _ => Err(self.malformed("u64 values expected")),
-        }
-    }
-
-    /// The next array, which must hold `i64`s.
-    pub(crate) fn i64s(&mut self) -> Result<Vec<i64>, StoreError> {
-        match self.next(ArrayKind::I64)? {
-            Array::I64(values) => Ok(values),
-            _ => Err(self.malformed("i64 values expected")),
-        }
+    /// The next array, which must hold values of type `T`.
+    pub(crate) fn values<T: Element>(&mut self) -> Result<Vec<T>, StoreError> {
+        let array = self.next(T::KIND)?;
+        T::from_array(array).ok_or_else(|| self.malformed(format!("{} values expected", T::KIND.name())))
     }
 
     /// The next bitmaps, as [`ArrayFileWriter::bitmaps`] wrote them.
     pub(crate) fn bitmaps(&mut self) -> Result<Vec<RoaringBitmap>, StoreError> {
         let bytes = self.bytes()?;
-        let ends = self.u64s()?;
+        let ends = self.values::<u64>()?;
         let starts = std::iter::once(0).chain(ends.iter().copied());
         let spans: Vec<(u64, u64)> = starts.zip(ends.iter().copied()).collect();
         if spans.iter().any(|&(start, end)| start > end) || ends.last().is_some_and(|&end| end != bytes.len() as u64) {

@@ -5,11 +5,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::directory::{log_files, DirectoryLock, Manifest};
+use super::directory::{log_files, DirectoryLock};
 use super::error::StoreError;
-use super::replay::{replay, CutTail, ReplayMode};
+use super::replay::{CutTail, ReplayMode};
 use crate::live::{LiveEngine, LivePolicy};
-use crate::store::Segment;
 
 /// What a check found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,25 +33,16 @@ pub struct CheckReport {
 pub fn check(directory: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
     let directory = directory.as_ref();
     let _lock = DirectoryLock::take(directory)?;
-    let manifest = Manifest::read(directory)?;
-    let segment = match &manifest.base {
-        Some(name) => Segment::read_file(&directory.join(name))?,
-        None => Segment::from_messages(&[]).expect("an empty segment builds"),
-    };
-    let mut report = CheckReport {
-        base_messages: u64::from(segment.row_count()),
-        problems: segment.disagreements(),
-        log_files: log_files(directory)?.len(),
-        ..CheckReport::default()
-    };
     let policy = LivePolicy { background: false, ..LivePolicy::default() };
-    let engine = LiveEngine::with_policy(Arc::new(segment), policy);
-    engine.start_at_sequence(manifest.replay_from - 1);
-    let open = replay(directory, manifest.replay_from, ReplayMode::Verify, |sequence, batch| {
-        report.log_records += 1;
-        engine.replay(sequence, batch).map_err(|problem| StoreError::corrupt(directory, 0, problem))
-    })?;
-    report.torn = open.and_then(|open| open.cut);
-    report.messages = crate::engine::Engine::message_count(&engine);
-    Ok(report)
+    let (engine, manifest) = LiveEngine::open_base(directory, policy)?;
+    let base = Arc::clone(&engine.snapshot().state().base().segment);
+    let (open, log_records) = engine.replay_log(directory, manifest.replay_from, ReplayMode::Verify)?;
+    Ok(CheckReport {
+        base_messages: u64::from(base.row_count()),
+        log_records,
+        log_files: log_files(directory)?.len(),
+        messages: crate::engine::Engine::message_count(&engine),
+        torn: open.and_then(|open| open.cut),
+        problems: base.disagreements(),
+    })
 }

@@ -125,8 +125,8 @@ impl ValueIndex {
         row_count: u32,
     ) -> Result<ValueIndex, StoreError> {
         let bitmaps = input.bitmaps()?;
-        let by_date = input.u32s()?;
-        let starts = input.u32s()?;
+        let by_date = input.values::<u32>()?;
+        let starts = input.values::<u32>()?;
         let lists_fit = (starts.is_empty() && by_date.is_empty())
             || (starts.len() == code_count + 1
                 && starts.windows(2).all(|pair| pair[0] <= pair[1])

@@ -85,10 +85,10 @@ impl SortedOrder {
     /// Reads what [`SortedOrder::write_arrays`] wrote for a segment of
     /// `row_count` rows, checking that every array fits it.
     pub(crate) fn read_arrays(input: &mut ArrayReader, row_count: u32) -> Result<SortedOrder, StoreError> {
-        let rows = input.u32s()?;
-        let sorted = input.i64s()?;
+        let rows = input.values::<u32>()?;
+        let sorted = input.values::<i64>()?;
         let blocks = input.bitmaps()?;
-        let fences = input.i64s()?;
+        let fences = input.values::<i64>()?;
         let fits = rows.len() == row_count as usize
             && sorted.len() == rows.len()
             && blocks.len() == rows.len().div_ceil(BLOCK)

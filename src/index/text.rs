@@ -276,17 +276,17 @@ impl TextIndex {
     /// `row_count` rows, checking that every array fits the others.
     pub(crate) fn read_arrays(input: &mut ArrayReader, row_count: u32) -> Result<TextIndex, StoreError> {
         let text = input.bytes()?;
-        let row_starts = input.u32s()?;
-        let rows = input.u32s()?;
-        let flat = input.u32s()?;
-        let counts = input.u64s()?;
+        let row_starts = input.values::<u32>()?;
+        let rows = input.values::<u32>()?;
+        let flat = input.values::<u32>()?;
+        let counts = input.values::<u64>()?;
         let [column_count, stored_rows] = counts[..] else {
             return Err(input.malformed("a text index's counts are not two numbers"));
         };
         if column_count > 8 || stored_rows != u64::from(row_count) {
             return Err(input.malformed("a text index does not fit its segment"));
         }
-        let code_values = (0..column_count).map(|_| input.u32s()).collect::<Result<Vec<_>, _>>()?;
+        let code_values = (0..column_count).map(|_| input.values::<u32>()).collect::<Result<Vec<_>, _>>()?;
         let columns_of = input.bytes()?;
         let value_count = row_starts.len().saturating_sub(1);
         let value_fits = |value: u32| (value as usize) < value_count;

@@ -26,7 +26,7 @@ use super::{lock, LiveEngine, Shared, State};
 use crate::durable::directory::{base_file_name, remove_unnamed_files, sync_directory, DirectoryLock, Manifest};
 use crate::durable::log::Log;
 use crate::durable::record::{encode_batch, MAX_PAYLOAD_BYTES};
-use crate::durable::replay::{replay, ReplayMode};
+use crate::durable::replay::{replay, OpenLog, ReplayMode};
 use crate::durable::{Recovery, StoreError, StoreOptions};
 use crate::store::Segment;
 use crate::write::{Applied, Write, WriteError, WriteProblem};
@@ -72,12 +72,8 @@ impl LiveEngine {
         let directory_lock = DirectoryLock::take(directory)?;
         let (engine, manifest) = LiveEngine::open_base(directory, options.policy)?;
         engine.shared.current.load().base.segment.prepare_for_writes();
-        let mut replayed = 0;
-        let open = replay(directory, manifest.replay_from, ReplayMode::Recover, |sequence, batch| {
-            replayed += 1;
-            engine.replay(sequence, batch).map_err(|problem| StoreError::corrupt(directory, 0, problem))
-        })?
-        .expect("recovery opens a log file");
+        let (open, replayed) = engine.replay_log(directory, manifest.replay_from, ReplayMode::Recover)?;
+        let open = open.expect("recovery opens a log file");
         let recovery = Recovery { replayed, cut: open.cut };
         // What was read back may be only in the page cache (a killed
         // process under `never`, or a record whose sync had not finished):
@@ -101,7 +97,7 @@ impl LiveEngine {
 
     /// The base of `directory` as a store without writes, at the record
     /// its manifest names (the directory's lock held by the caller).
-    fn open_base(directory: &Path, policy: super::LivePolicy) -> Result<(LiveEngine, Manifest), StoreError> {
+    pub(crate) fn open_base(directory: &Path, policy: super::LivePolicy) -> Result<(LiveEngine, Manifest), StoreError> {
         let manifest = Manifest::read(directory)?;
         let segment = match &manifest.base {
             Some(name) => Segment::read_file(&directory.join(name))?,
@@ -119,11 +115,7 @@ impl LiveEngine {
         let _lock = DirectoryLock::take(directory)?;
         let policy = super::LivePolicy { background: false, ..super::LivePolicy::default() };
         let (engine, manifest) = LiveEngine::open_base(directory, policy)?;
-        let mut replayed = 0;
-        let open = replay(directory, manifest.replay_from, ReplayMode::Verify, |sequence, batch| {
-            replayed += 1;
-            engine.replay(sequence, batch).map_err(|problem| StoreError::corrupt(directory, 0, problem))
-        })?;
+        let (open, replayed) = engine.replay_log(directory, manifest.replay_from, ReplayMode::Verify)?;
         let recovery = Recovery { replayed, cut: open.and_then(|open| open.cut) };
         if !engine.shared.current.load().is_base_only() {
             engine
@@ -133,9 +125,26 @@ impl LiveEngine {
         Ok((Arc::clone(&engine.shared.current.load().base.segment), recovery))
     }
 
+    /// Applies the log of `directory` from `replay_from` to this store;
+    /// returns where the log ends (see [`replay`]) and how many records
+    /// were applied.
+    pub(crate) fn replay_log(
+        &self,
+        directory: &Path,
+        replay_from: u64,
+        mode: ReplayMode,
+    ) -> Result<(Option<OpenLog>, u64), StoreError> {
+        let mut replayed = 0;
+        let open = replay(directory, replay_from, mode, |sequence, batch| {
+            replayed += 1;
+            self.replay(sequence, batch).map_err(|problem| StoreError::corrupt(directory, 0, problem))
+        })?;
+        Ok((open, replayed))
+    }
+
     /// Sets the sequence of the store's state: the last record its base
     /// holds (before any write).
-    pub(crate) fn start_at_sequence(&self, sequence: u64) {
+    fn start_at_sequence(&self, sequence: u64) {
         let writer = lock(&self.shared.writer);
         let mut next = (**self.shared.current.load()).clone();
         next.sequence = sequence;
@@ -144,32 +153,13 @@ impl LiveEngine {
 
     /// Applies a batch read back from the log as record `sequence`, in
     /// the idempotent form the module docs describe.
-    pub(crate) fn replay(&self, sequence: u64, batch: Vec<Write>) -> Result<(), String> {
-        let current = self.shared.current.load_full();
-        let mut present: hashbrown::HashMap<String, bool> = hashbrown::HashMap::new();
-        let mut idempotent = Vec::with_capacity(batch.len());
-        for write in batch {
-            let id = write.id().to_owned();
-            let exists = *present.entry(id.clone()).or_insert_with(|| current.locate(&id).is_some());
-            match write {
-                Write::Insert(message) | Write::Upsert(message) => {
-                    present.insert(id, true);
-                    idempotent.push(Write::Upsert(message));
-                }
-                Write::Delete(id) if exists => {
-                    present.insert(id.clone(), false);
-                    idempotent.push(Write::Delete(id));
-                }
-                Write::Delete(_) => {}
-            }
-        }
-        match self.shared.apply_batch(idempotent, Recording::Replayed(sequence)) {
-            Ok(applied) => {
-                let _ = self.shared.maintain(&applied.published);
-                Ok(())
-            }
-            Err(error) => Err(format!("log record {sequence} does not apply: {error}")),
-        }
+    fn replay(&self, sequence: u64, batch: Vec<Write>) -> Result<(), String> {
+        let applied = self
+            .shared
+            .apply_batch(batch, Recording::Replayed(sequence))
+            .map_err(|error| format!("log record {sequence} does not apply: {error}"))?;
+        let _ = self.shared.maintain(&applied.published);
+        Ok(())
     }
 
     /// Waits for background flushes and compactions, then lets this handle

@@ -60,7 +60,7 @@ impl Segment {
     /// Reads a segment file written by [`Segment::write_file`].
     pub(crate) fn read_file(path: &Path) -> Result<Segment, StoreError> {
         let mut input = ArrayReader::open(path)?;
-        let meta = input.u64s()?;
+        let meta = input.values::<u64>()?;
         let [row_count, plain_ids, has_text] = meta[..] else {
             return Err(input.malformed("the segment's header array is not three numbers"));
         };
@@ -79,7 +79,7 @@ impl Segment {
                     }
                 }
                 Column::Date(column) => {
-                    *column = DateColumn { values: input.i64s()? };
+                    *column = DateColumn { values: input.values::<i64>()? };
                     if column.values.len() != row_count as usize {
                         return Err(input.malformed("a date column does not fit its rows"));
                     }
@@ -110,7 +110,7 @@ impl Segment {
         if text.as_ref().is_some_and(|text| !text.fits(&text_columns(&columns))) {
             return Err(input.malformed("the text index does not number the searched columns' values"));
         }
-        let facets = FacetCounts::from_cells(input.u64s()?)
+        let facets = FacetCounts::from_cells(input.values::<u64>()?)
             .ok_or_else(|| input.malformed("the facet counts do not have one count per cell"))?;
         input.finish()?;
         let Column::Dict(id_column) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
