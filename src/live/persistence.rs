@@ -2,9 +2,10 @@
 //! and its log, logging every batch before it is published, and writing a
 //! checkpoint (a new base file and manifest) at every compaction.
 //!
-//! Replaying the log is idempotent: a record is applied as "the message
-//! with this `_id` is now this" (inserts as upserts) or "there is no
-//! message with this `_id`" (deletes of an absent `_id` dropped). A base
+//! Replaying the log is idempotent: a record is applied without the
+//! checks it passed when it was logged, so an insert or upsert makes "the
+//! message with this `_id` is now this" and a delete "there is no message
+//! with this `_id`" (removing nothing when it is absent). A base
 //! that holds the store up to record T, less the messages its tail held
 //! then, replayed from the first record any of those came from, therefore
 //! ends exactly where the log ends, whatever writes raced the checkpoint.
