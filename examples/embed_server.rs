@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use msgdex::server::auth::{canonical_parameters, sign};
-use msgdex::server::{serve, ApiKey, KeysFile, ServerConfig};
+use msgdex::server::{serve, ApiKey, KeysFile, Scopes, ServerConfig};
 use msgdex::{Engine, FastEngine};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             account_id: "my-account".into(),
             api_key: "my-key".into(),
             api_secret: "my-secret".into(),
+            scopes: Scopes::READ,
         }],
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

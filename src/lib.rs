@@ -93,6 +93,7 @@ mod store;
 mod sys;
 pub mod transcript;
 mod write;
+mod write_request;
 
 pub use durable::{check, import, CheckReport, CutTail, ImportReport, Recovery, StoreError, StoreOptions, SyncPolicy};
 pub use engine::Engine;

@@ -16,10 +16,9 @@ use std::io::{self, BufRead, Write as _};
 
 use crate::engine::Engine;
 use crate::json::quoted;
-use crate::load::{parse_message_for_id, BodyError};
 use crate::output::{hint_body, Response};
-use crate::request::{QueryLimits, Request};
-use crate::write::{Applied, Writable, Write, WriteProblem};
+use crate::write::Writable;
+use crate::write_request::{answer_write, WriteMethod};
 
 /// The longest line answered by default: a write line holds a whole
 /// message, so this matches the server's body limit.
@@ -196,81 +195,8 @@ pub fn answer_line(engine: &dyn Engine, writes: Option<&dyn Writable>, line: &st
     let Some(writes) = writes else {
         return refuse(405, "This store is read-only: it answers GET requests only.");
     };
-    if target.contains('?') {
-        return refuse(
-            400,
-            &format!("A write goes to /v1/messages/<message_id> with no query string, not {}.", quoted(target)),
-        );
-    }
-    let id = match Request::parse(target, &QueryLimits::default()) {
-        Request::Retrieve(id) => id,
-        _ => return refuse(404, &format!("Writes go to /v1/messages/<message_id>, not {}.", quoted(target))),
-    };
-    let write = if method == "DELETE" {
-        if !body.trim().is_empty() {
-            return refuse(400, "A DELETE line has no body: DELETE /v1/messages/<message_id>.");
-        }
-        Write::Delete(id)
-    } else {
-        match message_for_put(&id, body) {
-            Ok(message) => Write::Upsert(message),
-            Err(problem) => return refuse(400, &problem),
-        }
-    };
-    let stored = match &write {
-        Write::Upsert(message) => Some(message.to_json()),
-        _ => None,
-    };
-    match writes.apply(vec![write]) {
-        Ok(applied) => {
-            Response { status: applied_status(applied[0]), body: stored.unwrap_or_else(|| "null".to_owned()) }
-        }
-        Err(error) => refuse(refusal_status(&error.problem), &format!("{}{}", capitalised(&error.to_string()), ".")),
-    }
-}
-
-/// The HTTP status of an accepted write's line: 201 created, 200
-/// replaced, 204 deleted (the body is then `null`).
-fn applied_status(applied: Applied) -> u16 {
-    match applied {
-        Applied::Created => 201,
-        Applied::Replaced => 200,
-        Applied::Deleted => 204,
-    }
-}
-
-/// The HTTP status of a refused write's line: 404 for an unknown `_id`,
-/// 503 when a durable store could not keep the write, 400 for every other
-/// refusal.
-fn refusal_status(problem: &WriteProblem) -> u16 {
-    match problem {
-        WriteProblem::NotFound(_) => 404,
-        WriteProblem::EmptyId | WriteProblem::AlreadyExists(_) | WriteProblem::TooManyMessages => 400,
-        // The request was fine; the store could not keep it.
-        WriteProblem::Storage(_) => 503,
-    }
-}
-
-/// The message of a PUT line: its JSON body, checked as the loader checks
-/// a record, whose `_id` is the path's (filled in when absent, refused when
-/// different).
-fn message_for_put(id: &str, body: &str) -> Result<crate::model::Message, String> {
-    let body = body.trim();
-    if body.is_empty() {
-        return Err("A PUT line needs a JSON message after the target: PUT /v1/messages/<message_id> {…}.".into());
-    }
-    parse_message_for_id(body.as_bytes(), id).map_err(|error| match error {
-        BodyError::IdDiffers(given) => format!(
-            "The body's `_id` ({given}) differs from the Id in the path ({}); they must be the same.",
-            quoted(id)
-        ),
-        BodyError::Invalid(error) => format!("The message is invalid: {error}."),
-    })
-}
-
-fn capitalised(text: &str) -> String {
-    let mut characters = text.chars();
-    characters.next().map_or_else(String::new, |first| first.to_uppercase().chain(characters).collect())
+    let method = if method == "PUT" { WriteMethod::Put } else { WriteMethod::Delete };
+    answer_write(writes, method, target, body)
 }
 
 /// The request target of one line (without its line break), or `None` for
@@ -353,15 +279,6 @@ mod tests {
         // A line whose first word is no method is a request target, as before.
         assert_eq!(answer_line(&read_only, None, "v1/messages x").status, 404);
         assert_eq!(answer_line(&read_only, None, "Get /v1/messages").status, 404);
-    }
-
-    #[test]
-    fn write_outcomes_have_their_http_statuses() {
-        assert_eq!([Applied::Created, Applied::Replaced, Applied::Deleted].map(applied_status), [201, 200, 204]);
-        let refusals =
-            [WriteProblem::NotFound("a".into()), WriteProblem::AlreadyExists("a".into()), WriteProblem::EmptyId];
-        assert_eq!(refusals.each_ref().map(refusal_status), [404, 400, 400]);
-        assert_eq!(refusal_status(&WriteProblem::TooManyMessages), 400);
     }
 
     fn replay_lines(engine: &dyn Writable, input: &[u8], options: TranscriptOptions) -> Vec<serde_json::Value> {

@@ -35,6 +35,12 @@ pub fn parse_message_for_id(body: &[u8], path_id: &str) -> Result<Message, BodyE
     raw.into_message(location).map_err(BodyError::Invalid)
 }
 
+/// Parses one message of a batch (its `_id` required) with the loader's
+/// checks; problems are located at `location`.
+pub(crate) fn parse_message(body: &[u8], location: RecordLocation) -> Result<Message, LoadError> {
+    parse_line(body, location)
+}
+
 /// Parses one JSON Lines record with the full parser.
 pub(super) fn parse_line(line: &[u8], location: RecordLocation) -> Result<Message, LoadError> {
     let mut deserializer = serde_json::Deserializer::from_slice(line);

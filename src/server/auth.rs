@@ -24,7 +24,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::keys::KeysFile;
+use super::keys::{KeysFile, Scopes};
 use super::nonces::{NonceLog, Replay};
 
 /// How far a request's timestamp may be from the server's clock.
@@ -102,6 +102,8 @@ pub enum Refusal {
 pub struct Authenticated {
     /// Position of the signing key in the keys file.
     pub key_index: usize,
+    /// What the signing key may do.
+    pub scopes: Scopes,
     nonce: [u8; 16],
     expires_at: u64,
 }
@@ -168,6 +170,7 @@ impl Authenticator {
         }
         Ok(Authenticated {
             key_index,
+            scopes: key.scopes,
             nonce: NonceLog::fingerprint(api_key, nonce),
             expires_at: sent_at + WINDOW_SECONDS + 1,
         })
@@ -261,7 +264,7 @@ between a name and its value; send none."
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::keys::ApiKey;
+    use crate::server::keys::{ApiKey, Scopes};
 
     const NOW: u64 = 1_700_000_000;
 
@@ -269,8 +272,18 @@ mod tests {
         KeysFile {
             account_id: "acc".into(),
             keys: vec![
-                ApiKey { account_id: "acc".into(), api_key: "k1".into(), api_secret: "s1".into() },
-                ApiKey { account_id: "other".into(), api_key: "k2".into(), api_secret: "s2".into() },
+                ApiKey {
+                    account_id: "acc".into(),
+                    api_key: "k1".into(),
+                    api_secret: "s1".into(),
+                    scopes: Scopes::READ,
+                },
+                ApiKey {
+                    account_id: "other".into(),
+                    api_key: "k2".into(),
+                    api_secret: "s2".into(),
+                    scopes: Scopes::READ,
+                },
             ],
         }
     }

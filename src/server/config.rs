@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Longest Ctrl-C or SIGTERM waits for open connections to finish.
     pub shutdown_timeout: Duration,
+    /// Whether `GET /metrics` answers, without authentication (bind to a
+    /// network only operators reach); otherwise it is 404.
+    pub metrics: bool,
 }
 
 /// A configuration [`ServerConfig::validate`] refused, with the reason.
@@ -88,6 +91,7 @@ impl ServerConfig {
             write_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
+            metrics: false,
         }
     }
 
@@ -148,12 +152,17 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::keys::ApiKey;
+    use crate::server::keys::{ApiKey, Scopes};
 
     fn keys(secret: &str) -> KeysFile {
         KeysFile {
             account_id: "acc".into(),
-            keys: vec![ApiKey { account_id: "acc".into(), api_key: "k".into(), api_secret: secret.into() }],
+            keys: vec![ApiKey {
+                account_id: "acc".into(),
+                api_key: "k".into(),
+                api_secret: secret.into(),
+                scopes: Scopes::READ,
+            }],
         }
     }
 

@@ -161,6 +161,7 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let _slot = slot;
+    let _open = app.metrics.connection_opened();
     let _ = stream.set_nodelay(true);
     let config = &app.config;
     let deadlines = Deadlines { idle: config.idle_timeout, header: config.header_timeout, write: config.write_timeout };

@@ -19,11 +19,15 @@ use hyper::{HeaderMap, Method, StatusCode};
 use tokio::sync::Semaphore;
 
 use super::access_log::AccessLog;
-use super::auth::{Authenticator, Refusal, SignedRequest};
+use super::auth::{Authenticated, Authenticator, Refusal, SignedRequest};
 use super::config::ServerConfig;
+use super::metrics::{Metrics, Route};
 use super::rate::{client_network, RateState, WindowCounter};
+use super::served::ServedStore;
 use super::watchdog::ConnectionActivity;
-use crate::engine::Engine;
+use super::write_body::WriteBody;
+use crate::output::Response;
+use crate::write_request::{answer_batch, answer_write, WriteMethod};
 
 /// The HTTP response type of the server.
 pub(crate) type HttpResponse = hyper::Response<Full<Bytes>>;
@@ -36,7 +40,8 @@ const MAX_TRACKED: usize = 65_536;
 
 /// What every request handler shares.
 pub(crate) struct App {
-    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) store: ServedStore,
+    pub(crate) metrics: Metrics,
     pub(crate) config: ServerConfig,
     pub(crate) authenticator: Option<Authenticator>,
     /// Requests per API key (by position in the keys file) per second.
@@ -50,9 +55,10 @@ pub(crate) struct App {
 
 impl App {
     /// The shared state of a server with this configuration.
-    pub(crate) fn new(engine: Arc<dyn Engine>, config: ServerConfig, log: AccessLog) -> App {
+    pub(crate) fn new(store: ServedStore, config: ServerConfig, log: AccessLog) -> App {
         App {
-            engine,
+            store,
+            metrics: Metrics::default(),
             authenticator: config.keys.clone().map(Authenticator::new),
             key_requests: WindowCounter::new(1, MAX_TRACKED),
             auth_failures: WindowCounter::new(AUTH_FAILURE_WINDOW_SECONDS, MAX_TRACKED),
@@ -63,7 +69,7 @@ impl App {
     }
 }
 
-/// Answers one request and writes its access-log line.
+/// Answers one request, counts it, and writes its access-log line.
 pub(crate) async fn handle(
     app: Arc<App>,
     peer: SocketAddr,
@@ -72,16 +78,18 @@ pub(crate) async fn handle(
 ) -> Result<HttpResponse, Infallible> {
     let _answering = activity.begin_request();
     let started = Instant::now();
-    // The body is never read: GET requests have none, and others are refused.
-    let (parts, _body) = request.into_parts();
-    let response = answer(&app, peer.ip(), &parts).await;
+    let (parts, body) = request.into_parts();
+    let route = Route::of(&parts.method, parts.uri.path());
+    let response = answer(&app, peer.ip(), &parts, route, body).await;
+    let elapsed = started.elapsed();
+    app.metrics.record(route, response.status().as_u16(), elapsed);
     app.log.line(format!(
         "{} {} {} {} {}µs",
         peer.ip(),
         parts.method,
         parts.uri.path(),
         response.status().as_u16(),
-        started.elapsed().as_micros()
+        elapsed.as_micros()
     ));
     Ok(response)
 }
@@ -102,8 +110,9 @@ fn json_response(status: StatusCode, body: String) -> HttpResponse {
     response
 }
 
-/// The refusal of a request that exceeds a bound or uses another method.
-fn out_of_bounds(config: &ServerConfig, parts: &Parts, target: &str) -> Option<HttpResponse> {
+/// The refusal of a request that exceeds a bound or uses a method the
+/// store does not answer.
+fn out_of_bounds(config: &ServerConfig, parts: &Parts, target: &str, writable: bool) -> Option<HttpResponse> {
     let header_bytes: usize = parts.headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     let declared_body = parts
         .headers
@@ -129,12 +138,18 @@ fn out_of_bounds(config: &ServerConfig, parts: &Parts, target: &str) -> Option<H
             &format!("The body exceeds {} bytes.", config.max_body_bytes),
         ));
     }
-    if parts.method != Method::GET {
+    let write_method = matches!(parts.method, Method::PUT | Method::DELETE | Method::POST);
+    if parts.method != Method::GET && !(writable && write_method) {
+        let (allowed, words) = if writable {
+            ("GET, PUT, DELETE, POST", "GET, PUT and DELETE of /v1/messages/<id>, and POST of a batch to /v1/messages")
+        } else {
+            ("GET", "GET only: this store is read-only")
+        };
         let mut response = hint_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            &format!("{} is not allowed here; the Messages API answers GET.", parts.method),
+            &format!("{} is not allowed here; this server answers {words}.", parts.method),
         );
-        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static(allowed));
         return Some(response);
     }
     None
@@ -178,12 +193,33 @@ fn host_is_local(parts: &Parts) -> bool {
     }
 }
 
-async fn answer(app: &App, client: IpAddr, parts: &Parts) -> HttpResponse {
+async fn answer(app: &App, client: IpAddr, parts: &Parts, route: Route, body: hyper::body::Incoming) -> HttpResponse {
     let config = &app.config;
     let target = parts.uri.path_and_query().map_or("/", |target| target.as_str()).to_owned();
-    if let Some(refused) = out_of_bounds(config, parts, &target) {
+    if let Some(refused) = out_of_bounds(config, parts, &target, app.store.writes.is_some()) {
         return refused;
     }
+    match route {
+        Route::Health => return health(app),
+        Route::Metrics if config.metrics => {
+            let text = app.metrics.render(app.store.reads.message_count(), app.store.gauges.as_ref());
+            let mut response = hyper::Response::new(Full::new(Bytes::from(text)));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            return response;
+        }
+        _ => {}
+    }
+    let deadline = tokio::time::Instant::now() + config.request_timeout;
+    let write = if route.writes() {
+        match read_write_body(app, route, parts, body, deadline).await {
+            Ok(write) => Some(write),
+            Err(refused) => return refused,
+        }
+    } else {
+        None
+    };
     let now = unix_now();
     let rate = match &app.authenticator {
         None => {
@@ -196,16 +232,73 @@ or a loopback address.",
             }
             None
         }
-        Some(authenticator) => match authenticate(app, authenticator, client, parts, now) {
-            Ok(rate) => Some(rate),
-            Err(refused) => return *refused,
-        },
+        Some(authenticator) => {
+            let signed = write.as_ref().map(|write| write.signed.as_slice());
+            match authenticate(app, authenticator, client, parts, signed, now) {
+                Ok((authenticated, rate)) => {
+                    if write.is_some() && !authenticated.scopes.write {
+                        let mut response = hint_response(
+                            StatusCode::FORBIDDEN,
+                            "This API key may only read; writing needs a key with \"scopes\": [\"read\", \"write\"] \
+in the server's keys file.",
+                        );
+                        add_rate_headers(response.headers_mut(), rate);
+                        return response;
+                    }
+                    Some(rate)
+                }
+                Err(refused) => return *refused,
+            }
+        }
     };
-    let mut response = query(app, target).await;
+    let mut response = match write {
+        Some(write) => apply_write(app, route, target, write, deadline).await,
+        None => query(app, target, deadline).await,
+    };
     if let Some(rate) = rate {
         add_rate_headers(response.headers_mut(), rate);
     }
     response
+}
+
+/// `GET /healthz`: 200 when the store is ready to answer, 503 while not
+/// (a replica's first copy). No authentication, and nothing else said.
+fn health(app: &App) -> HttpResponse {
+    if app.store.is_ready() {
+        json_response(StatusCode::OK, "{\"ready\":true}".into())
+    } else {
+        json_response(StatusCode::SERVICE_UNAVAILABLE, "{\"ready\":false}".into())
+    }
+}
+
+/// Reads a write's body within the body limit and the request's deadline,
+/// and decodes it by its type.
+async fn read_write_body(
+    app: &App,
+    route: Route,
+    parts: &Parts,
+    body: hyper::body::Incoming,
+    deadline: tokio::time::Instant,
+) -> Result<WriteBody, HttpResponse> {
+    use http_body_util::BodyExt as _;
+    let limit = app.config.max_body_bytes;
+    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    let bytes = match tokio::time::timeout_at(deadline, limited.collect()).await {
+        Err(_) => {
+            return Err(hint_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!("The body did not arrive within {}.", describe(app.config.request_timeout)),
+            ))
+        }
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            return Err(hint_response(StatusCode::PAYLOAD_TOO_LARGE, &format!("The body exceeds {limit} bytes.")))
+        }
+        Ok(Err(_)) => return Err(hint_response(StatusCode::BAD_REQUEST, "The body could not be read.")),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    WriteBody::parse(route, &parts.headers, &bytes).map_err(|refusal| {
+        hint_response(StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST), &refusal.hint)
+    })
 }
 
 /// Checks the signature, the key's rate and the nonce, in that order, so
@@ -216,8 +309,9 @@ fn authenticate(
     authenticator: &Authenticator,
     client: IpAddr,
     parts: &Parts,
+    body_parameters: Option<&[(String, String)]>,
     now: u64,
-) -> Result<RateState, Box<HttpResponse>> {
+) -> Result<(Authenticated, RateState), Box<HttpResponse>> {
     let config = &app.config;
     let network = client_network(client);
     if app.auth_failures.exhausted(&network, config.auth_failure_limit, now) {
@@ -238,9 +332,14 @@ fn authenticate(
         })
     };
     let decoded_path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
-    let parameters: Vec<(String, String)> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-        .map(|(key, value)| (key.into_owned(), value.into_owned()))
-        .collect();
+    // A write signs its body's parameters (see write_body.rs); a read, its
+    // query's.
+    let parameters: Vec<(String, String)> = match body_parameters {
+        Some(parameters) => parameters.to_vec(),
+        None => form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect(),
+    };
     let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
     let signed = SignedRequest {
         account_id: header("x-carehq-accountid"),
@@ -264,14 +363,66 @@ fn authenticate(
         return Err(Box::new(response));
     }
     authenticator.remember_nonce(&authenticated, now).map_err(fail)?;
-    Ok(rate)
+    Ok((authenticated, rate))
 }
 
 /// Evaluates a request in a query slot on the blocking pool, within the
-/// request timeout (which includes the wait for a slot).
-async fn query(app: &App, target: String) -> HttpResponse {
+/// request's deadline (which includes the wait for a slot).
+async fn query(app: &App, target: String, deadline: tokio::time::Instant) -> HttpResponse {
+    let engine = Arc::clone(&app.store.reads);
+    in_slot(app, deadline, move || engine.respond(&target)).await
+}
+
+/// Applies a write in a query slot on the blocking pool. The answer is
+/// sent only once the store has made the write durable (under its sync
+/// policy). A write still running at the deadline gets 503 and may yet
+/// be applied: a retried PUT or DELETE is safe.
+async fn apply_write(
+    app: &App,
+    route: Route,
+    target: String,
+    body: WriteBody,
+    deadline: tokio::time::Instant,
+) -> HttpResponse {
+    let Some(writes) = app.store.writes.clone() else {
+        return hint_response(StatusCode::METHOD_NOT_ALLOWED, "This store is read-only.");
+    };
+    let id = target
+        .strip_prefix("/v1/messages/")
+        .map(|id| percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned());
+    let mut response = in_slot(app, deadline, move || match route {
+        Route::Batch if target == "/v1/messages" => answer_batch(writes.as_ref(), &body.json),
+        Route::Batch => Response {
+            status: 404,
+            body: crate::output::hint_body(&format!(
+                "Batches go to POST /v1/messages, not {}.",
+                crate::json::quoted(&target)
+            )),
+        },
+        Route::Delete => answer_write(writes.as_ref(), WriteMethod::Delete, &target, &body.json),
+        _ => answer_write(writes.as_ref(), WriteMethod::Put, &target, &body.json),
+    })
+    .await;
+    // The official clients parse the body of every 200 and 204 as JSON: a
+    // delete answers 200 with what it deleted (SPEC §8).
+    if response.status() == StatusCode::NO_CONTENT {
+        let mut body = Vec::new();
+        body.extend_from_slice(b"{\"_id\":");
+        crate::json::write_json_string(&mut body, id.as_deref().unwrap_or(""));
+        body.extend_from_slice(b",\"deleted\":true}");
+        response = json_response(StatusCode::OK, crate::json::into_string(body));
+    }
+    response
+}
+
+/// Runs `work` in a query slot on the blocking pool, answering 503 when
+/// the slot or the answer is not there by `deadline`.
+async fn in_slot(
+    app: &App,
+    deadline: tokio::time::Instant,
+    work: impl FnOnce() -> Response + Send + 'static,
+) -> HttpResponse {
     let timeout = app.config.request_timeout;
-    let deadline = tokio::time::Instant::now() + timeout;
     let too_slow = || {
         hint_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -281,11 +432,10 @@ async fn query(app: &App, target: String) -> HttpResponse {
     let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, Arc::clone(&app.query_slots).acquire_owned()).await else {
         return too_slow();
     };
-    let engine = Arc::clone(&app.engine);
     let work = tokio::task::spawn_blocking(move || {
-        // The slot stays taken while the query runs, even past the timeout.
+        // The slot stays taken while the work runs, even past the timeout.
         let _slot = slot;
-        engine.respond(&target)
+        work()
     });
     match tokio::time::timeout_at(deadline, work).await {
         Ok(Ok(answer)) => {

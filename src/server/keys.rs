@@ -6,8 +6,9 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// One API key: the account it belongs to and its secret.
+/// One API key: the account it belongs to, its secret, and what it may do.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApiKey {
     /// The account the key belongs to.
     pub account_id: String,
@@ -15,11 +16,53 @@ pub struct ApiKey {
     pub api_key: String,
     /// The secret that signs requests; never sent, never logged.
     pub api_secret: String,
+    /// What the key may do: `"scopes": ["read", "write"]` in the file;
+    /// read-only when left out.
+    #[serde(default)]
+    pub scopes: Scopes,
+}
+
+/// What an API key may do. Every key reads; only a key given the `write`
+/// scope may write, so that a key handed to a reader cannot change data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scopes {
+    /// Whether the key may write (PUT, DELETE, batches).
+    pub write: bool,
+}
+
+impl Scopes {
+    /// Reading only: the default.
+    pub const READ: Scopes = Scopes { write: false };
+    /// Reading and writing.
+    pub const READ_WRITE: Scopes = Scopes { write: true };
+}
+
+impl<'de> serde::Deserialize<'de> for Scopes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Scopes, D::Error> {
+        let names = Vec::<String>::deserialize(deserializer)?;
+        let mut scopes = Scopes::READ;
+        for name in &names {
+            match name.as_str() {
+                "read" => {}
+                "write" => scopes.write = true,
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown scope {other:?}; the scopes are \"read\" and \"write\""
+                    )))
+                }
+            }
+        }
+        Ok(scopes)
+    }
 }
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKey").field("account_id", &self.account_id).field("api_key", &self.api_key).finish()
+        f.debug_struct("ApiKey")
+            .field("account_id", &self.account_id)
+            .field("api_key", &self.api_key)
+            .field("scopes", &self.scopes)
+            .finish()
     }
 }
 
@@ -64,6 +107,8 @@ pub enum KeysError {
     VariableNotSet(&'static str),
     /// This environment variable of the key is set, and empty.
     VariableEmpty(&'static str),
+    /// `MSGDEX_API_SCOPES` names an unknown scope.
+    BadScopes(String),
 }
 
 /// What [`KeysFile::validate`] refuses in a set of keys.
@@ -117,6 +162,7 @@ impl fmt::Display for KeysError {
             KeysError::VariableEmpty(name) => {
                 write!(f, "{name} is empty; every credential must be a non-empty string")
             }
+            KeysError::BadScopes(problem) => write!(f, "{SCOPES_VARIABLE}: {problem}"),
         }
     }
 }
@@ -126,10 +172,26 @@ impl std::error::Error for KeysError {
         match self {
             KeysError::Unreadable { error, .. } => Some(error),
             KeysError::NotAKeysFile { error, .. } => Some(error),
-            KeysError::Invalid { .. } | KeysError::VariableNotSet(_) | KeysError::VariableEmpty(_) => None,
+            KeysError::Invalid { .. }
+            | KeysError::VariableNotSet(_)
+            | KeysError::VariableEmpty(_)
+            | KeysError::BadScopes(_) => None,
         }
     }
 }
+
+/// The scopes of the key from the environment: `MSGDEX_API_SCOPES`, a
+/// comma-separated list (`read,write`); read-only when unset.
+fn environment_scopes() -> Result<Scopes, KeysError> {
+    let Ok(text) = std::env::var(SCOPES_VARIABLE) else {
+        return Ok(Scopes::READ);
+    };
+    let names: Vec<&str> = text.split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+    serde_json::from_value(serde_json::json!(names)).map_err(|error| KeysError::BadScopes(error.to_string()))
+}
+
+/// The environment variable of the key's scopes.
+const SCOPES_VARIABLE: &str = "MSGDEX_API_SCOPES";
 
 impl KeysFile {
     /// Reads and validates a keys file (JSON).
@@ -158,7 +220,8 @@ impl KeysFile {
             }
         }
         let [account_id, api_key, api_secret]: [String; 3] = present.try_into().expect("three variables");
-        Ok(Some(KeysFile { account_id: account_id.clone(), keys: vec![ApiKey { account_id, api_key, api_secret }] }))
+        let key = ApiKey { account_id: account_id.clone(), api_key, api_secret, scopes: environment_scopes()? };
+        Ok(Some(KeysFile { account_id, keys: vec![key] }))
     }
 
     /// Refuses an empty account, no keys, a key with an empty field, and a
@@ -201,6 +264,7 @@ mod tests {
             account_id: account.into(),
             api_key: name.into(),
             api_secret: secret.into(),
+            scopes: Scopes::READ,
         };
         let file = |account: &str, keys: Vec<ApiKey>| KeysFile { account_id: account.into(), keys };
         let problem = |file: KeysFile| match file.validate() {

@@ -25,9 +25,12 @@ mod config;
 mod connections;
 mod handler;
 mod keys;
+mod metrics;
 mod nonces;
 mod rate;
+mod served;
 mod watchdog;
+mod write_body;
 
 use std::fmt;
 use std::future::Future;
@@ -35,9 +38,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{ConfigError, ServerConfig};
-pub use keys::{ApiKey, KeysError, KeysFile, KeysProblem};
+pub use keys::{ApiKey, KeysError, KeysFile, KeysProblem, Scopes};
+pub use metrics::{gauge, ExtraGauges};
+pub use served::ServedStore;
+pub use write_body::sha256_hex;
 
-use crate::engine::Engine;
 use access_log::AccessLog;
 use handler::App;
 
@@ -77,23 +82,25 @@ const LOG_DRAIN: Duration = Duration::from_secs(1);
 /// the listener's address as `bind`), and refused if `max_connections` does not fit this process's limit on open
 /// files. The first log line names the address served.
 pub async fn serve(
-    engine: Arc<dyn Engine>,
+    store: impl Into<ServedStore>,
     mut config: ServerConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     // The listener's own address is what `--no-auth` must be checked on.
+    let store = store.into();
     let address = listener.local_addr().map_err(ServeError::Io)?;
     config.bind = address;
     config.validate()?;
     check_open_file_limit(&config)?;
     let log = AccessLog::start();
     log.line(format!(
-        "msgdex: serving {} messages on http://{address} ({})",
-        engine.message_count(),
-        if config.keys.is_some() { "signed requests only" } else { "no authentication, loopback Host only" }
+        "msgdex: serving {} messages on http://{address} ({}; {})",
+        store.reads.message_count(),
+        if config.keys.is_some() { "signed requests only" } else { "no authentication, loopback Host only" },
+        if store.writes.is_some() { "writes taken" } else { "read-only" },
     ));
-    let app = Arc::new(App::new(engine, config, log));
+    let app = Arc::new(App::new(store, config, log));
     connections::accept_until(Arc::clone(&app), listener, shutdown).await;
     let dropped = app.log.dropped();
     let note = if dropped > 0 {
@@ -127,7 +134,8 @@ lower --max-connections or raise the limit (ulimit -n)",
 ///
 /// Raises this process's soft limit on open files to its hard limit first,
 /// so that `max_connections` can be used.
-pub fn run(engine: Arc<dyn Engine>, config: ServerConfig) -> Result<(), ServeError> {
+pub fn run(store: impl Into<ServedStore>, config: ServerConfig) -> Result<(), ServeError> {
+    let store = store.into();
     config.validate()?;
     crate::sys::raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Io)?;
@@ -136,7 +144,7 @@ pub fn run(engine: Arc<dyn Engine>, config: ServerConfig) -> Result<(), ServeErr
         let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|error| {
             ServeError::Io(std::io::Error::new(error.kind(), format!("cannot listen on {}: {error}", config.bind)))
         })?;
-        serve(engine, config, listener, shutdown_signal()).await
+        serve(store, config, listener, shutdown_signal()).await
     });
     // Queries still running past the deadline are not waited for.
     runtime.shutdown_timeout(shutdown_timeout);
@@ -167,6 +175,7 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Engine;
 
     #[test]
     fn the_library_entry_point_validates_like_the_command_line() {
@@ -176,7 +185,12 @@ mod tests {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let keys = KeysFile {
                 account_id: "acc".into(),
-                keys: vec![ApiKey { account_id: "acc".into(), api_key: "k".into(), api_secret: String::new() }],
+                keys: vec![ApiKey {
+                    account_id: "acc".into(),
+                    api_key: "k".into(),
+                    api_secret: String::new(),
+                    scopes: Scopes::READ,
+                }],
             };
             let empty_secret = ServerConfig::new("127.0.0.1:0".parse().unwrap(), Some(keys));
             serve(engine, empty_secret, listener, std::future::ready(())).await

@@ -68,6 +68,17 @@ pub(crate) struct ServeLimits {
     /// Seconds Ctrl-C or SIGTERM waits for open connections before closing them.
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
     pub(crate) shutdown_timeout: std::time::Duration,
+    /// The largest request body (a PUT's message, a batch) in bytes; larger gets 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_body_bytes: u64,
+    /// Answer GET /metrics (Prometheus text) without authentication: bind
+    /// where only operators reach, or keep it off (404).
+    #[arg(long)]
+    pub(crate) metrics: bool,
+    /// Refuse every write (405): serve the data as it is.
+    #[arg(long)]
+    pub(crate) read_only: bool,
 }
 
 /// A duration given in seconds (fractions allowed).
@@ -278,12 +289,15 @@ Every engine's answers are compared with msgdex's, byte for byte; differences ar
         #[arg(long, value_name = "FILE.svg")]
         chart: Option<PathBuf>,
     },
-    /// Serve the Messages API over HTTP (GET /v1/messages, GET /v1/messages/ID)
-    /// with CareHQ's request signing, rate limits and access log.
+    /// Serve the Messages API over HTTP (GET /v1/messages, GET /v1/messages/ID),
+    /// and writes (PUT and DELETE /v1/messages/ID, POST /v1/messages for a
+    /// batch), with CareHQ's request signing, rate limits and access log.
     #[command(
         after_help = "Example:\n  MSGDEX_KEYS_FILE=keys.json msgdex serve --data fixtures/messages.jsonl --bind 127.0.0.1:8080\n\n\
-Keys come from the file named by --keys or MSGDEX_KEYS_FILE ({\"account_id\": …, \"keys\": [{\"account_id\", \"api_key\", \"api_secret\"}]}), \
-or from MSGDEX_ACCOUNT_ID, MSGDEX_API_KEY and MSGDEX_API_SECRET; never from arguments."
+Keys come from the file named by --keys or MSGDEX_KEYS_FILE ({\"account_id\": …, \"keys\": [{\"account_id\", \"api_key\", \"api_secret\", \"scopes\": [\"read\", \"write\"]}]}), \
+or from MSGDEX_ACCOUNT_ID, MSGDEX_API_KEY, MSGDEX_API_SECRET (and MSGDEX_API_SCOPES=read,write); never from arguments. \
+A key writes only with the \"write\" scope. Writes to a data directory are durable before their answer; \
+writes to a file last until the server stops. See docs/SERVE.md."
     )]
     Serve {
         #[command(flatten)]

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use msgdex::server::{run, KeysFile, ServerConfig};
-use msgdex::{Engine, QueryLimits};
+use msgdex::server::{run, KeysFile, ServedStore, ServerConfig};
+use msgdex::{Engine, LiveEngine, LiveReference, QueryLimits, ReferenceEngine};
 
 use crate::args::{DataOptions, EngineKind, ServeLimits};
 use crate::engines;
@@ -35,15 +35,39 @@ pub(crate) fn serve(
     config.write_timeout = bounds.write_timeout;
     config.request_timeout = bounds.request_timeout;
     config.shutdown_timeout = bounds.shutdown_timeout;
+    config.max_body_bytes = bounds.max_body_bytes;
+    config.metrics = bounds.metrics;
     // Refuse a bad configuration before the data is loaded.
     config.validate().map_err(|error| error.to_string())?;
-    // A data directory is owned by the server while it runs.
-    let engine: Arc<dyn Engine> = if engines::is_directory(&data.data) && data.engine == EngineKind::Fast {
-        Arc::new(engines::open_directory(&data.data, store)?.with_limits(limits))
-    } else {
-        Arc::from(engines::open(data, limits)?)
-    };
-    run(engine, config).map_err(|error| Failure::Message(error.to_string()))
+    let store = open_store(data, limits, store, bounds.read_only)?;
+    run(store, config).map_err(|error| Failure::Message(error.to_string()))
+}
+
+/// What the server answers from: a live store (durable on a data
+/// directory, which the server owns while it runs), or a read-only engine
+/// with `--read-only`.
+fn open_store(
+    data: &DataOptions,
+    limits: QueryLimits,
+    options: msgdex::StoreOptions,
+    read_only: bool,
+) -> Result<ServedStore, Failure> {
+    if read_only {
+        let engine: Arc<dyn Engine> = Arc::from(engines::open(data, limits)?);
+        return Ok(ServedStore::read_only(engine));
+    }
+    Ok(match data.engine {
+        EngineKind::Fast if engines::is_directory(&data.data) => {
+            ServedStore::live(Arc::new(engines::open_directory(&data.data, options)?.with_limits(limits)))
+        }
+        EngineKind::Fast => {
+            ServedStore::live(Arc::new(LiveEngine::from_fast(&engines::load_fast(&data.data)?).with_limits(limits)))
+        }
+        EngineKind::Reference => {
+            let messages = engines::open(data, limits)?.first_messages(usize::MAX);
+            ServedStore::writable(Arc::new(LiveReference::new(ReferenceEngine::with_limits(messages, limits))))
+        }
+    })
 }
 
 /// The keys: `--keys FILE`, else the file `MSGDEX_KEYS_FILE` names, else
