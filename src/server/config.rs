@@ -53,6 +53,10 @@ pub struct ServerConfig {
     /// Whether `GET /metrics` answers, without authentication (bind to a
     /// network only operators reach); otherwise it is 404.
     pub metrics: bool,
+    /// Whether a PUT that creates a message answers 200 instead of SPEC
+    /// §8's 201: the official clients treat every status but 200 and 204
+    /// as an error.
+    pub created_as_ok: bool,
 }
 
 /// A configuration [`ServerConfig::validate`] refused, with the reason.
@@ -92,6 +96,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             metrics: false,
+            created_as_ok: false,
         }
     }
 

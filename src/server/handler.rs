@@ -403,6 +403,9 @@ async fn apply_write(
         _ => answer_write(writes.as_ref(), WriteMethod::Put, &target, &body.json),
     })
     .await;
+    if response.status() == StatusCode::CREATED && app.config.created_as_ok {
+        *response.status_mut() = StatusCode::OK;
+    }
     // The official clients parse the body of every 200 and 204 as JSON: a
     // delete answers 200 with what it deleted (SPEC §8).
     if response.status() == StatusCode::NO_CONTENT {

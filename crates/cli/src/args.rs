@@ -76,6 +76,11 @@ pub(crate) struct ServeLimits {
     /// where only operators reach, or keep it off (404).
     #[arg(long)]
     pub(crate) metrics: bool,
+    /// Answer a PUT that creates a message with 200 instead of 201, for
+    /// clients that take any other status as an error (the official
+    /// CareHQ clients do).
+    #[arg(long)]
+    pub(crate) created_as_ok: bool,
     /// Refuse every write (405): serve the data as it is.
     #[arg(long)]
     pub(crate) read_only: bool,

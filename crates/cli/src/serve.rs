@@ -37,6 +37,7 @@ pub(crate) fn serve(
     config.shutdown_timeout = bounds.shutdown_timeout;
     config.max_body_bytes = bounds.max_body_bytes;
     config.metrics = bounds.metrics;
+    config.created_as_ok = bounds.created_as_ok;
     // Refuse a bad configuration before the data is loaded.
     config.validate().map_err(|error| error.to_string())?;
     let store = open_store(data, limits, store, bounds.read_only)?;

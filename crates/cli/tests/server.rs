@@ -75,9 +75,9 @@ fn every_rejection_has_its_status_and_a_hint() {
             refused.headers
         );
     }
-    let post = http(&server.address, "POST", target, &signed(KEY, SECRET, target, &nonce("p"), &time));
-    assert_eq!(post.status, 405);
-    assert!(post.headers.contains("allow: get"));
+    let patch = http(&server.address, "PATCH", target, &signed(KEY, SECRET, target, &nonce("p"), &time));
+    assert_eq!(patch.status, 405);
+    assert!(patch.headers.contains("allow: get, put, delete, post"));
     let long_target = format!("/v1/messages?filters-q={}", "a".repeat(9000));
     assert_eq!(http(&server.address, "GET", &long_target, &[]).status, 414);
     let big_headers = vec![("X-Padding".to_owned(), "b".repeat(20_000))];
@@ -203,4 +203,119 @@ fn the_official_python_client_works() {
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(report.contains(" passed, 0 failed"), "{report}");
+}
+
+fn run_python_writes(created_as_ok: bool) {
+    let python = python_with_carehq();
+    let mut arguments = vec!["--rate-limit", "1000"];
+    if created_as_ok {
+        arguments.push("--created-as-ok");
+    }
+    let server = Server::start(&arguments);
+    let output = Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/carehq_writes.py"))
+        .current_dir(ROOT)
+        .env("MSGDEX_URL", format!("http://{}", server.address))
+        .env("MSGDEX_ACCOUNT_ID", ACCOUNT)
+        .env("MSGDEX_API_KEY", KEY)
+        .env("MSGDEX_API_SECRET", SECRET)
+        .env("MSGDEX_WRITE_KEY", WRITE_KEY)
+        .env("MSGDEX_WRITE_SECRET", WRITE_SECRET)
+        .env("MSGDEX_CREATED", if created_as_ok { "200" } else { "201" })
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(report.contains(" passed, 0 failed"), "{report}");
+}
+
+#[test]
+fn the_official_python_client_writes_replaces_and_deletes() {
+    run_python_writes(true);
+    run_python_writes(false);
+}
+
+#[test]
+fn raw_json_writes_are_signed_by_their_hash_and_bounded() {
+    let server = Server::start(&["--max-body-bytes", "2000"]);
+    let address = &server.address;
+    let json_write = |key: &str, secret: &str, method: &str, target: &str, body: &str, signed_body: &str| {
+        let parameters = [("sha256".to_owned(), msgdex::server::sha256_hex(signed_body.as_bytes()))];
+        let mut headers = signed_write(key, secret, method, target, &parameters);
+        headers.push(("Content-Type".into(), "application/json".into()));
+        http_with_body(address, method, target, &headers, body)
+    };
+    let message = r#"{"channel": "sms", "content": "raw"}"#;
+    let created = json_write(WRITE_KEY, WRITE_SECRET, "PUT", "/v1/messages/raw-1", message, message);
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(created.body.contains("\"content\":\"raw\""));
+    let read = http(address, "GET", "/v1/messages/raw-1", &ours("/v1/messages/raw-1"));
+    assert_eq!(read.status, 200, "the write is visible to the next read");
+    // A body other than the one signed.
+    let tampered = json_write(WRITE_KEY, WRITE_SECRET, "PUT", "/v1/messages/raw-1", r#"{"channel":"email"}"#, message);
+    assert_eq!(tampered.status, 401, "{}", tampered.body);
+    // The read-only key.
+    let forbidden = json_write(KEY, SECRET, "PUT", "/v1/messages/raw-2", message, message);
+    assert_eq!(forbidden.status, 403, "{}", forbidden.body);
+    assert!(forbidden.hint().contains("scopes"), "{}", forbidden.body);
+    // Past the body limit, declared or not.
+    let large = format!(r#"{{"content": "{}"}}"#, "x".repeat(2100));
+    let too_large = json_write(WRITE_KEY, WRITE_SECRET, "PUT", "/v1/messages/raw-3", &large, &large);
+    assert_eq!(too_large.status, 413, "{}", too_large.body);
+    let mut chunked = signed_write(WRITE_KEY, WRITE_SECRET, "PUT", "/v1/messages/raw-3", &[]);
+    chunked.push(("Content-Type".into(), "application/json".into()));
+    chunked.push(("Transfer-Encoding".into(), "chunked".into()));
+    let mut request = request_text(address, "PUT", "/v1/messages/raw-3", &chunked);
+    request.push_str(&format!("{:x}\r\n{large}\r\n0\r\n\r\n", large.len()));
+    let answer = http_raw(address, &request);
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    // A type that is neither a form nor JSON, and a form with another field.
+    let mut text = signed_write(WRITE_KEY, WRITE_SECRET, "PUT", "/v1/messages/raw-4", &[]);
+    text.push(("Content-Type".into(), "text/plain".into()));
+    assert_eq!(http_with_body(address, "PUT", "/v1/messages/raw-4", &text, message).status, 415);
+    let fields = [("body".to_owned(), message.to_owned())];
+    let mut form = signed_write(WRITE_KEY, WRITE_SECRET, "PUT", "/v1/messages/raw-4", &fields);
+    form.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+    let encoded: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+    let wrong_field = http_with_body(address, "PUT", "/v1/messages/raw-4", &form, &encoded);
+    assert_eq!(wrong_field.status, 400, "{}", wrong_field.body);
+    assert!(wrong_field.hint().contains("`message`"), "{}", wrong_field.body);
+    let absent = http(address, "GET", "/v1/messages/raw-4", &ours("/v1/messages/raw-4"));
+    assert_eq!(absent.status, 404, "no refused write changed anything");
+    // Another method, and a batch to a message's path.
+    let patch = http(address, "PATCH", "/v1/messages/raw-1", &ours("/v1/messages/raw-1"));
+    assert_eq!(patch.status, 405);
+    assert!(patch.headers.contains("allow: get, put, delete, post"), "{}", patch.headers);
+    let batch = "[{\"delete\": \"raw-1\"}]";
+    let misplaced = json_write(WRITE_KEY, WRITE_SECRET, "POST", "/v1/messages/raw-1", batch, batch);
+    assert_eq!(misplaced.status, 404, "{}", misplaced.body);
+    let applied = json_write(WRITE_KEY, WRITE_SECRET, "POST", "/v1/messages", batch, batch);
+    assert_eq!((applied.status, applied.body.as_str()), (200, r#"{"applied":[{"_id":"raw-1","result":"deleted"}]}"#));
+}
+
+#[test]
+fn health_is_open_and_metrics_only_when_asked() {
+    let server = Server::start(&["--metrics"]);
+    let health = http(&server.address, "GET", "/healthz", &[]);
+    assert_eq!((health.status, health.body.as_str()), (200, r#"{"ready":true}"#));
+    let listed = http(&server.address, "GET", "/v1/messages", &ours("/v1/messages"));
+    assert_eq!(listed.status, 200);
+    let refused = http(&server.address, "GET", "/v1/messages", &[]);
+    assert_eq!(refused.status, 401);
+    let metrics = http(&server.address, "GET", "/metrics", &[]);
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.headers.contains("content-type: text/plain; version=0.0.4"), "{}", metrics.headers);
+    for line in [
+        "msgdex_requests_total{route=\"list\",status=\"200\"} 1",
+        "msgdex_requests_total{route=\"list\",status=\"401\"} 1",
+        "msgdex_requests_total{route=\"healthz\",status=\"200\"} 1",
+        "msgdex_messages 60",
+        "msgdex_open_connections 1",
+        "msgdex_snapshot_sequence 0",
+    ] {
+        assert!(metrics.body.lines().any(|candidate| candidate == line), "{line} missing:\n{}", metrics.body);
+    }
+    let quiet = Server::start(&[]);
+    let hidden = http(&quiet.address, "GET", "/metrics", &[]);
+    assert_ne!(hidden.status, 200, "without --metrics the metrics are not served");
 }

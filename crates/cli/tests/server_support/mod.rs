@@ -14,6 +14,9 @@ pub const ACCOUNT: &str = "acc-1";
 pub const KEY: &str = "key-1";
 pub const SECRET: &str = "secret-1";
 pub const DATA: &str = "fixtures/messages.jsonl";
+/// A key with the `write` scope (KEY reads only).
+pub const WRITE_KEY: &str = "key-w";
+pub const WRITE_SECRET: &str = "secret-w";
 
 /// The workspace root, where `fixtures/` is.
 pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -46,6 +49,8 @@ fn write_keys(directory: &std::path::Path) -> std::path::PathBuf {
         format!(
             r#"{{"account_id": "{ACCOUNT}", "keys": [
                 {{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}},
+                {{"account_id": "{ACCOUNT}", "api_key": "{WRITE_KEY}", "api_secret": "{WRITE_SECRET}",
+                  "scopes": ["read", "write"]}},
                 {{"account_id": "acc-2", "api_key": "key-2", "api_secret": "secret-2"}}]}}"#
         ),
     )
@@ -372,6 +377,29 @@ pub fn signed(key: &str, secret: &str, target: &str, nonce: &str, timestamp: &st
     let (path, pairs) = signed_parts(target);
     let signature = sign(secret, timestamp, nonce, "GET", &path, &canonical_parameters(&pairs));
     headers_with(key, nonce, timestamp, signature)
+}
+
+/// The headers of a write signed by `key` over `parameters` (a form's
+/// fields, or `sha256=<hex>` of a JSON body), with a fresh nonce.
+pub fn signed_write(
+    key: &str,
+    secret: &str,
+    method: &str,
+    path: &str,
+    parameters: &[(String, String)],
+) -> Vec<(String, String)> {
+    let (nonce, timestamp) = (nonce("write"), now());
+    let signature = sign(secret, &timestamp, &nonce, method, path, &canonical_parameters(parameters));
+    headers_with(key, &nonce, &timestamp, signature)
+}
+
+/// One request with a body on a new connection, read to the end.
+pub fn http_with_body(address: &str, method: &str, target: &str, headers: &[(String, String)], body: &str) -> Answer {
+    let mut headers = headers.to_vec();
+    headers.push(("Content-Length".into(), body.len().to_string()));
+    let mut request = request_text(address, method, target, &headers);
+    request.push_str(body);
+    http_raw(address, &request)
 }
 
 /// Our key's signature for `target`, with a fresh nonce.
