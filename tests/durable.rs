@@ -445,3 +445,51 @@ fn a_failed_import_leaves_no_directory() {
     msgdex::import(&data, &store, |_| {}).unwrap();
     assert!(matches!(msgdex::import(&data, &store, |_| {}), Err(StoreError::AlreadyExists { .. })));
 }
+
+#[test]
+fn a_source_position_is_kept_with_its_batch_across_checkpoints_reopens_and_cuts() {
+    let messages: Vec<Message> = msgdex::load_path("fixtures/generated-200.jsonl").unwrap();
+    let on_disk = imported(&messages[..50], options(SyncPolicy::Always));
+    let path = store_path(&on_disk);
+    let engine = &on_disk.engine;
+    assert_eq!(engine.snapshot().source_position(), None);
+    // Positions after each batch; an empty batch moves the position alone,
+    // and a batch without one (a plain write) keeps the last.
+    let mut expected = Vec::new();
+    for number in 0..12 {
+        let position = format!("page {number} ü");
+        let batch = if number % 4 == 3 { vec![] } else { vec![Write::Upsert(messages[50 + number].clone())] };
+        engine.apply_at(batch, &position).unwrap();
+        if number == 5 {
+            engine.apply(vec![Write::Delete(messages[0].id.clone())]).unwrap();
+            engine.checkpoint().unwrap();
+        }
+        expected.push(position);
+        assert_eq!(engine.snapshot().source_position(), Some(expected.last().unwrap().as_str()));
+    }
+    let OnDisk { engine, directory } = on_disk;
+    engine.close();
+    let manifest = std::fs::read_to_string(path.join("MANIFEST")).unwrap();
+    assert!(manifest.contains("position \"page 5 ü\""), "the checkpoint kept its state's position: {manifest}");
+    let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();
+    assert_eq!(reopened.snapshot().source_position(), Some("page 11 ü"));
+    reopened.close();
+    // Cut after each whole record of the log after the checkpoint: the
+    // position is that of the last whole batch, with the batch.
+    let log_path = last_log(&path);
+    let log = std::fs::read(&log_path).unwrap();
+    let ends = record_ends(&log);
+    assert_eq!(ends.len(), 6, "six batches after the checkpoint");
+    let copy = directory.path().join("cut");
+    copy_directory(&path, &copy);
+    for (whole, &end) in ends.iter().enumerate() {
+        std::fs::write(copy.join(log_path.file_name().unwrap()), &log[..end - 1]).unwrap();
+        let cut = LiveEngine::open(&copy, options(SyncPolicy::Always)).unwrap();
+        let position = cut.snapshot().source_position().map(str::to_owned);
+        assert_eq!(position.as_deref(), Some(expected[5 + whole].as_str()), "record {} torn", whole + 1);
+        let holds_batch = cut.retrieve_into(&messages[50 + 6 + whole].id, &mut Vec::new());
+        assert!(!holds_batch || (6 + whole) % 4 == 3, "the torn batch is gone with its position");
+        cut.close();
+        copy_directory(&path, &copy);
+    }
+}

@@ -25,6 +25,8 @@ pub(crate) const MANIFEST: &str = "MANIFEST";
 const MANIFEST_TEMPORARY: &str = "MANIFEST.tmp";
 const LOCK: &str = "LOCK";
 const MANIFEST_FORMAT: u32 = 1;
+/// The manifest format with a source position line.
+const MANIFEST_FORMAT_WITH_POSITION: u32 = 2;
 
 /// The name of the base segment file holding the store up to `sequence`.
 pub(crate) fn base_file_name(sequence: u64) -> String {
@@ -53,15 +55,24 @@ pub(crate) struct Manifest {
     pub(crate) base: Option<String>,
     /// The first log record not in the base: replay starts here.
     pub(crate) replay_from: u64,
+    /// The base's source position (see `LiveEngine::apply_at`); the log
+    /// records replayed after it may move it on.
+    pub(crate) position: Option<String>,
 }
 
 impl Manifest {
     fn to_text(&self) -> String {
-        let body = format!(
-            "msgdex-manifest {MANIFEST_FORMAT}\nbase {}\nreplay-from {}\n",
+        // Format 1 has no position line: a store that never had a position
+        // stays readable by builds that know only format 1.
+        let format = if self.position.is_some() { MANIFEST_FORMAT_WITH_POSITION } else { MANIFEST_FORMAT };
+        let mut body = format!(
+            "msgdex-manifest {format}\nbase {}\nreplay-from {}\n",
             self.base.as_deref().unwrap_or("none"),
             self.replay_from
         );
+        if let Some(position) = &self.position {
+            body.push_str(&format!("position {}\n", crate::json::quoted(position)));
+        }
         format!("{body}crc32c {:08x}\n", crc32c::crc32c(body.as_bytes()))
     }
 
@@ -77,16 +88,28 @@ impl Manifest {
             return Err(damaged("the manifest's checksum does not match"));
         }
         let lines: Vec<&str> = body.lines().collect();
-        let [format, base, replay_from] = lines[..] else {
-            return Err(damaged("the manifest does not have three lines"));
-        };
-        match format.strip_prefix("msgdex-manifest ").map(str::parse::<u32>) {
-            Some(Ok(MANIFEST_FORMAT)) => {}
-            Some(Ok(found)) => {
-                return Err(StoreError::Version { path: path.to_owned(), found, supported: MANIFEST_FORMAT })
+        let version = lines.first().and_then(|line| line.strip_prefix("msgdex-manifest ")).map(str::parse::<u32>);
+        let (base, replay_from, position) = match (version, &lines[..]) {
+            (Some(Ok(MANIFEST_FORMAT)), &[_, base, replay_from]) => (base, replay_from, None),
+            (Some(Ok(MANIFEST_FORMAT_WITH_POSITION)), &[_, base, replay_from, position]) => {
+                let position = position
+                    .strip_prefix("position ")
+                    .and_then(|text| serde_json::from_str::<String>(text).ok())
+                    .ok_or_else(|| damaged("the manifest's position line is not a JSON string"))?;
+                (base, replay_from, Some(position))
+            }
+            (Some(Ok(MANIFEST_FORMAT | MANIFEST_FORMAT_WITH_POSITION)), _) => {
+                return Err(damaged("the manifest does not have the lines of its format"))
+            }
+            (Some(Ok(found)), _) => {
+                return Err(StoreError::Version {
+                    path: path.to_owned(),
+                    found,
+                    supported: MANIFEST_FORMAT_WITH_POSITION,
+                })
             }
             _ => return Err(damaged("the manifest's first line is not `msgdex-manifest <version>`")),
-        }
+        };
         let base = match base.strip_prefix("base ") {
             Some("none") => None,
             Some(name) if name.starts_with("base-") && name.ends_with(".seg") && !name.contains('/') => {
@@ -99,7 +122,7 @@ impl Manifest {
             .and_then(|number| number.parse().ok())
             .filter(|&number| (1..u64::MAX / 2).contains(&number))
             .ok_or_else(|| damaged("the manifest's replay-from line is not a sequence"))?;
-        Ok(Manifest { base, replay_from })
+        Ok(Manifest { base, replay_from, position })
     }
 
     /// Reads `DIR/MANIFEST`.
@@ -227,16 +250,21 @@ mod tests {
     #[test]
     fn a_manifest_reads_back_and_refuses_damage() {
         let directory = tempfile::tempdir().unwrap();
-        let manifest = Manifest { base: Some(base_file_name(42)), replay_from: 43 };
-        manifest.write(directory.path()).unwrap();
-        assert_eq!(Manifest::read(directory.path()).unwrap(), manifest);
         let path = directory.path().join(MANIFEST);
-        let text = std::fs::read(&path).unwrap();
-        for position in 0..text.len() {
-            let mut damaged = text.clone();
-            damaged[position] ^= 0x04;
-            std::fs::write(&path, &damaged).unwrap();
-            assert!(Manifest::read(directory.path()).is_err(), "byte {position}");
+        let plain = Manifest { base: Some(base_file_name(42)), replay_from: 43, position: None };
+        let positioned = Manifest { position: Some("at \"2024\"\nü".into()), ..plain.clone() };
+        for manifest in [plain, positioned] {
+            manifest.write(directory.path()).unwrap();
+            assert_eq!(Manifest::read(directory.path()).unwrap(), manifest);
+            let text = std::fs::read(&path).unwrap();
+            let format = if manifest.position.is_some() { "msgdex-manifest 2\n" } else { "msgdex-manifest 1\n" };
+            assert!(text.starts_with(format.as_bytes()), "{}", String::from_utf8_lossy(&text));
+            for position in 0..text.len() {
+                let mut damaged = text.clone();
+                damaged[position] ^= 0x04;
+                std::fs::write(&path, &damaged).unwrap();
+                assert!(Manifest::read(directory.path()).is_err(), "byte {position}");
+            }
         }
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(Manifest::read(directory.path()), Err(StoreError::NotADataDirectory { .. })));

@@ -71,7 +71,7 @@ fn write_directory(engine: &FastEngine, directory: &Path) -> Result<u64, StoreEr
     std::fs::create_dir(directory).map_err(|error| StoreError::io(directory, "creating", error))?;
     let base = base_file_name(0);
     engine.segment().write_file(&directory.join(&base))?;
-    Manifest { base: Some(base.clone()), replay_from: 1 }.write(directory)?;
+    Manifest { base: Some(base.clone()), replay_from: 1, position: None }.write(directory)?;
     let size = |name: &str| std::fs::metadata(directory.join(name)).map_or(0, |metadata| metadata.len());
     Ok(size(&base) + size(MANIFEST))
 }

@@ -4,20 +4,29 @@
 //! ```text
 //!  header (20 bytes)  length u32 | sequence u64 | payload crc32c u32 | header crc32c u32 (of the 16 before)
 //!  payload            version u8 (1) | write count u32 | writes…
+//!                     version u8 (2) | position length u32 | position (UTF-8) | write count u32 | writes…
 //!  a write            kind u8 (1 insert, 2 upsert, 3 delete) | length u32 | bytes
 //!                     bytes: the message as canonical JSON, or the `_id` (UTF-8) of a delete
 //! ```
 //!
 //! Integers are little-endian. The header has its own checksum so that a
 //! reader can trust the length before it reads the payload.
+//!
+//! Version 2 carries a *source position*: where in its source (an upstream
+//! account's change feed, a stream) the store is once the batch is applied.
+//! It is written with the batch, in one record, so that a follower applies
+//! each pull exactly once across crashes. A batch without a position is
+//! written as version 1.
 
 use crate::model::Message;
 use crate::write::{message_from_json, Write};
 
 /// Bytes of a record's header.
 pub(crate) const HEADER_BYTES: usize = 20;
-/// The payload format this build writes and reads.
+/// The payload format of a batch without a source position.
 pub(crate) const RECORD_VERSION: u8 = 1;
+/// The payload format of a batch with a source position.
+pub(crate) const RECORD_VERSION_WITH_POSITION: u8 = 2;
 /// The largest payload a record may hold: a longer length in a header is
 /// damage (a batch that large is refused before it is logged).
 pub(crate) const MAX_PAYLOAD_BYTES: u32 = 1 << 30;
@@ -64,10 +73,26 @@ impl RecordHeader {
     }
 }
 
+/// A batch as a record holds it, with the source position it reaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LoggedBatch {
+    /// The writes, in order.
+    pub(crate) writes: Vec<Write>,
+    /// Where the store is in its source once the writes are applied.
+    pub(crate) position: Option<String>,
+}
+
 /// The payload of a batch: what [`decode_batch`] reads back.
-pub(crate) fn encode_batch(batch: &[Write]) -> Vec<u8> {
+pub(crate) fn encode_batch(batch: &[Write], position: Option<&str>) -> Vec<u8> {
     let mut payload = Vec::with_capacity(16 + batch.len() * 1024);
-    payload.push(RECORD_VERSION);
+    match position {
+        None => payload.push(RECORD_VERSION),
+        Some(position) => {
+            payload.push(RECORD_VERSION_WITH_POSITION);
+            payload.extend_from_slice(&(position.len() as u32).to_le_bytes());
+            payload.extend_from_slice(position.as_bytes());
+        }
+    }
     payload.extend_from_slice(&(batch.len() as u32).to_le_bytes());
     for write in batch {
         let (kind, start) = (
@@ -103,7 +128,7 @@ pub(crate) fn record_bytes(sequence: u64, payload: &[u8]) -> Vec<u8> {
 
 /// The batch in a payload whose checksum held; `Err` says what in it is
 /// not a batch (at which byte of the payload).
-pub(crate) fn decode_batch(payload: &[u8]) -> Result<Vec<Write>, String> {
+pub(crate) fn decode_batch(payload: &[u8]) -> Result<LoggedBatch, String> {
     let mut at = 0usize;
     let mut take = |count: usize, what: &str| -> Result<&[u8], String> {
         let bytes = payload.get(at..at + count).ok_or_else(|| format!("the payload ends inside {what} (byte {at})"))?;
@@ -111,9 +136,17 @@ pub(crate) fn decode_batch(payload: &[u8]) -> Result<Vec<Write>, String> {
         Ok(bytes)
     };
     let version = take(1, "the version")?[0];
-    if version != RECORD_VERSION {
-        return Err(format!("payload version {version}; this msgdex reads version {RECORD_VERSION}"));
-    }
+    let position = match version {
+        RECORD_VERSION => None,
+        RECORD_VERSION_WITH_POSITION => {
+            let length = u32::from_le_bytes(take(4, "the position's length")?.try_into().expect("4 bytes"));
+            let bytes = take(length as usize, "the position")?;
+            Some(std::str::from_utf8(bytes).map_err(|_| "the position is not UTF-8".to_owned())?.to_owned())
+        }
+        other => return Err(format!(
+            "payload version {other}; this msgdex reads versions {RECORD_VERSION} and {RECORD_VERSION_WITH_POSITION}"
+        )),
+    };
     let count = u32::from_le_bytes(take(4, "the write count")?.try_into().expect("4 bytes"));
     let mut batch = Vec::with_capacity(count.min(1 << 16) as usize);
     for number in 0..count {
@@ -134,7 +167,7 @@ pub(crate) fn decode_batch(payload: &[u8]) -> Result<Vec<Write>, String> {
     if at != payload.len() {
         return Err(format!("{} bytes follow the last write", payload.len() - at));
     }
-    Ok(batch)
+    Ok(LoggedBatch { writes: batch, position })
 }
 
 #[cfg(test)]
@@ -151,14 +184,24 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_decodes_to_itself() {
-        assert_eq!(decode_batch(&encode_batch(&batch())).unwrap(), batch());
-        assert_eq!(decode_batch(&encode_batch(&[])).unwrap(), vec![]);
+    fn a_batch_decodes_to_itself_with_or_without_a_position() {
+        let plain = encode_batch(&batch(), None);
+        assert_eq!(plain[0], RECORD_VERSION, "a batch without a position is written as version 1");
+        assert_eq!(decode_batch(&plain).unwrap(), LoggedBatch { writes: batch(), position: None });
+        let positioned = encode_batch(&batch(), Some("modified 2024-01-01 10:00:00 ü"));
+        assert_eq!(positioned[0], RECORD_VERSION_WITH_POSITION);
+        let decoded = decode_batch(&positioned).unwrap();
+        assert_eq!((decoded.writes, decoded.position.as_deref()), (batch(), Some("modified 2024-01-01 10:00:00 ü")));
+        let empty = decode_batch(&encode_batch(&[], Some(""))).unwrap();
+        assert_eq!(empty, LoggedBatch { writes: vec![], position: Some(String::new()) });
+        let mut unknown = plain.clone();
+        unknown[0] = 3;
+        assert!(decode_batch(&unknown).unwrap_err().contains("versions 1 and 2"));
     }
 
     #[test]
     fn a_header_checks_itself() {
-        let bytes = record_bytes(7, &encode_batch(&batch()));
+        let bytes = record_bytes(7, &encode_batch(&batch(), None));
         let header = RecordHeader::parse(bytes[..HEADER_BYTES].try_into().unwrap()).unwrap();
         assert_eq!((header.sequence, header.length as usize), (7, bytes.len() - HEADER_BYTES));
         for bit in 0..HEADER_BYTES * 8 {
@@ -170,10 +213,12 @@ mod tests {
 
     #[test]
     fn every_cut_of_a_payload_is_refused() {
-        let payload = encode_batch(&batch());
-        for length in 0..payload.len() {
-            assert!(decode_batch(&payload[..length]).is_err(), "{length} bytes");
+        for payload in [encode_batch(&batch(), None), encode_batch(&batch(), Some("p"))] {
+            for length in 0..payload.len() {
+                assert!(decode_batch(&payload[..length]).is_err(), "{length} bytes");
+            }
         }
+        let payload = encode_batch(&batch(), None);
         let mut longer = payload.clone();
         longer.push(0);
         assert!(decode_batch(&longer).unwrap_err().contains("follow the last write"));

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::directory::{log_file_name, log_files, sync_directory};
 use super::error::StoreError;
-use super::record::{decode_batch, RecordHeader, HEADER_BYTES};
-use crate::write::Write;
+use super::record::{decode_batch, LoggedBatch, RecordHeader, HEADER_BYTES};
 
 /// What recovery cut off the end of the log: a record that was being
 /// written when the process or the machine stopped.
@@ -130,7 +129,7 @@ pub(crate) fn replay(
     directory: &Path,
     replay_from: u64,
     mode: ReplayMode,
-    mut apply: impl FnMut(u64, Vec<Write>) -> Result<(), StoreError>,
+    mut apply: impl FnMut(u64, LoggedBatch) -> Result<(), StoreError>,
 ) -> Result<Option<OpenLog>, StoreError> {
     let files = log_files(directory)?;
     // Files wholly before replay_from are not read (they are leftovers
@@ -239,13 +238,14 @@ mod tests {
     use super::*;
     use crate::durable::record::{encode_batch, record_bytes};
     use crate::model::Message;
+    use crate::write::Write;
 
     fn log_with(directory: &Path, first: u64, count: u64) {
         let mut bytes = Vec::new();
         for sequence in first..first + count {
             bytes.extend(record_bytes(
                 sequence,
-                &encode_batch(&[Write::Upsert(Message::with_id(format!("m{sequence}")))]),
+                &encode_batch(&[Write::Upsert(Message::with_id(format!("m{sequence}")))], None),
             ));
         }
         std::fs::write(directory.join(log_file_name(first)), bytes).unwrap();

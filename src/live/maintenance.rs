@@ -306,6 +306,7 @@ impl Shared {
             version: 0,
             sequence: current.sequence,
             frozen_runs: 0,
+            source_position: current.source_position.clone(),
         };
         debug_assert_eq!(
             next.base.live_count() + next.runs.iter().map(Part::live_count).sum::<u64>() + next.tail.len() as u64,

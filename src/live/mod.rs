@@ -289,9 +289,23 @@ impl Engine for LiveEngine {
     }
 }
 
+impl LiveEngine {
+    /// Applies a batch, all or nothing, and records `position`, where the
+    /// store now is in the source the batch came from (an upstream
+    /// account's changes, a stream's sequence), in the same log record:
+    /// after a crash the store holds both or neither, so a follower
+    /// resumes from [`Snapshot::source_position`] and applies each pull
+    /// exactly once. The batch may be empty, to move the position alone.
+    pub fn apply_at(&self, batch: Vec<Write>, position: &str) -> Result<Vec<Applied>, WriteError> {
+        let (outcomes, published) = self.apply_logged(batch, Some(position))?;
+        let _ = self.shared.maintain(&published);
+        Ok(outcomes)
+    }
+}
+
 impl Writable for LiveEngine {
     fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
-        let (outcomes, published) = self.apply_logged(batch)?;
+        let (outcomes, published) = self.apply_logged(batch, None)?;
         // The batch is in; a failed flush only leaves the tail longer.
         let _ = self.shared.maintain(&published);
         Ok(outcomes)

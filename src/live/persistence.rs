@@ -26,7 +26,7 @@ use super::writer::Recording;
 use super::{lock, LiveEngine, Shared, State};
 use crate::durable::directory::{base_file_name, remove_unnamed_files, sync_directory, DirectoryLock, Manifest};
 use crate::durable::log::Log;
-use crate::durable::record::{encode_batch, MAX_PAYLOAD_BYTES};
+use crate::durable::record::{encode_batch, LoggedBatch, MAX_PAYLOAD_BYTES};
 use crate::durable::replay::{replay, OpenLog, ReplayMode};
 use crate::durable::{Recovery, StoreError, StoreOptions};
 use crate::store::Segment;
@@ -46,10 +46,12 @@ pub(super) struct Durable {
 }
 
 /// A checkpoint begun at a compaction's freeze.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Checkpoint {
     /// The last record the frozen state holds.
     sequence: u64,
+    /// The frozen state's source position.
+    position: Option<Arc<str>>,
     /// The first record the new base will need replayed.
     replay_from: u64,
 }
@@ -105,7 +107,7 @@ impl LiveEngine {
             None => Segment::from_messages(&[]).expect("an empty segment builds"),
         };
         let engine = LiveEngine::with_policy(Arc::new(segment), policy);
-        engine.start_at_sequence(manifest.replay_from - 1);
+        engine.start_at(manifest.replay_from - 1, manifest.position.as_deref());
         Ok((engine, manifest))
     }
 
@@ -143,21 +145,22 @@ impl LiveEngine {
         Ok((open, replayed))
     }
 
-    /// Sets the sequence of the store's state: the last record its base
-    /// holds (before any write).
-    fn start_at_sequence(&self, sequence: u64) {
+    /// Sets the sequence of the store's state (the last record its base
+    /// holds) and its source position, before any write.
+    fn start_at(&self, sequence: u64, position: Option<&str>) {
         let writer = lock(&self.shared.writer);
         let mut next = (**self.shared.current.load()).clone();
         next.sequence = sequence;
+        next.source_position = position.map(Arc::from);
         self.shared.publish(&writer, next);
     }
 
     /// Applies a batch read back from the log as record `sequence`, in
     /// the idempotent form the module docs describe.
-    fn replay(&self, sequence: u64, batch: Vec<Write>) -> Result<(), String> {
+    fn replay(&self, sequence: u64, batch: LoggedBatch) -> Result<(), String> {
         let applied = self
             .shared
-            .apply_batch(batch, Recording::Replayed(sequence))
+            .apply_batch(batch.writes, batch.position.as_deref(), Recording::Replayed(sequence))
             .map_err(|error| format!("log record {sequence} does not apply: {error}"))?;
         let _ = self.shared.maintain(&applied.published);
         Ok(())
@@ -214,15 +217,20 @@ impl LiveEngine {
         }
     }
 
-    /// Applies `batch`, logging it first on a data directory and
-    /// returning once its record is durable under the sync policy.
-    pub(super) fn apply_logged(&self, batch: Vec<Write>) -> Result<(Vec<Applied>, Arc<State>), WriteError> {
+    /// Applies `batch` (with the source position it reaches, if any),
+    /// logging it first on a data directory and returning once its record
+    /// is durable under the sync policy.
+    pub(super) fn apply_logged(
+        &self,
+        batch: Vec<Write>,
+        position: Option<&str>,
+    ) -> Result<(Vec<Applied>, Arc<State>), WriteError> {
         let Some(durable) = self.shared.durable.get() else {
-            let applied = self.shared.apply_batch(batch, Recording::Memory)?;
+            let applied = self.shared.apply_batch(batch, position, Recording::Memory)?;
             return Ok((applied.outcomes, applied.published));
         };
         let batch_len = batch.len();
-        let payload = encode_batch(&batch);
+        let payload = encode_batch(&batch, position);
         if payload.len() > MAX_PAYLOAD_BYTES as usize {
             return Err(WriteError {
                 position: 0,
@@ -234,7 +242,8 @@ impl LiveEngine {
                 )),
             });
         }
-        let applied = self.shared.apply_batch(batch, Recording::Logged { log: &durable.log, payload: &payload })?;
+        let applied =
+            self.shared.apply_batch(batch, position, Recording::Logged { log: &durable.log, payload: &payload })?;
         durable.log.wait_durable(applied.published.sequence).map_err(|failure| WriteError {
             position: 0,
             batch_len,
@@ -256,7 +265,9 @@ impl Shared {
         // refused, and may be gone), nor without a new log file: a manifest
         // must never make the file being written look wholly old.
         match durable.log.rotate() {
-            Ok(()) => Some(Checkpoint { sequence: state.sequence, replay_from }),
+            Ok(()) => {
+                Some(Checkpoint { sequence: state.sequence, position: state.source_position.clone(), replay_from })
+            }
             Err(failure) => {
                 *lock(&durable.checkpoint_failure) = Some(format!("no checkpoint: {failure}"));
                 None
@@ -287,7 +298,11 @@ fn write_checkpoint(directory: &Path, checkpoint: Checkpoint, base: &Segment) ->
     }
     std::fs::rename(&temporary, &path).map_err(|error| StoreError::io(&path, "renaming", error))?;
     sync_directory(directory).map_err(|error| StoreError::io(directory, "syncing", error))?;
-    let manifest = Manifest { base: Some(name), replay_from: checkpoint.replay_from };
+    let manifest = Manifest {
+        base: Some(name),
+        replay_from: checkpoint.replay_from,
+        position: checkpoint.position.as_deref().map(str::to_owned),
+    };
     manifest.write(directory)?;
     remove_unnamed_files(directory, &manifest);
     Ok(())

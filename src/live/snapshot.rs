@@ -42,6 +42,13 @@ impl Snapshot {
         self.state.version
     }
 
+    /// Where the store is in its source: the position given with the last
+    /// batch applied by [`LiveEngine::apply_at`](super::LiveEngine::apply_at),
+    /// or `None` if no batch carried one.
+    pub fn source_position(&self) -> Option<&str> {
+        self.state.source_position.as_deref()
+    }
+
     /// The sequence of the last write batch this state holds: batches are
     /// numbered from 1 in the order they were applied (in a durable store,
     /// the log record that holds each).
@@ -100,6 +107,11 @@ pub struct State {
     /// The first runs, which a compaction in flight is folding into a new
     /// base: merges leave them alone.
     pub(super) frozen_runs: usize,
+    /// Where the store is in its source (see [`LiveEngine::apply_at`]):
+    /// set by the last batch that carried a position, with that batch.
+    ///
+    /// [`LiveEngine::apply_at`]: super::LiveEngine::apply_at
+    pub(super) source_position: Option<Arc<str>>,
 }
 
 impl State {
@@ -114,6 +126,7 @@ impl State {
             version: 0,
             sequence: 0,
             frozen_runs: 0,
+            source_position: None,
         }
     }
 

@@ -122,7 +122,14 @@ impl Shared {
     ///
     /// A logged batch is published only once its record is written; a
     /// record that cannot be written leaves the store as it was.
-    pub(super) fn apply_batch(&self, batch: Vec<Write>, recording: Recording<'_>) -> Result<AppliedBatch, WriteError> {
+    ///
+    /// A `position` becomes the published state's source position.
+    pub(super) fn apply_batch(
+        &self,
+        batch: Vec<Write>,
+        position: Option<&str>,
+        recording: Recording<'_>,
+    ) -> Result<AppliedBatch, WriteError> {
         let mut writer = lock(&self.writer);
         let current = self.current.load_full();
         // Each `_id` is looked up once: the check and the write share it.
@@ -165,6 +172,9 @@ impl Shared {
         };
         let mut next = (*current).clone();
         next.sequence = sequence;
+        if let Some(position) = position {
+            next.source_position = Some(Arc::from(position));
+        }
         if let Some(written) = writer.written_since_compaction.as_mut() {
             written.extend(batch.iter().map(|write| write.id().to_owned()));
         }
