@@ -76,6 +76,8 @@ mod engine;
 mod exec;
 mod explain;
 mod fast;
+#[cfg(feature = "follow")]
+pub mod follow;
 mod index;
 mod json;
 mod live;
@@ -95,7 +97,9 @@ pub mod transcript;
 mod write;
 mod write_request;
 
-pub use durable::{check, import, CheckReport, CutTail, ImportReport, Recovery, StoreError, StoreOptions, SyncPolicy};
+pub use durable::{
+    check, create, import, CheckReport, CutTail, ImportReport, Recovery, StoreError, StoreOptions, SyncPolicy,
+};
 pub use engine::Engine;
 pub use explain::Explanation;
 pub use fast::FastEngine;

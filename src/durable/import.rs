@@ -35,9 +35,26 @@ pub fn import(
         return Err(StoreError::AlreadyExists { path: into.to_owned() });
     }
     let engine = FastEngine::load_path_with_progress(data, progress)?;
+    write_new_directory(&engine, into)
+}
+
+/// Makes a new, empty data directory at `into`, which must not exist: the
+/// start of a replica (`msgdex sync`).
+pub fn create(into: impl AsRef<Path>) -> Result<ImportReport, StoreError> {
+    let into = into.as_ref();
+    if into.exists() {
+        return Err(StoreError::AlreadyExists { path: into.to_owned() });
+    }
+    let engine = FastEngine::new(&[]).expect("an empty store builds");
+    write_new_directory(&engine, into)
+}
+
+/// Writes `engine` as the directory `into`, whole or not at all (see the
+/// module's invariant).
+fn write_new_directory(engine: &FastEngine, into: &Path) -> Result<ImportReport, StoreError> {
     let temporary = temporary_name(into);
     let _ = std::fs::remove_dir_all(&temporary);
-    let written = write_directory(&engine, &temporary).and_then(|bytes| {
+    let written = write_directory(engine, &temporary).and_then(|bytes| {
         std::fs::rename(&temporary, into)
             .map_err(|error| StoreError::io(into, "renaming the new directory to", error))?;
         let parent = parent_of(into);

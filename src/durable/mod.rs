@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 pub use check::{check, CheckReport};
 pub use error::StoreError;
-pub use import::{import, ImportReport};
+pub use import::{create, import, ImportReport};
 pub use log::{LogFaults, SyncPolicy};
 pub use replay::CutTail;
 

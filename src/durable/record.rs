@@ -143,9 +143,11 @@ pub(crate) fn decode_batch(payload: &[u8]) -> Result<LoggedBatch, String> {
             let bytes = take(length as usize, "the position")?;
             Some(std::str::from_utf8(bytes).map_err(|_| "the position is not UTF-8".to_owned())?.to_owned())
         }
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "payload version {other}; this msgdex reads versions {RECORD_VERSION} and {RECORD_VERSION_WITH_POSITION}"
-        )),
+        ))
+        }
     };
     let count = u32::from_le_bytes(take(4, "the write count")?.try_into().expect("4 bytes"));
     let mut batch = Vec::with_capacity(count.min(1 << 16) as usize);

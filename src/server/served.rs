@@ -47,6 +47,13 @@ impl ServedStore {
         }))
     }
 
+    /// The same store with every write refused (405): a replica, whose only
+    /// writer is its follower.
+    pub fn without_writes(mut self) -> ServedStore {
+        self.writes = None;
+        self
+    }
+
     /// Adds gauges to `/metrics` (after any already added).
     pub fn with_gauges(mut self, more: ExtraGauges) -> ServedStore {
         self.gauges = Some(match self.gauges.take() {

@@ -86,6 +86,41 @@ pub(crate) struct ServeLimits {
     pub(crate) read_only: bool,
 }
 
+/// How a follower reads its upstream (`msgdex sync`, `serve --follow`).
+#[derive(clap::Args)]
+pub(crate) struct FollowArgs {
+    /// The upstream key: a keys file (its account's first key); default:
+    /// MSGDEX_UPSTREAM_ACCOUNT_ID, MSGDEX_UPSTREAM_API_KEY and MSGDEX_UPSTREAM_API_SECRET.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) upstream_keys: Option<PathBuf>,
+    /// Seconds between pulls while following.
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
+    pub(crate) interval: std::time::Duration,
+    /// Seconds between reconciliations while following (deletes, and
+    /// messages whose `modified` is null).
+    #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = parse_seconds)]
+    pub(crate) reconcile_every: std::time::Duration,
+    /// Seconds behind the upstream's clock before a `modified` second is
+    /// taken as past (changes may still be stamped with it until then).
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
+    pub(crate) settle: std::time::Duration,
+    /// Seconds an upstream request may take (and any read of its answer)
+    /// before it is retried.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    pub(crate) upstream_timeout: std::time::Duration,
+}
+
+/// `serve --follow`: the upstream a server mirrors.
+#[derive(clap::Args)]
+pub(crate) struct FollowUpstream {
+    /// Mirror the CareHQ account at this base URL into the data directory
+    /// --data names (made when absent), and serve it read-only.
+    #[arg(long = "follow", value_name = "URL")]
+    pub(crate) url: Option<String>,
+    #[command(flatten)]
+    pub(crate) args: FollowArgs,
+}
+
 /// A duration given in seconds (fractions allowed).
 pub(crate) fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     let seconds: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
@@ -321,7 +356,37 @@ writes to a file last until the server stops. See docs/SERVE.md."
         #[arg(long)]
         no_auth: bool,
         #[command(flatten)]
-        limits: ServeLimits,
+        limits: Box<ServeLimits>,
+        #[command(flatten)]
+        follow: Box<FollowUpstream>,
+    },
+    /// Mirror a CareHQ account into a data directory: copy everything, then
+    /// catch up with what changed; with --follow, keep following.
+    #[command(
+        after_help = "Example:\n  MSGDEX_UPSTREAM_ACCOUNT_ID=… MSGDEX_UPSTREAM_API_KEY=… MSGDEX_UPSTREAM_API_SECRET=… \\\n    \
+msgdex sync --from https://api.carehq.co.uk --into replica.db\n\n\
+The first run copies the account and reconciles (deletes, messages without `modified`); later runs pull \
+what changed since. Each page is applied with its cursor in one log record, so a sync killed at any moment \
+resumes where it stopped. See docs/SYNC.md."
+    )]
+    Sync {
+        /// The upstream Messages API's base URL.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The replica's data directory; made when absent.
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// Reconcile even if the first copy is done: list every upstream
+        /// `_id`, delete what is gone, fetch what is missing.
+        #[arg(long)]
+        reconcile: bool,
+        /// Keep following after catching up (until killed; safe at any moment).
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        follow_args: FollowArgs,
+        #[command(flatten)]
+        durability: DurabilityOptions,
     },
     /// Answer request lines from stdin, one response line each (SPEC §7);
     /// write lines (PUT, DELETE) change the loaded store as they come.

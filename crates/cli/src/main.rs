@@ -8,6 +8,7 @@ mod engines;
 mod output;
 mod progress;
 mod serve;
+mod sync;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -129,8 +130,13 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             print_line(&lines.join("\n"))?;
             Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Serve { data, query_options, durability, bind, keys, no_auth, limits: bounds } => {
-            serve::serve(&data, limits(&query_options), durability.store_options(), bind, keys, no_auth, &bounds)?;
+        Command::Serve { data, query_options, durability, bind, keys, no_auth, limits: bounds, follow } => {
+            let options = serve::ServeOptions { bind, keys, no_auth, bounds: &bounds, follow: &follow };
+            serve::serve(&data, limits(&query_options), durability.store_options(), &options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { from, into, reconcile, follow, follow_args, durability } => {
+            sync::run_sync(&from, &into, reconcile, follow, &follow_args, durability.store_options())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

@@ -7,22 +7,29 @@ use std::sync::Arc;
 use msgdex::server::{run, KeysFile, ServedStore, ServerConfig};
 use msgdex::{Engine, LiveEngine, LiveReference, QueryLimits, ReferenceEngine};
 
-use crate::args::{DataOptions, EngineKind, ServeLimits};
+use crate::args::{DataOptions, EngineKind, FollowUpstream, ServeLimits};
 use crate::engines;
 use crate::output::Failure;
+
+/// How `msgdex serve` listens, whom it answers, and what it follows.
+pub(crate) struct ServeOptions<'a> {
+    pub(crate) bind: std::net::SocketAddr,
+    pub(crate) keys: Option<PathBuf>,
+    pub(crate) no_auth: bool,
+    pub(crate) bounds: &'a ServeLimits,
+    pub(crate) follow: &'a FollowUpstream,
+}
 
 /// Serves until Ctrl-C or SIGTERM.
 pub(crate) fn serve(
     data: &DataOptions,
     limits: QueryLimits,
     store: msgdex::StoreOptions,
-    bind: std::net::SocketAddr,
-    keys: Option<PathBuf>,
-    no_auth: bool,
-    bounds: &ServeLimits,
+    options: &ServeOptions<'_>,
 ) -> Result<(), Failure> {
-    let keys = if no_auth { None } else { Some(read_keys(keys)?) };
-    let mut config = ServerConfig::new(bind, keys);
+    let bounds = options.bounds;
+    let keys = if options.no_auth { None } else { Some(read_keys(options.keys.clone())?) };
+    let mut config = ServerConfig::new(options.bind, keys);
     config.rate_limit = bounds.rate_limit;
     config.auth_failure_limit = bounds.auth_failure_limit;
     config.max_connections = bounds.max_connections;
@@ -40,8 +47,20 @@ pub(crate) fn serve(
     config.created_as_ok = bounds.created_as_ok;
     // Refuse a bad configuration before the data is loaded.
     config.validate().map_err(|error| error.to_string())?;
-    let store = open_store(data, limits, store, bounds.read_only)?;
-    run(store, config).map_err(|error| Failure::Message(error.to_string()))
+    let Some(upstream) = &options.follow.url else {
+        let store = open_store(data, limits, store, bounds.read_only)?;
+        return run(store, config).map_err(|error| Failure::Message(error.to_string()));
+    };
+    // A replica: its follower is the only writer.
+    let directory = crate::sync::replica_directory(&data.data)?;
+    let engine = Arc::new(crate::sync::open_replica(&directory, store)?.with_limits(limits));
+    let served = ServedStore::live(Arc::clone(&engine)).without_writes();
+    let (follower, gauges) = crate::sync::start_follower(engine, upstream, &options.follow.args, served.readiness())?;
+    let served = served.with_gauges(gauges);
+    let result = run(served, config).map_err(|error| Failure::Message(error.to_string()));
+    follower.stop.store(true, std::sync::atomic::Ordering::Release);
+    let _ = follower.thread.join();
+    result
 }
 
 /// What the server answers from: a live store (durable on a data

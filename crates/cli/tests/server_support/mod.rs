@@ -72,12 +72,18 @@ impl Server {
     /// Serves the fixture with our keys and `extra` arguments (`--no-auth`
     /// among them drops the keys).
     pub fn start_with(extra: &[&str], stderr: Stderr) -> Server {
+        Server::start_serving(DATA, extra, stderr)
+    }
+
+    /// Serves `data` (a path from the workspace root, or absolute) with our
+    /// keys and `extra` arguments.
+    pub fn start_serving(data: &str, extra: &[&str], stderr: Stderr) -> Server {
         let keys = tempfile::tempdir().unwrap();
         let keys_path = write_keys(keys.path());
         let port = free_port();
         let bind = format!("127.0.0.1:{port}");
         let mut arguments: Vec<String> =
-            vec!["serve".into(), "--data".into(), DATA.into(), "--bind".into(), bind.clone()];
+            vec!["serve".into(), "--data".into(), data.into(), "--bind".into(), bind.clone()];
         if !extra.contains(&"--no-auth") {
             arguments.extend(["--keys".into(), keys_path.to_str().unwrap().into()]);
         }
@@ -96,8 +102,18 @@ impl Server {
         let mut stuck_stderr = None;
         if stderr != Stderr::Closed {
             let mut pipe = BufReader::new(child.stderr.take().unwrap());
+            // The first line names the address (a follower's lines may come
+            // before it).
             let mut first = String::new();
-            pipe.read_line(&mut first).unwrap();
+            for _ in 0..100 {
+                first.clear();
+                pipe.read_line(&mut first).unwrap();
+                if first.contains(&format!("http://{bind}"))
+                    || !(first.starts_with("msgdex sync") || first.starts_with("msgdex follow"))
+                {
+                    break;
+                }
+            }
             assert!(first.contains(&format!("http://{bind}")), "the first line names the address: {first:?}");
             if stderr == Stderr::Drained {
                 let log_path = access_log_path(&bind);

@@ -1,0 +1,203 @@
+//! The incremental pull: every upstream message modified at or after the
+//! cursor, in `modified` order, applied page by page, each page in one
+//! batch with the cursor it reaches.
+//!
+//! `filters-modified_after` is strict and dates have whole seconds, so the
+//! pull reads from the cursor's second *inclusive* (after the second
+//! before), and re-reading a message it holds is harmless: a message is
+//! written only when the upstream's version differs from the local one.
+//!
+//! Paging by page number is unsafe while the upstream changes (a changed
+//! message leaves its place, and the next page skips one), so the pull
+//! reads page 1 only, each time from a new cursor. One page is one
+//! consistent answer. Every message modified before the page's last
+//! `modified` second is in it, so the cursor can move to that second.
+//!
+//! A page whose 100 messages share one second is a *tie group* that needs
+//! more pages. It is read on its own (`modified_after` and
+//! `modified_before` around the second), page by page, in passes, until
+//! two passes see the same messages. The group is only ever that second's:
+//! it can lose members (a member modified again moves to a later second)
+//! but gain none once the second is past. Two equal passes therefore saw it
+//! whole. A second is trusted as past only `settle` behind the upstream's
+//! clock (its `Date` header), so the cursor never moves into a second that
+//! may still gain messages.
+
+use std::time::{Duration, Instant};
+
+use super::cursor::Cursor;
+use super::upstream::{Upstream, UpstreamPage};
+use super::{SyncError, SyncProgress};
+use crate::engine::Engine;
+use crate::live::LiveEngine;
+use crate::model::{DateTime, Field, Message};
+use crate::write::Write;
+
+/// Items per upstream page: the API's largest.
+pub(crate) const PER_PAGE: usize = 100;
+
+/// Passes over a tie group before the pull gives up for this round (the
+/// group kept changing under it).
+const MAX_TIE_PASSES: usize = 8;
+
+/// How a pull ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PullEnd {
+    /// Everything modified up to the settle margin is applied.
+    CaughtUp,
+}
+
+/// The parameters every pull request shares: all fields, in `modified`
+/// order, 100 a page.
+fn list_parameters(extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut parameters: Vec<(String, String)> =
+        Field::ALL.iter().map(|field| ("attributes".to_owned(), field.name().to_owned())).collect();
+    parameters.push(("per_page".into(), PER_PAGE.to_string()));
+    parameters.push(("sort_by".into(), "modified".into()));
+    parameters.extend(extra.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
+    parameters
+}
+
+/// The date/time `seconds` from `time`, kept within the years 0000–9999.
+fn shifted(time: DateTime, seconds: i64) -> DateTime {
+    DateTime::from_seconds(time.seconds() + seconds).unwrap_or(time)
+}
+
+/// The latest second the pull may treat as past: the upstream's clock (or
+/// ours, if earlier or unknown) less `settle`.
+fn settled_before(page: &UpstreamPage, settle: Duration) -> Option<DateTime> {
+    let local = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
+    let now = page.upstream_now.map_or(local, |upstream| upstream.min(local));
+    let epoch = DateTime::from_parts(1970, 1, 1, 0, 0, 0)?;
+    DateTime::from_seconds(epoch.seconds() + now - settle.as_secs().max(1) as i64)
+}
+
+/// The state a pull works on.
+pub(crate) struct Pull<'a> {
+    pub(crate) engine: &'a LiveEngine,
+    pub(crate) upstream: &'a mut Upstream,
+    pub(crate) settle: Duration,
+    pub(crate) progress: &'a mut dyn FnMut(&SyncProgress),
+    pub(crate) report: &'a mut SyncProgress,
+    pub(crate) started: Instant,
+}
+
+impl Pull<'_> {
+    /// Pulls until caught up, applying each page with its cursor.
+    pub(crate) fn run(&mut self, mut cursor: Cursor) -> Result<(Cursor, PullEnd), SyncError> {
+        loop {
+            let from = cursor.from();
+            let after = match from {
+                Some(from) => shifted(from, -1),
+                None => DateTime::from_seconds(0).expect("0000-01-01 00:00:00"),
+            };
+            let page = self
+                .upstream
+                .list(&list_parameters(&[("filters-modified_after", after.to_string()), ("page", "1".into())]))?;
+            self.report.remaining = Some(page.item_count.saturating_sub(page.items.len() as u64));
+            let settled = settled_before(&page, self.settle);
+            let (Some(first), Some(last)) =
+                (page.items.first().and_then(|m| m.modified), page.items.last().and_then(|m| m.modified))
+            else {
+                self.report.remaining = Some(0);
+                return Ok((cursor, PullEnd::CaughtUp));
+            };
+            let full = page.items.len() >= PER_PAGE;
+            if full && first == last && settled.is_some_and(|settled| last < settled) {
+                // A tie group larger than a page, in a second that is past.
+                let group = self.read_tie_group(last)?;
+                let next = cursor.at(shifted(last, 1));
+                self.apply(group, &next)?;
+                cursor = next;
+                continue;
+            }
+            // Every message modified before `last` is in this page.
+            let mut to = settled.map_or(last, |settled| last.min(settled));
+            if let Some(from) = from {
+                to = to.max(from);
+            }
+            let next = cursor.at(to);
+            let moved = next != cursor;
+            self.apply(page.items, &next)?;
+            cursor = next;
+            if !full || !moved {
+                // A short page is the end; a full page that cannot move
+                // the cursor is the upstream's last seconds, still settling.
+                return Ok((cursor, PullEnd::CaughtUp));
+            }
+        }
+    }
+
+    /// Every message of the tie group at `second`, read in passes until two
+    /// agree.
+    fn read_tie_group(&mut self, second: DateTime) -> Result<Vec<Message>, SyncError> {
+        let mut previous: Option<Vec<Message>> = None;
+        for _ in 0..MAX_TIE_PASSES {
+            let mut pass = Vec::new();
+            for page_number in 1.. {
+                let page = self.upstream.list(&list_parameters(&[
+                    ("filters-modified_after", shifted(second, -1).to_string()),
+                    ("filters-modified_before", shifted(second, 1).to_string()),
+                    ("page", page_number.to_string()),
+                ]))?;
+                let last_page = page.items.len() < PER_PAGE;
+                pass.extend(page.items);
+                if last_page {
+                    break;
+                }
+            }
+            let same = previous.as_ref().is_some_and(|earlier| {
+                earlier.len() == pass.len() && earlier.iter().zip(&pass).all(|(a, b)| a.id == b.id)
+            });
+            if same {
+                return Ok(pass);
+            }
+            previous = Some(pass);
+        }
+        Err(SyncError::Unsettled(format!(
+            "the {} messages modified at {second} kept changing over {MAX_TIE_PASSES} passes",
+            previous.map_or(0, |pass| pass.len())
+        )))
+    }
+
+    /// Applies the messages that differ from the local ones, with `cursor`,
+    /// in one batch; nothing when nothing differs and the cursor is where
+    /// the store already is.
+    pub(crate) fn apply(&mut self, messages: Vec<Message>, cursor: &Cursor) -> Result<(), SyncError> {
+        let writes = changed(self.engine, messages);
+        let position = cursor.to_position();
+        let current = self.engine.snapshot().source_position().map(str::to_owned);
+        self.report.seen += writes.seen;
+        if !writes.upserts.is_empty() || current.as_deref() != Some(position.as_str()) {
+            self.report.applied += writes.upserts.len() as u64;
+            self.engine.apply_at(writes.upserts, &position).map_err(|error| SyncError::Store(error.to_string()))?;
+        }
+        self.report.elapsed = self.started.elapsed();
+        (self.progress)(&*self.report);
+        Ok(())
+    }
+}
+
+/// The upserts of the messages that differ from the store's, and how many
+/// were looked at.
+pub(crate) struct Changed {
+    pub(crate) upserts: Vec<Write>,
+    pub(crate) seen: u64,
+}
+
+/// The messages of `messages` that are absent from `engine` or differ
+/// from its copy, as upserts (a message listed twice is upserted twice,
+/// the later version last).
+pub(crate) fn changed(engine: &LiveEngine, messages: Vec<Message>) -> Changed {
+    let seen = messages.len() as u64;
+    let mut local = Vec::new();
+    let mut upserts: Vec<Write> = Vec::new();
+    for message in messages {
+        local.clear();
+        let same = engine.retrieve_into(&message.id, &mut local) && local == message.to_json().as_bytes();
+        if !same {
+            upserts.push(Write::Upsert(message));
+        }
+    }
+    Changed { upserts, seen }
+}

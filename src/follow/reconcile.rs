@@ -1,0 +1,110 @@
+//! Reconciliation: what an incremental pull cannot see. The upstream has no
+//! record of deletes, and a message whose `modified` is null never matches
+//! `filters-modified_after`. So the follower lists every upstream `_id`
+//! with its `modified`, and then:
+//!
+//! - fetches the messages it lacks (`filters-ids`, in batches);
+//! - deletes the local messages the upstream no longer has, each first
+//!   confirmed absent by a `filters-ids` lookup: the listing pages by page
+//!   number, so a delete or insert upstream during it can shift a page and
+//!   hide an `_id` that still exists;
+//! - fetches the messages whose `modified` is null and applies those that
+//!   differ.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::cursor::Cursor;
+use super::pull::{Pull, PER_PAGE};
+use super::SyncError;
+use crate::engine::Engine;
+use crate::model::{Field, Message};
+use crate::request::ListQuery;
+use crate::write::Write;
+
+/// `_id`s per `filters-ids` request: short enough for any server's limit
+/// on a request target.
+const IDS_PER_LOOKUP: usize = 50;
+
+/// Writes per applied batch while reconciling.
+const WRITES_PER_BATCH: usize = 1000;
+
+impl Pull<'_> {
+    /// Reconciles the store with the upstream, keeping `cursor`.
+    pub(crate) fn reconcile(&mut self, cursor: &Cursor) -> Result<(), SyncError> {
+        let upstream = self.upstream_ids()?;
+        let local = local_ids(self.engine);
+        let lacking: Vec<String> = upstream.keys().filter(|id| !local.contains(*id)).cloned().collect();
+        let null_modified: Vec<String> = upstream
+            .iter()
+            .filter(|(id, modified_null)| **modified_null && local.contains(*id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for ids in lacking.chunks(WRITES_PER_BATCH).chain(null_modified.chunks(WRITES_PER_BATCH)) {
+            let messages = self.fetch(ids, true)?;
+            self.apply(messages, cursor)?;
+        }
+        let extra: Vec<String> = local.iter().filter(|id| !upstream.contains_key(*id)).cloned().collect();
+        for ids in extra.chunks(WRITES_PER_BATCH) {
+            let still_there: BTreeSet<String> = self.fetch(ids, false)?.into_iter().map(|message| message.id).collect();
+            let deletes: Vec<Write> =
+                ids.iter().filter(|id| !still_there.contains(*id)).map(|id| Write::Delete(id.clone())).collect();
+            if !deletes.is_empty() {
+                self.report.deleted += deletes.len() as u64;
+                self.engine
+                    .apply_at(deletes, &cursor.to_position())
+                    .map_err(|error| SyncError::Store(error.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every upstream `_id`, and whether its `modified` is null.
+    fn upstream_ids(&mut self) -> Result<BTreeMap<String, bool>, SyncError> {
+        let mut ids = BTreeMap::new();
+        for page_number in 1.. {
+            let page = self.upstream.list(&[
+                ("attributes".to_owned(), "modified".to_owned()),
+                ("per_page".to_owned(), PER_PAGE.to_string()),
+                ("page".to_owned(), page_number.to_string()),
+            ])?;
+            let last = page.items.len() < PER_PAGE || page_number as u64 >= page.page_count;
+            ids.extend(page.items.into_iter().map(|message| (message.id, message.modified.is_none())));
+            if last {
+                return Ok(ids);
+            }
+        }
+        unreachable!("pages are counted until the last")
+    }
+
+    /// The upstream messages with these `_id`s (every field, or only the
+    /// `_id` when `whole` is false).
+    fn fetch(&mut self, ids: &[String], whole: bool) -> Result<Vec<Message>, SyncError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_LOOKUP) {
+            let mut parameters: Vec<(String, String)> =
+                chunk.iter().map(|id| ("filters-ids".to_owned(), id.clone())).collect();
+            if whole {
+                parameters.extend(Field::ALL.iter().map(|field| ("attributes".to_owned(), field.name().to_owned())));
+            }
+            parameters.push(("per_page".to_owned(), PER_PAGE.to_string()));
+            found.extend(self.upstream.list(&parameters)?.items);
+        }
+        Ok(found)
+    }
+}
+
+/// Every `_id` of the store.
+fn local_ids(engine: &crate::live::LiveEngine) -> BTreeSet<String> {
+    let per_page = engine.limits().max_per_page;
+    let mut ids = BTreeSet::new();
+    for page in 1.. {
+        let query =
+            ListQuery::builder().per_page(per_page).page(page).build().expect("a page of `_id`s is a valid query");
+        let items = engine.list(&query).items;
+        if items.is_empty() {
+            break;
+        }
+        ids.extend(items.into_iter().map(|message| message.id));
+    }
+    ids
+}
