@@ -103,7 +103,7 @@ pub use durable::{
 pub use engine::Engine;
 pub use explain::Explanation;
 pub use fast::FastEngine;
-pub use live::{LiveEngine, LivePolicy, LiveStats, Snapshot};
+pub use live::{CompactionHold, LiveEngine, LivePolicy, LiveStats, Snapshot};
 pub use load::{
     load_path, load_reader, load_str, parse_message_for_id, BodyError, LoadError, LoadProgress, RecordLocation,
 };

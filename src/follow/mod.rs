@@ -8,7 +8,7 @@
 //! moment resumes where its store is, and applies each page exactly once.
 //!
 //! ```text
-//! first copy:  pull from the beginning ─▶ reconcile ─▶ cursor.copied
+//! first copy:  pull from the beginning ─▶ the null-modified group ─▶ cursor.copied
 //! following:   every interval: pull from the cursor; every reconcile period: reconcile
 //! ```
 //!
@@ -34,7 +34,7 @@ pub use cursor::Cursor;
 pub use upstream::{Credentials, RetryPolicy, Upstream, UpstreamError};
 
 use crate::live::LiveEngine;
-use pull::Pull;
+use pull::{Pull, Sink};
 
 /// Why a sync stopped.
 #[derive(Debug)]
@@ -101,8 +101,13 @@ impl Default for SyncOptions {
 }
 
 /// Brings `engine` up to date with the upstream: pulls from the stored
-/// cursor until caught up and, for the first copy or when asked,
-/// reconciles. Returns the progress made.
+/// cursor until caught up (the first copy also reads the messages whose
+/// `modified` is null), and reconciles when asked. Returns the progress
+/// made.
+///
+/// A delete upstream is seen only by a reconciliation: the API keeps no
+/// record of deletes. A message deleted during the first copy stays in
+/// the replica until the next one.
 pub fn sync(
     engine: &LiveEngine,
     upstream: &mut Upstream,
@@ -110,15 +115,25 @@ pub fn sync(
     progress: &mut dyn FnMut(&SyncProgress),
 ) -> Result<SyncProgress, SyncError> {
     let cursor = Cursor::from_position(engine.snapshot().source_position()).map_err(SyncError::Cursor)?;
-    let mut report = SyncProgress::default();
-    let mut pull =
-        Pull { engine, upstream, settle: options.settle, progress, report: &mut report, started: Instant::now() };
-    let (cursor, _) = pull.run(cursor)?;
-    if !cursor.is_copied() || options.reconcile {
+    let sink = Sink { engine, progress, report: SyncProgress::default(), started: Instant::now() };
+    let mut pull = Pull { upstream, settle: options.settle, sink };
+    let cursor = if cursor.is_copied() {
+        pull.run(cursor)?
+    } else {
+        // The first copy: the store grows from little to everything, so
+        // compactions wait for the end instead of rebuilding a growing
+        // base again and again.
+        let _hold = engine.hold_compactions();
+        let cursor = pull.run(cursor)?;
+        let null_modified = pull.read_null_modified()?;
+        let copied = cursor.copied();
+        pull.sink.apply(null_modified, &copied)?;
+        copied
+    };
+    if options.reconcile {
         pull.reconcile(&cursor)?;
-        pull.apply(Vec::new(), &cursor.copied())?;
     }
-    Ok(report)
+    Ok(pull.sink.report)
 }
 
 /// What a running follower reports, for `/metrics` and `/healthz`.

@@ -40,13 +40,6 @@ pub(crate) const PER_PAGE: usize = 100;
 /// group kept changing under it).
 const MAX_TIE_PASSES: usize = 8;
 
-/// How a pull ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PullEnd {
-    /// Everything modified up to the settle margin is applied.
-    CaughtUp,
-}
-
 /// The parameters every pull request shares: all fields, in `modified`
 /// order, 100 a page.
 fn list_parameters(extra: &[(&str, String)]) -> Vec<(String, String)> {
@@ -72,42 +65,58 @@ fn settled_before(page: &UpstreamPage, settle: Duration) -> Option<DateTime> {
     DateTime::from_seconds(epoch.seconds() + now - settle.as_secs().max(1) as i64)
 }
 
-/// The state a pull works on.
+/// The first page of what changed from `cursor` on.
+fn changes_from(upstream: &mut Upstream, cursor: &Cursor) -> Result<UpstreamPage, SyncError> {
+    let after = match cursor.from() {
+        Some(from) => shifted(from, -1),
+        None => DateTime::from_seconds(0).expect("0000-01-01 00:00:00"),
+    };
+    let parameters = list_parameters(&[("filters-modified_after", after.to_string()), ("page", "1".into())]);
+    Ok(upstream.list(&parameters)?)
+}
+
+/// The state a pull works on: the upstream it reads, and where it applies
+/// what it read.
 pub(crate) struct Pull<'a> {
-    pub(crate) engine: &'a LiveEngine,
     pub(crate) upstream: &'a mut Upstream,
     pub(crate) settle: Duration,
+    pub(crate) sink: Sink<'a>,
+}
+
+/// Where pages are applied, and the progress reported as they are.
+pub(crate) struct Sink<'a> {
+    pub(crate) engine: &'a LiveEngine,
     pub(crate) progress: &'a mut dyn FnMut(&SyncProgress),
-    pub(crate) report: &'a mut SyncProgress,
+    pub(crate) report: SyncProgress,
     pub(crate) started: Instant,
 }
 
 impl Pull<'_> {
-    /// Pulls until caught up, applying each page with its cursor.
-    pub(crate) fn run(&mut self, mut cursor: Cursor) -> Result<(Cursor, PullEnd), SyncError> {
+    /// Pulls until caught up, applying each page with its cursor. The next
+    /// page is fetched while this one is applied (its cursor is known once
+    /// this page is read).
+    pub(crate) fn run(&mut self, mut cursor: Cursor) -> Result<Cursor, SyncError> {
+        let mut prefetched: Option<UpstreamPage> = None;
         loop {
-            let from = cursor.from();
-            let after = match from {
-                Some(from) => shifted(from, -1),
-                None => DateTime::from_seconds(0).expect("0000-01-01 00:00:00"),
+            let page = match prefetched.take() {
+                Some(page) => page,
+                None => changes_from(self.upstream, &cursor)?,
             };
-            let page = self
-                .upstream
-                .list(&list_parameters(&[("filters-modified_after", after.to_string()), ("page", "1".into())]))?;
-            self.report.remaining = Some(page.item_count.saturating_sub(page.items.len() as u64));
+            let from = cursor.from();
+            self.sink.report.remaining = Some(page.item_count.saturating_sub(page.items.len() as u64));
             let settled = settled_before(&page, self.settle);
             let (Some(first), Some(last)) =
                 (page.items.first().and_then(|m| m.modified), page.items.last().and_then(|m| m.modified))
             else {
-                self.report.remaining = Some(0);
-                return Ok((cursor, PullEnd::CaughtUp));
+                self.sink.report.remaining = Some(0);
+                return Ok(cursor);
             };
             let full = page.items.len() >= PER_PAGE;
             if full && first == last && settled.is_some_and(|settled| last < settled) {
                 // A tie group larger than a page, in a second that is past.
                 let group = self.read_tie_group(last)?;
                 let next = cursor.at(shifted(last, 1));
-                self.apply(group, &next)?;
+                self.sink.apply(group, &next)?;
                 cursor = next;
                 continue;
             }
@@ -117,32 +126,60 @@ impl Pull<'_> {
                 to = to.max(from);
             }
             let next = cursor.at(to);
-            let moved = next != cursor;
-            self.apply(page.items, &next)?;
-            cursor = next;
-            if !full || !moved {
+            if !full || next == cursor {
                 // A short page is the end; a full page that cannot move
                 // the cursor is the upstream's last seconds, still settling.
-                return Ok((cursor, PullEnd::CaughtUp));
+                self.sink.apply(page.items, &next)?;
+                return Ok(next);
             }
+            let (upstream, sink) = (&mut *self.upstream, &mut self.sink);
+            let following = std::thread::scope(|scope| {
+                let fetch = scope.spawn(|| changes_from(upstream, &next));
+                sink.apply(page.items, &next)?;
+                fetch.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })?;
+            prefetched = Some(following);
+            cursor = next;
         }
     }
 
     /// Every message of the tie group at `second`, read in passes until two
     /// agree.
     fn read_tie_group(&mut self, second: DateTime) -> Result<Vec<Message>, SyncError> {
+        let window = [
+            ("filters-modified_after", shifted(second, -1).to_string()),
+            ("filters-modified_before", shifted(second, 1).to_string()),
+        ];
+        self.read_group(&window, |_| true, &format!("modified at {second}"))
+    }
+
+    /// Every message whose `modified` is null: they come first in
+    /// `modified` order, and no pull from a cursor ever reads them.
+    pub(crate) fn read_null_modified(&mut self) -> Result<Vec<Message>, SyncError> {
+        self.read_group(&[], |message| message.modified.is_none(), "whose `modified` is null")
+    }
+
+    /// The group of messages that the list with `filters` starts with (those
+    /// `in_group` accepts), read page by page in passes until two passes
+    /// see the same `_id`s in the same order. The group must only shrink or
+    /// hold still while it is read (see the module docs), so two equal
+    /// passes saw it whole.
+    fn read_group(
+        &mut self,
+        filters: &[(&str, String)],
+        in_group: impl Fn(&Message) -> bool,
+        what: &str,
+    ) -> Result<Vec<Message>, SyncError> {
         let mut previous: Option<Vec<Message>> = None;
         for _ in 0..MAX_TIE_PASSES {
             let mut pass = Vec::new();
             for page_number in 1.. {
-                let page = self.upstream.list(&list_parameters(&[
-                    ("filters-modified_after", shifted(second, -1).to_string()),
-                    ("filters-modified_before", shifted(second, 1).to_string()),
-                    ("page", page_number.to_string()),
-                ]))?;
-                let last_page = page.items.len() < PER_PAGE;
-                pass.extend(page.items);
-                if last_page {
+                let mut parameters = filters.to_vec();
+                parameters.push(("page", page_number.to_string()));
+                let page = self.upstream.list(&list_parameters(&parameters))?;
+                let complete = page.items.len() == PER_PAGE && page.items.iter().all(&in_group);
+                pass.extend(page.items.into_iter().filter(&in_group));
+                if !complete {
                     break;
                 }
             }
@@ -155,11 +192,13 @@ impl Pull<'_> {
             previous = Some(pass);
         }
         Err(SyncError::Unsettled(format!(
-            "the {} messages modified at {second} kept changing over {MAX_TIE_PASSES} passes",
+            "the {} messages {what} kept changing over {MAX_TIE_PASSES} passes; the next round reads them again",
             previous.map_or(0, |pass| pass.len())
         )))
     }
+}
 
+impl Sink<'_> {
     /// Applies the messages that differ from the local ones, with `cursor`,
     /// in one batch; nothing when nothing differs and the cursor is where
     /// the store already is.
@@ -173,7 +212,7 @@ impl Pull<'_> {
             self.engine.apply_at(writes.upserts, &position).map_err(|error| SyncError::Store(error.to_string()))?;
         }
         self.report.elapsed = self.started.elapsed();
-        (self.progress)(&*self.report);
+        (self.progress)(&self.report);
         Ok(())
     }
 }

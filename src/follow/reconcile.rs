@@ -16,9 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::cursor::Cursor;
 use super::pull::{Pull, PER_PAGE};
 use super::SyncError;
-use crate::engine::Engine;
 use crate::model::{Field, Message};
-use crate::request::ListQuery;
 use crate::write::Write;
 
 /// `_id`s per `filters-ids` request: short enough for any server's limit
@@ -32,7 +30,7 @@ impl Pull<'_> {
     /// Reconciles the store with the upstream, keeping `cursor`.
     pub(crate) fn reconcile(&mut self, cursor: &Cursor) -> Result<(), SyncError> {
         let upstream = self.upstream_ids()?;
-        let local = local_ids(self.engine);
+        let local = local_ids(self.sink.engine);
         let lacking: Vec<String> = upstream.keys().filter(|id| !local.contains(*id)).cloned().collect();
         let null_modified: Vec<String> = upstream
             .iter()
@@ -41,7 +39,7 @@ impl Pull<'_> {
             .collect();
         for ids in lacking.chunks(WRITES_PER_BATCH).chain(null_modified.chunks(WRITES_PER_BATCH)) {
             let messages = self.fetch(ids, true)?;
-            self.apply(messages, cursor)?;
+            self.sink.apply(messages, cursor)?;
         }
         let extra: Vec<String> = local.iter().filter(|id| !upstream.contains_key(*id)).cloned().collect();
         for ids in extra.chunks(WRITES_PER_BATCH) {
@@ -49,8 +47,9 @@ impl Pull<'_> {
             let deletes: Vec<Write> =
                 ids.iter().filter(|id| !still_there.contains(*id)).map(|id| Write::Delete(id.clone())).collect();
             if !deletes.is_empty() {
-                self.report.deleted += deletes.len() as u64;
-                self.engine
+                self.sink.report.deleted += deletes.len() as u64;
+                self.sink
+                    .engine
                     .apply_at(deletes, &cursor.to_position())
                     .map_err(|error| SyncError::Store(error.to_string()))?;
             }
@@ -95,16 +94,5 @@ impl Pull<'_> {
 
 /// Every `_id` of the store.
 fn local_ids(engine: &crate::live::LiveEngine) -> BTreeSet<String> {
-    let per_page = engine.limits().max_per_page;
-    let mut ids = BTreeSet::new();
-    for page in 1.. {
-        let query =
-            ListQuery::builder().per_page(per_page).page(page).build().expect("a page of `_id`s is a valid query");
-        let items = engine.list(&query).items;
-        if items.is_empty() {
-            break;
-        }
-        ids.extend(items.into_iter().map(|message| message.id));
-    }
-    ids
+    engine.snapshot().state().live_ids().map(std::borrow::Cow::into_owned).collect()
 }

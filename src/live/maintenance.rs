@@ -112,7 +112,7 @@ impl Shared {
                 }
             }
         }
-        if snapshot.needs_compaction(policy) && !self.compactor_running.swap(true, Ordering::AcqRel) {
+        if self.compaction_due(snapshot) && !self.compactor_running.swap(true, Ordering::AcqRel) {
             let shared = Arc::clone(self);
             let spawned =
                 std::thread::Builder::new().name("msgdex-compactor".into()).spawn(move || shared.run_compactor());
@@ -121,6 +121,13 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// Whether a background compaction is due for `snapshot`: the policy
+    /// asks for one and no [`CompactionHold`](super::CompactionHold) holds
+    /// them.
+    pub(super) fn compaction_due(&self, snapshot: &State) -> bool {
+        self.compaction_holds.load(Ordering::Acquire) == 0 && snapshot.needs_compaction(&self.policy)
     }
 
     /// Flushes and merges on the maintenance thread, waiting for it (and
@@ -405,7 +412,7 @@ impl Shared {
             .start_handler(|_| lower_this_threads_priority(COMPACTOR_NICE))
             .build();
         loop {
-            while self.current.load().needs_compaction(&self.policy) {
+            while self.compaction_due(&self.current.load()) {
                 let compacted = match &pool {
                     Ok(pool) => pool.install(|| self.compact(&mut || {})),
                     Err(_) => self.compact(&mut || {}),
@@ -415,9 +422,7 @@ impl Shared {
                 }
             }
             self.compactor_running.store(false, Ordering::Release);
-            if !self.current.load().needs_compaction(&self.policy)
-                || self.compactor_running.swap(true, Ordering::AcqRel)
-            {
+            if !self.compaction_due(&self.current.load()) || self.compactor_running.swap(true, Ordering::AcqRel) {
                 return;
             }
         }

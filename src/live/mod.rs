@@ -73,7 +73,7 @@ use maintenance::{lower_this_threads_priority, FLUSHER_NICE};
 use writer::{WriterState, WrittenIds};
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -106,6 +106,8 @@ struct Shared {
     flusher_running: AtomicBool,
     /// Whether the background compactor is running.
     compactor_running: AtomicBool,
+    /// Live [`CompactionHold`]s: background compactions wait while any is.
+    compaction_holds: AtomicUsize,
     /// Compactions finished (see [`LiveStats::compactions`]).
     compactions: AtomicU64,
     /// When the last flush took the tail.
@@ -171,6 +173,7 @@ impl LiveEngine {
             compacting: Mutex::new(()),
             flusher_running: AtomicBool::new(false),
             compactor_running: AtomicBool::new(false),
+            compaction_holds: AtomicUsize::new(0),
             compactions: AtomicU64::new(0),
             last_flush: Mutex::new(None),
             bursting: AtomicBool::new(policy.defer_text_above <= 0.0),
@@ -300,6 +303,34 @@ impl LiveEngine {
         let (outcomes, published) = self.apply_logged(batch, Some(position))?;
         let _ = self.shared.maintain(&published);
         Ok(outcomes)
+    }
+}
+
+/// Holds a live store's background compactions (and so, on a data
+/// directory, its checkpoints) while it lives; see
+/// [`LiveEngine::hold_compactions`].
+#[must_use = "compactions resume when the hold is dropped"]
+pub struct CompactionHold<'a> {
+    engine: &'a LiveEngine,
+}
+
+impl Drop for CompactionHold<'_> {
+    fn drop(&mut self) {
+        self.engine.shared.compaction_holds.fetch_sub(1, Ordering::AcqRel);
+        // A compaction that came due while held starts now.
+        let _ = self.engine.shared.maintain(&self.engine.shared.current.load());
+    }
+}
+
+impl LiveEngine {
+    /// Holds background compactions until the returned guard drops: for a
+    /// bulk load into a store small beside what it loads (a replica's first
+    /// copy), where each compaction would rebuild the growing base again.
+    /// Flushes and merges of runs go on; one compaction follows the hold,
+    /// if due.
+    pub fn hold_compactions(&self) -> CompactionHold<'_> {
+        self.shared.compaction_holds.fetch_add(1, Ordering::AcqRel);
+        CompactionHold { engine: self }
     }
 }
 

@@ -173,6 +173,17 @@ impl State {
     }
 
     /// Appends the full message with this `_id`; `false` if there is none.
+    /// Every live message's `_id`, in no order: the base's and the runs'
+    /// rows not marked dead, and the tail's.
+    pub(crate) fn live_ids(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
+        let parts = std::iter::once(&self.base).chain(self.runs.iter());
+        parts
+            .flat_map(|part| {
+                (0..part.segment.row_count()).filter(|&row| !part.dead.contains(row)).map(|row| part.segment.id_of(row))
+            })
+            .chain(self.tail.iter().map(|message| std::borrow::Cow::Borrowed(message.message.id.as_str())))
+    }
+
     pub(super) fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
         match self.locate(id) {
             Some(Location::Tail(index)) => self.tail[index].message.write_json(out, &Field::ALL),
