@@ -114,9 +114,21 @@ pub fn sync(
     options: &SyncOptions,
     progress: &mut dyn FnMut(&SyncProgress),
 ) -> Result<SyncProgress, SyncError> {
+    sync_round(engine, upstream, options, &mut None, progress)
+}
+
+/// One round of [`sync`], its peek starting at `peek` (see the pull) and
+/// leaving it where it ended.
+fn sync_round(
+    engine: &LiveEngine,
+    upstream: &mut Upstream,
+    options: &SyncOptions,
+    peek: &mut Option<crate::model::DateTime>,
+    progress: &mut dyn FnMut(&SyncProgress),
+) -> Result<SyncProgress, SyncError> {
     let cursor = Cursor::from_position(engine.snapshot().source_position()).map_err(SyncError::Cursor)?;
     let sink = Sink { engine, progress, report: SyncProgress::default(), started: Instant::now() };
-    let mut pull = Pull { upstream, settle: options.settle, sink };
+    let mut pull = Pull { upstream, settle: options.settle, sink, peek: *peek };
     let cursor = if cursor.is_copied() {
         pull.run(cursor)?
     } else {
@@ -133,6 +145,7 @@ pub fn sync(
     if options.reconcile {
         pull.reconcile(&cursor)?;
     }
+    *peek = pull.peek;
     Ok(pull.sink.report)
 }
 
@@ -183,10 +196,11 @@ pub fn follow(
 ) {
     let mut last_reconciled = Instant::now();
     let mut first = true;
+    let mut peek = None;
     while !stop.load(Ordering::Acquire) {
         let due = options.reconcile_every.is_some_and(|every| last_reconciled.elapsed() >= every);
         let round = SyncOptions { reconcile: due, ..options.sync.clone() };
-        match sync(engine, upstream, &round, &mut |progress| events(FollowEvent::Progress(progress))) {
+        match sync_round(engine, upstream, &round, &mut peek, &mut |progress| events(FollowEvent::Progress(progress))) {
             Ok(report) => {
                 status.last_caught_up.store(unix_now(), Ordering::Release);
                 status.copied.store(true, Ordering::Release);

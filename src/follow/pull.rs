@@ -36,6 +36,9 @@ use crate::write::Write;
 /// Items per upstream page: the API's largest.
 pub(crate) const PER_PAGE: usize = 100;
 
+/// Pages one peek reads at most (the rest waits for the next round).
+const MAX_PEEK_PAGES: usize = 50;
+
 /// Passes over a tie group before the pull gives up for this round (the
 /// group kept changing under it).
 const MAX_TIE_PASSES: usize = 8;
@@ -81,6 +84,9 @@ pub(crate) struct Pull<'a> {
     pub(crate) upstream: &'a mut Upstream,
     pub(crate) settle: Duration,
     pub(crate) sink: Sink<'a>,
+    /// The last `modified` second a peek (or a pull to the end) applied:
+    /// the next peek starts there. Kept in memory only.
+    pub(crate) peek: Option<DateTime>,
 }
 
 /// Where pages are applied, and the progress reported as they are.
@@ -126,10 +132,18 @@ impl Pull<'_> {
                 to = to.max(from);
             }
             let next = cursor.at(to);
-            if !full || next == cursor {
-                // A short page is the end; a full page that cannot move
-                // the cursor is the upstream's last seconds, still settling.
+            if !full {
+                // A short page is the end: everything is applied.
+                self.peek = Some(last);
                 self.sink.apply(page.items, &next)?;
+                return Ok(next);
+            }
+            if next == cursor {
+                // A full page that cannot move the cursor: the upstream's
+                // last seconds, still settling. What they hold is shown
+                // now by a peek; the cursor passes them once they settle.
+                self.sink.apply(page.items, &next)?;
+                self.peek(&next, last)?;
                 return Ok(next);
             }
             let (upstream, sink) = (&mut *self.upstream, &mut self.sink);
@@ -141,6 +155,31 @@ impl Pull<'_> {
             prefetched = Some(following);
             cursor = next;
         }
+    }
+
+    /// Applies the messages modified in the seconds still settling, so that
+    /// they are visible within a round, not once the cursor passes them:
+    /// from where the last peek ended (or `reached`, the last second read),
+    /// page by page, with the cursor unchanged. Paging here may skip a
+    /// message (see the module docs); the cursor's pass reads it later.
+    fn peek(&mut self, cursor: &Cursor, reached: DateTime) -> Result<(), SyncError> {
+        let start = self.peek.map_or(reached, |peek| peek.max(reached));
+        for page_number in 1..=MAX_PEEK_PAGES {
+            let parameters = list_parameters(&[
+                ("filters-modified_after", shifted(start, -1).to_string()),
+                ("page", page_number.to_string()),
+            ]);
+            let page = self.upstream.list(&parameters)?;
+            let short = page.items.len() < PER_PAGE;
+            if let Some(last) = page.items.last().and_then(|message| message.modified) {
+                self.peek = Some(last);
+            }
+            self.sink.apply(page.items, cursor)?;
+            if short {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Every message of the tie group at `second`, read in passes until two

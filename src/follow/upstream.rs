@@ -146,6 +146,9 @@ pub struct Upstream {
 /// a reset further away is a clock difference, not a wait.
 const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
 
+/// How long past a rate-limit reset the next request waits.
+const RESET_MARGIN: Duration = Duration::from_millis(5);
+
 /// The largest page body accepted (100 full messages fit many times over).
 const MAX_BODY_BYTES: u64 = 64 << 20;
 
@@ -246,16 +249,15 @@ impl Upstream {
             Duration::from_secs_f64((reset - now).clamp(0.0, MAX_RATE_WAIT.as_secs_f64()))
         });
         if remaining == Some(0) {
-            self.spent_until = Some(Instant::now() + until_reset.unwrap_or(Duration::from_millis(100)));
+            // Just past the reset, so that the next request is in the new
+            // window even if the clocks differ by a little.
+            let wait = until_reset.unwrap_or(Duration::from_millis(100)) + RESET_MARGIN;
+            self.spent_until = Some(Instant::now() + wait);
         }
         let body = response.body_mut().with_config().limit(MAX_BODY_BYTES).read_to_string();
         match status {
             200 => {}
-            429 => {
-                return Err(Attempt::RateLimited(
-                    until_reset.unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(10)),
-                ))
-            }
+            429 => return Err(Attempt::RateLimited(until_reset.unwrap_or(Duration::from_secs(1)) + RESET_MARGIN)),
             500..=599 | 408 => return Err(Attempt::Transient(format!("status {status}"))),
             _ => {
                 let text = body.unwrap_or_default();

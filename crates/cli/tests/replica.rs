@@ -345,3 +345,127 @@ fn a_replica_converges_through_faults_kills_ties_deletes_and_null_modified() {
     let write = http(&replica.address, "DELETE", "/v1/messages/tie-000", &[]);
     assert_eq!(write.status, 405, "a replica takes no writes but its follower's");
 }
+
+/// Signed headers of a raw JSON write by the writing key.
+fn json_write_headers(method: &str, path: &str, body: &str) -> Vec<(String, String)> {
+    let parameters = [("sha256".to_owned(), msgdex::server::sha256_hex(body.as_bytes()))];
+    let mut headers = signed_write(WRITE_KEY, WRITE_SECRET, method, path, &parameters);
+    headers.push(("Content-Type".into(), "application/json".into()));
+    headers
+}
+
+#[test]
+fn a_sync_paced_by_the_rate_limit_gets_no_429() {
+    let upstream = Server::start_serving(UPSTREAM_DATA, &["--rate-limit", "3"], Stderr::Drained);
+    let directory = tempfile::tempdir().unwrap();
+    let keys = directory.path().join("keys.json");
+    std::fs::write(
+        &keys,
+        format!(r#"{{"account_id": "{ACCOUNT}", "keys": [{{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}}]}}"#),
+    )
+    .unwrap();
+    let replica = directory.path().join("replica");
+    let status = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .args(["sync", "--from", &format!("http://{}", upstream.address), "--into"])
+        .arg(&replica)
+        .arg("--upstream-keys")
+        .arg(&keys)
+        .arg("--reconcile")
+        .current_dir(ROOT)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let address = upstream.address.clone();
+    assert!(upstream.stop().success());
+    let log = std::fs::read_to_string(access_log_path(&address)).unwrap_or_default();
+    let answered = log.lines().filter(|line| line.contains(" GET /v1/messages ")).count();
+    let refused = log.lines().filter(|line| line.contains(" 429 ")).count();
+    assert!(answered > 6, "the sync spans several rate windows: {answered} requests\n{log}");
+    assert_eq!(refused, 0, "the sync waits for the reset instead of being refused:\n{log}");
+    let copied = msgdex::FastEngine::open(&replica).unwrap();
+    assert_eq!(msgdex::Engine::message_count(&copied), 800);
+}
+
+/// Measures how long a write to the upstream takes to be visible on a
+/// replica that follows it, at `MSGDEX_LAG_WRITES` writes a second (1000
+/// by default) for `MSGDEX_LAG_SECONDS` seconds. A measurement, not a
+/// check: `cargo test --release -p msgdex-cli --test replica lag -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn lag_behind_an_upstream_taking_writes() {
+    let rate: u64 = std::env::var("MSGDEX_LAG_WRITES").ok().and_then(|text| text.parse().ok()).unwrap_or(1000);
+    let seconds: u64 = std::env::var("MSGDEX_LAG_SECONDS").ok().and_then(|text| text.parse().ok()).unwrap_or(20);
+    let data = std::env::var("MSGDEX_LAG_DATA").unwrap_or_else(|_| UPSTREAM_DATA.to_owned());
+    let upstream = Server::start_serving(&data, &["--rate-limit", "100000", "--sync", "never"], Stderr::Drained);
+    let directory = tempfile::tempdir().unwrap();
+    let keys = directory.path().join("keys.json");
+    std::fs::write(
+        &keys,
+        format!(r#"{{"account_id": "{ACCOUNT}", "keys": [{{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}}]}}"#),
+    )
+    .unwrap();
+    let replica_data = directory.path().join("replica");
+    let follow = format!("http://{}", upstream.address);
+    let replica = Server::start_serving(
+        replica_data.to_str().unwrap(),
+        &["--no-auth", "--follow", &follow, "--upstream-keys", keys.to_str().unwrap(), "--interval", "0.1"],
+        Stderr::Drained,
+    );
+    // Wait for the first copy.
+    let ready = Instant::now() + Duration::from_secs(600);
+    while http(&replica.address, "GET", "/healthz", &[]).status != 200 && Instant::now() < ready {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let acknowledged: Arc<std::sync::Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let writer = {
+        let (address, acknowledged) = (upstream.address.clone(), Arc::clone(&acknowledged));
+        std::thread::spawn(move || {
+            let mut connection = KeepAlive::connect(&address);
+            let started = Instant::now();
+            for number in 0..rate * seconds {
+                let due = started + Duration::from_micros(number * 1_000_000 / rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let id = format!("lag-{number}");
+                let body = format!(r#"{{"subject": "lag {number}", "modified": "{}"}}"#, now_modified());
+                let path = format!("/v1/messages/{id}");
+                let answer = connection.send_with_body("PUT", &path, &json_write_headers("PUT", &path, &body), &body);
+                assert_eq!(answer.map(|answer| answer.status), Some(201));
+                if number % 50 == 0 {
+                    acknowledged.lock().unwrap().push((id, Instant::now()));
+                }
+            }
+        })
+    };
+    let mut lags = Vec::new();
+    let mut checked = 0;
+    let mut connection = KeepAlive::connect(&replica.address);
+    loop {
+        let pending: Vec<(String, Instant)> = acknowledged.lock().unwrap()[checked..].to_vec();
+        if pending.is_empty() && writer.is_finished() {
+            break;
+        }
+        for (id, at) in pending {
+            let target = format!("/v1/messages/{id}");
+            while connection.send("GET", &target, &[]).map(|answer| answer.status) != Some(200) {
+                std::thread::sleep(Duration::from_millis(5));
+                assert!(at.elapsed() < Duration::from_secs(60), "{id} never arrived");
+            }
+            lags.push(at.elapsed());
+            checked += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    writer.join().unwrap();
+    lags.sort();
+    let at = |fraction: f64| lags[((lags.len() - 1) as f64 * fraction) as usize];
+    eprintln!(
+        "lag at {rate} writes/s over {seconds} s ({} samples): p50 {:?}, p99 {:?}, max {:?}",
+        lags.len(),
+        at(0.5),
+        at(0.99),
+        lags.last().unwrap()
+    );
+}

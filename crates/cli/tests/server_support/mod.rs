@@ -296,6 +296,23 @@ impl KeepAlive {
         self.read_answer()
     }
 
+    /// Sends one request with a body and reads its answer.
+    pub fn send_with_body(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Option<Answer> {
+        let mut headers = headers.to_vec();
+        headers.push(("Connection".into(), "keep-alive".into()));
+        headers.push(("Content-Length".into(), body.len().to_string()));
+        let mut text = request_text(&self.address, method, target, &headers);
+        text.push_str(body);
+        self.reader.get_mut().write_all(text.as_bytes()).ok()?;
+        self.read_answer()
+    }
+
     pub fn read_answer(&mut self) -> Option<Answer> {
         let mut head = String::new();
         loop {
