@@ -416,3 +416,35 @@ fn no_auth_off_loopback_is_refused_before_the_data_loads() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("loopback") && !stderr.contains("nonexistent"), "{stderr}");
 }
+
+#[test]
+fn a_write_body_that_stalls_or_trickles_is_cut_at_the_request_timeout() {
+    let server =
+        Server::start(&["--no-auth", "--request-timeout", "1", "--idle-timeout", "30", "--header-timeout", "30"]);
+    for trickle in [false, true] {
+        let mut stream = TcpStream::connect(&server.address).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "PUT /v1/messages/slow HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"subject\"",
+            server.address
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let started = std::time::Instant::now();
+        if trickle {
+            for _ in 0..6 {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                if stream.write_all(b" ").is_err() {
+                    break;
+                }
+            }
+        }
+        let mut answer = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "trickle {trickle}: {answer}");
+        assert!(answer.contains("did not arrive within 1 second"), "{answer}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "cut near the timeout: {:?}", started.elapsed());
+    }
+    let absent = http(&server.address, "GET", "/v1/messages/slow", &[]);
+    assert_eq!(absent.status, 404, "nothing of a cut body was applied");
+}
