@@ -33,16 +33,23 @@ impl ServedStore {
     }
 
     /// A live store, writable, whose `/metrics` include its snapshot's
-    /// sequence (the last write it holds).
+    /// sequence (the last write it holds) and version.
     pub fn live(engine: Arc<LiveEngine>) -> ServedStore {
         let watched = Arc::clone(&engine);
         let store = ServedStore::writable(engine);
         store.with_gauges(Arc::new(move |out: &mut String| {
+            let snapshot = watched.snapshot();
             gauge(
                 out,
                 "msgdex_snapshot_sequence",
-                "Sequence number of the last write in the snapshot queries see.",
-                watched.snapshot().sequence() as f64,
+                "Sequence number of the last write batch in the snapshot queries see.",
+                snapshot.sequence() as f64,
+            );
+            gauge(
+                out,
+                "msgdex_snapshot_version",
+                "Publications (write batches, flushes, merges, compactions) that made the snapshot queries see.",
+                snapshot.version() as f64,
             );
         }))
     }

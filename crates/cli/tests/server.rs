@@ -312,6 +312,7 @@ fn health_is_open_and_metrics_only_when_asked() {
         "msgdex_messages 60",
         "msgdex_open_connections 1",
         "msgdex_snapshot_sequence 0",
+        "msgdex_snapshot_version 0",
     ] {
         assert!(metrics.body.lines().any(|candidate| candidate == line), "{line} missing:\n{}", metrics.body);
     }
