@@ -218,6 +218,15 @@ fn sync_process(proxy: &str, directory: &std::path::Path, keys: &std::path::Path
         .unwrap()
 }
 
+/// The replica's keys file: the upstream's (read-only) key.
+fn write_upstream_keys(path: &std::path::Path) {
+    std::fs::write(
+        path,
+        format!(r#"{{"account_id": "{ACCOUNT}", "keys": [{{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}}]}}"#),
+    )
+    .unwrap();
+}
+
 /// The targets both servers answer: the conformance sample and the BENCH
 /// mix drawn from the upstream's messages.
 fn targets(messages: &[Message]) -> Vec<String> {
@@ -258,11 +267,7 @@ fn a_replica_converges_through_faults_kills_ties_deletes_and_null_modified() {
     let upstream = Server::start_serving(UPSTREAM_DATA, &["--rate-limit", "100000"], Stderr::Drained);
     let keys_directory = tempfile::tempdir().unwrap();
     let keys = keys_directory.path().join("upstream-keys.json");
-    std::fs::write(
-        &keys,
-        format!(r#"{{"account_id": "{ACCOUNT}", "keys": [{{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}}]}}"#),
-    )
-    .unwrap();
+    write_upstream_keys(&keys);
     let faulty = Arc::new(AtomicBool::new(true));
     let counts = Arc::new(FaultCounts::default());
     let proxy = start_proxy(upstream.address.clone(), Arc::clone(&faulty), Arc::clone(&counts));
@@ -359,11 +364,7 @@ fn a_sync_paced_by_the_rate_limit_gets_no_429() {
     let upstream = Server::start_serving(UPSTREAM_DATA, &["--rate-limit", "3"], Stderr::Drained);
     let directory = tempfile::tempdir().unwrap();
     let keys = directory.path().join("keys.json");
-    std::fs::write(
-        &keys,
-        format!(r#"{{"account_id": "{ACCOUNT}", "keys": [{{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}}]}}"#),
-    )
-    .unwrap();
+    write_upstream_keys(&keys);
     let replica = directory.path().join("replica");
     let status = Command::new(env!("CARGO_BIN_EXE_msgdex"))
         .args(["sync", "--from", &format!("http://{}", upstream.address), "--into"])
@@ -400,11 +401,7 @@ fn lag_behind_an_upstream_taking_writes() {
     let upstream = Server::start_serving(&data, &["--rate-limit", "100000", "--sync", "never"], Stderr::Drained);
     let directory = tempfile::tempdir().unwrap();
     let keys = directory.path().join("keys.json");
-    std::fs::write(
-        &keys,
-        format!(r#"{{"account_id": "{ACCOUNT}", "keys": [{{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}}]}}"#),
-    )
-    .unwrap();
+    write_upstream_keys(&keys);
     let replica_data = directory.path().join("replica");
     let follow = format!("http://{}", upstream.address);
     let replica = Server::start_serving(
