@@ -129,26 +129,7 @@ impl Authenticator {
     /// Checks a request at `now` (Unix seconds), without remembering its
     /// nonce: see [`Authenticator::remember_nonce`].
     pub fn authenticate(&self, request: &SignedRequest<'_>, now: u64) -> Result<Authenticated, Refusal> {
-        let missing = |header: &str| Refusal::Unauthorized(format!("The {header} header is missing."));
-        let account_id = request.account_id.ok_or_else(|| missing("X-CareHQ-AccountId"))?;
-        let api_key = request.api_key.ok_or_else(|| missing("X-CareHQ-APIKey"))?;
-        let nonce = request.nonce.ok_or_else(|| missing("X-CareHQ-Nonce"))?;
-        let timestamp = request.timestamp.ok_or_else(|| missing("X-CareHQ-Timestamp"))?;
-        let version = request.version.ok_or_else(|| missing("X-CareHQ-Signature-Version"))?;
-        let signature = request.signature.ok_or_else(|| missing("X-CareHQ-Signature"))?;
-        if version != SIGNATURE_VERSION {
-            return Err(Refusal::Unauthorized(format!(
-                "Signature version {version:?} is not supported; sign requests with version {SIGNATURE_VERSION}."
-            )));
-        }
-        let sent_at = parse_timestamp(timestamp)?;
-        if now.abs_diff(sent_at) > WINDOW_SECONDS {
-            return Err(Refusal::Unauthorized(format!(
-                "The timestamp is more than {WINDOW_SECONDS} seconds from the server's clock; check the client's clock."
-            )));
-        }
-        check_nonce(nonce)?;
-        let signature = decode_signature(signature)?;
+        let Headers { account_id, api_key, nonce, timestamp, sent_at, signature } = check_headers(request, now)?;
         check_unambiguous(request)?;
         let parameters = canonical_parameters(request.parameters);
         let key_index = self.keys.keys.iter().position(|key| key.api_key == api_key);
@@ -191,6 +172,51 @@ impl Authenticator {
     pub fn remembered_nonces(&self) -> usize {
         self.nonces.len()
     }
+}
+
+/// The signing headers of a request, checked for presence and form.
+struct Headers<'a> {
+    account_id: &'a str,
+    api_key: &'a str,
+    nonce: &'a str,
+    timestamp: &'a str,
+    sent_at: u64,
+    signature: [u8; 32],
+}
+
+/// Checks 1–3 of the module docs: every header present, version 2.0, the
+/// timestamp in the window, the nonce's and the signature's form. They
+/// need neither the parameters nor a key, so a server makes them before
+/// it reads a write's body ([`precheck`]).
+fn check_headers<'a>(request: &SignedRequest<'a>, now: u64) -> Result<Headers<'a>, Refusal> {
+    let missing = |header: &str| Refusal::Unauthorized(format!("The {header} header is missing."));
+    let account_id = request.account_id.ok_or_else(|| missing("X-CareHQ-AccountId"))?;
+    let api_key = request.api_key.ok_or_else(|| missing("X-CareHQ-APIKey"))?;
+    let nonce = request.nonce.ok_or_else(|| missing("X-CareHQ-Nonce"))?;
+    let timestamp = request.timestamp.ok_or_else(|| missing("X-CareHQ-Timestamp"))?;
+    let version = request.version.ok_or_else(|| missing("X-CareHQ-Signature-Version"))?;
+    let signature = request.signature.ok_or_else(|| missing("X-CareHQ-Signature"))?;
+    if version != SIGNATURE_VERSION {
+        return Err(Refusal::Unauthorized(format!(
+            "Signature version {version:?} is not supported; sign requests with version {SIGNATURE_VERSION}."
+        )));
+    }
+    let sent_at = parse_timestamp(timestamp)?;
+    if now.abs_diff(sent_at) > WINDOW_SECONDS {
+        return Err(Refusal::Unauthorized(format!(
+            "The timestamp is more than {WINDOW_SECONDS} seconds from the server's clock; check the client's clock."
+        )));
+    }
+    check_nonce(nonce)?;
+    let signature = decode_signature(signature)?;
+    Ok(Headers { account_id, api_key, nonce, timestamp, sent_at, signature })
+}
+
+/// The checks of a request's signing headers that need no parameters and
+/// no key (see [`Authenticator::authenticate`]); they tell a stranger
+/// nothing about which keys exist.
+pub fn precheck(request: &SignedRequest<'_>, now: u64) -> Result<(), Refusal> {
+    check_headers(request, now).map(drop)
 }
 
 fn parse_timestamp(text: &str) -> Result<u64, Refusal> {

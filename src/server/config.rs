@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// Whether `GET /metrics` answers, without authentication (bind to a
     /// network only operators reach); otherwise it is 404.
     pub metrics: bool,
+    /// The bytes of write bodies held at once, across all connections; a
+    /// write that finds no room gets 503 at once.
+    pub max_body_bytes_in_flight: u64,
     /// Whether a PUT that creates a message answers 200 instead of SPEC
     /// §8's 201: the official clients treat every status but 200 and 204
     /// as an error.
@@ -97,6 +100,7 @@ impl ServerConfig {
             shutdown_timeout: Duration::from_secs(5),
             metrics: false,
             created_as_ok: false,
+            max_body_bytes_in_flight: 64 << 20,
         }
     }
 
@@ -137,6 +141,12 @@ impl ServerConfig {
             if timeout.is_zero() {
                 return refuse(format!("{flag} must be longer than 0 seconds"));
             }
+        }
+        if self.max_body_bytes_in_flight < self.max_body_bytes {
+            return refuse(format!(
+                "--max-body-bytes-in-flight ({}) must be at least --max-body-bytes ({}), or no largest body could ever be read",
+                self.max_body_bytes_in_flight, self.max_body_bytes
+            ));
         }
         if self.max_target_bytes < 64 || self.max_header_bytes < 256 {
             return refuse("the request target limit must be at least 64 bytes and the header limit 256".into());

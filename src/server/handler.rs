@@ -35,6 +35,9 @@ pub(crate) type HttpResponse = hyper::Response<Full<Bytes>>;
 /// The length of the window failed authentications are counted in.
 const AUTH_FAILURE_WINDOW_SECONDS: u64 = 60;
 
+/// The unit of the budget of write bodies in flight: 1 KiB.
+const BODY_BUDGET_UNIT: u64 = 1024;
+
 /// Most distinct keys or client networks the rate counters track at once.
 const MAX_TRACKED: usize = 65_536;
 
@@ -50,6 +53,8 @@ pub(crate) struct App {
     auth_failures: WindowCounter<IpAddr>,
     /// Slots for queries evaluated at once.
     query_slots: Arc<Semaphore>,
+    /// The bytes of write bodies held at once, in [`BODY_BUDGET_UNIT`]s.
+    body_budget: Arc<Semaphore>,
     pub(crate) log: AccessLog,
 }
 
@@ -63,6 +68,9 @@ impl App {
             key_requests: WindowCounter::new(1, MAX_TRACKED),
             auth_failures: WindowCounter::new(AUTH_FAILURE_WINDOW_SECONDS, MAX_TRACKED),
             query_slots: Arc::new(Semaphore::new(config.max_concurrent_queries)),
+            body_budget: Arc::new(Semaphore::new(
+                usize::try_from(config.max_body_bytes_in_flight.div_ceil(BODY_BUDGET_UNIT)).unwrap_or(usize::MAX),
+            )),
             config,
             log,
         }
@@ -212,7 +220,35 @@ async fn answer(app: &App, client: IpAddr, parts: &Parts, route: Route, body: hy
         _ => {}
     }
     let deadline = tokio::time::Instant::now() + config.request_timeout;
+    let now = unix_now();
+    if app.authenticator.is_none() {
+        if !host_is_local(parts) {
+            return hint_response(
+                StatusCode::FORBIDDEN,
+                "Without authentication (--no-auth) msgdex answers only requests whose Host is localhost \
+or a loopback address.",
+            );
+        }
+        if route.writes() && from_another_site(parts) {
+            return hint_response(
+                StatusCode::FORBIDDEN,
+                "Without authentication (--no-auth) msgdex takes no write from a web page of another origin.",
+            );
+        }
+    }
+    // A write's body is read only after its signing headers passed the
+    // checks that need no key, within a budget of body bytes in flight.
+    let mut _body_budget = None;
     let write = if route.writes() {
+        if app.authenticator.is_some() {
+            if let Err(refused) = precheck_write(app, client, parts, now) {
+                return *refused;
+            }
+        }
+        match reserve_body_budget(app, parts) {
+            Ok(permit) => _body_budget = Some(permit),
+            Err(refused) => return refused,
+        }
         match read_write_body(app, route, parts, body, deadline).await {
             Ok(write) => Some(write),
             Err(refused) => return refused,
@@ -220,18 +256,8 @@ async fn answer(app: &App, client: IpAddr, parts: &Parts, route: Route, body: hy
     } else {
         None
     };
-    let now = unix_now();
     let rate = match &app.authenticator {
-        None => {
-            if !host_is_local(parts) {
-                return hint_response(
-                    StatusCode::FORBIDDEN,
-                    "Without authentication (--no-auth) msgdex answers only requests whose Host is localhost \
-or a loopback address.",
-                );
-            }
-            None
-        }
+        None => None,
         Some(authenticator) => {
             let signed = write.as_ref().map(|write| write.signed.as_slice());
             match authenticate(app, authenticator, client, parts, signed, now) {
@@ -271,6 +297,44 @@ fn health(app: &App) -> HttpResponse {
     }
 }
 
+/// Whether a request comes from a web page of another origin: an `Origin`
+/// that is not this machine, or `Sec-Fetch-Site: cross-site`. A browser
+/// sends a form POST to any address without asking first; these headers
+/// are how a server without keys tells it from a local program.
+fn from_another_site(parts: &Parts) -> bool {
+    let header = |name: &str| parts.headers.get(name).map(|value| value.to_str().unwrap_or("\u{0}"));
+    let foreign_origin = header("origin").is_some_and(|origin| {
+        let host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+        !host.is_some_and(is_loopback_host)
+    });
+    foreign_origin || header("sec-fetch-site").is_some_and(|site| site.eq_ignore_ascii_case("cross-site"))
+}
+
+/// Takes the share of the bytes of write bodies in flight that this body
+/// may use (its declared length, or the largest body), or refuses it at
+/// once: at most `max_body_bytes_in_flight` bytes of bodies are held at
+/// once, whatever clients send, and a write is never parked to be read
+/// late (as connections past their cap are not).
+fn reserve_body_budget(app: &App, parts: &Parts) -> Result<tokio::sync::OwnedSemaphorePermit, HttpResponse> {
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(app.config.max_body_bytes)
+        .min(app.config.max_body_bytes);
+    let units = u32::try_from(declared.div_ceil(BODY_BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
+    Arc::clone(&app.body_budget).try_acquire_many_owned(units).map_err(|_| {
+        hint_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "More write bodies are arriving at once than --max-body-bytes-in-flight ({} bytes) allows; retry shortly.",
+                app.config.max_body_bytes_in_flight
+            ),
+        )
+    })
+}
+
 /// Reads a write's body within the body limit and the request's deadline,
 /// and decodes it by its type.
 async fn read_write_body(
@@ -301,6 +365,57 @@ async fn read_write_body(
     })
 }
 
+/// The refusal of a client address past its failed-authentication budget.
+fn auth_failures_exhausted(app: &App, network: &IpAddr, now: u64) -> Option<Box<HttpResponse>> {
+    let limit = app.config.auth_failure_limit;
+    app.auth_failures.exhausted(network, limit, now).then(|| {
+        Box::new(hint_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("More than {limit} failed authentications from this address in a minute; retry in a minute."),
+        ))
+    })
+}
+
+/// Counts a failed authentication against the client's address and turns
+/// the refusal into its answer.
+fn failed(app: &App, network: &IpAddr, now: u64, refusal: Refusal) -> Box<HttpResponse> {
+    app.auth_failures.admit(network, app.config.auth_failure_limit, now);
+    Box::new(match refusal {
+        Refusal::BadRequest(hint) => hint_response(StatusCode::BAD_REQUEST, &hint),
+        Refusal::Unauthorized(hint) => hint_response(StatusCode::UNAUTHORIZED, &hint),
+        Refusal::Forbidden(hint) => hint_response(StatusCode::FORBIDDEN, &hint),
+    })
+}
+
+/// The signed parts of a request: its signing headers, method, decoded
+/// path and `parameters`.
+fn signed_request<'a>(parts: &'a Parts, path: &'a str, parameters: &'a [(String, String)]) -> SignedRequest<'a> {
+    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+    SignedRequest {
+        account_id: header("x-carehq-accountid"),
+        api_key: header("x-carehq-apikey"),
+        nonce: header("x-carehq-nonce"),
+        timestamp: header("x-carehq-timestamp"),
+        version: header("x-carehq-signature-version"),
+        signature: header("x-carehq-signature"),
+        method: parts.method.as_str(),
+        path,
+        parameters,
+    }
+}
+
+/// Before a write's body is read: the client's failed-authentication
+/// budget, and the signing headers' presence and form (which need no key,
+/// so a refusal here says nothing about which keys exist). A stranger
+/// without well-formed, current headers makes the server read no body.
+fn precheck_write(app: &App, client: IpAddr, parts: &Parts, now: u64) -> Result<(), Box<HttpResponse>> {
+    let network = client_network(client);
+    if let Some(refused) = auth_failures_exhausted(app, &network, now) {
+        return Err(refused);
+    }
+    super::auth::precheck(&signed_request(parts, "", &[]), now).map_err(|refusal| failed(app, &network, now, refusal))
+}
+
 /// Checks the signature, the key's rate and the nonce, in that order, so
 /// that a refused request stores nothing. Refusals before a key is proven
 /// carry no rate-limit headers: they would tell a stranger a key's quota.
@@ -314,45 +429,25 @@ fn authenticate(
 ) -> Result<(Authenticated, RateState), Box<HttpResponse>> {
     let config = &app.config;
     let network = client_network(client);
-    if app.auth_failures.exhausted(&network, config.auth_failure_limit, now) {
-        return Err(Box::new(hint_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "More than {} failed authentications from this address in a minute; retry in a minute.",
-                config.auth_failure_limit
-            ),
-        )));
+    if let Some(refused) = auth_failures_exhausted(app, &network, now) {
+        return Err(refused);
     }
-    let fail = |refusal: Refusal| {
-        app.auth_failures.admit(&network, config.auth_failure_limit, now);
-        Box::new(match refusal {
-            Refusal::BadRequest(hint) => hint_response(StatusCode::BAD_REQUEST, &hint),
-            Refusal::Unauthorized(hint) => hint_response(StatusCode::UNAUTHORIZED, &hint),
-            Refusal::Forbidden(hint) => hint_response(StatusCode::FORBIDDEN, &hint),
-        })
-    };
     let decoded_path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
     // A write signs its body's parameters (see write_body.rs); a read, its
     // query's.
-    let parameters: Vec<(String, String)> = match body_parameters {
-        Some(parameters) => parameters.to_vec(),
-        None => form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-            .map(|(key, value)| (key.into_owned(), value.into_owned()))
-            .collect(),
+    let query_parameters: Vec<(String, String)>;
+    let parameters: &[(String, String)] = match body_parameters {
+        Some(parameters) => parameters,
+        None => {
+            query_parameters = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                .map(|(key, value)| (key.into_owned(), value.into_owned()))
+                .collect();
+            &query_parameters
+        }
     };
-    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
-    let signed = SignedRequest {
-        account_id: header("x-carehq-accountid"),
-        api_key: header("x-carehq-apikey"),
-        nonce: header("x-carehq-nonce"),
-        timestamp: header("x-carehq-timestamp"),
-        version: header("x-carehq-signature-version"),
-        signature: header("x-carehq-signature"),
-        method: parts.method.as_str(),
-        path: &decoded_path,
-        parameters: &parameters,
-    };
-    let authenticated = authenticator.authenticate(&signed, now).map_err(fail)?;
+    let signed = signed_request(parts, &decoded_path, parameters);
+    let authenticated =
+        authenticator.authenticate(&signed, now).map_err(|refusal| failed(app, &network, now, refusal))?;
     let rate = app.key_requests.admit(&authenticated.key_index, config.rate_limit, now);
     if !rate.allowed {
         let mut response = hint_response(
@@ -362,7 +457,7 @@ fn authenticate(
         add_rate_headers(response.headers_mut(), rate);
         return Err(Box::new(response));
     }
-    authenticator.remember_nonce(&authenticated, now).map_err(fail)?;
+    authenticator.remember_nonce(&authenticated, now).map_err(|refusal| failed(app, &network, now, refusal))?;
     Ok((authenticated, rate))
 }
 

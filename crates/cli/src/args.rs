@@ -72,6 +72,11 @@ pub(crate) struct ServeLimits {
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_body_bytes: u64,
+    /// The bytes of write bodies held at once, across all connections; a
+    /// write that finds no room gets 503 at once.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_body_bytes_in_flight: u64,
     /// Answer GET /metrics (Prometheus text) without authentication: bind
     /// where only operators reach, or keep it off (404).
     #[arg(long)]

@@ -43,6 +43,7 @@ pub(crate) fn serve(
     config.request_timeout = bounds.request_timeout;
     config.shutdown_timeout = bounds.shutdown_timeout;
     config.max_body_bytes = bounds.max_body_bytes;
+    config.max_body_bytes_in_flight = bounds.max_body_bytes_in_flight;
     config.metrics = bounds.metrics;
     config.created_as_ok = bounds.created_as_ok;
     // Refuse a bad configuration before the data is loaded.

@@ -448,3 +448,74 @@ fn a_write_body_that_stalls_or_trickles_is_cut_at_the_request_timeout() {
     let absent = http(&server.address, "GET", "/v1/messages/slow", &[]);
     assert_eq!(absent.status, 404, "nothing of a cut body was applied");
 }
+
+#[test]
+fn a_stranger_makes_the_server_read_no_body_and_bodies_in_flight_are_bounded() {
+    let server = Server::start(&[
+        "--request-timeout",
+        "1",
+        "--max-body-bytes",
+        "1000",
+        "--max-body-bytes-in-flight",
+        "1000",
+        "--idle-timeout",
+        "30",
+    ]);
+    // No signing headers, a body announced and never sent: refused at once.
+    let mut stranger = TcpStream::connect(&server.address).unwrap();
+    stranger.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "PUT /v1/messages/x HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+        server.address
+    );
+    stranger.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    let mut answer = [0u8; 12];
+    std::io::Read::read_exact(&mut stranger, &mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 401", "refused before the body");
+    assert!(started.elapsed() < Duration::from_millis(900), "without waiting for the body: {:?}", started.elapsed());
+    // A signed write whose body never comes holds the whole budget; another
+    // write meanwhile is refused at once.
+    let signed_head = |id: &str| {
+        let path = format!("/v1/messages/{id}");
+        let parameters = [("sha256".to_owned(), "0".repeat(64))];
+        let mut headers = signed_write(WRITE_KEY, WRITE_SECRET, "PUT", &path, &parameters);
+        headers.push(("Content-Type".into(), "application/json".into()));
+        headers.push(("Content-Length".into(), "1000".into()));
+        headers.push(("Connection".into(), "close".into()));
+        request_text(&server.address, "PUT", &path, &headers)
+    };
+    let mut holder = TcpStream::connect(&server.address).unwrap();
+    holder.write_all(signed_head("held").as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let refused = http_raw(&server.address, &format!("{}{}", signed_head("refused"), "x".repeat(1000)));
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.hint().contains("--max-body-bytes-in-flight"), "{}", refused.body);
+    assert!(started.elapsed() < Duration::from_millis(500), "at once: {:?}", started.elapsed());
+    // Once the held body times out, its share is free again.
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut holder, &mut answer);
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"));
+    let admitted = http_raw(&server.address, &format!("{}{}", signed_head("admitted"), "x".repeat(1000)));
+    assert_eq!(admitted.status, 401, "read, then refused by its signature: {}", admitted.body);
+}
+
+#[test]
+fn without_keys_a_web_page_of_another_origin_cannot_write() {
+    let server = Server::start(&["--no-auth"]);
+    let batch = r#"[{"delete": "6724fbcb4f73a2cebf638860"}]"#;
+    let form = format!("writes={}", percent_encoding::utf8_percent_encode(batch, percent_encoding::NON_ALPHANUMERIC));
+    let form_type = ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned());
+    for foreign in [("Origin", "https://evil.example"), ("Sec-Fetch-Site", "cross-site"), ("Origin", "null")] {
+        let headers = vec![form_type.clone(), (foreign.0.to_owned(), foreign.1.to_owned())];
+        let answer = http_with_body(&server.address, "POST", "/v1/messages", &headers, &form);
+        assert_eq!(answer.status, 403, "{foreign:?}: {}", answer.body);
+    }
+    assert_eq!(http(&server.address, "GET", "/v1/messages/6724fbcb4f73a2cebf638860", &[]).status, 200);
+    // A local program, or a page served from this machine, may.
+    let local = vec![form_type, ("Origin".to_owned(), "http://localhost:3000".to_owned())];
+    let answer = http_with_body(&server.address, "POST", "/v1/messages", &local, &form);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(http(&server.address, "GET", "/v1/messages/6724fbcb4f73a2cebf638860", &[]).status, 404);
+}
