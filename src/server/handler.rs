@@ -247,7 +247,7 @@ or a loopback address.",
         }
         match reserve_body_budget(app, parts) {
             Ok(permit) => _body_budget = Some(permit),
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         }
         match read_write_body(app, route, parts, body, deadline).await {
             Ok(write) => Some(write),
@@ -315,7 +315,7 @@ fn from_another_site(parts: &Parts) -> bool {
 /// once: at most `max_body_bytes_in_flight` bytes of bodies are held at
 /// once, whatever clients send, and a write is never parked to be read
 /// late (as connections past their cap are not).
-fn reserve_body_budget(app: &App, parts: &Parts) -> Result<tokio::sync::OwnedSemaphorePermit, HttpResponse> {
+fn reserve_body_budget(app: &App, parts: &Parts) -> Result<tokio::sync::OwnedSemaphorePermit, Box<HttpResponse>> {
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
@@ -325,13 +325,13 @@ fn reserve_body_budget(app: &App, parts: &Parts) -> Result<tokio::sync::OwnedSem
         .min(app.config.max_body_bytes);
     let units = u32::try_from(declared.div_ceil(BODY_BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
     Arc::clone(&app.body_budget).try_acquire_many_owned(units).map_err(|_| {
-        hint_response(
+        Box::new(hint_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
                 "More write bodies are arriving at once than --max-body-bytes-in-flight ({} bytes) allows; retry shortly.",
                 app.config.max_body_bytes_in_flight
             ),
-        )
+        ))
     })
 }
 
