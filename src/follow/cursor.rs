@@ -19,8 +19,8 @@ pub struct Cursor {
     /// The next pull reads the messages modified at or after this second
     /// (`YYYY-MM-DD HH:MM:SS`); `None` before the first.
     pub(crate) modified_from: Option<String>,
-    /// Whether the first copy is complete: a full pull, then a
-    /// reconciliation.
+    /// Whether the first copy is complete: a full pull, then the messages
+    /// whose `modified` is null.
     pub(crate) copied: bool,
 }
 

@@ -15,13 +15,12 @@
 //!
 //! A page whose 100 messages share one second is a *tie group* that needs
 //! more pages. It is read on its own (`modified_after` and
-//! `modified_before` around the second), page by page, in passes, until
-//! two passes see the same messages. The group is only ever that second's:
-//! it can lose members (a member modified again moves to a later second)
-//! but gain none once the second is past. Two equal passes therefore saw it
-//! whole. A second is trusted as past only `settle` behind the upstream's
-//! clock (its `Date` header), so the cursor never moves into a second that
-//! may still gain messages.
+//! `modified_before` around the second), from its last page to its first
+//! (see [`Pull::read_tie_group`]): the group can lose members (a member
+//! modified again moves to a later second) but gain none once the second
+//! is past. A second is trusted as past only `settle` behind the
+//! upstream's clock (its `Date` header), so the cursor never moves into a
+//! second that may still gain messages.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +34,10 @@ use crate::write::Write;
 
 /// Items per upstream page: the API's largest.
 pub(crate) const PER_PAGE: usize = 100;
+
+/// Pages of one group (a tie, the null-modified messages) read at most:
+/// ten million messages, against an upstream that never ends its pages.
+const MAX_GROUP_PAGES: u64 = 100_000;
 
 /// Pages one peek reads at most (the rest waits for the next round).
 const MAX_PEEK_PAGES: usize = 50;
@@ -65,14 +68,16 @@ fn settled_before(page: &UpstreamPage, settle: Duration) -> Option<DateTime> {
     let local = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
     let now = page.upstream_now.map_or(local, |upstream| upstream.min(local));
     let epoch = DateTime::from_parts(1970, 1, 1, 0, 0, 0)?;
-    DateTime::from_seconds(epoch.seconds() + now - settle.as_secs().max(1) as i64)
+    let settle = settle.as_secs_f64().ceil().max(1.0) as i64;
+    DateTime::from_seconds(epoch.seconds() + now - settle)
 }
 
 /// The first page of what changed from `cursor` on.
 fn changes_from(upstream: &mut Upstream, cursor: &Cursor) -> Result<UpstreamPage, SyncError> {
     let after = match cursor.from() {
         Some(from) => shifted(from, -1),
-        None => DateTime::from_seconds(0).expect("0000-01-01 00:00:00"),
+        // Year 1: some backends' date types start there.
+        None => DateTime::from_parts(1, 1, 1, 0, 0, 0).expect("0001-01-01 00:00:00"),
     };
     let parameters = list_parameters(&[("filters-modified_after", after.to_string()), ("page", "1".into())]);
     Ok(upstream.list(&parameters)?)
@@ -111,18 +116,25 @@ impl Pull<'_> {
             let from = cursor.from();
             self.sink.report.remaining = Some(page.item_count.saturating_sub(page.items.len() as u64));
             let settled = settled_before(&page, self.settle);
+            if page.items.iter().any(|message| message.modified.is_none()) {
+                return Err(SyncError::Unsettled(
+                    "the upstream answered a page of changes holding a message without `modified`; \
+                     the next round reads it again"
+                        .into(),
+                ));
+            }
             let (Some(first), Some(last)) =
                 (page.items.first().and_then(|m| m.modified), page.items.last().and_then(|m| m.modified))
             else {
                 self.sink.report.remaining = Some(0);
                 return Ok(cursor);
             };
-            let full = page.items.len() >= PER_PAGE;
+            let full = page.is_full();
             if full && first == last && settled.is_some_and(|settled| last < settled) {
                 // A tie group larger than a page, in a second that is past.
-                let group = self.read_tie_group(last)?;
+                self.read_tie_group(last, &cursor)?;
                 let next = cursor.at(shifted(last, 1));
-                self.sink.apply(group, &next)?;
+                self.sink.apply(Vec::new(), &next)?;
                 cursor = next;
                 continue;
             }
@@ -170,7 +182,7 @@ impl Pull<'_> {
                 ("page", page_number.to_string()),
             ]);
             let page = self.upstream.list(&parameters)?;
-            let short = page.items.len() < PER_PAGE;
+            let short = !page.is_full();
             if let Some(last) = page.items.last().and_then(|message| message.modified) {
                 self.peek = Some(last);
             }
@@ -182,14 +194,32 @@ impl Pull<'_> {
         Ok(())
     }
 
-    /// Every message of the tie group at `second`, read in passes until two
-    /// agree.
-    fn read_tie_group(&mut self, second: DateTime) -> Result<Vec<Message>, SyncError> {
+    /// Applies every message of the tie group at `second`, the cursor left
+    /// where it is, page by page from the last page to the first.
+    ///
+    /// The group of a past second only shrinks, so a message's place in it
+    /// only moves towards the front; read from the back, no message can move
+    /// from a page not yet read to one already read. A removal can only make
+    /// a message be read twice, never skipped, and one pass sees the group
+    /// whole, whatever its size, holding one page at a time.
+    fn read_tie_group(&mut self, second: DateTime, cursor: &Cursor) -> Result<(), SyncError> {
         let window = [
             ("filters-modified_after", shifted(second, -1).to_string()),
             ("filters-modified_before", shifted(second, 1).to_string()),
         ];
-        self.read_group(&window, |_| true, &format!("modified at {second}"))
+        let page_of = |number: u64| {
+            let mut parameters = window.to_vec();
+            parameters.push(("page", number.to_string()));
+            list_parameters(&parameters)
+        };
+        let first = self.upstream.list(&page_of(1))?;
+        let pages = first.page_count.min(MAX_GROUP_PAGES);
+        self.sink.apply(first.items, cursor)?;
+        for number in (1..=pages).rev() {
+            let page = self.upstream.list(&page_of(number))?;
+            self.sink.apply(page.items, cursor)?;
+        }
+        Ok(())
     }
 
     /// Every message whose `modified` is null: they come first in
@@ -200,9 +230,10 @@ impl Pull<'_> {
 
     /// The group of messages that the list with `filters` starts with (those
     /// `in_group` accepts), read page by page in passes until two passes
-    /// see the same `_id`s in the same order. The group must only shrink or
-    /// hold still while it is read (see the module docs), so two equal
-    /// passes saw it whole.
+    /// see the same `_id`s. Unlike a past second's tie group, this group
+    /// may also grow while it is read (a new message without `modified`),
+    /// which can move a message onto a page already read; two equal passes
+    /// mean it held still between them.
     fn read_group(
         &mut self,
         filters: &[(&str, String)],
@@ -212,19 +243,17 @@ impl Pull<'_> {
         let mut previous: Option<Vec<Message>> = None;
         for _ in 0..MAX_TIE_PASSES {
             let mut pass = Vec::new();
-            for page_number in 1.. {
+            for page_number in 1..=MAX_GROUP_PAGES {
                 let mut parameters = filters.to_vec();
                 parameters.push(("page", page_number.to_string()));
                 let page = self.upstream.list(&list_parameters(&parameters))?;
-                let complete = page.items.len() == PER_PAGE && page.items.iter().all(&in_group);
+                let complete = page.is_full() && page.items.iter().all(&in_group) && page_number < page.page_count;
                 pass.extend(page.items.into_iter().filter(&in_group));
                 if !complete {
                     break;
                 }
             }
-            let same = previous.as_ref().is_some_and(|earlier| {
-                earlier.len() == pass.len() && earlier.iter().zip(&pass).all(|(a, b)| a.id == b.id)
-            });
+            let same = previous.as_ref().is_some_and(|earlier| sorted_ids(earlier) == sorted_ids(&pass));
             if same {
                 return Ok(pass);
             }
@@ -235,6 +264,14 @@ impl Pull<'_> {
             previous.map_or(0, |pass| pass.len())
         )))
     }
+}
+
+/// The distinct `_id`s of `messages`, sorted: a group as a set.
+fn sorted_ids(messages: &[Message]) -> Vec<&str> {
+    let mut ids: Vec<&str> = messages.iter().map(|message| message.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 impl Sink<'_> {

@@ -103,6 +103,8 @@ pub(crate) struct UpstreamPage {
     pub(crate) item_count: u64,
     /// `page_count`.
     pub(crate) page_count: u64,
+    /// `per_page`: the page size the upstream used.
+    pub(crate) per_page: u64,
     /// The page's messages, in the upstream's order.
     pub(crate) items: Vec<Message>,
     /// The upstream's clock when it answered (its `Date` header), in Unix
@@ -146,6 +148,10 @@ pub struct Upstream {
 /// a reset further away is a clock difference, not a wait.
 const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
 
+/// 429s in a row, each waited out, before a request gives up: an upstream
+/// that never admits the key is a problem for its operator.
+const MAX_RATE_LIMITED: u32 = 100;
+
 /// How long past a rate-limit reset the next request waits.
 const RESET_MARGIN: Duration = Duration::from_millis(5);
 
@@ -182,6 +188,7 @@ impl Upstream {
     pub(crate) fn list(&mut self, parameters: &[(String, String)]) -> Result<UpstreamPage, UpstreamError> {
         let mut backoff = self.retry.first_backoff;
         let mut attempts = 0;
+        let mut rate_limited = 0;
         loop {
             attempts += 1;
             let failure = match self.attempt(parameters) {
@@ -189,8 +196,15 @@ impl Upstream {
                 Err(Attempt::Fatal(error)) => return Err(error),
                 Err(Attempt::RateLimited(wait)) => {
                     // Not a failure of the upstream: wait for the reset and
-                    // go on, without counting the attempt.
+                    // go on, without counting the attempt, up to a point.
                     attempts -= 1;
+                    rate_limited += 1;
+                    if rate_limited >= MAX_RATE_LIMITED {
+                        return Err(UpstreamError::GaveUp {
+                            attempts: rate_limited,
+                            last: "429 every time, even after waiting for each reset".into(),
+                        });
+                    }
                     std::thread::sleep(wait);
                     continue;
                 }
@@ -240,7 +254,9 @@ impl Upstream {
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
         let remaining = header("x-carehq-ratelimit-remaining").and_then(|text| text.trim().parse::<u64>().ok());
-        let reset = header("x-carehq-ratelimit-reset").and_then(|text| text.trim().parse::<f64>().ok());
+        let reset = header("x-carehq-ratelimit-reset")
+            .and_then(|text| text.trim().parse::<f64>().ok())
+            .filter(|reset| reset.is_finite());
         let upstream_now = header("date")
             .and_then(|text| chrono::DateTime::parse_from_rfc2822(&text).ok())
             .map(|date| date.timestamp());
@@ -277,7 +293,7 @@ impl Upstream {
 /// A page body, every item a valid message, or why not.
 fn parse_page(body: &str) -> Result<UpstreamPage, String> {
     let page: PageBody<'_> = serde_json::from_str(body).map_err(|error| format!("the body is not a page: {error}"))?;
-    if page.items.len() as u64 > page.per_page || page.page == 0 {
+    if page.items.len() as u64 > page.per_page || page.page == 0 || page.per_page == 0 {
         return Err("the page holds more items than its per_page".into());
     }
     let items = page
@@ -287,7 +303,20 @@ fn parse_page(body: &str) -> Result<UpstreamPage, String> {
         .map(|(index, item)| parse_message(item.get().as_bytes(), RecordLocation::Index(index as u64)))
         .collect::<Result<Vec<Message>, _>>()
         .map_err(|error| format!("the page holds an invalid message: {error}"))?;
-    Ok(UpstreamPage { item_count: page.item_count, page_count: page.page_count, items, upstream_now: None })
+    Ok(UpstreamPage {
+        item_count: page.item_count,
+        page_count: page.page_count,
+        per_page: page.per_page,
+        items,
+        upstream_now: None,
+    })
+}
+
+impl UpstreamPage {
+    /// Whether the page holds as many items as a page can: more may follow.
+    pub(crate) fn is_full(&self) -> bool {
+        self.items.len() as u64 >= self.per_page.max(1)
+    }
 }
 
 /// A backoff with full jitter: uniformly between half of it and all of it,

@@ -172,7 +172,6 @@ impl State {
             + self.base.dead.len()
     }
 
-    /// Appends the full message with this `_id`; `false` if there is none.
     /// Every live message's `_id`, in no order: the base's and the runs'
     /// rows not marked dead, and the tail's.
     pub(crate) fn live_ids(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
@@ -184,6 +183,7 @@ impl State {
             .chain(self.tail.iter().map(|message| std::borrow::Cow::Borrowed(message.message.id.as_str())))
     }
 
+    /// Appends the full message with this `_id`; `false` if there is none.
     pub(super) fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
         match self.locate(id) {
             Some(Location::Tail(index)) => self.tail[index].message.write_json(out, &Field::ALL),

@@ -14,7 +14,7 @@
 //!            └▶ access log: a bounded queue to a writer thread  (access_log.rs)
 //! ```
 //!
-//! Every answer's status and body come from [`Engine::respond`], the
+//! Every answer's status and body come from [`Engine::respond`](crate::Engine::respond), the
 //! function behind the transcript form. Memory is bounded per connection
 //! (one read buffer, one response), per key (nonces of admitted requests
 //! only) and per client network (the rate counters' tables are capped).

@@ -370,8 +370,8 @@ writes to a file last until the server stops. See docs/SERVE.md."
     #[command(
         after_help = "Example:\n  MSGDEX_UPSTREAM_ACCOUNT_ID=… MSGDEX_UPSTREAM_API_KEY=… MSGDEX_UPSTREAM_API_SECRET=… \\\n    \
 msgdex sync --from https://api.carehq.co.uk --into replica.db\n\n\
-The first run copies the account and reconciles (deletes, messages without `modified`); later runs pull \
-what changed since. Each page is applied with its cursor in one log record, so a sync killed at any moment \
+The first run copies the account (the messages without `modified` included); later runs pull \
+what changed since, and --reconcile also removes what was deleted upstream. Each page is applied with its cursor in one log record, so a sync killed at any moment \
 resumes where it stopped. See docs/SYNC.md."
     )]
     Sync {

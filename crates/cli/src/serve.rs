@@ -59,8 +59,14 @@ pub(crate) fn serve(
     let (follower, gauges) = crate::sync::start_follower(engine, upstream, &options.follow.args, served.readiness())?;
     let served = served.with_gauges(gauges);
     let result = run(served, config).map_err(|error| Failure::Message(error.to_string()));
+    // The follower stops between rounds; a round under way (a long first
+    // copy, a retry's backoff) is not waited for: every page it applied is
+    // whole in the log with its cursor, so stopping anywhere is safe.
     follower.stop.store(true, std::sync::atomic::Ordering::Release);
-    let _ = follower.thread.join();
+    let waiting = std::time::Instant::now();
+    while !follower.thread.is_finished() && waiting.elapsed() < std::time::Duration::from_secs(2) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     result
 }
 

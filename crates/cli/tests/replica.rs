@@ -116,9 +116,15 @@ fn proxy_one(mut client: TcpStream, upstream: &str, fault: Option<usize>, counts
         2 => {
             // A 200 whose body is the real answer's first half.
             let answer = forward(upstream, &head)?;
-            let text = String::from_utf8_lossy(&answer);
-            let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-            client.write_all(reply("200 OK", "", &body[..body.len() / 2]).as_bytes())
+            let body_start =
+                answer.windows(4).position(|window| window == b"\r\n\r\n").map_or(answer.len(), |at| at + 4);
+            let half = &answer[body_start..body_start + (answer.len() - body_start) / 2];
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                half.len()
+            );
+            client.write_all(head.as_bytes())?;
+            client.write_all(half)
         }
         3 => {
             // Longer than the follower's --upstream-timeout, then nothing.
@@ -136,7 +142,7 @@ fn proxy_one(mut client: TcpStream, upstream: &str, fault: Option<usize>, counts
 /// The driver's writes to the upstream, over HTTP, signed by the writing
 /// key: upserts of existing and new messages (modified now), deletes,
 /// messages with a null `modified`, and one tie of 250 in one second.
-fn drive(upstream: &str, messages: &[Message], until: Instant, written: &AtomicU64) {
+fn drive(upstream: &str, messages: &[Message], until: Instant, written: &AtomicU64, deletes: bool) {
     let mut rng = Rng::new(11);
     let mut present: Vec<String> = messages.iter().map(|message| message.id.clone()).collect();
     let mut number = 0u64;
@@ -167,11 +173,11 @@ fn drive(upstream: &str, messages: &[Message], until: Instant, written: &AtomicU
             written.fetch_add(250, Ordering::Relaxed);
             continue;
         }
-        if roll < 15 && present.len() > 100 {
+        if roll < 15 && present.len() > 100 && deletes {
             let index = rng.below(present.len() as u64) as usize;
             let id = present.swap_remove(index);
             send("DELETE", &format!("/v1/messages/{id}"), "");
-        } else if roll < 20 {
+        } else if roll < 20 && deletes {
             let id = format!("null-{number}");
             send("PUT", &format!("/v1/messages/{id}"), r#"{"channel": "sms", "subject": "no modified"}"#);
             present.push(id);
@@ -203,13 +209,14 @@ fn drive(upstream: &str, messages: &[Message], until: Instant, written: &AtomicU
     }
 }
 
-fn sync_process(proxy: &str, directory: &std::path::Path, keys: &std::path::Path) -> Child {
+fn sync_process(proxy: &str, directory: &std::path::Path, keys: &std::path::Path, reconcile_every: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_msgdex"))
         .args(["sync", "--from", &format!("http://{proxy}"), "--into"])
         .arg(directory)
         .args(["--upstream-keys"])
         .arg(keys)
-        .args(["--follow", "--interval", "0.1", "--reconcile-every", "1", "--settle", "1", "--upstream-timeout", "1"])
+        .args(["--follow", "--interval", "0.1", "--reconcile-every", reconcile_every, "--settle", "1"])
+        .args(["--upstream-timeout", "1"])
         .args(["--sync", "never"])
         .current_dir(ROOT)
         .stdout(Stdio::null())
@@ -238,6 +245,10 @@ fn targets(messages: &[Message]) -> Vec<String> {
     targets.extend(msgdex_bench::workload::mix::generate(messages, 3, 5).into_iter().map(|request| request.target));
     targets.push("/v1/messages?filters-ids=tie-000&filters-ids=tie-249&attributes=subject".into());
     targets.push("/v1/messages?per_page=100&sort_by=-modified&attributes=modified&attributes=subject".into());
+    // Every message, by pages in `_id` order.
+    targets.extend((1..=40).map(|page| {
+        format!("/v1/messages?per_page=100&page={page}&attributes=modified&attributes=subject&attributes=content")
+    }));
     targets
 }
 
@@ -262,6 +273,17 @@ fn differences(upstream: &str, replica: &str, targets: &[String]) -> Vec<String>
 
 #[test]
 fn a_replica_converges_through_faults_kills_ties_deletes_and_null_modified() {
+    converge(true, "1");
+}
+
+/// Without reconciliation, the pull alone must miss nothing (no deletes and
+/// no null `modified` are written, which only reconciliation could see).
+#[test]
+fn a_replica_pulls_every_change_without_reconciliation() {
+    converge(false, "86400");
+}
+
+fn converge(deletes_and_nulls: bool, reconcile_every: &str) {
     let kills: usize = std::env::var("MSGDEX_REPLICA_KILLS").ok().and_then(|text| text.parse().ok()).unwrap_or(12);
     let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/{UPSTREAM_DATA}")).unwrap();
     let upstream = Server::start_serving(UPSTREAM_DATA, &["--rate-limit", "100000"], Stderr::Drained);
@@ -278,11 +300,11 @@ fn a_replica_converges_through_faults_kills_ties_deletes_and_null_modified() {
     let driver = {
         let (address, messages, written) = (upstream.address.clone(), messages.clone(), Arc::clone(&written));
         let until = Instant::now() + Duration::from_millis(300 * kills as u64 + 1000);
-        std::thread::spawn(move || drive(&address, &messages, until, &written))
+        std::thread::spawn(move || drive(&address, &messages, until, &written, deletes_and_nulls))
     };
     let mut rng = Rng::new(5);
     for _ in 0..kills {
-        let mut child = sync_process(&proxy, &replica_directory, &keys);
+        let mut child = sync_process(&proxy, &replica_directory, &keys, reconcile_every);
         std::thread::sleep(Duration::from_millis(100 + rng.below(400)));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -305,7 +327,7 @@ fn a_replica_converges_through_faults_kills_ties_deletes_and_null_modified() {
             "--interval",
             "0.1",
             "--reconcile-every",
-            "1",
+            reconcile_every,
             "--settle",
             "1",
             "--upstream-timeout",
