@@ -91,6 +91,8 @@ mod request;
 #[cfg(feature = "server")]
 pub mod server;
 mod store;
+#[cfg(feature = "stream")]
+pub mod stream;
 #[allow(unsafe_code)]
 mod sys;
 pub mod transcript;

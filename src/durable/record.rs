@@ -126,6 +126,25 @@ pub(crate) fn record_bytes(sequence: u64, payload: &[u8]) -> Vec<u8> {
     bytes
 }
 
+/// A whole record as shipped to another machine (a stream message): its
+/// header checked, its length and payload checksum held, its batch decoded;
+/// or what is wrong with it.
+pub(crate) fn parse_record(bytes: &[u8]) -> Result<(u64, LoggedBatch), String> {
+    let header: &[u8; HEADER_BYTES] = bytes
+        .get(..HEADER_BYTES)
+        .and_then(|header| header.try_into().ok())
+        .ok_or_else(|| format!("{} bytes are too few for a record's header", bytes.len()))?;
+    let header = RecordHeader::parse(header).ok_or("the record's header is damaged (its checksum fails)")?;
+    let payload = &bytes[HEADER_BYTES..];
+    if payload.len() != header.length as usize {
+        return Err(format!("the header says {} payload bytes, and {} follow", header.length, payload.len()));
+    }
+    if crc32c::crc32c(payload) != header.payload_checksum {
+        return Err("the record's payload is damaged (its checksum fails)".into());
+    }
+    Ok((header.sequence, decode_batch(payload)?))
+}
+
 /// The batch in a payload whose checksum held; `Err` says what in it is
 /// not a batch (at which byte of the payload).
 pub(crate) fn decode_batch(payload: &[u8]) -> Result<LoggedBatch, String> {
@@ -210,6 +229,21 @@ mod tests {
             let mut damaged: [u8; HEADER_BYTES] = bytes[..HEADER_BYTES].try_into().unwrap();
             damaged[bit / 8] ^= 1 << (bit % 8);
             assert_eq!(RecordHeader::parse(&damaged), None, "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn a_shipped_record_parses_back_and_any_damage_is_refused() {
+        let bytes = record_bytes(0, &encode_batch(&batch(), Some("stream 7")));
+        let (sequence, parsed) = parse_record(&bytes).unwrap();
+        assert_eq!((sequence, parsed.writes, parsed.position.as_deref()), (0, batch(), Some("stream 7")));
+        for length in 0..bytes.len() {
+            assert!(parse_record(&bytes[..length]).is_err(), "cut at {length}");
+        }
+        for bit in (0..bytes.len() * 8).step_by(7) {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(parse_record(&damaged).is_err(), "bit {bit}");
         }
     }
 

@@ -115,6 +115,26 @@ pub(crate) struct FollowArgs {
     pub(crate) upstream_timeout: std::time::Duration,
 }
 
+/// `serve --stream`: the change stream a node takes its account's writes
+/// from, and publishes its HTTP writes to.
+#[derive(clap::Args)]
+pub(crate) struct StreamArgs {
+    /// NATS JetStream servers (comma-separated `nats://host:port`): the
+    /// account's writes go through the stream, and this node applies them
+    /// in stream order into the data directory --data names.
+    #[arg(long = "stream", value_name = "URLS")]
+    pub(crate) servers: Option<String>,
+    /// The account this node holds (default: the keys file's account).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub(crate) account: Option<String>,
+    /// The JetStream stream's name.
+    #[arg(long, value_name = "NAME", default_value = "MSGDEX")]
+    pub(crate) stream_name: String,
+    /// Replicas of the stream when this node creates it (1 to 5).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub(crate) stream_replicas: u8,
+}
+
 /// `serve --follow`: the upstream a server mirrors.
 #[derive(clap::Args)]
 pub(crate) struct FollowUpstream {
@@ -364,6 +384,8 @@ writes to a file last until the server stops. See docs/SERVE.md."
         limits: Box<ServeLimits>,
         #[command(flatten)]
         follow: Box<FollowUpstream>,
+        #[command(flatten)]
+        stream: Box<StreamArgs>,
     },
     /// Mirror a CareHQ account into a data directory: copy everything, then
     /// catch up with what changed; with --follow, keep following.

@@ -8,6 +8,7 @@ mod engines;
 mod output;
 mod progress;
 mod serve;
+mod stream;
 mod sync;
 
 use std::io::{self, Write};
@@ -130,8 +131,9 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             print_line(&lines.join("\n"))?;
             Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Serve { data, query_options, durability, bind, keys, no_auth, limits: bounds, follow } => {
-            let options = serve::ServeOptions { bind, keys, no_auth, bounds: &bounds, follow: &follow };
+        Command::Serve { data, query_options, durability, bind, keys, no_auth, limits: bounds, follow, stream } => {
+            let options =
+                serve::ServeOptions { bind, keys, no_auth, bounds: &bounds, follow: &follow, stream: &stream };
             serve::serve(&data, limits(&query_options), durability.store_options(), &options)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use msgdex::server::{run, KeysFile, ServedStore, ServerConfig};
 use msgdex::{Engine, LiveEngine, LiveReference, QueryLimits, ReferenceEngine};
 
-use crate::args::{DataOptions, EngineKind, FollowUpstream, ServeLimits};
+use crate::args::{DataOptions, EngineKind, FollowUpstream, ServeLimits, StreamArgs};
 use crate::engines;
 use crate::output::Failure;
 
@@ -18,6 +18,7 @@ pub(crate) struct ServeOptions<'a> {
     pub(crate) no_auth: bool,
     pub(crate) bounds: &'a ServeLimits,
     pub(crate) follow: &'a FollowUpstream,
+    pub(crate) stream: &'a StreamArgs,
 }
 
 /// Serves until Ctrl-C or SIGTERM.
@@ -29,6 +30,7 @@ pub(crate) fn serve(
 ) -> Result<(), Failure> {
     let bounds = options.bounds;
     let keys = if options.no_auth { None } else { Some(read_keys(options.keys.clone())?) };
+    let account = options.stream.account.clone().or_else(|| keys.as_ref().map(|keys| keys.account_id.clone()));
     let mut config = ServerConfig::new(options.bind, keys);
     config.rate_limit = bounds.rate_limit;
     config.auth_failure_limit = bounds.auth_failure_limit;
@@ -48,6 +50,10 @@ pub(crate) fn serve(
     config.created_as_ok = bounds.created_as_ok;
     // Refuse a bad configuration before the data is loaded.
     config.validate().map_err(|error| error.to_string())?;
+    if let Some(servers) = &options.stream.servers {
+        let account = account.ok_or("--stream needs the account: give --account (or a keys file)")?;
+        return crate::stream::serve_from_stream(data, limits, store, servers, account, options.stream, config);
+    }
     let Some(upstream) = &options.follow.url else {
         let store = open_store(data, limits, store, bounds.read_only)?;
         return run(store, config).map_err(|error| Failure::Message(error.to_string()));

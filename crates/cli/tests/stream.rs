@@ -1,0 +1,143 @@
+//! `msgdex serve --stream`: two nodes share an account through a NATS
+//! JetStream change stream (a `nats-server` on loopback, which `.ci/run`
+//! installs). A driver writes to both over HTTP; one node is SIGKILLed and
+//! restarted meanwhile. Every write is visible on the node that took it as
+//! soon as it is answered, and in the end both nodes answer every target
+//! like the reference engine that applied the same writes in the same order.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use msgdex::{Engine, LiveReference, Message, ReferenceEngine, Writable, Write};
+use msgdex_bench::workload::Rng;
+
+mod server_support;
+use server_support::*;
+
+/// A `nats-server` with JetStream on a free loopback port, killed when dropped.
+struct Nats {
+    child: Child,
+    url: String,
+    _store: tempfile::TempDir,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let store = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is needed for the stream tests: apt-get install nats-server (.ci/run does)");
+        let url = format!("nats://127.0.0.1:{port}");
+        let ready = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < ready, "nats-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nats { child, url, _store: store }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn node(directory: &std::path::Path, nats: &Nats) -> Server {
+    Server::start_serving(
+        directory.to_str().unwrap(),
+        &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT],
+        Stderr::Drained,
+    )
+}
+
+/// Every target a node must answer like the reference.
+fn targets() -> Vec<String> {
+    let mut targets: Vec<String> = std::fs::read_to_string(format!("{ROOT}/tests/conformance/requests.txt"))
+        .unwrap()
+        .lines()
+        .take(200)
+        .map(str::to_owned)
+        .collect();
+    targets.extend(
+        (1..=10).map(|page| format!("/v1/messages?per_page=100&page={page}&attributes=subject&attributes=tags")),
+    );
+    targets
+}
+
+fn mismatches(address: &str, reference: &dyn Engine, targets: &[String]) -> usize {
+    let mut connection = KeepAlive::connect(address);
+    targets
+        .iter()
+        .filter(|target| {
+            let expected = reference.respond(target);
+            let actual = connection.send("GET", target, &[]).expect("the node answers");
+            (expected.status, expected.body) != (actual.status, actual.body)
+        })
+        .count()
+}
+
+#[test]
+fn two_nodes_share_an_account_through_the_stream_across_a_kill() {
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let (path_a, path_b) = (directory.path().join("a.db"), directory.path().join("b.db"));
+    let node_a = node(&path_a, &nats);
+    let mut node_b = Some(node(&path_b, &nats));
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+    let reference = LiveReference::new(ReferenceEngine::new(vec![]));
+    let mut rng = Rng::new(3);
+    let mut present: Vec<String> = Vec::new();
+    for number in 0..400 {
+        if number == 150 {
+            // SIGKILL, writes go on through the other node, then a restart.
+            node_b.take().unwrap().child.kill().unwrap();
+        }
+        if number == 250 {
+            node_b = Some(node(&path_b, &nats));
+        }
+        let address = match &node_b {
+            Some(b) if number % 2 == 1 => b.address.clone(),
+            _ => node_a.address.clone(),
+        };
+        let (write, method, body) = if rng.chance(0.2) && !present.is_empty() {
+            let id = present.swap_remove(rng.below(present.len() as u64) as usize);
+            (Write::Delete(id), "DELETE", String::new())
+        } else {
+            let id = format!("m{}", rng.below(120));
+            let message = Message { id: id.clone(), ..rng.pick(&messages).clone() };
+            let body = message.to_json();
+            if !present.contains(&id) {
+                present.push(id);
+            }
+            (Write::Upsert(message), "PUT", body)
+        };
+        let target = format!("/v1/messages/{}", write.id());
+        let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+        let answer = http_with_body(&address, method, &target, &headers, &body);
+        assert!(answer.status < 300, "{method} {target} on {address}: {} {}", answer.status, answer.body);
+        reference.apply(vec![write]).unwrap();
+        // Read-your-writes on the node that took it.
+        let read = http(&address, "GET", &target, &[]);
+        assert_eq!(read.status, if method == "PUT" { 200 } else { 404 }, "{method} {target} then a read on {address}");
+    }
+    let targets = targets();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let node_b = node_b.unwrap();
+    let mut wrong = (usize::MAX, usize::MAX);
+    while Instant::now() < deadline {
+        wrong = (mismatches(&node_a.address, &reference, &targets), mismatches(&node_b.address, &reference, &targets));
+        if wrong == (0, 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(wrong, (0, 0), "targets (of {}) where node a and node b differ from the reference", targets.len());
+    assert!(reference.message_count() > 50);
+}

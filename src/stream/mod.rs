@@ -1,0 +1,128 @@
+//! Replicas fed by a change stream (cargo feature `stream`): an account's
+//! write batches on the subject `msgdex.<account>.changes` of a NATS
+//! JetStream stream, applied in stream order by every node that holds the
+//! account.
+//!
+//! ```text
+//! HTTP write ─▶ StreamWriter: check, publish the record, wait for the ack
+//!                             and for this node to apply it ─▶ 2xx
+//! JetStream ─▶ follow_stream: each message's record, in stream order,
+//!              applied with its stream sequence as the source position
+//! ```
+//!
+//! A message's payload is a log record exactly as docs/FORMAT.md gives it
+//! (its header's sequence 0: the stream numbers the batches). The stream
+//! sequence a replica has applied is its store's source position
+//! (`stream <sequence>`), written in the same log record as the batch, so a
+//! restarted replica resumes at the next message, exactly.
+//!
+//! Batches are applied in their idempotent form (an insert as an upsert, a
+//! delete of an absent `_id` as nothing), so that every replica reaches the
+//! same store from the same stream whatever raced at the producers; a
+//! record that cannot be read is skipped by every replica alike, and said.
+
+mod publisher;
+mod replica;
+
+use std::fmt;
+
+pub use publisher::StreamWriter;
+pub use replica::{follow_stream, AppliedSequence};
+
+/// Where an account's changes are.
+#[derive(Clone, Debug)]
+pub struct StreamConfig {
+    /// NATS server URLs (`nats://127.0.0.1:4222`); several for a cluster.
+    pub servers: Vec<String>,
+    /// The JetStream stream's name.
+    pub stream: String,
+    /// The account whose changes this node follows.
+    pub account: String,
+    /// Replicas of the stream in the cluster (1 to 5), when it is created.
+    pub replicas: usize,
+}
+
+impl StreamConfig {
+    /// The subject of the account's changes.
+    pub fn subject(&self) -> String {
+        format!("msgdex.{}.changes", self.account)
+    }
+}
+
+/// Why the stream could not be used.
+#[derive(Debug)]
+pub enum StreamError {
+    /// NATS could not be reached, or JetStream refused a request.
+    Nats(String),
+    /// The store refused what the stream holds, or could not keep it.
+    Store(String),
+    /// The store's source position is not a stream sequence.
+    Position(String),
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::Nats(why) => write!(f, "the change stream: {why}"),
+            StreamError::Store(why) => write!(f, "the store: {why}"),
+            StreamError::Position(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {}
+
+/// The source position of a store that applied the stream up to `sequence`.
+pub fn position_of(sequence: u64) -> String {
+    format!("stream {sequence}")
+}
+
+/// The stream sequence a store has applied (0: none), from its source
+/// position; an error for a position of another kind (a `msgdex sync`
+/// replica's cursor).
+pub fn sequence_of(position: Option<&str>) -> Result<u64, StreamError> {
+    let Some(text) = position else { return Ok(0) };
+    text.strip_prefix("stream ").and_then(|number| number.parse().ok()).ok_or_else(|| {
+        StreamError::Position(format!(
+            "the store's source position {text:?} is not a stream sequence: it follows another source; \
+             use a new data directory"
+        ))
+    })
+}
+
+/// Connects to the cluster and makes sure the stream exists (holding every
+/// account's changes, `msgdex.*.changes`).
+pub async fn connect(
+    config: &StreamConfig,
+) -> Result<(async_nats::jetstream::Context, async_nats::jetstream::stream::Stream), StreamError> {
+    let client = async_nats::ConnectOptions::new()
+        .name("msgdex")
+        .retry_on_initial_connect()
+        .connect(config.servers.clone())
+        .await
+        .map_err(|error| StreamError::Nats(format!("cannot connect to {}: {error}", config.servers.join(", "))))?;
+    let context = async_nats::jetstream::new(client);
+    let stream = context
+        .get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: config.stream.clone(),
+            subjects: vec!["msgdex.*.changes".into()],
+            num_replicas: config.replicas.clamp(1, 5),
+            ..Default::default()
+        })
+        .await
+        .map_err(|error| StreamError::Nats(format!("cannot open the stream {:?}: {error}", config.stream)))?;
+    Ok((context, stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(sequence_of(None).unwrap(), 0);
+        assert_eq!(sequence_of(Some(&position_of(42))).unwrap(), 42);
+        assert!(sequence_of(Some(r#"{"sync":1}"#)).unwrap_err().to_string().contains("another source"));
+        assert!(sequence_of(Some("stream x")).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! A node's writes in stream mode: a batch is checked against this node's
+//! store, published to the change stream as a log record, and answered
+//! once the stream has acknowledged it (it is then durable, replicated as
+//! the stream is) and, for up to a moment, once this node has applied it,
+//! so that a read on this node after the answer sees the write.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::replica::AppliedSequence;
+use crate::durable::record::{encode_batch, record_bytes, MAX_PAYLOAD_BYTES};
+use crate::engine::Engine;
+use crate::live::LiveEngine;
+use crate::page::Page;
+use crate::request::{ListQuery, QueryLimits};
+use crate::write::{check_batch, Applied, Writable, Write, WriteError, WriteProblem};
+
+/// How long a writer waits for this node to apply its acknowledged batch
+/// before answering anyway (the batch is durable in the stream by then).
+const APPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// Reads from this node's store; writes through the change stream.
+pub struct StreamWriter {
+    engine: Arc<LiveEngine>,
+    context: async_nats::jetstream::Context,
+    subject: String,
+    applied: AppliedSequence,
+    runtime: tokio::runtime::Handle,
+}
+
+impl StreamWriter {
+    /// A writer publishing to `subject` through `context` (whose runtime is
+    /// `runtime`), answering reads from `engine`, which the node's replica
+    /// keeps up to date and reports in `applied`.
+    pub fn new(
+        engine: Arc<LiveEngine>,
+        context: async_nats::jetstream::Context,
+        subject: String,
+        applied: AppliedSequence,
+        runtime: tokio::runtime::Handle,
+    ) -> StreamWriter {
+        StreamWriter { engine, context, subject, applied, runtime }
+    }
+
+    /// Publishes a record and returns the stream sequence that holds it.
+    fn publish(&self, record: Vec<u8>) -> Result<u64, String> {
+        let (context, subject) = (self.context.clone(), self.subject.clone());
+        self.runtime.block_on(async move {
+            let acknowledgement = context.publish(subject, record.into()).await.map_err(|error| error.to_string())?;
+            acknowledgement.await.map(|ack| ack.sequence).map_err(|error| error.to_string())
+        })
+    }
+}
+
+impl Engine for StreamWriter {
+    fn message_count(&self) -> u64 {
+        self.engine.message_count()
+    }
+
+    fn limits(&self) -> QueryLimits {
+        self.engine.limits()
+    }
+
+    fn list_into(&self, query: &ListQuery, out: &mut Vec<u8>) {
+        self.engine.list_into(query, out)
+    }
+
+    fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
+        self.engine.retrieve_into(id, out)
+    }
+
+    fn list(&self, query: &ListQuery) -> Page {
+        self.engine.list(query)
+    }
+}
+
+impl Writable for StreamWriter {
+    /// Checked against this node's store as a local write is (another node's
+    /// write may race it; replicas apply the stream idempotently), then
+    /// published; `Ok` once the stream acknowledged it.
+    fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
+        let outcomes = check_batch(&batch, |id| self.engine.retrieve_into(id, &mut Vec::new()))?;
+        let refuse =
+            |why: String| WriteError { position: 0, batch_len: batch.len(), problem: WriteProblem::Storage(why) };
+        let payload = encode_batch(&batch, None);
+        if payload.len() > MAX_PAYLOAD_BYTES as usize {
+            return Err(refuse(format!(
+                "the batch is {} bytes as a record, more than the {MAX_PAYLOAD_BYTES} a record holds; nothing was \
+                 published: split it into smaller batches",
+                payload.len()
+            )));
+        }
+        let sequence = self.publish(record_bytes(0, &payload)).map_err(|why| {
+            refuse(format!("the change stream did not acknowledge the batch ({why}); it may or may not be applied"))
+        })?;
+        let applied = self.applied.clone();
+        self.runtime.block_on(async move { applied.wait_for(sequence, APPLY_WAIT).await });
+        Ok(outcomes)
+    }
+}

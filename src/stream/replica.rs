@@ -1,0 +1,117 @@
+//! A replica's side of the change stream: an ordered consumer from the
+//! sequence after the store's source position, each message's batch
+//! applied with its sequence in one log record.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use tokio::sync::watch;
+
+use super::{position_of, sequence_of, StreamConfig, StreamError};
+use crate::durable::record::parse_record;
+use crate::engine::Engine;
+use crate::live::LiveEngine;
+use crate::write::Write;
+
+/// The last stream sequence this node's store has applied, for writers
+/// and readers that wait for one (read-your-writes).
+#[derive(Clone, Debug)]
+pub struct AppliedSequence {
+    sender: Arc<watch::Sender<u64>>,
+}
+
+impl AppliedSequence {
+    /// Starting at `sequence` (what the store holds when opened).
+    pub fn new(sequence: u64) -> AppliedSequence {
+        AppliedSequence { sender: Arc::new(watch::Sender::new(sequence)) }
+    }
+
+    /// The last sequence applied.
+    pub fn current(&self) -> u64 {
+        *self.sender.borrow()
+    }
+
+    fn advance(&self, sequence: u64) {
+        self.sender.send_replace(sequence);
+    }
+
+    /// Waits until `sequence` is applied, up to `limit`; whether it was.
+    pub async fn wait_for(&self, sequence: u64, limit: Duration) -> bool {
+        let mut receiver = self.sender.subscribe();
+        tokio::time::timeout(limit, receiver.wait_for(|&applied| applied >= sequence))
+            .await
+            .is_ok_and(|done| done.is_ok())
+    }
+}
+
+/// Applies the account's changes to `engine` from the message after its
+/// source position, in stream order, until the stream or the store fails.
+/// `applied` is advanced after each message.
+pub async fn follow_stream(
+    engine: Arc<LiveEngine>,
+    stream: &async_nats::jetstream::stream::Stream,
+    config: &StreamConfig,
+    applied: &AppliedSequence,
+    mut report: impl FnMut(String),
+) -> Result<(), StreamError> {
+    use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+    let start = sequence_of(engine.snapshot().source_position())?;
+    applied.advance(start);
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: config.subject(),
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start + 1 },
+            ..Default::default()
+        })
+        .await
+        .map_err(|error| StreamError::Nats(format!("cannot follow {}: {error}", config.subject())))?;
+    let mut messages = consumer.messages().await.map_err(|error| StreamError::Nats(error.to_string()))?;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|error| StreamError::Nats(error.to_string()))?;
+        let sequence = message.info().map_err(|error| StreamError::Nats(error.to_string()))?.stream_sequence;
+        let batch = match parse_record(&message.payload) {
+            Ok((_, batch)) => batch.writes,
+            Err(why) => {
+                // Every replica skips it alike: the stream stays one history.
+                report(format!("stream message {sequence} is not a record ({why}); it is skipped"));
+                Vec::new()
+            }
+        };
+        let engine = Arc::clone(&engine);
+        tokio::task::spawn_blocking(move || {
+            let writes = idempotent(&engine, batch);
+            engine.apply_at(writes, &position_of(sequence))
+        })
+        .await
+        .map_err(|error| StreamError::Store(error.to_string()))?
+        .map_err(|error| StreamError::Store(format!("stream message {sequence}: {error}")))?;
+        applied.advance(sequence);
+    }
+    Err(StreamError::Nats("the stream's messages ended".into()))
+}
+
+/// `batch` in its idempotent form against `engine`: an insert as an
+/// upsert, a delete of an `_id` absent at its turn dropped.
+fn idempotent(engine: &LiveEngine, batch: Vec<Write>) -> Vec<Write> {
+    let mut present: HashMap<String, bool> = HashMap::new();
+    let mut scratch = Vec::new();
+    batch
+        .into_iter()
+        .filter_map(|write| match write {
+            Write::Insert(message) | Write::Upsert(message) => {
+                present.insert(message.id.clone(), true);
+                Some(Write::Upsert(message))
+            }
+            Write::Delete(id) => {
+                let exists = *present.entry(id.clone()).or_insert_with(|| {
+                    scratch.clear();
+                    engine.retrieve_into(&id, &mut scratch)
+                });
+                present.insert(id.clone(), false);
+                exists.then_some(Write::Delete(id))
+            }
+        })
+        .collect()
+}
