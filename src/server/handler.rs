@@ -277,10 +277,20 @@ in the server's keys file.",
             }
         }
     };
+    if let Some(refused) = wait_for_sequence(app, parts, deadline).await {
+        return refused;
+    }
+    let is_write = write.is_some();
     let mut response = match write {
         Some(write) => apply_write(app, route, target, write, deadline).await,
         None => query(app, target, deadline).await,
     };
+    if let Some(sequence) = &app.store.sequence {
+        // A write's answer names a sequence that holds it; a read's, what
+        // this node has applied.
+        let named = if is_write { sequence.token() } else { sequence.current() };
+        response.headers_mut().insert(SEQUENCE_HEADER, HeaderValue::from(named));
+    }
     if let Some(rate) = rate {
         add_rate_headers(response.headers_mut(), rate);
     }
@@ -295,6 +305,50 @@ fn health(app: &App) -> HttpResponse {
     } else {
         json_response(StatusCode::SERVICE_UNAVAILABLE, "{\"ready\":false}".into())
     }
+}
+
+/// The header a stream node's answers name a change-stream sequence in.
+const SEQUENCE_HEADER: &str = "x-msgdex-sequence";
+
+/// The header a read names the sequence it must see in.
+const MIN_SEQUENCE_HEADER: &str = "x-msgdex-min-sequence";
+
+/// The longest a read waits for the sequence it names.
+const MAX_SEQUENCE_WAIT: Duration = Duration::from_secs(5);
+
+/// Read-your-writes: a request naming `X-Msgdex-Min-Sequence` waits until
+/// this node has applied that change-stream sequence, for at most
+/// [`MAX_SEQUENCE_WAIT`] within the request's deadline; the refusal when it
+/// is malformed, not served here, or does not arrive in time.
+async fn wait_for_sequence(app: &App, parts: &Parts, deadline: tokio::time::Instant) -> Option<HttpResponse> {
+    let value = parts.headers.get(MIN_SEQUENCE_HEADER)?;
+    let Some(wanted) = value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok()) else {
+        return Some(hint_response(
+            StatusCode::BAD_REQUEST,
+            "X-Msgdex-Min-Sequence must be a stream sequence: the X-Msgdex-Sequence of a write's answer.",
+        ));
+    };
+    let Some(sequence) = &app.store.sequence else {
+        return Some(hint_response(
+            StatusCode::BAD_REQUEST,
+            "This server follows no change stream; X-Msgdex-Min-Sequence is for `msgdex serve --stream` nodes.",
+        ));
+    };
+    let limit = deadline.saturating_duration_since(tokio::time::Instant::now()).min(MAX_SEQUENCE_WAIT);
+    if sequence.wait_for(wanted, limit).await {
+        return None;
+    }
+    let mut response = hint_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "This node has applied the change stream up to sequence {}; {wanted} did not arrive within {}. \
+Retry, or read without X-Msgdex-Min-Sequence.",
+            sequence.current(),
+            describe(limit)
+        ),
+    );
+    response.headers_mut().insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Some(response)
 }
 
 /// Whether a request comes from a web page of another origin: an `Origin`

@@ -10,6 +10,58 @@ use crate::engine::Engine;
 use crate::live::LiveEngine;
 use crate::write::Writable;
 
+/// The last change-stream sequence a node's store has applied, and the
+/// last its writes were given: what a write's answer names
+/// (`X-Msgdex-Sequence`) and a read may wait for (`X-Msgdex-Min-Sequence`).
+#[derive(Clone, Debug)]
+pub struct AppliedSequence {
+    applied: Arc<tokio::sync::watch::Sender<u64>>,
+    published: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl AppliedSequence {
+    /// Starting at `sequence` (what the store holds when opened).
+    pub fn new(sequence: u64) -> AppliedSequence {
+        AppliedSequence {
+            applied: Arc::new(tokio::sync::watch::Sender::new(sequence)),
+            published: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    /// The last sequence applied.
+    pub fn current(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Records that `sequence` is applied.
+    pub fn advance(&self, sequence: u64) {
+        self.applied.send_if_modified(|applied| {
+            let moved = sequence > *applied;
+            *applied = (*applied).max(sequence);
+            moved
+        });
+    }
+
+    /// Records that a write of this node was given `sequence`.
+    pub fn note_published(&self, sequence: u64) {
+        self.published.fetch_max(sequence, Ordering::AcqRel);
+    }
+
+    /// A sequence that holds every write this node has answered: the
+    /// largest applied or given to its writes.
+    pub fn token(&self) -> u64 {
+        self.current().max(self.published.load(Ordering::Acquire))
+    }
+
+    /// Waits until `sequence` is applied, up to `limit`; whether it was.
+    pub async fn wait_for(&self, sequence: u64, limit: std::time::Duration) -> bool {
+        let mut receiver = self.applied.subscribe();
+        tokio::time::timeout(limit, receiver.wait_for(|&applied| applied >= sequence))
+            .await
+            .is_ok_and(|done| done.is_ok())
+    }
+}
+
 /// The store behind a server.
 #[derive(Clone)]
 pub struct ServedStore {
@@ -17,19 +69,32 @@ pub struct ServedStore {
     pub(crate) writes: Option<Arc<dyn Writable>>,
     pub(crate) ready: Arc<AtomicBool>,
     pub(crate) gauges: Option<ExtraGauges>,
+    pub(crate) sequence: Option<AppliedSequence>,
 }
 
 impl ServedStore {
     /// A store that answers reads only: every write gets 405.
     pub fn read_only(engine: Arc<dyn Engine>) -> ServedStore {
-        ServedStore { reads: engine, writes: None, ready: Arc::new(AtomicBool::new(true)), gauges: None }
+        ServedStore {
+            reads: engine,
+            writes: None,
+            ready: Arc::new(AtomicBool::new(true)),
+            gauges: None,
+            sequence: None,
+        }
     }
 
     /// A store that takes writes from keys with the `write` scope (from
     /// anyone without authentication).
     pub fn writable(engine: Arc<dyn Writable>) -> ServedStore {
         let reads: Arc<dyn Engine> = engine.clone();
-        ServedStore { reads, writes: Some(engine), ready: Arc::new(AtomicBool::new(true)), gauges: None }
+        ServedStore {
+            reads,
+            writes: Some(engine),
+            ready: Arc::new(AtomicBool::new(true)),
+            gauges: None,
+            sequence: None,
+        }
     }
 
     /// A live store, writable, whose `/metrics` include its snapshot's
@@ -70,6 +135,14 @@ impl ServedStore {
                 more(out);
             }),
         });
+        self
+    }
+
+    /// A store kept by a change stream: writes' answers carry
+    /// `X-Msgdex-Sequence`, and reads may wait for one with
+    /// `X-Msgdex-Min-Sequence` (see docs/SERVE.md).
+    pub fn with_sequence(mut self, sequence: AppliedSequence) -> ServedStore {
+        self.sequence = Some(sequence);
         self
     }
 

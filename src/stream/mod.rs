@@ -26,8 +26,9 @@ mod replica;
 
 use std::fmt;
 
+pub use crate::server::AppliedSequence;
 pub use publisher::StreamWriter;
-pub use replica::{follow_stream, AppliedSequence};
+pub use replica::follow_stream;
 
 /// Where an account's changes are.
 #[derive(Clone, Debug)]

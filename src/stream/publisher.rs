@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::replica::AppliedSequence;
 use crate::durable::record::{encode_batch, record_bytes, MAX_PAYLOAD_BYTES};
 use crate::engine::Engine;
 use crate::live::LiveEngine;
 use crate::page::Page;
 use crate::request::{ListQuery, QueryLimits};
+use crate::server::AppliedSequence;
 use crate::write::{check_batch, Applied, Writable, Write, WriteError, WriteProblem};
 
 /// How long a writer waits for this node to apply its acknowledged batch
@@ -93,6 +93,7 @@ impl Writable for StreamWriter {
         let sequence = self.publish(record_bytes(0, &payload)).map_err(|why| {
             refuse(format!("the change stream did not acknowledge the batch ({why}); it may or may not be applied"))
         })?;
+        self.applied.note_published(sequence);
         let applied = self.applied.clone();
         self.runtime.block_on(async move { applied.wait_for(sequence, APPLY_WAIT).await });
         Ok(outcomes)

@@ -4,47 +4,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use tokio::sync::watch;
 
 use super::{position_of, sequence_of, StreamConfig, StreamError};
 use crate::durable::record::parse_record;
 use crate::engine::Engine;
 use crate::live::LiveEngine;
+use crate::server::AppliedSequence;
 use crate::write::Write;
-
-/// The last stream sequence this node's store has applied, for writers
-/// and readers that wait for one (read-your-writes).
-#[derive(Clone, Debug)]
-pub struct AppliedSequence {
-    sender: Arc<watch::Sender<u64>>,
-}
-
-impl AppliedSequence {
-    /// Starting at `sequence` (what the store holds when opened).
-    pub fn new(sequence: u64) -> AppliedSequence {
-        AppliedSequence { sender: Arc::new(watch::Sender::new(sequence)) }
-    }
-
-    /// The last sequence applied.
-    pub fn current(&self) -> u64 {
-        *self.sender.borrow()
-    }
-
-    fn advance(&self, sequence: u64) {
-        self.sender.send_replace(sequence);
-    }
-
-    /// Waits until `sequence` is applied, up to `limit`; whether it was.
-    pub async fn wait_for(&self, sequence: u64, limit: Duration) -> bool {
-        let mut receiver = self.sender.subscribe();
-        tokio::time::timeout(limit, receiver.wait_for(|&applied| applied >= sequence))
-            .await
-            .is_ok_and(|done| done.is_ok())
-    }
-}
 
 /// Applies the account's changes to `engine` from the message after its
 /// source position, in stream order, until the stream or the store fails.

@@ -67,20 +67,23 @@ pub(crate) fn serve_from_stream(
         applied.clone(),
         nats.handle().clone(),
     );
-    let served = ServedStore::writable(Arc::new(writer)).with_gauges(Arc::new(move |out: &mut String| {
-        gauge(
-            out,
-            "msgdex_stream_applied_sequence",
-            "The last stream sequence this node applied.",
-            applied.current() as f64,
-        );
-        gauge(
-            out,
-            "msgdex_snapshot_sequence",
-            "Sequence number of the last write batch in the snapshot queries see.",
-            engine.snapshot().sequence() as f64,
-        );
-    }));
+    let gauged = applied.clone();
+    let served = ServedStore::writable(Arc::new(writer)).with_sequence(applied).with_gauges(Arc::new(
+        move |out: &mut String| {
+            gauge(
+                out,
+                "msgdex_stream_applied_sequence",
+                "The last stream sequence this node applied.",
+                gauged.current() as f64,
+            );
+            gauge(
+                out,
+                "msgdex_snapshot_sequence",
+                "Sequence number of the last write batch in the snapshot queries see.",
+                engine.snapshot().sequence() as f64,
+            );
+        },
+    ));
     let result = run(served, config).map_err(|error| Failure::Message(error.to_string()));
     nats.shutdown_timeout(Duration::from_secs(1));
     result

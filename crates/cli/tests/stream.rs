@@ -123,10 +123,33 @@ fn two_nodes_share_an_account_through_the_stream_across_a_kill() {
         let answer = http_with_body(&address, method, &target, &headers, &body);
         assert!(answer.status < 300, "{method} {target} on {address}: {} {}", answer.status, answer.body);
         reference.apply(vec![write]).unwrap();
-        // Read-your-writes on the node that took it.
+        // Read-your-writes on the node that took it, at once; on the other,
+        // when the read names the sequence of the write's answer.
+        let wanted = if method == "PUT" { 200 } else { 404 };
         let read = http(&address, "GET", &target, &[]);
-        assert_eq!(read.status, if method == "PUT" { 200 } else { 404 }, "{method} {target} then a read on {address}");
+        assert_eq!(read.status, wanted, "{method} {target} then a read on {address}");
+        let token = answer
+            .headers
+            .lines()
+            .find_map(|line| line.strip_prefix("x-msgdex-sequence:"))
+            .expect("a write's answer names its sequence")
+            .trim()
+            .to_owned();
+        let other = match &node_b {
+            Some(b) if address == node_a.address => b.address.clone(),
+            _ => node_a.address.clone(),
+        };
+        let read = http(&other, "GET", &target, &[("X-Msgdex-Min-Sequence".into(), token.clone())]);
+        assert_eq!(read.status, wanted, "{method} {target} on {address}, then a read at sequence {token} on {other}");
     }
+    // A sequence that never comes is a clear refusal, within the bound.
+    let started = Instant::now();
+    let never = http(&node_a.address, "GET", "/v1/messages", &[("X-Msgdex-Min-Sequence".into(), "999999999".into())]);
+    assert_eq!(never.status, 503, "{}", never.body);
+    assert!(never.hint().contains("did not arrive within 5 seconds"), "{}", never.body);
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let malformed = http(&node_a.address, "GET", "/v1/messages", &[("X-Msgdex-Min-Sequence".into(), "soon".into())]);
+    assert_eq!(malformed.status, 400);
     let targets = targets();
     let deadline = Instant::now() + Duration::from_secs(30);
     let node_b = node_b.unwrap();
