@@ -91,6 +91,9 @@ pub fn sequence_of(position: Option<&str>) -> Result<u64, StreamError> {
     })
 }
 
+/// How long a node keeps asking for its stream while the cluster starts.
+const STREAM_OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Connects to the cluster and makes sure the stream exists (holding every
 /// account's changes, `msgdex.*.changes`).
 pub async fn connect(
@@ -103,16 +106,24 @@ pub async fn connect(
         .await
         .map_err(|error| StreamError::Nats(format!("cannot connect to {}: {error}", config.servers.join(", "))))?;
     let context = async_nats::jetstream::new(client);
-    let stream = context
-        .get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: config.stream.clone(),
-            subjects: vec!["msgdex.*.changes".into()],
-            num_replicas: config.replicas.clamp(1, 5),
-            ..Default::default()
-        })
-        .await
-        .map_err(|error| StreamError::Nats(format!("cannot open the stream {:?}: {error}", config.stream)))?;
-    Ok((context, stream))
+    let stream_config = async_nats::jetstream::stream::Config {
+        name: config.stream.clone(),
+        subjects: vec!["msgdex.*.changes".into()],
+        num_replicas: config.replicas.clamp(1, 5),
+        ..Default::default()
+    };
+    // A cluster that is starting has no JetStream leader yet: the stream
+    // is asked for again until the deadline.
+    let deadline = tokio::time::Instant::now() + STREAM_OPEN_TIMEOUT;
+    loop {
+        match context.get_or_create_stream(stream_config.clone()).await {
+            Ok(stream) => return Ok((context, stream)),
+            Err(error) if tokio::time::Instant::now() >= deadline => {
+                return Err(StreamError::Nats(format!("cannot open the stream {:?}: {error}", config.stream)))
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
 }
 
 #[cfg(test)]

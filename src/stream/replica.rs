@@ -36,8 +36,36 @@ pub async fn follow_stream(
         .await
         .map_err(|error| StreamError::Nats(format!("cannot follow {}: {error}", config.subject())))?;
     let mut messages = consumer.messages().await.map_err(|error| StreamError::Nats(error.to_string()))?;
-    while let Some(message) = messages.next().await {
-        let message = message.map_err(|error| StreamError::Nats(error.to_string()))?;
+    loop {
+        let message = match tokio::time::timeout(QUIET_CHECK, messages.next()).await {
+            Ok(Some(message)) => message.map_err(|error| StreamError::Nats(error.to_string()))?,
+            Ok(None) => return Err(StreamError::Nats("the stream's messages ended".into())),
+            Err(_) => {
+                // Quiet for a while: a consumer left on a server that died
+                // can stall without an error. If the stream is ahead, follow
+                // it again from where the store is.
+                // No message for the subject yet is not being behind; a
+                // failed check is taken as being behind (following again
+                // costs little).
+                let last = match stream.get_last_raw_message_by_subject(&config.subject()).await {
+                    Ok(message) => message.sequence,
+                    Err(error)
+                        if error.kind() == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+                    {
+                        0
+                    }
+                    Err(_) => u64::MAX,
+                };
+                if last > applied.current() {
+                    return Err(StreamError::Nats(format!(
+                        "no message for {} s while the account's last is {last} and this node is at {}",
+                        QUIET_CHECK.as_secs(),
+                        applied.current()
+                    )));
+                }
+                continue;
+            }
+        };
         let sequence = message.info().map_err(|error| StreamError::Nats(error.to_string()))?.stream_sequence;
         let batch = match parse_record(&message.payload) {
             Ok((_, batch)) => batch.writes,
@@ -57,8 +85,11 @@ pub async fn follow_stream(
         .map_err(|error| StreamError::Store(format!("stream message {sequence}: {error}")))?;
         applied.advance(sequence);
     }
-    Err(StreamError::Nats("the stream's messages ended".into()))
 }
+
+/// How long a quiet consumer goes before the follower checks that the
+/// stream is not ahead of it.
+const QUIET_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `batch` in its idempotent form against `engine`: an insert as an
 /// upsert, a delete of an `_id` absent at its turn dropped.

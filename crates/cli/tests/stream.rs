@@ -164,3 +164,117 @@ fn two_nodes_share_an_account_through_the_stream_across_a_kill() {
     assert_eq!(wrong, (0, 0), "targets (of {}) where node a and node b differ from the reference", targets.len());
     assert!(reference.message_count() > 50);
 }
+
+/// Three `nats-server`s in one JetStream cluster on loopback.
+struct Cluster {
+    nodes: Vec<Option<Child>>,
+    urls: Vec<String>,
+    _store: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let store = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let routes: Vec<String> = ports.iter().map(|(_, cluster)| format!("nats://127.0.0.1:{cluster}")).collect();
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(index, (client, cluster))| {
+                Some(
+                    Command::new("nats-server")
+                        .args(["-a", "127.0.0.1", "-p", &client.to_string(), "-n", &format!("n{index}"), "-js", "-sd"])
+                        .arg(store.path().join(format!("n{index}")))
+                        .args(["--cluster_name", "msgdex", "--cluster", &format!("nats://127.0.0.1:{cluster}")])
+                        .args(["--routes", &routes.join(",")])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .expect("nats-server is needed for the stream tests: apt-get install nats-server"),
+                )
+            })
+            .collect();
+        let urls = ports.iter().map(|(client, _)| format!("nats://127.0.0.1:{client}")).collect();
+        Cluster { nodes, urls, _store: store }
+    }
+
+    fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.nodes[index].take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for index in 0..self.nodes.len() {
+            self.kill(index);
+        }
+    }
+}
+
+fn cluster_node(directory: &std::path::Path, cluster: &Cluster) -> Server {
+    Server::start_serving(
+        directory.to_str().unwrap(),
+        &["--no-auth", "--stream", &cluster.urls.join(","), "--account", ACCOUNT, "--stream-replicas", "3"],
+        Stderr::Drained,
+    )
+}
+
+#[test]
+fn nodes_converge_on_a_three_server_cluster_when_a_server_and_a_node_die() {
+    let mut cluster = Cluster::start();
+    let directory = tempfile::tempdir().unwrap();
+    let paths: Vec<_> = ["a.db", "b.db", "c.db"].iter().map(|name| directory.path().join(name)).collect();
+    let writer = cluster_node(&paths[0], &cluster);
+    let mut replica_b = Some(cluster_node(&paths[1], &cluster));
+    let replica_c = cluster_node(&paths[2], &cluster);
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+    let reference = LiveReference::new(ReferenceEngine::new(vec![]));
+    let mut rng = Rng::new(9);
+    let started = Instant::now();
+    for number in 0..300 {
+        if number % 50 == 0 {
+            eprintln!("write {number} at {:?}", started.elapsed());
+        }
+        if number == 100 {
+            cluster.kill(2);
+            replica_b.take().unwrap().child.kill().unwrap();
+        }
+        if number == 200 {
+            replica_b = Some(cluster_node(&paths[1], &cluster));
+        }
+        let id = format!("m{}", rng.below(150));
+        let message = Message { id: id.clone(), ..rng.pick(&messages).clone() };
+        let target = format!("/v1/messages/{id}");
+        let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+        // While the cluster elects new leaders a write may not be
+        // acknowledged (503); an upsert is retried until it is.
+        let mut tries = 0;
+        loop {
+            let answer = http_with_body(&writer.address, "PUT", &target, &headers, &message.to_json());
+            if answer.status < 300 {
+                break;
+            }
+            tries += 1;
+            assert!(answer.status == 503 && tries < 60, "PUT {target}: {} {}", answer.status, answer.body);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        reference.apply(vec![Write::Upsert(message)]).unwrap();
+    }
+    let targets = targets();
+    let replica_b = replica_b.unwrap();
+    let nodes = [&writer, &replica_b, &replica_c];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut wrong = vec![usize::MAX; 3];
+    while Instant::now() < deadline {
+        wrong = nodes.iter().map(|node| mismatches(&node.address, &reference, &targets)).collect();
+        if wrong.iter().all(|&count| count == 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!("converged at {:?}", started.elapsed());
+    assert_eq!(wrong, [0, 0, 0], "targets (of {}) where each node differs from the reference", targets.len());
+}
