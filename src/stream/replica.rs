@@ -47,15 +47,7 @@ pub async fn follow_stream(
                 // No message for the subject yet is not being behind; a
                 // failed check is taken as being behind (following again
                 // costs little).
-                let last = match stream.get_last_raw_message_by_subject(&config.subject()).await {
-                    Ok(message) => message.sequence,
-                    Err(error)
-                        if error.kind() == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-                    {
-                        0
-                    }
-                    Err(_) => u64::MAX,
-                };
+                let last = last_of(stream, config).await;
                 if last > applied.current() {
                     return Err(StreamError::Nats(format!(
                         "no message for {} s while the account's last is {last} and this node is at {}",
@@ -66,18 +58,20 @@ pub async fn follow_stream(
                 continue;
             }
         };
-        let sequence = message.info().map_err(|error| StreamError::Nats(error.to_string()))?.stream_sequence;
-        let batch = match parse_record(&message.payload) {
-            Ok((_, batch)) => batch.writes,
-            Err(why) => {
-                // Every replica skips it alike: the stream stays one history.
-                report(format!("stream message {sequence} is not a record ({why}); it is skipped"));
-                Vec::new()
+        // This message, and those already arrived behind it, in one batch:
+        // one log record and one publication for many stream messages.
+        let mut writes = Vec::new();
+        let mut sequence = take(message, &mut writes, &mut report)?;
+        while writes.len() < MAX_WRITES_PER_APPLY {
+            match futures_util::FutureExt::now_or_never(messages.next()) {
+                Some(Some(Ok(next))) => sequence = take(next, &mut writes, &mut report)?,
+                Some(Some(Err(error))) => return Err(StreamError::Nats(error.to_string())),
+                _ => break,
             }
-        };
+        }
         let engine = Arc::clone(&engine);
         tokio::task::spawn_blocking(move || {
-            let writes = idempotent(&engine, batch);
+            let writes = idempotent(&engine, writes);
             engine.apply_at(writes, &position_of(sequence))
         })
         .await
@@ -85,6 +79,37 @@ pub async fn follow_stream(
         .map_err(|error| StreamError::Store(format!("stream message {sequence}: {error}")))?;
         applied.advance(sequence);
     }
+}
+
+/// The sequence of the account's last message in the stream: 0 when it
+/// has none, `u64::MAX` when the stream cannot say (taken as being behind).
+async fn last_of(stream: &async_nats::jetstream::stream::Stream, config: &StreamConfig) -> u64 {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    match stream.get_last_raw_message_by_subject(&config.subject()).await {
+        Ok(message) => message.sequence,
+        Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => 0,
+        Err(_) => u64::MAX,
+    }
+}
+
+/// The most writes applied as one batch (many stream messages that
+/// arrived together).
+const MAX_WRITES_PER_APPLY: usize = 10_000;
+
+/// Appends a stream message's writes to `writes` (none for a message that
+/// is not a record: every replica skips it alike, so the stream stays one
+/// history); returns its stream sequence.
+fn take(
+    message: async_nats::jetstream::Message,
+    writes: &mut Vec<Write>,
+    report: &mut impl FnMut(String),
+) -> Result<u64, StreamError> {
+    let sequence = message.info().map_err(|error| StreamError::Nats(error.to_string()))?.stream_sequence;
+    match parse_record(&message.payload) {
+        Ok((_, batch)) => writes.extend(batch.writes),
+        Err(why) => report(format!("stream message {sequence} is not a record ({why}); it is skipped")),
+    }
+    Ok(sequence)
 }
 
 /// How long a quiet consumer goes before the follower checks that the

@@ -278,3 +278,64 @@ fn nodes_converge_on_a_three_server_cluster_when_a_server_and_a_node_die() {
     eprintln!("converged at {:?}", started.elapsed());
     assert_eq!(wrong, [0, 0, 0], "targets (of {}) where each node differs from the reference", targets.len());
 }
+
+/// Measures how fast a new node applies the stream: `MSGDEX_STREAM_MESSAGES`
+/// messages (200,000 by default) are written through one node in batches of
+/// 100, then a second node starts empty and its catch-up is timed. A
+/// measurement, not a check:
+/// `cargo test --release -p msgdex-cli --test stream apply_rate -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn apply_rate_of_a_node_catching_up() {
+    let total: usize =
+        std::env::var("MSGDEX_STREAM_MESSAGES").ok().and_then(|text| text.parse().ok()).unwrap_or(200_000);
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let writer = Server::start_serving(
+        directory.path().join("a.db").to_str().unwrap(),
+        &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--sync", "never", "--max-body-bytes", "4000000"],
+        Stderr::Drained,
+    );
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+    let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+    let mut connection = KeepAlive::connect(&writer.address);
+    let mut last = String::new();
+    let writing = Instant::now();
+    for first in (0..total).step_by(100) {
+        let writes: Vec<String> = (first..(first + 100).min(total))
+            .map(|number| {
+                let message = Message { id: format!("r{number:07}"), ..messages[number % messages.len()].clone() };
+                format!(r#"{{"put": {}}}"#, message.to_json())
+            })
+            .collect();
+        let answer = connection.send_with_body("POST", "/v1/messages", &headers, &format!("[{}]", writes.join(",")));
+        let answer = answer.expect("the writer answers");
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        last =
+            answer.headers.lines().find_map(|line| line.strip_prefix("x-msgdex-sequence:")).unwrap().trim().to_owned();
+    }
+    let written = writing.elapsed();
+    let started = Instant::now();
+    let reader = Server::start_serving(
+        directory.path().join("b.db").to_str().unwrap(),
+        &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--sync", "never"],
+        Stderr::Drained,
+    );
+    let caught_up =
+        http(&reader.address, "GET", "/v1/messages?per_page=1", &[("X-Msgdex-Min-Sequence".into(), last.clone())]);
+    let mut waited = 0;
+    let mut answer = caught_up;
+    while answer.status != 200 && waited < 120 {
+        waited += 1;
+        answer =
+            http(&reader.address, "GET", "/v1/messages?per_page=1", &[("X-Msgdex-Min-Sequence".into(), last.clone())]);
+    }
+    let elapsed = started.elapsed();
+    assert!(answer.body.contains(&format!("\"item_count\":{total}")), "{}", answer.body);
+    eprintln!(
+        "{total} messages in {} records: written through a node in {written:?} ({:.0}/s); a new node applied them in {elapsed:?} ({:.0} messages/s, its start included)",
+        total.div_ceil(100),
+        total as f64 / written.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+}
