@@ -143,6 +143,9 @@ fn no_auth_is_refused_off_loopback_and_keys_are_required() {
 /// Python 3 and access to PyPI are needed; when either is missing the
 /// failure says which.
 fn python_with_carehq() -> std::path::PathBuf {
+    // The tests that use it run at once: one makes the environment.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("carehq-venv");
     let python = venv.join("bin/python");
     if !python.exists() {
