@@ -146,3 +146,8 @@ pub(crate) fn map_file_range(file: &std::fs::File, offset: u64, length: usize) -
     // store.
     unsafe { memmap2::MmapOptions::new().offset(offset).len(length).populate().map(file) }
 }
+
+/// Seconds since 1970 by the system clock (0 if the clock is before it).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}

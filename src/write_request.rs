@@ -82,10 +82,13 @@ struct BatchEntry<'a> {
     delete: Option<String>,
 }
 
-/// Answers a batch (the JSON array the module docs describe): 200 with
-/// what each write did, or a refusal naming the first bad write, having
-/// applied none.
-pub fn answer_batch(writes: &dyn Writable, body: &str) -> Response {
+/// Answers a batch (the JSON array the module docs describe) sent to
+/// `target` (`/v1/messages`): 200 with what each write did, or a refusal
+/// naming the first bad write, having applied none.
+pub fn answer_batch(writes: &dyn Writable, target: &str, body: &str) -> Response {
+    if target != "/v1/messages" {
+        return refuse(404, &format!("Batches go to POST /v1/messages, not {}.", quoted(target)));
+    }
     let batch = match parse_batch(body) {
         Ok(batch) => batch,
         Err(problem) => return refuse(400, &problem),
@@ -217,7 +220,7 @@ mod tests {
         let store = store();
         let body = r#"[{"put": {"_id": "c", "channel": "sms"}}, {"put": {"_id": "a"}}, {"delete": "b"},
                       {"put": {"_id": "b", "tags": ["x"]}}]"#;
-        let response = answer_batch(&store, body);
+        let response = answer_batch(&store, "/v1/messages", body);
         assert_eq!(response.status, 200, "{}", response.body);
         assert_eq!(
             response.body,
@@ -242,7 +245,7 @@ mod tests {
             (r#"[{"put": {"_id": "c", "channel": "sms", "channel": "email"}}]"#, 400, &["Write 1", "channel"]),
         ];
         for (body, status, words) in cases {
-            let response = answer_batch(&store, body);
+            let response = answer_batch(&store, "/v1/messages", body);
             assert_eq!(response.status, status, "{body}: {}", response.body);
             let hint = hint(&response);
             for word in words {
@@ -250,7 +253,7 @@ mod tests {
             }
         }
         let too_many = format!("[{}]", vec![r#"{"delete": "a"}"#; MAX_BATCH_WRITES + 1].join(","));
-        assert!(hint(&answer_batch(&store, &too_many)).contains("10001 writes"));
+        assert!(hint(&answer_batch(&store, "/v1/messages", &too_many)).contains("10001 writes"));
         assert_eq!(store.respond("/v1/messages?attributes=tags&per_page=100").body, before, "nothing was applied");
     }
 

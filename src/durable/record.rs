@@ -117,6 +117,20 @@ pub(crate) fn encode_batch(batch: &[Write], position: Option<&str>) -> Vec<u8> {
     payload
 }
 
+/// The payload of a batch that is to be one record (logged or published),
+/// or why it cannot be: a record holds at most [`MAX_PAYLOAD_BYTES`].
+pub(crate) fn encode_record_payload(batch: &[Write], position: Option<&str>) -> Result<Vec<u8>, String> {
+    let payload = encode_batch(batch, position);
+    if payload.len() > MAX_PAYLOAD_BYTES as usize {
+        return Err(format!(
+            "the batch is {} bytes as a log record, more than the {MAX_PAYLOAD_BYTES} a record holds; \
+             nothing was applied: split it into smaller batches",
+            payload.len()
+        ));
+    }
+    Ok(payload)
+}
+
 /// A whole record: header and payload.
 pub(crate) fn record_bytes(sequence: u64, payload: &[u8]) -> Vec<u8> {
     let header = RecordHeader { length: payload.len() as u32, sequence, payload_checksum: crc32c::crc32c(payload) };

@@ -126,8 +126,15 @@ fn sync_round(
     peek: &mut Option<crate::model::DateTime>,
     progress: &mut dyn FnMut(&SyncProgress),
 ) -> Result<SyncProgress, SyncError> {
-    let cursor = Cursor::from_position(engine.snapshot().source_position()).map_err(SyncError::Cursor)?;
-    let sink = Sink { engine, progress, report: SyncProgress::default(), started: Instant::now() };
+    let stored = engine.snapshot().source_position().map(str::to_owned);
+    let cursor = Cursor::from_position(stored.as_deref()).map_err(SyncError::Cursor)?;
+    let sink = Sink {
+        engine,
+        progress,
+        report: SyncProgress::default(),
+        started: Instant::now(),
+        position: stored.map(|_| cursor.clone()),
+    };
     let mut pull = Pull { upstream, settle: options.settle, sink, peek: *peek };
     let cursor = if cursor.is_copied() {
         pull.run(cursor)?
@@ -156,8 +163,6 @@ pub struct FollowerStatus {
     pub last_caught_up: AtomicI64,
     /// Pulls that failed since the follower started.
     pub failures: AtomicU64,
-    /// Whether the first copy is complete.
-    pub copied: AtomicBool,
 }
 
 impl FollowerStatus {
@@ -169,7 +174,7 @@ impl FollowerStatus {
 }
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() as i64)
+    crate::sys::unix_now() as i64
 }
 
 /// How often a follower pulls and reconciles.
@@ -203,7 +208,6 @@ pub fn follow(
         match sync_round(engine, upstream, &round, &mut peek, &mut |progress| events(FollowEvent::Progress(progress))) {
             Ok(report) => {
                 status.last_caught_up.store(unix_now(), Ordering::Release);
-                status.copied.store(true, Ordering::Release);
                 if due {
                     last_reconciled = Instant::now();
                 }

@@ -42,9 +42,9 @@ const MAX_GROUP_PAGES: u64 = 100_000;
 /// Pages one peek reads at most (the rest waits for the next round).
 const MAX_PEEK_PAGES: usize = 50;
 
-/// Passes over a tie group before the pull gives up for this round (the
+/// Passes over the null-modified group before the pull gives up for this round (the
 /// group kept changing under it).
-const MAX_TIE_PASSES: usize = 8;
+const MAX_NULL_PASSES: usize = 8;
 
 /// The parameters every pull request shares: all fields, in `modified`
 /// order, 100 a page.
@@ -100,6 +100,8 @@ pub(crate) struct Sink<'a> {
     pub(crate) progress: &'a mut dyn FnMut(&SyncProgress),
     pub(crate) report: SyncProgress,
     pub(crate) started: Instant,
+    /// The cursor the store holds (the sink is its only writer).
+    pub(crate) position: Option<Cursor>,
 }
 
 impl Pull<'_> {
@@ -225,28 +227,21 @@ impl Pull<'_> {
     /// Every message whose `modified` is null: they come first in
     /// `modified` order, and no pull from a cursor ever reads them.
     pub(crate) fn read_null_modified(&mut self) -> Result<Vec<Message>, SyncError> {
-        self.read_group(&[], |message| message.modified.is_none(), "whose `modified` is null")
+        self.read_group(|message| message.modified.is_none(), "whose `modified` is null")
     }
 
-    /// The group of messages that the list with `filters` starts with (those
+    /// The group of messages that the list in `modified` order starts with (those
     /// `in_group` accepts), read page by page in passes until two passes
     /// see the same `_id`s. Unlike a past second's tie group, this group
     /// may also grow while it is read (a new message without `modified`),
     /// which can move a message onto a page already read; two equal passes
     /// mean it held still between them.
-    fn read_group(
-        &mut self,
-        filters: &[(&str, String)],
-        in_group: impl Fn(&Message) -> bool,
-        what: &str,
-    ) -> Result<Vec<Message>, SyncError> {
+    fn read_group(&mut self, in_group: impl Fn(&Message) -> bool, what: &str) -> Result<Vec<Message>, SyncError> {
         let mut previous: Option<Vec<Message>> = None;
-        for _ in 0..MAX_TIE_PASSES {
+        for _ in 0..MAX_NULL_PASSES {
             let mut pass = Vec::new();
             for page_number in 1..=MAX_GROUP_PAGES {
-                let mut parameters = filters.to_vec();
-                parameters.push(("page", page_number.to_string()));
-                let page = self.upstream.list(&list_parameters(&parameters))?;
+                let page = self.upstream.list(&list_parameters(&[("page", page_number.to_string())]))?;
                 let complete = page.is_full() && page.items.iter().all(&in_group) && page_number < page.page_count;
                 pass.extend(page.items.into_iter().filter(&in_group));
                 if !complete {
@@ -260,7 +255,7 @@ impl Pull<'_> {
             previous = Some(pass);
         }
         Err(SyncError::Unsettled(format!(
-            "the {} messages {what} kept changing over {MAX_TIE_PASSES} passes; the next round reads them again",
+            "the {} messages {what} kept changing over {MAX_NULL_PASSES} passes; the next round reads them again",
             previous.map_or(0, |pass| pass.len())
         )))
     }
@@ -280,12 +275,15 @@ impl Sink<'_> {
     /// the store already is.
     pub(crate) fn apply(&mut self, messages: Vec<Message>, cursor: &Cursor) -> Result<(), SyncError> {
         let writes = changed(self.engine, messages);
-        let position = cursor.to_position();
-        let current = self.engine.snapshot().source_position().map(str::to_owned);
         self.report.seen += writes.seen;
-        if !writes.upserts.is_empty() || current.as_deref() != Some(position.as_str()) {
+        // The sink is the store's only writer: the position it applied last
+        // is the store's.
+        let moved = self.position.as_ref() != Some(cursor);
+        if !writes.upserts.is_empty() || moved {
             self.report.applied += writes.upserts.len() as u64;
+            let position = cursor.to_position();
             self.engine.apply_at(writes.upserts, &position).map_err(|error| SyncError::Store(error.to_string()))?;
+            self.position = Some(cursor.clone());
         }
         self.report.elapsed = self.started.elapsed();
         (self.progress)(&self.report);

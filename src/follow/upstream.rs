@@ -326,9 +326,7 @@ fn jittered(backoff: Duration) -> Duration {
     backoff.mul_f64(fraction)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
-}
+use crate::sys::unix_now;
 
 /// A fresh nonce: 22 URL-safe characters, as the official clients send.
 fn nonce() -> String {

@@ -26,7 +26,7 @@ use super::writer::Recording;
 use super::{lock, LiveEngine, Shared, State};
 use crate::durable::directory::{base_file_name, remove_unnamed_files, sync_directory, DirectoryLock, Manifest};
 use crate::durable::log::Log;
-use crate::durable::record::{encode_batch, LoggedBatch, MAX_PAYLOAD_BYTES};
+use crate::durable::record::{encode_record_payload, LoggedBatch};
 use crate::durable::replay::{replay, OpenLog, ReplayMode};
 use crate::durable::{Recovery, StoreError, StoreOptions};
 use crate::store::Segment;
@@ -230,18 +230,11 @@ impl LiveEngine {
             return Ok((applied.outcomes, applied.published));
         };
         let batch_len = batch.len();
-        let payload = encode_batch(&batch, position);
-        if payload.len() > MAX_PAYLOAD_BYTES as usize {
-            return Err(WriteError {
-                position: 0,
-                batch_len,
-                problem: WriteProblem::Storage(format!(
-                    "the batch is {} bytes as a log record, more than the {MAX_PAYLOAD_BYTES} a record holds; \
-                     nothing was applied: split it into smaller batches",
-                    payload.len()
-                )),
-            });
-        }
+        let payload = encode_record_payload(&batch, position).map_err(|why| WriteError {
+            position: 0,
+            batch_len,
+            problem: WriteProblem::Storage(why),
+        })?;
         let applied =
             self.shared.apply_batch(batch, position, Recording::Logged { log: &durable.log, payload: &payload })?;
         durable.log.wait_durable(applied.published.sequence).map_err(|failure| WriteError {

@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -102,9 +102,7 @@ pub(crate) async fn handle(
     Ok(response)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
-}
+use crate::sys::unix_now;
 
 /// A JSON response with `{"hint": …}` as its body.
 pub(crate) fn hint_response(status: StatusCode, hint: &str) -> HttpResponse {
@@ -120,14 +118,20 @@ fn json_response(status: StatusCode, body: String) -> HttpResponse {
 
 /// The refusal of a request that exceeds a bound or uses a method the
 /// store does not answer.
-fn out_of_bounds(config: &ServerConfig, parts: &Parts, target: &str, writable: bool) -> Option<HttpResponse> {
+/// The body length a request's `Content-Length` declares, if it does.
+fn declared_body(parts: &Parts) -> Option<u64> {
+    parts.headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()).and_then(|value| value.parse().ok())
+}
+
+fn out_of_bounds(
+    config: &ServerConfig,
+    parts: &Parts,
+    route: Route,
+    target: &str,
+    writable: bool,
+) -> Option<HttpResponse> {
     let header_bytes: usize = parts.headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
-    let declared_body = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok())
-        .unwrap_or(0);
+    let declared_body = declared_body(parts).unwrap_or(0);
     if target.len() > config.max_target_bytes {
         return Some(hint_response(
             StatusCode::URI_TOO_LONG,
@@ -146,8 +150,7 @@ fn out_of_bounds(config: &ServerConfig, parts: &Parts, target: &str, writable: b
             &format!("The body exceeds {} bytes.", config.max_body_bytes),
         ));
     }
-    let write_method = matches!(parts.method, Method::PUT | Method::DELETE | Method::POST);
-    if parts.method != Method::GET && !(writable && write_method) {
+    if parts.method != Method::GET && !(writable && route.writes()) {
         let (allowed, words) = if writable {
             ("GET, PUT, DELETE, POST", "GET, PUT and DELETE of /v1/messages/<id>, and POST of a batch to /v1/messages")
         } else {
@@ -204,7 +207,7 @@ fn host_is_local(parts: &Parts) -> bool {
 async fn answer(app: &App, client: IpAddr, parts: &Parts, route: Route, body: hyper::body::Incoming) -> HttpResponse {
     let config = &app.config;
     let target = parts.uri.path_and_query().map_or("/", |target| target.as_str()).to_owned();
-    if let Some(refused) = out_of_bounds(config, parts, &target, app.store.writes.is_some()) {
+    if let Some(refused) = out_of_bounds(config, parts, route, &target, app.store.writes.is_some()) {
         return refused;
     }
     match route {
@@ -370,13 +373,7 @@ fn from_another_site(parts: &Parts) -> bool {
 /// once, whatever clients send, and a write is never parked to be read
 /// late (as connections past their cap are not).
 fn reserve_body_budget(app: &App, parts: &Parts) -> Result<tokio::sync::OwnedSemaphorePermit, Box<HttpResponse>> {
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok())
-        .unwrap_or(app.config.max_body_bytes)
-        .min(app.config.max_body_bytes);
+    let declared = declared_body(parts).unwrap_or(app.config.max_body_bytes).min(app.config.max_body_bytes);
     let units = u32::try_from(declared.div_ceil(BODY_BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
     Arc::clone(&app.body_budget).try_acquire_many_owned(units).map_err(|_| {
         Box::new(hint_response(
@@ -540,14 +537,7 @@ async fn apply_write(
         .strip_prefix("/v1/messages/")
         .map(|id| percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned());
     let mut response = in_slot(app, deadline, move || match route {
-        Route::Batch if target == "/v1/messages" => answer_batch(writes.as_ref(), &body.json),
-        Route::Batch => Response {
-            status: 404,
-            body: crate::output::hint_body(&format!(
-                "Batches go to POST /v1/messages, not {}.",
-                crate::json::quoted(&target)
-            )),
-        },
+        Route::Batch => answer_batch(writes.as_ref(), &target, &body.json),
         Route::Delete => answer_write(writes.as_ref(), WriteMethod::Delete, &target, &body.json),
         _ => answer_write(writes.as_ref(), WriteMethod::Put, &target, &body.json),
     })

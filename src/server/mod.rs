@@ -40,7 +40,7 @@ use std::time::Duration;
 pub use config::{ConfigError, ServerConfig};
 pub use keys::{ApiKey, KeysError, KeysFile, KeysProblem, Scopes};
 pub use metrics::{gauge, ExtraGauges};
-pub use served::{AppliedSequence, ServedStore};
+pub use served::{snapshot_gauges, AppliedSequence, ServedStore};
 pub use write_body::sha256_hex;
 
 use access_log::AccessLog;

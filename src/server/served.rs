@@ -62,6 +62,26 @@ impl AppliedSequence {
     }
 }
 
+/// The `/metrics` gauges of a live store's snapshot: its sequence (the last
+/// write batch it holds) and its version.
+pub fn snapshot_gauges(engine: Arc<LiveEngine>) -> ExtraGauges {
+    Arc::new(move |out: &mut String| {
+        let snapshot = engine.snapshot();
+        gauge(
+            out,
+            "msgdex_snapshot_sequence",
+            "Sequence number of the last write batch in the snapshot queries see.",
+            snapshot.sequence() as f64,
+        );
+        gauge(
+            out,
+            "msgdex_snapshot_version",
+            "Publications (write batches, flushes, merges, compactions) that made the snapshot queries see.",
+            snapshot.version() as f64,
+        );
+    })
+}
+
 /// The store behind a server.
 #[derive(Clone)]
 pub struct ServedStore {
@@ -100,23 +120,8 @@ impl ServedStore {
     /// A live store, writable, whose `/metrics` include its snapshot's
     /// sequence (the last write it holds) and version.
     pub fn live(engine: Arc<LiveEngine>) -> ServedStore {
-        let watched = Arc::clone(&engine);
-        let store = ServedStore::writable(engine);
-        store.with_gauges(Arc::new(move |out: &mut String| {
-            let snapshot = watched.snapshot();
-            gauge(
-                out,
-                "msgdex_snapshot_sequence",
-                "Sequence number of the last write batch in the snapshot queries see.",
-                snapshot.sequence() as f64,
-            );
-            gauge(
-                out,
-                "msgdex_snapshot_version",
-                "Publications (write batches, flushes, merges, compactions) that made the snapshot queries see.",
-                snapshot.version() as f64,
-            );
-        }))
+        let gauges = snapshot_gauges(Arc::clone(&engine));
+        ServedStore::writable(engine).with_gauges(gauges)
     }
 
     /// The same store with every write refused (405): a replica, whose only

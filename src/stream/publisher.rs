@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::durable::record::{encode_batch, record_bytes, MAX_PAYLOAD_BYTES};
+use crate::durable::record::{encode_record_payload, record_bytes};
 use crate::engine::Engine;
 use crate::live::LiveEngine;
 use crate::page::Page;
@@ -82,14 +82,7 @@ impl Writable for StreamWriter {
         let outcomes = check_batch(&batch, |id| self.engine.retrieve_into(id, &mut Vec::new()))?;
         let refuse =
             |why: String| WriteError { position: 0, batch_len: batch.len(), problem: WriteProblem::Storage(why) };
-        let payload = encode_batch(&batch, None);
-        if payload.len() > MAX_PAYLOAD_BYTES as usize {
-            return Err(refuse(format!(
-                "the batch is {} bytes as a record, more than the {MAX_PAYLOAD_BYTES} a record holds; nothing was \
-                 published: split it into smaller batches",
-                payload.len()
-            )));
-        }
+        let payload = encode_record_payload(&batch, None).map_err(refuse)?;
         let sequence = self.publish(record_bytes(0, &payload)).map_err(|why| {
             refuse(format!("the change stream did not acknowledge the batch ({why}); it may or may not be applied"))
         })?;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use msgdex::server::{gauge, run, ServedStore, ServerConfig};
+use msgdex::server::{gauge, run, snapshot_gauges, ServedStore, ServerConfig};
 use msgdex::stream::{connect, follow_stream, AppliedSequence, StreamConfig, StreamWriter};
 use msgdex::QueryLimits;
 
@@ -68,22 +68,17 @@ pub(crate) fn serve_from_stream(
         nats.handle().clone(),
     );
     let gauged = applied.clone();
-    let served = ServedStore::writable(Arc::new(writer)).with_sequence(applied).with_gauges(Arc::new(
-        move |out: &mut String| {
+    let served = ServedStore::writable(Arc::new(writer))
+        .with_sequence(applied)
+        .with_gauges(snapshot_gauges(engine))
+        .with_gauges(Arc::new(move |out: &mut String| {
             gauge(
                 out,
                 "msgdex_stream_applied_sequence",
                 "The last stream sequence this node applied.",
                 gauged.current() as f64,
             );
-            gauge(
-                out,
-                "msgdex_snapshot_sequence",
-                "Sequence number of the last write batch in the snapshot queries see.",
-                engine.snapshot().sequence() as f64,
-            );
-        },
-    ));
+        }));
     let result = run(served, config).map_err(|error| Failure::Message(error.to_string()));
     nats.shutdown_timeout(Duration::from_secs(1));
     result
