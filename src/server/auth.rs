@@ -144,7 +144,10 @@ impl Authenticator {
             _ => return Err(Refusal::Unauthorized(BAD_CREDENTIALS.into())),
         };
         let key = &self.keys.keys[key_index];
-        if key.account_id != account_id || account_id != self.keys.account_id {
+        // A keys file without an account serves several: the key must
+        // belong to the account the request names, whose store answers.
+        let served = self.keys.account_id.is_empty() || account_id == self.keys.account_id;
+        if key.account_id != account_id || !served {
             return Err(Refusal::Forbidden(
                 "This API key does not belong to the account this server answers for.".into(),
             ));
@@ -389,6 +392,19 @@ mod tests {
         let mut missing = good.request();
         missing.nonce = None;
         assert!(hint(authenticator.authenticate(&missing, NOW).unwrap_err()).contains("Nonce"));
+    }
+
+    #[test]
+    fn a_fleet_keys_file_admits_each_key_for_its_own_account_only() {
+        let authenticator = Authenticator::new(KeysFile { account_id: String::new(), ..keys() });
+        let own = Signed::new("k2", "s2", "n1", &[]);
+        assert!(authenticator.authenticate(&own.request(), NOW).is_ok(), "k2 for its account, other");
+        let foreign = Signed::new("k2", "s2", "n2", &[]);
+        let mut request = foreign.request();
+        request.account_id = Some("acc");
+        assert!(matches!(authenticator.authenticate(&request, NOW), Err(Refusal::Forbidden(_))), "k2 for acc");
+        let single = Authenticator::new(keys());
+        assert!(matches!(single.authenticate(&own.request(), NOW), Err(Refusal::Forbidden(_))), "acc only");
     }
 
     #[test]

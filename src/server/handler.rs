@@ -19,6 +19,7 @@ use hyper::{HeaderMap, Method, StatusCode};
 use tokio::sync::Semaphore;
 
 use super::access_log::AccessLog;
+use super::accounts::ServedAccounts;
 use super::auth::{Authenticated, Authenticator, Refusal, SignedRequest};
 use super::config::ServerConfig;
 use super::metrics::{Metrics, Route};
@@ -43,7 +44,7 @@ const MAX_TRACKED: usize = 65_536;
 
 /// What every request handler shares.
 pub(crate) struct App {
-    pub(crate) store: ServedStore,
+    pub(crate) accounts: ServedAccounts,
     pub(crate) metrics: Metrics,
     pub(crate) config: ServerConfig,
     pub(crate) authenticator: Option<Authenticator>,
@@ -60,9 +61,9 @@ pub(crate) struct App {
 
 impl App {
     /// The shared state of a server with this configuration.
-    pub(crate) fn new(store: ServedStore, config: ServerConfig, log: AccessLog) -> App {
+    pub(crate) fn new(accounts: ServedAccounts, config: ServerConfig, log: AccessLog) -> App {
         App {
-            store,
+            accounts,
             metrics: Metrics::default(),
             authenticator: config.keys.clone().map(Authenticator::new),
             key_requests: WindowCounter::new(1, MAX_TRACKED),
@@ -207,13 +208,16 @@ fn host_is_local(parts: &Parts) -> bool {
 async fn answer(app: &App, client: IpAddr, parts: &Parts, route: Route, body: hyper::body::Incoming) -> HttpResponse {
     let config = &app.config;
     let target = parts.uri.path_and_query().map_or("/", |target| target.as_str()).to_owned();
-    if let Some(refused) = out_of_bounds(config, parts, route, &target, app.store.writes.is_some()) {
+    let account = parts.headers.get("x-carehq-accountid").and_then(|value| value.to_str().ok());
+    let routed = app.accounts.route(account);
+    let writable = routed.as_ref().map_or_else(|_| app.accounts.takes_writes(), |store| store.writes.is_some());
+    if let Some(refused) = out_of_bounds(config, parts, route, &target, writable) {
         return refused;
     }
     match route {
         Route::Health => return health(app),
         Route::Metrics if config.metrics => {
-            let text = app.metrics.render(app.store.reads.message_count(), app.store.gauges.as_ref());
+            let text = app.metrics.render(app.accounts.message_count(), |gauges| app.accounts.set_gauges(gauges));
             let mut response = hyper::Response::new(Full::new(Bytes::from(text)));
             response
                 .headers_mut()
@@ -222,6 +226,15 @@ async fn answer(app: &App, client: IpAddr, parts: &Parts, route: Route, body: hy
         }
         _ => {}
     }
+    let store = match routed {
+        Ok(store) => store,
+        Err(misrouted) => {
+            return hint_response(
+                StatusCode::from_u16(misrouted.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                &misrouted.hint(),
+            )
+        }
+    };
     let deadline = tokio::time::Instant::now() + config.request_timeout;
     let now = unix_now();
     if app.authenticator.is_none() {
@@ -280,15 +293,15 @@ in the server's keys file.",
             }
         }
     };
-    if let Some(refused) = wait_for_sequence(app, parts, deadline).await {
+    if let Some(refused) = wait_for_sequence(store, parts, deadline).await {
         return refused;
     }
     let is_write = write.is_some();
     let mut response = match write {
-        Some(write) => apply_write(app, route, target, write, deadline).await,
-        None => query(app, target, deadline).await,
+        Some(write) => apply_write(app, store, route, target, write, deadline).await,
+        None => query(app, store, target, deadline).await,
     };
-    if let Some(sequence) = &app.store.sequence {
+    if let Some(sequence) = &store.sequence {
         // A write's answer names a sequence that holds it; a read's, what
         // this node has applied.
         let named = if is_write { sequence.token() } else { sequence.current() };
@@ -303,7 +316,7 @@ in the server's keys file.",
 /// `GET /healthz`: 200 when the store is ready to answer, 503 while not
 /// (a replica's first copy). No authentication, and nothing else said.
 fn health(app: &App) -> HttpResponse {
-    if app.store.is_ready() {
+    if app.accounts.is_ready() {
         json_response(StatusCode::OK, "{\"ready\":true}".into())
     } else {
         json_response(StatusCode::SERVICE_UNAVAILABLE, "{\"ready\":false}".into())
@@ -323,7 +336,7 @@ const MAX_SEQUENCE_WAIT: Duration = Duration::from_secs(5);
 /// this node has applied that change-stream sequence, for at most
 /// [`MAX_SEQUENCE_WAIT`] within the request's deadline; the refusal when it
 /// is malformed, not served here, or does not arrive in time.
-async fn wait_for_sequence(app: &App, parts: &Parts, deadline: tokio::time::Instant) -> Option<HttpResponse> {
+async fn wait_for_sequence(store: &ServedStore, parts: &Parts, deadline: tokio::time::Instant) -> Option<HttpResponse> {
     let value = parts.headers.get(MIN_SEQUENCE_HEADER)?;
     let Some(wanted) = value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok()) else {
         return Some(hint_response(
@@ -331,7 +344,7 @@ async fn wait_for_sequence(app: &App, parts: &Parts, deadline: tokio::time::Inst
             "X-Msgdex-Min-Sequence must be a stream sequence: the X-Msgdex-Sequence of a write's answer.",
         ));
     };
-    let Some(sequence) = &app.store.sequence else {
+    let Some(sequence) = &store.sequence else {
         return Some(hint_response(
             StatusCode::BAD_REQUEST,
             "This server follows no change stream; X-Msgdex-Min-Sequence is for `msgdex serve --stream` nodes.",
@@ -514,8 +527,8 @@ fn authenticate(
 
 /// Evaluates a request in a query slot on the blocking pool, within the
 /// request's deadline (which includes the wait for a slot).
-async fn query(app: &App, target: String, deadline: tokio::time::Instant) -> HttpResponse {
-    let engine = Arc::clone(&app.store.reads);
+async fn query(app: &App, store: &ServedStore, target: String, deadline: tokio::time::Instant) -> HttpResponse {
+    let engine = Arc::clone(&store.reads);
     in_slot(app, deadline, move || engine.respond(&target)).await
 }
 
@@ -525,12 +538,13 @@ async fn query(app: &App, target: String, deadline: tokio::time::Instant) -> Htt
 /// be applied: a retried PUT or DELETE is safe.
 async fn apply_write(
     app: &App,
+    store: &ServedStore,
     route: Route,
     target: String,
     body: WriteBody,
     deadline: tokio::time::Instant,
 ) -> HttpResponse {
-    let Some(writes) = app.store.writes.clone() else {
+    let Some(writes) = store.writes.clone() else {
         return hint_response(StatusCode::METHOD_NOT_ALLOWED, "This store is read-only.");
     };
     let id = target

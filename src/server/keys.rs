@@ -68,9 +68,14 @@ impl std::fmt::Debug for ApiKey {
 
 /// The keys file: the account this server answers for and the keys it
 /// knows (keys of other accounts are refused with 403).
+///
+/// A node holding several accounts takes a file without `account_id`:
+/// each request's key must then belong to the account the request names.
 #[derive(Clone, Debug, serde::Deserialize)]
 pub struct KeysFile {
-    /// The account served.
+    /// The account served; empty (absent from the file) for the keys of
+    /// several accounts.
+    #[serde(default)]
     pub account_id: String,
     /// Known keys.
     pub keys: Vec<ApiKey>,
@@ -114,8 +119,6 @@ pub enum KeysError {
 /// What [`KeysFile::validate`] refuses in a set of keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeysProblem {
-    /// The account served is empty.
-    EmptyAccount,
     /// There is no key.
     NoKeys,
     /// A key has an empty credential.
@@ -137,7 +140,6 @@ pub enum KeysProblem {
 impl fmt::Display for KeysProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeysProblem::EmptyAccount => f.write_str("`account_id` is empty; name the account this server answers for"),
             KeysProblem::NoKeys => f.write_str("the keys file holds no keys"),
             KeysProblem::EmptyCredential { key, field } => {
                 write!(f, "key {key} has an empty `{field}`; every credential must be a non-empty string")
@@ -224,7 +226,7 @@ impl KeysFile {
         Ok(Some(KeysFile { account_id, keys: vec![key] }))
     }
 
-    /// Refuses an empty account, no keys, a key with an empty field, and a
+    /// Refuses no keys, a key with an empty field, and a
     /// key listed twice.
     pub fn validate(&self) -> Result<(), KeysError> {
         self.problem().map_or(Ok(()), |problem| Err(KeysError::Invalid { path: None, problem }))
@@ -232,9 +234,6 @@ impl KeysFile {
 
     /// The first problem [`KeysFile::validate`] refuses, if any.
     fn problem(&self) -> Option<KeysProblem> {
-        if self.account_id.is_empty() {
-            return Some(KeysProblem::EmptyAccount);
-        }
         if self.keys.is_empty() {
             return Some(KeysProblem::NoKeys);
         }
@@ -274,8 +273,7 @@ mod tests {
         };
         let words = |file: KeysFile| file.validate().unwrap_err().to_string();
         assert_eq!(problem(file("a", vec![key("a", "k", "s")])), None);
-        assert_eq!(problem(file("", vec![key("a", "k", "s")])), Some(KeysProblem::EmptyAccount));
-        assert!(words(file("", vec![key("a", "k", "s")])).contains("account_id"));
+        assert_eq!(problem(file("", vec![key("a", "k", "s"), key("b", "l", "s")])), None, "a fleet's keys");
         assert!(words(file("a", vec![])).contains("no keys"));
         assert!(words(file("a", vec![key("a", "k", "")])).contains("key 1 has an empty `api_secret`"));
         assert_eq!(

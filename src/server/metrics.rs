@@ -91,9 +91,55 @@ struct Histogram {
     sum_micros: AtomicU64,
 }
 
-/// Gauges the embedding program adds to `/metrics`: it appends complete
-/// Prometheus lines (with `# HELP` and `# TYPE`) to the string.
-pub type ExtraGauges = Arc<dyn Fn(&mut String) + Send + Sync>;
+/// Gauges the embedding program adds to `/metrics`, set on the [`Gauges`]
+/// of each rendering.
+pub type ExtraGauges = Arc<dyn Fn(&mut Gauges) + Send + Sync>;
+
+/// The gauges of one `/metrics` rendering, grouped by name so that a gauge
+/// set once per account is one family with an `account` label.
+#[derive(Default)]
+pub struct Gauges {
+    families: BTreeMap<&'static str, GaugeFamily>,
+    account: Option<String>,
+}
+
+struct GaugeFamily {
+    help: &'static str,
+    /// Each sample's `account` label (none on a single-account server).
+    samples: Vec<(Option<String>, f64)>,
+}
+
+impl Gauges {
+    /// Sets the gauge `name` (for the account being rendered, if any).
+    pub fn set(&mut self, name: &'static str, help: &'static str, value: f64) {
+        let family = self.families.entry(name).or_insert_with(|| GaugeFamily { help, samples: Vec::new() });
+        family.samples.push((self.account.clone(), value));
+    }
+
+    /// Runs `set_gauges` with every gauge it sets labelled by `account`.
+    pub(crate) fn for_account(&mut self, account: &str, set_gauges: impl FnOnce(&mut Gauges)) {
+        let outer = self.account.replace(account.to_owned());
+        set_gauges(self);
+        self.account = outer;
+    }
+
+    fn render(&self, out: &mut String) {
+        for (name, family) in &self.families {
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} gauge", family.help);
+            for (account, value) in &family.samples {
+                match account {
+                    None => {
+                        let _ = writeln!(out, "{name} {value}");
+                    }
+                    Some(account) => {
+                        let escaped = account.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+                        let _ = writeln!(out, "{name}{{account=\"{escaped}\"}} {value}");
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The server's counters.
 #[derive(Default)]
@@ -131,7 +177,7 @@ impl Metrics {
 
     /// The text of `/metrics`, with the store's message count and the
     /// embedder's gauges.
-    pub(crate) fn render(&self, messages: u64, extra: Option<&ExtraGauges>) -> String {
+    pub(crate) fn render(&self, messages: u64, set_gauges: impl FnOnce(&mut Gauges)) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP msgdex_requests_total Requests answered, by route and status.\n");
         out.push_str("# TYPE msgdex_requests_total counter\n");
@@ -161,23 +207,17 @@ impl Metrics {
             let _ = writeln!(out, "msgdex_request_duration_seconds_sum{{route=\"{label}\"}} {sum}");
             let _ = writeln!(out, "msgdex_request_duration_seconds_count{{route=\"{label}\"}} {total}");
         }
-        gauge(
-            &mut out,
+        let mut gauges = Gauges::default();
+        gauges.set(
             "msgdex_open_connections",
             "Connections open now.",
             self.open_connections.load(Ordering::Relaxed) as f64,
         );
-        gauge(&mut out, "msgdex_messages", "Messages in the store served.", messages as f64);
-        if let Some(extra) = extra {
-            extra(&mut out);
-        }
+        gauges.set("msgdex_messages", "Messages in the stores served.", messages as f64);
+        set_gauges(&mut gauges);
+        gauges.render(&mut out);
         out
     }
-}
-
-/// Appends one gauge with its help line.
-pub fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
 }
 
 #[cfg(test)]
@@ -192,8 +232,12 @@ mod tests {
         metrics.record(Route::List, 200, Duration::from_millis(3));
         metrics.record(Route::List, 400, Duration::from_secs(20));
         metrics.record(Route::Put, 201, Duration::from_micros(10));
-        let extra: ExtraGauges = Arc::new(|out: &mut String| gauge(out, "msgdex_follower_lag_seconds", "Lag.", 1.5));
-        let text = metrics.render(42, Some(&extra));
+        let extra: ExtraGauges = Arc::new(|gauges: &mut Gauges| gauges.set("msgdex_follower_lag_seconds", "Lag.", 1.5));
+        let text = metrics.render(42, |gauges| {
+            extra(gauges);
+            gauges.for_account("a\"b", |gauges| gauges.set("msgdex_stream_applied_sequence", "Applied.", 7.0));
+            gauges.for_account("c", |gauges| gauges.set("msgdex_stream_applied_sequence", "Applied.", 9.0));
+        });
         for line in [
             "msgdex_requests_total{route=\"list\",status=\"200\"} 2",
             "msgdex_requests_total{route=\"list\",status=\"400\"} 1",
@@ -208,12 +252,15 @@ mod tests {
             "msgdex_open_connections 1",
             "msgdex_messages 42",
             "msgdex_follower_lag_seconds 1.5",
+            "msgdex_stream_applied_sequence{account=\"a\\\"b\"} 7",
+            "msgdex_stream_applied_sequence{account=\"c\"} 9",
         ] {
             assert!(text.lines().any(|candidate| candidate == line), "{line} missing from\n{text}");
         }
         assert!(!text.contains("route=\"batch\""), "routes never used are left out");
         drop(connection);
-        assert!(metrics.render(0, None).contains("msgdex_open_connections 0\n"));
+        assert_eq!(text.matches("# TYPE msgdex_stream_applied_sequence gauge").count(), 1, "one family");
+        assert!(metrics.render(0, |_| {}).contains("msgdex_open_connections 0\n"));
     }
 
     #[test]

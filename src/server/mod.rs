@@ -20,6 +20,7 @@
 //! only) and per client network (the rate counters' tables are capped).
 
 mod access_log;
+mod accounts;
 pub mod auth;
 mod config;
 mod connections;
@@ -37,9 +38,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use accounts::{NodeAddress, ServedAccounts};
 pub use config::{ConfigError, ServerConfig};
 pub use keys::{ApiKey, KeysError, KeysFile, KeysProblem, Scopes};
-pub use metrics::{gauge, ExtraGauges};
+pub use metrics::{ExtraGauges, Gauges};
 pub use served::{snapshot_gauges, AppliedSequence, ServedStore};
 pub use write_body::sha256_hex;
 
@@ -82,7 +84,7 @@ const LOG_DRAIN: Duration = Duration::from_secs(1);
 /// the listener's address as `bind`), and refused if `max_connections` does not fit this process's limit on open
 /// files. The first log line names the address served.
 pub async fn serve(
-    store: impl Into<ServedStore>,
+    store: impl Into<ServedAccounts>,
     mut config: ServerConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -93,12 +95,15 @@ pub async fn serve(
     config.bind = address;
     config.validate()?;
     check_open_file_limit(&config)?;
+    check_keys_cover(&store, &config)?;
     let log = AccessLog::start();
+    let accounts: Vec<&str> = store.accounts().collect();
+    let held = if accounts.is_empty() { String::new() } else { format!(" of accounts {}", accounts.join(", ")) };
     log.line(format!(
-        "msgdex: serving {} messages on http://{address} ({}; {})",
-        store.reads.message_count(),
+        "msgdex: serving {} messages{held} on http://{address} ({}; {})",
+        store.message_count(),
         if config.keys.is_some() { "signed requests only" } else { "no authentication, loopback Host only" },
-        if store.writes.is_some() { "writes taken" } else { "read-only" },
+        if store.takes_writes() { "writes taken" } else { "read-only" },
     ));
     let app = Arc::new(App::new(store, config, log));
     connections::accept_until(Arc::clone(&app), listener, shutdown).await;
@@ -113,6 +118,20 @@ pub async fn serve(
         app.log.finish(LOG_DRAIN);
     }
     Ok(())
+}
+
+/// A server of one store answers for the keys file's account, which must
+/// then be named; a server of several accounts checks each key against the
+/// account its request names.
+fn check_keys_cover(store: &ServedAccounts, config: &ServerConfig) -> Result<(), ConfigError> {
+    match &config.keys {
+        Some(keys) if store.is_single() && keys.account_id.is_empty() => Err(ConfigError(
+            "the keys file names no `account_id`: a server of one store answers for one account; \
+name it (only a node holding several accounts takes a keys file without one)"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_open_file_limit(config: &ServerConfig) -> Result<(), ConfigError> {
@@ -134,7 +153,7 @@ lower --max-connections or raise the limit (ulimit -n)",
 ///
 /// Raises this process's soft limit on open files to its hard limit first,
 /// so that `max_connections` can be used.
-pub fn run(store: impl Into<ServedStore>, config: ServerConfig) -> Result<(), ServeError> {
+pub fn run(store: impl Into<ServedAccounts>, config: ServerConfig) -> Result<(), ServeError> {
     let store = store.into();
     config.validate()?;
     crate::sys::raise_open_file_limit();

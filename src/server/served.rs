@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::metrics::{gauge, ExtraGauges};
+use super::metrics::{ExtraGauges, Gauges};
 use crate::engine::Engine;
 use crate::live::LiveEngine;
 use crate::write::Writable;
@@ -65,16 +65,14 @@ impl AppliedSequence {
 /// The `/metrics` gauges of a live store's snapshot: its sequence (the last
 /// write batch it holds) and its version.
 pub fn snapshot_gauges(engine: Arc<LiveEngine>) -> ExtraGauges {
-    Arc::new(move |out: &mut String| {
+    Arc::new(move |gauges: &mut Gauges| {
         let snapshot = engine.snapshot();
-        gauge(
-            out,
+        gauges.set(
             "msgdex_snapshot_sequence",
             "Sequence number of the last write batch in the snapshot queries see.",
             snapshot.sequence() as f64,
         );
-        gauge(
-            out,
+        gauges.set(
             "msgdex_snapshot_version",
             "Publications (write batches, flushes, merges, compactions) that made the snapshot queries see.",
             snapshot.version() as f64,
@@ -135,9 +133,9 @@ impl ServedStore {
     pub fn with_gauges(mut self, more: ExtraGauges) -> ServedStore {
         self.gauges = Some(match self.gauges.take() {
             None => more,
-            Some(earlier) => Arc::new(move |out: &mut String| {
-                earlier(out);
-                more(out);
+            Some(earlier) => Arc::new(move |gauges: &mut Gauges| {
+                earlier(gauges);
+                more(gauges);
             }),
         });
         self

@@ -21,33 +21,32 @@
 //! same store from the same stream whatever raced at the producers; a
 //! record that cannot be read is skipped by every replica alike, and said.
 
+mod assignment;
 mod publisher;
 mod replica;
 
 use std::fmt;
 
 pub use crate::server::AppliedSequence;
+pub use assignment::{check_account_name, Assignment, AssignmentError};
 pub use publisher::StreamWriter;
 pub use replica::follow_stream;
 
-/// Where an account's changes are.
+/// Where the accounts' changes are.
 #[derive(Clone, Debug)]
 pub struct StreamConfig {
     /// NATS server URLs (`nats://127.0.0.1:4222`); several for a cluster.
     pub servers: Vec<String>,
     /// The JetStream stream's name.
     pub stream: String,
-    /// The account whose changes this node follows.
-    pub account: String,
     /// Replicas of the stream in the cluster (1 to 5), when it is created.
     pub replicas: usize,
 }
 
-impl StreamConfig {
-    /// The subject of the account's changes.
-    pub fn subject(&self) -> String {
-        format!("msgdex.{}.changes", self.account)
-    }
+/// The subject of an account's changes: `msgdex.<account>.changes` (the
+/// account checked by [`check_account_name`]).
+pub fn subject_of(account: &str) -> String {
+    format!("msgdex.{account}.changes")
 }
 
 /// Why the stream could not be used.

@@ -7,34 +7,35 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 
-use super::{position_of, sequence_of, StreamConfig, StreamError};
+use super::{position_of, sequence_of, subject_of, StreamError};
 use crate::durable::record::parse_record;
 use crate::engine::Engine;
 use crate::live::LiveEngine;
 use crate::server::AppliedSequence;
 use crate::write::Write;
 
-/// Applies the account's changes to `engine` from the message after its
+/// Applies `account`'s changes to `engine` from the message after its
 /// source position, in stream order, until the stream or the store fails.
 /// `applied` is advanced after each message.
 pub async fn follow_stream(
     engine: Arc<LiveEngine>,
     stream: &async_nats::jetstream::stream::Stream,
-    config: &StreamConfig,
+    account: &str,
     applied: &AppliedSequence,
     mut report: impl FnMut(String),
 ) -> Result<(), StreamError> {
     use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+    let subject = subject_of(account);
     let start = sequence_of(engine.snapshot().source_position())?;
     applied.advance(start);
     let consumer = stream
         .create_consumer(OrderedConfig {
-            filter_subject: config.subject(),
+            filter_subject: subject.clone(),
             deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start + 1 },
             ..Default::default()
         })
         .await
-        .map_err(|error| StreamError::Nats(format!("cannot follow {}: {error}", config.subject())))?;
+        .map_err(|error| StreamError::Nats(format!("cannot follow {subject}: {error}")))?;
     let mut messages = consumer.messages().await.map_err(|error| StreamError::Nats(error.to_string()))?;
     loop {
         let message = match tokio::time::timeout(QUIET_CHECK, messages.next()).await {
@@ -47,10 +48,10 @@ pub async fn follow_stream(
                 // No message for the subject yet is not being behind; a
                 // failed check is taken as being behind (following again
                 // costs little).
-                let last = last_of(stream, config).await;
+                let last = last_of(stream, &subject).await;
                 if last > applied.current() {
                     return Err(StreamError::Nats(format!(
-                        "no message for {} s while the account's last is {last} and this node is at {}",
+                        "no message for {} s while the last of {subject} is {last} and this node is at {}",
                         QUIET_CHECK.as_secs(),
                         applied.current()
                     )));
@@ -83,9 +84,9 @@ pub async fn follow_stream(
 
 /// The sequence of the account's last message in the stream: 0 when it
 /// has none, `u64::MAX` when the stream cannot say (taken as being behind).
-async fn last_of(stream: &async_nats::jetstream::stream::Stream, config: &StreamConfig) -> u64 {
+async fn last_of(stream: &async_nats::jetstream::stream::Stream, subject: &str) -> u64 {
     use async_nats::jetstream::stream::LastRawMessageErrorKind;
-    match stream.get_last_raw_message_by_subject(&config.subject()).await {
+    match stream.get_last_raw_message_by_subject(subject).await {
         Ok(message) => message.sequence,
         Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => 0,
         Err(_) => u64::MAX,

@@ -125,8 +125,16 @@ pub(crate) struct StreamArgs {
     #[arg(long = "stream", value_name = "URLS")]
     pub(crate) servers: Option<String>,
     /// The account this node holds (default: the keys file's account).
-    #[arg(long, value_name = "ACCOUNT")]
+    #[arg(long, value_name = "ACCOUNT", conflicts_with = "assignment")]
     pub(crate) account: Option<String>,
+    /// The fleet's assignment file (which nodes hold which accounts): this
+    /// node holds the accounts listed with --node, each in its own
+    /// directory under --data, routed by X-CareHQ-AccountId.
+    #[arg(long, value_name = "FILE", requires = "node", requires = "servers")]
+    pub(crate) assignment: Option<PathBuf>,
+    /// This node's name in the assignment file.
+    #[arg(long, value_name = "NAME", requires = "assignment")]
+    pub(crate) node: Option<String>,
     /// The JetStream stream's name.
     #[arg(long, value_name = "NAME", default_value = "MSGDEX")]
     pub(crate) stream_name: String,

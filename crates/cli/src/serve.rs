@@ -51,8 +51,17 @@ pub(crate) fn serve(
     // Refuse a bad configuration before the data is loaded.
     config.validate().map_err(|error| error.to_string())?;
     if let Some(servers) = &options.stream.servers {
-        let account = account.ok_or("--stream needs the account: give --account (or a keys file)")?;
-        return crate::stream::serve_from_stream(data, limits, store, servers, account, options.stream, config);
+        let holding = match (&options.stream.assignment, &options.stream.node) {
+            (Some(path), Some(node)) => crate::stream::Holding::Assigned(
+                msgdex::stream::Assignment::read(path, node).map_err(|error| error.to_string())?,
+                node.clone(),
+            ),
+            _ => crate::stream::Holding::One(account.filter(|account| !account.is_empty()).ok_or(
+                "--stream needs the accounts held: give --account, a keys file naming its account, \
+or --assignment with --node",
+            )?),
+        };
+        return crate::stream::serve_from_stream(data, limits, store, servers, holding, options.stream, config);
     }
     let Some(upstream) = &options.follow.url else {
         let store = open_store(data, limits, store, bounds.read_only)?;

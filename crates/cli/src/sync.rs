@@ -12,7 +12,7 @@ use msgdex::follow::{
     follow, sync, Credentials, FollowEvent, FollowOptions, FollowerStatus, RetryPolicy, SyncOptions, SyncProgress,
     Upstream,
 };
-use msgdex::server::{gauge, KeysFile};
+use msgdex::server::{Gauges, KeysFile};
 use msgdex::{LiveEngine, StoreOptions};
 
 use crate::args::FollowArgs;
@@ -198,18 +198,16 @@ pub(crate) fn start_follower(
             })
             .map_err(|error| Failure::Message(format!("cannot start the follower: {error}")))?
     };
-    let gauges: msgdex::server::ExtraGauges = Arc::new(move |out: &mut String| {
+    let gauges: msgdex::server::ExtraGauges = Arc::new(move |gauges: &mut Gauges| {
         if let Some(lag) = status.lag_seconds() {
-            gauge(out, "msgdex_follower_lag_seconds", "Seconds since the follower last caught up.", lag as f64);
+            gauges.set("msgdex_follower_lag_seconds", "Seconds since the follower last caught up.", lag as f64);
         }
-        gauge(
-            out,
+        gauges.set(
             "msgdex_follower_last_caught_up_timestamp_seconds",
             "When the follower last caught up with its upstream (Unix seconds; 0 never).",
             status.last_caught_up.load(Ordering::Acquire) as f64,
         );
-        gauge(
-            out,
+        gauges.set(
             "msgdex_follower_failed_rounds",
             "Follower rounds that failed since the start.",
             status.failures.load(Ordering::Relaxed) as f64,

@@ -165,6 +165,73 @@ fn two_nodes_share_an_account_through_the_stream_across_a_kill() {
     assert!(reference.message_count() > 50);
 }
 
+fn account_header(account: &str) -> Vec<(String, String)> {
+    vec![("X-CareHQ-AccountId".to_owned(), account.to_owned())]
+}
+
+#[test]
+fn a_fleet_routes_each_account_to_the_nodes_that_hold_it() {
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let binds = [format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
+    let assignment = directory.path().join("assignment.json");
+    std::fs::write(
+        &assignment,
+        format!(
+            r#"{{"nodes": {{"n1": "http://{}", "n2": "http://{}"}},
+                "accounts": {{"acme": ["n1", "n2"], "globex": ["n2"]}}}}"#,
+            binds[0], binds[1]
+        ),
+    )
+    .unwrap();
+    let start = |name: &str, bind: &str| {
+        let root = directory.path().join(name);
+        Server::start_serving_at(
+            root.to_str().unwrap(),
+            bind,
+            &["--no-auth", "--stream", &nats.url, "--assignment", assignment.to_str().unwrap(), "--node", name],
+            Stderr::Drained,
+        )
+    };
+    let (n1, n2) = (start("n1", &binds[0]), start("n2", &binds[1]));
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+    let json = [("Content-Type".to_owned(), "application/json".to_owned())];
+    let write = |address: &str, account: &str, id: &str| {
+        let message = Message { id: id.to_owned(), ..messages[0].clone() };
+        let headers = [json.to_vec(), account_header(account)].concat();
+        let answer = http_with_body(address, "PUT", &format!("/v1/messages/{id}"), &headers, &message.to_json());
+        assert!(answer.status < 300, "PUT {id} for {account} on {address}: {}", answer.body);
+        answer.headers.lines().find_map(|line| line.strip_prefix("x-msgdex-sequence:")).unwrap().trim().to_owned()
+    };
+    let read = |address: &str, account: &str, id: &str, sequence: &str| {
+        let headers = [account_header(account), vec![("X-Msgdex-Min-Sequence".into(), sequence.into())]].concat();
+        http(address, "GET", &format!("/v1/messages/{id}"), &headers).status
+    };
+    // acme is held by both nodes: a write on one is read on the other.
+    let sequence = write(&n1.address, "acme", "a1");
+    assert_eq!(read(&n2.address, "acme", "a1", &sequence), 200);
+    // globex only by n2, and its messages stay in globex.
+    let sequence = write(&n2.address, "globex", "g1");
+    assert_eq!(read(&n2.address, "globex", "g1", &sequence), 200);
+    // (A sequence is its account's: acme's reads wait for acme's writes.)
+    assert_eq!(read(&n2.address, "acme", "g1", "0"), 404, "accounts do not see each other's messages");
+    assert_eq!(read(&n2.address, "globex", "a1", "0"), 404);
+    // n1 names the node that holds globex; unknown accounts and requests
+    // naming none are refused, with what to do.
+    let misdirected = http(&n1.address, "GET", "/v1/messages", &account_header("globex"));
+    assert_eq!(misdirected.status, 421, "{}", misdirected.body);
+    assert!(misdirected.hint().contains(&format!("n2 (http://{})", binds[1])), "{}", misdirected.body);
+    let unknown = http(&n1.address, "GET", "/v1/messages", &account_header("initech"));
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert!(unknown.hint().contains("No node of this fleet holds account \"initech\""), "{}", unknown.body);
+    let unnamed = http(&n2.address, "GET", "/v1/messages", &[]);
+    assert_eq!(unnamed.status, 400, "{}", unnamed.body);
+    // Each account has its own data directory on each node that holds it.
+    let root = directory.path();
+    assert!(root.join("n1/acme").is_dir() && root.join("n2/acme").is_dir() && root.join("n2/globex").is_dir());
+    assert!(!root.join("n1/globex").exists(), "n1 keeps no directory for an account it does not hold");
+}
+
 /// Three `nats-server`s in one JetStream cluster on loopback.
 struct Cluster {
     nodes: Vec<Option<Child>>,

@@ -78,10 +78,15 @@ impl Server {
     /// Serves `data` (a path from the workspace root, or absolute) with our
     /// keys and `extra` arguments.
     pub fn start_serving(data: &str, extra: &[&str], stderr: Stderr) -> Server {
+        Server::start_serving_at(data, &format!("127.0.0.1:{}", free_port()), extra, stderr)
+    }
+
+    /// Serves `data` on `bind` (a loopback address) with our keys and
+    /// `extra` arguments.
+    pub fn start_serving_at(data: &str, bind: &str, extra: &[&str], stderr: Stderr) -> Server {
         let keys = tempfile::tempdir().unwrap();
         let keys_path = write_keys(keys.path());
-        let port = free_port();
-        let bind = format!("127.0.0.1:{port}");
+        let bind = bind.to_owned();
         let mut arguments: Vec<String> =
             vec!["serve".into(), "--data".into(), data.into(), "--bind".into(), bind.clone()];
         if !extra.contains(&"--no-auth") {
