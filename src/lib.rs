@@ -100,7 +100,8 @@ mod write;
 mod write_request;
 
 pub use durable::{
-    check, create, import, CheckReport, CutTail, ImportReport, Recovery, StoreError, StoreOptions, SyncPolicy,
+    check, create, import, install_checkpoint, CheckReport, CheckpointFiles, CheckpointManifest, CutTail, ImportReport,
+    Recovery, StoreError, StoreOptions, SyncPolicy,
 };
 pub use engine::Engine;
 pub use explain::Explanation;

@@ -61,7 +61,7 @@ pub(crate) struct Manifest {
 }
 
 impl Manifest {
-    fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         // Format 1 has no position line: a store that never had a position
         // stays readable by builds that know only format 1.
         let format = if self.position.is_some() { MANIFEST_FORMAT_WITH_POSITION } else { MANIFEST_FORMAT };
@@ -76,7 +76,7 @@ impl Manifest {
         format!("{body}crc32c {:08x}\n", crc32c::crc32c(body.as_bytes()))
     }
 
-    fn parse(text: &str, path: &Path) -> Result<Manifest, StoreError> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Manifest, StoreError> {
         let damaged = |problem: &str| StoreError::corrupt(path, 0, problem.to_owned());
         let (body, checksum_line) = text
             .trim_end_matches('\n')

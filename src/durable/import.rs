@@ -70,7 +70,7 @@ fn write_new_directory(engine: &FastEngine, into: &Path) -> Result<ImportReport,
     }
 }
 
-fn parent_of(path: &Path) -> PathBuf {
+pub(super) fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
@@ -78,7 +78,7 @@ fn parent_of(path: &Path) -> PathBuf {
 }
 
 /// A hidden name beside `into`, unique to this process.
-fn temporary_name(into: &Path) -> PathBuf {
+pub(super) fn temporary_name(into: &Path) -> PathBuf {
     let name = into.file_name().map_or_else(|| "store".into(), |name| name.to_string_lossy().into_owned());
     parent_of(into).join(format!(".{name}.importing-{}", std::process::id()))
 }

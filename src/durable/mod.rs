@@ -21,6 +21,7 @@
 //!  replay.rs     reading the log back, cutting a torn end
 //!  import.rs     a data directory made from a JSON file
 //!  check.rs      verifying every checksum and every index
+//!  transfer.rs   a checkpoint's files, read here and installed elsewhere
 //!  error.rs      StoreError
 //! ```
 //!
@@ -36,6 +37,7 @@ mod import;
 pub(crate) mod log;
 pub(crate) mod record;
 pub(crate) mod replay;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -44,6 +46,7 @@ pub use error::StoreError;
 pub use import::{create, import, ImportReport};
 pub use log::{LogFaults, SyncPolicy};
 pub use replay::CutTail;
+pub use transfer::{install_checkpoint, CheckpointFiles, CheckpointManifest};
 
 use crate::live::LivePolicy;
 

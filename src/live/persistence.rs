@@ -193,6 +193,11 @@ impl LiveEngine {
         self.shared.durable.get().map(|durable| &durable.recovery)
     }
 
+    /// The data directory the store is on, if it is on one.
+    pub(crate) fn directory(&self) -> Option<&Path> {
+        self.shared.durable.get().map(|durable| durable.directory.as_path())
+    }
+
     /// Why the last checkpoint failed, if it did: the store stays correct
     /// (the log holds every write) but reopening replays more of it.
     pub fn checkpoint_failure(&self) -> Option<String> {

@@ -24,6 +24,7 @@
 mod assignment;
 mod publisher;
 mod replica;
+mod snapshot;
 
 use std::fmt;
 
@@ -31,6 +32,7 @@ pub use crate::server::AppliedSequence;
 pub use assignment::{check_account_name, Assignment, AssignmentError};
 pub use publisher::StreamWriter;
 pub use replica::follow_stream;
+pub use snapshot::{bootstrap, publish_snapshot, snapshot_bucket, PublishedSnapshot};
 
 /// Where the accounts' changes are.
 #[derive(Clone, Debug)]

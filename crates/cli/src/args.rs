@@ -132,6 +132,11 @@ pub(crate) struct StreamArgs {
     /// directory under --data, routed by X-CareHQ-AccountId.
     #[arg(long, value_name = "FILE", requires = "node", requires = "servers")]
     pub(crate) assignment: Option<PathBuf>,
+    /// Publish each account's checkpoint to the stream's object store every
+    /// this many seconds (when the account changed), for new replicas to
+    /// start from: one node per account should.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub(crate) snapshot_every: Option<std::time::Duration>,
     /// This node's name in the assignment file.
     #[arg(long, value_name = "NAME", requires = "assignment")]
     pub(crate) node: Option<String>,

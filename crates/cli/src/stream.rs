@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use msgdex::server::{run, snapshot_gauges, Gauges, ServedAccounts, ServedStore, ServerConfig};
 use msgdex::stream::{
-    check_account_name, connect, follow_stream, subject_of, AppliedSequence, Assignment, StreamConfig, StreamWriter,
+    bootstrap, check_account_name, connect, follow_stream, publish_snapshot, subject_of, AppliedSequence, Assignment,
+    StreamConfig, StreamWriter,
 };
 use msgdex::QueryLimits;
 
@@ -70,8 +71,48 @@ pub(crate) fn serve_from_stream(
         nats.block_on(connect(&stream_config)).map_err(|error| Failure::Message(error.to_string()))?;
     let mut stores = Vec::new();
     for (account, directory) in &accounts {
+        if !directory.exists() {
+            // A new replica starts from the account's snapshot, if any.
+            let started = std::time::Instant::now();
+            match nats.block_on(bootstrap(&context, &stream_config, account, directory)) {
+                Ok(Some(sequence)) => say(&format!(
+                    "{account}: made from the snapshot at stream sequence {sequence} in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                )),
+                Ok(None) => {}
+                Err(error) => return Err(Failure::Message(format!("{account}: {error}"))),
+            }
+        }
         let engine = Arc::new(crate::sync::open_replica(directory, store.clone())?.with_limits(limits));
         let applied = AppliedSequence::new(0);
+        if let Some(every) = args.snapshot_every {
+            let (context, stream_config, account, engine, applied) =
+                (context.clone(), stream_config.clone(), account.clone(), Arc::clone(&engine), applied.clone());
+            nats.spawn(async move {
+                let mut published = 0;
+                loop {
+                    tokio::time::sleep(every).await;
+                    let at = applied.current();
+                    if at == published {
+                        continue;
+                    }
+                    match publish_snapshot(&context, &stream_config, &account, Arc::clone(&engine)).await {
+                        Ok(snapshot) => {
+                            published = at;
+                            if snapshot.published {
+                                say(&format!(
+                                    "{account}: published a snapshot at stream sequence {} ({} bytes{})",
+                                    snapshot.sequence,
+                                    snapshot.base_bytes,
+                                    if snapshot.uploaded { "" } else { ", its base already there" }
+                                ));
+                            }
+                        }
+                        Err(error) => warn(&format!("{account}: no snapshot published: {error}")),
+                    }
+                }
+            });
+        }
         {
             let (engine, applied, stream, account) =
                 (Arc::clone(&engine), applied.clone(), stream.clone(), account.clone());
@@ -125,4 +166,10 @@ pub(crate) fn serve_from_stream(
     let result = run(served, config).map_err(|error| Failure::Message(error.to_string()));
     nats.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// A line of news on stderr (not a warning).
+fn say(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "msgdex stream: {text}");
 }

@@ -83,6 +83,87 @@ fn mismatches(address: &str, reference: &dyn Engine, targets: &[String]) -> usiz
         .count()
 }
 
+/// A random PUT or DELETE (of one of 120 ids) sent to `address` and
+/// applied to `reference`; the answer, the method and the target.
+fn write_randomly(
+    address: &str,
+    reference: &LiveReference,
+    rng: &mut Rng,
+    messages: &[Message],
+    present: &mut Vec<String>,
+) -> (Answer, &'static str, String) {
+    let (write, method, body) = if rng.chance(0.2) && !present.is_empty() {
+        let id = present.swap_remove(rng.below(present.len() as u64) as usize);
+        (Write::Delete(id), "DELETE", String::new())
+    } else {
+        let id = format!("m{}", rng.below(120));
+        let message = Message { id: id.clone(), ..rng.pick(messages).clone() };
+        let body = message.to_json();
+        if !present.contains(&id) {
+            present.push(id);
+        }
+        (Write::Upsert(message), "PUT", body)
+    };
+    let target = format!("/v1/messages/{}", write.id());
+    let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+    let answer = http_with_body(address, method, &target, &headers, &body);
+    assert!(answer.status < 300, "{method} {target} on {address}: {} {}", answer.status, answer.body);
+    reference.apply(vec![write]).unwrap();
+    (answer, method, target)
+}
+
+/// Waits up to `limit` for every node to answer every target as
+/// `reference` does; the mismatches of each node at the end.
+fn converge(nodes: &[&Server], reference: &dyn Engine, limit: Duration) -> Vec<usize> {
+    let targets = targets();
+    let deadline = Instant::now() + limit;
+    loop {
+        let wrong: Vec<usize> = nodes.iter().map(|node| mismatches(&node.address, reference, &targets)).collect();
+        if wrong.iter().all(|&count| count == 0) || Instant::now() > deadline {
+            return wrong;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The number after `prefix` in a server's stderr (its last mention).
+fn said_number(server: &Server, prefix: &str) -> u64 {
+    let said = server.stderr.lock().unwrap().clone();
+    let at = said.rfind(prefix).unwrap_or_else(|| panic!("{prefix:?} not said in\n{said}")) + prefix.len();
+    said[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_new_replica_starts_from_the_published_snapshot_and_the_stream_after_it() {
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let snapshotting = &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--snapshot-every", "0.2"];
+    let node_a = Server::start_serving(directory.path().join("a.db").to_str().unwrap(), snapshotting, Stderr::Drained);
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+    let reference = LiveReference::new(ReferenceEngine::new(vec![]));
+    let (mut rng, mut present) = (Rng::new(5), Vec::new());
+    for _ in 0..150 {
+        write_randomly(&node_a.address, &reference, &mut rng, &messages, &mut present);
+    }
+    let published = "published a snapshot at stream sequence ";
+    assert!(node_a.wait_for_stderr(published, Duration::from_secs(20)), "node a published no snapshot");
+    let snapshot = said_number(&node_a, published);
+    // The tail: written after the snapshot, to be read from the stream.
+    for _ in 0..100 {
+        write_randomly(&node_a.address, &reference, &mut rng, &messages, &mut present);
+    }
+    let node_b = node(&directory.path().join("b.db"), &nats);
+    let made = "made from the snapshot at stream sequence ";
+    assert!(node_b.wait_for_stderr(made, Duration::from_secs(5)), "{}", node_b.stderr.lock().unwrap());
+    let started_at = said_number(&node_b, made);
+    assert!(started_at >= snapshot && started_at < 250, "b started at {started_at}; a published {snapshot}");
+    assert_eq!(
+        converge(&[&node_a, &node_b], &reference, Duration::from_secs(30)),
+        [0, 0],
+        "targets where a and b differ from the reference"
+    );
+}
+
 #[test]
 fn two_nodes_share_an_account_through_the_stream_across_a_kill() {
     let nats = Nats::start();
@@ -106,23 +187,7 @@ fn two_nodes_share_an_account_through_the_stream_across_a_kill() {
             Some(b) if number % 2 == 1 => b.address.clone(),
             _ => node_a.address.clone(),
         };
-        let (write, method, body) = if rng.chance(0.2) && !present.is_empty() {
-            let id = present.swap_remove(rng.below(present.len() as u64) as usize);
-            (Write::Delete(id), "DELETE", String::new())
-        } else {
-            let id = format!("m{}", rng.below(120));
-            let message = Message { id: id.clone(), ..rng.pick(&messages).clone() };
-            let body = message.to_json();
-            if !present.contains(&id) {
-                present.push(id);
-            }
-            (Write::Upsert(message), "PUT", body)
-        };
-        let target = format!("/v1/messages/{}", write.id());
-        let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
-        let answer = http_with_body(&address, method, &target, &headers, &body);
-        assert!(answer.status < 300, "{method} {target} on {address}: {} {}", answer.status, answer.body);
-        reference.apply(vec![write]).unwrap();
+        let (answer, method, target) = write_randomly(&address, &reference, &mut rng, &messages, &mut present);
         // Read-your-writes on the node that took it, at once; on the other,
         // when the read names the sequence of the write's answer.
         let wanted = if method == "PUT" { 200 } else { 404 };
@@ -150,18 +215,12 @@ fn two_nodes_share_an_account_through_the_stream_across_a_kill() {
     assert!(started.elapsed() < Duration::from_secs(8));
     let malformed = http(&node_a.address, "GET", "/v1/messages", &[("X-Msgdex-Min-Sequence".into(), "soon".into())]);
     assert_eq!(malformed.status, 400);
-    let targets = targets();
-    let deadline = Instant::now() + Duration::from_secs(30);
     let node_b = node_b.unwrap();
-    let mut wrong = (usize::MAX, usize::MAX);
-    while Instant::now() < deadline {
-        wrong = (mismatches(&node_a.address, &reference, &targets), mismatches(&node_b.address, &reference, &targets));
-        if wrong == (0, 0) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert_eq!(wrong, (0, 0), "targets (of {}) where node a and node b differ from the reference", targets.len());
+    assert_eq!(
+        converge(&[&node_a, &node_b], &reference, Duration::from_secs(30)),
+        [0, 0],
+        "targets where a and b differ from the reference"
+    );
     assert!(reference.message_count() > 50);
 }
 
@@ -330,20 +389,10 @@ fn nodes_converge_on_a_three_server_cluster_when_a_server_and_a_node_die() {
         }
         reference.apply(vec![Write::Upsert(message)]).unwrap();
     }
-    let targets = targets();
     let replica_b = replica_b.unwrap();
-    let nodes = [&writer, &replica_b, &replica_c];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut wrong = vec![usize::MAX; 3];
-    while Instant::now() < deadline {
-        wrong = nodes.iter().map(|node| mismatches(&node.address, &reference, &targets)).collect();
-        if wrong.iter().all(|&count| count == 0) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let wrong = converge(&[&writer, &replica_b, &replica_c], &reference, Duration::from_secs(60));
     eprintln!("converged at {:?}", started.elapsed());
-    assert_eq!(wrong, [0, 0, 0], "targets (of {}) where each node differs from the reference", targets.len());
+    assert_eq!(wrong, [0, 0, 0], "targets where each node differs from the reference");
 }
 
 /// Measures how fast a new node applies the stream: `MSGDEX_STREAM_MESSAGES`

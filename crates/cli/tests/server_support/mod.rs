@@ -38,6 +38,8 @@ pub struct Server {
     pub address: String,
     /// The undrained pipe, held open so that writes to it block.
     pub stuck_stderr: Option<BufReader<ChildStderr>>,
+    /// What a drained stderr said so far (from its first line).
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
     _keys: tempfile::TempDir,
 }
 
@@ -105,6 +107,7 @@ impl Server {
         };
         let mut child = command.current_dir(ROOT).stdout(Stdio::null()).spawn().unwrap();
         let mut stuck_stderr = None;
+        let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         if stderr != Stderr::Closed {
             let mut pipe = BufReader::new(child.stderr.take().unwrap());
             // The first line names the address (a follower's lines may come
@@ -113,8 +116,9 @@ impl Server {
             for _ in 0..100 {
                 first.clear();
                 pipe.read_line(&mut first).unwrap();
+                said.lock().unwrap().push_str(&first);
                 if first.contains(&format!("http://{bind}"))
-                    || !(first.starts_with("msgdex sync") || first.starts_with("msgdex follow"))
+                    || !["msgdex sync", "msgdex follow", "msgdex stream"].iter().any(|news| first.starts_with(news))
                 {
                     break;
                 }
@@ -122,18 +126,34 @@ impl Server {
             assert!(first.contains(&format!("http://{bind}")), "the first line names the address: {first:?}");
             if stderr == Stderr::Drained {
                 let log_path = access_log_path(&bind);
+                let said = std::sync::Arc::clone(&said);
                 std::thread::spawn(move || {
-                    let mut log = String::new();
-                    let _ = pipe.read_to_string(&mut log);
-                    let _ = std::fs::write(log_path, log);
+                    let mut line = String::new();
+                    while pipe.read_line(&mut line).is_ok_and(|read| read > 0) {
+                        said.lock().unwrap().push_str(&line);
+                        line.clear();
+                    }
+                    let _ = std::fs::write(log_path, said.lock().unwrap().as_str());
                 });
             } else {
                 stuck_stderr = Some(pipe);
             }
         }
-        let server = Server { child, address: bind, stuck_stderr, _keys: keys };
+        let server = Server { child, address: bind, stuck_stderr, stderr: said, _keys: keys };
         server.wait_until_listening();
         server
+    }
+
+    /// Waits up to `limit` for a drained stderr to say `needle`.
+    pub fn wait_for_stderr(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.stderr.lock().unwrap().contains(needle) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 
     fn wait_until_listening(&self) {
