@@ -46,7 +46,7 @@ pub use error::StoreError;
 pub use import::{create, import, ImportReport};
 pub use log::{LogFaults, SyncPolicy};
 pub use replay::CutTail;
-pub use transfer::{install_checkpoint, CheckpointFiles, CheckpointManifest};
+pub use transfer::{install_checkpoint, is_transferable_file_name, CheckpointFiles, CheckpointManifest};
 
 use crate::live::LivePolicy;
 

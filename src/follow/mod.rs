@@ -24,6 +24,7 @@
 mod cursor;
 mod pull;
 mod reconcile;
+mod target;
 mod upstream;
 
 use std::fmt;
@@ -31,9 +32,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use cursor::Cursor;
+pub use target::FollowTarget;
 pub use upstream::{Credentials, RetryPolicy, Upstream, UpstreamError};
 
-use crate::live::LiveEngine;
 use pull::{Pull, Sink};
 
 /// Why a sync stopped.
@@ -109,7 +110,7 @@ impl Default for SyncOptions {
 /// record of deletes. A message deleted during the first copy stays in
 /// the replica until the next one.
 pub fn sync(
-    engine: &LiveEngine,
+    engine: &dyn FollowTarget,
     upstream: &mut Upstream,
     options: &SyncOptions,
     progress: &mut dyn FnMut(&SyncProgress),
@@ -120,13 +121,13 @@ pub fn sync(
 /// One round of [`sync`], its peek starting at `peek` (see the pull) and
 /// leaving it where it ended.
 fn sync_round(
-    engine: &LiveEngine,
+    engine: &dyn FollowTarget,
     upstream: &mut Upstream,
     options: &SyncOptions,
     peek: &mut Option<crate::model::DateTime>,
     progress: &mut dyn FnMut(&SyncProgress),
 ) -> Result<SyncProgress, SyncError> {
-    let stored = engine.snapshot().source_position().map(str::to_owned);
+    let stored = engine.cursor_position();
     let cursor = Cursor::from_position(stored.as_deref()).map_err(SyncError::Cursor)?;
     let sink = Sink {
         engine,
@@ -192,7 +193,7 @@ pub struct FollowOptions {
 /// reconciliation every reconcile period, failures reported to `events`
 /// and retried at the next round.
 pub fn follow(
-    engine: &LiveEngine,
+    engine: &dyn FollowTarget,
     upstream: &mut Upstream,
     options: &FollowOptions,
     status: &FollowerStatus,

@@ -26,9 +26,8 @@ use std::time::{Duration, Instant};
 
 use super::cursor::Cursor;
 use super::upstream::{Upstream, UpstreamPage};
+use super::FollowTarget;
 use super::{SyncError, SyncProgress};
-use crate::engine::Engine;
-use crate::live::LiveEngine;
 use crate::model::{DateTime, Field, Message};
 use crate::write::Write;
 
@@ -96,7 +95,7 @@ pub(crate) struct Pull<'a> {
 
 /// Where pages are applied, and the progress reported as they are.
 pub(crate) struct Sink<'a> {
-    pub(crate) engine: &'a LiveEngine,
+    pub(crate) engine: &'a dyn FollowTarget,
     pub(crate) progress: &'a mut dyn FnMut(&SyncProgress),
     pub(crate) report: SyncProgress,
     pub(crate) started: Instant,
@@ -282,7 +281,7 @@ impl Sink<'_> {
         if !writes.upserts.is_empty() || moved {
             self.report.applied += writes.upserts.len() as u64;
             let position = cursor.to_position();
-            self.engine.apply_at(writes.upserts, &position).map_err(|error| SyncError::Store(error.to_string()))?;
+            self.engine.apply_at(writes.upserts, &position).map_err(SyncError::Store)?;
             self.position = Some(cursor.clone());
         }
         self.report.elapsed = self.started.elapsed();
@@ -301,7 +300,7 @@ pub(crate) struct Changed {
 /// The messages of `messages` that are absent from `engine` or differ
 /// from its copy, as upserts (a message listed twice is upserted twice,
 /// the later version last).
-pub(crate) fn changed(engine: &LiveEngine, messages: Vec<Message>) -> Changed {
+pub(crate) fn changed(engine: &dyn FollowTarget, messages: Vec<Message>) -> Changed {
     let seen = messages.len() as u64;
     let mut local = Vec::new();
     let mut upserts: Vec<Write> = Vec::new();

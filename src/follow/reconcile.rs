@@ -30,7 +30,7 @@ impl Pull<'_> {
     /// Reconciles the store with the upstream, keeping `cursor`.
     pub(crate) fn reconcile(&mut self, cursor: &Cursor) -> Result<(), SyncError> {
         let upstream = self.upstream_ids()?;
-        let local = local_ids(self.sink.engine);
+        let local = self.sink.engine.live_ids();
         let lacking: Vec<String> = upstream.keys().filter(|id| !local.contains(*id)).cloned().collect();
         let null_modified: Vec<String> = upstream
             .iter()
@@ -48,10 +48,7 @@ impl Pull<'_> {
                 ids.iter().filter(|id| !still_there.contains(*id)).map(|id| Write::Delete(id.clone())).collect();
             if !deletes.is_empty() {
                 self.sink.report.deleted += deletes.len() as u64;
-                self.sink
-                    .engine
-                    .apply_at(deletes, &cursor.to_position())
-                    .map_err(|error| SyncError::Store(error.to_string()))?;
+                self.sink.engine.apply_at(deletes, &cursor.to_position()).map_err(SyncError::Store)?;
             }
         }
         Ok(())
@@ -106,9 +103,4 @@ impl Pull<'_> {
         }
         Ok(found)
     }
-}
-
-/// Every `_id` of the store.
-fn local_ids(engine: &crate::live::LiveEngine) -> BTreeSet<String> {
-    engine.snapshot().state().live_ids().map(std::borrow::Cow::into_owned).collect()
 }

@@ -28,10 +28,14 @@ mod snapshot;
 
 use std::fmt;
 
+/// The NATS client the stream's functions take (its JetStream context and
+/// stream handles).
+pub use async_nats;
+
 pub use crate::server::AppliedSequence;
 pub use assignment::{check_account_name, Assignment, AssignmentError};
 pub use publisher::StreamWriter;
-pub use replica::follow_stream;
+pub use replica::{follow_stream, last_sequence};
 pub use snapshot::{bootstrap, publish_snapshot, snapshot_bucket, PublishedSnapshot};
 
 /// Where the accounts' changes are.
@@ -74,17 +78,40 @@ impl fmt::Display for StreamError {
 
 impl std::error::Error for StreamError {}
 
-/// The source position of a store that applied the stream up to `sequence`.
-pub fn position_of(sequence: u64) -> String {
-    format!("stream {sequence}")
+/// The source position of a store that applied the stream up to
+/// `sequence`, where the last record that carried a producer's own
+/// position (a `msgdex sync --to-stream` cursor) carried `producer`:
+/// `stream <sequence>`, or `stream <sequence> after <producer>`.
+pub fn position_of(sequence: u64, producer: Option<&str>) -> String {
+    match producer {
+        None => format!("stream {sequence}"),
+        Some(producer) => format!("stream {sequence} after {producer}"),
+    }
 }
 
 /// The stream sequence a store has applied (0: none), from its source
 /// position; an error for a position of another kind (a `msgdex sync`
 /// replica's cursor).
 pub fn sequence_of(position: Option<&str>) -> Result<u64, StreamError> {
-    let Some(text) = position else { return Ok(0) };
-    text.strip_prefix("stream ").and_then(|number| number.parse().ok()).ok_or_else(|| {
+    Ok(parse_position(position)?.0)
+}
+
+/// The producer's position a store's stream position carries (see
+/// [`position_of`]).
+pub fn producer_position_of(position: Option<&str>) -> Result<Option<&str>, StreamError> {
+    Ok(parse_position(position)?.1)
+}
+
+fn parse_position(position: Option<&str>) -> Result<(u64, Option<&str>), StreamError> {
+    let Some(text) = position else { return Ok((0, None)) };
+    let parsed = text.strip_prefix("stream ").and_then(|rest| {
+        let (number, producer) = match rest.split_once(" after ") {
+            Some((number, producer)) => (number, Some(producer)),
+            None => (rest, None),
+        };
+        Some((number.parse().ok()?, producer))
+    });
+    parsed.ok_or_else(|| {
         StreamError::Position(format!(
             "the store's source position {text:?} is not a stream sequence: it follows another source; \
              use a new data directory"
@@ -134,7 +161,12 @@ mod tests {
     #[test]
     fn positions_round_trip_and_foreign_ones_are_refused() {
         assert_eq!(sequence_of(None).unwrap(), 0);
-        assert_eq!(sequence_of(Some(&position_of(42))).unwrap(), 42);
+        assert_eq!(sequence_of(Some(&position_of(42, None))).unwrap(), 42);
+        let cursor = r#"{"sync":1,"modified_from":"2026-01-01 00:00:00 after","copied":true}"#;
+        let carrying = position_of(43, Some(cursor));
+        assert_eq!(sequence_of(Some(&carrying)).unwrap(), 43);
+        assert_eq!(producer_position_of(Some(&carrying)).unwrap(), Some(cursor), "the first ' after ' splits");
+        assert_eq!(producer_position_of(Some(&position_of(44, None))).unwrap(), None);
         assert!(sequence_of(Some(r#"{"sync":1}"#)).unwrap_err().to_string().contains("another source"));
         assert!(sequence_of(Some("stream x")).is_err());
     }

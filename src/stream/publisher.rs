@@ -74,21 +74,69 @@ impl Engine for StreamWriter {
     }
 }
 
+impl StreamWriter {
+    /// Publishes `batch` as one record (with a producer's `position`), and
+    /// waits up to [`APPLY_WAIT`] for this node to apply it; the stream
+    /// sequence that holds it, and whether this node applied it in time.
+    fn publish_batch(&self, batch: &[Write], position: Option<&str>) -> Result<(u64, bool), String> {
+        let payload = encode_record_payload(batch, position)?;
+        let sequence = self.publish(record_bytes(0, &payload)).map_err(|why| {
+            format!("the change stream did not acknowledge the batch ({why}); it may or may not be applied")
+        })?;
+        self.applied.note_published(sequence);
+        let applied = self.applied.clone();
+        let in_time = self.runtime.block_on(async move { applied.wait_for(sequence, APPLY_WAIT).await });
+        Ok((sequence, in_time))
+    }
+}
+
 impl Writable for StreamWriter {
     /// Checked against this node's store as a local write is (another node's
     /// write may race it; replicas apply the stream idempotently), then
     /// published; `Ok` once the stream acknowledged it.
     fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
         let outcomes = check_batch(&batch, |id| self.engine.retrieve_into(id, &mut Vec::new()))?;
-        let refuse =
-            |why: String| WriteError { position: 0, batch_len: batch.len(), problem: WriteProblem::Storage(why) };
-        let payload = encode_record_payload(&batch, None).map_err(refuse)?;
-        let sequence = self.publish(record_bytes(0, &payload)).map_err(|why| {
-            refuse(format!("the change stream did not acknowledge the batch ({why}); it may or may not be applied"))
+        self.publish_batch(&batch, None).map_err(|why| WriteError {
+            position: 0,
+            batch_len: batch.len(),
+            problem: WriteProblem::Storage(why),
         })?;
-        self.applied.note_published(sequence);
-        let applied = self.applied.clone();
-        self.runtime.block_on(async move { applied.wait_for(sequence, APPLY_WAIT).await });
         Ok(outcomes)
+    }
+}
+
+/// `msgdex sync --to-stream`: a follower whose pages go through the stream,
+/// each record carrying the follower's cursor, and whose local copy is this
+/// node's store, kept by the stream. Every node of the account learns the
+/// cursor with the records, so any of them can take the follower over.
+#[cfg(feature = "follow")]
+impl crate::follow::FollowTarget for StreamWriter {
+    fn cursor_position(&self) -> Option<String> {
+        let position = self.engine.snapshot().source_position().map(str::to_owned);
+        super::producer_position_of(position.as_deref()).ok().flatten().map(str::to_owned)
+    }
+
+    fn retrieve_into(&self, id: &str, out: &mut Vec<u8>) -> bool {
+        Engine::retrieve_into(self.engine.as_ref(), id, out)
+    }
+
+    fn live_ids(&self) -> std::collections::BTreeSet<String> {
+        crate::follow::FollowTarget::live_ids(self.engine.as_ref())
+    }
+
+    /// `Ok` once the stream holds the batch and this node applied it, so
+    /// that the follower's next comparison sees it.
+    fn apply_at(&self, writes: Vec<Write>, position: &str) -> Result<(), String> {
+        match self.publish_batch(&writes, Some(position))? {
+            (_, true) => Ok(()),
+            (sequence, false) => Err(format!(
+                "the stream holds the batch at sequence {sequence}, but this node did not apply it within {} s",
+                APPLY_WAIT.as_secs()
+            )),
+        }
+    }
+
+    fn hold_compactions(&self) -> crate::live::CompactionHold<'_> {
+        self.engine.hold_compactions()
     }
 }

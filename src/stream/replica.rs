@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 
-use super::{position_of, sequence_of, subject_of, StreamError};
+use super::{position_of, producer_position_of, sequence_of, subject_of, StreamError};
 use crate::durable::record::parse_record;
 use crate::engine::Engine;
 use crate::live::LiveEngine;
@@ -26,7 +26,11 @@ pub async fn follow_stream(
 ) -> Result<(), StreamError> {
     use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
     let subject = subject_of(account);
-    let start = sequence_of(engine.snapshot().source_position())?;
+    let position = engine.snapshot().source_position().map(str::to_owned);
+    let start = sequence_of(position.as_deref())?;
+    // The last producer position the stream carried, kept with every
+    // sequence after it.
+    let mut producer = producer_position_of(position.as_deref())?.map(str::to_owned);
     applied.advance(start);
     let consumer = stream
         .create_consumer(OrderedConfig {
@@ -62,18 +66,19 @@ pub async fn follow_stream(
         // This message, and those already arrived behind it, in one batch:
         // one log record and one publication for many stream messages.
         let mut writes = Vec::new();
-        let mut sequence = take(message, &mut writes, &mut report)?;
+        let mut sequence = take(message, &mut writes, &mut producer, &mut report)?;
         while writes.len() < MAX_WRITES_PER_APPLY {
             match futures_util::FutureExt::now_or_never(messages.next()) {
-                Some(Some(Ok(next))) => sequence = take(next, &mut writes, &mut report)?,
+                Some(Some(Ok(next))) => sequence = take(next, &mut writes, &mut producer, &mut report)?,
                 Some(Some(Err(error))) => return Err(StreamError::Nats(error.to_string())),
                 _ => break,
             }
         }
         let engine = Arc::clone(&engine);
+        let position = position_of(sequence, producer.as_deref());
         tokio::task::spawn_blocking(move || {
             let writes = idempotent(&engine, writes);
-            engine.apply_at(writes, &position_of(sequence))
+            engine.apply_at(writes, &position)
         })
         .await
         .map_err(|error| StreamError::Store(error.to_string()))?
@@ -82,7 +87,13 @@ pub async fn follow_stream(
     }
 }
 
-/// The sequence of the account's last message in the stream: 0 when it
+/// The stream sequence of `account`'s last change: 0 when it has none,
+/// `u64::MAX` when the stream cannot say.
+pub async fn last_sequence(stream: &async_nats::jetstream::stream::Stream, account: &str) -> u64 {
+    last_of(stream, &subject_of(account)).await
+}
+
+/// The sequence of the subject's last message in the stream: 0 when it
 /// has none, `u64::MAX` when the stream cannot say (taken as being behind).
 async fn last_of(stream: &async_nats::jetstream::stream::Stream, subject: &str) -> u64 {
     use async_nats::jetstream::stream::LastRawMessageErrorKind;
@@ -99,15 +110,22 @@ const MAX_WRITES_PER_APPLY: usize = 10_000;
 
 /// Appends a stream message's writes to `writes` (none for a message that
 /// is not a record: every replica skips it alike, so the stream stays one
-/// history); returns its stream sequence.
+/// history), and its producer position, if it has one, to `producer`;
+/// returns its stream sequence.
 fn take(
     message: async_nats::jetstream::Message,
     writes: &mut Vec<Write>,
+    producer: &mut Option<String>,
     report: &mut impl FnMut(String),
 ) -> Result<u64, StreamError> {
     let sequence = message.info().map_err(|error| StreamError::Nats(error.to_string()))?.stream_sequence;
     match parse_record(&message.payload) {
-        Ok((_, batch)) => writes.extend(batch.writes),
+        Ok((_, batch)) => {
+            writes.extend(batch.writes);
+            if batch.position.is_some() {
+                *producer = batch.position;
+            }
+        }
         Err(why) => report(format!("stream message {sequence} is not a record ({why}); it is skipped")),
     }
     Ok(sequence)

@@ -140,12 +140,36 @@ pub(crate) struct StreamArgs {
     /// This node's name in the assignment file.
     #[arg(long, value_name = "NAME", requires = "assignment")]
     pub(crate) node: Option<String>,
+    #[command(flatten)]
+    pub(crate) log: StreamLog,
+}
+
+/// The JetStream stream that holds every account's changes.
+#[derive(clap::Args)]
+pub(crate) struct StreamLog {
     /// The JetStream stream's name.
     #[arg(long, value_name = "NAME", default_value = "MSGDEX")]
     pub(crate) stream_name: String,
     /// Replicas of the stream when this node creates it (1 to 5).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub(crate) stream_replicas: u8,
+}
+
+/// `sync --to-stream`: publish the pulled pages to an account's change
+/// stream instead of applying them to --into directly.
+#[derive(clap::Args)]
+pub(crate) struct SyncToStream {
+    /// NATS JetStream servers (comma-separated `nats://host:port`): each
+    /// pulled page is published to the account's changes with the sync's
+    /// cursor; --into is then a replica of the stream, which the sync
+    /// compares pages with and resumes from.
+    #[arg(long = "to-stream", value_name = "URLS", requires = "account")]
+    pub(crate) servers: Option<String>,
+    /// The account whose changes the pages are (its subject in the stream).
+    #[arg(long, value_name = "ACCOUNT", requires = "servers")]
+    pub(crate) account: Option<String>,
+    #[command(flatten)]
+    pub(crate) log: StreamLog,
 }
 
 /// `serve --follow`: the upstream a server mirrors.
@@ -427,6 +451,8 @@ resumes where it stopped. See docs/SYNC.md."
         follow_args: FollowArgs,
         #[command(flatten)]
         durability: DurabilityOptions,
+        #[command(flatten)]
+        to_stream: Box<SyncToStream>,
     },
     /// Answer request lines from stdin, one response line each (SPEC §7);
     /// write lines (PUT, DELETE) change the loaded store as they come.

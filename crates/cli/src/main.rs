@@ -137,8 +137,9 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             serve::serve(&data, limits(&query_options), durability.store_options(), &options)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { from, into, reconcile, follow, follow_args, durability } => {
-            sync::run_sync(&from, &into, reconcile, follow, &follow_args, durability.store_options())?;
+        Command::Sync { from, into, reconcile, follow, follow_args, durability, to_stream } => {
+            let target = sync::SyncTarget { into: &into, store: durability.store_options(), to_stream: &to_stream };
+            sync::run_sync(&from, target, reconcile, follow, &follow_args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

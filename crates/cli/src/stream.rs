@@ -1,19 +1,20 @@
-//! `msgdex serve --stream`: a node whose accounts' writes go through a NATS
-//! JetStream change stream, applied here in stream order, one store and
-//! one follower per account.
+//! `msgdex serve --stream` and `msgdex sync --to-stream`: nodes whose
+//! accounts' writes go through a NATS JetStream change stream, applied
+//! here in stream order, one store and one follower per account.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use msgdex::server::{run, snapshot_gauges, Gauges, ServedAccounts, ServedStore, ServerConfig};
+use msgdex::stream::async_nats;
 use msgdex::stream::{
-    bootstrap, check_account_name, connect, follow_stream, publish_snapshot, subject_of, AppliedSequence, Assignment,
-    StreamConfig, StreamWriter,
+    bootstrap, check_account_name, connect, follow_stream, last_sequence, publish_snapshot, subject_of,
+    AppliedSequence, Assignment, StreamConfig, StreamWriter,
 };
-use msgdex::QueryLimits;
+use msgdex::{LiveEngine, QueryLimits};
 
-use crate::args::{DataOptions, StreamArgs};
+use crate::args::{DataOptions, StreamArgs, StreamLog};
 use crate::output::{warn, Failure};
 
 /// How long the follower waits before it follows the stream again after
@@ -27,6 +28,171 @@ pub(crate) enum Holding {
     /// The accounts the assignment gives this node (named second), each in
     /// `--data`'s subdirectory of its name.
     Assigned(Assignment, String),
+}
+
+/// A connection to the change stream, on a runtime of its own.
+pub(crate) struct StreamSession {
+    runtime: tokio::runtime::Runtime,
+    context: async_nats::jetstream::Context,
+    stream: async_nats::jetstream::stream::Stream,
+    config: StreamConfig,
+}
+
+/// An account this node holds: its store, kept by the stream, and the
+/// writer that publishes to its changes.
+pub(crate) struct HeldAccount {
+    pub(crate) account: String,
+    pub(crate) engine: Arc<LiveEngine>,
+    pub(crate) writer: Arc<StreamWriter>,
+    pub(crate) applied: AppliedSequence,
+}
+
+impl StreamSession {
+    /// Connects to `servers` (comma-separated) and opens the stream.
+    pub(crate) fn connect(servers: &str, log: &StreamLog) -> Result<StreamSession, Failure> {
+        let config = StreamConfig {
+            servers: servers
+                .split(',')
+                .map(|server| server.trim().to_owned())
+                .filter(|server| !server.is_empty())
+                .collect(),
+            stream: log.stream_name.clone(),
+            replicas: usize::from(log.stream_replicas),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("msgdex-stream")
+            .enable_all()
+            .build()
+            .map_err(|error| Failure::Message(format!("cannot start the stream's runtime: {error}")))?;
+        let (context, stream) =
+            runtime.block_on(connect(&config)).map_err(|error| Failure::Message(error.to_string()))?;
+        Ok(StreamSession { runtime, context, stream, config })
+    }
+
+    /// Opens `account`'s store at `directory` (made from the account's
+    /// snapshot when absent, if it has one) and follows the stream into it.
+    pub(crate) fn hold(
+        &self,
+        account: &str,
+        directory: &Path,
+        store: msgdex::StoreOptions,
+        limits: QueryLimits,
+    ) -> Result<HeldAccount, Failure> {
+        check_account_name(account).map_err(Failure::Message)?;
+        let started = std::time::Instant::now();
+        let bootstrapped = !directory.exists()
+            && self
+                .runtime
+                .block_on(bootstrap(&self.context, &self.config, account, directory))
+                .map_err(|error| Failure::Message(format!("{account}: {error}")))?
+                .is_some();
+        let engine = Arc::new(crate::sync::open_replica(directory, store)?.with_limits(limits));
+        if bootstrapped {
+            let position = engine.snapshot().source_position().map(str::to_owned);
+            say(&format!(
+                "{account}: made from the snapshot at stream sequence {} in {:.1} s",
+                msgdex::stream::sequence_of(position.as_deref())
+                    .map_err(|error| Failure::Message(error.to_string()))?,
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        let applied = AppliedSequence::new(0);
+        {
+            let (engine, applied, stream, account) =
+                (Arc::clone(&engine), applied.clone(), self.stream.clone(), account.to_owned());
+            self.runtime.spawn(async move {
+                loop {
+                    let outcome = follow_stream(Arc::clone(&engine), &stream, &account, &applied, |line| {
+                        warn(&format!("{account}: {line}"))
+                    })
+                    .await;
+                    if let Err(error) = outcome {
+                        warn(&format!("{account}: {error}; following again in {} s", REFOLLOW_DELAY.as_secs()));
+                    }
+                    tokio::time::sleep(REFOLLOW_DELAY).await;
+                }
+            });
+        }
+        let writer = Arc::new(StreamWriter::new(
+            Arc::clone(&engine),
+            self.context.clone(),
+            subject_of(account),
+            applied.clone(),
+            self.runtime.handle().clone(),
+        ));
+        Ok(HeldAccount { account: account.to_owned(), engine, writer, applied })
+    }
+
+    /// Waits until `held` has applied every change the stream held for
+    /// its account when asked, saying how far it is every few seconds.
+    pub(crate) fn catch_up(&self, held: &HeldAccount) -> Result<(), Failure> {
+        let last = self.runtime.block_on(last_sequence(&self.stream, &held.account));
+        if last == u64::MAX {
+            return Err(Failure::Message(format!("cannot read the last change of {} in the stream", held.account)));
+        }
+        while !self.runtime.block_on(held.applied.wait_for(last, Duration::from_secs(5))) {
+            say(&format!("{}: catching up with the stream: {} of {last}", held.account, held.applied.current()));
+        }
+        Ok(())
+    }
+
+    /// Publishes `held`'s checkpoint as its snapshot every `every`, when
+    /// the account changed.
+    pub(crate) fn publish_snapshots(&self, held: &HeldAccount, every: Duration) {
+        let (context, config, account, engine, applied) = (
+            self.context.clone(),
+            self.config.clone(),
+            held.account.clone(),
+            Arc::clone(&held.engine),
+            held.applied.clone(),
+        );
+        self.runtime.spawn(async move {
+            let mut published = 0;
+            loop {
+                tokio::time::sleep(every).await;
+                let at = applied.current();
+                if at == published {
+                    continue;
+                }
+                match publish_snapshot(&context, &config, &account, Arc::clone(&engine)).await {
+                    Ok(snapshot) => {
+                        published = at;
+                        if snapshot.published {
+                            say(&format!(
+                                "{account}: published a snapshot at stream sequence {} ({} bytes)",
+                                snapshot.sequence, snapshot.bytes
+                            ));
+                        }
+                    }
+                    Err(error) => warn(&format!("{account}: no snapshot published: {error}")),
+                }
+            }
+        });
+    }
+
+    /// Stops the followers, waiting at most a second.
+    pub(crate) fn shutdown(self) {
+        self.runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+}
+
+impl HeldAccount {
+    /// The account as a server answers it: reads from its store, writes
+    /// through the stream, its gauges labelled by account on a fleet node.
+    fn served(&self) -> ServedStore {
+        let gauged = self.applied.clone();
+        ServedStore::writable(Arc::clone(&self.writer) as Arc<dyn msgdex::Writable>)
+            .with_sequence(self.applied.clone())
+            .with_gauges(snapshot_gauges(Arc::clone(&self.engine)))
+            .with_gauges(Arc::new(move |gauges: &mut Gauges| {
+                gauges.set(
+                    "msgdex_stream_applied_sequence",
+                    "The last stream sequence this node applied.",
+                    gauged.current() as f64,
+                );
+            }))
+    }
 }
 
 /// Serves the accounts held, each kept by its changes in the stream, until
@@ -52,102 +218,14 @@ pub(crate) fn serve_from_stream(
     for (account, _) in &accounts {
         check_account_name(account).map_err(Failure::Message)?;
     }
-    let stream_config = StreamConfig {
-        servers: servers
-            .split(',')
-            .map(|server| server.trim().to_owned())
-            .filter(|server| !server.is_empty())
-            .collect(),
-        stream: args.stream_name.clone(),
-        replicas: usize::from(args.stream_replicas),
-    };
-    let nats = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("msgdex-stream")
-        .enable_all()
-        .build()
-        .map_err(|error| Failure::Message(format!("cannot start the stream's runtime: {error}")))?;
-    let (context, stream) =
-        nats.block_on(connect(&stream_config)).map_err(|error| Failure::Message(error.to_string()))?;
+    let session = StreamSession::connect(servers, &args.log)?;
     let mut stores = Vec::new();
     for (account, directory) in &accounts {
-        if !directory.exists() {
-            // A new replica starts from the account's snapshot, if any.
-            let started = std::time::Instant::now();
-            match nats.block_on(bootstrap(&context, &stream_config, account, directory)) {
-                Ok(Some(sequence)) => say(&format!(
-                    "{account}: made from the snapshot at stream sequence {sequence} in {:.1} s",
-                    started.elapsed().as_secs_f64()
-                )),
-                Ok(None) => {}
-                Err(error) => return Err(Failure::Message(format!("{account}: {error}"))),
-            }
-        }
-        let engine = Arc::new(crate::sync::open_replica(directory, store.clone())?.with_limits(limits));
-        let applied = AppliedSequence::new(0);
+        let held = session.hold(account, directory, store.clone(), limits)?;
         if let Some(every) = args.snapshot_every {
-            let (context, stream_config, account, engine, applied) =
-                (context.clone(), stream_config.clone(), account.clone(), Arc::clone(&engine), applied.clone());
-            nats.spawn(async move {
-                let mut published = 0;
-                loop {
-                    tokio::time::sleep(every).await;
-                    let at = applied.current();
-                    if at == published {
-                        continue;
-                    }
-                    match publish_snapshot(&context, &stream_config, &account, Arc::clone(&engine)).await {
-                        Ok(snapshot) => {
-                            published = at;
-                            if snapshot.published {
-                                say(&format!(
-                                    "{account}: published a snapshot at stream sequence {} ({} bytes{})",
-                                    snapshot.sequence,
-                                    snapshot.base_bytes,
-                                    if snapshot.uploaded { "" } else { ", its base already there" }
-                                ));
-                            }
-                        }
-                        Err(error) => warn(&format!("{account}: no snapshot published: {error}")),
-                    }
-                }
-            });
+            session.publish_snapshots(&held, every);
         }
-        {
-            let (engine, applied, stream, account) =
-                (Arc::clone(&engine), applied.clone(), stream.clone(), account.clone());
-            nats.spawn(async move {
-                loop {
-                    let outcome = follow_stream(Arc::clone(&engine), &stream, &account, &applied, |line| {
-                        warn(&format!("{account}: {line}"))
-                    })
-                    .await;
-                    if let Err(error) = outcome {
-                        warn(&format!("{account}: {error}; following again in {} s", REFOLLOW_DELAY.as_secs()));
-                    }
-                    tokio::time::sleep(REFOLLOW_DELAY).await;
-                }
-            });
-        }
-        let writer = StreamWriter::new(
-            Arc::clone(&engine),
-            context.clone(),
-            subject_of(account),
-            applied.clone(),
-            nats.handle().clone(),
-        );
-        let gauged = applied.clone();
-        let store = ServedStore::writable(Arc::new(writer))
-            .with_sequence(applied)
-            .with_gauges(snapshot_gauges(engine))
-            .with_gauges(Arc::new(move |gauges: &mut Gauges| {
-                gauges.set(
-                    "msgdex_stream_applied_sequence",
-                    "The last stream sequence this node applied.",
-                    gauged.current() as f64,
-                );
-            }));
-        stores.push((account.clone(), store));
+        stores.push((account.clone(), held.served()));
     }
     let served = match &holding {
         // One account: its store answers every request, as without a stream.
@@ -164,7 +242,7 @@ pub(crate) fn serve_from_stream(
         }
     };
     let result = run(served, config).map_err(|error| Failure::Message(error.to_string()));
-    nats.shutdown_timeout(Duration::from_secs(1));
+    session.shutdown();
     result
 }
 

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use msgdex::follow::{
-    follow, sync, Credentials, FollowEvent, FollowOptions, FollowerStatus, RetryPolicy, SyncOptions, SyncProgress,
-    Upstream,
+    follow, sync, Credentials, FollowEvent, FollowOptions, FollowTarget, FollowerStatus, RetryPolicy, SyncOptions,
+    SyncProgress, Upstream,
 };
 use msgdex::server::{Gauges, KeysFile};
 use msgdex::{LiveEngine, StoreOptions};
 
-use crate::args::FollowArgs;
+use crate::args::{FollowArgs, SyncToStream};
 use crate::engines;
 use crate::output::Failure;
 
@@ -106,40 +106,86 @@ impl ProgressLine {
     }
 }
 
+/// Where `msgdex sync` writes.
+pub(crate) struct SyncTarget<'a> {
+    /// The replica's data directory.
+    pub(crate) into: &'a Path,
+    pub(crate) store: StoreOptions,
+    /// With `--to-stream`, the pages go through the account's change
+    /// stream, and `into` is a replica of the stream.
+    pub(crate) to_stream: &'a SyncToStream,
+}
+
 /// `msgdex sync`: brings the replica at `into` up to date with the account
-/// at `from`, then follows it when asked.
+/// at `from` (directly, or through the change stream), then follows it
+/// when asked.
 pub(crate) fn run_sync(
     from: &str,
-    into: &Path,
+    target: SyncTarget<'_>,
     reconcile: bool,
     keep_following: bool,
     args: &FollowArgs,
-    store: StoreOptions,
 ) -> Result<(), Failure> {
-    let engine = open_replica(into, store)?;
-    let mut upstream = upstream(from, args, RetryPolicy::default())?;
-    let mut line = ProgressLine { last: None };
-    let options = SyncOptions { settle: args.settle, reconcile };
-    let report = sync(&engine, &mut upstream, &options, &mut |progress| line.show(progress, false))
-        .map_err(|error| Failure::Message(format!("sync stopped: {error}; run it again to resume")))?;
-    line.show(&report, true);
-    let _ = writeln!(
-        std::io::stderr(),
-        "msgdex sync: {} holds {} messages, up to date with {from} ({} requests)",
-        into.display(),
-        msgdex::Engine::message_count(&engine),
-        upstream.requests()
-    );
-    if keep_following {
-        let status = FollowerStatus::default();
-        let stop = AtomicBool::new(false);
-        let mut retry_line = ProgressLine { last: None };
-        follow(&engine, &mut upstream, &follow_options(args), &status, &stop, &mut |event| {
-            report_event(&mut retry_line, event)
-        });
+    let mut run = SyncRun {
+        from,
+        into: target.into,
+        upstream: upstream(from, args, RetryPolicy::default())?,
+        reconcile,
+        keep_following,
+        args,
+    };
+    let (Some(servers), Some(account)) = (&target.to_stream.servers, &target.to_stream.account) else {
+        let engine = open_replica(target.into, target.store)?;
+        run.pull_into(&engine, &engine)?;
+        engine.close();
+        return Ok(());
+    };
+    let session = crate::stream::StreamSession::connect(servers, &target.to_stream.log)?;
+    let held = session.hold(account, target.into, target.store, msgdex::QueryLimits::default())?;
+    // The cursor is the last one the stream carries: read all of it first.
+    session.catch_up(&held)?;
+    let pulled = run.pull_into(&*held.writer, &held.engine);
+    session.shutdown();
+    pulled
+}
+
+/// One `msgdex sync`: where from, where into, and what to do.
+struct SyncRun<'a> {
+    from: &'a str,
+    into: &'a Path,
+    upstream: Upstream,
+    reconcile: bool,
+    keep_following: bool,
+    args: &'a FollowArgs,
+}
+
+impl SyncRun<'_> {
+    /// Syncs `target` (whose reads are `engine`'s) with the upstream.
+    fn pull_into(&mut self, target: &dyn FollowTarget, engine: &LiveEngine) -> Result<(), Failure> {
+        let SyncRun { from, into, upstream, reconcile, keep_following, args } = self;
+        let (from, into, reconcile, keep_following, args) = (*from, *into, *reconcile, *keep_following, *args);
+        let mut line = ProgressLine { last: None };
+        let options = SyncOptions { settle: args.settle, reconcile };
+        let report = sync(target, upstream, &options, &mut |progress| line.show(progress, false))
+            .map_err(|error| Failure::Message(format!("sync stopped: {error}; run it again to resume")))?;
+        line.show(&report, true);
+        let _ = writeln!(
+            std::io::stderr(),
+            "msgdex sync: {} holds {} messages, up to date with {from} ({} requests)",
+            into.display(),
+            msgdex::Engine::message_count(engine),
+            upstream.requests()
+        );
+        if keep_following {
+            let status = FollowerStatus::default();
+            let stop = AtomicBool::new(false);
+            let mut retry_line = ProgressLine { last: None };
+            follow(target, upstream, &follow_options(args), &status, &stop, &mut |event| {
+                report_event(&mut retry_line, event)
+            });
+        }
+        Ok(())
     }
-    engine.close();
-    Ok(())
 }
 
 fn report_event(line: &mut ProgressLine, event: FollowEvent<'_>) {
@@ -189,7 +235,7 @@ pub(crate) fn start_follower(
             .name("msgdex-follow".into())
             .spawn(move || {
                 let mut line = ProgressLine { last: None };
-                follow(&engine, &mut upstream, &options, &status, &stop, &mut |event| {
+                follow(&*engine, &mut upstream, &options, &status, &stop, &mut |event| {
                     if matches!(event, FollowEvent::CaughtUp(_)) {
                         ready.store(true, Ordering::Release);
                     }

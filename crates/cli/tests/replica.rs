@@ -25,13 +25,6 @@ use server_support::*;
 
 const UPSTREAM_DATA: &str = "tests/conformance/messages.jsonl";
 
-/// The upstream's clock as `modified` holds it.
-fn now_modified() -> String {
-    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let epoch = msgdex::DateTime::from_parts(1970, 1, 1, 0, 0, 0).unwrap().seconds();
-    msgdex::DateTime::from_seconds(epoch + seconds as i64).unwrap().to_string()
-}
-
 /// What the fault proxy did, by kind.
 #[derive(Default)]
 struct FaultCounts {
@@ -225,15 +218,6 @@ fn sync_process(proxy: &str, directory: &std::path::Path, keys: &std::path::Path
         .unwrap()
 }
 
-/// The replica's keys file: the upstream's (read-only) key.
-fn write_upstream_keys(path: &std::path::Path) {
-    std::fs::write(
-        path,
-        format!(r#"{{"account_id": "{ACCOUNT}", "keys": [{{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}}]}}"#),
-    )
-    .unwrap();
-}
-
 /// The targets both servers answer: the conformance sample and the BENCH
 /// mix drawn from the upstream's messages.
 fn targets(messages: &[Message]) -> Vec<String> {
@@ -371,14 +355,6 @@ fn converge(deletes_and_nulls: bool, reconcile_every: &str) {
     assert!(metrics.body.contains("msgdex_follower_lag_seconds"), "{}", metrics.body);
     let write = http(&replica.address, "DELETE", "/v1/messages/tie-000", &[]);
     assert_eq!(write.status, 405, "a replica takes no writes but its follower's");
-}
-
-/// Signed headers of a raw JSON write by the writing key.
-fn json_write_headers(method: &str, path: &str, body: &str) -> Vec<(String, String)> {
-    let parameters = [("sha256".to_owned(), msgdex::server::sha256_hex(body.as_bytes()))];
-    let mut headers = signed_write(WRITE_KEY, WRITE_SECRET, method, path, &parameters);
-    headers.push(("Content-Type".into(), "application/json".into()));
-    headers
 }
 
 #[test]

@@ -137,15 +137,19 @@ fn said_number(server: &Server, prefix: &str) -> u64 {
 fn a_new_replica_starts_from_the_published_snapshot_and_the_stream_after_it() {
     let nats = Nats::start();
     let directory = tempfile::tempdir().unwrap();
-    let snapshotting = &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--snapshot-every", "0.2"];
+    let snapshotting = &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--snapshot-every", "0.05"];
     let node_a = Server::start_serving(directory.path().join("a.db").to_str().unwrap(), snapshotting, Stderr::Drained);
     let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
     let reference = LiveReference::new(ReferenceEngine::new(vec![]));
     let (mut rng, mut present) = (Rng::new(5), Vec::new());
-    for _ in 0..150 {
-        write_randomly(&node_a.address, &reference, &mut rng, &messages, &mut present);
-    }
+    // Snapshots are taken while writes go on, so that their checkpoints
+    // race writes (which then stay in the log the snapshot carries).
     let published = "published a snapshot at stream sequence ";
+    let mut written = 0;
+    while written < 150 || (node_a.stderr.lock().unwrap().matches(published).count() < 3 && written < 2000) {
+        write_randomly(&node_a.address, &reference, &mut rng, &messages, &mut present);
+        written += 1;
+    }
     assert!(node_a.wait_for_stderr(published, Duration::from_secs(20)), "node a published no snapshot");
     let snapshot = said_number(&node_a, published);
     // The tail: written after the snapshot, to be read from the stream.
@@ -156,12 +160,68 @@ fn a_new_replica_starts_from_the_published_snapshot_and_the_stream_after_it() {
     let made = "made from the snapshot at stream sequence ";
     assert!(node_b.wait_for_stderr(made, Duration::from_secs(5)), "{}", node_b.stderr.lock().unwrap());
     let started_at = said_number(&node_b, made);
-    assert!(started_at >= snapshot && started_at < 250, "b started at {started_at}; a published {snapshot}");
+    assert!(started_at >= snapshot && started_at < written + 100, "b started at {started_at}; a published {snapshot}");
     assert_eq!(
         converge(&[&node_a, &node_b], &reference, Duration::from_secs(30)),
         [0, 0],
         "targets where a and b differ from the reference"
     );
+}
+
+/// Runs `msgdex sync --to-stream` from `upstream` into `directory` (one
+/// pass); how many messages it read.
+fn sync_to_stream(upstream: &Server, directory: &std::path::Path, keys: &std::path::Path, nats: &Nats) -> u64 {
+    let output = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .args(["sync", "--from", &format!("http://{}", upstream.address), "--into"])
+        .arg(directory)
+        .arg("--upstream-keys")
+        .arg(keys)
+        .args(["--to-stream", &nats.url, "--account", ACCOUNT, "--settle", "1"])
+        .current_dir(ROOT)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{said}");
+    said.lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("msgdex sync: ")?.split(" messages read").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no count of messages read in\n{said}"))
+}
+
+#[test]
+fn a_sync_publishes_an_account_to_the_stream_and_any_node_can_take_it_over() {
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let keys = directory.path().join("upstream-keys.json");
+    write_upstream_keys(&keys);
+    let data = "tests/conformance/messages.jsonl";
+    let upstream = Server::start_serving(data, &["--rate-limit", "100000"], Stderr::Drained);
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/{data}")).unwrap();
+    let reference = LiveReference::new(ReferenceEngine::new(messages.clone()));
+    let first = sync_to_stream(&upstream, &directory.path().join("a.db"), &keys, &nats);
+    assert!(first >= messages.len() as u64, "the first copy reads everything: {first}");
+    // A replica that only follows the stream has what the sync published.
+    let replica = node(&directory.path().join("b.db"), &nats);
+    assert_eq!(converge(&[&replica], &reference, Duration::from_secs(30)), [0]);
+    // Changes upstream; the sync resumes from the cursor the stream holds,
+    // first from its own directory, then from a new one (another machine).
+    let mut rng = Rng::new(9);
+    for (round, into) in ["a.db", "c.db"].into_iter().enumerate() {
+        for number in 0..25 {
+            let id = format!("upstream-{round}-{number}");
+            let mut message = Message { id: id.clone(), ..rng.pick(&messages).clone() };
+            message.modified = msgdex::DateTime::parse(&now_modified());
+            let (path, body) = (format!("/v1/messages/{id}"), message.to_json());
+            let answer =
+                http_with_body(&upstream.address, "PUT", &path, &json_write_headers("PUT", &path, &body), &body);
+            assert!(answer.status < 300, "{}", answer.body);
+            reference.apply(vec![Write::Upsert(message)]).unwrap();
+        }
+        let read = sync_to_stream(&upstream, &directory.path().join(into), &keys, &nats);
+        assert!(read < messages.len() as u64 / 2, "{into}: the sync resumed, reading {read}, not everything");
+        assert_eq!(converge(&[&replica], &reference, Duration::from_secs(30)), [0], "after round {round}");
+    }
 }
 
 #[test]

@@ -464,3 +464,27 @@ pub fn http_with_body(address: &str, method: &str, target: &str, headers: &[(Str
 pub fn ours(target: &str) -> Vec<(String, String)> {
     signed(KEY, SECRET, target, &nonce("ours"), &now())
 }
+
+/// A follower's keys file: the upstream's (read-only) key.
+pub fn write_upstream_keys(path: &std::path::Path) {
+    std::fs::write(
+        path,
+        format!(r#"{{"account_id": "{ACCOUNT}", "keys": [{{"account_id": "{ACCOUNT}", "api_key": "{KEY}", "api_secret": "{SECRET}"}}]}}"#),
+    )
+    .unwrap();
+}
+
+/// Signed headers of a raw JSON write by the writing key.
+pub fn json_write_headers(method: &str, path: &str, body: &str) -> Vec<(String, String)> {
+    let parameters = [("sha256".to_owned(), msgdex::server::sha256_hex(body.as_bytes()))];
+    let mut headers = signed_write(WRITE_KEY, WRITE_SECRET, method, path, &parameters);
+    headers.push(("Content-Type".into(), "application/json".into()));
+    headers
+}
+
+/// The upstream's clock as `modified` holds it.
+pub fn now_modified() -> String {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let epoch = msgdex::DateTime::from_parts(1970, 1, 1, 0, 0, 0).unwrap().seconds();
+    msgdex::DateTime::from_seconds(epoch + seconds as i64).unwrap().to_string()
+}
