@@ -42,7 +42,7 @@ mod error;
 mod ids;
 mod messages;
 mod progress;
-mod record;
+pub(crate) mod record;
 mod scan;
 mod segment;
 mod windows;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures_util::StreamExt as _;
 
 use super::{position_of, producer_position_of, sequence_of, subject_of, StreamError};
-use crate::durable::record::parse_record;
+use crate::durable::record::{parse_record, LoggedBatch};
 use crate::engine::Engine;
 use crate::live::LiveEngine;
 use crate::server::AppliedSequence;
@@ -40,10 +40,23 @@ pub async fn follow_stream(
         })
         .await
         .map_err(|error| StreamError::Nats(format!("cannot follow {subject}: {error}")))?;
-    let mut messages = consumer.messages().await.map_err(|error| StreamError::Nats(error.to_string()))?;
+    let messages = consumer.messages().await.map_err(|error| StreamError::Nats(error.to_string()))?;
+    // A reader parses messages as they arrive while the batch before is
+    // applied: delivery and parsing overlap the store's work.
+    let (sender, mut arrivals) = tokio::sync::mpsc::channel(ARRIVALS_BUFFERED);
+    let _reader = AbortOnDrop(tokio::spawn(read_arrivals(messages, sender)));
+    // Catching up from far behind (a new node, a long outage): the store
+    // grows from little to much, so compactions wait until it is caught up
+    // instead of rebuilding a growing base again and again.
+    let behind_until = last_of(stream, &subject).await;
+    let mut catching_up =
+        (behind_until != u64::MAX && behind_until > start + CATCH_UP_HOLD_ABOVE).then(|| engine.hold_compactions());
     loop {
-        let message = match tokio::time::timeout(QUIET_CHECK, messages.next()).await {
-            Ok(Some(message)) => message.map_err(|error| StreamError::Nats(error.to_string()))?,
+        if catching_up.is_some() && applied.current() >= behind_until {
+            catching_up = None;
+        }
+        let first = match tokio::time::timeout(QUIET_CHECK, arrivals.recv()).await {
+            Ok(Some(arrival)) => arrival?,
             Ok(None) => return Err(StreamError::Nats("the stream's messages ended".into())),
             Err(_) => {
                 // Quiet for a while: a consumer left on a server that died
@@ -66,12 +79,11 @@ pub async fn follow_stream(
         // This message, and those already arrived behind it, in one batch:
         // one log record and one publication for many stream messages.
         let mut writes = Vec::new();
-        let mut sequence = take(message, &mut writes, &mut producer, &mut report)?;
+        let mut sequence = take(first, &mut writes, &mut producer, &mut report);
         while writes.len() < MAX_WRITES_PER_APPLY {
-            match futures_util::FutureExt::now_or_never(messages.next()) {
-                Some(Some(Ok(next))) => sequence = take(next, &mut writes, &mut producer, &mut report)?,
-                Some(Some(Err(error))) => return Err(StreamError::Nats(error.to_string())),
-                _ => break,
+            match arrivals.try_recv() {
+                Ok(arrival) => sequence = take(arrival?, &mut writes, &mut producer, &mut report),
+                Err(_) => break,
             }
         }
         let engine = Arc::clone(&engine);
@@ -84,6 +96,48 @@ pub async fn follow_stream(
         .map_err(|error| StreamError::Store(error.to_string()))?
         .map_err(|error| StreamError::Store(format!("stream message {sequence}: {error}")))?;
         applied.advance(sequence);
+    }
+}
+
+/// How far behind the stream (in stream messages) a follower starts
+/// before it holds compactions until it has caught up.
+const CATCH_UP_HOLD_ABOVE: u64 = 1_000;
+
+/// Stream messages parsed ahead of the store (each a record of up to
+/// 10,000 writes, so a bound on memory too).
+const ARRIVALS_BUFFERED: usize = 64;
+
+/// A stream message, parsed.
+struct Arrival {
+    sequence: u64,
+    /// Its record, or why it is not one.
+    record: Result<LoggedBatch, String>,
+}
+
+/// Aborts a task when dropped: the reader stops with its follower.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Parses each stream message as it arrives and hands it on, until the
+/// messages end, fail, or the follower stops listening.
+async fn read_arrivals(
+    mut messages: async_nats::jetstream::consumer::pull::Ordered,
+    sender: tokio::sync::mpsc::Sender<Result<Arrival, StreamError>>,
+) {
+    while let Some(message) = messages.next().await {
+        let arrival = message.map_err(|error| StreamError::Nats(error.to_string())).and_then(|message| {
+            let sequence = message.info().map_err(|error| StreamError::Nats(error.to_string()))?.stream_sequence;
+            Ok(Arrival { sequence, record: parse_record(&message.payload).map(|(_, batch)| batch) })
+        });
+        let failed = arrival.is_err();
+        if sender.send(arrival).await.is_err() || failed {
+            return;
+        }
     }
 }
 
@@ -113,22 +167,21 @@ const MAX_WRITES_PER_APPLY: usize = 10_000;
 /// history), and its producer position, if it has one, to `producer`;
 /// returns its stream sequence.
 fn take(
-    message: async_nats::jetstream::Message,
+    arrival: Arrival,
     writes: &mut Vec<Write>,
     producer: &mut Option<String>,
     report: &mut impl FnMut(String),
-) -> Result<u64, StreamError> {
-    let sequence = message.info().map_err(|error| StreamError::Nats(error.to_string()))?.stream_sequence;
-    match parse_record(&message.payload) {
-        Ok((_, batch)) => {
+) -> u64 {
+    match arrival.record {
+        Ok(batch) => {
             writes.extend(batch.writes);
             if batch.position.is_some() {
                 *producer = batch.position;
             }
         }
-        Err(why) => report(format!("stream message {sequence} is not a record ({why}); it is skipped")),
+        Err(why) => report(format!("stream message {} is not a record ({why}); it is skipped", arrival.sequence)),
     }
-    Ok(sequence)
+    arrival.sequence
 }
 
 /// How long a quiet consumer goes before the follower checks that the
