@@ -81,14 +81,50 @@ impl Route {
 }
 
 /// The upper bounds of the latency histogram's buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1, 1.0, 10.0];
+const BUCKETS: [f64; 14] = [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0];
 
-/// One route's latency histogram: a count per bucket (not cumulative; the
-/// last slot is past every bound), and the sum in microseconds.
-#[derive(Default)]
-struct Histogram {
+/// A latency histogram: a count per bucket (not cumulative; the last slot
+/// is past every bound), and the sum in microseconds.
+#[derive(Debug, Default)]
+pub(crate) struct Histogram {
     counts: [AtomicU64; BUCKETS.len() + 1],
     sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Counts one duration.
+    pub(crate) fn record(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BUCKETS.iter().position(|&bound| seconds <= bound).unwrap_or(BUCKETS.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Appends the histogram's Prometheus lines under `name`, with `labels`
+    /// (`key="value"` pairs, comma-separated, or empty) on each.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let counts: Vec<u64> = self.counts.iter().map(|count| count.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let with = |extra: &str| match (labels.is_empty(), extra.is_empty()) {
+            (true, true) => String::new(),
+            (true, false) => format!("{{{extra}}}"),
+            (false, true) => format!("{{{labels}}}"),
+            (false, false) => format!("{{{labels},{extra}}}"),
+        };
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&counts) {
+            cumulative += count;
+            let _ = writeln!(out, "{name}_bucket{} {cumulative}", with(&format!("le=\"{bound}\"")));
+        }
+        let _ = writeln!(out, "{name}_bucket{} {total}", with("le=\"+Inf\""));
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{} {sum}", with(""));
+        let _ = writeln!(out, "{name}_count{} {total}", with(""));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counts.iter().all(|count| count.load(Ordering::Relaxed) == 0)
+    }
 }
 
 /// Gauges the embedding program adds to `/metrics`, set on the [`Gauges`]
@@ -100,7 +136,13 @@ pub type ExtraGauges = Arc<dyn Fn(&mut Gauges) + Send + Sync>;
 #[derive(Default)]
 pub struct Gauges {
     families: BTreeMap<&'static str, GaugeFamily>,
+    histograms: BTreeMap<&'static str, HistogramFamily>,
     account: Option<String>,
+}
+
+struct HistogramFamily {
+    help: &'static str,
+    samples: Vec<(Option<String>, Arc<Histogram>)>,
 }
 
 struct GaugeFamily {
@@ -114,6 +156,12 @@ impl Gauges {
     pub fn set(&mut self, name: &'static str, help: &'static str, value: f64) {
         let family = self.families.entry(name).or_insert_with(|| GaugeFamily { help, samples: Vec::new() });
         family.samples.push((self.account.clone(), value));
+    }
+
+    /// Adds the histogram `name` (for the account being rendered, if any).
+    pub(crate) fn histogram(&mut self, name: &'static str, help: &'static str, histogram: Arc<Histogram>) {
+        let family = self.histograms.entry(name).or_insert_with(|| HistogramFamily { help, samples: Vec::new() });
+        family.samples.push((self.account.clone(), histogram));
     }
 
     /// Runs `set_gauges` with every gauge it sets labelled by `account`.
@@ -132,13 +180,24 @@ impl Gauges {
                         let _ = writeln!(out, "{name} {value}");
                     }
                     Some(account) => {
-                        let escaped = account.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-                        let _ = writeln!(out, "{name}{{account=\"{escaped}\"}} {value}");
+                        let _ = writeln!(out, "{name}{{{}}} {value}", account_label(account));
                     }
                 }
             }
         }
+        for (name, family) in &self.histograms {
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} histogram", family.help);
+            for (account, histogram) in &family.samples {
+                histogram.render(out, name, &account.as_deref().map(account_label).unwrap_or_default());
+            }
+        }
     }
+}
+
+/// `account="…"`, escaped as Prometheus' text format asks.
+fn account_label(account: &str) -> String {
+    let escaped = account.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    format!("account=\"{escaped}\"")
 }
 
 /// The server's counters.
@@ -168,11 +227,7 @@ impl Metrics {
     /// Counts one answered request.
     pub(crate) fn record(&self, route: Route, status: u16, elapsed: Duration) {
         *self.statuses.lock().unwrap_or_else(PoisonError::into_inner).entry((route, status)).or_insert(0) += 1;
-        let seconds = elapsed.as_secs_f64();
-        let bucket = BUCKETS.iter().position(|&bound| seconds <= bound).unwrap_or(BUCKETS.len());
-        let histogram = &self.latency[route as usize];
-        histogram.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        histogram.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.latency[route as usize].record(elapsed);
     }
 
     /// The text of `/metrics`, with the store's message count and the
@@ -188,24 +243,9 @@ impl Metrics {
         out.push_str("# TYPE msgdex_request_duration_seconds histogram\n");
         for route in Route::ALL {
             let histogram = &self.latency[route as usize];
-            let counts: Vec<u64> = histogram.counts.iter().map(|count| count.load(Ordering::Relaxed)).collect();
-            let total: u64 = counts.iter().sum();
-            if total == 0 {
-                continue;
+            if !histogram.is_empty() {
+                histogram.render(&mut out, "msgdex_request_duration_seconds", &format!("route=\"{}\"", route.label()));
             }
-            let label = route.label();
-            let mut cumulative = 0;
-            for (bound, count) in BUCKETS.iter().zip(&counts) {
-                cumulative += count;
-                let _ = writeln!(
-                    out,
-                    "msgdex_request_duration_seconds_bucket{{route=\"{label}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(out, "msgdex_request_duration_seconds_bucket{{route=\"{label}\",le=\"+Inf\"}} {total}");
-            let sum = histogram.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "msgdex_request_duration_seconds_sum{{route=\"{label}\"}} {sum}");
-            let _ = writeln!(out, "msgdex_request_duration_seconds_count{{route=\"{label}\"}} {total}");
         }
         let mut gauges = Gauges::default();
         gauges.set(
@@ -236,7 +276,13 @@ mod tests {
         let text = metrics.render(42, |gauges| {
             extra(gauges);
             gauges.for_account("a\"b", |gauges| gauges.set("msgdex_stream_applied_sequence", "Applied.", 7.0));
-            gauges.for_account("c", |gauges| gauges.set("msgdex_stream_applied_sequence", "Applied.", 9.0));
+            gauges.for_account("c", |gauges| {
+                gauges.set("msgdex_stream_applied_sequence", "Applied.", 9.0);
+                let lag = Arc::new(Histogram::default());
+                lag.record(Duration::from_millis(30));
+                lag.record(Duration::from_millis(300));
+                gauges.histogram("msgdex_stream_lag_seconds", "Lag.", lag);
+            });
         });
         for line in [
             "msgdex_requests_total{route=\"list\",status=\"200\"} 2",
@@ -254,6 +300,12 @@ mod tests {
             "msgdex_follower_lag_seconds 1.5",
             "msgdex_stream_applied_sequence{account=\"a\\\"b\"} 7",
             "msgdex_stream_applied_sequence{account=\"c\"} 9",
+            "# TYPE msgdex_stream_lag_seconds histogram",
+            "msgdex_stream_lag_seconds_bucket{account=\"c\",le=\"0.025\"} 0",
+            "msgdex_stream_lag_seconds_bucket{account=\"c\",le=\"0.1\"} 1",
+            "msgdex_stream_lag_seconds_bucket{account=\"c\",le=\"+Inf\"} 2",
+            "msgdex_stream_lag_seconds_count{account=\"c\"} 2",
+            "msgdex_stream_lag_seconds_sum{account=\"c\"} 0.33",
         ] {
             assert!(text.lines().any(|candidate| candidate == line), "{line} missing from\n{text}");
         }

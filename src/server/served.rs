@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::metrics::{ExtraGauges, Gauges};
+use super::metrics::{ExtraGauges, Gauges, Histogram};
 use crate::engine::Engine;
 use crate::live::LiveEngine;
 use crate::write::Writable;
@@ -17,6 +17,8 @@ use crate::write::Writable;
 pub struct AppliedSequence {
     applied: Arc<tokio::sync::watch::Sender<u64>>,
     published: Arc<std::sync::atomic::AtomicU64>,
+    /// From each message's storing in the stream to its being visible here.
+    lag: Arc<Histogram>,
 }
 
 impl AppliedSequence {
@@ -25,7 +27,29 @@ impl AppliedSequence {
         AppliedSequence {
             applied: Arc::new(tokio::sync::watch::Sender::new(sequence)),
             published: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            lag: Arc::new(Histogram::default()),
         }
+    }
+
+    /// Counts how long a message took from the stream to this node's
+    /// snapshot.
+    pub fn record_lag(&self, lag: std::time::Duration) {
+        self.lag.record(lag);
+    }
+
+    /// Sets the node's stream gauges: the sequence applied, and the lag
+    /// histogram.
+    pub fn set_gauges(&self, gauges: &mut Gauges) {
+        gauges.set(
+            "msgdex_stream_applied_sequence",
+            "The last stream sequence this node applied.",
+            self.current() as f64,
+        );
+        gauges.histogram(
+            "msgdex_stream_lag_seconds",
+            "From a change's storing in the stream to its being visible on this node.",
+            Arc::clone(&self.lag),
+        );
     }
 
     /// The last sequence applied.

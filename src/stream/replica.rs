@@ -79,10 +79,15 @@ pub async fn follow_stream(
         // This message, and those already arrived behind it, in one batch:
         // one log record and one publication for many stream messages.
         let mut writes = Vec::new();
+        let mut stored = vec![first.stored];
         let mut sequence = take(first, &mut writes, &mut producer, &mut report);
         while writes.len() < MAX_WRITES_PER_APPLY {
             match arrivals.try_recv() {
-                Ok(arrival) => sequence = take(arrival?, &mut writes, &mut producer, &mut report),
+                Ok(arrival) => {
+                    let arrival = arrival?;
+                    stored.push(arrival.stored);
+                    sequence = take(arrival, &mut writes, &mut producer, &mut report);
+                }
                 Err(_) => break,
             }
         }
@@ -96,6 +101,10 @@ pub async fn follow_stream(
         .map_err(|error| StreamError::Store(error.to_string()))?
         .map_err(|error| StreamError::Store(format!("stream message {sequence}: {error}")))?;
         applied.advance(sequence);
+        let visible = std::time::SystemTime::now();
+        for stored in stored.into_iter().flatten() {
+            applied.record_lag(visible.duration_since(stored).unwrap_or_default());
+        }
     }
 }
 
@@ -110,6 +119,8 @@ const ARRIVALS_BUFFERED: usize = 64;
 /// A stream message, parsed.
 struct Arrival {
     sequence: u64,
+    /// When the stream stored it (by the NATS server's clock).
+    stored: Option<std::time::SystemTime>,
     /// Its record, or why it is not one.
     record: Result<LoggedBatch, String>,
 }
@@ -131,8 +142,15 @@ async fn read_arrivals(
 ) {
     while let Some(message) = messages.next().await {
         let arrival = message.map_err(|error| StreamError::Nats(error.to_string())).and_then(|message| {
-            let sequence = message.info().map_err(|error| StreamError::Nats(error.to_string()))?.stream_sequence;
-            Ok(Arrival { sequence, record: parse_record(&message.payload).map(|(_, batch)| batch) })
+            let info = message.info().map_err(|error| StreamError::Nats(error.to_string()))?;
+            let stored = u64::try_from(info.published.unix_timestamp_nanos())
+                .ok()
+                .map(|nanos| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos));
+            Ok(Arrival {
+                sequence: info.stream_sequence,
+                stored,
+                record: parse_record(&message.payload).map(|(_, batch)| batch),
+            })
         });
         let failed = arrival.is_err();
         if sender.send(arrival).await.is_err() || failed {

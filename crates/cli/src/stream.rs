@@ -185,13 +185,7 @@ impl HeldAccount {
         ServedStore::writable(Arc::clone(&self.writer) as Arc<dyn msgdex::Writable>)
             .with_sequence(self.applied.clone())
             .with_gauges(snapshot_gauges(Arc::clone(&self.engine)))
-            .with_gauges(Arc::new(move |gauges: &mut Gauges| {
-                gauges.set(
-                    "msgdex_stream_applied_sequence",
-                    "The last stream sequence this node applied.",
-                    gauged.current() as f64,
-                );
-            }))
+            .with_gauges(Arc::new(move |gauges: &mut Gauges| gauged.set_gauges(gauges)))
     }
 }
 

@@ -515,3 +515,84 @@ fn apply_rate_of_a_node_catching_up() {
         total as f64 / elapsed.as_secs_f64()
     );
 }
+
+/// Measures how long a change takes from the stream to a second node's
+/// snapshot at `MSGDEX_LAG_WRITES` single writes a second (1000 by
+/// default) through one node for `MSGDEX_LAG_SECONDS` (20), from the
+/// second node's `msgdex_stream_lag_seconds` histogram. A measurement, not
+/// a check:
+/// `cargo test --release -p msgdex-cli --test stream stream_lag -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn stream_lag_at_a_steady_write_rate() {
+    let setting = |name: &str, default: u64| std::env::var(name).ok().and_then(|text| text.parse().ok()).unwrap_or(default);
+    let (rate, seconds) = (setting("MSGDEX_LAG_WRITES", 1000), setting("MSGDEX_LAG_SECONDS", 20));
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let arguments = |name: &str| -> Vec<String> {
+        let path = directory.path().join(name);
+        ["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--metrics", "--data"]
+            .iter()
+            .map(|text| text.to_string())
+            .chain([path.to_str().unwrap().to_owned()])
+            .collect()
+    };
+    let start = |name: &str| {
+        let arguments = arguments(name);
+        let data = arguments.last().unwrap().clone();
+        let flags: Vec<&str> = arguments[..arguments.len() - 2].iter().map(String::as_str).collect();
+        Server::start_serving(&data, &flags, Stderr::Drained)
+    };
+    let (writer, reader) = (start("a.db"), start("b.db"));
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+    const THREADS: u64 = 8;
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let drivers: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let (address, messages) = (writer.address.clone(), messages.clone());
+            std::thread::spawn(move || {
+                let mut connection = KeepAlive::connect(&address);
+                let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+                let interval = Duration::from_secs_f64(THREADS as f64 / rate as f64);
+                let mut next = Instant::now();
+                let mut sent = 0u64;
+                while Instant::now() < until {
+                    let message = Message {
+                        id: format!("lag-{thread}-{}", sent % 5000),
+                        ..messages[(sent as usize) % messages.len()].clone()
+                    };
+                    let answer = connection.send_with_body(
+                        "PUT",
+                        &format!("/v1/messages/{}", message.id),
+                        &headers,
+                        &message.to_json(),
+                    );
+                    assert!(answer.is_some_and(|answer| answer.status < 300));
+                    sent += 1;
+                    next += interval;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                sent
+            })
+        })
+        .collect();
+    let sent: u64 = drivers.into_iter().map(|driver| driver.join().unwrap()).sum();
+    std::thread::sleep(Duration::from_millis(500));
+    let metrics = http(&reader.address, "GET", "/metrics", &[]).body;
+    let buckets: Vec<(String, u64)> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("msgdex_stream_lag_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (bound, count) = rest.split_once("\"} ")?;
+            Some((bound.to_owned(), count.parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0, |(_, count)| *count);
+    eprintln!("{sent} writes in {seconds} s ({:.0}/s) through one node; the other node's lag, from the stream's storing to visible:", sent as f64 / seconds as f64);
+    for (bound, count) in &buckets {
+        eprintln!("  <= {bound:>8} s: {:6.2}%", 100.0 * *count as f64 / total.max(1) as f64);
+    }
+    assert!(total >= sent * 9 / 10, "the reader saw {total} of {sent} changes");
+}
