@@ -81,7 +81,8 @@ impl Route {
 }
 
 /// The upper bounds of the latency histogram's buckets, in seconds.
-const BUCKETS: [f64; 14] = [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0];
+const BUCKETS: [f64; 14] =
+    [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0];
 
 /// A latency histogram: a count per bucket (not cumulative; the last slot
 /// is past every bound), and the sum in microseconds.

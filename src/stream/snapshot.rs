@@ -43,9 +43,13 @@ pub fn snapshot_bucket(config: &StreamConfig) -> String {
     format!("{}_SNAPSHOTS", config.stream)
 }
 
-/// Chunks of a snapshot's objects: large ones, far under NATS' 1 MiB
-/// message limit, so that a base of a gigabyte is a few thousand messages.
-const CHUNK_BYTES: usize = 512 * 1024;
+/// Chunks of a snapshot's objects: as large as NATS' default 1 MiB message
+/// limit allows with room to spare, so that a base of a gigabyte is about
+/// a thousand messages.
+const CHUNK_BYTES: usize = 1_000_000;
+
+/// The buffer a downloaded file is written through.
+const WRITE_BUFFER_BYTES: usize = 4 << 20;
 
 /// The largest `CURRENT` read from the bucket (a real one is under 1 KiB).
 const MAX_CURRENT_BYTES: usize = 64 * 1024;
@@ -312,9 +316,11 @@ async fn download(bucket: &ObjectStore, name: &str, path: &Path) -> Result<bool,
         Err(error) => return Err(nats(&format!("cannot read {name}"))(&error)),
     };
     let store_error = |error: std::io::Error| StreamError::Store(format!("cannot write {}: {error}", path.display()));
-    let mut file = tokio::fs::File::create(path).await.map_err(store_error)?;
+    let file = tokio::fs::File::create(path).await.map_err(store_error)?;
+    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
     tokio::io::copy(&mut object, &mut file).await.map_err(|error| nats(&format!("cannot read {name}"))(&error))?;
-    file.sync_all().await.map_err(store_error)?;
+    tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(store_error)?;
+    file.into_inner().sync_all().await.map_err(store_error)?;
     Ok(true)
 }
 

@@ -87,14 +87,17 @@ impl StreamSession {
                 .block_on(bootstrap(&self.context, &self.config, account, directory))
                 .map_err(|error| Failure::Message(format!("{account}: {error}")))?
                 .is_some();
+        let fetched = started.elapsed();
         let engine = Arc::new(crate::sync::open_replica(directory, store)?.with_limits(limits));
         if bootstrapped {
             let position = engine.snapshot().source_position().map(str::to_owned);
             say(&format!(
-                "{account}: made from the snapshot at stream sequence {} in {:.1} s",
+                "{account}: made from the snapshot at stream sequence {} in {:.1} s ({:.1} s fetching, {:.1} s opening)",
                 msgdex::stream::sequence_of(position.as_deref())
                     .map_err(|error| Failure::Message(error.to_string()))?,
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                fetched.as_secs_f64(),
+                (started.elapsed() - fetched).as_secs_f64()
             ));
         }
         let applied = AppliedSequence::new(0);

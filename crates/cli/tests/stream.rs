@@ -460,23 +460,17 @@ fn nodes_converge_on_a_three_server_cluster_when_a_server_and_a_node_die() {
 /// 100, then a second node starts empty and its catch-up is timed. A
 /// measurement, not a check:
 /// `cargo test --release -p msgdex-cli --test stream apply_rate -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn apply_rate_of_a_node_catching_up() {
-    let total: usize =
-        std::env::var("MSGDEX_STREAM_MESSAGES").ok().and_then(|text| text.parse().ok()).unwrap_or(200_000);
-    let nats = Nats::start();
-    let directory = tempfile::tempdir().unwrap();
-    let writer = Server::start_serving(
-        directory.path().join("a.db").to_str().unwrap(),
-        &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--sync", "never", "--max-body-bytes", "4000000"],
-        Stderr::Drained,
-    );
-    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+/// Writes `total` messages through the node at `address` in batches of
+/// 100; the stream sequence of the last.
+fn write_in_batches(address: &str, total: usize) -> String {
+    // MSGDEX_STREAM_DATA names other messages to cycle through (a BENCH
+    // data set, say).
+    let data =
+        std::env::var("MSGDEX_STREAM_DATA").unwrap_or_else(|_| format!("{ROOT}/tests/conformance/messages.jsonl"));
+    let messages: Vec<Message> = msgdex::load_path(data).unwrap();
     let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
-    let mut connection = KeepAlive::connect(&writer.address);
+    let mut connection = KeepAlive::connect(address);
     let mut last = String::new();
-    let writing = Instant::now();
     for first in (0..total).step_by(100) {
         let writes: Vec<String> = (first..(first + 100).min(total))
             .map(|number| {
@@ -490,6 +484,81 @@ fn apply_rate_of_a_node_catching_up() {
         last =
             answer.headers.lines().find_map(|line| line.strip_prefix("x-msgdex-sequence:")).unwrap().trim().to_owned();
     }
+    last
+}
+
+/// Measures how long a new node takes to start from a snapshot of
+/// `MSGDEX_STREAM_MESSAGES` messages (1,000,000 by default; their contents
+/// cycle through `MSGDEX_STREAM_DATA`, the conformance messages by default)
+/// written through another node, which publishes it. A measurement, not a
+/// check:
+/// `cargo test --release -p msgdex-cli --test stream bootstrap_time -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bootstrap_time_from_a_snapshot() {
+    let total: usize =
+        std::env::var("MSGDEX_STREAM_MESSAGES").ok().and_then(|text| text.parse().ok()).unwrap_or(1_000_000);
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let writer = Server::start_serving(
+        directory.path().join("a.db").to_str().unwrap(),
+        &[
+            "--no-auth",
+            "--stream",
+            &nats.url,
+            "--account",
+            ACCOUNT,
+            "--sync",
+            "never",
+            "--max-body-bytes",
+            "4000000",
+            "--snapshot-every",
+            "5",
+        ],
+        Stderr::Drained,
+    );
+    let last: u64 = write_in_batches(&writer.address, total).parse().unwrap();
+    let published = "published a snapshot at stream sequence ";
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !(writer.wait_for_stderr(published, Duration::from_secs(1)) && said_number(&writer, published) >= last) {
+        assert!(Instant::now() < deadline, "no snapshot of the whole stream:\n{}", writer.stderr.lock().unwrap());
+    }
+    let started = Instant::now();
+    let reader = node(&directory.path().join("b.db"), &nats);
+    let listening = started.elapsed();
+    let answer =
+        http(&reader.address, "GET", "/v1/messages?per_page=1", &[("X-Msgdex-Min-Sequence".into(), last.to_string())]);
+    let caught_up = started.elapsed();
+    assert!(answer.body.contains(&format!("\"item_count\":{total}")), "{}", answer.body);
+    let snapshot_bytes = std::fs::read_dir(directory.path().join("b.db"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.metadata().map_or(0, |metadata| metadata.len()))
+        .sum::<u64>();
+    eprintln!(
+        "{total} messages: a new node answered from the snapshot ({:.0} MB) in {listening:?} after its start, and had the stream's last change in {caught_up:?}",
+        snapshot_bytes as f64 / 1e6
+    );
+    eprintln!(
+        "{}",
+        reader.stderr.lock().unwrap().lines().filter(|line| line.contains("snapshot")).collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+#[ignore]
+fn apply_rate_of_a_node_catching_up() {
+    let total: usize =
+        std::env::var("MSGDEX_STREAM_MESSAGES").ok().and_then(|text| text.parse().ok()).unwrap_or(200_000);
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let writer = Server::start_serving(
+        directory.path().join("a.db").to_str().unwrap(),
+        &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--sync", "never", "--max-body-bytes", "4000000"],
+        Stderr::Drained,
+    );
+    let writing = Instant::now();
+    let last = write_in_batches(&writer.address, total);
     let written = writing.elapsed();
     let started = Instant::now();
     let reader = Server::start_serving(
@@ -525,7 +594,8 @@ fn apply_rate_of_a_node_catching_up() {
 #[test]
 #[ignore]
 fn stream_lag_at_a_steady_write_rate() {
-    let setting = |name: &str, default: u64| std::env::var(name).ok().and_then(|text| text.parse().ok()).unwrap_or(default);
+    let setting =
+        |name: &str, default: u64| std::env::var(name).ok().and_then(|text| text.parse().ok()).unwrap_or(default);
     let (rate, seconds) = (setting("MSGDEX_LAG_WRITES", 1000), setting("MSGDEX_LAG_SECONDS", 20));
     let nats = Nats::start();
     let directory = tempfile::tempdir().unwrap();
