@@ -88,7 +88,22 @@ impl StreamSession {
                 .map_err(|error| Failure::Message(format!("{account}: {error}")))?
                 .is_some();
         let fetched = started.elapsed();
-        let engine = Arc::new(crate::sync::open_replica(directory, store)?.with_limits(limits));
+        let engine = match crate::sync::open_replica(directory, store) {
+            Ok(engine) => Arc::new(engine.with_limits(limits)),
+            Err(Failure::Message(why)) if bootstrapped => {
+                // A snapshot that does not open is not left behind to be
+                // opened again at every start.
+                let _ = std::fs::remove_dir_all(directory);
+                return Err(Failure::Message(format!(
+                    "{account}: the snapshot installed as {} does not open ({why}); it was removed. Start the node \
+                     again to retry (it takes the newest snapshot), or delete {account}/CURRENT from the bucket \
+                     {} to start from the whole stream",
+                    directory.display(),
+                    msgdex::stream::snapshot_bucket(&self.config)
+                )));
+            }
+            Err(failure) => return Err(failure),
+        };
         if bootstrapped {
             let position = engine.snapshot().source_position().map(str::to_owned);
             say(&format!(

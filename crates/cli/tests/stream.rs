@@ -224,6 +224,83 @@ fn a_sync_publishes_an_account_to_the_stream_and_any_node_can_take_it_over() {
     }
 }
 
+/// Runs `msgdex serve --stream` on `data` expecting it to refuse to start
+/// within 30 s; what it said.
+fn refused_start(data: &std::path::Path, nats: &Nats) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msgdex"))
+        .args(["serve", "--no-auth", "--bind", &format!("127.0.0.1:{}", free_port()), "--data"])
+        .arg(data)
+        .args(["--stream", &nats.url, "--account", ACCOUNT])
+        .current_dir(ROOT)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the node started on a damaged snapshot");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_and_not_left_behind() {
+    use msgdex::stream::async_nats;
+    use tokio::io::AsyncReadExt as _;
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let snapshotting = &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--snapshot-every", "0.05"];
+    let node_a = Server::start_serving(directory.path().join("a.db").to_str().unwrap(), snapshotting, Stderr::Drained);
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+    let reference = LiveReference::new(ReferenceEngine::new(vec![]));
+    let (mut rng, mut present) = (Rng::new(7), Vec::new());
+    for _ in 0..60 {
+        write_randomly(&node_a.address, &reference, &mut rng, &messages, &mut present);
+    }
+    assert!(node_a.wait_for_stderr("published a snapshot", Duration::from_secs(20)));
+    drop(node_a);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let bucket = runtime.block_on(async {
+        let client = async_nats::connect(nats.url.as_str()).await.unwrap();
+        async_nats::jetstream::new(client).get_object_store("MSGDEX_SNAPSHOTS").await.unwrap()
+    });
+    let read = |name: String| {
+        runtime.block_on(async {
+            let mut bytes = Vec::new();
+            bucket.get(&name).await.unwrap().read_to_end(&mut bytes).await.unwrap();
+            bytes
+        })
+    };
+    let put = |name: String, bytes: Vec<u8>| {
+        runtime.block_on(async { bucket.put(name.as_str(), &mut bytes.as_slice()).await.unwrap() });
+    };
+    let current: serde_json::Value = serde_json::from_slice(&read(format!("{ACCOUNT}/CURRENT"))).unwrap();
+    let base =
+        current["files"].as_array().unwrap().iter().find_map(|name| name.as_str().filter(|n| n.starts_with("base-")));
+    let base = format!("{ACCOUNT}/{}/{}", current["id"].as_str().unwrap(), base.unwrap());
+    // One byte of the base flipped (the object store's own digest is
+    // remade by the put: only the segment's checksums can tell).
+    let mut bytes = read(base.clone());
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    put(base, bytes);
+    let target = directory.path().join("b.db");
+    let said = refused_start(&target, &nats);
+    assert!(said.contains("does not open") && said.contains("was removed"), "{said}");
+    assert!(!target.exists(), "a snapshot that does not open is not left to be opened again");
+    // A CURRENT that is not one is refused, with what is wrong.
+    put(format!("{ACCOUNT}/CURRENT"), br#"{"format": 1, "id": "../x"}"#.to_vec());
+    let said = refused_start(&target, &nats);
+    assert!(said.contains("is not a snapshot"), "{said}");
+    assert!(!target.exists());
+}
+
 #[test]
 fn two_nodes_share_an_account_through_the_stream_across_a_kill() {
     let nats = Nats::start();
