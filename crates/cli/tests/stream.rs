@@ -133,14 +133,20 @@ fn said_number(server: &Server, prefix: &str) -> u64 {
     said[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
 }
 
+/// A node at `data` publishing snapshots every 50 ms, the messages to
+/// write to it, and an empty reference.
+fn snapshotting_node(data: &std::path::Path, nats: &Nats) -> (Server, Vec<Message>, LiveReference) {
+    let snapshotting = &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--snapshot-every", "0.05"];
+    let node = Server::start_serving(data.to_str().unwrap(), snapshotting, Stderr::Drained);
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+    (node, messages, LiveReference::new(ReferenceEngine::new(vec![])))
+}
+
 #[test]
 fn a_new_replica_starts_from_the_published_snapshot_and_the_stream_after_it() {
     let nats = Nats::start();
     let directory = tempfile::tempdir().unwrap();
-    let snapshotting = &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--snapshot-every", "0.05"];
-    let node_a = Server::start_serving(directory.path().join("a.db").to_str().unwrap(), snapshotting, Stderr::Drained);
-    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
-    let reference = LiveReference::new(ReferenceEngine::new(vec![]));
+    let (node_a, messages, reference) = snapshotting_node(&directory.path().join("a.db"), &nats);
     let (mut rng, mut present) = (Rng::new(5), Vec::new());
     // Snapshots are taken while writes go on, so that their checkpoints
     // race writes (which then stay in the log the snapshot carries).
@@ -255,10 +261,7 @@ fn a_damaged_snapshot_is_refused_and_not_left_behind() {
     use tokio::io::AsyncReadExt as _;
     let nats = Nats::start();
     let directory = tempfile::tempdir().unwrap();
-    let snapshotting = &["--no-auth", "--stream", &nats.url, "--account", ACCOUNT, "--snapshot-every", "0.05"];
-    let node_a = Server::start_serving(directory.path().join("a.db").to_str().unwrap(), snapshotting, Stderr::Drained);
-    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
-    let reference = LiveReference::new(ReferenceEngine::new(vec![]));
+    let (node_a, messages, reference) = snapshotting_node(&directory.path().join("a.db"), &nats);
     let (mut rng, mut present) = (Rng::new(7), Vec::new());
     for _ in 0..60 {
         write_randomly(&node_a.address, &reference, &mut rng, &messages, &mut present);
