@@ -72,6 +72,14 @@ pub enum WriteProblem {
     /// record durable: the words say which, and whether the batch was
     /// applied (see [`LiveEngine::open`](crate::LiveEngine::open)).
     Storage(String),
+    /// The batch, as one record, is larger than the log that carries it
+    /// takes (a change stream's message limit); nothing was applied.
+    TooLarge {
+        /// The record's bytes.
+        bytes: usize,
+        /// The most the log takes.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for WriteProblem {
@@ -89,6 +97,11 @@ impl fmt::Display for WriteProblem {
             WriteProblem::NotFound(id) => write!(f, "no message has the `_id` {}; nothing was deleted", quoted(id)),
             WriteProblem::TooManyMessages => f.write_str("a store holds at most 4294967294 messages"),
             WriteProblem::Storage(why) => f.write_str(why),
+            WriteProblem::TooLarge { bytes, limit } => write!(
+                f,
+                "the batch is {bytes} bytes as one record, more than the change stream takes ({limit}); nothing \
+                 was applied: send it in smaller batches"
+            ),
         }
     }
 }

@@ -167,13 +167,15 @@ fn applied_status(applied: Applied) -> u16 {
 }
 
 /// The status of a refused write: 404 for an unknown `_id`, 503 when a
-/// durable store could not keep the write, 400 for every other refusal.
+/// durable store could not keep the write, 413 for a batch larger than its
+/// change stream takes, 400 for every other refusal.
 fn refusal_status(problem: &WriteProblem) -> u16 {
     match problem {
         WriteProblem::NotFound(_) => 404,
         WriteProblem::EmptyId | WriteProblem::AlreadyExists(_) | WriteProblem::TooManyMessages => 400,
         // The request was fine; the store could not keep it.
         WriteProblem::Storage(_) => 503,
+        WriteProblem::TooLarge { .. } => 413,
     }
 }
 
@@ -280,5 +282,6 @@ mod tests {
         assert_eq!(refusals.each_ref().map(refusal_status), [404, 400, 400]);
         assert_eq!(refusal_status(&WriteProblem::TooManyMessages), 400);
         assert_eq!(refusal_status(&WriteProblem::Storage("disk full".into())), 503);
+        assert_eq!(refusal_status(&WriteProblem::TooLarge { bytes: 2, limit: 1 }), 413);
     }
 }

@@ -130,6 +130,11 @@ fn check_keys_cover(store: &ServedAccounts, config: &ServerConfig) -> Result<(),
 name it (only a node holding several accounts takes a keys file without one)"
                 .into(),
         )),
+        Some(keys) if !store.is_single() && !keys.account_id.is_empty() => Err(ConfigError(format!(
+            "the keys file names one account ({}), but this node holds several: leave `account_id` out of the \
+file, and each key is admitted for the account of its own `account_id`",
+            keys.account_id
+        ))),
         _ => Ok(()),
     }
 }

@@ -173,6 +173,13 @@ impl ServedStore {
         self
     }
 
+    /// The same store, ready or not as `ready` says (a flag its keeper
+    /// clears while it cannot keep the store current).
+    pub fn with_readiness(mut self, ready: Arc<AtomicBool>) -> ServedStore {
+        self.ready = ready;
+        self
+    }
+
     /// A flag the embedder clears while the store is not ready to serve (a
     /// replica's first copy): `/healthz` then answers 503. Set at first.
     pub fn readiness(&self) -> Arc<AtomicBool> {

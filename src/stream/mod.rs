@@ -64,6 +64,8 @@ pub enum StreamError {
     Store(String),
     /// The store's source position is not a stream sequence.
     Position(String),
+    /// The stream no longer holds messages the store has not applied.
+    Gap(String),
 }
 
 impl fmt::Display for StreamError {
@@ -71,7 +73,7 @@ impl fmt::Display for StreamError {
         match self {
             StreamError::Nats(why) => write!(f, "the change stream: {why}"),
             StreamError::Store(why) => write!(f, "the store: {why}"),
-            StreamError::Position(why) => f.write_str(why),
+            StreamError::Position(why) | StreamError::Gap(why) => f.write_str(why),
         }
     }
 }

@@ -75,13 +75,29 @@ impl Engine for StreamWriter {
 }
 
 impl StreamWriter {
+    /// The largest record the stream takes: the NATS server's message
+    /// limit.
+    fn max_record_bytes(&self) -> usize {
+        match self.context.client().server_info().max_payload {
+            0 => DEFAULT_MAX_PAYLOAD,
+            limit => limit,
+        }
+    }
+
     /// Publishes `batch` as one record (with a producer's `position`), and
     /// waits up to [`APPLY_WAIT`] for this node to apply it; the stream
     /// sequence that holds it, and whether this node applied it in time.
-    fn publish_batch(&self, batch: &[Write], position: Option<&str>) -> Result<(u64, bool), String> {
-        let payload = encode_record_payload(batch, position)?;
-        let sequence = self.publish(record_bytes(0, &payload)).map_err(|why| {
-            format!("the change stream did not acknowledge the batch ({why}); it may or may not be applied")
+    fn publish_batch(&self, batch: &[Write], position: Option<&str>) -> Result<(u64, bool), WriteProblem> {
+        let payload = encode_record_payload(batch, position).map_err(WriteProblem::Storage)?;
+        let record = record_bytes(0, &payload);
+        let limit = self.max_record_bytes();
+        if record.len() > limit {
+            return Err(WriteProblem::TooLarge { bytes: record.len(), limit });
+        }
+        let sequence = self.publish(record).map_err(|why| {
+            WriteProblem::Storage(format!(
+                "the change stream did not acknowledge the batch ({why}); it may or may not be applied"
+            ))
         })?;
         self.applied.note_published(sequence);
         let applied = self.applied.clone();
@@ -90,16 +106,20 @@ impl StreamWriter {
     }
 }
 
+/// NATS' message limit when the server does not say.
+const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
+
 impl Writable for StreamWriter {
     /// Checked against this node's store as a local write is (another node's
     /// write may race it; replicas apply the stream idempotently), then
-    /// published; `Ok` once the stream acknowledged it.
+    /// published as one record, all or nothing; `Ok` once the stream
+    /// acknowledged it.
     fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
         let outcomes = check_batch(&batch, |id| self.engine.retrieve_into(id, &mut Vec::new()))?;
-        self.publish_batch(&batch, None).map_err(|why| WriteError {
+        self.publish_batch(&batch, None).map_err(|problem| WriteError {
             position: 0,
             batch_len: batch.len(),
-            problem: WriteProblem::Storage(why),
+            problem,
         })?;
         Ok(outcomes)
     }
@@ -124,16 +144,34 @@ impl crate::follow::FollowTarget for StreamWriter {
         crate::follow::FollowTarget::live_ids(self.engine.as_ref())
     }
 
-    /// `Ok` once the stream holds the batch and this node applied it, so
-    /// that the follower's next comparison sees it.
+    /// `Ok` once the stream holds the writes and this node applied them, so
+    /// that the follower's next comparison sees them. Writes too many for
+    /// one record go as several, in order, the cursor in the last only: a
+    /// follower stopped between them publishes the earlier ones again,
+    /// which replicas apply idempotently to the same store.
     fn apply_at(&self, writes: Vec<Write>, position: &str) -> Result<(), String> {
-        match self.publish_batch(&writes, Some(position))? {
-            (_, true) => Ok(()),
-            (sequence, false) => Err(format!(
-                "the stream holds the batch at sequence {sequence}, but this node did not apply it within {} s",
-                APPLY_WAIT.as_secs()
-            )),
+        let mut pending = vec![writes];
+        while let Some(writes) = pending.pop() {
+            let last = pending.is_empty();
+            match self.publish_batch(&writes, last.then_some(position)) {
+                Ok((_, true)) => {}
+                Ok((sequence, false)) => {
+                    return Err(format!(
+                        "the stream holds the batch at sequence {sequence}, but this node did not apply it within {} s",
+                        APPLY_WAIT.as_secs()
+                    ))
+                }
+                Err(WriteProblem::TooLarge { .. }) if writes.len() > 1 => {
+                    // Halves, the first half published first.
+                    let mut first = writes;
+                    let second = first.split_off(first.len() / 2);
+                    pending.push(second);
+                    pending.push(first);
+                }
+                Err(problem) => return Err(problem.to_string()),
+            }
         }
+        Ok(())
     }
 
     fn hold_compactions(&self) -> crate::live::CompactionHold<'_> {

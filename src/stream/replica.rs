@@ -32,6 +32,18 @@ pub async fn follow_stream(
     // sequence after it.
     let mut producer = producer_position_of(position.as_deref())?.map(str::to_owned);
     applied.advance(start);
+    // The stream must still hold every message after the store's position:
+    // one dropped by the stream's limits would be missed without a word.
+    let info =
+        stream.get_info().await.map_err(|error| StreamError::Nats(format!("cannot read the stream: {error}")))?;
+    if info.state.first_sequence > start + 1 {
+        return Err(StreamError::Gap(format!(
+            "the store of {account} is at stream sequence {start}, but the stream now starts at {}: the changes \
+             between are gone (the stream's limits dropped them). Remove this node's data directory for the \
+             account so that it starts from the account's snapshot",
+            info.state.first_sequence
+        )));
+    }
     let consumer = stream
         .create_consumer(OrderedConfig {
             filter_subject: subject.clone(),

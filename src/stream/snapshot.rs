@@ -20,8 +20,9 @@
 //!
 //! *Invariant:* `CURRENT` names a snapshot whose files were published whole
 //! before it, and never moves back to an older base; a snapshot's files
-//! are deleted only after `CURRENT` names another. A reader that loses a
-//! race (the files deleted while it reads) reads `CURRENT` again. One node
+//! are deleted only once `CURRENT` has moved past it twice, so a reader
+//! has a whole interval to read the one it found. A reader that still
+//! loses a race (the files deleted while it reads) reads `CURRENT` again. One node
 //! per account should publish (`--snapshot-every`): with two, a new replica
 //! may find a snapshot the other just deleted, and retry. The object store
 //! checks each object's SHA-256 as it is read, and the store checks its
@@ -162,6 +163,9 @@ pub async fn publish_snapshot(
     engine: Arc<LiveEngine>,
 ) -> Result<PublishedSnapshot, StreamError> {
     let bucket = open_bucket(context, config).await?;
+    // No background checkpoint replaces the files, nor removes a log file,
+    // from here on; the checkpoint below waits for one under way.
+    let hold = engine.hold_compactions();
     {
         let engine = Arc::clone(&engine);
         tokio::task::spawn_blocking(move || engine.checkpoint())
@@ -169,19 +173,21 @@ pub async fn publish_snapshot(
             .map_err(|error| StreamError::Store(error.to_string()))?
             .map_err(|error| StreamError::Store(format!("checkpointing {account}: {error}")))?;
     }
-    // No checkpoint replaces the files, nor removes a log file, meanwhile.
-    let hold = engine.hold_compactions();
     let files = engine.checkpoint_files().map_err(|error| StreamError::Store(error.to_string()))?;
     let manifest = String::from_utf8_lossy(files.manifest.bytes()).into_owned();
     let sequence = sequence_of(files.manifest.position())?;
     let mut published = PublishedSnapshot { sequence, bytes: 0, published: false };
     let current_name = current_object(account);
-    if let Some((current, _)) = read_current(&bucket, &current_name).await? {
-        if current.manifest == manifest || current.sequence > sequence {
+    let previous = match read_current(&bucket, &current_name).await {
+        Ok(Some((current, _))) if current.manifest == manifest || current.sequence > sequence => {
             // The same base is published already, or a later one.
             return Ok(published);
         }
-    }
+        Ok(current) => current.map(|(current, _)| current.id),
+        // A CURRENT this build refuses is replaced.
+        Err(StreamError::Store(_)) => None,
+        Err(error) => return Err(error),
+    };
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos());
     let id = format!("{sequence:020}-{nanos}-{}", std::process::id());
     let mut names = Vec::new();
@@ -204,13 +210,19 @@ pub async fn publish_snapshot(
         .await
         .map_err(|error| nats(&format!("cannot upload {current_name}"))(&error))?;
     published.published = true;
-    // Older snapshots, no longer current: deleted after CURRENT is in.
-    let (prefix, keep) = (format!("{account}/"), format!("{account}/{id}/"));
+    // Older snapshots: deleted after CURRENT is in, except the one just
+    // replaced, which a node may still be reading (it goes at the next
+    // publication).
+    let prefix = format!("{account}/");
+    let kept: Vec<String> =
+        std::iter::once(&id).chain(previous.as_ref()).map(|id| format!("{account}/{id}/")).collect();
     let mut stale = Vec::new();
     let mut listing = bucket.list().await.map_err(|error| nats("cannot list the snapshots")(&error))?;
     while let Some(info) = listing.next().await {
         let info = info.map_err(|error| nats("cannot list the snapshots")(&error))?;
-        let older = info.name.starts_with(&prefix) && info.name != current_name && !info.name.starts_with(&keep);
+        let older = info.name.starts_with(&prefix)
+            && info.name != current_name
+            && !kept.iter().any(|kept| info.name.starts_with(kept));
         if !info.deleted && older {
             stale.push(info.name);
         }
@@ -231,55 +243,115 @@ pub async fn bootstrap(
     account: &str,
     directory: &Path,
 ) -> Result<Option<u64>, StreamError> {
-    let Ok(bucket) = context.get_object_store(snapshot_bucket(config)).await else {
+    let Some(bucket) = existing_bucket(context, config).await? else {
         return Ok(None);
     };
     let current_name = current_object(account);
-    let arrived = beside(directory, "snapshot");
+    remove_stale_downloads(directory);
+    let arrived = TemporaryDirectory(beside(directory, "snapshot", std::process::id()));
+    let mut lost = String::new();
     for _ in 0..BOOTSTRAP_ATTEMPTS {
         let Some((current, manifest)) = read_current(&bucket, &current_name).await? else {
             return Ok(None);
         };
-        let _ = tokio::fs::remove_dir_all(&arrived).await;
-        tokio::fs::create_dir(&arrived)
+        let _ = tokio::fs::remove_dir_all(&arrived.0).await;
+        tokio::fs::create_dir(&arrived.0)
             .await
-            .map_err(|error| StreamError::Store(format!("cannot make {}: {error}", arrived.display())))?;
+            .map_err(|error| StreamError::Store(format!("cannot make {}: {error}", arrived.0.display())))?;
         let mut whole = true;
         for name in &current.files {
             let object = file_object(account, &current.id, name);
-            if !download(&bucket, &object, &arrived.join(name)).await? {
-                whole = false;
-                break;
+            match download(&bucket, &object, &arrived.0.join(name)).await {
+                Ok(()) => {}
+                // A snapshot replaced while it is read loses its files (or
+                // their chunks) under the reader: read CURRENT again.
+                Err(Download::Lost(why)) => {
+                    lost = why;
+                    whole = false;
+                    break;
+                }
+                Err(Download::Failed(error)) => return Err(error),
             }
         }
         if !whole {
-            // Replaced since CURRENT was read: read it again.
             continue;
         }
-        let (directory, files) = (directory.to_owned(), arrived.clone());
-        let installed = tokio::task::spawn_blocking(move || install_checkpoint(&directory, &manifest, &files))
+        let (target, files) = (directory.to_owned(), arrived.0.clone());
+        tokio::task::spawn_blocking(move || install_checkpoint(&target, &manifest, &files))
             .await
-            .map_err(|error| StreamError::Store(error.to_string()))?;
-        if installed.is_err() {
-            let _ = tokio::fs::remove_dir_all(&arrived).await;
-        }
-        installed.map_err(|error| StreamError::Store(format!("the snapshot of {account}: {error}")))?;
+            .map_err(|error| StreamError::Store(error.to_string()))?
+            .map_err(|error| StreamError::Store(format!("the snapshot of {account}: {error}")))?;
         return Ok(Some(current.sequence));
     }
-    let _ = tokio::fs::remove_dir_all(&arrived).await;
     Err(StreamError::Nats(format!(
-        "the snapshot of {account} was replaced under every one of {BOOTSTRAP_ATTEMPTS} reads; try again"
+        "the snapshot of {account} was replaced under every one of {BOOTSTRAP_ATTEMPTS} reads (the last: {lost}); \
+         try again"
     )))
 }
 
-/// A hidden path beside `directory`, unique to this process.
-fn beside(directory: &Path, what: &str) -> PathBuf {
-    let name = directory.file_name().map_or_else(|| "store".into(), |name| name.to_string_lossy().into_owned());
-    let parent = match directory.parent() {
+/// The bucket, or `None` when the stream has none (no snapshot was ever
+/// published); an error when NATS cannot say.
+async fn existing_bucket(
+    context: &async_nats::jetstream::Context,
+    config: &StreamConfig,
+) -> Result<Option<ObjectStore>, StreamError> {
+    use async_nats::jetstream::context::GetStreamErrorKind;
+    use async_nats::jetstream::ErrorCode;
+    let name = snapshot_bucket(config);
+    if let Err(error) = context.get_stream(format!("OBJ_{name}")).await {
+        let missing = matches!(error.kind(), GetStreamErrorKind::JetStream(inner)
+            if inner.error_code() == ErrorCode::STREAM_NOT_FOUND);
+        return if missing { Ok(None) } else { Err(nats(&format!("cannot look for the bucket {name}"))(&error)) };
+    }
+    context
+        .get_object_store(&name)
+        .await
+        .map(Some)
+        .map_err(|error| nats(&format!("cannot open the bucket {name}"))(&error))
+}
+
+/// A directory removed when dropped, whatever path the bootstrap took
+/// (one installed has been renamed away by then).
+struct TemporaryDirectory(PathBuf);
+
+impl Drop for TemporaryDirectory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A hidden path beside `directory`, named for what it holds and for the
+/// process that made it.
+fn beside(directory: &Path, what: &str, process: u32) -> PathBuf {
+    parent_of(directory).join(format!(".{}.{what}-{process}", name_of(directory)))
+}
+
+fn name_of(directory: &Path) -> String {
+    directory.file_name().map_or_else(|| "store".into(), |name| name.to_string_lossy().into_owned())
+}
+
+fn parent_of(directory: &Path) -> PathBuf {
+    match directory.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
-    };
-    parent.join(format!(".{name}.{what}-{}", std::process::id()))
+    }
+}
+
+/// Removes the downloads that earlier processes (killed while they
+/// bootstrapped) left beside `directory`.
+fn remove_stale_downloads(directory: &Path) {
+    let prefix = format!(".{}.snapshot-", name_of(directory));
+    let Ok(entries) = std::fs::read_dir(parent_of(directory)) else { return };
+    for entry in entries.flatten() {
+        let stale = entry
+            .file_name()
+            .to_str()
+            .and_then(|file| file.strip_prefix(&prefix))
+            .is_some_and(|process| process.parse::<u32>().is_ok_and(|process| process != std::process::id()));
+        if stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// `CURRENT`, checked, or `None` when there is none.
@@ -306,22 +378,54 @@ async fn read_current(bucket: &ObjectStore, name: &str) -> Result<Option<(Curren
     current.check().map(Some).map_err(|why| StreamError::Store(format!("{name} is refused: {why}")))
 }
 
-/// Downloads an object into the file `path`, synced; whether the object
-/// was there.
-async fn download(bucket: &ObjectStore, name: &str, path: &Path) -> Result<bool, StreamError> {
-    use async_nats::jetstream::object_store::GetErrorKind;
-    let mut object = match bucket.get(name).await {
-        Ok(object) => object,
-        Err(error) if error.kind() == GetErrorKind::NotFound => return Ok(false),
-        Err(error) => return Err(nats(&format!("cannot read {name}"))(&error)),
+/// Why a download stopped.
+enum Download {
+    /// The object, or a chunk of it, is gone, or its reading failed or
+    /// stalled: the snapshot was replaced meanwhile, or the link failed.
+    Lost(String),
+    /// Writing it here failed.
+    Failed(StreamError),
+}
+
+/// The least time a download is given, whatever its size.
+const DOWNLOAD_TIME_FLOOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The slowest transfer a download is given time for, in bytes a second.
+const DOWNLOAD_SLOWEST_BYTES_PER_SECOND: u64 = 5_000_000;
+
+/// Downloads an object into the file `path`, synced, within a time its
+/// size allows.
+async fn download(bucket: &ObjectStore, name: &str, path: &Path) -> Result<(), Download> {
+    let mut object = bucket.get(name).await.map_err(|error| Download::Lost(format!("{name}: {error}")))?;
+    let size = object.info().size as u64;
+    let limit = DOWNLOAD_TIME_FLOOR + std::time::Duration::from_secs(size / DOWNLOAD_SLOWEST_BYTES_PER_SECOND);
+    let store_error = |error: std::io::Error| {
+        Download::Failed(StreamError::Store(format!("cannot write {}: {error}", path.display())))
     };
-    let store_error = |error: std::io::Error| StreamError::Store(format!("cannot write {}: {error}", path.display()));
     let file = tokio::fs::File::create(path).await.map_err(store_error)?;
     let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
-    tokio::io::copy(&mut object, &mut file).await.map_err(|error| nats(&format!("cannot read {name}"))(&error))?;
+    let mut reading = tokio::io::BufReader::with_capacity(WRITE_BUFFER_BYTES, &mut object);
+    // Read and write apart, so that a failed write is told from a failed read.
+    let copied = tokio::time::timeout(limit, async {
+        loop {
+            let chunk = tokio::io::AsyncBufReadExt::fill_buf(&mut reading)
+                .await
+                .map_err(|error| Download::Lost(format!("{name}: {error}")))?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let length = chunk.len();
+            tokio::io::AsyncWriteExt::write_all(&mut file, chunk).await.map_err(store_error)?;
+            tokio::io::AsyncBufReadExt::consume(&mut reading, length);
+        }
+    })
+    .await;
+    match copied {
+        Err(_) => return Err(Download::Lost(format!("{name}: not read within {} s", limit.as_secs()))),
+        Ok(result) => result?,
+    }
     tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(store_error)?;
-    file.into_inner().sync_all().await.map_err(store_error)?;
-    Ok(true)
+    file.into_inner().sync_all().await.map_err(store_error)
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ pub(crate) struct StreamArgs {
     /// Publish each account's checkpoint to the stream's object store every
     /// this many seconds (when the account changed), for new replicas to
     /// start from: one node per account should.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, requires = "servers")]
     pub(crate) snapshot_every: Option<std::time::Duration>,
     /// This node's name in the assignment file.
     #[arg(long, value_name = "NAME", requires = "assignment")]

@@ -3,6 +3,7 @@
 //! here in stream order, one store and one follower per account.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use msgdex::server::{run, snapshot_gauges, Gauges, ServedAccounts, ServedStore, 
 use msgdex::stream::async_nats;
 use msgdex::stream::{
     bootstrap, check_account_name, connect, follow_stream, last_sequence, publish_snapshot, subject_of,
-    AppliedSequence, Assignment, StreamConfig, StreamWriter,
+    AppliedSequence, Assignment, StreamConfig, StreamError, StreamWriter,
 };
 use msgdex::{LiveEngine, QueryLimits};
 
@@ -20,6 +21,14 @@ use crate::output::{warn, Failure};
 /// How long the follower waits before it follows the stream again after
 /// losing it (a NATS node down, say).
 const REFOLLOW_DELAY: Duration = Duration::from_secs(1);
+
+/// How long a follower that cannot go on (a gap in the stream) waits
+/// before it tries, and says so, again.
+const STUCK_DELAY: Duration = Duration::from_secs(30);
+
+/// How long a sync waits for its store to move while catching up with the
+/// stream before it gives up.
+const CATCH_UP_STALL: Duration = Duration::from_secs(60);
 
 /// The accounts a node holds.
 pub(crate) enum Holding {
@@ -45,6 +54,9 @@ pub(crate) struct HeldAccount {
     pub(crate) engine: Arc<LiveEngine>,
     pub(crate) writer: Arc<StreamWriter>,
     pub(crate) applied: AppliedSequence,
+    /// Cleared when the follower cannot keep the store current (`/healthz`
+    /// then answers 503).
+    ready: Arc<AtomicBool>,
 }
 
 impl StreamSession {
@@ -115,20 +127,36 @@ impl StreamSession {
                 (started.elapsed() - fetched).as_secs_f64()
             ));
         }
+        // A store that follows another source is refused before anything
+        // is published to it.
+        msgdex::stream::sequence_of(engine.snapshot().source_position())
+            .map_err(|error| Failure::Message(format!("{}: {error}", directory.display())))?;
         let applied = AppliedSequence::new(0);
+        let ready = Arc::new(AtomicBool::new(true));
         {
-            let (engine, applied, stream, account) =
-                (Arc::clone(&engine), applied.clone(), self.stream.clone(), account.to_owned());
+            let (engine, applied, stream, account, ready) =
+                (Arc::clone(&engine), applied.clone(), self.stream.clone(), account.to_owned(), Arc::clone(&ready));
             self.runtime.spawn(async move {
                 loop {
                     let outcome = follow_stream(Arc::clone(&engine), &stream, &account, &applied, |line| {
                         warn(&format!("{account}: {line}"))
                     })
                     .await;
-                    if let Err(error) = outcome {
-                        warn(&format!("{account}: {error}; following again in {} s", REFOLLOW_DELAY.as_secs()));
-                    }
-                    tokio::time::sleep(REFOLLOW_DELAY).await;
+                    let delay = match outcome {
+                        // Nothing a retry soon can mend: the node says so,
+                        // and /healthz answers 503, until it is restarted.
+                        Err(error @ (StreamError::Gap(_) | StreamError::Position(_))) => {
+                            ready.store(false, Ordering::Release);
+                            warn(&format!("{account}: {error}"));
+                            STUCK_DELAY
+                        }
+                        Err(error) => {
+                            warn(&format!("{account}: {error}; following again in {} s", REFOLLOW_DELAY.as_secs()));
+                            REFOLLOW_DELAY
+                        }
+                        Ok(()) => REFOLLOW_DELAY,
+                    };
+                    tokio::time::sleep(delay).await;
                 }
             });
         }
@@ -139,18 +167,29 @@ impl StreamSession {
             applied.clone(),
             self.runtime.handle().clone(),
         ));
-        Ok(HeldAccount { account: account.to_owned(), engine, writer, applied })
+        Ok(HeldAccount { account: account.to_owned(), engine, writer, applied, ready })
     }
 
     /// Waits until `held` has applied every change the stream held for
-    /// its account when asked, saying how far it is every few seconds.
+    /// its account when asked, saying how far it is every few seconds;
+    /// refused when its follower makes no progress for a minute.
     pub(crate) fn catch_up(&self, held: &HeldAccount) -> Result<(), Failure> {
         let last = self.runtime.block_on(last_sequence(&self.stream, &held.account));
         if last == u64::MAX {
             return Err(Failure::Message(format!("cannot read the last change of {} in the stream", held.account)));
         }
+        let mut progress = (held.applied.current(), std::time::Instant::now());
         while !self.runtime.block_on(held.applied.wait_for(last, Duration::from_secs(5))) {
-            say(&format!("{}: catching up with the stream: {} of {last}", held.account, held.applied.current()));
+            let now = held.applied.current();
+            if now != progress.0 {
+                progress = (now, std::time::Instant::now());
+            } else if progress.1.elapsed() >= CATCH_UP_STALL || !held.ready.load(Ordering::Acquire) {
+                return Err(Failure::Message(format!(
+                    "{}: the stream follower is stuck at {now} of {last} (its warnings above say why)",
+                    held.account
+                )));
+            }
+            say(&format!("{}: catching up with the stream: {now} of {last}", held.account));
         }
         Ok(())
     }
@@ -204,6 +243,7 @@ impl HeldAccount {
             .with_sequence(self.applied.clone())
             .with_gauges(snapshot_gauges(Arc::clone(&self.engine)))
             .with_gauges(Arc::new(move |gauges: &mut Gauges| gauged.set_gauges(gauges)))
+            .with_readiness(Arc::clone(&self.ready))
     }
 }
 

@@ -28,6 +28,12 @@ const UPSTREAM_ENVIRONMENT: [&str; 3] =
 fn credentials(file: Option<&Path>) -> Result<Credentials, Failure> {
     if let Some(path) = file {
         let keys = KeysFile::read(path).map_err(|error| error.to_string())?;
+        if keys.account_id.is_empty() {
+            return Err(Failure::Message(format!(
+                "{}: the upstream keys file names no `account_id`; name the account to copy",
+                path.display()
+            )));
+        }
         let key = keys.keys.iter().find(|key| key.account_id == keys.account_id).ok_or_else(|| {
             Failure::Message(format!("{}: no key belongs to the account {:?}", path.display(), keys.account_id))
         })?;
@@ -134,6 +140,17 @@ pub(crate) fn run_sync(
         keep_following,
         args,
     };
+    if let (Some(_), Some(account)) = (&target.to_stream.servers, &target.to_stream.account) {
+        // The pages are the upstream key's account: published under another
+        // account's subject, that account's nodes would serve them.
+        let upstream_account = credentials(args.upstream_keys.as_deref())?.account_id;
+        if *account != upstream_account {
+            return Err(Failure::Message(format!(
+                "--account {account} names another account than the upstream key's ({upstream_account}); the \
+                 pages would be published as {account}'s changes"
+            )));
+        }
+    }
     let (Some(servers), Some(account)) = (&target.to_stream.servers, &target.to_stream.account) else {
         let engine = open_replica(target.into, target.store)?;
         run.pull_into(&engine, &engine)?;

@@ -23,11 +23,21 @@ struct Nats {
 
 impl Nats {
     fn start() -> Nats {
+        Nats::start_with_config("")
+    }
+
+    /// A server with `config` as its configuration file (`max_payload:
+    /// 65536`, say).
+    fn start_with_config(config: &str) -> Nats {
         let store = tempfile::tempdir().unwrap();
+        let config_path = store.path().join("nats.conf");
+        std::fs::write(&config_path, config).unwrap();
         let port = free_port();
         let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(&config_path)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store.path())
+            .arg(store.path().join("jetstream"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -197,7 +207,9 @@ fn sync_to_stream(upstream: &Server, directory: &std::path::Path, keys: &std::pa
 
 #[test]
 fn a_sync_publishes_an_account_to_the_stream_and_any_node_can_take_it_over() {
-    let nats = Nats::start();
+    // Messages of 64 KiB at most: the sync's pages of 100 messages must be
+    // split into several records, and a large HTTP batch is refused whole.
+    let nats = Nats::start_with_config("max_payload: 65536\n");
     let directory = tempfile::tempdir().unwrap();
     let keys = directory.path().join("upstream-keys.json");
     write_upstream_keys(&keys);
@@ -210,6 +222,18 @@ fn a_sync_publishes_an_account_to_the_stream_and_any_node_can_take_it_over() {
     // A replica that only follows the stream has what the sync published.
     let replica = node(&directory.path().join("b.db"), &nats);
     assert_eq!(converge(&[&replica], &reference, Duration::from_secs(30)), [0]);
+    let batch: Vec<String> = messages[..200]
+        .iter()
+        .map(|message| {
+            format!(r#"{{"put": {}}}"#, Message { id: format!("big-{}", message.id), ..message.clone() }.to_json())
+        })
+        .collect();
+    let json = [("Content-Type".to_owned(), "application/json".to_owned())];
+    let refused = http_with_body(&replica.address, "POST", "/v1/messages", &json, &format!("[{}]", batch.join(",")));
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    assert!(refused.hint().contains("smaller batches"), "{}", refused.body);
+    let id = format!("big-{}", messages[0].id);
+    assert_eq!(http(&replica.address, "GET", &format!("/v1/messages/{id}"), &[]).status, 404, "nothing applied");
     // Changes upstream; the sync resumes from the cursor the stream holds,
     // first from its own directory, then from a new one (another machine).
     let mut rng = Rng::new(9);
@@ -302,6 +326,43 @@ fn a_damaged_snapshot_is_refused_and_not_left_behind() {
     let said = refused_start(&target, &nats);
     assert!(said.contains("is not a snapshot"), "{said}");
     assert!(!target.exists());
+}
+
+#[test]
+fn a_node_whose_changes_the_stream_dropped_says_so_and_is_not_ready() {
+    use msgdex::stream::async_nats;
+    let nats = Nats::start();
+    let directory = tempfile::tempdir().unwrap();
+    let (path_a, path_b) = (directory.path().join("a.db"), directory.path().join("b.db"));
+    let node_a = node(&path_a, &nats);
+    let messages: Vec<Message> = msgdex::load_path(format!("{ROOT}/tests/conformance/messages.jsonl")).unwrap();
+    let reference = LiveReference::new(ReferenceEngine::new(vec![]));
+    let (mut rng, mut present) = (Rng::new(13), Vec::new());
+    let node_b = node(&path_b, &nats);
+    for _ in 0..30 {
+        write_randomly(&node_a.address, &reference, &mut rng, &messages, &mut present);
+    }
+    assert_eq!(converge(&[&node_b], &reference, Duration::from_secs(30)), [0]);
+    drop(node_b);
+    for _ in 0..30 {
+        write_randomly(&node_a.address, &reference, &mut rng, &messages, &mut present);
+    }
+    // The stream drops all but its last 5 messages (as a retention limit
+    // would): node b's next changes are gone.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url.as_str()).await.unwrap();
+        let stream = async_nats::jetstream::new(client).get_stream("MSGDEX").await.unwrap();
+        stream.purge().keep(5).await.unwrap();
+    });
+    let node_b = node(&path_b, &nats);
+    assert!(
+        node_b.wait_for_stderr("the changes between are gone", Duration::from_secs(20)),
+        "{}",
+        node_b.stderr.lock().unwrap()
+    );
+    assert_eq!(http(&node_b.address, "GET", "/healthz", &[]).status, 503);
+    assert_eq!(http(&node_a.address, "GET", "/healthz", &[]).status, 200);
 }
 
 #[test]
