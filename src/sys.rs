@@ -30,6 +30,20 @@ pub(crate) fn lower_this_threads_priority(nice: i32) {
     let _ = nice;
 }
 
+/// The bytes free for this process on the file system holding `path`,
+/// where the system says.
+#[cfg_attr(not(feature = "stream"), allow(dead_code))]
+pub(crate) fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `statvfs` is all integers, so zeroed is a valid value; the
+    // call only writes into it, and `path` is a NUL-terminated string that
+    // outlives the call.
+    let mut status: libc::statvfs = unsafe { std::mem::zeroed() };
+    let read = unsafe { libc::statvfs(path.as_ptr(), &mut status) };
+    (read == 0).then(|| (status.f_bavail as u64).saturating_mul(status.f_frsize as u64))
+}
+
 /// How many files this process may have open (its soft limit), where the
 /// system says.
 #[cfg_attr(not(feature = "server"), allow(dead_code))]
@@ -150,4 +164,14 @@ pub(crate) fn map_file_range(file: &std::fs::File, offset: u64, length: usize) -
 /// Seconds since 1970 by the system clock (0 if the clock is before it).
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod free_space_tests {
+    #[test]
+    fn free_space_is_read_and_a_missing_path_says_nothing() {
+        let directory = tempfile::tempdir().unwrap();
+        assert!(super::free_bytes(directory.path()).is_some_and(|free| free > 0));
+        assert_eq!(super::free_bytes(&directory.path().join("absent")), None);
+    }
 }

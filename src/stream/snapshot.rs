@@ -258,6 +258,7 @@ pub async fn bootstrap(
         tokio::fs::create_dir(&arrived.0)
             .await
             .map_err(|error| StreamError::Store(format!("cannot make {}: {error}", arrived.0.display())))?;
+        check_room(&bucket, account, &current, directory).await?;
         let mut whole = true;
         for name in &current.files {
             let object = file_object(account, &current.id, name);
@@ -287,6 +288,37 @@ pub async fn bootstrap(
         "the snapshot of {account} was replaced under every one of {BOOTSTRAP_ATTEMPTS} reads (the last: {lost}); \
          try again"
     )))
+}
+
+/// Bytes a bootstrap leaves free on the file system it writes to.
+const FREE_SPACE_MARGIN: u64 = 256 << 20;
+
+/// Refuses a snapshot whose files, as the bucket declares them, would not
+/// fit beside `directory` with [`FREE_SPACE_MARGIN`] to spare (a download
+/// also stops at its declared size).
+async fn check_room(
+    bucket: &ObjectStore,
+    account: &str,
+    current: &Current,
+    directory: &Path,
+) -> Result<(), StreamError> {
+    let mut needed = 0u64;
+    for name in &current.files {
+        let object = file_object(account, &current.id, name);
+        if let Ok(info) = bucket.info(&object).await {
+            needed = needed.saturating_add(info.size as u64);
+        }
+    }
+    let parent = parent_of(directory);
+    match crate::sys::free_bytes(&parent) {
+        Some(free) if needed.saturating_add(FREE_SPACE_MARGIN) > free => Err(StreamError::Store(format!(
+            "the snapshot of {account} is {needed} bytes, and {} has {free} bytes free (a bootstrap keeps {} MiB \
+             free): make room, or start from the whole stream",
+            parent.display(),
+            FREE_SPACE_MARGIN >> 20
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The bucket, or `None` when the stream has none (no snapshot was ever
@@ -407,6 +439,7 @@ async fn download(bucket: &ObjectStore, name: &str, path: &Path) -> Result<(), D
     let mut reading = tokio::io::BufReader::with_capacity(WRITE_BUFFER_BYTES, &mut object);
     // Read and write apart, so that a failed write is told from a failed read.
     let copied = tokio::time::timeout(limit, async {
+        let mut written = 0u64;
         loop {
             let chunk = tokio::io::AsyncBufReadExt::fill_buf(&mut reading)
                 .await
@@ -415,6 +448,10 @@ async fn download(bucket: &ObjectStore, name: &str, path: &Path) -> Result<(), D
                 return Ok(());
             }
             let length = chunk.len();
+            written += length as u64;
+            if written > size {
+                return Err(Download::Lost(format!("{name}: more bytes than its declared {size}")));
+            }
             tokio::io::AsyncWriteExt::write_all(&mut file, chunk).await.map_err(store_error)?;
             tokio::io::AsyncBufReadExt::consume(&mut reading, length);
         }

@@ -118,7 +118,9 @@ impl Server {
                 pipe.read_line(&mut first).unwrap();
                 said.lock().unwrap().push_str(&first);
                 if first.contains(&format!("http://{bind}"))
-                    || !["msgdex sync", "msgdex follow", "msgdex stream"].iter().any(|news| first.starts_with(news))
+                    || !["msgdex sync", "msgdex follow", "msgdex stream", "msgdex: warning"]
+                        .iter()
+                        .any(|news| first.starts_with(news))
                 {
                     break;
                 }
