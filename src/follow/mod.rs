@@ -2,10 +2,13 @@
 //! and `msgdex serve --follow`.
 //!
 //! The follower reads the upstream's Messages API, signed as the official
-//! clients sign, and applies what changed to a [`LiveEngine`] (durable on a
-//! data directory). Each batch is applied with the cursor it reaches, in
-//! one log record ([`LiveEngine::apply_at`]), so a follower killed at any
-//! moment resumes where its store is, and applies each page exactly once.
+//! clients sign, and applies what changed to a [`FollowTarget`]: a
+//! [`LiveEngine`](crate::LiveEngine) (durable on a data directory), or a
+//! change stream (`msgdex sync --to-stream`). Each batch is applied with the
+//! cursor it reaches, in one log record
+//! ([`LiveEngine::apply_at`](crate::LiveEngine::apply_at)), so a follower
+//! killed at any moment resumes where its store is, and applies each page
+//! exactly once.
 //!
 //! ```text
 //! first copy:  pull from the beginning ─▶ the null-modified group ─▶ cursor.copied
