@@ -70,7 +70,8 @@ fn write_new_directory(engine: &FastEngine, into: &Path) -> Result<ImportReport,
     }
 }
 
-pub(super) fn parent_of(path: &Path) -> PathBuf {
+/// The directory holding `path` (`.` for a bare name).
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),

@@ -43,6 +43,7 @@ use std::sync::Arc;
 
 pub use check::{check, CheckReport};
 pub use error::StoreError;
+pub(crate) use import::parent_of;
 pub use import::{create, import, ImportReport};
 pub use log::{LogFaults, SyncPolicy};
 pub use replay::CutTail;

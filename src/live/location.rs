@@ -16,6 +16,12 @@ pub(super) enum Location {
 }
 
 impl State {
+    /// Whether a message with `_id` `id` is live here (found, not
+    /// rendered).
+    pub fn contains(&self, id: &str) -> bool {
+        self.locate(id).is_some()
+    }
+
     /// Where the live version of `id` is, if anywhere.
     pub(super) fn locate(&self, id: &str) -> Option<Location> {
         let fragment = crate::json::quoted(id);

@@ -70,7 +70,7 @@ pub use tail_filter::TailFilter;
 
 use location::Location;
 use maintenance::{lower_this_threads_priority, FLUSHER_NICE};
-use writer::{WriterState, WrittenIds};
+use writer::{Checking, WriterState, WrittenIds};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -300,9 +300,20 @@ impl LiveEngine {
     /// resumes from [`Snapshot::source_position`] and applies each pull
     /// exactly once. The batch may be empty, to move the position alone.
     pub fn apply_at(&self, batch: Vec<Write>, position: &str) -> Result<Vec<Applied>, WriteError> {
-        let (outcomes, published) = self.apply_logged(batch, Some(position))?;
+        let (outcomes, published) = self.apply_logged(batch, Some(position), Checking::Checked)?;
         let _ = self.shared.maintain(&published);
         Ok(outcomes)
+    }
+
+    /// [`LiveEngine::apply_at`] without the checks, as a record read back
+    /// from the log is applied: an insert over a message the store holds
+    /// replaces it, a delete of an absent `_id` removes nothing. For a
+    /// change stream, whose records every replica must apply alike,
+    /// whatever raced at the producers.
+    pub fn apply_idempotent_at(&self, batch: Vec<Write>, position: &str) -> Result<(), WriteError> {
+        let (_, published) = self.apply_logged(batch, Some(position), Checking::AsItStands)?;
+        let _ = self.shared.maintain(&published);
+        Ok(())
     }
 }
 
@@ -336,7 +347,7 @@ impl LiveEngine {
 
 impl Writable for LiveEngine {
     fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
-        let (outcomes, published) = self.apply_logged(batch, None)?;
+        let (outcomes, published) = self.apply_logged(batch, None, Checking::Checked)?;
         // The batch is in; a failed flush only leaves the tail longer.
         let _ = self.shared.maintain(&published);
         Ok(outcomes)

@@ -22,7 +22,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::writer::Recording;
+use super::writer::{Checking, Recording};
 use super::{lock, LiveEngine, Shared, State};
 use crate::durable::directory::{base_file_name, remove_unnamed_files, sync_directory, DirectoryLock, Manifest};
 use crate::durable::log::Log;
@@ -160,7 +160,7 @@ impl LiveEngine {
     fn replay(&self, sequence: u64, batch: LoggedBatch) -> Result<(), String> {
         let applied = self
             .shared
-            .apply_batch(batch.writes, batch.position.as_deref(), Recording::Replayed(sequence))
+            .apply_batch(batch.writes, batch.position.as_deref(), Recording::Replayed(sequence), Checking::AsItStands)
             .map_err(|error| format!("log record {sequence} does not apply: {error}"))?;
         let _ = self.shared.maintain(&applied.published);
         Ok(())
@@ -229,9 +229,10 @@ impl LiveEngine {
         &self,
         batch: Vec<Write>,
         position: Option<&str>,
+        checking: Checking,
     ) -> Result<(Vec<Applied>, Arc<State>), WriteError> {
         let Some(durable) = self.shared.durable.get() else {
-            let applied = self.shared.apply_batch(batch, position, Recording::Memory)?;
+            let applied = self.shared.apply_batch(batch, position, Recording::Memory, checking)?;
             return Ok((applied.outcomes, applied.published));
         };
         let batch_len = batch.len();
@@ -240,8 +241,12 @@ impl LiveEngine {
             batch_len,
             problem: WriteProblem::Storage(why),
         })?;
-        let applied =
-            self.shared.apply_batch(batch, position, Recording::Logged { log: &durable.log, payload: &payload })?;
+        let applied = self.shared.apply_batch(
+            batch,
+            position,
+            Recording::Logged { log: &durable.log, payload: &payload },
+            checking,
+        )?;
         durable.log.wait_durable(applied.published.sequence).map_err(|failure| WriteError {
             position: 0,
             batch_len,

@@ -89,6 +89,19 @@ impl WrittenIds {
     }
 }
 
+/// Whether a batch is checked against the store before it is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Checking {
+    /// Each write is checked (an insert of an `_id` that exists, a delete
+    /// of one that does not, refuse the batch).
+    Checked,
+    /// Applied as it stands, which is idempotent: an insert over a message
+    /// the store holds replaces it, a delete of an absent `_id` removes
+    /// nothing. For a record read back from the log, and for a change
+    /// stream's records, which every replica must apply alike.
+    AsItStands,
+}
+
 /// How a batch takes its place in the store's history.
 #[derive(Clone, Copy)]
 pub(super) enum Recording<'a> {
@@ -102,8 +115,8 @@ pub(super) enum Recording<'a> {
         /// The batch's record payload.
         payload: &'a [u8],
     },
-    /// Replayed from the log at open: it takes the record's sequence, and
-    /// is applied without the checks it passed when it was logged.
+    /// Replayed from the log at open: it takes the record's sequence (and
+    /// is applied as it stands: it was checked when it was logged).
     Replayed(u64),
 }
 
@@ -129,6 +142,7 @@ impl Shared {
         batch: Vec<Write>,
         position: Option<&str>,
         recording: Recording<'_>,
+        checking: Checking,
     ) -> Result<AppliedBatch, WriteError> {
         let mut writer = lock(&self.writer);
         let current = self.current.load_full();
@@ -148,13 +162,9 @@ impl Shared {
                 current.locate_filed(write.id(), fragment.as_bytes(), *hash, writer.written.may_hold(*hash))
             })
             .collect();
-        // A batch read back from the log was checked when it was logged; it
-        // is applied as it stands, which is idempotent: an insert over a
-        // message the base already holds replaces it, a delete of an absent
-        // `_id` removes nothing (see `live/persistence.rs`).
-        let outcomes = match recording {
-            Recording::Replayed(_) => Vec::new(),
-            _ => check_batch_at(&batch, |position| found[position].is_some())?,
+        let outcomes = match checking {
+            Checking::AsItStands => Vec::new(),
+            Checking::Checked => check_batch_at(&batch, |position| found[position].is_some())?,
         };
         let created = outcomes.iter().filter(|&&outcome| outcome == Applied::Created).count() as u64;
         let refuse = |problem| WriteError { position: batch.len().saturating_sub(1), batch_len: batch.len(), problem };

@@ -115,7 +115,8 @@ impl Writable for StreamWriter {
     /// published as one record, all or nothing; `Ok` once the stream
     /// acknowledged it.
     fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
-        let outcomes = check_batch(&batch, |id| self.engine.retrieve_into(id, &mut Vec::new()))?;
+        let snapshot = self.engine.snapshot();
+        let outcomes = check_batch(&batch, |id| snapshot.state().contains(id))?;
         self.publish_batch(&batch, None).map_err(|problem| WriteError {
             position: 0,
             batch_len: batch.len(),

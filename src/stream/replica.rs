@@ -2,14 +2,12 @@
 //! sequence after the store's source position, each message's batch
 //! applied with its sequence in one log record.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 
 use super::{position_of, producer_position_of, sequence_of, subject_of, StreamError};
 use crate::durable::record::{parse_record, LoggedBatch};
-use crate::engine::Engine;
 use crate::live::LiveEngine;
 use crate::server::AppliedSequence;
 use crate::write::Write;
@@ -105,13 +103,10 @@ pub async fn follow_stream(
         }
         let engine = Arc::clone(&engine);
         let position = position_of(sequence, producer.as_deref());
-        tokio::task::spawn_blocking(move || {
-            let writes = idempotent(&engine, writes);
-            engine.apply_at(writes, &position)
-        })
-        .await
-        .map_err(|error| StreamError::Store(error.to_string()))?
-        .map_err(|error| StreamError::Store(format!("stream message {sequence}: {error}")))?;
+        tokio::task::spawn_blocking(move || engine.apply_idempotent_at(writes, &position))
+            .await
+            .map_err(|error| StreamError::Store(error.to_string()))?
+            .map_err(|error| StreamError::Store(format!("stream message {sequence}: {error}")))?;
         applied.advance(sequence);
         let visible = std::time::SystemTime::now();
         for stored in stored.into_iter().flatten() {
@@ -217,27 +212,3 @@ fn take(
 /// How long a quiet consumer goes before the follower checks that the
 /// stream is not ahead of it.
 const QUIET_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// `batch` in its idempotent form against `engine`: an insert as an
-/// upsert, a delete of an `_id` absent at its turn dropped.
-fn idempotent(engine: &LiveEngine, batch: Vec<Write>) -> Vec<Write> {
-    let mut present: HashMap<String, bool> = HashMap::new();
-    let mut scratch = Vec::new();
-    batch
-        .into_iter()
-        .filter_map(|write| match write {
-            Write::Insert(message) | Write::Upsert(message) => {
-                present.insert(message.id.clone(), true);
-                Some(Write::Upsert(message))
-            }
-            Write::Delete(id) => {
-                let exists = *present.entry(id.clone()).or_insert_with(|| {
-                    scratch.clear();
-                    engine.retrieve_into(&id, &mut scratch)
-                });
-                present.insert(id.clone(), false);
-                exists.then_some(Write::Delete(id))
-            }
-        })
-        .collect()
-}

@@ -36,7 +36,7 @@ use futures_util::StreamExt as _;
 use tokio::io::AsyncReadExt as _;
 
 use super::{sequence_of, StreamConfig, StreamError};
-use crate::durable::{install_checkpoint, is_transferable_file_name, CheckpointManifest};
+use crate::durable::{install_checkpoint, is_transferable_file_name, parent_of, CheckpointManifest};
 use crate::live::LiveEngine;
 
 /// The object store bucket of a stream's snapshots.
@@ -117,8 +117,9 @@ fn file_object(account: &str, id: &str, name: &str) -> String {
     format!("{account}/{id}/{name}")
 }
 
-fn nats(what: &str) -> impl Fn(&dyn std::fmt::Display) -> StreamError + '_ {
-    move |error| StreamError::Nats(format!("{what}: {error}"))
+/// A NATS failure, saying what was being done.
+fn nats_error(what: impl std::fmt::Display, error: impl std::fmt::Display) -> StreamError {
+    StreamError::Nats(format!("{what}: {error}"))
 }
 
 async fn open_bucket(
@@ -137,7 +138,7 @@ async fn open_bucket(
             ..Default::default()
         })
         .await
-        .map_err(|error| nats(&format!("cannot open the bucket {name}"))(&error))
+        .map_err(|error| nats_error(format!("cannot open the bucket {name}"), error))
 }
 
 /// What a published snapshot holds.
@@ -198,7 +199,7 @@ pub async fn publish_snapshot(
             .map_err(|error| StreamError::Store(format!("cannot open {}: {error}", path.display())))?;
         let meta = ObjectMetadata { name: object.clone(), chunk_size: Some(CHUNK_BYTES), ..Default::default() };
         let info =
-            bucket.put(meta, &mut file).await.map_err(|error| nats(&format!("cannot upload {object}"))(&error))?;
+            bucket.put(meta, &mut file).await.map_err(|error| nats_error(format!("cannot upload {object}"), error))?;
         published.bytes += info.size as u64;
         names.push(name.clone());
     }
@@ -208,7 +209,7 @@ pub async fn publish_snapshot(
     bucket
         .put(current_name.as_str(), &mut text.as_slice())
         .await
-        .map_err(|error| nats(&format!("cannot upload {current_name}"))(&error))?;
+        .map_err(|error| nats_error(format!("cannot upload {current_name}"), error))?;
     published.published = true;
     // Older snapshots: deleted after CURRENT is in, except the one just
     // replaced, which a node may still be reading (it goes at the next
@@ -217,9 +218,9 @@ pub async fn publish_snapshot(
     let kept: Vec<String> =
         std::iter::once(&id).chain(previous.as_ref()).map(|id| format!("{account}/{id}/")).collect();
     let mut stale = Vec::new();
-    let mut listing = bucket.list().await.map_err(|error| nats("cannot list the snapshots")(&error))?;
+    let mut listing = bucket.list().await.map_err(|error| nats_error("cannot list the snapshots", error))?;
     while let Some(info) = listing.next().await {
-        let info = info.map_err(|error| nats("cannot list the snapshots")(&error))?;
+        let info = info.map_err(|error| nats_error("cannot list the snapshots", error))?;
         let older = info.name.starts_with(&prefix)
             && info.name != current_name
             && !kept.iter().any(|kept| info.name.starts_with(kept));
@@ -228,7 +229,7 @@ pub async fn publish_snapshot(
         }
     }
     for name in stale {
-        bucket.delete(&name).await.map_err(|error| nats(&format!("cannot delete {name}"))(&error))?;
+        bucket.delete(&name).await.map_err(|error| nats_error(format!("cannot delete {name}"), error))?;
     }
     Ok(published)
 }
@@ -333,13 +334,13 @@ async fn existing_bucket(
     if let Err(error) = context.get_stream(format!("OBJ_{name}")).await {
         let missing = matches!(error.kind(), GetStreamErrorKind::JetStream(inner)
             if inner.error_code() == ErrorCode::STREAM_NOT_FOUND);
-        return if missing { Ok(None) } else { Err(nats(&format!("cannot look for the bucket {name}"))(&error)) };
+        return if missing { Ok(None) } else { Err(nats_error(format!("cannot look for the bucket {name}"), error)) };
     }
     context
         .get_object_store(&name)
         .await
         .map(Some)
-        .map_err(|error| nats(&format!("cannot open the bucket {name}"))(&error))
+        .map_err(|error| nats_error(format!("cannot open the bucket {name}"), error))
 }
 
 /// A directory removed when dropped, whatever path the bootstrap took
@@ -360,13 +361,6 @@ fn beside(directory: &Path, what: &str, process: u32) -> PathBuf {
 
 fn name_of(directory: &Path) -> String {
     directory.file_name().map_or_else(|| "store".into(), |name| name.to_string_lossy().into_owned())
-}
-
-fn parent_of(directory: &Path) -> PathBuf {
-    match directory.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// Removes the downloads that earlier processes (killed while they
@@ -396,15 +390,15 @@ async fn read_current(bucket: &ObjectStore, name: &str) -> Result<Option<(Curren
         }
         Ok(_) => {}
         Err(error) if error.kind() == InfoErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(nats(&format!("cannot read {name}"))(&error)),
+        Err(error) => return Err(nats_error(format!("cannot read {name}"), error)),
     }
-    let mut object = bucket.get(name).await.map_err(|error| nats(&format!("cannot read {name}"))(&error))?;
+    let mut object = bucket.get(name).await.map_err(|error| nats_error(format!("cannot read {name}"), error))?;
     let mut bytes = Vec::new();
     (&mut object)
         .take(MAX_CURRENT_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .await
-        .map_err(|error| nats(&format!("cannot read {name}"))(&error))?;
+        .map_err(|error| nats_error(format!("cannot read {name}"), error))?;
     let current: Current = serde_json::from_slice(&bytes)
         .map_err(|error| StreamError::Store(format!("{name} is not a snapshot: {error}")))?;
     current.check().map(Some).map_err(|why| StreamError::Store(format!("{name} is refused: {why}")))

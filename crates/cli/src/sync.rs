@@ -68,8 +68,16 @@ pub(crate) fn open_replica(directory: &Path, options: StoreOptions) -> Result<Li
 }
 
 fn upstream(url: &str, args: &FollowArgs, retry: RetryPolicy) -> Result<Upstream, Failure> {
+    upstream_with(url, credentials(args.upstream_keys.as_deref())?, args, retry)
+}
+
+fn upstream_with(
+    url: &str,
+    credentials: Credentials,
+    args: &FollowArgs,
+    retry: RetryPolicy,
+) -> Result<Upstream, Failure> {
     let retry = RetryPolicy { request_timeout: args.upstream_timeout, ..retry };
-    let credentials = credentials(args.upstream_keys.as_deref())?;
     Upstream::new(url, credentials, retry).map_err(|error| Failure::Message(error.to_string()))
 }
 
@@ -132,31 +140,30 @@ pub(crate) fn run_sync(
     keep_following: bool,
     args: &FollowArgs,
 ) -> Result<(), Failure> {
+    let credentials = credentials(args.upstream_keys.as_deref())?;
+    let upstream_account = credentials.account_id.clone();
     let mut run = SyncRun {
         from,
         into: target.into,
-        upstream: upstream(from, args, RetryPolicy::default())?,
+        upstream: upstream_with(from, credentials, args, RetryPolicy::default())?,
         reconcile,
         keep_following,
         args,
     };
-    if let (Some(_), Some(account)) = (&target.to_stream.servers, &target.to_stream.account) {
-        // The pages are the upstream key's account: published under another
-        // account's subject, that account's nodes would serve them.
-        let upstream_account = credentials(args.upstream_keys.as_deref())?.account_id;
-        if *account != upstream_account {
-            return Err(Failure::Message(format!(
-                "--account {account} names another account than the upstream key's ({upstream_account}); the \
-                 pages would be published as {account}'s changes"
-            )));
-        }
-    }
     let (Some(servers), Some(account)) = (&target.to_stream.servers, &target.to_stream.account) else {
         let engine = open_replica(target.into, target.store)?;
         run.pull_into(&engine, &engine)?;
         engine.close();
         return Ok(());
     };
+    // The pages are the upstream key's account: published under another
+    // account's subject, that account's nodes would serve them.
+    if *account != upstream_account {
+        return Err(Failure::Message(format!(
+            "--account {account} names another account than the upstream key's ({upstream_account}); the \
+             pages would be published as {account}'s changes"
+        )));
+    }
     let session = crate::stream::StreamSession::connect(servers, &target.to_stream.log)?;
     let held = session.hold(account, target.into, target.store, msgdex::QueryLimits::default())?;
     // The cursor is the last one the stream carries: read all of it first.
