@@ -1,8 +1,9 @@
 //! A node's writes in stream mode: a batch is checked against this node's
 //! store, published to the change stream as a log record, and answered
 //! once the stream has acknowledged it (it is then durable, replicated as
-//! the stream is) and, for up to a moment, once this node has applied it,
-//! so that a read on this node after the answer sees the write.
+//! the stream is) and this node has applied it, so that a read on this
+//! node after the answer sees the write (SPEC §8); a write this node has
+//! not applied within [`APPLY_WAIT`] is answered 503.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,8 @@ use crate::server::AppliedSequence;
 use crate::write::{check_batch, Applied, Writable, Write, WriteError, WriteProblem};
 
 /// How long a writer waits for this node to apply its acknowledged batch
-/// before answering anyway (the batch is durable in the stream by then).
+/// before answering 503 (the batch is durable in the stream by then, and
+/// will be applied).
 const APPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// Reads from this node's store; writes through the change stream.
@@ -113,16 +115,23 @@ impl Writable for StreamWriter {
     /// Checked against this node's store as a local write is (another node's
     /// write may race it; replicas apply the stream idempotently), then
     /// published as one record, all or nothing; `Ok` once the stream
-    /// acknowledged it.
+    /// acknowledged it and this node applied it (503 otherwise, see
+    /// [`APPLY_WAIT`]).
     fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
         let snapshot = self.engine.snapshot();
         let outcomes = check_batch(&batch, |id| snapshot.state().contains(id))?;
-        self.publish_batch(&batch, None).map_err(|problem| WriteError {
-            position: 0,
-            batch_len: batch.len(),
-            problem,
-        })?;
-        Ok(outcomes)
+        let refuse = |problem| WriteError { position: 0, batch_len: batch.len(), problem };
+        match self.publish_batch(&batch, None).map_err(refuse)? {
+            (_, true) => Ok(outcomes),
+            // SPEC §8: every read after a write sees it. Not yet visible
+            // here, the write is not answered as done (a retried PUT is
+            // safe; a retried DELETE may find the message gone).
+            (sequence, false) => Err(refuse(WriteProblem::Storage(format!(
+                "the change stream holds the batch at sequence {sequence}, but this node has not applied it within \
+                 {} s; it will be applied, and a read naming X-Msgdex-Min-Sequence: {sequence} waits for it",
+                APPLY_WAIT.as_secs()
+            )))),
+        }
     }
 }
 
