@@ -14,6 +14,9 @@ use msgdex_bench::workload::Rng;
 mod server_support;
 use server_support::*;
 
+/// Held shared by each test, and exclusively by the cluster test.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// A `nats-server` with JetStream on a free loopback port, killed when dropped.
 struct Nats {
     child: Child,
@@ -154,6 +157,7 @@ fn snapshotting_node(data: &std::path::Path, nats: &Nats) -> (Server, Vec<Messag
 
 #[test]
 fn a_new_replica_starts_from_the_published_snapshot_and_the_stream_after_it() {
+    let _machine = MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let nats = Nats::start();
     let directory = tempfile::tempdir().unwrap();
     let (node_a, messages, reference) = snapshotting_node(&directory.path().join("a.db"), &nats);
@@ -207,6 +211,7 @@ fn sync_to_stream(upstream: &Server, directory: &std::path::Path, keys: &std::pa
 
 #[test]
 fn a_sync_publishes_an_account_to_the_stream_and_any_node_can_take_it_over() {
+    let _machine = MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     // Messages of 64 KiB at most: the sync's pages of 100 messages must be
     // split into several records, and a large HTTP batch is refused whole.
     let nats = Nats::start_with_config("max_payload: 65536\n");
@@ -281,6 +286,7 @@ fn refused_start(data: &std::path::Path, nats: &Nats) -> String {
 
 #[test]
 fn a_damaged_snapshot_is_refused_and_not_left_behind() {
+    let _machine = MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     use msgdex::stream::async_nats;
     use tokio::io::AsyncReadExt as _;
     let nats = Nats::start();
@@ -330,6 +336,7 @@ fn a_damaged_snapshot_is_refused_and_not_left_behind() {
 
 #[test]
 fn a_node_whose_changes_the_stream_dropped_says_so_and_is_not_ready() {
+    let _machine = MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     use msgdex::stream::async_nats;
     let nats = Nats::start();
     let directory = tempfile::tempdir().unwrap();
@@ -367,6 +374,7 @@ fn a_node_whose_changes_the_stream_dropped_says_so_and_is_not_ready() {
 
 #[test]
 fn two_nodes_share_an_account_through_the_stream_across_a_kill() {
+    let _machine = MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let nats = Nats::start();
     let directory = tempfile::tempdir().unwrap();
     let (path_a, path_b) = (directory.path().join("a.db"), directory.path().join("b.db"));
@@ -431,6 +439,7 @@ fn account_header(account: &str) -> Vec<(String, String)> {
 
 #[test]
 fn a_fleet_routes_each_account_to_the_nodes_that_hold_it() {
+    let _machine = MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let nats = Nats::start();
     let directory = tempfile::tempdir().unwrap();
     let binds = [format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
@@ -551,6 +560,9 @@ fn cluster_node(directory: &std::path::Path, cluster: &Cluster) -> Server {
 
 #[test]
 fn nodes_converge_on_a_three_server_cluster_when_a_server_and_a_node_die() {
+    // Alone on the machine: a cluster's elections time out when the other
+    // tests' servers and nodes take the two cores.
+    let _machine = MACHINE.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cluster = Cluster::start();
     let directory = tempfile::tempdir().unwrap();
     let paths: Vec<_> = ["a.db", "b.db", "c.db"].iter().map(|name| directory.path().join(name)).collect();
