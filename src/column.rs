@@ -16,13 +16,16 @@
 //! once, at load), so writing an item is a run of `extend_from_slice`.
 
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashbrown::HashTable;
+use rayon::prelude::*;
 
 use crate::arena::Arena;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
 use crate::model::{DateTime, FieldValue};
+use crate::text_codec::TextCodec;
 
 /// Row-indexed storage for the `null` of a date column.
 pub const NULL_DATE: i64 = i64::MIN;
@@ -100,6 +103,34 @@ impl FragmentDict {
         self.bytes.owned().reserve(bytes);
     }
 
+    /// A dictionary of the same values in the same order, each as `encode`
+    /// writes it, encoded in parallel.
+    fn transcoded(&self, encode: impl Fn(&[u8], &mut Vec<u8>) + Sync) -> FragmentDict {
+        const CHUNK: u32 = 4096;
+        let count = self.len() as u32;
+        let chunks: Vec<(Vec<u8>, Vec<usize>)> = (0..count.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let codes = chunk * CHUNK + 1..=((chunk + 1) * CHUNK).min(count);
+                let mut bytes = Vec::new();
+                let mut ends = Vec::with_capacity(CHUNK as usize);
+                for code in codes {
+                    encode(self.get(code), &mut bytes);
+                    ends.push(bytes.len());
+                }
+                (bytes, ends)
+            })
+            .collect();
+        let mut bytes = Vec::with_capacity(chunks.iter().map(|(bytes, _)| bytes.len()).sum());
+        let mut ends = Vec::with_capacity(self.len());
+        for (chunk_bytes, chunk_ends) in chunks {
+            let base = bytes.len();
+            ends.extend(chunk_ends.iter().map(|end| base + end));
+            bytes.extend_from_slice(&chunk_bytes);
+        }
+        FragmentDict { bytes: Arena::Owned(bytes), ends }
+    }
+
     /// Drops the values after the first `len`.
     fn truncate(&mut self, len: usize) {
         if len < self.ends.len() {
@@ -152,16 +183,22 @@ pub fn unescaped(fragment: &[u8]) -> std::borrow::Cow<'_, str> {
 ///
 /// A column of mostly unique values (`content`) is built without the
 /// dictionary's hash lookup: every value gets a new code, which makes the
-/// dictionary a plain text arena.
+/// dictionary a plain text arena. Such a column may also be packed: its
+/// dictionary then holds each value compressed by its [`TextCodec`]
+/// (see [`DictColumn::pack`]).
 #[derive(Debug)]
 pub struct DictColumn {
     /// The code of each row's value (0 = `null`).
     pub codes: Vec<u32>,
-    /// The distinct values as JSON text.
+    /// The distinct values as JSON text, or as the codec's frames of it
+    /// when the column is packed.
     pub dict: FragmentDict,
     lookup: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
     deduplicate: bool,
+    /// The codec of a packed column's values (only ever on a column
+    /// without lookup: a packed value is never compared by its text).
+    codec: Option<Arc<TextCodec>>,
 }
 
 impl Default for DictColumn {
@@ -172,6 +209,7 @@ impl Default for DictColumn {
             lookup: HashTable::new(),
             hasher: hashbrown::DefaultHashBuilder::default(),
             deduplicate: true,
+            codec: None,
         }
     }
 }
@@ -182,8 +220,12 @@ impl DictColumn {
         DictColumn { deduplicate: false, ..DictColumn::default() }
     }
 
-    /// The code of `fragment`, adding it if new.
+    /// The code of `fragment`, adding it if new (compressed, in a packed
+    /// column).
     pub fn intern(&mut self, fragment: &[u8]) -> u32 {
+        if let Some(codec) = &self.codec {
+            return self.dict.push_written(|bytes| codec.compress_into(fragment, bytes));
+        }
         if !self.deduplicate {
             return self.dict.push(fragment);
         }
@@ -289,7 +331,9 @@ impl DictColumn {
         let code = match value {
             FieldValue::Null => 0,
             // Every value is new: written straight into the arena.
-            other if !self.deduplicate => self.dict.push_written(|bytes| other.write_json(bytes)),
+            other if !self.deduplicate && self.codec.is_none() => {
+                self.dict.push_written(|bytes| other.write_json(bytes))
+            }
             other => {
                 scratch.clear();
                 other.write_json(scratch);
@@ -304,7 +348,11 @@ impl DictColumn {
     pub(crate) fn write_arrays(&self, out: &mut ArrayFileWriter) -> Result<(), StoreError> {
         out.array(&self.codes)?;
         self.dict.write_arrays(out)?;
-        out.array(&[u64::from(self.deduplicate), u64::from(!self.lookup.is_empty())])
+        out.array(&[u64::from(self.deduplicate), u64::from(!self.lookup.is_empty()), u64::from(self.codec.is_some())])?;
+        match &self.codec {
+            Some(codec) => out.array(codec.dictionary()),
+            None => Ok(()),
+        }
     }
 
     /// Reads what [`DictColumn::write_arrays`] wrote for a segment of
@@ -314,13 +362,28 @@ impl DictColumn {
         let codes = input.values::<u32>()?;
         let dict = FragmentDict::read_arrays(input)?;
         let flags = input.values::<u64>()?;
-        let [deduplicate, looked_up] = flags[..] else {
-            return Err(input.malformed("a column's flags are not two numbers"));
+        // Version 1 files have no third flag: no column of theirs is packed.
+        let (deduplicate, looked_up, packed) = match flags[..] {
+            [deduplicate, looked_up] => (deduplicate, looked_up, 0),
+            [deduplicate, looked_up, packed] => (deduplicate, looked_up, packed),
+            _ => return Err(input.malformed("a column's flags are not two or three numbers")),
         };
         if codes.len() != row_count as usize || codes.iter().any(|&code| code as usize > dict.len()) {
             return Err(input.malformed("a column's codes do not fit its rows and dictionary"));
         }
-        let mut column = DictColumn { codes, dict, deduplicate: deduplicate != 0, ..DictColumn::default() };
+        let codec = match packed {
+            0 => None,
+            _ if deduplicate != 0 || looked_up != 0 => {
+                return Err(input.malformed("a packed column cannot look its values up"));
+            }
+            _ => {
+                let codec = TextCodec::with_dictionary(input.bytes()?).map_err(|reason| input.malformed(&reason))?;
+                let frames = (0..dict.len() as u32).into_par_iter().map(|index| dict.get(index + 1));
+                codec.check(frames).map_err(|reason| input.malformed(&reason))?;
+                Some(Arc::new(codec))
+            }
+        };
+        let mut column = DictColumn { codes, dict, deduplicate: deduplicate != 0, codec, ..DictColumn::default() };
         if looked_up != 0 {
             column.rebuild_lookup();
         }
@@ -343,15 +406,76 @@ impl DictColumn {
         self.lookup = HashTable::new();
     }
 
-    /// The JSON text of a row's value.
+    /// The stored bytes of a row's value: its JSON text, or in a packed
+    /// column its frame ([`DictColumn::write_stored`] writes either).
     #[inline]
     pub fn fragment(&self, row: u32) -> &[u8] {
         self.dict.get(self.codes[row as usize])
     }
 
+    /// Appends the JSON text of a value whose stored bytes are `stored`
+    /// (as [`FragmentDict::get`] gives them; `null` is never packed).
+    #[inline]
+    pub fn write_stored(&self, stored: &[u8], out: &mut Vec<u8>) {
+        match &self.codec {
+            Some(codec) if stored != b"null" => codec.write_text(stored, out),
+            _ => out.extend_from_slice(stored),
+        }
+    }
+
+    /// The codec of a packed column.
+    pub fn codec(&self) -> Option<&Arc<TextCodec>> {
+        self.codec.as_ref()
+    }
+
+    /// Appends to the dictionary the value `code` of `source` and returns
+    /// its code here: the stored bytes as they are when both columns store
+    /// alike (the same codec, or none), decoded and encoded again
+    /// otherwise.
+    pub fn copy_value_from(&mut self, source: &DictColumn, code: u32, scratch: &mut Vec<u8>) -> u32 {
+        let stored = source.dict.get(code);
+        match (&self.codec, &source.codec) {
+            _ if code == 0 => 0,
+            (Some(mine), Some(theirs)) if Arc::ptr_eq(mine, theirs) => self.dict.push(stored),
+            (None, None) => self.intern(stored),
+            _ => {
+                scratch.clear();
+                source.write_stored(stored, scratch);
+                self.intern(scratch)
+            }
+        }
+    }
+
+    /// Makes this column store its values with `codec` from now on,
+    /// compressing those it holds (a builder copying rows from a packed
+    /// segment takes the segment's codec, so that the rows' frames are
+    /// copied as they are).
+    pub fn adopt_codec(&mut self, codec: Arc<TextCodec>) {
+        if self.codec.is_none() && !self.deduplicate {
+            self.dict = self.dict.transcoded(|text, out| codec.compress_into(text, out));
+            self.codec = Some(codec);
+        }
+    }
+
+    /// Packs a column without lookup: trains a codec on its values and
+    /// stores each of them compressed by it (in parallel). A packed column
+    /// is left as it is.
+    pub fn pack(&mut self) {
+        if self.codec.is_some() || self.deduplicate {
+            return;
+        }
+        let values: Vec<&[u8]> = (1..=self.dict.len() as u32).map(|code| self.dict.get(code)).collect();
+        let codec = Arc::new(TextCodec::train(&values));
+        drop(values);
+        self.adopt_codec(codec);
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.codes.capacity() * 4 + self.dict.heap_bytes() + self.lookup.capacity() * 5
+        self.codes.capacity() * 4
+            + self.dict.heap_bytes()
+            + self.lookup.capacity() * 5
+            + self.codec.as_ref().map_or(0, |codec| codec.heap_bytes())
     }
 }
 
@@ -556,6 +680,85 @@ mod tests {
         column.permute(&[4, 3, 2, 1, 0]);
         let Column::Dict(column) = column else { unreachable!() };
         assert_eq!(column.codes, [0, 3, 1, 2, 1]);
+    }
+
+    /// A packed column of `count` texts, and their JSON.
+    fn packed(count: usize) -> (DictColumn, Vec<Vec<u8>>) {
+        let mut column = DictColumn::arena();
+        let mut scratch = Vec::new();
+        let texts: Vec<String> = (0..count)
+            .map(|index| format!("Dear Zoë, about your visit {index}: \"yes\", the garden room is free on day {} at 10.", index % 31))
+            .collect();
+        for text in &texts {
+            column.push_value(FieldValue::Str(text), &mut scratch);
+        }
+        column.push_value(FieldValue::Null, &mut scratch);
+        column.pack();
+        (column, texts.iter().map(|text| crate::json::quoted(text).into_bytes()).collect())
+    }
+
+    fn written(column: &DictColumn, row: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        column.write_stored(column.fragment(row), &mut out);
+        out
+    }
+
+    #[test]
+    fn packed_columns_write_their_values_and_copy_them() {
+        let (column, texts) = packed(3000);
+        assert!(column.codec().is_some_and(|codec| !codec.dictionary().is_empty()));
+        let raw: usize = texts.iter().map(Vec::len).sum();
+        assert!(column.dict.text_len() * 2 < raw, "packed: {} of {raw} bytes", column.dict.text_len());
+        for (row, text) in texts.iter().enumerate() {
+            assert_eq!(written(&column, row as u32), *text);
+        }
+        assert_eq!(written(&column, texts.len() as u32), b"null");
+        // Into a column of the same codec: the frame as it is; into a plain
+        // one: the text.
+        let mut scratch = Vec::new();
+        let mut same = DictColumn::arena();
+        same.adopt_codec(Arc::clone(column.codec().unwrap()));
+        let mut plain = DictColumn::arena();
+        for code in [5, 0, 7] {
+            let copied = same.copy_value_from(&column, code, &mut scratch);
+            same.codes.push(copied);
+            assert_eq!(same.dict.get(copied), column.dict.get(code), "copied as it is");
+            let copied = plain.copy_value_from(&column, code, &mut scratch);
+            plain.codes.push(copied);
+        }
+        assert_eq!(written(&plain, 0), texts[4]);
+        assert_eq!(written(&plain, 1), b"null");
+        assert_eq!(written(&same, 2), texts[6]);
+    }
+
+    #[test]
+    fn a_packed_column_reads_back_and_a_damaged_frame_is_refused() {
+        let (column, texts) = packed(3000);
+        let directory = tempfile::tempdir().unwrap();
+        let write = |column: &DictColumn, name: &str| {
+            let path = directory.path().join(name);
+            let mut out = ArrayFileWriter::create(&path).unwrap();
+            column.write_arrays(&mut out).unwrap();
+            out.finish().unwrap();
+            path
+        };
+        let read = |path: &std::path::Path| {
+            let mut input = ArrayReader::open(path).unwrap();
+            DictColumn::read_arrays(&mut input, 3001)
+        };
+        let back = read(&write(&column, "good")).unwrap();
+        assert_eq!(written(&back, 2999), texts[2999]);
+        assert_eq!(back.codec().unwrap().dictionary(), column.codec().unwrap().dictionary());
+        // A frame damaged before the file's checksums were made: only the
+        // check of every frame finds it.
+        let mut damaged = DictColumn { codes: column.codes.clone(), ..DictColumn::arena() };
+        let mut bytes = column.dict.bytes.to_vec();
+        bytes[column.dict.ends[1499]] ^= 0x5a; // the first byte of frame 1501
+
+        damaged.dict = FragmentDict { bytes: Arena::Owned(bytes), ends: column.dict.ends.clone() };
+        damaged.codec = column.codec.clone();
+        let error = read(&write(&damaged, "damaged")).unwrap_err().to_string();
+        assert!(error.contains("a compressed value"), "{error}");
     }
 
     #[test]

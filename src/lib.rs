@@ -95,6 +95,7 @@ mod store;
 pub mod stream;
 #[allow(unsafe_code)]
 mod sys;
+mod text_codec;
 pub mod transcript;
 mod write;
 mod write_request;

@@ -493,3 +493,40 @@ fn a_source_position_is_kept_with_its_batch_across_checkpoints_reopens_and_cuts(
         copy_directory(&path, &copy);
     }
 }
+
+/// A directory written by msgdex before `content` was packed (segment
+/// format 1: `fixtures/format-1-store`, imported from
+/// `fixtures/format-1-store.jsonl`) opens as it is, takes writes, and its
+/// next checkpoint writes the base in the current format; it answers as
+/// the reference at every step.
+#[test]
+fn a_format_1_directory_opens_and_its_checkpoint_moves_it_to_the_current_format() {
+    let messages: Vec<Message> = msgdex::load_path("fixtures/format-1-store.jsonl").unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("store");
+    copy_directory(Path::new("fixtures/format-1-store"), &path);
+    let base_version = |path: &Path| {
+        let base = std::fs::read_dir(path)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|file| file.extension().is_some_and(|extension| extension == "seg"))
+            .expect("a base file");
+        let header = std::fs::read(base).unwrap();
+        u32::from_le_bytes(header[8..12].try_into().unwrap())
+    };
+    assert_eq!(base_version(&path), 1);
+    let mut reference = ReferenceEngine::new(messages.clone());
+    let engine = LiveEngine::open(&path, options(SyncPolicy::Always)).expect("a format 1 directory opens");
+    same_store(&engine, &reference).unwrap();
+    let mut changed = messages[3].clone();
+    changed.content = Some("Zoë wrote again".into());
+    let writes = vec![Write::Upsert(changed), Write::Delete(messages[7].id.clone())];
+    reference.apply(writes.clone()).unwrap();
+    engine.apply(writes).unwrap();
+    engine.checkpoint().unwrap();
+    same_store(&engine, &reference).unwrap();
+    engine.close();
+    assert_eq!(base_version(&path), 2, "the checkpoint wrote the current format");
+    let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();
+    same_store(&reopened, &reference).unwrap();
+}

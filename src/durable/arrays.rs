@@ -36,8 +36,10 @@ use crate::arena::Arena;
 
 /// The first bytes of every segment file.
 const MAGIC: &[u8; 8] = b"MSGDXSEG";
-/// The format version this build writes and reads.
-pub(crate) const SEGMENT_FORMAT_VERSION: u32 = 1;
+/// The format version this build writes. It reads every version from 1 to
+/// this one: version 2 added packed columns (`content` compressed, see
+/// docs/FORMAT.md), and a version 1 file reads as a segment without them.
+pub(crate) const SEGMENT_FORMAT_VERSION: u32 = 2;
 const HEADER_BYTES: u64 = 32;
 const ENTRY_BYTES: usize = 24;
 /// Arrays start at multiples of this.
@@ -274,7 +276,7 @@ fn read_table(file: &File, path: &Path, file_length: u64) -> Result<Vec<Entry>, 
         return Err(StoreError::corrupt(path, 0, "the header's checksum does not match"));
     }
     let version = word(8);
-    if version != SEGMENT_FORMAT_VERSION {
+    if !(1..=SEGMENT_FORMAT_VERSION).contains(&version) {
         return Err(StoreError::Version { path: path.to_owned(), found: version, supported: SEGMENT_FORMAT_VERSION });
     }
     let count = word(12);

@@ -87,7 +87,7 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Version { path, found, supported } => write!(
                 f,
-                "{} has format version {found}, but this msgdex reads version {supported}; \
+                "{} has format version {found}, but this msgdex reads versions 1 to {supported}; \
                  import the messages again with `msgdex import`",
                 path.display()
             ),

@@ -63,6 +63,10 @@ pub const FACET_FIELDS: [Field; 5] = [ENUM_FIELDS[0], ENUM_FIELDS[1], ENUM_FIELD
 /// Fields whose values are mostly unique: stored without deduplication.
 const ARENA_FIELDS: [Field; 2] = [Field::Content, Field::DownloadId];
 
+/// Fields stored packed ([`DictColumn::pack`]): compressed per value, for
+/// they are most of a store's bytes and only full items show them.
+const PACKED_FIELDS: [Field; 1] = [Field::Content];
+
 /// The fields `filters-q` searches.
 pub const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, Field::Origin];
 
@@ -400,7 +404,8 @@ impl Segment {
                 let value = index * fields.len() + position;
                 match column {
                     Column::Date(column) => column.write_value(codes[value], out),
-                    _ => out.extend_from_slice(fragments[value]),
+                    Column::Dict(column) => column.write_stored(fragments[value], out),
+                    Column::Enum(_) => out.extend_from_slice(fragments[value]),
                 }
             }
             out.push(b'}');
@@ -476,6 +481,8 @@ pub struct SegmentBuilder {
     id_lookup_complete: bool,
     /// Whether the text index waits until it is first asked for.
     defer_text: bool,
+    /// Whether [`PACKED_FIELDS`] are packed when the segment is finished.
+    pack: bool,
 }
 
 impl Default for SegmentBuilder {
@@ -502,7 +509,7 @@ impl SegmentBuilder {
                 }
             })
             .collect();
-        SegmentBuilder { columns, sources: Vec::new(), id_lookup_complete: true, defer_text: false }
+        SegmentBuilder { columns, sources: Vec::new(), id_lookup_complete: true, defer_text: false, pack: true }
     }
 
     /// Leaves the text index to be built the first time it is asked for
@@ -519,9 +526,11 @@ impl SegmentBuilder {
     /// the [`TEXT_FIELDS`], whose substring index is per distinct value)
     /// as new values each, without deduplicating them: for a live store's
     /// runs, short-lived and rebuilt at every merge, where hashing each
-    /// value cost more than its repeats take. A compaction's base
-    /// deduplicates them again. Call it before adding rows.
+    /// value cost more than its repeats take. Nor are [`PACKED_FIELDS`]
+    /// packed. A compaction's base deduplicates and packs them again. Call
+    /// it before adding rows.
     pub fn store_unfiltered_values_plainly(&mut self) {
+        self.pack = false;
         for (field, column) in Field::ALL.iter().zip(&mut self.columns) {
             let filtered = *field == Field::Id || BITMAP_FIELDS.contains(field) || TEXT_FIELDS.contains(field);
             if let (Column::Dict(dict), false) = (&mut *column, filtered) {
@@ -736,6 +745,7 @@ impl SegmentBuilder {
             return Err(BuildError::TooManyMessages);
         }
         self.id_lookup_complete = false;
+        let pack = self.pack;
         self.columns.par_iter_mut().zip(segment.columns.par_iter()).enumerate().for_each(
             |(position, (column, source))| {
                 match (column, source) {
@@ -745,15 +755,20 @@ impl SegmentBuilder {
                         }
                     }
                     (Column::Dict(column), Column::Dict(source)) => {
-                        // Each distinct source value is interned once, then
+                        // A packed source's frames are copied as they are.
+                        if let (true, Some(codec)) = (pack && PACKED_FIELDS.contains(&Field::ALL[position]), source.codec()) {
+                            column.adopt_codec(Arc::clone(codec));
+                        }
+                        // Each distinct source value is copied once, then
                         // every row's code is a table lookup.
                         let mut remap = vec![u32::MAX; source.dict.len() + 1];
                         remap[0] = 0;
                         column.codes.reserve(rows.len());
+                        let mut scratch = Vec::new();
                         for &row in &rows {
                             let old = source.codes[row as usize] as usize;
                             if remap[old] == u32::MAX {
-                                remap[old] = column.intern(source.dict.get(old as u32));
+                                remap[old] = column.copy_value_from(source, old as u32, &mut scratch);
                             }
                             column.codes.push(remap[old]);
                         }
@@ -775,7 +790,7 @@ impl SegmentBuilder {
     /// Sorts the rows by `_id` and builds every index.
     pub fn finish(self) -> Segment {
         let row_count = self.len() as u32;
-        let SegmentBuilder { mut columns, sources, defer_text, .. } = self;
+        let SegmentBuilder { mut columns, sources, defer_text, pack, .. } = self;
         // Only the sources' indexes already built are reused: building one
         // that was deferred would cost more than it saves.
         let text_sources: Vec<Arc<TextIndex>> =
@@ -799,6 +814,9 @@ impl SegmentBuilder {
             if let Column::Dict(dict) = column {
                 if *field != Field::Id && !BITMAP_FIELDS.contains(field) {
                     dict.drop_lookup();
+                }
+                if pack && PACKED_FIELDS.contains(field) {
+                    dict.pack();
                 }
             }
         }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use msgdex_bench::workload::data::DataShape;
 
 /// Query CareHQ messages held in memory, with the Messages API's semantics.
 #[derive(Parser)]
@@ -318,9 +319,14 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
         /// Number of messages.
         #[arg(long)]
         count: u64,
-        /// Seed: the same count and seed give a byte-identical file.
+        /// Seed: the same count, seed and shape give a byte-identical file.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Who writes the messages: `bench` (docs/BENCH.md's data) or `crm`
+        /// (many more people, common surnames shared by thousands, work
+        /// addresses: a surname or a domain matches many distinct values).
+        #[arg(long, default_value = "bench")]
+        shape: DataShape,
         /// Output file (stdout when absent).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

@@ -193,8 +193,8 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             print_line(&report.to_markdown())?;
             Ok(if report.disagreements.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
         }
-        Command::Gen { count, seed, out } => {
-            let generator = msgdex_bench::workload::data::DataGenerator::new(count, seed);
+        Command::Gen { count, seed, shape, out } => {
+            let generator = msgdex_bench::workload::data::DataGenerator::with_shape(count, seed, shape);
             let bar = progress::generating(count);
             let written = match &out {
                 Some(path) => {

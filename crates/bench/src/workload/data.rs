@@ -70,6 +70,19 @@ const LAST_NAMES: &[&str] = &[
     "Fitzgerald",
     "Ahmed",
 ];
+/// More surnames for the `crm` shape, drawn with Zipf weights over both
+/// lists, so that a common surname is shared by thousands of people.
+const MORE_LAST_NAMES: &[&str] = &[
+    "MacLeod", "Campbell", "Stewart", "Robertson", "Murray", "Macdonald", "Fraser", "Reid", "Clarke", "Walker",
+    "Wood", "Hall", "Green", "Edwards", "Turner", "Hill", "Cooper", "Ward", "Morris", "Moore", "Clark", "Lee",
+    "King", "Baker", "Harrison", "Morgan", "Allen", "James", "Scott", "Phillips", "Watson", "Davis", "Griffiths",
+    "Jackson", "Kelly", "Murphy", "Ó Briain", "Kennedy", "Lynch", "Gallagher", "Doyle", "Ní Bhriain", "Nguyen",
+    "Singh", "Begum", "Hussain", "Ali", "Chowdhury", "Rahman", "Kaur", "Zhang", "Wang", "Li", "Novák", "Dvořák",
+    "Østergaard", "Søren", "Łęcki", "Schröder", "Fischer",
+];
+/// Company names of the `crm` shape's work addresses (`name<n>.co.uk`).
+const COMPANIES: &[&str] =
+    &["oakfield", "brightwater", "kingsway", "northgate", "riverside", "meadowbank", "harbour", "ashworth"];
 const DOMAINS: &[&str] = &[
     "gmail.com",
     "hotmail.co.uk",
@@ -164,6 +177,38 @@ const SUBJECTS: &[&str] = &[
     "Family meeting",
 ];
 
+/// Which people write the messages: how many, and how their names and
+/// addresses vary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DataShape {
+    /// docs/BENCH.md's data: a tenth as many people as messages, 30 first
+    /// and 40 last names, ten domains; the correspondent is "First Last
+    /// address", which covers the person's address in `origin` or
+    /// `destination`.
+    #[default]
+    Bench,
+    /// A CRM's contacts: a fifth as many people as messages, surnames of a
+    /// hundred with Zipf weights (the most common one is shared by
+    /// thousands), and the text fields vary as real ones do. The
+    /// correspondent is "First Last <address>". Two in five people also
+    /// write from a work address (`name<n>.co.uk`, a thousand domains),
+    /// which their correspondent does not hold. So a surname or a domain
+    /// matches many distinct values, in more than one field.
+    Crm,
+}
+
+impl std::str::FromStr for DataShape {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DataShape, String> {
+        match text {
+            "bench" => Ok(DataShape::Bench),
+            "crm" => Ok(DataShape::Crm),
+            other => Err(format!("unknown data shape {other:?}; the shapes are `bench` and `crm`")),
+        }
+    }
+}
+
 /// Generates the messages of docs/BENCH.md for a size and seed.
 #[derive(Debug)]
 pub struct DataGenerator {
@@ -191,6 +236,8 @@ struct Person {
     name: String,
     email: String,
     mobile: String,
+    /// A second address the person writes from (the `crm` shape).
+    work_email: Option<String>,
 }
 
 /// Sizes of the Id pools.
@@ -213,6 +260,37 @@ fn date_span() -> (i64, i64) {
 /// Seconds from 0000-01-01 to the Unix epoch, for ObjectId timestamps.
 fn unix_epoch() -> i64 {
     DateTime::parse("1970-01-01 00:00:00").expect("valid").seconds()
+}
+
+/// The people of the `crm` shape (see [`DataShape::Crm`]).
+fn crm_people(rng: &mut Rng, count: u64) -> Vec<Person> {
+    let surnames: Vec<&str> = LAST_NAMES.iter().chain(MORE_LAST_NAMES).copied().collect();
+    let mut total = 0.0;
+    let weights: Vec<f64> = (0..surnames.len())
+        .map(|rank| {
+            total += 1.0 / (rank as f64 + 1.0).powf(0.8);
+            total
+        })
+        .collect();
+    (0..count)
+        .map(|_| {
+            let first = *rng.pick(FIRST_NAMES);
+            let target = rng.unit() * total;
+            let last = surnames[weights.partition_point(|&weight| weight < target).min(surnames.len() - 1)];
+            let local = match rng.below(3) {
+                0 => mailbox(first, last),
+                1 => mailbox(&first[..first.char_indices().nth(1).map_or(first.len(), |(at, _)| at)], last),
+                _ => mailbox(last, first),
+            };
+            let domain = *rng.pick(DOMAINS);
+            let email = format!("{local}{}@{domain}", rng.below(1000));
+            let mobile = format!("+447{:09}", rng.below(1_000_000_000));
+            let work_email = rng
+                .chance(0.4)
+                .then(|| format!("{}@{}{}.co.uk", mailbox(first, last), rng.pick(COMPANIES), rng.below(125)));
+            Person { name: format!("{first} {last}"), email, mobile, work_email }
+        })
+        .collect()
 }
 
 /// An ASCII e-mail local part for a name ("Siân O'Brien" → "sian.obrien").
@@ -238,8 +316,13 @@ fn mailbox(first: &str, last: &str) -> String {
 }
 
 impl DataGenerator {
-    /// A generator of `count` messages from `seed`.
+    /// A generator of `count` messages from `seed`, of the BENCH shape.
     pub fn new(count: u64, seed: u64) -> DataGenerator {
+        DataGenerator::with_shape(count, seed, DataShape::Bench)
+    }
+
+    /// A generator of `count` messages of `shape` from `seed`.
+    pub fn with_shape(count: u64, seed: u64, shape: DataShape) -> DataGenerator {
         let mut rng = Rng::new(seed);
         let location_count = (count / 5000).max(5);
         let locations: Vec<Location> = (0..location_count)
@@ -258,19 +341,22 @@ impl DataGenerator {
             .collect();
         let staff_count = (count / 10_000).max(10);
         let staff = (0..staff_count).map(|index| rng.object_id(1_500_000_000 + index as u32)).collect();
-        let people_count = (count / 10).max(20);
-        let people = (0..people_count)
-            .map(|_| {
-                let first = *rng.pick(FIRST_NAMES);
-                let last = *rng.pick(LAST_NAMES);
-                let domain = *rng.pick(DOMAINS);
-                Person {
-                    name: format!("{first} {last}"),
-                    email: format!("{}{}@{domain}", mailbox(first, last), rng.below(100)),
-                    mobile: format!("+447{:09}", rng.below(1_000_000_000)),
-                }
-            })
-            .collect();
+        let people = match shape {
+            DataShape::Bench => (0..(count / 10).max(20))
+                .map(|_| {
+                    let first = *rng.pick(FIRST_NAMES);
+                    let last = *rng.pick(LAST_NAMES);
+                    let domain = *rng.pick(DOMAINS);
+                    Person {
+                        name: format!("{first} {last}"),
+                        email: format!("{}{}@{domain}", mailbox(first, last), rng.below(100)),
+                        mobile: format!("+447{:09}", rng.below(1_000_000_000)),
+                        work_email: None,
+                    }
+                })
+                .collect(),
+            DataShape::Crm => crm_people(&mut rng, (count / 5).max(20)),
+        };
         let literature = (0..40).map(|index| rng.object_id(1_550_000_000 + index)).collect();
         let pools = Pools {
             care_enquiries: (count / 20).max(1),
@@ -366,7 +452,22 @@ impl Iterator for DataGenerator {
                 (person.mobile.clone(), home.mobile.clone())
             }
         };
-        message.correspondent = Some(format!("{} {person_address}", self.people[person].name));
+        let person_address = match &self.people[person].work_email {
+            // The correspondent names the person's main address; half of
+            // the e-mails come from the work one.
+            Some(work) if email && self.rng.chance(0.5) => {
+                message.correspondent = Some(format!("{} <{person_address}>", self.people[person].name));
+                work.clone()
+            }
+            Some(_) => {
+                message.correspondent = Some(format!("{} <{person_address}>", self.people[person].name));
+                person_address
+            }
+            None => {
+                message.correspondent = Some(format!("{} {person_address}", self.people[person].name));
+                person_address
+            }
+        };
         if inbound {
             message.origin = Some(person_address);
             message.destination = Some(home_address);

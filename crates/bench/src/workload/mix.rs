@@ -195,7 +195,8 @@ impl DataFacts {
                 })
                 .and_then(|message| message.correspondent.as_deref())
                 .and_then(|text| text.rsplit_once('@'))
-                .map_or("example.com".to_owned(), |(_, domain)| domain.to_owned());
+                // "Name <address>" ends with the bracket.
+                .map_or("example.com".to_owned(), |(_, domain)| domain.trim_end_matches('>').to_owned());
                 query.append_pair("filters-q", &domain);
             }
             9 => {
