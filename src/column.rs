@@ -687,7 +687,12 @@ mod tests {
         let mut column = DictColumn::arena();
         let mut scratch = Vec::new();
         let texts: Vec<String> = (0..count)
-            .map(|index| format!("Dear Zoë, about your visit {index}: \"yes\", the garden room is free on day {} at 10.", index % 31))
+            .map(|index| {
+                format!(
+                    "Dear Zoë, about your visit {index}: \"yes\", the garden room is free on day {} at 10.",
+                    index % 31
+                )
+            })
             .collect();
         for text in &texts {
             column.push_value(FieldValue::Str(text), &mut scratch);

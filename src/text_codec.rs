@@ -225,6 +225,9 @@ mod tests {
         }
         let mut not_json = Vec::new();
         codec.compress_into(b"plain", &mut not_json);
-        assert_eq!(codec.check([not_json.as_slice()].into_par_iter()), Err("a compressed value is not a JSON string".into()));
+        assert_eq!(
+            codec.check([not_json.as_slice()].into_par_iter()),
+            Err("a compressed value is not a JSON string".into())
+        );
     }
 }

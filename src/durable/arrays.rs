@@ -230,11 +230,11 @@ pub(crate) enum Array {
 /// Reads every array of `path`, checking the header, the table and each
 /// array's checksum; arrays are read in parallel, each straight into its
 /// own vector.
-fn read_array_file(path: &Path) -> Result<Vec<Array>, StoreError> {
+fn read_array_file(path: &Path) -> Result<(u32, Vec<Array>), StoreError> {
     let file = File::open(path).map_err(|error| StoreError::io(path, "opening", error))?;
     let file_length = file.metadata().map_err(|error| StoreError::io(path, "reading", error))?.len();
-    let entries = read_table(&file, path, file_length)?;
-    entries
+    let (version, entries) = read_table(&file, path, file_length)?;
+    let arrays = entries
         .par_iter()
         .map(|entry| match entry.kind == ArrayKind::Bytes && entry.length >= MAP_AT_LEAST {
             true => {
@@ -259,10 +259,12 @@ fn read_array_file(path: &Path) -> Result<Vec<Array>, StoreError> {
             }
             false => read_array(&file, path, entry),
         })
-        .collect()
+        .collect::<Result<Vec<Array>, StoreError>>()?;
+    Ok((version, arrays))
 }
 
-fn read_table(file: &File, path: &Path, file_length: u64) -> Result<Vec<Entry>, StoreError> {
+/// The file's format version and its table of arrays.
+fn read_table(file: &File, path: &Path, file_length: u64) -> Result<(u32, Vec<Entry>), StoreError> {
     let mut header = [0u8; HEADER_BYTES as usize];
     if file_length < HEADER_BYTES {
         return Err(StoreError::corrupt(path, file_length, "the file is shorter than its header"));
@@ -307,7 +309,8 @@ fn read_table(file: &File, path: &Path, file_length: u64) -> Result<Vec<Entry>, 
             }
             Ok(Entry { offset, length, kind, checksum })
         })
-        .collect()
+        .collect::<Result<Vec<Entry>, StoreError>>()
+        .map(|entries| (version, entries))
 }
 
 fn read_array(file: &File, path: &Path, entry: &Entry) -> Result<Array, StoreError> {
@@ -336,6 +339,8 @@ fn read_array(file: &File, path: &Path, entry: &Entry) -> Result<Array, StoreErr
 /// checked to be of the kind the reader expects.
 pub(crate) struct ArrayReader {
     path: PathBuf,
+    /// The file's format version.
+    version: u32,
     arrays: std::vec::IntoIter<Array>,
     taken: usize,
 }
@@ -343,7 +348,14 @@ pub(crate) struct ArrayReader {
 impl ArrayReader {
     /// The arrays of `path`, read and verified.
     pub(crate) fn open(path: &Path) -> Result<ArrayReader, StoreError> {
-        Ok(ArrayReader { path: path.to_owned(), arrays: read_array_file(path)?.into_iter(), taken: 0 })
+        let (version, arrays) = read_array_file(path)?;
+        Ok(ArrayReader { path: path.to_owned(), version, arrays: arrays.into_iter(), taken: 0 })
+    }
+
+    /// The file's format version (readers of arrays a later version added
+    /// skip them in earlier files).
+    pub(crate) fn version(&self) -> u32 {
+        self.version
     }
 
     /// Damage described as a structure problem at array `index`.

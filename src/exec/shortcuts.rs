@@ -120,10 +120,11 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
 }
 
 /// Answers a request whose only filter is `filters-q` without reading the
-/// matched values' rows: `item_count` is the sum of their row counts when
-/// no row holds two of them ([`TextMatch::disjoint_count`]), less their dead
-/// rows (a tally per value of the frozen dead rows, cached with them, and
-/// a test of the few recent ones); the page is found by walking the order
+/// matched values' rows: `item_count` is the sum of their row counts where
+/// their rows cannot overlap, with the rows of the few values left over
+/// read one by one ([`TextMatch::count_less`]), less their dead rows (a
+/// tally per value of the frozen dead rows, cached with them, and a test
+/// of the few recent ones); the page is found by walking the order
 /// (the sorted order of a date/time key, or the rows themselves for `_id`)
 /// testing each row's own text values.
 pub(super) fn text_walk(job: &Job<'_>, found: &TextMatch<'_>) -> Option<Execution> {
@@ -133,11 +134,10 @@ pub(super) fn text_walk(job: &Job<'_>, found: &TextMatch<'_>) -> Option<Executio
     }
     let test = TextTest::new(segment, found, job.dead);
     let item_count = match job.dead {
-        None => found.disjoint_count()?,
+        None => found.count_less(&test.columns, &[], &|_| false, std::iter::empty())?,
         Some(dead) => {
             let frozen = dead.frozen_text_tally(|rows| segment.text().tally(rows, &test.columns));
-            let recent = dead.recent_rows().filter(|&row| test.matches(row)).count() as u64;
-            found.disjoint_count_less(frozen)? - recent
+            found.count_less(&test.columns, frozen, &|row| dead.contains(row), dead.recent_rows())?
         }
     };
     if item_count > 0 && expected_positions(job, item_count) > OWN_VALUES_WALK_LIMIT {

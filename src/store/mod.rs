@@ -756,7 +756,9 @@ impl SegmentBuilder {
                     }
                     (Column::Dict(column), Column::Dict(source)) => {
                         // A packed source's frames are copied as they are.
-                        if let (true, Some(codec)) = (pack && PACKED_FIELDS.contains(&Field::ALL[position]), source.codec()) {
+                        if let (true, Some(codec)) =
+                            (pack && PACKED_FIELDS.contains(&Field::ALL[position]), source.codec())
+                        {
                             column.adopt_codec(Arc::clone(codec));
                         }
                         // Each distinct source value is copied once, then

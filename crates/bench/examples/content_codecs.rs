@@ -71,8 +71,11 @@ struct Zstd {
 
 impl Zstd {
     fn new(level: i32, samples: &[Vec<u8>], dictionary_size: usize) -> Zstd {
-        let dictionary =
-            if dictionary_size == 0 { Vec::new() } else { zstd::dict::from_samples(samples, dictionary_size).expect("trained") };
+        let dictionary = if dictionary_size == 0 {
+            Vec::new()
+        } else {
+            zstd::dict::from_samples(samples, dictionary_size).expect("trained")
+        };
         // Prepared once and kept for the run, as a store would keep them.
         let encoder = Box::leak(Box::new(zstd::dict::EncoderDictionary::copy(&dictionary, level)));
         let decoder = Box::leak(Box::new(zstd::dict::DecoderDictionary::copy(&dictionary)));
