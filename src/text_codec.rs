@@ -69,7 +69,7 @@ impl std::fmt::Debug for TextCodec {
 impl TextCodec {
     /// A codec trained on `values` (a sample of them, spread over the
     /// whole); without a dictionary when they are too few to train one.
-    pub fn train<'a>(values: &[&'a [u8]]) -> TextCodec {
+    pub fn train(values: &[&[u8]]) -> TextCodec {
         let total: usize = values.iter().map(|value| value.len()).sum();
         let step = total.div_ceil(SAMPLE_BYTES).max(1);
         let mut samples = Vec::with_capacity(total.min(SAMPLE_BYTES) + 4096);
@@ -208,6 +208,17 @@ mod tests {
             frames.len()
         };
         assert!(size(&TextCodec::train(&values)) * 2 < size(&TextCodec::train(&[])));
+    }
+
+    #[test]
+    fn a_damaged_dictionary_is_refused() {
+        let texts = texts();
+        let values: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
+        let mut dictionary = TextCodec::train(&values).dictionary().to_vec();
+        // A trained dictionary starts with its magic number and entropy
+        // tables: garbage after the magic does not load.
+        dictionary[8..64].fill(0xff);
+        assert!(TextCodec::with_dictionary(dictionary).is_err());
     }
 
     #[test]

@@ -53,6 +53,7 @@ use roaring::RoaringBitmap;
 use crate::column::DictColumn;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
+use crate::sys::prefetch;
 
 /// Closes every value in the text; no UTF-8 text holds this byte, and it
 /// is greater than every byte that does.
@@ -83,6 +84,19 @@ pub struct TextIndex {
     /// keep rows, lie outside the first column and share no row.
     parents: Vec<u32>,
     row_count: u32,
+}
+
+/// The positions of the bits set in `words`, ascending.
+fn ascending_bits(words: &[u64]) -> Vec<u32> {
+    let mut positions = Vec::new();
+    for (index, &word) in words.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            positions.push(index as u32 * 64 + bits.trailing_zeros());
+            bits &= bits - 1;
+        }
+    }
+    positions
 }
 
 /// Left-over row entries [`TextMatch::count_less`] reads whatever the
@@ -282,7 +296,8 @@ impl TextIndex {
             values_matched: values.iter().map(|word| u64::from(word.count_ones())).sum(),
             rows_read: 0,
         };
-        TextMatch { index: self, values, stats }
+        let matched = ascending_bits(&values);
+        TextMatch { index: self, values, matched, stats }
     }
 
     /// The rows where at least one of the fields contains `needle`, which
@@ -407,25 +422,13 @@ pub struct TextMatch<'a> {
     index: &'a TextIndex,
     /// A bit per value of the index.
     values: Vec<u64>,
+    /// The matched values, ascending (the bits of `values`).
+    matched: Vec<u32>,
     /// What the search did so far.
     pub stats: TextSearchStats,
 }
 
 impl TextMatch<'_> {
-    /// The matched values, ascending.
-    fn values(&self) -> impl Iterator<Item = u32> + '_ {
-        self.values.iter().enumerate().flat_map(|(index, &word)| {
-            let mut bits = word;
-            std::iter::from_fn(move || {
-                (bits != 0).then(|| {
-                    let value = index as u32 * 64 + bits.trailing_zeros();
-                    bits &= bits - 1;
-                    value
-                })
-            })
-        })
-    }
-
     /// Whether `value` is one of the matched values.
     #[inline]
     fn is_matched(&self, value: u32) -> bool {
@@ -441,9 +444,20 @@ impl TextMatch<'_> {
     }
 
     /// The matched values whose rows are not inside another matched
-    /// value's ([`TextMatch::is_own`]), ascending.
+    /// value's ([`TextMatch::is_own`]), ascending. The matched values of a
+    /// needle lie scattered over the index's values: what is read of each
+    /// starts loading a few values ahead, so that the misses overlap.
     fn own_values(&self) -> impl Iterator<Item = u32> + '_ {
-        self.values().filter(|&value| self.is_own(value))
+        const AHEAD: usize = 12;
+        let index = self.index;
+        self.matched.iter().enumerate().filter_map(move |(position, &value)| {
+            if let Some(&ahead) = self.matched.get(position + AHEAD) {
+                prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
+                prefetch(index.parents.as_ptr().wrapping_add(ahead as usize));
+                prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
+            }
+            self.is_own(value).then_some(value)
+        })
     }
 
     /// The number of live rows holding a matched value, counted from the
@@ -488,10 +502,10 @@ impl TextMatch<'_> {
             }
             left_over.clear();
         }
-        // Reading a left-over row tests its values (three lookups); the
-        // union sets a bit per entry: past a fifth of the entries, the
-        // union is cheaper.
-        if left_over_entries > LEFT_OVER_ALWAYS_READ && left_over_entries * 5 > by_value_entries + left_over_entries {
+        // Reading a left-over row tests its values (three lookups at
+        // random); the union sets a bit per entry: past a tenth of the
+        // entries, the union is cheaper.
+        if left_over_entries > LEFT_OVER_ALWAYS_READ && left_over_entries * 10 > by_value_entries + left_over_entries {
             return None;
         }
         let counted_by_value = |value: u32| {
@@ -512,15 +526,20 @@ impl TextMatch<'_> {
         // A left-over row counts once (for its first left-over value), and
         // only if no value counted by value holds it.
         let mut left_over_rows = 0u64;
-        for &value in &left_over {
-            for &row in index.rows_of(value) {
-                let count = values_of_row(row as usize, columns, &index.code_values, &mut found);
-                let counted_elsewhere = found[..count].iter().any(|&other| {
-                    counted_by_value(other) || (other < value && self.is_matched(other) && self.is_own(other))
-                });
-                if !counted_elsewhere && !is_dead(row) {
-                    left_over_rows += 1;
-                }
+        let entries: Vec<(u32, u32)> =
+            left_over.iter().flat_map(|&value| index.rows_of(value).iter().map(move |&row| (value, row))).collect();
+        for (position, &(value, row)) in entries.iter().enumerate() {
+            // Each row's codes are read at random: they start loading a few
+            // rows ahead.
+            if let Some(&(_, ahead)) = entries.get(position + 8) {
+                columns.iter().for_each(|codes| prefetch(codes.as_ptr().wrapping_add(ahead as usize)));
+            }
+            let count = values_of_row(row as usize, columns, &index.code_values, &mut found);
+            let counted_elsewhere = found[..count].iter().any(|&other| {
+                counted_by_value(other) || (other < value && self.is_matched(other) && self.is_own(other))
+            });
+            if !counted_elsewhere && !is_dead(row) {
+                left_over_rows += 1;
             }
         }
         Some(by_value - recent_dead + left_over_rows)
@@ -1037,11 +1056,12 @@ mod tests {
             rows in proptest::collection::vec((text_value(), text_value(), text_value(), 0u8..6), 1..40),
             needles in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec!["a", "b", "é", "@", " "]), 1..4), 1..6),
         ) {
-            let make = |pick: fn(&(Option<String>, Option<String>, Option<String>, u8)) -> &Option<String>| {
-                let values: Vec<Option<&str>> = rows.iter().map(|row| pick(row).as_deref()).collect();
+            let make = |field: usize| {
+                let values: Vec<Option<&str>> =
+                    rows.iter().map(|row| [&row.0, &row.1, &row.2][field].as_deref()).collect();
                 column(&values)
             };
-            let (first, second, third) = (make(|row| &row.0), make(|row| &row.1), make(|row| &row.2));
+            let (first, second, third) = (make(0), make(1), make(2));
             let index = TextIndex::build(&[&first, &second, &third], rows.len() as u32);
             let columns = [&first, &second, &third];
             let dead: Vec<u32> = (0..rows.len() as u32).filter(|&row| rows[row as usize].3 == 0).collect();

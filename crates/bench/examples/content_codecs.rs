@@ -96,8 +96,8 @@ impl Zstd {
 impl Codec for Zstd {
     fn name(&self) -> String {
         match self.dictionary_size {
-            0 => format!("zstd -{}", self.level),
-            size => format!("zstd -{}, {} KiB trained dictionary", self.level, size / 1024),
+            0 => format!("zstd level {}", self.level),
+            size => format!("zstd level {}, {} KiB trained dictionary", self.level, size / 1024),
         }
     }
     fn compress(&self, text: &[u8], out: &mut Vec<u8>) {
@@ -242,6 +242,10 @@ fn main() {
             Box::new(Zstd::new(1, &[], 0)),
             Box::new(Zstd::new(1, &sample(texts, 4 << 20), 64 << 10)),
             Box::new(Zstd::new(3, &sample(texts, 4 << 20), 64 << 10)),
+            Box::new(Zstd::new(-5, &sample(texts, 4 << 20), 64 << 10)),
+            Box::new(Zstd::new(9, &sample(texts, 4 << 20), 64 << 10)),
+            Box::new(Zstd::new(3, &sample(texts, 4 << 20), 16 << 10)),
+            Box::new(Zstd::new(3, &sample(texts, 16 << 20), 256 << 10)),
         ];
         for codec in &codecs {
             measure(corpus, texts, codec.as_ref());
