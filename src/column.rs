@@ -363,10 +363,10 @@ impl DictColumn {
         let dict = FragmentDict::read_arrays(input)?;
         let flags = input.values::<u64>()?;
         // Version 1 files have no third flag: no column of theirs is packed.
-        let (deduplicate, looked_up, packed) = match flags[..] {
-            [deduplicate, looked_up] => (deduplicate, looked_up, 0),
-            [deduplicate, looked_up, packed] => (deduplicate, looked_up, packed),
-            _ => return Err(input.malformed("a column's flags are not two or three numbers")),
+        let (deduplicate, looked_up, packed) = match (&flags[..], input.version()) {
+            (&[deduplicate, looked_up], 1) => (deduplicate, looked_up, 0),
+            (&[deduplicate, looked_up, packed], 2..) => (deduplicate, looked_up, packed),
+            _ => return Err(input.malformed("a column's flags are not one number per flag of its version")),
         };
         if codes.len() != row_count as usize || codes.iter().any(|&code| code as usize > dict.len()) {
             return Err(input.malformed("a column's codes do not fit its rows and dictionary"));
@@ -414,7 +414,9 @@ impl DictColumn {
     }
 
     /// Appends the JSON text of a value whose stored bytes are `stored`
-    /// (as [`FragmentDict::get`] gives them; `null` is never packed).
+    /// (as [`FragmentDict::get`] gives them). `null` (code 0) is never
+    /// packed, and no frame is the text `null`: every frame starts with
+    /// zstd's magic number.
     #[inline]
     pub fn write_stored(&self, stored: &[u8], out: &mut Vec<u8>) {
         match &self.codec {
@@ -452,7 +454,10 @@ impl DictColumn {
     /// copied as they are).
     pub fn adopt_codec(&mut self, codec: Arc<TextCodec>) {
         if self.codec.is_none() && !self.deduplicate {
-            self.dict = self.dict.transcoded(|text, out| codec.compress_into(text, out));
+            // An empty dictionary keeps the room reserved for the copies.
+            if !self.dict.is_empty() {
+                self.dict = self.dict.transcoded(|text, out| codec.compress_into(text, out));
+            }
             self.codec = Some(codec);
         }
     }

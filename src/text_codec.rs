@@ -1,5 +1,6 @@
 //! `content` stored compressed: each message's text is one zstd frame made
-//! against a dictionary trained from the segment's own messages, so that a
+//! against a dictionary trained from the messages of the base it was first
+//! built for (later compactions keep it, with the frames), so that a
 //! single message decompresses alone (a page of scattered rows, a
 //! retrieve) while the dictionary supplies the vocabulary that one short
 //! text cannot. The measured alternatives (LZ4 with and without a sampled
@@ -7,8 +8,8 @@
 //! chosen are in docs/ARCHITECTURE.md, "Compact storage".
 //!
 //! ```text
-//!  dictionary (≤ 64 KiB, trained once per base; copied with the rows it
-//!  compressed, so merges copy frames as they are)
+//!  dictionary (≤ 64 KiB, trained when a base is built from plain text;
+//!  compactions keep it, copying the base's frames as they are)
 //!  value  →  zstd frame: header (declares the text's length), blocks
 //! ```
 //!
@@ -28,8 +29,11 @@ const DICTIONARY_BYTES: usize = 64 << 10;
 /// How much text (at most) a dictionary is trained on.
 const SAMPLE_BYTES: usize = 4 << 20;
 /// The longest text a stored frame may declare: longer is damage (a
-/// message is a JSON line, and the loader refuses lines this long).
+/// message's `content` is one field of one JSON line or HTTP body).
 const MOST_TEXT_BYTES: u64 = 1 << 30;
+/// The largest dictionary a segment file may hold (this build trains
+/// dictionaries of [`DICTIONARY_BYTES`]).
+const MOST_DICTIONARY_BYTES: usize = 16 << 20;
 
 thread_local! {
     /// Each thread's decompression context: made once, since making one
@@ -90,6 +94,12 @@ impl TextCodec {
     /// The codec of a dictionary read from a segment file; `Err` with the
     /// reason when zstd cannot load it.
     pub fn with_dictionary(dictionary: Vec<u8>) -> Result<TextCodec, String> {
+        if dictionary.len() > MOST_DICTIONARY_BYTES {
+            return Err(format!(
+                "the content dictionary holds {} bytes; at most {MOST_DICTIONARY_BYTES} are allowed",
+                dictionary.len()
+            ));
+        }
         let compression = zstd_safe::CDict::try_create(&dictionary, LEVEL)
             .ok_or_else(|| "zstd cannot load the content dictionary".to_owned())?;
         let decompression = zstd_safe::DDict::try_create(&dictionary)

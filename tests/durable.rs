@@ -515,6 +515,8 @@ fn a_format_1_directory_opens_and_its_checkpoint_moves_it_to_the_current_format(
         u32::from_le_bytes(header[8..12].try_into().unwrap())
     };
     assert_eq!(base_version(&path), 1);
+    let report = msgdex::check(&path).expect("a format 1 directory checks");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
     let mut reference = ReferenceEngine::new(messages.clone());
     let engine = LiveEngine::open(&path, options(SyncPolicy::Always)).expect("a format 1 directory opens");
     same_store(&engine, &reference).unwrap();
@@ -527,6 +529,8 @@ fn a_format_1_directory_opens_and_its_checkpoint_moves_it_to_the_current_format(
     same_store(&engine, &reference).unwrap();
     engine.close();
     assert_eq!(base_version(&path), 2, "the checkpoint wrote the current format");
+    let report = msgdex::check(&path).expect("the directory checks");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
     let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();
     same_store(&reopened, &reference).unwrap();
 }

@@ -78,10 +78,10 @@ pub struct TextIndex {
     code_values: Vec<Vec<u32>>,
     /// Per value, a bit per column holding it in some row.
     columns_of: Vec<u8>,
-    /// Per value, its parent ([`NO_PARENT`] for none). *Invariant:* a
-    /// parent is a value of the first column only, that keeps rows and
-    /// holds every row of each of its children; the children of a parent
-    /// keep rows, lie outside the first column and share no row.
+    /// Per value, its parent ([`NO_PARENT`] for none). *Invariant:* a parent is a value of the first
+    /// column only, that keeps rows and holds every row of each of its
+    /// children; the children of a parent keep rows, lie outside the first
+    /// column and share no row.
     parents: Vec<u32>,
     row_count: u32,
 }
@@ -103,8 +103,9 @@ fn ascending_bits(words: &[u64]) -> Vec<u32> {
 /// other values hold: fewer cost less than any union.
 const LEFT_OVER_ALWAYS_READ: u64 = 1024;
 
-/// The parent of a value that has none.
+/// The parent of a value that has none (as stored in segment files).
 const NO_PARENT: u32 = u32::MAX;
+
 /// The column bits of a value held only in the first column.
 const FIRST_COLUMN: u8 = 1;
 
@@ -239,6 +240,18 @@ impl TextIndex {
         }
     }
 
+    /// Finds every value's parent again from the rows of `columns` (those
+    /// the index was built from): for an index read from a file that did
+    /// not store them.
+    pub(crate) fn find_parents(&mut self, columns: &[&DictColumn]) {
+        let codes: Vec<&[u32]> = columns.iter().map(|column| column.codes.as_slice()).collect();
+        let (rows, row_starts, code_values) = (&self.rows, &self.row_starts, &self.code_values);
+        let rows_of = |value: u32| &rows[row_starts[value as usize] as usize..row_starts[value as usize + 1] as usize];
+        self.parents = parents_of(self.value_count(), &self.columns_of, rows_of, |row, found| {
+            values_of_row(row, &codes, code_values, found)
+        });
+    }
+
     fn rows_of(&self, value: u32) -> &[u32] {
         let value = value as usize;
         &self.rows[self.row_starts[value] as usize..self.row_starts[value + 1] as usize]
@@ -350,7 +363,9 @@ impl TextIndex {
             && rows.iter().all(|&row| row < row_count)
             && flat.len() % 2 == 0
             && flat.chunks_exact(2).all(|pair| (pair[0] as usize) < text.len() && value_fits(pair[1]))
-            && code_values.iter().all(|values| values.iter().all(|&value| value == u32::MAX || value_fits(value)))
+            && code_values
+                .iter()
+                .all(|values| values.first() == Some(&u32::MAX) && values[1..].iter().all(|&value| value_fits(value)))
             && columns_of.len() == value_count
             && parents.len() == value_count
             && parents.iter().enumerate().all(|(child, &parent)| {
@@ -439,8 +454,13 @@ impl TextMatch<'_> {
     /// its parent (whose rows hold all of them) did not match.
     #[inline]
     fn is_own(&self, value: u32) -> bool {
-        let parent = self.index.parents[value as usize];
-        !self.index.rows_of(value).is_empty() && (parent == NO_PARENT || !self.is_matched(parent))
+        let index = self.index;
+        // A value of the first column has no parent: only the others' are
+        // read (most matched values are correspondents).
+        !index.rows_of(value).is_empty()
+            && (index.columns_of[value as usize] & FIRST_COLUMN != 0
+                || index.parents[value as usize] == NO_PARENT
+                || !self.is_matched(index.parents[value as usize]))
     }
 
     /// The matched values whose rows are not inside another matched
@@ -453,7 +473,6 @@ impl TextMatch<'_> {
         self.matched.iter().enumerate().filter_map(move |(position, &value)| {
             if let Some(&ahead) = self.matched.get(position + AHEAD) {
                 prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
-                prefetch(index.parents.as_ptr().wrapping_add(ahead as usize));
                 prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
             }
             self.is_own(value).then_some(value)
@@ -486,8 +505,9 @@ impl TextMatch<'_> {
             let columns_of = index.columns_of[value as usize];
             one_column &= columns_of.count_ones() == 1 && *common_columns.get_or_insert(columns_of) == columns_of;
             let rows = index.rows_of(value).len() as u64;
-            if columns_of == FIRST_COLUMN || index.parents[value as usize] != NO_PARENT {
-                by_value += rows - u64::from(frozen.get(value as usize).copied().unwrap_or(0));
+            if columns_of == FIRST_COLUMN || (index.parents[value as usize] != NO_PARENT) {
+                // Checked: a tally larger than the rows is a damaged file.
+                by_value += rows.checked_sub(u64::from(frozen.get(value as usize).copied().unwrap_or(0)))?;
                 by_value_entries += rows;
             } else {
                 left_over.push(value);
@@ -497,9 +517,11 @@ impl TextMatch<'_> {
         if one_column && !left_over.is_empty() {
             // Counted by value after all: one column's values share no row.
             for &value in &left_over {
-                by_value +=
-                    index.rows_of(value).len() as u64 - u64::from(frozen.get(value as usize).copied().unwrap_or(0));
+                let rows = index.rows_of(value).len() as u64;
+                by_value += rows.checked_sub(u64::from(frozen.get(value as usize).copied().unwrap_or(0)))?;
             }
+            by_value_entries += left_over_entries;
+            left_over_entries = 0;
             left_over.clear();
         }
         // Reading a left-over row tests its values (three lookups at
@@ -513,7 +535,7 @@ impl TextMatch<'_> {
                 && self.is_own(value)
                 && (one_column
                     || index.columns_of[value as usize] == FIRST_COLUMN
-                    || index.parents[value as usize] != NO_PARENT)
+                    || (index.parents[value as usize] != NO_PARENT))
         };
         let mut found = [0u32; 3];
         let mut holds_counted_value = |row: u32| {
@@ -542,7 +564,7 @@ impl TextMatch<'_> {
                 left_over_rows += 1;
             }
         }
-        Some(by_value - recent_dead + left_over_rows)
+        Some(by_value.checked_sub(recent_dead)? + left_over_rows)
     }
 
     /// Whether the value with dictionary code `code` in column `column`
@@ -1023,6 +1045,21 @@ mod tests {
         let found = index.find("home");
         let holds = |column: usize, row: usize| found.holds(column, columns[column].codes[row]);
         assert!(holds(1, 4) && !holds(1, 0) && !holds(0, 0) && !holds(0, 4));
+    }
+
+    #[test]
+    fn many_rows_of_one_column_other_than_the_first_are_counted_by_value() {
+        // 1,100 rows whose matched values all lie in the second column and
+        // have no parent (each beside two names): more left-over entries
+        // than are always read, yet one column, so counted by value.
+        let names: Vec<Option<String>> = (0..1100).map(|row| Some(format!("n{}", row % 2))).collect();
+        let addresses: Vec<Option<String>> = (0..1100).map(|row| Some(format!("home {}", row / 2))).collect();
+        fn as_str(values: &[Option<String>]) -> Vec<Option<&str>> {
+            values.iter().map(|value| value.as_deref()).collect()
+        }
+        let (names, addresses) = (column(&as_str(&names)), column(&as_str(&addresses)));
+        let index = TextIndex::build(&[&names, &addresses], 1100);
+        assert_eq!(count_of(&index, &[&names, &addresses], "home", &[], 0), Some(1100));
     }
 
     #[test]

@@ -65,7 +65,7 @@ const ARENA_FIELDS: [Field; 2] = [Field::Content, Field::DownloadId];
 
 /// Fields stored packed ([`DictColumn::pack`]): compressed per value, for
 /// they are most of a store's bytes and only full items show them.
-const PACKED_FIELDS: [Field; 1] = [Field::Content];
+pub(crate) const PACKED_FIELDS: [Field; 1] = [Field::Content];
 
 /// The fields `filters-q` searches.
 pub const TEXT_FIELDS: [Field; 3] = [Field::Correspondent, Field::Destination, Field::Origin];
@@ -755,11 +755,14 @@ impl SegmentBuilder {
                         }
                     }
                     (Column::Dict(column), Column::Dict(source)) => {
-                        // A packed source's frames are copied as they are.
-                        if let (true, Some(codec)) =
-                            (pack && PACKED_FIELDS.contains(&Field::ALL[position]), source.codec())
-                        {
-                            column.adopt_codec(Arc::clone(codec));
+                        // A packed source's frames are copied as they are,
+                        // if it has a dictionary (one packed from a few
+                        // messages has none: `finish` trains one again).
+                        let packed = pack && PACKED_FIELDS.contains(&Field::ALL[position]);
+                        if let (true, Some(codec)) = (packed, source.codec()) {
+                            if !codec.dictionary().is_empty() {
+                                column.adopt_codec(Arc::clone(codec));
+                            }
                         }
                         // Each distinct source value is copied once, then
                         // every row's code is a table lookup.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{text_columns, Segment, SegmentBuilder, BITMAP_FIELDS};
+use super::{text_columns, Segment, SegmentBuilder, BITMAP_FIELDS, PACKED_FIELDS};
 use crate::column::{Column, DateColumn, DictColumn};
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
@@ -66,9 +66,14 @@ impl Segment {
         };
         let row_count = u32::try_from(row_count).map_err(|_| input.malformed("more rows than a segment can number"))?;
         let mut columns = SegmentBuilder::new().columns;
-        for column in &mut columns {
+        for (field, column) in Field::ALL.iter().zip(&mut columns) {
             match column {
-                Column::Dict(column) => *column = DictColumn::read_arrays(&mut input, row_count)?,
+                Column::Dict(column) => {
+                    *column = DictColumn::read_arrays(&mut input, row_count)?;
+                    if column.codec().is_some() && !PACKED_FIELDS.contains(field) {
+                        return Err(input.malformed(format!("`{field}` cannot be packed")));
+                    }
+                }
                 Column::Enum(column) => {
                     column.codes = input.bytes()?;
                     let code_count = column.code_count();
@@ -103,13 +108,22 @@ impl Segment {
         }
         let mut orders = orders.into_iter();
         let orders = PerDateKey::from_fn(|_| orders.next().expect("one order per key"));
+        let version = input.version();
         let text = match has_text {
             0 => None,
-            _ => Some(Arc::new(TextIndex::read_arrays(&mut input, row_count)?)),
+            _ => Some(TextIndex::read_arrays(&mut input, row_count)?),
         };
         if text.as_ref().is_some_and(|text| !text.fits(&text_columns(&columns))) {
             return Err(input.malformed("the text index does not number the searched columns' values"));
         }
+        // Version 1 files have no parents: they are found now, as a build
+        // finds them.
+        let text = text.map(|mut text| {
+            if version < 2 {
+                text.find_parents(&text_columns(&columns));
+            }
+            Arc::new(text)
+        });
         let facets = FacetCounts::from_cells(input.values::<u64>()?)
             .ok_or_else(|| input.malformed("the facet counts do not have one count per cell"))?;
         input.finish()?;

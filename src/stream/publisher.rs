@@ -116,7 +116,7 @@ impl Writable for StreamWriter {
     /// write may race it; replicas apply the stream idempotently), then
     /// published as one record, all or nothing; `Ok` once the stream
     /// acknowledged it and this node applied it (503 otherwise, see
-    /// [`APPLY_WAIT`]).
+    /// `APPLY_WAIT`).
     fn apply(&self, batch: Vec<Write>) -> Result<Vec<Applied>, WriteError> {
         let snapshot = self.engine.snapshot();
         let outcomes = check_batch(&batch, |id| snapshot.state().contains(id))?;

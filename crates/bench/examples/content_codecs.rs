@@ -27,7 +27,7 @@ struct Plain;
 
 impl Codec for Plain {
     fn name(&self) -> String {
-        "plain (today)".into()
+        "plain (before packing)".into()
     }
     fn compress(&self, text: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(text);
