@@ -463,6 +463,15 @@ impl TextMatch<'_> {
                 || !self.is_matched(index.parents[value as usize]))
     }
 
+    /// Whether a value's rows lie apart from those of every other value
+    /// counted by value: it is held in the first column only, or it has a
+    /// parent there (see [`TextIndex`]'s invariant).
+    #[inline]
+    fn is_anchored(&self, value: u32) -> bool {
+        let index = self.index;
+        index.columns_of[value as usize] == FIRST_COLUMN || index.parents[value as usize] != NO_PARENT
+    }
+
     /// The matched values whose rows are not inside another matched
     /// value's ([`TextMatch::is_own`]), ascending. The matched values of a
     /// needle lie scattered over the index's values: what is read of each
@@ -505,7 +514,7 @@ impl TextMatch<'_> {
             let columns_of = index.columns_of[value as usize];
             one_column &= columns_of.count_ones() == 1 && *common_columns.get_or_insert(columns_of) == columns_of;
             let rows = index.rows_of(value).len() as u64;
-            if columns_of == FIRST_COLUMN || (index.parents[value as usize] != NO_PARENT) {
+            if self.is_anchored(value) {
                 // Checked: a tally larger than the rows is a damaged file.
                 by_value += rows.checked_sub(u64::from(frozen.get(value as usize).copied().unwrap_or(0)))?;
                 by_value_entries += rows;
@@ -530,13 +539,8 @@ impl TextMatch<'_> {
         if left_over_entries > LEFT_OVER_ALWAYS_READ && left_over_entries * 10 > by_value_entries + left_over_entries {
             return None;
         }
-        let counted_by_value = |value: u32| {
-            self.is_matched(value)
-                && self.is_own(value)
-                && (one_column
-                    || index.columns_of[value as usize] == FIRST_COLUMN
-                    || (index.parents[value as usize] != NO_PARENT))
-        };
+        let counted_by_value =
+            |value: u32| self.is_matched(value) && self.is_own(value) && (one_column || self.is_anchored(value));
         let mut found = [0u32; 3];
         let mut holds_counted_value = |row: u32| {
             let count = values_of_row(row as usize, columns, &index.code_values, &mut found);
