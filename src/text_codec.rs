@@ -55,6 +55,16 @@ thread_local! {
     });
 }
 
+/// `out` as a destination zstd writes after its end, into its spare
+/// capacity (nothing is zeroed first); `out`'s length then covers what was
+/// written.
+fn appending(out: &mut Vec<u8>) -> std::io::Cursor<&mut Vec<u8>> {
+    let end = out.len() as u64;
+    let mut cursor = std::io::Cursor::new(out);
+    cursor.set_position(end);
+    cursor
+}
+
 /// A dictionary and what compresses and decompresses with it.
 pub struct TextCodec {
     /// The dictionary as trained (empty: compressed without one), kept to
@@ -114,18 +124,16 @@ impl TextCodec {
 
     /// Appends the frame of `text` to `out`.
     pub fn compress_into(&self, text: &[u8], out: &mut Vec<u8>) {
-        let start = out.len();
-        out.resize(start + zstd_safe::compress_bound(text.len()), 0);
+        out.reserve(zstd_safe::compress_bound(text.len()));
         let written = COMPRESSION.with(|context| {
             let mut context = context.borrow_mut();
             context.ref_cdict(&self.compression).expect("no frame is in progress");
-            let written = context.compress2(&mut out[start..], text);
+            let written = context.compress2(&mut appending(out), text);
             // The context keeps no pointer to a dictionary it may outlive.
             context.disable_dictionary().expect("no frame is in progress");
             written
         });
-        let written = written.expect("the destination holds the compression bound");
-        out.truncate(start + written);
+        written.expect("the destination holds the compression bound");
     }
 
     /// Appends the text of `frame` (one this codec holds, see the module's
@@ -144,9 +152,10 @@ impl TextCodec {
             _ => return Err("a compressed value has no readable frame header".to_owned()),
         };
         let start = out.len();
-        out.resize(start + length, 0);
-        let written = DECOMPRESSION
-            .with(|context| context.borrow_mut().decompress_using_ddict(&mut out[start..], frame, &self.decompression));
+        out.reserve(length);
+        let written = DECOMPRESSION.with(|context| {
+            context.borrow_mut().decompress_using_ddict(&mut appending(out), frame, &self.decompression)
+        });
         match written {
             Ok(written) if written == length => Ok(()),
             Ok(written) => {
