@@ -270,8 +270,8 @@ pub struct DataGenerator {
     count: u64,
     produced: u64,
     locations: Vec<Location>,
-    /// Cumulative Zipf weights of the locations.
-    location_weights: Vec<f64>,
+    /// Zipf weights of the locations.
+    location_weights: ZipfWeights,
     staff: Vec<String>,
     people: Vec<Person>,
     literature: Vec<String>,
@@ -316,21 +316,40 @@ fn unix_epoch() -> i64 {
     DateTime::parse("1970-01-01 00:00:00").expect("valid").seconds()
 }
 
+/// Zipf weights over ranks `0..count` (rank `r` weighs `1 / (r + 1)^s`),
+/// held cumulatively so that a draw is a binary search.
+#[derive(Debug)]
+struct ZipfWeights(Vec<f64>);
+
+impl ZipfWeights {
+    fn new(count: usize, exponent: f64) -> ZipfWeights {
+        assert!(count > 0, "at least one rank");
+        let mut total = 0.0;
+        ZipfWeights(
+            (0..count)
+                .map(|rank| {
+                    total += 1.0 / (rank as f64 + 1.0).powf(exponent);
+                    total
+                })
+                .collect(),
+        )
+    }
+
+    /// A rank drawn with its weight.
+    fn pick(&self, rng: &mut Rng) -> usize {
+        let target = rng.unit() * self.0[self.0.len() - 1];
+        self.0.partition_point(|&weight| weight < target).min(self.0.len() - 1)
+    }
+}
+
 /// The people of the `crm` shape (see [`DataShape::Crm`]).
 fn crm_people(rng: &mut Rng, count: u64) -> Vec<Person> {
     let surnames: Vec<&str> = LAST_NAMES.iter().chain(MORE_LAST_NAMES).copied().collect();
-    let mut total = 0.0;
-    let weights: Vec<f64> = (0..surnames.len())
-        .map(|rank| {
-            total += 1.0 / (rank as f64 + 1.0).powf(0.8);
-            total
-        })
-        .collect();
+    let weights = ZipfWeights::new(surnames.len(), 0.8);
     (0..count)
         .map(|_| {
             let first = *rng.pick(FIRST_NAMES);
-            let target = rng.unit() * total;
-            let last = surnames[weights.partition_point(|&weight| weight < target).min(surnames.len() - 1)];
+            let last = surnames[weights.pick(rng)];
             let local = match rng.below(3) {
                 0 => mailbox(first, last),
                 1 => mailbox(&first[..first.char_indices().nth(1).map_or(first.len(), |(at, _)| at)], last),
@@ -386,13 +405,7 @@ impl DataGenerator {
                 mobile: format!("+441{:09}", rng.below(1_000_000_000)),
             })
             .collect();
-        let mut total = 0.0;
-        let location_weights = (0..location_count)
-            .map(|rank| {
-                total += 1.0 / (rank as f64 + 1.0);
-                total
-            })
-            .collect();
+        let location_weights = ZipfWeights::new(location_count as usize, 1.0);
         let staff_count = (count / 10_000).max(10);
         let staff = (0..staff_count).map(|index| rng.object_id(1_500_000_000 + index as u32)).collect();
         let people = match shape {
@@ -442,9 +455,7 @@ impl DataGenerator {
     }
 
     fn location(&mut self) -> usize {
-        let total = *self.location_weights.last().expect("at least five locations");
-        let target = self.rng.unit() * total;
-        self.location_weights.partition_point(|&weight| weight < target).min(self.locations.len() - 1)
+        self.location_weights.pick(&mut self.rng)
     }
 
     fn words(&mut self, min: usize, max: usize) -> String {
