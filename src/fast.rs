@@ -13,7 +13,7 @@ use crate::model::{Field, Message};
 use crate::output::PageFrame;
 use crate::plan::plan;
 use crate::request::{ListQuery, QueryLimits};
-use crate::store::{BuildError, Segment};
+use crate::store::{BuildError, ContentStorage, Segment};
 
 /// The indexed engine. Cheap to clone (the segment is shared) and
 /// `Send + Sync`: any number of threads may query one engine at once.
@@ -42,13 +42,15 @@ impl FastEngine {
         Ok(FastEngine::from_segment(load::load_segment_from_path(path)?))
     }
 
-    /// [`FastEngine::load_path`], calling `progress` as the file is read
-    /// (to show progress on a large file).
-    pub fn load_path_with_progress(
+    /// [`FastEngine::load_path`], storing `content` as `storage` says and
+    /// calling `progress` as the file is read (to show progress on a large
+    /// file).
+    pub fn load_path_with(
         path: impl AsRef<Path>,
+        storage: ContentStorage,
         progress: impl FnMut(LoadProgress) + Send,
     ) -> Result<FastEngine, LoadError> {
-        Ok(FastEngine::from_segment(load::load_segment_from_path_with_progress(path, progress)?))
+        Ok(FastEngine::from_segment(load::load_segment_from_path_with(path, storage, progress)?))
     }
 
     /// Opens a data directory (made by [`import`](crate::import)) read

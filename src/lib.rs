@@ -119,7 +119,7 @@ pub use request::{
     FacetFilter, ListQuery, ListQueryBuilder, Presence, QueryError, QueryLimits, Request, SortField, SortKey,
     ValueFilter, DEFAULT_MAX_PER_PAGE, DEFAULT_PER_PAGE, MESSAGES_PATH, PARAMETERS,
 };
-pub use store::BuildError;
+pub use store::{BuildError, ContentStorage, UnknownContentStorage};
 pub use write::{message_from_json, Applied, MessageError, Writable, Write, WriteError, WriteProblem};
 
 /// Internals for msgdex's own tests, benchmarks and tools: not part of the

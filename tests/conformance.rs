@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use msgdex::Engine;
+use msgdex::{ContentStorage, Engine};
 
 mod common;
 
@@ -33,7 +33,11 @@ fn engines(data: &str) -> Vec<(&'static str, Box<dyn Engine>)> {
     let messages = msgdex::load_str(&sample(data)).expect("the conformance data loads");
     let mut engines = common::all_engines(messages.clone());
     engines.push(("imported", Box::new(common::imported(&messages, msgdex::StoreOptions::default()))));
-    engines.push(("written and reopened", Box::new(common::written_and_reopened(&messages))));
+    let plain = common::imported_storing(&messages, ContentStorage::Plain, msgdex::StoreOptions::default());
+    engines.push(("imported, content plain", Box::new(plain)));
+    for storage in ContentStorage::ALL {
+        engines.push(("written and reopened", Box::new(common::written_and_reopened(&messages, storage))));
+    }
     engines
 }
 

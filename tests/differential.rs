@@ -11,16 +11,19 @@ mod common;
 use common::generators::{crm_data_set, data_set, list_query, target, text_query};
 use msgdex::testing::{execute_forcing, plan, PageWindow, Strategy};
 use msgdex::Message;
-use msgdex::{Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine};
+use msgdex::{ContentStorage, Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine};
 use proptest::prelude::*;
 
+/// The fast engine, with `content` packed and plain, answers `targets` as
+/// the reference does.
 fn assert_same_answers(messages: Vec<Message>, targets: &[String]) -> Result<(), TestCaseError> {
-    let fast = FastEngine::new(&messages).expect("unique Ids");
+    let fast = ContentStorage::ALL.map(|storage| common::fast_storing(&messages, storage));
     let reference = ReferenceEngine::new(messages);
     for target in targets {
         let expected = reference.respond(target).to_transcript_line();
-        let actual = fast.respond(target).to_transcript_line();
-        prop_assert_eq!(actual, expected, "request {}", target);
+        for (engine, storage) in fast.iter().zip(ContentStorage::ALL) {
+            prop_assert_eq!(&engine.respond(target).to_transcript_line(), &expected, "request {}, {}", target, storage);
+        }
     }
     Ok(())
 }

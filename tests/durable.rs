@@ -17,7 +17,8 @@ use std::sync::Arc;
 use common::generators::{data_set, message_body, target, IDS};
 use common::{imported, OnDisk};
 use msgdex::testing::LogFaults;
-use msgdex::{Engine, LiveEngine, LivePolicy, LiveReference, Message, ReferenceEngine, StoreError, StoreOptions};
+use msgdex::StoreOptions;
+use msgdex::{ContentStorage, Engine, LiveEngine, LivePolicy, LiveReference, Message, ReferenceEngine, StoreError};
 use msgdex::{SyncPolicy, Writable, Write, WriteProblem};
 use proptest::prelude::*;
 
@@ -94,8 +95,31 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn run_session(messages: Vec<Message>, steps: &[Step], sync: SyncPolicy) -> Result<(), TestCaseError> {
-    let OnDisk { engine, directory } = imported(&messages, options(sync));
+/// How a session's store keeps `content`: as imported, then as its
+/// checkpoints are told (`None`: as the base they replace).
+#[derive(Clone, Copy, Debug)]
+struct Storages {
+    imported: ContentStorage,
+    checkpoints: Option<ContentStorage>,
+}
+
+fn storages() -> impl Strategy<Value = Storages> {
+    let storage = || prop_oneof![Just(ContentStorage::Packed), Just(ContentStorage::Plain)];
+    (storage(), proptest::option::of(storage())).prop_map(|(imported, checkpoints)| Storages { imported, checkpoints })
+}
+
+fn run_session(
+    messages: Vec<Message>,
+    steps: &[Step],
+    sync: SyncPolicy,
+    storages: Storages,
+) -> Result<(), TestCaseError> {
+    let options = |sync| {
+        let mut options = options(sync);
+        options.policy.content = storages.checkpoints;
+        options
+    };
+    let OnDisk { engine, directory } = common::imported_storing(&messages, storages.imported, options(sync));
     let path = directory.path().join("store");
     let mut engine = Some(engine);
     let reference = LiveReference::new(ReferenceEngine::new(messages));
@@ -145,7 +169,8 @@ fn run_session(messages: Vec<Message>, steps: &[Step], sync: SyncPolicy) -> Resu
 proptest! {
     #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases / 4 + 1, ..ProptestConfig::default() })]
 
-    /// Writes, checkpoints (raced by writes or not) and reopenings: after
+    /// Writes, checkpoints (raced by writes or not) and reopenings, with
+    /// `content` packed or plain and changed by checkpoints or not: after
     /// every reopening and at the end the store equals the reference.
     #[test]
     fn sessions_with_checkpoints_and_reopenings_agree_with_the_reference(
@@ -156,8 +181,9 @@ proptest! {
             Just(SyncPolicy::Never),
             Just(SyncPolicy::Interval(std::time::Duration::from_millis(2))),
         ],
+        storages in storages(),
     ) {
-        run_session(messages, &steps, sync)?;
+        run_session(messages, &steps, sync, storages)?;
     }
 }
 
@@ -436,14 +462,17 @@ fn a_failed_import_leaves_no_directory() {
     let data = directory.path().join("bad.jsonl");
     std::fs::write(&data, "{\"_id\": \"a\"}\n{\"_id\": \"a\"}\n").unwrap();
     let store = directory.path().join("store");
-    let error = msgdex::import(&data, &store, |_| {}).expect_err("a repeated _id");
+    let error = msgdex::import(&data, &store, ContentStorage::Packed, |_| {}).expect_err("a repeated _id");
     assert!(error.to_string().contains("line 2"), "{error}");
     let left: Vec<_> = std::fs::read_dir(directory.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("bad.jsonl")], "nothing else was left");
     assert!(matches!(LiveEngine::open(&store, StoreOptions::default()), Err(StoreError::Io { .. })));
     std::fs::write(&data, "{\"_id\": \"a\"}\n").unwrap();
-    msgdex::import(&data, &store, |_| {}).unwrap();
-    assert!(matches!(msgdex::import(&data, &store, |_| {}), Err(StoreError::AlreadyExists { .. })));
+    msgdex::import(&data, &store, ContentStorage::Packed, |_| {}).unwrap();
+    assert!(matches!(
+        msgdex::import(&data, &store, ContentStorage::Packed, |_| {}),
+        Err(StoreError::AlreadyExists { .. })
+    ));
 }
 
 #[test]
@@ -494,6 +523,42 @@ fn a_source_position_is_kept_with_its_batch_across_checkpoints_reopens_and_cuts(
     }
 }
 
+/// The way of keeping `content` a store was imported with stays through
+/// its checkpoints, and a policy saying otherwise changes it at the next
+/// checkpoint; the answers are the reference's before and after, and the
+/// directory checks.
+#[test]
+fn checkpoints_keep_the_content_storage_of_the_base_unless_told_otherwise() {
+    let messages: Vec<Message> = msgdex::load_path("fixtures/generated-200.jsonl").unwrap();
+    let stored_as = |path: &Path| msgdex::FastEngine::open(path).unwrap().segment().content_storage();
+    for imported_as in ContentStorage::ALL {
+        for told in [None, Some(ContentStorage::Packed), Some(ContentStorage::Plain)] {
+            let mut options = options(SyncPolicy::Always);
+            options.policy.content = told;
+            let OnDisk { engine, directory } = common::imported_storing(&messages[..100], imported_as, options.clone());
+            let path = directory.path().join("store");
+            let reference = LiveReference::new(ReferenceEngine::new(messages[..100].to_vec()));
+            let mut writes: Vec<Write> = messages[100..130].iter().cloned().map(Write::Upsert).collect();
+            writes.push(Write::Delete(messages[5].id.clone()));
+            reference.apply(writes.clone()).unwrap();
+            engine.apply(writes).unwrap();
+            same_store(&engine, &reference).unwrap();
+            engine.close();
+            assert_eq!(stored_as(&path), imported_as, "imported as {imported_as}; no checkpoint yet");
+            let engine = LiveEngine::open(&path, options.clone()).unwrap();
+            engine.checkpoint().unwrap();
+            same_store(&engine, &reference).unwrap();
+            engine.close();
+            let expected = told.unwrap_or(imported_as);
+            assert_eq!(stored_as(&path), expected, "imported as {imported_as}, told {told:?}");
+            let report = msgdex::check(&path).expect("the directory checks");
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            let reopened = LiveEngine::open(&path, options).unwrap();
+            same_store(&reopened, &reference).unwrap();
+        }
+    }
+}
+
 /// A directory written by msgdex before `content` was packed (segment
 /// format 1: `fixtures/format-1-store`, imported from
 /// `fixtures/format-1-store.jsonl`) opens as it is, takes writes, and its
@@ -529,6 +594,8 @@ fn a_format_1_directory_opens_and_its_checkpoint_moves_it_to_the_current_format(
     same_store(&engine, &reference).unwrap();
     engine.close();
     assert_eq!(base_version(&path), 2, "the checkpoint wrote the current format");
+    let stored_as = msgdex::FastEngine::open(&path).unwrap().segment().content_storage();
+    assert_eq!(stored_as, ContentStorage::Packed, "and the current build's way of keeping `content`");
     let report = msgdex::check(&path).expect("the directory checks");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();

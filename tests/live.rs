@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use common::generators::{crm_data_set_of, crm_message, data_set, list_query, message_body, target, text_query, IDS};
 use msgdex::testing::Segment;
-use msgdex::LivePolicy;
 use msgdex::LiveReference;
 use msgdex::{message_from_json, LoadError, MessageError, WriteProblem};
+use msgdex::{ContentStorage, LivePolicy};
 use msgdex::{Engine, LiveEngine, Message, ReferenceEngine, Writable, Write};
 use proptest::prelude::*;
 
@@ -82,7 +82,14 @@ fn small_policy(tail_limit: usize) -> LivePolicy {
         merge_fanout: 2,
         max_runs: 8,
         defer_text_above: 0.0,
+        content: None,
     }
+}
+
+/// Compactions that keep the base's way of keeping `content`, or pack it,
+/// or keep it plain.
+fn compacted_content() -> impl Strategy<Value = Option<ContentStorage>> {
+    proptest::option::of(prop_oneof![Just(ContentStorage::Packed), Just(ContentStorage::Plain)])
 }
 
 /// Runs that build their text index with them, or leave it to the first
@@ -142,9 +149,11 @@ proptest! {
         merge_fanout in 2usize..5,
         max_runs in 2usize..9,
         defer_text_above in text_deferral(),
+        content in compacted_content(),
     ) {
-        let policy =
-            LivePolicy { rank_merge_depth, merge_fanout, max_runs, defer_text_above, ..small_policy(tail_limit) };
+        let policy = LivePolicy {
+            rank_merge_depth, merge_fanout, max_runs, defer_text_above, content, ..small_policy(tail_limit)
+        };
         run_session(messages, &steps, policy)?;
     }
 }
@@ -163,9 +172,11 @@ proptest! {
         merge_fanout in 2usize..5,
         max_runs in 2usize..9,
         defer_text_above in text_deferral(),
+        content in compacted_content(),
     ) {
-        let policy =
-            LivePolicy { rank_merge_depth, merge_fanout, max_runs, defer_text_above, ..small_policy(tail_limit) };
+        let policy = LivePolicy {
+            rank_merge_depth, merge_fanout, max_runs, defer_text_above, content, ..small_policy(tail_limit)
+        };
         run_session(messages, &steps, policy)?;
     }
 }

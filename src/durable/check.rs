@@ -9,12 +9,16 @@ use super::directory::{log_files, DirectoryLock};
 use super::error::StoreError;
 use super::replay::{CutTail, ReplayMode};
 use crate::live::{LiveEngine, LivePolicy};
+use crate::store::ContentStorage;
 
 /// What a check found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
     /// Messages in the base segment.
     pub base_messages: u64,
+    /// How the base keeps `content` (and its checkpoints will, unless
+    /// told otherwise).
+    pub content: ContentStorage,
     /// Log records after the base, every one verified and applied.
     pub log_records: u64,
     /// Log files read.
@@ -39,6 +43,7 @@ pub fn check(directory: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
     let (open, log_records) = engine.replay_log(directory, manifest.replay_from, ReplayMode::Verify)?;
     Ok(CheckReport {
         base_messages: u64::from(base.row_count()),
+        content: base.content_storage(),
         log_records,
         log_files: log_files(directory)?.len(),
         messages: crate::engine::Engine::message_count(&engine),

@@ -12,6 +12,7 @@ use super::directory::{base_file_name, sync_directory, Manifest, MANIFEST};
 use super::error::StoreError;
 use crate::fast::FastEngine;
 use crate::load::LoadProgress;
+use crate::store::ContentStorage;
 
 /// What an import wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,17 +25,20 @@ pub struct ImportReport {
 
 /// Loads `data` (a JSON array or JSON Lines file, checked as every load
 /// is) and writes it as a new data directory at `into`, which must not
-/// exist. `progress` is called as the file is read.
+/// exist, storing `content` as `storage` says (its checkpoints keep that
+/// way unless [`LivePolicy::content`](crate::LivePolicy::content) changes
+/// it). `progress` is called as the file is read.
 pub fn import(
     data: impl AsRef<Path>,
     into: impl AsRef<Path>,
+    storage: ContentStorage,
     progress: impl FnMut(LoadProgress) + Send,
 ) -> Result<ImportReport, StoreError> {
     let into = into.as_ref();
     if into.exists() {
         return Err(StoreError::AlreadyExists { path: into.to_owned() });
     }
-    let engine = FastEngine::load_path_with_progress(data, progress)?;
+    let engine = FastEngine::load_path_with(data, storage, progress)?;
     write_new_directory(&engine, into)
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::{lock, Part, Shared, State, TailMessage, WrittenIds, TAIL_BACKLOG};
 use crate::index::ids::id_hash;
-use crate::store::{BuildError, Segment, SegmentBuilder};
+use crate::store::{BuildError, ContentStorage, Segment, SegmentBuilder};
 
 /// A pause in the writes after which a burst is over (see
 /// [`LivePolicy::defer_text_above`](super::LivePolicy::defer_text_above)).
@@ -39,16 +39,19 @@ enum Build {
     /// A run: its text index waits until a query (or the idle flusher)
     /// asks for it; most runs are merged away before that.
     Run,
-    /// A base: fully indexed.
-    Base,
+    /// A base: fully indexed, storing `content` as said.
+    Base(ContentStorage),
 }
 
 /// A builder for a segment of `purpose`.
 fn builder_for(purpose: Build) -> SegmentBuilder {
     let mut builder = SegmentBuilder::new();
-    if purpose == Build::Run {
-        builder.defer_text_index();
-        builder.store_unfiltered_values_plainly();
+    match purpose {
+        Build::Run => {
+            builder.defer_text_index();
+            builder.store_unfiltered_values_plainly();
+        }
+        Build::Base(storage) => builder.store_content(storage),
     }
     builder
 }
@@ -270,7 +273,9 @@ impl Shared {
         let (snapshot, checkpoint) = snapshot;
         during();
         let folded = snapshot.frozen_runs;
-        let built = segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]), Build::Base);
+        let storage = self.policy.content.unwrap_or(snapshot.base.segment.content_storage());
+        let built =
+            segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]), Build::Base(storage));
         // Made before the writer lock is taken (`Part::new` then finds it).
         if let Ok(segment) = &built {
             segment.prepare_for_writes();

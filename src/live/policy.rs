@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use super::{Part, State};
+use crate::store::ContentStorage;
 
 /// How a live store keeps its parts few and small.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,6 +51,10 @@ pub struct LivePolicy {
     /// merged away before a query needs theirs. 0 always defers,
     /// infinity never does.
     pub defer_text_above: f64,
+    /// How compactions store `content` in the bases they build; `None`
+    /// (the default) keeps the current base's way. Set, it changes a
+    /// store's way at its next compaction.
+    pub content: Option<ContentStorage>,
 }
 
 /// Rows by which the largest of runs merged together may exceed twice the
@@ -71,6 +76,7 @@ impl Default for LivePolicy {
             merge_fanout: 3,
             max_runs: 16,
             defer_text_above: 20_000.0,
+            content: None,
         }
     }
 }

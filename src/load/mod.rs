@@ -52,4 +52,4 @@ pub use messages::{for_each_batch, for_each_batch_in_path, load_path, load_reade
 pub use progress::LoadProgress;
 pub(crate) use record::parse_message;
 pub use record::parse_message_for_id;
-pub use segment::{load_segment, load_segment_from_path, load_segment_from_path_with_progress};
+pub use segment::{load_segment, load_segment_from_path, load_segment_from_path_with};

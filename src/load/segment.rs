@@ -16,17 +16,19 @@ use super::scan;
 use super::windows::{open_input, Input};
 use crate::model::{Field, Message};
 use crate::store::records::RecordBatch;
-use crate::store::{BuildError, Segment, SegmentBuilder};
+use crate::store::{BuildError, ContentStorage, Segment, SegmentBuilder};
 
 /// Loads a JSON array or JSON Lines file straight into a [`Segment`] (see
 /// [`load_segment`]).
 pub fn load_segment_from_path(path: impl AsRef<Path>) -> Result<Segment, LoadError> {
-    load_segment_from_path_with_progress(path, |_| {})
+    load_segment_from_path_with(path, ContentStorage::default(), |_| {})
 }
 
-/// [`load_segment_from_path`], reporting the bytes read as it goes.
-pub fn load_segment_from_path_with_progress(
+/// [`load_segment_from_path`], storing `content` as `storage` says and
+/// reporting the bytes read as it goes.
+pub fn load_segment_from_path_with(
     path: impl AsRef<Path>,
+    storage: ContentStorage,
     progress: impl FnMut(LoadProgress) + Send,
 ) -> Result<Segment, LoadError> {
     let path = path.as_ref();
@@ -34,7 +36,7 @@ pub fn load_segment_from_path_with_progress(
     let io_error = |error| LoadError::Io { source_name: source_name.clone(), error };
     let file = std::fs::File::open(path).map_err(io_error)?;
     let size = file.metadata().map_err(io_error)?.len();
-    load_segment_sized(ProgressReader::new(file, Some(size), progress), &source_name, Some(size))
+    load_segment_sized(ProgressReader::new(file, Some(size), progress), &source_name, Some(size), storage)
 }
 
 /// Loads a JSON array or JSON Lines straight into a [`Segment`], checking
@@ -47,14 +49,20 @@ pub fn load_segment_from_path_with_progress(
 /// window is scanned. A repeated `_id` is found as the `_id` column interns
 /// it. Errors are those of the first invalid record in file order.
 pub fn load_segment(reader: impl Read + Send, source_name: &str) -> Result<Segment, LoadError> {
-    load_segment_sized(reader, source_name, None)
+    load_segment_sized(reader, source_name, None, ContentStorage::default())
 }
 
-/// [`load_segment`] of an input of `size` bytes, when known: once the first
+/// [`load_segment`] of an input of `size` bytes, when known (once the first
 /// window is scanned, the builder makes room for the rows the whole input
-/// likely holds.
-fn load_segment_sized(reader: impl Read + Send, source_name: &str, size: Option<u64>) -> Result<Segment, LoadError> {
+/// likely holds), storing `content` as `storage` says.
+fn load_segment_sized(
+    reader: impl Read + Send,
+    source_name: &str,
+    size: Option<u64>,
+    storage: ContentStorage,
+) -> Result<Segment, LoadError> {
     let mut builder = SegmentBuilder::new();
+    builder.store_content(storage);
     let mut lines = match open_input(reader, source_name)? {
         Input::Empty => return Ok(builder.finish()),
         Input::Array(reader) => {

@@ -7,6 +7,7 @@
 //! A live store pairs each segment with its [`dead_rows::DeadRows`] (the
 //! rows later writes deleted or replaced) instead of changing it.
 
+mod content_storage;
 pub mod dead_rows;
 mod persist;
 pub mod records;
@@ -24,6 +25,8 @@ use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
 use crate::model::{Channel, DateKey, DeliveryStatus, Direction, Field, FieldKind, Message, PerDateKey};
 use crate::sys::prefetch;
+
+pub use content_storage::{ContentStorage, UnknownContentStorage};
 
 /// The Id-like fields with a bitmap per distinct value: the Id list
 /// filters but `filters-ids` (whose rows come from the `_id` index).
@@ -103,6 +106,9 @@ pub struct Segment {
     /// the first time they are asked for (a live store's flusher makes a
     /// run's before publishing it).
     cell_ends: std::sync::OnceLock<crate::index::facets::CellEnds>,
+    /// How the bases made from this segment store `content` (see
+    /// [`ContentStorage`]): as it was built or written.
+    content_storage: ContentStorage,
 }
 
 /// Why messages could not be made into a segment.
@@ -155,6 +161,11 @@ impl Segment {
     /// The number of messages.
     pub fn row_count(&self) -> u32 {
         self.row_count
+    }
+
+    /// How the bases made from this segment store `content`.
+    pub fn content_storage(&self) -> ContentStorage {
+        self.content_storage
     }
 
     /// The column of a field.
@@ -481,8 +492,11 @@ pub struct SegmentBuilder {
     id_lookup_complete: bool,
     /// Whether the text index waits until it is first asked for.
     defer_text: bool,
-    /// Whether [`PACKED_FIELDS`] are packed when the segment is finished.
+    /// Whether [`PACKED_FIELDS`] may be packed when the segment is
+    /// finished (not in a live store's runs).
     pack: bool,
+    /// How `content` is stored when packing is allowed.
+    content_storage: ContentStorage,
 }
 
 impl Default for SegmentBuilder {
@@ -509,7 +523,20 @@ impl SegmentBuilder {
                 }
             })
             .collect();
-        SegmentBuilder { columns, sources: Vec::new(), id_lookup_complete: true, defer_text: false, pack: true }
+        SegmentBuilder {
+            columns,
+            sources: Vec::new(),
+            id_lookup_complete: true,
+            defer_text: false,
+            pack: true,
+            content_storage: ContentStorage::default(),
+        }
+    }
+
+    /// Stores `content` as `storage` says ([`ContentStorage::Packed`]
+    /// unless told). The segment remembers it for the bases made from it.
+    pub fn store_content(&mut self, storage: ContentStorage) {
+        self.content_storage = storage;
     }
 
     /// Leaves the text index to be built the first time it is asked for
@@ -745,7 +772,7 @@ impl SegmentBuilder {
             return Err(BuildError::TooManyMessages);
         }
         self.id_lookup_complete = false;
-        let pack = self.pack;
+        let pack = self.packs();
         self.columns.par_iter_mut().zip(segment.columns.par_iter()).enumerate().for_each(
             |(position, (column, source))| {
                 match (column, source) {
@@ -792,10 +819,16 @@ impl SegmentBuilder {
         Ok(())
     }
 
+    /// Whether [`PACKED_FIELDS`] are packed when the segment is finished.
+    fn packs(&self) -> bool {
+        self.pack && self.content_storage == ContentStorage::Packed
+    }
+
     /// Sorts the rows by `_id` and builds every index.
     pub fn finish(self) -> Segment {
         let row_count = self.len() as u32;
-        let SegmentBuilder { mut columns, sources, defer_text, pack, .. } = self;
+        let pack = self.packs();
+        let SegmentBuilder { mut columns, sources, defer_text, content_storage, .. } = self;
         // Only the sources' indexes already built are reused: building one
         // that was deferred would cost more than it saves.
         let text_sources: Vec<Arc<TextIndex>> =
@@ -903,6 +936,7 @@ impl SegmentBuilder {
             facets,
             plain_ids,
             cell_ends: std::sync::OnceLock::new(),
+            content_storage,
         }
     }
 }

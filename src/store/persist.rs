@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{text_columns, Segment, SegmentBuilder, BITMAP_FIELDS, PACKED_FIELDS};
+use super::{text_columns, ContentStorage, Segment, SegmentBuilder, BITMAP_FIELDS, PACKED_FIELDS};
 use crate::column::{Column, DateColumn, DictColumn};
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
@@ -134,6 +134,12 @@ impl Segment {
             return Err(StoreError::corrupt(path, 0, "the `_id` column is not in row order"));
         }
         let ids = IdIndex::build(row_count, |row| id_column.dict.get(row + 1));
+        // Version 1 stored `content` plainly because it could do nothing
+        // else: its store takes this build's default at its next checkpoint.
+        let content_storage = match &columns[Field::Content.index()] {
+            Column::Dict(content) if version >= 2 && content.codec().is_none() => ContentStorage::Plain,
+            _ => ContentStorage::Packed,
+        };
         Ok(Segment {
             row_count,
             columns,
@@ -147,6 +153,7 @@ impl Segment {
             facets,
             plain_ids: plain_ids != 0,
             cell_ends: std::sync::OnceLock::new(),
+            content_storage,
         })
     }
 

@@ -3,13 +3,27 @@
 
 pub mod generators;
 
-use msgdex::{Engine, FastEngine, Message, ReferenceEngine};
+use msgdex::{ContentStorage, Engine, FastEngine, Message, ReferenceEngine};
 use serde_json::Value;
 
-/// Every engine msgdex has, each over its own copy of `messages`.
+/// Every engine msgdex has, each over its own copy of `messages`: the
+/// fast one with each way of keeping `content`.
 pub fn all_engines(messages: Vec<Message>) -> Vec<(&'static str, Box<dyn Engine>)> {
     let fast = FastEngine::new(&messages).expect("test data has unique Ids");
-    vec![("reference", Box::new(ReferenceEngine::new(messages))), ("fast", Box::new(fast))]
+    let plain = fast_storing(&messages, ContentStorage::Plain);
+    vec![
+        ("reference", Box::new(ReferenceEngine::new(messages))),
+        ("fast", Box::new(fast)),
+        ("fast, content plain", Box::new(plain)),
+    ]
+}
+
+/// The fast engine over `messages`, keeping `content` as `storage` says.
+pub fn fast_storing(messages: &[Message], storage: ContentStorage) -> FastEngine {
+    let mut builder = msgdex::testing::SegmentBuilder::new();
+    builder.store_content(storage);
+    builder.push_batch(messages).expect("test data has unique Ids");
+    FastEngine::from_segment(builder.finish())
 }
 
 /// A store on a data directory, with the directory it lives in (removed
@@ -50,21 +64,28 @@ pub fn write_json_lines(directory: &std::path::Path, messages: &[Message]) -> st
 
 /// `messages` imported into a new data directory, the store opened from it.
 pub fn imported(messages: &[Message], options: msgdex::StoreOptions) -> OnDisk {
+    imported_storing(messages, ContentStorage::default(), options)
+}
+
+/// [`imported`], the import keeping `content` as `storage` says.
+pub fn imported_storing(messages: &[Message], storage: ContentStorage, options: msgdex::StoreOptions) -> OnDisk {
     let directory = tempfile::tempdir().unwrap();
     let data = write_json_lines(directory.path(), messages);
     let store = directory.path().join("store");
-    msgdex::import(&data, &store, |_| {}).expect("the messages import");
+    msgdex::import(&data, &store, storage, |_| {}).expect("the messages import");
     let engine = msgdex::LiveEngine::open(&store, options).expect("the new directory opens");
     OnDisk { engine, directory }
 }
 
 /// `messages` written into an empty data directory in batches, with a
 /// checkpoint half way, then the store closed and opened again: every
-/// message comes back through a base file written by a checkpoint and the
-/// log after it.
-pub fn written_and_reopened(messages: &[Message]) -> OnDisk {
+/// message comes back through a base file written by a checkpoint (which
+/// keeps `content` as `storage` says) and the log after it.
+pub fn written_and_reopened(messages: &[Message], storage: ContentStorage) -> OnDisk {
     use msgdex::{Writable, Write};
-    let OnDisk { engine, directory } = imported(&[], msgdex::StoreOptions::default());
+    let mut options = msgdex::StoreOptions::default();
+    options.policy.content = Some(storage);
+    let OnDisk { engine, directory } = imported(&[], options);
     for (number, batch) in messages.chunks(37).enumerate() {
         engine.apply(batch.iter().cloned().map(Write::Upsert).collect()).expect("the batch applies");
         if number == messages.len() / 37 / 2 {

@@ -24,6 +24,21 @@ pub(crate) struct DataOptions {
     /// Which engine answers: the indexed `fast` one or the naive `reference`.
     #[arg(long, value_enum, default_value_t = EngineKind::Fast)]
     pub(crate) engine: EngineKind,
+    #[command(flatten)]
+    pub(crate) storage: ContentOption,
+}
+
+/// How the fast engine keeps `content`: the commands that build or write
+/// a store take it.
+#[derive(clap::Args, Clone, Copy)]
+pub(crate) struct ContentOption {
+    /// How `content` is kept: `packed` (the default: each message
+    /// compressed, about half the memory of e-mail) or `plain` (as it came:
+    /// items shown with their `content` are faster). A data directory keeps
+    /// the way it was imported with; given to a command that writes to one,
+    /// it changes the way from its next checkpoint.
+    #[arg(long, value_name = "packed|plain")]
+    pub(crate) content: Option<msgdex::ContentStorage>,
 }
 
 /// Options of the commands that answer list requests.
@@ -214,9 +229,11 @@ pub(crate) struct DurabilityOptions {
 }
 
 impl DurabilityOptions {
-    /// The store options these flags ask for.
-    pub(crate) fn store_options(&self) -> msgdex::StoreOptions {
+    /// The store options these flags ask for, with `storage`'s way of
+    /// keeping `content` for the checkpoints to come.
+    pub(crate) fn store_options(&self, storage: ContentOption) -> msgdex::StoreOptions {
         let mut options = msgdex::StoreOptions { sync: self.sync, ..msgdex::StoreOptions::default() };
+        options.policy.content = storage.content;
         if let Some(rows) = self.checkpoint_rows {
             options.policy.compact_fraction = 0.0;
             options.policy.compact_min_rows = rows;
@@ -266,6 +283,8 @@ Exit status: 0 on success, 1 when the file cannot be loaded or DIR exists (nothi
         /// The data directory to make; it must not exist.
         #[arg(long, value_name = "DIR")]
         into: PathBuf,
+        #[command(flatten)]
+        storage: ContentOption,
     },
     /// Verify a data directory: every checksum, every index against the
     /// rows, and the log read through.
@@ -309,6 +328,8 @@ Exit status: 0 on success, 2 when no message has the Id (the 404 body is printed
         /// Messages to load: a JSON array or JSON Lines file, or a data directory.
         #[arg(long, value_name = "FILE|DIR")]
         data: PathBuf,
+        #[command(flatten)]
+        storage: ContentOption,
         /// The query string (a leading `?` is allowed).
         #[arg(default_value = "")]
         query: String,
@@ -396,6 +417,8 @@ Every engine's answers are compared with msgdex's, byte for byte; differences ar
         /// scale, as an SVG chart in this file.
         #[arg(long, value_name = "FILE.svg")]
         chart: Option<PathBuf>,
+        #[command(flatten)]
+        storage: ContentOption,
     },
     /// Serve the Messages API over HTTP (GET /v1/messages, GET /v1/messages/ID),
     /// and writes (PUT and DELETE /v1/messages/ID, POST /v1/messages for a
@@ -458,6 +481,8 @@ resumes where it stopped. See docs/SYNC.md."
         #[command(flatten)]
         durability: DurabilityOptions,
         #[command(flatten)]
+        storage: ContentOption,
+        #[command(flatten)]
         to_stream: Box<SyncToStream>,
     },
     /// Answer request lines from stdin, one response line each (SPEC §7);
@@ -480,4 +505,37 @@ A refused write (400/404) says why and changes nothing. With --data FILE nothing
               value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         max_line_bytes: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--content` of a writing command reaches the store's policy, which
+    /// its checkpoints follow (tests/durable.rs); absent, the base's way is
+    /// kept.
+    #[test]
+    fn content_reaches_the_store_options_of_writing_commands() {
+        for (given, expected) in [
+            (&["--content", "plain"][..], Some(msgdex::ContentStorage::Plain)),
+            (&["--content", "packed"][..], Some(msgdex::ContentStorage::Packed)),
+            (&[][..], None),
+        ] {
+            for command in ["run", "serve"] {
+                let arguments = [&["msgdex", command, "--data", "store"][..], given].concat();
+                let (Command::Run { data, durability, .. } | Command::Serve { data, durability, .. }) =
+                    Cli::try_parse_from(arguments).expect("valid arguments").command
+                else {
+                    unreachable!("{command} parses as itself")
+                };
+                assert_eq!(durability.store_options(data.storage).policy.content, expected, "{command} {given:?}");
+            }
+            let arguments =
+                [&["msgdex", "sync", "--from", "http://127.0.0.1:1", "--into", "store"][..], given].concat();
+            let Command::Sync { durability, storage, .. } = Cli::try_parse_from(arguments).unwrap().command else {
+                unreachable!("sync parses as itself")
+            };
+            assert_eq!(durability.store_options(storage).policy.content, expected, "sync {given:?}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use msgdex::{Engine, FastEngine, LiveEngine, LiveReference, QueryLimits, ReferenceEngine, StoreOptions, Writable};
 
-use crate::args::{DataOptions, EngineKind};
+use crate::args::{ContentOption, DataOptions, EngineKind};
 use crate::output::{warn, Failure};
 use crate::progress;
 
@@ -16,9 +16,17 @@ pub(crate) fn is_directory(path: &Path) -> bool {
 }
 
 /// The fast engine over the file or data directory at `path`, with a
-/// progress bar on a terminal while a file loads.
-pub(crate) fn load_fast(path: &Path) -> Result<FastEngine, Failure> {
+/// progress bar on a terminal while a file loads, keeping `content` as
+/// `storage` says (a data directory is read as it is stored).
+pub(crate) fn load_fast(path: &Path, storage: ContentOption) -> Result<FastEngine, Failure> {
     if is_directory(path) {
+        if let Some(content) = storage.content {
+            warn(&format!(
+                "--content {content} is left aside: {} is read as it is stored; `msgdex serve` or `msgdex run` \
+                 with --content changes it at their next checkpoint",
+                path.display()
+            ));
+        }
         let (engine, recovery) = FastEngine::open_reporting(path).map_err(|error| error.to_string())?;
         if let Some(torn) = recovery.cut {
             warn(&format!(
@@ -35,7 +43,9 @@ pub(crate) fn load_fast(path: &Path) -> Result<FastEngine, Failure> {
     }
     let size = std::fs::metadata(path).map_or(0, |metadata| metadata.len());
     let bar = progress::loading(path, size);
-    let loaded = FastEngine::load_path_with_progress(path, |progress| bar.set_position(progress.bytes_read));
+    let loaded = FastEngine::load_path_with(path, storage.content.unwrap_or_default(), |progress| {
+        bar.set_position(progress.bytes_read)
+    });
     bar.finish_and_clear();
     let engine = loaded.map_err(|error| error.to_string())?;
     warn_if_empty(path, engine.message_count());
@@ -62,7 +72,7 @@ fn warn_if_empty(path: &Path, count: u64) {
 /// The engine a read-only command answers with.
 pub(crate) fn open(options: &DataOptions, limits: QueryLimits) -> Result<Box<dyn Engine>, Failure> {
     Ok(match options.engine {
-        EngineKind::Fast => Box::new(load_fast(&options.data)?.with_limits(limits)),
+        EngineKind::Fast => Box::new(load_fast(&options.data, options.storage)?.with_limits(limits)),
         EngineKind::Reference => Box::new(ReferenceEngine::with_limits(load_messages(&options.data)?, limits)),
     })
 }
@@ -88,7 +98,9 @@ pub(crate) fn open_writable(
         EngineKind::Fast if is_directory(&options.data) => {
             Box::new(open_directory(&options.data, store)?.with_limits(limits))
         }
-        EngineKind::Fast => Box::new(LiveEngine::from_fast(&load_fast(&options.data)?).with_limits(limits)),
+        EngineKind::Fast => {
+            Box::new(LiveEngine::from_fast(&load_fast(&options.data, options.storage)?).with_limits(limits))
+        }
         EngineKind::Reference => {
             Box::new(LiveReference::new(ReferenceEngine::with_limits(load_messages(&options.data)?, limits)))
         }

@@ -81,8 +81,8 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             };
             print_response(&response)
         }
-        Command::Explain { data, query } => {
-            let engine = engines::load_fast(&data)?;
+        Command::Explain { data, storage, query } => {
+            let engine = engines::load_fast(&data, storage)?;
             let target = list_target(&query);
             let query = target.split_once('?').map_or("", |(_, query)| query);
             match ListQuery::parse(query, &engine.limits()) {
@@ -93,10 +93,12 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
                 Err(error) => print_response(&msgdex::Response::bad_request(error.arg_errors())),
             }
         }
-        Command::Import { data, into } => {
+        Command::Import { data, into, storage } => {
             let size = std::fs::metadata(&data).map_or(0, |metadata| metadata.len());
             let bar = progress::loading(&data, size);
-            let imported = msgdex::import(&data, &into, |progress| bar.set_position(progress.bytes_read));
+            let imported = msgdex::import(&data, &into, storage.content.unwrap_or_default(), |progress| {
+                bar.set_position(progress.bytes_read)
+            });
             bar.finish_and_clear();
             let report = imported.map_err(|error| error.to_string())?;
             if report.messages == 0 {
@@ -114,9 +116,10 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
         Command::Check { directory } => {
             let report = msgdex::check(&directory).map_err(|error| error.to_string())?;
             let mut lines = vec![format!(
-                "{}: {} messages in the base, {} log records in {} files, {} messages in all",
+                "{}: {} messages in the base (`content` {}), {} log records in {} files, {} messages in all",
                 directory.display(),
                 report.base_messages,
+                report.content,
                 report.log_records,
                 report.log_files,
                 report.messages
@@ -134,11 +137,12 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
         Command::Serve { data, query_options, durability, bind, keys, no_auth, limits: bounds, follow, stream } => {
             let options =
                 serve::ServeOptions { bind, keys, no_auth, bounds: &bounds, follow: &follow, stream: &stream };
-            serve::serve(&data, limits(&query_options), durability.store_options(), &options)?;
+            serve::serve(&data, limits(&query_options), durability.store_options(data.storage), &options)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { from, into, reconcile, follow, follow_args, durability, to_stream } => {
-            let target = sync::SyncTarget { into: &into, store: durability.store_options(), to_stream: &to_stream };
+        Command::Sync { from, into, reconcile, follow, follow_args, durability, storage, to_stream } => {
+            let target =
+                sync::SyncTarget { into: &into, store: durability.store_options(storage), to_stream: &to_stream };
             sync::run_sync(&from, target, reconcile, follow, &follow_args)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -154,6 +158,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             writes,
             steady_writes,
             chart,
+            storage,
         } => {
             use msgdex_bench::harness::{BenchConfig, EngineKind};
             let mut kinds = Vec::new();
@@ -176,6 +181,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
                 writes,
                 steady_writes_per_second: steady_writes,
                 durable,
+                content: storage.content.unwrap_or_default(),
             };
             let spinner = progress::steps();
             let report = msgdex_bench::harness::run(config, &mut |step| {
@@ -223,7 +229,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { data, query_options, durability, max_line_bytes } => {
-            let engine = engines::open_writable(&data, limits(&query_options), durability.store_options())?;
+            let engine = engines::open_writable(&data, limits(&query_options), durability.store_options(data.storage))?;
             let options = msgdex::transcript::TranscriptOptions {
                 max_line_bytes,
                 // A program may write a request and wait for its answer on a

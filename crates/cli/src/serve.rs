@@ -103,7 +103,8 @@ fn open_store(
             ServedStore::live(Arc::new(engines::open_directory(&data.data, options)?.with_limits(limits)))
         }
         EngineKind::Fast => {
-            ServedStore::live(Arc::new(LiveEngine::from_fast(&engines::load_fast(&data.data)?).with_limits(limits)))
+            let engine = LiveEngine::from_fast(&engines::load_fast(&data.data, data.storage)?);
+            ServedStore::live(Arc::new(engine.with_limits(limits)))
         }
         EngineKind::Reference => {
             let messages = engines::open(data, limits)?.first_messages(usize::MAX);

@@ -444,6 +444,41 @@ fn a_data_directory_is_imported_queried_written_and_checked() {
     assert_eq!(json(&msgdex(&["get", "--data", store, "new-1"], b""))["subject"], "kept");
 }
 
+/// `--content plain` keeps `content` as it came: the answers are the same
+/// byte for byte, from a file and from a data directory (`msgdex check`
+/// says which way its base holds). tests/durable.rs checks that
+/// checkpoints keep the way or change it as told.
+#[test]
+fn content_is_kept_packed_or_plain_with_the_same_answers() {
+    let query = "per_page=100&attributes=content&attributes=subject&sort_by=-date_time";
+    let packed = msgdex(&["list", "--data", DATA, query], b"");
+    assert_eq!(packed.status.code(), Some(0));
+    assert_eq!(msgdex(&["list", "--data", DATA, "--content", "plain", query], b"").stdout, packed.stdout);
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("plain.db");
+    let store = store.to_str().unwrap();
+    let imported = msgdex(&["import", "--data", DATA, "--into", store, "--content", "plain"], b"");
+    assert_eq!(imported.status.code(), Some(0), "{}", String::from_utf8_lossy(&imported.stderr));
+    let held_as = |expected: &str| {
+        let checked = msgdex(&["check", store], b"");
+        let said = String::from_utf8_lossy(&checked.stdout).into_owned();
+        assert!(said.contains(&format!("(`content` {expected})")), "{said}");
+    };
+    held_as("plain");
+    assert_eq!(msgdex(&["list", "--data", store, query], b"").stdout, packed.stdout);
+    let written = msgdex(&["run", "--data", store], b"PUT /v1/messages/new-1 {\"subject\": \"kept\"}\n");
+    assert!(String::from_utf8_lossy(&written.stdout).starts_with("{\"status\":201"), "{written:?}");
+    assert_eq!(json(&msgdex(&["get", "--data", store, "new-1"], b""))["subject"], "kept");
+    // A read-only command leaves the directory as it is stored, and says so.
+    let read = msgdex(&["list", "--data", store, "--content", "plain", query], b"");
+    assert!(String::from_utf8_lossy(&read.stderr).contains("--content plain is left aside"), "{read:?}");
+    held_as("plain");
+    let refused = msgdex(&["list", "--data", DATA, "--content", "zip", query], b"");
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("\"zip\" is not a way to store `content`: use `packed` or `plain`"), "{said}");
+}
+
 #[test]
 fn a_bad_sync_policy_or_a_damaged_directory_is_explained() {
     let bad = msgdex(&["run", "--data", DATA, "--sync", "sometimes"], b"");

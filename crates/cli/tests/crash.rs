@@ -94,7 +94,7 @@ fn killed_at_random_moments_the_store_keeps_exactly_the_acknowledged_writes() {
     let directory = tempfile::tempdir().unwrap();
     let store = directory.path().join("store");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/generated-200.jsonl");
-    msgdex::import(&fixture, &store, |_| {}).unwrap();
+    msgdex::import(&fixture, &store, msgdex::ContentStorage::Packed, |_| {}).unwrap();
     let mut reference = ReferenceEngine::new(msgdex::load_path(&fixture).unwrap());
     let mut serial = 0;
     let (mut whole, mut none) = (0, 0);
@@ -149,7 +149,7 @@ fn a_real_write_error_refuses_writes_and_loses_nothing_acknowledged() {
     let directory = tempfile::tempdir().unwrap();
     let store = directory.path().join("store");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/messages.jsonl");
-    msgdex::import(&fixture, &store, |_| {}).unwrap();
+    msgdex::import(&fixture, &store, msgdex::ContentStorage::Packed, |_| {}).unwrap();
     let lines: String = (0..40)
         .map(|number| {
             line_of(&Write::Upsert(Message {

@@ -75,7 +75,7 @@ pub fn run(
     let _ = std::fs::remove_dir_all(&scratch.0);
     progress("importing the data file into a data directory");
     let started = Instant::now();
-    msgdex::import(data, &scratch.0, |_| {}).map_err(|error| error.to_string())?;
+    msgdex::import(data, &scratch.0, loaded.segment().content_storage(), |_| {}).map_err(|error| error.to_string())?;
     let import_seconds = started.elapsed().as_secs_f64();
 
     progress("reopening the data directory");

@@ -73,6 +73,9 @@ pub struct BenchConfig {
     pub steady_writes_per_second: f64,
     /// Also measure the durable store (import, reopening, durable writes).
     pub durable: bool,
+    /// How msgdex keeps `content` when it loads the file (a data directory
+    /// is read as it is stored).
+    pub content: msgdex::ContentStorage,
 }
 
 /// One engine's load figures.
@@ -164,7 +167,7 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
     let started = Instant::now();
     let fast = match directory {
         true => FastEngine::open(&config.data).map_err(|error| error.to_string())?,
-        false => FastEngine::load_path(&config.data).map_err(|error| error.to_string())?,
+        false => FastEngine::load_path_with(&config.data, config.content, |_| {}).map_err(|error| error.to_string())?,
     };
     loads.push(LoadFigures {
         engine: EngineKind::Msgdex,

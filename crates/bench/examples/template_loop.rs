@@ -1,0 +1,39 @@
+//! One template of the query mix in a loop, for profiling it alone:
+//! `cargo run --release -p msgdex-bench --example template_loop -- bench-data/1m.jsonl 18 20`
+//! answers twenty rounds of 200 requests of T18, each request drawn anew as in the
+//! bench (a row read twice would be warm) (`perf record -g` around it).
+//! Every message draws the parameters, as in `msgdex bench`.
+
+use std::time::{Duration, Instant};
+
+use msgdex::{Engine, FastEngine};
+use msgdex_bench::workload::mix::{self, Template};
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allocator;
+
+fn main() {
+    msgdex_bench::process::prepare_process_memory();
+    let mut arguments = std::env::args().skip(1);
+    let data = arguments.next().expect("a JSON Lines file");
+    let template = Template(arguments.next().map_or(18, |number| number.parse().expect("a template number")));
+    let rounds: usize = arguments.next().map_or(20, |rounds| rounds.parse().expect("a number of rounds"));
+    let engine = FastEngine::load_path(&data).expect("the file loads");
+    let messages = engine.first_messages(usize::MAX);
+    let requests: Vec<_> =
+        mix::generate(&messages, 7, 200 * rounds).into_iter().filter(|request| request.template == template).collect();
+    drop(messages);
+    for (round, requests) in requests.chunks(200).enumerate() {
+        let mut samples: Vec<Duration> = requests
+            .iter()
+            .map(|request| {
+                let started = Instant::now();
+                std::hint::black_box(engine.respond(&request.target));
+                started.elapsed()
+            })
+            .collect();
+        samples.sort_unstable();
+        println!("round {round}: {template} median {:.2} us", samples[samples.len() / 2].as_secs_f64() * 1e6);
+    }
+}
