@@ -162,6 +162,7 @@ pub(crate) fn map_file_range(file: &std::fs::File, offset: u64, length: usize) -
 }
 
 /// Seconds since 1970 by the system clock (0 if the clock is before it).
+#[cfg(feature = "server")]
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }

@@ -15,16 +15,23 @@
 //! answer is 200 with `{"applied": [{"_id": "a", "result": "created"}, …]}`
 //! in the batch's order (`created`, `replaced` or `deleted`).
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-use crate::json::{quoted, write_json_string};
-use crate::load::{parse_message, parse_message_for_id, BodyError, RecordLocation};
+use crate::json::quoted;
+use crate::load::{parse_message_for_id, BodyError};
 use crate::output::{hint_body, Response};
 use crate::request::{QueryLimits, Request};
 use crate::write::{Applied, Writable, Write, WriteProblem};
 
+/// What only batches (`POST /v1/messages`, served by the `server` feature) use.
+#[cfg(any(feature = "server", test))]
+use {
+    crate::json::write_json_string,
+    crate::load::{parse_message, RecordLocation},
+    serde::Deserialize,
+    serde_json::value::RawValue,
+};
+
 /// The most writes one batch may hold.
+#[cfg(any(feature = "server", test))]
 pub const MAX_BATCH_WRITES: usize = 10_000;
 
 /// The method of a write to one message.
@@ -74,6 +81,7 @@ pub fn answer_write(writes: &dyn Writable, method: WriteMethod, target: &str, bo
 }
 
 /// One write of a batch, as sent.
+#[cfg(any(feature = "server", test))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BatchEntry<'a> {
@@ -85,6 +93,7 @@ struct BatchEntry<'a> {
 /// Answers a batch (the JSON array the module docs describe) sent to
 /// `target` (`/v1/messages`): 200 with what each write did, or a refusal
 /// naming the first bad write, having applied none.
+#[cfg(any(feature = "server", test))]
 pub fn answer_batch(writes: &dyn Writable, target: &str, body: &str) -> Response {
     if target != "/v1/messages" {
         return refuse(404, &format!("Batches go to POST /v1/messages, not {}.", quoted(target)));
@@ -117,6 +126,7 @@ pub fn answer_batch(writes: &dyn Writable, target: &str, body: &str) -> Response
 
 /// The writes of a batch body, each message checked as the loader checks
 /// a record, or what is wrong with the first bad one.
+#[cfg(any(feature = "server", test))]
 fn parse_batch(body: &str) -> Result<Vec<Write>, String> {
     const SHAPE: &str = "a batch is a JSON array of writes, each {\"put\": <message>} or {\"delete\": \"<_id>\"}";
     let entries: Vec<BatchEntry<'_>> =
@@ -148,6 +158,7 @@ fn refuse(status: u16, hint: &str) -> Response {
 }
 
 /// What an accepted write did, as a batch's answer names it.
+#[cfg(any(feature = "server", test))]
 fn outcome_word(applied: Applied) -> &'static str {
     match applied {
         Applied::Created => "created",

@@ -43,11 +43,14 @@ use std::sync::Arc;
 
 pub use check::{check, CheckReport};
 pub use error::StoreError;
+#[cfg(feature = "stream")]
 pub(crate) use import::parent_of;
 pub use import::{create, import, ImportReport};
 pub use log::{LogFaults, SyncPolicy};
 pub use replay::CutTail;
-pub use transfer::{install_checkpoint, is_transferable_file_name, CheckpointFiles, CheckpointManifest};
+#[cfg(feature = "stream")]
+pub(crate) use transfer::is_transferable_file_name;
+pub use transfer::{install_checkpoint, CheckpointFiles, CheckpointManifest};
 
 use crate::live::LivePolicy;
 

@@ -143,6 +143,7 @@ pub(crate) fn record_bytes(sequence: u64, payload: &[u8]) -> Vec<u8> {
 /// A whole record as shipped to another machine (a stream message): its
 /// header checked, its length and payload checksum held, its batch decoded;
 /// or what is wrong with it.
+#[cfg(any(feature = "stream", test))]
 pub(crate) fn parse_record(bytes: &[u8]) -> Result<(u64, LoggedBatch), String> {
     let header: &[u8; HEADER_BYTES] = bytes
         .get(..HEADER_BYTES)

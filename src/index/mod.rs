@@ -18,6 +18,7 @@ pub mod facets;
 pub mod ids;
 pub mod order;
 pub mod text;
+mod value_set;
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;

@@ -22,7 +22,9 @@
 //!   (every "… thomas …" correspondent, say) sit together and so do their
 //!   row lists;
 //! * the matched values are gathered in a bitset over values, which is
-//!   already in value order, instead of being sorted;
+//!   already in value order, instead of being sorted (a
+//!   [`ValueSet`](super::value_set::ValueSet): no pass over the whole
+//!   bitset);
 //! * a value whose rows all hold a longer value containing it (an e-mail
 //!   address and the "Name address" correspondent beside it) keeps no row
 //!   list and no suffixes: any needle it contains is also in the longer
@@ -55,6 +57,8 @@ use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
 use crate::sys::prefetch;
 
+use super::value_set::ValueSet;
+
 /// Closes every value in the text; no UTF-8 text holds this byte, and it
 /// is greater than every byte that does.
 const SEPARATOR: u8 = 0xFF;
@@ -86,18 +90,8 @@ pub struct TextIndex {
     row_count: u32,
 }
 
-/// The positions of the bits set in `words`, ascending.
-fn ascending_bits(words: &[u64]) -> Vec<u32> {
-    let mut positions = Vec::new();
-    for (index, &word) in words.iter().enumerate() {
-        let mut bits = word;
-        while bits != 0 {
-            positions.push(index as u32 * 64 + bits.trailing_zeros());
-            bits &= bits - 1;
-        }
-    }
-    positions
-}
+/// How many matched values ahead their per-value arrays start loading.
+const OWN_VALUES_AHEAD: usize = 12;
 
 /// Left-over row entries [`TextMatch::count_less`] reads whatever the
 /// other values hold: fewer cost less than any union.
@@ -300,17 +294,13 @@ impl TextIndex {
         let window = |start: u32| &self.text[start as usize..(start as usize + needle.len()).min(self.text.len())];
         let first = self.suffixes.partition_point(|&(start, _)| window(start) < needle);
         let past = first + self.suffixes[first..].partition_point(|&(start, _)| window(start) == needle);
-        let mut values = vec![0u64; self.value_count().div_ceil(64)];
-        for &(_, value) in &self.suffixes[first..past] {
-            values[value as usize / 64] |= 1 << (value % 64);
-        }
+        let values = ValueSet::new(self.value_count(), self.suffixes[first..past].iter().map(|&(_, value)| value));
         let stats = TextSearchStats {
             occurrences: (past - first) as u64,
-            values_matched: values.iter().map(|word| u64::from(word.count_ones())).sum(),
+            values_matched: values.ascending().len() as u64,
             rows_read: 0,
         };
-        let matched = ascending_bits(&values);
-        TextMatch { index: self, values, matched, stats }
+        TextMatch { index: self, values, stats }
     }
 
     /// The rows where at least one of the fields contains `needle`, which
@@ -435,10 +425,8 @@ impl TextIndex {
 #[derive(Debug)]
 pub struct TextMatch<'a> {
     index: &'a TextIndex,
-    /// A bit per value of the index.
-    values: Vec<u64>,
-    /// The matched values, ascending (the bits of `values`).
-    matched: Vec<u32>,
+    /// The matched values.
+    values: ValueSet,
     /// What the search did so far.
     pub stats: TextSearchStats,
 }
@@ -447,7 +435,7 @@ impl TextMatch<'_> {
     /// Whether `value` is one of the matched values.
     #[inline]
     fn is_matched(&self, value: u32) -> bool {
-        self.values[value as usize / 64] >> (value % 64) & 1 == 1
+        self.values.contains(value)
     }
 
     /// Whether a matched value's rows must be read: it keeps rows, and
@@ -477,10 +465,10 @@ impl TextMatch<'_> {
     /// needle lie scattered over the index's values: what is read of each
     /// starts loading a few values ahead, so that the misses overlap.
     fn own_values(&self) -> impl Iterator<Item = u32> + '_ {
-        const AHEAD: usize = 12;
         let index = self.index;
-        self.matched.iter().enumerate().filter_map(move |(position, &value)| {
-            if let Some(&ahead) = self.matched.get(position + AHEAD) {
+        let matched = self.values.ascending();
+        matched.iter().enumerate().filter_map(move |(position, &value)| {
+            if let Some(&ahead) = matched.get(position + OWN_VALUES_AHEAD) {
                 prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
                 prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
             }
@@ -510,10 +498,29 @@ impl TextMatch<'_> {
         let mut one_column = true;
         let (mut by_value, mut by_value_entries, mut left_over_entries) = (0u64, 0u64, 0u64);
         let mut left_over = Vec::new();
-        for value in self.own_values() {
-            let columns_of = index.columns_of[value as usize];
-            one_column &= columns_of.count_ones() == 1 && *common_columns.get_or_insert(columns_of) == columns_of;
+        let matched = self.values.ascending();
+        for (position, &value) in matched.iter().enumerate() {
+            if let Some(&ahead) = matched.get(position + OWN_VALUES_AHEAD) {
+                prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
+                prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
+            }
             let rows = index.rows_of(value).len() as u64;
+            let columns_of = index.columns_of[value as usize];
+            if rows == 0 {
+                continue; // covered: a longer matched value holds its rows
+            }
+            if columns_of == FIRST_COLUMN {
+                // Most matched values are correspondents: their own and
+                // anchored, each read once.
+                one_column &= *common_columns.get_or_insert(FIRST_COLUMN) == FIRST_COLUMN;
+                by_value += rows.checked_sub(u64::from(frozen.get(value as usize).copied().unwrap_or(0)))?;
+                by_value_entries += rows;
+                continue;
+            }
+            if !self.is_own(value) {
+                continue; // a child of a matched parent: counted with it
+            }
+            one_column &= columns_of.count_ones() == 1 && *common_columns.get_or_insert(columns_of) == columns_of;
             if self.is_anchored(value) {
                 // Checked: a tally larger than the rows is a damaged file.
                 by_value += rows.checked_sub(u64::from(frozen.get(value as usize).copied().unwrap_or(0)))?;

@@ -174,6 +174,7 @@ impl State {
 
     /// Every live message's `_id`, in no order: the base's and the runs'
     /// rows not marked dead, and the tail's.
+    #[cfg(feature = "follow")]
     pub(crate) fn live_ids(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
         let parts = std::iter::once(&self.base).chain(self.runs.iter());
         parts
