@@ -18,7 +18,6 @@ pub mod facets;
 pub mod ids;
 pub mod order;
 pub mod text;
-mod value_set;
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;

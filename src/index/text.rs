@@ -22,9 +22,7 @@
 //!   (every "… thomas …" correspondent, say) sit together and so do their
 //!   row lists;
 //! * the matched values are gathered in a bitset over values, which is
-//!   already in value order, instead of being sorted (a
-//!   [`ValueSet`](super::value_set::ValueSet): no pass over the whole
-//!   bitset);
+//!   already in value order, instead of being sorted;
 //! * a value whose rows all hold a longer value containing it (an e-mail
 //!   address and the "Name address" correspondent beside it) keeps no row
 //!   list and no suffixes: any needle it contains is also in the longer
@@ -57,8 +55,6 @@ use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
 use crate::sys::prefetch;
 
-use super::value_set::ValueSet;
-
 /// Closes every value in the text; no UTF-8 text holds this byte, and it
 /// is greater than every byte that does.
 const SEPARATOR: u8 = 0xFF;
@@ -88,6 +84,19 @@ pub struct TextIndex {
     /// column and share no row.
     parents: Vec<u32>,
     row_count: u32,
+}
+
+/// The positions of the bits set in `words`, ascending.
+fn ascending_bits(words: &[u64]) -> Vec<u32> {
+    let mut positions = Vec::new();
+    for (index, &word) in words.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            positions.push(index as u32 * 64 + bits.trailing_zeros());
+            bits &= bits - 1;
+        }
+    }
+    positions
 }
 
 /// How many matched values ahead their per-value arrays start loading.
@@ -294,13 +303,17 @@ impl TextIndex {
         let window = |start: u32| &self.text[start as usize..(start as usize + needle.len()).min(self.text.len())];
         let first = self.suffixes.partition_point(|&(start, _)| window(start) < needle);
         let past = first + self.suffixes[first..].partition_point(|&(start, _)| window(start) == needle);
-        let values = ValueSet::new(self.value_count(), self.suffixes[first..past].iter().map(|&(_, value)| value));
+        let mut values = vec![0u64; self.value_count().div_ceil(64)];
+        for &(_, value) in &self.suffixes[first..past] {
+            values[value as usize / 64] |= 1 << (value % 64);
+        }
         let stats = TextSearchStats {
             occurrences: (past - first) as u64,
-            values_matched: values.ascending().len() as u64,
+            values_matched: values.iter().map(|word| u64::from(word.count_ones())).sum(),
             rows_read: 0,
         };
-        TextMatch { index: self, values, stats }
+        let matched = ascending_bits(&values);
+        TextMatch { index: self, values, matched, stats }
     }
 
     /// The rows where at least one of the fields contains `needle`, which
@@ -425,8 +438,10 @@ impl TextIndex {
 #[derive(Debug)]
 pub struct TextMatch<'a> {
     index: &'a TextIndex,
-    /// The matched values.
-    values: ValueSet,
+    /// A bit per value of the index.
+    values: Vec<u64>,
+    /// The matched values, ascending (the bits of `values`).
+    matched: Vec<u32>,
     /// What the search did so far.
     pub stats: TextSearchStats,
 }
@@ -435,7 +450,7 @@ impl TextMatch<'_> {
     /// Whether `value` is one of the matched values.
     #[inline]
     fn is_matched(&self, value: u32) -> bool {
-        self.values.contains(value)
+        self.values[value as usize / 64] >> (value % 64) & 1 == 1
     }
 
     /// Whether a matched value's rows must be read: it keeps rows, and
@@ -466,9 +481,8 @@ impl TextMatch<'_> {
     /// starts loading a few values ahead, so that the misses overlap.
     fn own_values(&self) -> impl Iterator<Item = u32> + '_ {
         let index = self.index;
-        let matched = self.values.ascending();
-        matched.iter().enumerate().filter_map(move |(position, &value)| {
-            if let Some(&ahead) = matched.get(position + OWN_VALUES_AHEAD) {
+        self.matched.iter().enumerate().filter_map(move |(position, &value)| {
+            if let Some(&ahead) = self.matched.get(position + OWN_VALUES_AHEAD) {
                 prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
                 prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
             }
@@ -498,7 +512,7 @@ impl TextMatch<'_> {
         let mut one_column = true;
         let (mut by_value, mut by_value_entries, mut left_over_entries) = (0u64, 0u64, 0u64);
         let mut left_over = Vec::new();
-        let matched = self.values.ascending();
+        let matched = &self.matched;
         for (position, &value) in matched.iter().enumerate() {
             if let Some(&ahead) = matched.get(position + OWN_VALUES_AHEAD) {
                 prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));

@@ -141,8 +141,16 @@ pub struct BenchReport {
     pub config: BenchConfig,
 }
 
+/// Why `--engines sqlite` is refused by a build without the `sqlite` feature.
+const SQLITE_NOT_BUILT: &str = "this msgdex was built without SQLite: run the benchmark with \
+`cargo run --release -p msgdex-cli --features sqlite -- bench …`";
+
 /// Runs the benchmark.
 pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchReport, String> {
+    if !cfg!(feature = "sqlite") && config.engines.contains(&EngineKind::Sqlite) {
+        // Said before anything loads, not after msgdex and the reference.
+        return Err(SQLITE_NOT_BUILT.into());
+    }
     let directory = config.data.is_dir();
     if directory && config.durable {
         return Err("--durable imports a JSON file into a data directory of its own: give --data FILE".into());
@@ -219,7 +227,7 @@ pub fn run(config: BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchR
                     engines.push((kind, Box::new(engine)));
                 }
                 #[cfg(not(feature = "sqlite"))]
-                return Err("this msgdex was built without SQLite; build with `--features sqlite`".into());
+                return Err(SQLITE_NOT_BUILT.into());
             }
         }
     }
