@@ -221,7 +221,7 @@ pub fn message_from_json(text: &str) -> Result<Message, MessageError> {
         // One line: the loader's parser on it directly, as the JSON Lines
         // loader parses each line (without its parallel windows, whose
         // hand-offs between threads cost more than one message).
-        return crate::load::record::parse_message(trimmed.as_bytes(), crate::load::RecordLocation::Line(1))
+        return crate::load::parse_message(trimmed.as_bytes(), crate::load::RecordLocation::Line(1))
             .map_err(MessageError::Invalid);
     }
     let mut messages = crate::load::load_str(trimmed).map_err(MessageError::Invalid)?;

@@ -21,7 +21,7 @@ use crate::output::{hint_body, Response};
 use crate::request::{QueryLimits, Request};
 use crate::write::{Applied, Writable, Write, WriteProblem};
 
-/// What only batches (`POST /v1/messages`, served by the `server` feature) use.
+// What only batches (`POST /v1/messages`, served by the `server` feature) use.
 #[cfg(any(feature = "server", test))]
 use {
     crate::json::write_json_string,

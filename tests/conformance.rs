@@ -35,8 +35,9 @@ fn engines(data: &str) -> Vec<(&'static str, Box<dyn Engine>)> {
     engines.push(("imported", Box::new(common::imported(&messages, msgdex::StoreOptions::default()))));
     let plain = common::imported_storing(&messages, ContentStorage::Plain, msgdex::StoreOptions::default());
     engines.push(("imported, content plain", Box::new(plain)));
-    for storage in ContentStorage::ALL {
-        engines.push(("written and reopened", Box::new(common::written_and_reopened(&messages, storage))));
+    for (storage, name) in ContentStorage::ALL.into_iter().zip(["written and reopened", "written and reopened, plain"])
+    {
+        engines.push((name, Box::new(common::written_and_reopened(&messages, storage))));
     }
     engines
 }

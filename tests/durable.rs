@@ -530,7 +530,6 @@ fn a_source_position_is_kept_with_its_batch_across_checkpoints_reopens_and_cuts(
 #[test]
 fn checkpoints_keep_the_content_storage_of_the_base_unless_told_otherwise() {
     let messages: Vec<Message> = msgdex::load_path("fixtures/generated-200.jsonl").unwrap();
-    let stored_as = |path: &Path| msgdex::FastEngine::open(path).unwrap().segment().content_storage();
     for imported_as in ContentStorage::ALL {
         for told in [None, Some(ContentStorage::Packed), Some(ContentStorage::Plain)] {
             let mut options = options(SyncPolicy::Always);
@@ -559,6 +558,57 @@ fn checkpoints_keep_the_content_storage_of_the_base_unless_told_otherwise() {
     }
 }
 
+/// How the base of the data directory at `path` keeps `content`.
+fn stored_as(path: &Path) -> ContentStorage {
+    msgdex::FastEngine::open(path).unwrap().segment().content_storage()
+}
+
+/// An empty store made for a replica keeps `content` as it is asked to
+/// from the start, before any copy is folded into a base.
+#[test]
+fn an_empty_store_is_made_with_its_content_storage() {
+    for storage in ContentStorage::ALL {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("replica");
+        msgdex::create(&path, storage).unwrap();
+        assert_eq!(stored_as(&path), storage);
+        assert_eq!(msgdex::check(&path).unwrap().content, storage);
+    }
+}
+
+/// A store told to keep `content` another way changes it without any
+/// write: at a checkpoint asked for, and, with background work on, from
+/// the moment it opens (closing waits for it). The answers stay the
+/// reference's.
+#[test]
+fn a_store_told_another_content_storage_changes_it_without_writes() {
+    let messages: Vec<Message> = msgdex::load_path("fixtures/generated-200.jsonl").unwrap();
+    let reference = ReferenceEngine::new(messages[..150].to_vec());
+    for (imported_as, told) in
+        [(ContentStorage::Packed, ContentStorage::Plain), (ContentStorage::Plain, ContentStorage::Packed)]
+    {
+        let OnDisk { engine, directory } =
+            common::imported_storing(&messages[..150], imported_as, options(SyncPolicy::Always));
+        engine.close();
+        let path = directory.path().join("store");
+        let mut asked = options(SyncPolicy::Always);
+        asked.policy.content = Some(told);
+        let engine = LiveEngine::open(&path, asked.clone()).unwrap();
+        engine.checkpoint().unwrap();
+        same_store(&engine, &reference).unwrap();
+        engine.close();
+        assert_eq!(stored_as(&path), told, "a checkpoint asked for changed {imported_as} to {told}");
+        let mut in_background = StoreOptions::default();
+        in_background.policy.content = Some(imported_as);
+        let engine = LiveEngine::open(&path, in_background).unwrap();
+        same_store(&engine, &reference).unwrap();
+        engine.close();
+        assert_eq!(stored_as(&path), imported_as, "opening started the change back, closing waited for it");
+        let report = msgdex::check(&path).expect("the directory checks");
+        assert!(report.problems.is_empty() && report.content == imported_as, "{report:?}");
+    }
+}
+
 /// A directory written by msgdex before `content` was packed (segment
 /// format 1: `fixtures/format-1-store`, imported from
 /// `fixtures/format-1-store.jsonl`) opens as it is, takes writes, and its
@@ -582,6 +632,7 @@ fn a_format_1_directory_opens_and_its_checkpoint_moves_it_to_the_current_format(
     assert_eq!(base_version(&path), 1);
     let report = msgdex::check(&path).expect("a format 1 directory checks");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.content, ContentStorage::Plain, "format 1 kept `content` plain");
     let mut reference = ReferenceEngine::new(messages.clone());
     let engine = LiveEngine::open(&path, options(SyncPolicy::Always)).expect("a format 1 directory opens");
     same_store(&engine, &reference).unwrap();
@@ -594,8 +645,7 @@ fn a_format_1_directory_opens_and_its_checkpoint_moves_it_to_the_current_format(
     same_store(&engine, &reference).unwrap();
     engine.close();
     assert_eq!(base_version(&path), 2, "the checkpoint wrote the current format");
-    let stored_as = msgdex::FastEngine::open(&path).unwrap().segment().content_storage();
-    assert_eq!(stored_as, ContentStorage::Packed, "and the current build's way of keeping `content`");
+    assert_eq!(stored_as(&path), ContentStorage::Packed, "and the current build's way of keeping `content`");
     let report = msgdex::check(&path).expect("the directory checks");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();

@@ -12,7 +12,7 @@ use super::directory::{base_file_name, sync_directory, Manifest, MANIFEST};
 use super::error::StoreError;
 use crate::fast::FastEngine;
 use crate::load::LoadProgress;
-use crate::store::ContentStorage;
+use crate::store::{ContentStorage, SegmentBuilder};
 
 /// What an import wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,14 +42,17 @@ pub fn import(
     write_new_directory(&engine, into)
 }
 
-/// Makes a new, empty data directory at `into`, which must not exist: the
-/// start of a replica (`msgdex sync`).
-pub fn create(into: impl AsRef<Path>) -> Result<ImportReport, StoreError> {
+/// Makes a new, empty data directory at `into`, which must not exist,
+/// keeping `content` as `storage` says: the start of a replica (`msgdex
+/// sync`).
+pub fn create(into: impl AsRef<Path>, storage: ContentStorage) -> Result<ImportReport, StoreError> {
     let into = into.as_ref();
     if into.exists() {
         return Err(StoreError::AlreadyExists { path: into.to_owned() });
     }
-    let engine = FastEngine::new(&[]).expect("an empty store builds");
+    let mut builder = SegmentBuilder::new();
+    builder.store_content(storage);
+    let engine = FastEngine::from_segment(builder.finish());
     write_new_directory(&engine, into)
 }
 

@@ -155,7 +155,7 @@ mod tests {
     fn a_store_installed_elsewhere_opens_as_the_same_store_at_the_same_position() {
         let directory = tempfile::tempdir().unwrap();
         let source = directory.path().join("source");
-        crate::create(&source).unwrap();
+        crate::create(&source, crate::ContentStorage::default()).unwrap();
         let engine = LiveEngine::open(&source, StoreOptions::default()).unwrap();
         let writes = (0..50).map(|n| Write::Upsert(Message::with_id(format!("m{n}")))).collect();
         engine.apply_at(writes, "stream 7").unwrap();

@@ -100,7 +100,7 @@ fn ascending_bits(words: &[u64]) -> Vec<u32> {
 }
 
 /// How many matched values ahead their per-value arrays start loading.
-const OWN_VALUES_AHEAD: usize = 12;
+const MATCHED_VALUES_AHEAD: usize = 12;
 
 /// Left-over row entries [`TextMatch::count_less`] reads whatever the
 /// other values hold: fewer cost less than any union.
@@ -482,7 +482,7 @@ impl TextMatch<'_> {
     fn own_values(&self) -> impl Iterator<Item = u32> + '_ {
         let index = self.index;
         self.matched.iter().enumerate().filter_map(move |(position, &value)| {
-            if let Some(&ahead) = self.matched.get(position + OWN_VALUES_AHEAD) {
+            if let Some(&ahead) = self.matched.get(position + MATCHED_VALUES_AHEAD) {
                 prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
                 prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
             }
@@ -514,14 +514,14 @@ impl TextMatch<'_> {
         let mut left_over = Vec::new();
         let matched = &self.matched;
         for (position, &value) in matched.iter().enumerate() {
-            if let Some(&ahead) = matched.get(position + OWN_VALUES_AHEAD) {
+            if let Some(&ahead) = matched.get(position + MATCHED_VALUES_AHEAD) {
                 prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
                 prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
             }
             let rows = index.rows_of(value).len() as u64;
             let columns_of = index.columns_of[value as usize];
             if rows == 0 {
-                continue; // covered: a longer matched value holds its rows
+                continue; // keeps no rows (a covered value)
             }
             if columns_of == FIRST_COLUMN {
                 // Most matched values are correspondents: their own and

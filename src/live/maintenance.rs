@@ -115,7 +115,17 @@ impl Shared {
                 }
             }
         }
-        if self.compaction_due(snapshot) && !self.compactor_running.swap(true, Ordering::AcqRel) {
+        self.start_compaction_if_due(snapshot);
+        Ok(())
+    }
+
+    /// Starts a background compaction if one is due for `snapshot` and
+    /// none runs.
+    pub(super) fn start_compaction_if_due(self: &Arc<Self>, snapshot: &State) {
+        if self.policy.background
+            && self.compaction_due(snapshot)
+            && !self.compactor_running.swap(true, Ordering::AcqRel)
+        {
             let shared = Arc::clone(self);
             let spawned =
                 std::thread::Builder::new().name("msgdex-compactor".into()).spawn(move || shared.run_compactor());
@@ -123,7 +133,6 @@ impl Shared {
                 self.compactor_running.store(false, Ordering::Release);
             }
         }
-        Ok(())
     }
 
     /// Whether a background compaction is due for `snapshot`: the policy
@@ -261,7 +270,8 @@ impl Shared {
         let snapshot = {
             let mut writer = lock(&self.writer);
             let current = self.current.load_full();
-            if current.runs.is_empty() && current.base.dead.is_empty() {
+            if current.runs.is_empty() && current.base.dead.is_empty() && !current.changes_content_storage(&self.policy)
+            {
                 return Ok(());
             }
             writer.written_since_compaction = Some(Vec::new());
@@ -273,7 +283,7 @@ impl Shared {
         let (snapshot, checkpoint) = snapshot;
         during();
         let folded = snapshot.frozen_runs;
-        let storage = self.policy.content.unwrap_or(snapshot.base.segment.content_storage());
+        let storage = self.policy.content.unwrap_or(snapshot.base.segment.next_content_storage());
         let built =
             segment_of_parts(std::iter::once(&snapshot.base).chain(&snapshot.runs[..folded]), Build::Base(storage));
         // Made before the writer lock is taken (`Part::new` then finds it).

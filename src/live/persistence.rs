@@ -95,6 +95,10 @@ impl LiveEngine {
             _lock: directory_lock,
         };
         engine.shared.durable.set(durable).expect("a new engine has no data directory yet");
+        // A store told to keep `content` another way starts changing it now,
+        // in the background, without waiting for a write.
+        let state = engine.shared.current.load_full();
+        engine.shared.start_compaction_if_due(&state);
         Ok(engine)
     }
 

@@ -52,8 +52,8 @@ pub struct LivePolicy {
     /// infinity never does.
     pub defer_text_above: f64,
     /// How compactions store `content` in the bases they build; `None`
-    /// (the default) keeps the current base's way. Set, it changes a
-    /// store's way at its next compaction.
+    /// (the default) keeps the current base's way. Set to another way than
+    /// the base's, it makes a compaction due at once, writes or not.
     pub content: Option<ContentStorage>,
 }
 
@@ -91,7 +91,13 @@ impl State {
     pub(super) fn needs_compaction(&self, policy: &LivePolicy) -> bool {
         let threshold =
             ((self.base.segment.row_count() as f64 * policy.compact_fraction) as u64).max(policy.compact_min_rows);
-        self.changed_rows() > threshold
+        self.changed_rows() > threshold || self.changes_content_storage(policy)
+    }
+
+    /// Whether the policy asks for `content` kept another way than the
+    /// base keeps it: the next compaction, due at once, changes it.
+    pub(super) fn changes_content_storage(&self, policy: &LivePolicy) -> bool {
+        policy.content.is_some_and(|content| content != self.base.segment.content_storage())
     }
 
     /// The runs due to merge, none part of a compaction in flight:

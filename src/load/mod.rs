@@ -50,7 +50,6 @@ mod windows;
 pub use error::{BodyError, LoadError, RecordLocation};
 pub use messages::{for_each_batch, for_each_batch_in_path, load_path, load_reader, load_str};
 pub use progress::LoadProgress;
-#[cfg(any(feature = "server", test))]
 pub(crate) use record::parse_message;
 pub use record::parse_message_for_id;
 pub use segment::{load_segment, load_segment_from_path, load_segment_from_path_with};

@@ -15,10 +15,9 @@ use std::str::FromStr;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ContentStorage {
     /// Each message's text compressed alone (zstd with a dictionary
-    /// trained on the store's own messages): about half the memory of a
-    /// store of e-mail, for a decompression per item shown with its
-    /// `content`. docs/ARCHITECTURE.md, "Compact storage", has the
-    /// measurements.
+    /// trained on the store's own messages): much less memory, for a
+    /// decompression per item shown with its `content`. docs/PERFORMANCE.md,
+    /// "Packed or plain", has the measurements.
     #[default]
     Packed,
     /// Each message's text as it came (its JSON), copied out as it is.

@@ -106,9 +106,10 @@ pub struct Segment {
     /// the first time they are asked for (a live store's flusher makes a
     /// run's before publishing it).
     cell_ends: std::sync::OnceLock<crate::index::facets::CellEnds>,
-    /// How the bases made from this segment store `content` (see
-    /// [`ContentStorage`]): as it was built or written.
-    content_storage: ContentStorage,
+    /// How the store chose to keep `content` (see [`ContentStorage`]):
+    /// as the segment was built or its file says; `None` for a format 1
+    /// file, whose `content` is plain because nothing else existed.
+    content_storage: Option<ContentStorage>,
 }
 
 /// Why messages could not be made into a segment.
@@ -163,9 +164,16 @@ impl Segment {
         self.row_count
     }
 
-    /// How the bases made from this segment store `content`.
+    /// How the segment keeps `content`.
     pub fn content_storage(&self) -> ContentStorage {
-        self.content_storage
+        self.content_storage.unwrap_or(ContentStorage::Plain)
+    }
+
+    /// How the bases made from this one keep `content`, unless the store
+    /// is told otherwise: as this one, or for a format 1 file the
+    /// default.
+    pub(crate) fn next_content_storage(&self) -> ContentStorage {
+        self.content_storage.unwrap_or_default()
     }
 
     /// The column of a field.
@@ -492,10 +500,8 @@ pub struct SegmentBuilder {
     id_lookup_complete: bool,
     /// Whether the text index waits until it is first asked for.
     defer_text: bool,
-    /// Whether [`PACKED_FIELDS`] may be packed when the segment is
-    /// finished (not in a live store's runs).
-    pack: bool,
-    /// How `content` is stored when packing is allowed.
+    /// How `content` is stored: [`PACKED_FIELDS`] are packed when the
+    /// segment is finished if it says so (never in a live store's runs).
     content_storage: ContentStorage,
 }
 
@@ -528,13 +534,13 @@ impl SegmentBuilder {
             sources: Vec::new(),
             id_lookup_complete: true,
             defer_text: false,
-            pack: true,
             content_storage: ContentStorage::default(),
         }
     }
 
     /// Stores `content` as `storage` says ([`ContentStorage::Packed`]
-    /// unless told). The segment remembers it for the bases made from it.
+    /// unless told); the segment reports it
+    /// ([`Segment::content_storage`]), and its compactions keep it.
     pub fn store_content(&mut self, storage: ContentStorage) {
         self.content_storage = storage;
     }
@@ -554,10 +560,10 @@ impl SegmentBuilder {
     /// as new values each, without deduplicating them: for a live store's
     /// runs, short-lived and rebuilt at every merge, where hashing each
     /// value cost more than its repeats take. Nor are [`PACKED_FIELDS`]
-    /// packed. A compaction's base deduplicates and packs them again. Call
-    /// it before adding rows.
+    /// packed. A compaction's base deduplicates them again, and keeps
+    /// `content` as the store chose. Call it before adding rows.
     pub fn store_unfiltered_values_plainly(&mut self) {
-        self.pack = false;
+        self.content_storage = ContentStorage::Plain;
         for (field, column) in Field::ALL.iter().zip(&mut self.columns) {
             let filtered = *field == Field::Id || BITMAP_FIELDS.contains(field) || TEXT_FIELDS.contains(field);
             if let (Column::Dict(dict), false) = (&mut *column, filtered) {
@@ -821,7 +827,7 @@ impl SegmentBuilder {
 
     /// Whether [`PACKED_FIELDS`] are packed when the segment is finished.
     fn packs(&self) -> bool {
-        self.pack && self.content_storage == ContentStorage::Packed
+        self.content_storage == ContentStorage::Packed
     }
 
     /// Sorts the rows by `_id` and builds every index.
@@ -936,7 +942,7 @@ impl SegmentBuilder {
             facets,
             plain_ids,
             cell_ends: std::sync::OnceLock::new(),
-            content_storage,
+            content_storage: Some(content_storage),
         }
     }
 }

@@ -135,10 +135,12 @@ impl Segment {
         }
         let ids = IdIndex::build(row_count, |row| id_column.dict.get(row + 1));
         // Version 1 stored `content` plainly because it could do nothing
-        // else: its store takes this build's default at its next checkpoint.
+        // else: no choice is recorded (its store takes this build's default
+        // at its next checkpoint).
         let content_storage = match &columns[Field::Content.index()] {
-            Column::Dict(content) if version >= 2 && content.codec().is_none() => ContentStorage::Plain,
-            _ => ContentStorage::Packed,
+            Column::Dict(_) if version < 2 => None,
+            Column::Dict(content) if content.codec().is_none() => Some(ContentStorage::Plain),
+            _ => Some(ContentStorage::Packed),
         };
         Ok(Segment {
             row_count,

@@ -28,15 +28,15 @@ pub(crate) struct DataOptions {
     pub(crate) storage: ContentOption,
 }
 
-/// How the fast engine keeps `content`: the commands that build or write
-/// a store take it.
+/// How the fast engine keeps `content`: the commands that load a file or
+/// write to a data directory take it.
 #[derive(clap::Args, Clone, Copy)]
 pub(crate) struct ContentOption {
     /// How `content` is kept: `packed` (the default: each message
-    /// compressed, about half the memory of e-mail) or `plain` (as it came:
-    /// items shown with their `content` are faster). A data directory keeps
-    /// the way it was imported with; given to a command that writes to one,
-    /// it changes the way from its next checkpoint.
+    /// compressed, for much less memory) or `plain` (as it came: items
+    /// shown with their `content` are faster). A data directory keeps the
+    /// way it was imported with; given to a command that writes to one, it
+    /// changes the way in the background from when the command opens it.
     #[arg(long, value_name = "packed|plain")]
     pub(crate) content: Option<msgdex::ContentStorage>,
 }

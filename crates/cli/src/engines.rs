@@ -22,8 +22,8 @@ pub(crate) fn load_fast(path: &Path, storage: ContentOption) -> Result<FastEngin
     if is_directory(path) {
         if let Some(content) = storage.content {
             warn(&format!(
-                "--content {content} is left aside: {} is read as it is stored; `msgdex serve` or `msgdex run` \
-                 with --content changes it at their next checkpoint",
+                "--content {content} is left aside: {} is read as it is stored; `msgdex run`, `serve` or `sync` \
+                 with --content changes it",
                 path.display()
             ));
         }
@@ -89,14 +89,35 @@ pub(crate) fn open_directory(path: &Path, options: StoreOptions) -> Result<LiveE
 
 /// The engine of `msgdex run`: one that takes write lines too, durably on
 /// a data directory.
+pub(crate) struct WritableStore {
+    /// What answers the lines.
+    pub(crate) engine: Box<dyn Writable>,
+    /// The store on a data directory, whose background checkpoint in
+    /// flight a clean exit finishes ([`WritableStore::finish`]).
+    directory: Option<LiveEngine>,
+}
+
+impl WritableStore {
+    /// Waits for the background work in flight on a data directory (a
+    /// checkpoint, a change of the way `content` is kept), so that a clean
+    /// exit leaves it done rather than to be done again.
+    pub(crate) fn finish(self) {
+        if let Some(directory) = self.directory {
+            directory.wait_for_compaction();
+        }
+    }
+}
+
+/// Opens the store of `msgdex run` (see [`WritableStore`]).
 pub(crate) fn open_writable(
     options: &DataOptions,
     limits: QueryLimits,
     store: StoreOptions,
-) -> Result<Box<dyn Writable>, Failure> {
-    Ok(match options.engine {
+) -> Result<WritableStore, Failure> {
+    let engine: Box<dyn Writable> = match options.engine {
         EngineKind::Fast if is_directory(&options.data) => {
-            Box::new(open_directory(&options.data, store)?.with_limits(limits))
+            let live = open_directory(&options.data, store)?.with_limits(limits);
+            return Ok(WritableStore { engine: Box::new(live.clone()), directory: Some(live) });
         }
         EngineKind::Fast => {
             Box::new(LiveEngine::from_fast(&load_fast(&options.data, options.storage)?).with_limits(limits))
@@ -104,5 +125,6 @@ pub(crate) fn open_writable(
         EngineKind::Reference => {
             Box::new(LiveReference::new(ReferenceEngine::with_limits(load_messages(&options.data)?, limits)))
         }
-    })
+    };
+    Ok(WritableStore { engine, directory: None })
 }

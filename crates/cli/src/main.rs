@@ -229,7 +229,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { data, query_options, durability, max_line_bytes } => {
-            let engine = engines::open_writable(&data, limits(&query_options), durability.store_options(data.storage))?;
+            let store = engines::open_writable(&data, limits(&query_options), durability.store_options(data.storage))?;
             let options = msgdex::transcript::TranscriptOptions {
                 max_line_bytes,
                 // A program may write a request and wait for its answer on a
@@ -238,12 +238,13 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
             };
             let stdin = io::stdin().lock();
             let stdout = io::stdout().lock();
-            msgdex::transcript::run_writable_transcript(engine.as_ref(), stdin, stdout, options).map_err(|error| {
-                match error.kind() {
+            msgdex::transcript::run_writable_transcript(store.engine.as_ref(), stdin, stdout, options).map_err(
+                |error| match error.kind() {
                     io::ErrorKind::BrokenPipe => Failure::OutputClosed,
                     _ => Failure::Message(format!("cannot answer requests: {error}")),
-                }
-            })?;
+                },
+            )?;
+            store.finish();
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -62,7 +62,8 @@ fn credentials(file: Option<&Path>) -> Result<Credentials, Failure> {
 /// The replica's store: the data directory, made empty when absent.
 pub(crate) fn open_replica(directory: &Path, options: StoreOptions) -> Result<LiveEngine, Failure> {
     if !directory.exists() {
-        msgdex::create(directory).map_err(|error| error.to_string())?;
+        let storage = options.policy.content.unwrap_or_default();
+        msgdex::create(directory, storage).map_err(|error| error.to_string())?;
     }
     engines::open_directory(directory, options)
 }

@@ -473,6 +473,12 @@ fn content_is_kept_packed_or_plain_with_the_same_answers() {
     let read = msgdex(&["list", "--data", store, "--content", "plain", query], b"");
     assert!(String::from_utf8_lossy(&read.stderr).contains("--content plain is left aside"), "{read:?}");
     held_as("plain");
+    // A writing command told otherwise changes the directory's way from
+    // when it opens it, writes or not; the answers are the same.
+    let converted = msgdex(&["run", "--data", store, "--content", "packed"], b"");
+    assert_eq!(converted.status.code(), Some(0), "{converted:?}");
+    held_as("packed");
+    assert_eq!(json(&msgdex(&["get", "--data", store, "new-1"], b""))["subject"], "kept");
     let refused = msgdex(&["list", "--data", DATA, "--content", "zip", query], b"");
     assert_eq!(refused.status.code(), Some(2));
     let said = String::from_utf8_lossy(&refused.stderr);
