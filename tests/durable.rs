@@ -576,19 +576,23 @@ fn an_empty_store_is_made_with_its_content_storage() {
     }
 }
 
-/// A store told to keep `content` another way changes it without any
+/// A store told to keep `content` another way changes it without any new
 /// write: at a checkpoint asked for, and, with background work on, from
-/// the moment it opens (closing waits for it). The answers stay the
-/// reference's.
+/// the moment it opens, after its log is replayed (closing waits for it).
+/// The answers stay the reference's.
 #[test]
 fn a_store_told_another_content_storage_changes_it_without_writes() {
     let messages: Vec<Message> = msgdex::load_path("fixtures/generated-200.jsonl").unwrap();
-    let reference = ReferenceEngine::new(messages[..150].to_vec());
+    let mut reference = ReferenceEngine::new(messages[..150].to_vec());
+    // One write stays in the log, replayed at every open below.
+    let written = vec![Write::Upsert(messages[150].clone())];
+    reference.apply(written.clone()).unwrap();
     for (imported_as, told) in
         [(ContentStorage::Packed, ContentStorage::Plain), (ContentStorage::Plain, ContentStorage::Packed)]
     {
         let OnDisk { engine, directory } =
             common::imported_storing(&messages[..150], imported_as, options(SyncPolicy::Always));
+        engine.apply(written.clone()).unwrap();
         engine.close();
         let path = directory.path().join("store");
         let mut asked = options(SyncPolicy::Always);

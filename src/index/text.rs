@@ -78,10 +78,10 @@ pub struct TextIndex {
     code_values: Vec<Vec<u32>>,
     /// Per value, a bit per column holding it in some row.
     columns_of: Vec<u8>,
-    /// Per value, its parent ([`NO_PARENT`] for none). *Invariant:* a parent is a value of the first
-    /// column only, that keeps rows and holds every row of each of its
-    /// children; the children of a parent keep rows, lie outside the first
-    /// column and share no row.
+    /// Per value, its parent ([`NO_PARENT`] for none). *Invariant:* a
+    /// parent is a value of the first column only, that keeps rows and
+    /// holds every row of each of its children; the children of a parent
+    /// keep rows, lie outside the first column and share no row.
     parents: Vec<u32>,
     row_count: u32,
 }
@@ -475,19 +475,24 @@ impl TextMatch<'_> {
         index.columns_of[value as usize] == FIRST_COLUMN || index.parents[value as usize] != NO_PARENT
     }
 
-    /// The matched values whose rows are not inside another matched
-    /// value's ([`TextMatch::is_own`]), ascending. The matched values of a
-    /// needle lie scattered over the index's values: what is read of each
-    /// starts loading a few values ahead, so that the misses overlap.
-    fn own_values(&self) -> impl Iterator<Item = u32> + '_ {
+    /// The matched values, ascending. They lie scattered over the index's
+    /// values: what is read of each (its row count and columns) starts
+    /// loading a few values ahead, so that the misses overlap.
+    fn matched_values(&self) -> impl Iterator<Item = u32> + '_ {
         let index = self.index;
-        self.matched.iter().enumerate().filter_map(move |(position, &value)| {
+        self.matched.iter().enumerate().map(move |(position, &value)| {
             if let Some(&ahead) = self.matched.get(position + MATCHED_VALUES_AHEAD) {
                 prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
                 prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
             }
-            self.is_own(value).then_some(value)
+            value
         })
+    }
+
+    /// The matched values whose rows are not inside another matched
+    /// value's ([`TextMatch::is_own`]), ascending.
+    fn own_values(&self) -> impl Iterator<Item = u32> + '_ {
+        self.matched_values().filter(|&value| self.is_own(value))
     }
 
     /// The number of live rows holding a matched value, counted from the
@@ -512,12 +517,11 @@ impl TextMatch<'_> {
         let mut one_column = true;
         let (mut by_value, mut by_value_entries, mut left_over_entries) = (0u64, 0u64, 0u64);
         let mut left_over = Vec::new();
-        let matched = &self.matched;
-        for (position, &value) in matched.iter().enumerate() {
-            if let Some(&ahead) = matched.get(position + MATCHED_VALUES_AHEAD) {
-                prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
-                prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
-            }
+        // A value's live rows; checked: a tally larger than its rows is a
+        // damaged file.
+        let live_rows =
+            |value: u32, rows: u64| rows.checked_sub(u64::from(frozen.get(value as usize).copied().unwrap_or(0)));
+        for value in self.matched_values() {
             let rows = index.rows_of(value).len() as u64;
             let columns_of = index.columns_of[value as usize];
             if rows == 0 {
@@ -527,7 +531,7 @@ impl TextMatch<'_> {
                 // Most matched values are correspondents: their own and
                 // anchored, each read once.
                 one_column &= *common_columns.get_or_insert(FIRST_COLUMN) == FIRST_COLUMN;
-                by_value += rows.checked_sub(u64::from(frozen.get(value as usize).copied().unwrap_or(0)))?;
+                by_value += live_rows(value, rows)?;
                 by_value_entries += rows;
                 continue;
             }
@@ -536,8 +540,7 @@ impl TextMatch<'_> {
             }
             one_column &= columns_of.count_ones() == 1 && *common_columns.get_or_insert(columns_of) == columns_of;
             if self.is_anchored(value) {
-                // Checked: a tally larger than the rows is a damaged file.
-                by_value += rows.checked_sub(u64::from(frozen.get(value as usize).copied().unwrap_or(0)))?;
+                by_value += live_rows(value, rows)?;
                 by_value_entries += rows;
             } else {
                 left_over.push(value);
@@ -547,8 +550,7 @@ impl TextMatch<'_> {
         if one_column && !left_over.is_empty() {
             // Counted by value after all: one column's values share no row.
             for &value in &left_over {
-                let rows = index.rows_of(value).len() as u64;
-                by_value += rows.checked_sub(u64::from(frozen.get(value as usize).copied().unwrap_or(0)))?;
+                by_value += live_rows(value, index.rows_of(value).len() as u64)?;
             }
             by_value_entries += left_over_entries;
             left_over_entries = 0;

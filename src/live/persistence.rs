@@ -75,6 +75,10 @@ impl LiveEngine {
         let directory_lock = DirectoryLock::take(directory)?;
         let (engine, manifest) = LiveEngine::open_base(directory, options.policy)?;
         engine.shared.current.load().base.segment.prepare_for_writes();
+        // No compaction starts (from a write replayed, or from the flusher
+        // it wakes) until the store is on its directory: before, one would
+        // write no checkpoint.
+        let opening = engine.hold_compactions();
         let (open, replayed) = engine.replay_log(directory, manifest.replay_from, ReplayMode::Recover)?;
         let open = open.expect("recovery opens a log file");
         let recovery = Recovery { replayed, cut: open.cut };
@@ -95,6 +99,7 @@ impl LiveEngine {
             _lock: directory_lock,
         };
         engine.shared.durable.set(durable).expect("a new engine has no data directory yet");
+        drop(opening);
         // A store told to keep `content` another way starts changing it now,
         // in the background, without waiting for a write.
         let state = engine.shared.current.load_full();

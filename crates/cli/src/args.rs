@@ -41,6 +41,13 @@ pub(crate) struct ContentOption {
     pub(crate) content: Option<msgdex::ContentStorage>,
 }
 
+impl ContentOption {
+    /// The way asked for, or the default one for a store made now.
+    pub(crate) fn or_default(self) -> msgdex::ContentStorage {
+        self.content.unwrap_or_default()
+    }
+}
+
 /// Options of the commands that answer list requests.
 #[derive(clap::Args)]
 pub(crate) struct QueryOptions {

@@ -43,9 +43,8 @@ pub(crate) fn load_fast(path: &Path, storage: ContentOption) -> Result<FastEngin
     }
     let size = std::fs::metadata(path).map_or(0, |metadata| metadata.len());
     let bar = progress::loading(path, size);
-    let loaded = FastEngine::load_path_with(path, storage.content.unwrap_or_default(), |progress| {
-        bar.set_position(progress.bytes_read)
-    });
+    let loaded =
+        FastEngine::load_path_with(path, storage.or_default(), |progress| bar.set_position(progress.bytes_read));
     bar.finish_and_clear();
     let engine = loaded.map_err(|error| error.to_string())?;
     warn_if_empty(path, engine.message_count());

@@ -96,9 +96,8 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
         Command::Import { data, into, storage } => {
             let size = std::fs::metadata(&data).map_or(0, |metadata| metadata.len());
             let bar = progress::loading(&data, size);
-            let imported = msgdex::import(&data, &into, storage.content.unwrap_or_default(), |progress| {
-                bar.set_position(progress.bytes_read)
-            });
+            let imported =
+                msgdex::import(&data, &into, storage.or_default(), |progress| bar.set_position(progress.bytes_read));
             bar.finish_and_clear();
             let report = imported.map_err(|error| error.to_string())?;
             if report.messages == 0 {
@@ -181,7 +180,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
                 writes,
                 steady_writes_per_second: steady_writes,
                 durable,
-                content: storage.content.unwrap_or_default(),
+                content: storage.or_default(),
             };
             let spinner = progress::steps();
             let report = msgdex_bench::harness::run(config, &mut |step| {
