@@ -425,6 +425,16 @@ impl DictColumn {
         }
     }
 
+    /// How many bytes [`DictColumn::write_stored`] appends for these stored
+    /// bytes (as a packed value's frame declares them).
+    #[inline]
+    pub fn stored_text_len(&self, stored: &[u8]) -> usize {
+        match &self.codec {
+            Some(codec) if stored != b"null" => codec.text_len(stored),
+            _ => stored.len(),
+        }
+    }
+
     /// The codec of a packed column.
     pub fn codec(&self) -> Option<&Arc<TextCodec>> {
         self.codec.as_ref()

@@ -143,6 +143,16 @@ impl TextCodec {
         self.decompress_into(frame, out).expect("stored frames were written or checked by this codec");
     }
 
+    /// The length of the text `frame` declares (0 when its header cannot be
+    /// read): what writing it out will append, for making room ahead.
+    #[inline]
+    pub fn text_len(&self, frame: &[u8]) -> usize {
+        match zstd_safe::get_frame_content_size(frame) {
+            Ok(Some(length)) if length <= MOST_TEXT_BYTES => length as usize,
+            _ => 0,
+        }
+    }
+
     /// Appends the text of `frame` to `out`, or says why it is not one of
     /// this codec's frames (`out` is then as it was).
     pub fn decompress_into(&self, frame: &[u8], out: &mut Vec<u8>) -> Result<(), String> {

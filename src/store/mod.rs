@@ -401,6 +401,13 @@ impl Segment {
                 Column::Date(column) => column.values[row as usize],
             }));
         }
+        // Where each value's text lies is read at random too: every place
+        // starts loading before the first is used.
+        for (&code, column) in codes.iter().zip(columns.iter().cycle()) {
+            if let Column::Dict(column) = column {
+                column.dict.prefetch(code as u32);
+            }
+        }
         let fragments: Vec<&[u8]> = codes
             .iter()
             .zip(columns.iter().cycle())
@@ -413,6 +420,19 @@ impl Segment {
         for fragment in &fragments {
             prefetch(fragment.as_ptr());
         }
+        // Room for every item at once, so that the copies never move what
+        // is written: keys, braces and commas, then each value's text.
+        let keys: usize = fields.iter().map(|field| KEY_PREFIXES[field.index()][0].len()).sum();
+        let values: usize = fragments
+            .iter()
+            .zip(columns.iter().cycle())
+            .map(|(fragment, column)| match column {
+                Column::Date(_) => DATE_TEXT_BYTES,
+                Column::Dict(column) => column.stored_text_len(fragment),
+                Column::Enum(_) => fragment.len(),
+            })
+            .sum();
+        out.reserve(rows.len() * (keys + 2) + values);
         for (index, _) in rows.iter().enumerate() {
             if index > 0 {
                 out.push(b',');
@@ -479,6 +499,9 @@ fn rows_in_id_order(ids: &DictColumn) -> Vec<u32> {
     });
     keyed.into_iter().map(|(_, row)| row).collect()
 }
+
+/// The most bytes a stored date/time's JSON takes (`"YYYY-MM-DD hh:mm:ss"`).
+const DATE_TEXT_BYTES: usize = 21;
 
 /// `"name":` for every field: `[with a leading comma, without]`.
 static KEY_PREFIXES: std::sync::LazyLock<Vec<[String; 2]>> = std::sync::LazyLock::new(|| {

@@ -1,12 +1,13 @@
 //! One template of the query mix in a loop, for profiling it alone:
-//! `cargo run --release -p msgdex-bench --example template_loop -- bench-data/1m.jsonl 18 20`
-//! answers twenty rounds of 200 requests of T18, each request drawn anew as in the
+//! `cargo run --release -p msgdex-bench --example template_loop -- bench-data/1m.jsonl 18 20 plain`
+//! answers twenty rounds of 200 requests of T18 from a store that keeps `content`
+//! plain (`packed` when the last argument is left out), each request drawn anew as in the
 //! bench (a row read twice would be warm) (`perf record -g` around it).
 //! Every message draws the parameters, as in `msgdex bench`.
 
 use std::time::{Duration, Instant};
 
-use msgdex::{Engine, FastEngine};
+use msgdex::{ContentStorage, Engine, FastEngine};
 use msgdex_bench::workload::mix::{self, Template};
 
 #[cfg(feature = "mimalloc")]
@@ -19,7 +20,9 @@ fn main() {
     let data = arguments.next().expect("a JSON Lines file");
     let template = Template(arguments.next().map_or(18, |number| number.parse().expect("a template number")));
     let rounds: usize = arguments.next().map_or(20, |rounds| rounds.parse().expect("a number of rounds"));
-    let engine = FastEngine::load_path(&data).expect("the file loads");
+    let storage: ContentStorage =
+        arguments.next().map_or(ContentStorage::default(), |storage| storage.parse().expect("packed or plain"));
+    let engine = FastEngine::load_path_with(&data, storage, |_| ()).expect("the file loads");
     let messages = engine.first_messages(usize::MAX);
     let requests: Vec<_> =
         mix::generate(&messages, 7, 200 * rounds).into_iter().filter(|request| request.template == template).collect();
