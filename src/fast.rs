@@ -27,7 +27,13 @@ impl FastEngine {
     /// Builds an engine over these messages; fails on an empty or repeated
     /// `_id`.
     pub fn new(messages: &[Message]) -> Result<FastEngine, BuildError> {
-        Ok(FastEngine::from_segment(Segment::from_messages(messages)?))
+        FastEngine::new_with(messages, ContentStorage::default())
+    }
+
+    /// [`FastEngine::new`], keeping `content` as `storage` says (plain
+    /// for the fastest full items where memory allows).
+    pub fn new_with(messages: &[Message], storage: ContentStorage) -> Result<FastEngine, BuildError> {
+        Ok(FastEngine::from_segment(Segment::from_messages_with(messages, storage)?))
     }
 
     /// Wraps an already built segment.
@@ -135,6 +141,27 @@ mod tests {
         assert_send_sync::<FastEngine>();
         assert_send_sync::<Segment>();
         assert_send_sync::<crate::ReferenceEngine>();
+    }
+
+    #[test]
+    fn content_is_kept_as_asked_with_the_same_answers() {
+        let messages: Vec<Message> = (0..40)
+            .map(|index| {
+                let mut message = Message::with_id(&format!("m{index}"));
+                message.content = (index % 3 != 0).then(|| format!("Dear Zoë, visit {index} is booked."));
+                message
+            })
+            .collect();
+        let target = "/v1/messages?per_page=100&attributes=content";
+        let packed = FastEngine::new(&messages).unwrap();
+        assert_eq!(packed.segment().content_storage(), ContentStorage::Packed);
+        for storage in ContentStorage::ALL {
+            let engine = FastEngine::new_with(&messages, storage).unwrap();
+            assert_eq!(engine.segment().content_storage(), storage);
+            assert_eq!(engine.respond(target), packed.respond(target));
+            assert_eq!(engine.respond("/v1/messages/m5"), packed.respond("/v1/messages/m5"));
+        }
+        assert!(packed.respond(target).body.contains("Dear Zoë, visit 5 is booked."));
     }
 
     #[test]

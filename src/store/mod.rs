@@ -152,7 +152,13 @@ impl std::error::Error for BuildError {}
 impl Segment {
     /// Builds a segment from messages (any order).
     pub fn from_messages(messages: &[Message]) -> Result<Segment, BuildError> {
+        Segment::from_messages_with(messages, ContentStorage::default())
+    }
+
+    /// [`Segment::from_messages`], keeping `content` as `storage` says.
+    pub fn from_messages_with(messages: &[Message], storage: ContentStorage) -> Result<Segment, BuildError> {
         let mut builder = SegmentBuilder::new();
+        builder.store_content(storage);
         for batch in messages.chunks(8192) {
             builder.push_batch(batch)?;
         }

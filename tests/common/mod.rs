@@ -20,10 +20,7 @@ pub fn all_engines(messages: Vec<Message>) -> Vec<(&'static str, Box<dyn Engine>
 
 /// The fast engine over `messages`, keeping `content` as `storage` says.
 pub fn fast_storing(messages: &[Message], storage: ContentStorage) -> FastEngine {
-    let mut builder = msgdex::testing::SegmentBuilder::new();
-    builder.store_content(storage);
-    builder.push_batch(messages).expect("test data has unique Ids");
-    FastEngine::from_segment(builder.finish())
+    FastEngine::new_with(messages, storage).expect("test data has unique Ids")
 }
 
 /// A store on a data directory, with the directory it lives in (removed

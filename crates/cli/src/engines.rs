@@ -15,18 +15,24 @@ pub(crate) fn is_directory(path: &Path) -> bool {
     path.is_dir()
 }
 
+/// Warns that `--content` does nothing to a data directory a command only
+/// reads (it is read as it is stored).
+pub(crate) fn warn_if_content_left_aside(directory: &Path, storage: ContentOption) {
+    if let Some(content) = storage.content {
+        warn(&format!(
+            "--content {content} is left aside: {} is read as it is stored; `msgdex run`, `serve` or `sync` \
+             with --content changes it",
+            directory.display()
+        ));
+    }
+}
+
 /// The fast engine over the file or data directory at `path`, with a
 /// progress bar on a terminal while a file loads, keeping `content` as
 /// `storage` says (a data directory is read as it is stored).
 pub(crate) fn load_fast(path: &Path, storage: ContentOption) -> Result<FastEngine, Failure> {
     if is_directory(path) {
-        if let Some(content) = storage.content {
-            warn(&format!(
-                "--content {content} is left aside: {} is read as it is stored; `msgdex run`, `serve` or `sync` \
-                 with --content changes it",
-                path.display()
-            ));
-        }
+        warn_if_content_left_aside(path, storage);
         let (engine, recovery) = FastEngine::open_reporting(path).map_err(|error| error.to_string())?;
         if let Some(torn) = recovery.cut {
             warn(&format!(

@@ -472,6 +472,10 @@ fn content_is_kept_packed_or_plain_with_the_same_answers() {
     // A read-only command leaves the directory as it is stored, and says so.
     let read = msgdex(&["list", "--data", store, "--content", "plain", query], b"");
     assert!(String::from_utf8_lossy(&read.stderr).contains("--content plain is left aside"), "{read:?}");
+    let bench_options = ["--per-template", "1", "--slow-per-template", "1", "--throughput-seconds", "0.05"];
+    let benched = msgdex(&[&["bench", "--data", store, "--content", "packed"][..], &bench_options].concat(), b"");
+    assert_eq!(benched.status.code(), Some(0), "{benched:?}");
+    assert!(String::from_utf8_lossy(&benched.stderr).contains("--content packed is left aside"), "{benched:?}");
     held_as("plain");
     // A writing command told otherwise changes the directory's way from
     // when it opens it, writes or not; the answers are the same.
