@@ -147,7 +147,7 @@ mod tests {
     fn content_is_kept_as_asked_with_the_same_answers() {
         let messages: Vec<Message> = (0..40)
             .map(|index| {
-                let mut message = Message::with_id(&format!("m{index}"));
+                let mut message = Message::with_id(format!("m{index}"));
                 message.content = (index % 3 != 0).then(|| format!("Dear Zoë, visit {index} is booked."));
                 message
             })
