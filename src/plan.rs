@@ -12,10 +12,11 @@ use std::fmt;
 use std::ops::Range;
 
 use crate::column::DictColumn;
+use crate::index::facets::FacetSelection;
 use crate::index::order::BLOCK;
 use crate::model::{DateKey, DateTime, Field};
 use crate::request::{FacetConstraint, ListQuery, SortField, SortKey};
-use crate::store::Segment;
+use crate::store::{Segment, FACET_FIELDS};
 
 /// How a date/time range filter is evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +84,22 @@ pub struct Step {
     pub estimate: u64,
 }
 
+impl Step {
+    /// The facet dimension of a closed-set step (see
+    /// [`crate::index::facets`]) and the codes it accepts there; `None` for
+    /// other steps.
+    pub(crate) fn facet_codes(&self) -> Option<(usize, Vec<u8>)> {
+        let (field, accepted) = match &self.kind {
+            StepKind::Values { field, codes } => {
+                (*field, codes.iter().map(|&code| u8::try_from(code).ok()).collect::<Option<Vec<u8>>>()?)
+            }
+            StepKind::Present { field, present } => (*field, vec![u8::from(*present)]),
+            _ => return None,
+        };
+        Some((FACET_FIELDS.iter().position(|known| *known == field)?, accepted))
+    }
+}
+
 /// How the page is found once the filters are evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
@@ -118,6 +135,9 @@ pub struct Plan {
     pub limit: u32,
     /// Set when a step alone proves that nothing matches.
     pub empty_because: Option<String>,
+    /// Closed-set filters left out because the others imply them on this
+    /// segment (see [`leave_out_implied_facet_steps`]).
+    pub implied: Vec<Field>,
     /// A value of the primary (date/time) key past which, in the request's
     /// direction, the page may stop: the caller has enough matches sorting
     /// before any row there (a live store's base page bounding its runs).
@@ -242,6 +262,8 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
         steps.push(Step { estimate, kind: StepKind::Range { key, from, to, positions, how } });
     }
 
+    let implied = leave_out_implied_facet_steps(segment, &mut steps);
+
     // Evaluation order: bitmap steps cheapest first, then checks, then the
     // domain; `filters-read=no` style subtractions after positive steps.
     steps.sort_by_key(|step| {
@@ -271,6 +293,7 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
         offset,
         limit,
         empty_because,
+        implied,
         page_bound: None,
         id_rows: None,
     };
@@ -295,6 +318,41 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
         plan.strategy = choose_strategy(filtered, plan.estimated_costs);
     }
     plan
+}
+
+/// Leaves out every closed-set step that the other closed-set steps imply
+/// on this segment, and returns the fields left out. The facet counts tell
+/// it exactly: when the rows the others accept are as many with the step as
+/// without, every one of them passes it (as `direction=outbound` beside
+/// delivery statuses that only outbound messages have), so it would narrow
+/// nothing and cost an intersection. The counts hold every row of the
+/// segment, dead ones too, so what they imply holds for the live rows.
+fn leave_out_implied_facet_steps(segment: &Segment, steps: &mut Vec<Step>) -> Vec<Field> {
+    let facets = segment.facets();
+    let count_without = |steps: &[Step], left_out: Option<usize>| {
+        let mut selection = FacetSelection::default();
+        for (index, step) in steps.iter().enumerate() {
+            if let (false, Some((dimension, accepted))) = (Some(index) == left_out, step.facet_codes()) {
+                selection.narrow(dimension, accepted);
+            }
+        }
+        facets.count(&selection)
+    };
+    let mut implied = Vec::new();
+    let mut index = 0;
+    while index < steps.len() {
+        match &steps[index].kind {
+            StepKind::Values { field, .. } | StepKind::Present { field, .. }
+                if steps[index].facet_codes().is_some()
+                    && count_without(steps, None) == count_without(steps, Some(index)) =>
+            {
+                implied.push(*field);
+                steps.remove(index);
+            }
+            _ => index += 1,
+        }
+    }
+    implied
 }
 
 /// The codes of the requested values of a dictionary column that occur.
@@ -433,6 +491,9 @@ impl fmt::Display for Plan {
         }
         for (number, step) in self.steps.iter().enumerate() {
             writeln!(f, "  {}. {step}", number + 1)?;
+        }
+        for field in &self.implied {
+            writeln!(f, "  `{field}` left out: the other closed-set filters imply it here (facet counts)")?;
         }
         if let Some(why) = &self.empty_because {
             writeln!(f, "  nothing can match: {why}")?;

@@ -94,13 +94,7 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
             }
             _ => return None,
         };
-        let dimension = FACET_FIELDS.iter().position(|known| *known == field)?;
-        // Two steps on one dimension accept the codes both accept.
-        let merged = match selection.accepted[dimension].take() {
-            Some(earlier) => earlier.into_iter().filter(|code| accepted.contains(code)).collect(),
-            None => accepted,
-        };
-        selection.accepted[dimension] = Some(merged);
+        selection.narrow(FACET_FIELDS.iter().position(|known| *known == field)?, accepted);
     }
     let item_count = segment.facets().count(&selection) - job.dead.map_or(0, |dead| dead.facet_count(&selection));
     let expected = expected_positions(job, item_count);

@@ -77,6 +77,17 @@ impl FacetCounts {
 }
 
 impl FacetSelection {
+    /// Narrows the selection to rows whose code in `dimension` is one of
+    /// `accepted` (two constraints on one dimension accept the codes both
+    /// accept).
+    pub fn narrow(&mut self, dimension: usize, accepted: Vec<u8>) {
+        let narrowed = match self.accepted[dimension].take() {
+            Some(earlier) => earlier.into_iter().filter(|code| accepted.contains(code)).collect(),
+            None => accepted,
+        };
+        self.accepted[dimension] = Some(narrowed);
+    }
+
     /// The cells the selection accepts.
     pub fn cells(&self) -> Vec<usize> {
         let mut cells = Vec::new();
