@@ -266,11 +266,28 @@ impl LiveEngine {
 
     /// Waits until no background flush or compaction is running.
     pub fn wait_for_compaction(&self) {
-        while self.shared.flusher_running.load(Ordering::Acquire)
-            || self.shared.compactor_running.load(Ordering::Acquire)
-        {
+        while self.background_work_running() {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+    }
+
+    /// [`LiveEngine::wait_for_compaction`] for at most `limit` (a server
+    /// shutting down gives a checkpoint in flight its shutdown timeout):
+    /// whether the background work finished.
+    pub fn wait_for_compaction_for(&self, limit: std::time::Duration) -> bool {
+        let started = std::time::Instant::now();
+        while self.background_work_running() {
+            if started.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// Whether a background flush or compaction is running.
+    fn background_work_running(&self) -> bool {
+        self.shared.flusher_running.load(Ordering::Acquire) || self.shared.compactor_running.load(Ordering::Acquire)
     }
 }
 

@@ -9,7 +9,7 @@ use msgdex::{Engine, LiveEngine, LiveReference, QueryLimits, ReferenceEngine};
 
 use crate::args::{DataOptions, EngineKind, FollowUpstream, ServeLimits, StreamArgs};
 use crate::engines;
-use crate::output::Failure;
+use crate::output::{warn, Failure};
 
 /// How `msgdex serve` listens, whom it answers, and what it follows.
 pub(crate) struct ServeOptions<'a> {
@@ -63,14 +63,20 @@ or --assignment with --node",
         };
         return crate::stream::serve_from_stream(data, limits, store, servers, holding, options.stream, config);
     }
+    let shutdown_timeout = config.shutdown_timeout;
     let Some(upstream) = &options.follow.url else {
-        let store = open_store(data, limits, store, bounds.read_only)?;
-        return run(store, config).map_err(|error| Failure::Message(error.to_string()));
+        let (store, directory) = open_store(data, limits, store, bounds.read_only)?;
+        let result = run(store, config).map_err(|error| Failure::Message(error.to_string()));
+        if let Some(directory) = directory {
+            finish_background_work(&directory, shutdown_timeout);
+        }
+        return result;
     };
     // A replica: its follower is the only writer.
     let directory = crate::sync::replica_directory(&data.data)?;
     let engine = Arc::new(crate::sync::open_replica(&directory, store)?.with_limits(limits));
     let served = ServedStore::live(Arc::clone(&engine)).without_writes();
+    let replica = Arc::clone(&engine);
     let (follower, gauges) = crate::sync::start_follower(engine, upstream, &options.follow.args, served.readiness())?;
     let served = served.with_gauges(gauges);
     let result = run(served, config).map_err(|error| Failure::Message(error.to_string()));
@@ -82,7 +88,23 @@ or --assignment with --node",
     while !follower.thread.is_finished() && waiting.elapsed() < std::time::Duration::from_secs(2) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    finish_background_work(&replica, shutdown_timeout);
     result
+}
+
+/// Gives the background work in flight on a served data directory (a
+/// checkpoint, a change of the way `content` is kept) up to `limit` to
+/// finish once the server has stopped, so that a clean stop leaves it done
+/// rather than to be done again after the next open. Past the limit it is
+/// left: stopping a checkpoint anywhere is safe.
+fn finish_background_work(engine: &LiveEngine, limit: std::time::Duration) {
+    if !engine.wait_for_compaction_for(limit) {
+        warn(&format!(
+            "a checkpoint in flight did not finish within the shutdown timeout ({} ms): it is left, and done again \
+             after the data directory is next opened",
+            limit.as_millis()
+        ));
+    }
 }
 
 /// What the server answers from: a live store (durable on a data
@@ -93,14 +115,15 @@ fn open_store(
     limits: QueryLimits,
     options: msgdex::StoreOptions,
     read_only: bool,
-) -> Result<ServedStore, Failure> {
+) -> Result<(ServedStore, Option<Arc<LiveEngine>>), Failure> {
     if read_only {
         let engine: Arc<dyn Engine> = Arc::from(engines::open(data, limits)?);
-        return Ok(ServedStore::read_only(engine));
+        return Ok((ServedStore::read_only(engine), None));
     }
-    Ok(match data.engine {
+    let store = match data.engine {
         EngineKind::Fast if engines::is_directory(&data.data) => {
-            ServedStore::live(Arc::new(engines::open_directory(&data.data, options)?.with_limits(limits)))
+            let engine = Arc::new(engines::open_directory(&data.data, options)?.with_limits(limits));
+            return Ok((ServedStore::live(Arc::clone(&engine)), Some(engine)));
         }
         EngineKind::Fast => {
             let engine = LiveEngine::from_fast(&engines::load_fast(&data.data, data.storage)?);
@@ -110,7 +133,8 @@ fn open_store(
             let messages = engines::open(data, limits)?.first_messages(usize::MAX);
             ServedStore::writable(Arc::new(LiveReference::new(ReferenceEngine::with_limits(messages, limits))))
         }
-    })
+    };
+    Ok((store, None))
 }
 
 /// The keys: `--keys FILE`, else the file `MSGDEX_KEYS_FILE` names, else

@@ -332,3 +332,28 @@ fn health_is_open_and_metrics_only_when_asked() {
     let hidden = http(&quiet.address, "GET", "/metrics", &[]);
     assert_ne!(hidden.status, 200, "without --metrics the metrics are not served");
 }
+
+/// A server stopped while it changes how a data directory keeps `content`
+/// (a background checkpoint it started when it opened the directory)
+/// finishes that checkpoint before it exits, so the directory is left
+/// converted rather than to be converted again.
+#[test]
+fn a_server_stopped_during_a_checkpoint_finishes_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let data = directory.path().join("generated.jsonl");
+    let store = directory.path().join("store");
+    let run = |arguments: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_msgdex")).args(arguments).output().unwrap();
+        assert!(output.status.success(), "{arguments:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // Enough messages that converting them takes longer than starting and
+    // stopping the server.
+    run(&["gen", "--count", "30000", "--out", data.to_str().unwrap()]);
+    run(&["import", "--data", data.to_str().unwrap(), "--into", store.to_str().unwrap()]);
+    assert!(run(&["check", store.to_str().unwrap()]).contains("(`content` packed)"));
+    let server = Server::start_serving(store.to_str().unwrap(), &["--no-auth", "--content", "plain"], Stderr::Drained);
+    assert!(server.stop().success(), "SIGTERM stops the server cleanly");
+    let checked = run(&["check", store.to_str().unwrap()]);
+    assert!(checked.contains("(`content` plain)"), "the conversion was finished before the exit: {checked}");
+}
