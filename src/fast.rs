@@ -24,8 +24,8 @@ pub struct FastEngine {
 }
 
 impl FastEngine {
-    /// Builds an engine over these messages; fails on an empty or repeated
-    /// `_id`.
+    /// Builds an engine over these messages, with `content` packed (see
+    /// [`FastEngine::new_with`]); fails on an empty or repeated `_id`.
     pub fn new(messages: &[Message]) -> Result<FastEngine, BuildError> {
         FastEngine::new_with(messages, ContentStorage::default())
     }
@@ -158,6 +158,8 @@ mod tests {
         for storage in ContentStorage::ALL {
             let engine = FastEngine::new_with(&messages, storage).unwrap();
             assert_eq!(engine.segment().content_storage(), storage);
+            let packed_column = engine.segment().dict(Field::Content).codec().is_some();
+            assert_eq!(packed_column, storage == ContentStorage::Packed, "{storage:?}");
             assert_eq!(engine.respond(target), packed.respond(target));
             assert_eq!(engine.respond("/v1/messages/m5"), packed.respond("/v1/messages/m5"));
         }

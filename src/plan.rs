@@ -85,10 +85,10 @@ pub struct Step {
 }
 
 impl Step {
-    /// The facet dimension of a closed-set step (see
+    /// The field of a closed-set step, its facet dimension (see
     /// [`crate::index::facets`]) and the codes it accepts there; `None` for
     /// other steps.
-    pub(crate) fn facet_codes(&self) -> Option<(usize, Vec<u8>)> {
+    pub(crate) fn facet_codes(&self) -> Option<(Field, usize, Vec<u8>)> {
         let (field, accepted) = match &self.kind {
             StepKind::Values { field, codes } => {
                 (*field, codes.iter().map(|&code| u8::try_from(code).ok()).collect::<Option<Vec<u8>>>()?)
@@ -96,7 +96,7 @@ impl Step {
             StepKind::Present { field, present } => (*field, vec![u8::from(*present)]),
             _ => return None,
         };
-        Some((FACET_FIELDS.iter().position(|known| *known == field)?, accepted))
+        Some((field, FACET_FIELDS.iter().position(|known| *known == field)?, accepted))
     }
 }
 
@@ -136,8 +136,8 @@ pub struct Plan {
     /// Set when a step alone proves that nothing matches.
     pub empty_because: Option<String>,
     /// Closed-set filters left out because the others imply them on this
-    /// segment (see [`leave_out_implied_facet_steps`]).
-    pub implied: Vec<Field>,
+    /// segment, as its facet counts tell exactly.
+    pub left_out: Vec<Field>,
     /// A value of the primary (date/time) key past which, in the request's
     /// direction, the page may stop: the caller has enough matches sorting
     /// before any row there (a live store's base page bounding its runs).
@@ -262,7 +262,13 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
         steps.push(Step { estimate, kind: StepKind::Range { key, from, to, positions, how } });
     }
 
-    let implied = leave_out_implied_facet_steps(segment, &mut steps);
+    let left_out = match empty_because {
+        Some(_) => Vec::new(),
+        None => leave_out_implied_facet_steps(segment, &mut steps).unwrap_or_else(|why| {
+            empty_because = Some(why);
+            Vec::new()
+        }),
+    };
 
     // Evaluation order: bitmap steps cheapest first, then checks, then the
     // domain; `filters-read=no` style subtractions after positive steps.
@@ -293,7 +299,7 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
         offset,
         limit,
         empty_because,
-        implied,
+        left_out,
         page_bound: None,
         id_rows: None,
     };
@@ -327,32 +333,40 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
 /// delivery statuses that only outbound messages have), so it would narrow
 /// nothing and cost an intersection. The counts hold every row of the
 /// segment, dead ones too, so what they imply holds for the live rows.
-fn leave_out_implied_facet_steps(segment: &Segment, steps: &mut Vec<Step>) -> Vec<Field> {
+/// Of two steps implying each other, the one with more rows goes (its
+/// bitmap costs more). `Err` says why nothing can match when no row
+/// passes the closed-set steps together.
+fn leave_out_implied_facet_steps(segment: &Segment, steps: &mut Vec<Step>) -> Result<Vec<Field>, String> {
     let facets = segment.facets();
-    let count_without = |steps: &[Step], left_out: Option<usize>| {
+    // The rows every closed-set step but `skipped` accepts.
+    let accepted = |steps: &[Step], skipped: Option<usize>| {
         let mut selection = FacetSelection::default();
         for (index, step) in steps.iter().enumerate() {
-            if let (false, Some((dimension, accepted))) = (Some(index) == left_out, step.facet_codes()) {
-                selection.narrow(dimension, accepted);
+            if Some(index) == skipped {
+                continue;
+            }
+            if let Some((_, dimension, codes)) = step.facet_codes() {
+                selection.narrow(dimension, codes);
             }
         }
         facets.count(&selection)
     };
-    let mut implied = Vec::new();
-    let mut index = 0;
-    while index < steps.len() {
-        match &steps[index].kind {
-            StepKind::Values { field, .. } | StepKind::Present { field, .. }
-                if steps[index].facet_codes().is_some()
-                    && count_without(steps, None) == count_without(steps, Some(index)) =>
-            {
-                implied.push(*field);
-                steps.remove(index);
-            }
-            _ => index += 1,
-        }
+    let all = accepted(steps, None);
+    if all == 0 && steps.iter().any(|step| step.facet_codes().is_some()) {
+        return Err("no message passes the closed-set filters together".into());
     }
-    implied
+    let mut left_out = Vec::new();
+    loop {
+        let mut facet_steps: Vec<usize> =
+            (0..steps.len()).filter(|&index| steps[index].facet_codes().is_some()).collect();
+        facet_steps.sort_by_key(|&index| std::cmp::Reverse(steps[index].estimate));
+        let Some(implied) = facet_steps.into_iter().find(|&index| accepted(steps, Some(index)) == all) else {
+            return Ok(left_out);
+        };
+        let (field, _, _) = steps[implied].facet_codes().expect("a closed-set step");
+        left_out.push(field);
+        steps.remove(implied);
+    }
 }
 
 /// The codes of the requested values of a dictionary column that occur.
@@ -492,7 +506,7 @@ impl fmt::Display for Plan {
         for (number, step) in self.steps.iter().enumerate() {
             writeln!(f, "  {}. {step}", number + 1)?;
         }
-        for field in &self.implied {
+        for field in &self.left_out {
             writeln!(f, "  `{field}` left out: the other closed-set filters imply it here (facet counts)")?;
         }
         if let Some(why) = &self.empty_because {

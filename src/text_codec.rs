@@ -65,6 +65,16 @@ fn appending(out: &mut Vec<u8>) -> std::io::Cursor<&mut Vec<u8>> {
     cursor
 }
 
+/// The length of the text `frame`'s header declares, or why it is not one
+/// a value may have.
+fn declared_len(frame: &[u8]) -> Result<usize, String> {
+    match zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(length)) if length <= MOST_TEXT_BYTES => Ok(length as usize),
+        Ok(Some(length)) => Err(format!("a compressed value declares {length} bytes of text")),
+        _ => Err("a compressed value has no readable frame header".to_owned()),
+    }
+}
+
 /// A dictionary and what compresses and decompresses with it.
 pub struct TextCodec {
     /// The dictionary as trained (empty: compressed without one), kept to
@@ -143,24 +153,18 @@ impl TextCodec {
         self.decompress_into(frame, out).expect("stored frames were written or checked by this codec");
     }
 
-    /// The length of the text `frame` declares (0 when its header cannot be
-    /// read): what writing it out will append, for making room ahead.
+    /// The length of the text `frame` declares, for making room ahead of
+    /// writing it out (0 when its header cannot be read, or declares more
+    /// than a value may hold).
     #[inline]
     pub fn text_len(&self, frame: &[u8]) -> usize {
-        match zstd_safe::get_frame_content_size(frame) {
-            Ok(Some(length)) if length <= MOST_TEXT_BYTES => length as usize,
-            _ => 0,
-        }
+        declared_len(frame).unwrap_or(0)
     }
 
     /// Appends the text of `frame` to `out`, or says why it is not one of
     /// this codec's frames (`out` is then as it was).
     pub fn decompress_into(&self, frame: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        let length = match zstd_safe::get_frame_content_size(frame) {
-            Ok(Some(length)) if length <= MOST_TEXT_BYTES => length as usize,
-            Ok(Some(length)) => return Err(format!("a compressed value declares {length} bytes of text")),
-            _ => return Err("a compressed value has no readable frame header".to_owned()),
-        };
+        let length = declared_len(frame)?;
         let start = out.len();
         out.reserve(length);
         let written = DECOMPRESSION.with(|context| {

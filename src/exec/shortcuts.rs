@@ -13,7 +13,7 @@ use crate::index::text::TextMatch;
 use crate::model::{DateKey, Field};
 use crate::plan::{page_costs, PageShape, RangeUse, StepKind, Strategy, BLOCK_OPERATION, RANDOM_ACCESS};
 use crate::request::SortField;
-use crate::store::{FACET_FIELDS, ID_LIKE_FIELDS};
+use crate::store::ID_LIKE_FIELDS;
 
 /// Most positions a walk testing rows' own values (facets, text) may
 /// expect to pass before the page is full; past it, building the matches
@@ -80,21 +80,16 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
     let mut selection = FacetSelection::default();
     let mut test = FacetTest { enums: Vec::new(), presence: Vec::new(), dead: job.dead };
     for step in &plan.steps {
-        let (field, accepted) = match &step.kind {
-            StepKind::Values { field, codes } if FACET_FIELDS.contains(field) => {
-                let codes: Vec<u8> = codes.iter().map(|&code| code as u8).collect();
+        let (field, dimension, accepted) = step.facet_codes()?;
+        match step.kind {
+            StepKind::Present { present, .. } => test.presence.push((segment.present(field), present)),
+            _ => {
                 let mut table = [false; 8];
-                codes.iter().for_each(|&code| table[usize::from(code)] = true);
-                test.enums.push((segment.enum_column(*field).codes.as_slice(), table));
-                (*field, codes)
+                accepted.iter().for_each(|&code| table[usize::from(code)] = true);
+                test.enums.push((segment.enum_column(field).codes.as_slice(), table));
             }
-            StepKind::Present { field, present } => {
-                test.presence.push((segment.present(*field), *present));
-                (*field, vec![u8::from(*present)])
-            }
-            _ => return None,
-        };
-        selection.narrow(FACET_FIELDS.iter().position(|known| *known == field)?, accepted);
+        }
+        selection.narrow(dimension, accepted);
     }
     let item_count = segment.facets().count(&selection) - job.dead.map_or(0, |dead| dead.facet_count(&selection));
     let expected = expected_positions(job, item_count);

@@ -126,6 +126,27 @@ impl Segment {
         });
         let facets = FacetCounts::from_cells(input.values::<u64>()?)
             .ok_or_else(|| input.malformed("the facet counts do not have one count per cell"))?;
+        // The planner leaves filters out on their word and the facet walk
+        // counts from them: they are counted again from the rows (one
+        // sequential pass) rather than trusted.
+        let enum_codes = |field: Field| match &columns[field.index()] {
+            Column::Enum(column) => column.codes.as_slice(),
+            _ => unreachable!("`{field}` is an enum column"),
+        };
+        let dates = |field: Field| match &columns[field.index()] {
+            Column::Date(column) => column.values.as_slice(),
+            _ => unreachable!("`{field}` is a date column"),
+        };
+        let counted = FacetCounts::build(
+            enum_codes(Field::Channel),
+            enum_codes(Field::Direction),
+            enum_codes(Field::DeliveryStatus),
+            dates(Field::Anonymized),
+            dates(Field::Read),
+        );
+        if counted.cells() != facets.cells() {
+            return Err(input.malformed("the facet counts do not agree with the rows"));
+        }
         input.finish()?;
         let Column::Dict(id_column) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         if id_column.dict.len() != row_count as usize
@@ -258,6 +279,28 @@ mod tests {
             assert_eq!(written.respond(target).body, read.respond(target).body, "{target}");
         }
         assert!(read.respond("/v1/messages?filters-location=L1").body.contains("\"item_count\":2"));
+    }
+
+    /// A file whose checksums hold but whose facet counts lie (crafted, or
+    /// written by a bug) is refused on opening: the planner would otherwise
+    /// leave out a filter on their word.
+    #[test]
+    fn facet_counts_that_disagree_with_the_rows_are_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("base.seg");
+        let mut lying = segment_of(SAMPLE);
+        let mut facets = FacetCounts::empty();
+        lying.facets.cells().iter().enumerate().for_each(|(cell, &count)| {
+            (0..count).for_each(|_| facets.add_to_cell((cell + 1) % lying.facets.cells().len()))
+        });
+        lying.facets = facets;
+        lying.write_file(&path).unwrap();
+        let Err(refused) = Segment::read_file(&path) else { panic!("the lying counts are refused") };
+        let refused = refused.to_string();
+        assert!(refused.contains("the facet counts do not agree with the rows"), "{refused}");
+        let truthful = directory.path().join("truthful.seg");
+        segment_of(SAMPLE).write_file(&truthful).unwrap();
+        assert!(Segment::read_file(&truthful).is_ok(), "the true counts are read back");
     }
 
     #[test]

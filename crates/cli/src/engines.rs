@@ -15,14 +15,14 @@ pub(crate) fn is_directory(path: &Path) -> bool {
     path.is_dir()
 }
 
-/// Warns that `--content` does nothing to a data directory a command only
-/// reads (it is read as it is stored).
-pub(crate) fn warn_if_content_left_aside(directory: &Path, storage: ContentOption) {
-    if let Some(content) = storage.content {
+/// Warns that `--content` does nothing when `path` is a data directory
+/// that the command only reads (it is read as it is stored).
+pub(crate) fn warn_if_content_left_aside(path: &Path, storage: ContentOption) {
+    if let (Some(content), true) = (storage.content, is_directory(path)) {
         warn(&format!(
             "--content {content} is left aside: {} is read as it is stored; `msgdex run`, `serve` or `sync` \
              with --content changes it",
-            directory.display()
+            path.display()
         ));
     }
 }

@@ -169,9 +169,7 @@ fn execute(command: Command) -> Result<ExitCode, Failure> {
                 }
             }
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-            if engines::is_directory(&data) {
-                engines::warn_if_content_left_aside(&data, storage);
-            }
+            engines::warn_if_content_left_aside(&data, storage);
             let config = BenchConfig {
                 data,
                 engines: kinds,
