@@ -84,11 +84,19 @@ pub struct Step {
     pub estimate: u64,
 }
 
+/// What a closed-set step accepts: its field, that field's facet
+/// dimension, and the codes accepted there.
+pub(crate) struct FacetCodes {
+    pub field: Field,
+    pub dimension: usize,
+    pub codes: Vec<u8>,
+}
+
 impl Step {
     /// The field of a closed-set step, its facet dimension (see
     /// [`crate::index::facets`]) and the codes it accepts there; `None` for
     /// other steps.
-    pub(crate) fn facet_codes(&self) -> Option<(Field, usize, Vec<u8>)> {
+    pub(crate) fn facet_codes(&self) -> Option<FacetCodes> {
         let (field, accepted) = match &self.kind {
             StepKind::Values { field, codes } => {
                 (*field, codes.iter().map(|&code| u8::try_from(code).ok()).collect::<Option<Vec<u8>>>()?)
@@ -96,7 +104,7 @@ impl Step {
             StepKind::Present { field, present } => (*field, vec![u8::from(*present)]),
             _ => return None,
         };
-        Some((field, FACET_FIELDS.iter().position(|known| *known == field)?, accepted))
+        Some(FacetCodes { field, dimension: FACET_FIELDS.iter().position(|known| *known == field)?, codes: accepted })
     }
 }
 
@@ -337,36 +345,42 @@ pub fn plan_window(segment: &Segment, query: &ListQuery, offset: u64, limit: u32
 /// bitmap costs more). `Err` says why nothing can match when no row
 /// passes the closed-set steps together.
 fn leave_out_implied_facet_steps(segment: &Segment, steps: &mut Vec<Step>) -> Result<Vec<Field>, String> {
+    // The closed-set steps' codes, read once, beside their steps.
+    let mut facet_steps: Vec<(usize, FacetCodes)> =
+        steps.iter().enumerate().filter_map(|(index, step)| Some((index, step.facet_codes()?))).collect();
+    if facet_steps.is_empty() {
+        return Ok(Vec::new());
+    }
     let facets = segment.facets();
-    // The rows every closed-set step but `skipped` accepts.
-    let accepted = |steps: &[Step], skipped: Option<usize>| {
+    // The rows the closed-set steps accept, but the one at `skipped`.
+    let accepted = |facet_steps: &[(usize, FacetCodes)], skipped: Option<usize>| {
         let mut selection = FacetSelection::default();
-        for (index, step) in steps.iter().enumerate() {
-            if Some(index) == skipped {
-                continue;
-            }
-            if let Some((_, dimension, codes)) = step.facet_codes() {
-                selection.narrow(dimension, codes);
+        for (position, (_, accepted)) in facet_steps.iter().enumerate() {
+            if Some(position) != skipped {
+                selection.narrow(accepted.dimension, &accepted.codes);
             }
         }
         facets.count(&selection)
     };
-    let all = accepted(steps, None);
-    if all == 0 && steps.iter().any(|step| step.facet_codes().is_some()) {
+    let all = accepted(&facet_steps, None);
+    if all == 0 {
         return Err("no message passes the closed-set filters together".into());
     }
+    // The largest first: of two steps implying each other, its bitmap
+    // costs more.
+    facet_steps.sort_by_key(|&(index, _)| std::cmp::Reverse(steps[index].estimate));
     let mut left_out = Vec::new();
-    loop {
-        let mut facet_steps: Vec<usize> =
-            (0..steps.len()).filter(|&index| steps[index].facet_codes().is_some()).collect();
-        facet_steps.sort_by_key(|&index| std::cmp::Reverse(steps[index].estimate));
-        let Some(implied) = facet_steps.into_iter().find(|&index| accepted(steps, Some(index)) == all) else {
-            return Ok(left_out);
-        };
-        let (field, _, _) = steps[implied].facet_codes().expect("a closed-set step");
+    while let Some(implied) = (0..facet_steps.len()).find(|&position| accepted(&facet_steps, Some(position)) == all) {
+        let (index, FacetCodes { field, .. }) = facet_steps.remove(implied);
         left_out.push(field);
-        steps.remove(implied);
+        steps.remove(index);
+        for (later, _) in &mut facet_steps {
+            if *later > index {
+                *later -= 1;
+            }
+        }
     }
+    Ok(left_out)
 }
 
 /// The codes of the requested values of a dictionary column that occur.

@@ -80,16 +80,16 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
     let mut selection = FacetSelection::default();
     let mut test = FacetTest { enums: Vec::new(), presence: Vec::new(), dead: job.dead };
     for step in &plan.steps {
-        let (field, dimension, accepted) = step.facet_codes()?;
+        let accepted = step.facet_codes()?;
         match step.kind {
-            StepKind::Present { present, .. } => test.presence.push((segment.present(field), present)),
+            StepKind::Present { present, .. } => test.presence.push((segment.present(accepted.field), present)),
             _ => {
                 let mut table = [false; 8];
-                accepted.iter().for_each(|&code| table[usize::from(code)] = true);
-                test.enums.push((segment.enum_column(field).codes.as_slice(), table));
+                accepted.codes.iter().for_each(|&code| table[usize::from(code)] = true);
+                test.enums.push((segment.enum_column(accepted.field).codes.as_slice(), table));
             }
         }
-        selection.narrow(dimension, accepted);
+        selection.narrow(accepted.dimension, &accepted.codes);
     }
     let item_count = segment.facets().count(&selection) - job.dead.map_or(0, |dead| dead.facet_count(&selection));
     let expected = expected_positions(job, item_count);

@@ -144,11 +144,7 @@ pub(super) fn top_window(segment: &Segment, rows: &mut [u32], keys: &[SortKey], 
     let end = (offset + limit).min(rows.len());
     let Some((SortKey { field: SortField::Date(date), descending }, rest)) = keys.split_first() else {
         let compare = |left: &u32, right: &u32| compare_rows(segment, keys, *left, *right);
-        if end < rows.len() {
-            rows.select_nth_unstable_by(end - 1, compare);
-        }
-        rows[..end].sort_unstable_by(compare);
-        return rows[offset..end].to_vec();
+        return sorted_up_to(rows, end, compare)[offset..].to_vec();
     };
     // The rows lie scattered over the date column: each row's first key is
     // read once, beside the row, instead of at every comparison. `!value`
@@ -164,11 +160,18 @@ pub(super) fn top_window(segment: &Segment, rows: &mut [u32], keys: &[SortKey], 
     let compare = |left: &(i64, u32), right: &(i64, u32)| {
         left.0.cmp(&right.0).then_with(|| compare_rows(segment, rest, left.1, right.1))
     };
-    if end < keyed.len() {
-        keyed.select_nth_unstable_by(end - 1, compare);
+    sorted_up_to(&mut keyed, end, compare)[offset..].iter().map(|&(_, row)| row).collect()
+}
+
+/// The first `end` of `items` in `compare`'s order, sorted: only they are
+/// sorted, after selecting them (`end` is at least 1 and at most the
+/// length).
+fn sorted_up_to<T>(items: &mut [T], end: usize, compare: impl Fn(&T, &T) -> Ordering) -> &[T] {
+    if end < items.len() {
+        items.select_nth_unstable_by(end - 1, &compare);
     }
-    keyed[..end].sort_unstable_by(compare);
-    keyed[offset..end].iter().map(|&(_, row)| row).collect()
+    items[..end].sort_unstable_by(compare);
+    &items[..end]
 }
 
 #[cfg(test)]

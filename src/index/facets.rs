@@ -80,10 +80,10 @@ impl FacetSelection {
     /// Narrows the selection to rows whose code in `dimension` is one of
     /// `accepted` (two constraints on one dimension accept the codes both
     /// accept).
-    pub fn narrow(&mut self, dimension: usize, accepted: Vec<u8>) {
+    pub fn narrow(&mut self, dimension: usize, accepted: &[u8]) {
         let narrowed = match self.accepted[dimension].take() {
             Some(earlier) => earlier.into_iter().filter(|code| accepted.contains(code)).collect(),
-            None => accepted,
+            None => accepted.to_vec(),
         };
         self.accepted[dimension] = Some(narrowed);
     }

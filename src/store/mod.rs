@@ -506,6 +506,26 @@ fn rows_in_id_order(ids: &DictColumn) -> Vec<u32> {
     keyed.into_iter().map(|(_, row)| row).collect()
 }
 
+/// The rows of `columns` (one per field, in canonical order) counted per
+/// facet cell: what a segment keeps, and what opening its file checks.
+pub(crate) fn facets_of(columns: &[Column]) -> FacetCounts {
+    let enum_codes = |field: Field| match &columns[field.index()] {
+        Column::Enum(column) => column.codes.as_slice(),
+        _ => unreachable!("`{field}` is an enum column"),
+    };
+    let dates = |field: Field| match &columns[field.index()] {
+        Column::Date(column) => column.values.as_slice(),
+        _ => unreachable!("`{field}` is a date column"),
+    };
+    FacetCounts::build(
+        enum_codes(Field::Channel),
+        enum_codes(Field::Direction),
+        enum_codes(Field::DeliveryStatus),
+        dates(Field::Anonymized),
+        dates(Field::Read),
+    )
+}
+
 /// The most bytes a stored date/time's JSON takes (`"YYYY-MM-DD hh:mm:ss"`).
 const DATE_TEXT_BYTES: usize = 21;
 
@@ -945,17 +965,7 @@ impl SegmentBuilder {
                 *index = index.take().map(|built| built.with_date_lists(&column.codes, date_order));
             }
         });
-        let enum_codes = |field: Field| match &columns[field.index()] {
-            Column::Enum(column) => column.codes.as_slice(),
-            _ => unreachable!("enum field"),
-        };
-        let facets = FacetCounts::build(
-            enum_codes(Field::Channel),
-            enum_codes(Field::Direction),
-            enum_codes(Field::DeliveryStatus),
-            dates(Field::Anonymized),
-            dates(Field::Read),
-        );
+        let facets = facets_of(&columns);
         let Column::Dict(id_column) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         let plain_ids = (1..=row_count).all(|code| !id_column.dict.get(code).contains(&b'\\'));
         Segment {
