@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use crate::arena::Arena;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
-use crate::model::{DateTime, FieldValue};
+use crate::model::{DateTime, Field, FieldKind, FieldValue};
 use crate::text_codec::TextCodec;
 
 /// Row-indexed storage for the `null` of a date column.
@@ -161,6 +161,17 @@ impl FragmentDict {
             return Err(input.malformed("a dictionary's values do not lie in order inside its text"));
         }
         Ok(FragmentDict { bytes, ends })
+    }
+}
+
+#[cfg(test)]
+impl FragmentDict {
+    /// A dictionary of exactly these stored values (for tests that craft
+    /// a file's values).
+    pub(crate) fn of_values(values: &[&[u8]]) -> FragmentDict {
+        let mut dict = FragmentDict::default();
+        values.iter().for_each(|value| _ = dict.push(value));
+        dict
     }
 }
 
@@ -355,10 +366,15 @@ impl DictColumn {
         }
     }
 
-    /// Reads what [`DictColumn::write_arrays`] wrote for a segment of
-    /// `row_count` rows, rebuilding the value lookup where the segment had
-    /// one (it is a hash table, seeded per process, so it is not stored).
-    pub(crate) fn read_arrays(input: &mut ArrayReader, row_count: u32) -> Result<DictColumn, StoreError> {
+    /// Reads what [`DictColumn::write_arrays`] wrote for `field` in a
+    /// segment of `row_count` rows, rebuilding the value lookup where the
+    /// segment had one (it is a hash table, seeded per process, so it is
+    /// not stored).
+    ///
+    /// Every value is checked to be the field's JSON exactly as msgdex
+    /// writes it: answers copy stored values as they are, and filters
+    /// compare them byte for byte.
+    pub(crate) fn read_arrays(input: &mut ArrayReader, row_count: u32, field: Field) -> Result<DictColumn, StoreError> {
         let codes = input.values::<u32>()?;
         let dict = FragmentDict::read_arrays(input)?;
         let flags = input.values::<u64>()?;
@@ -368,11 +384,33 @@ impl DictColumn {
             (&[deduplicate, looked_up, packed], 2..) => (deduplicate, looked_up, packed),
             _ => return Err(input.malformed("a column's flags are not one number per flag of its version")),
         };
-        if codes.len() != row_count as usize || codes.iter().any(|&code| code as usize > dict.len()) {
+        if codes.len() != row_count as usize
+            || dict.len() >= u32::MAX as usize
+            || codes.iter().any(|&code| code as usize > dict.len())
+        {
             return Err(input.malformed("a column's codes do not fit its rows and dictionary"));
         }
         let codec = match packed {
-            0 => None,
+            0 => {
+                let is_written: fn(&[u8]) -> bool = match field.kind() {
+                    FieldKind::StringList => crate::json::is_written_string_list,
+                    FieldKind::Id => |value| value != b"\"\"" && crate::json::is_written_string(value),
+                    _ => crate::json::is_written_string,
+                };
+                let codes = 1..dict.len() as u32 + 1;
+                let unwritten =
+                    codes.into_par_iter().with_min_len(1024).find_first(|&code| !is_written(dict.get(code)));
+                if let Some(code) = unwritten {
+                    let shape = match field.kind() {
+                        FieldKind::StringList => "an array of strings",
+                        FieldKind::Id => "a non-empty string",
+                        _ => "a string",
+                    };
+                    return Err(input
+                        .malformed(format!("value {code} of `{field}` is not {shape} in JSON as msgdex writes it")));
+                }
+                None
+            }
             _ if deduplicate != 0 || looked_up != 0 => {
                 return Err(input.malformed("a packed column cannot look its values up"));
             }
@@ -764,7 +802,7 @@ mod tests {
         };
         let read = |path: &std::path::Path| {
             let mut input = ArrayReader::open(path).unwrap();
-            DictColumn::read_arrays(&mut input, 3001)
+            DictColumn::read_arrays(&mut input, 3001, Field::Content)
         };
         let back = read(&write(&column, "good")).unwrap();
         assert_eq!(written(&back, 2999), texts[2999]);

@@ -183,15 +183,15 @@ impl TextCodec {
         }
     }
 
-    /// Checks that every frame decompresses to valid UTF-8 JSON text of
-    /// the length it declares (a segment file's values, before they are
+    /// Checks that every frame decompresses to a JSON string as msgdex
+    /// writes it, of the length it declares (a segment file's values, before they are
     /// trusted); `Err` with the first problem found.
     pub fn check<'a>(&self, frames: impl IndexedParallelIterator<Item = &'a [u8]>) -> Result<(), String> {
         frames.with_min_len(1024).try_for_each_init(Vec::new, |text, frame| {
             text.clear();
             self.decompress_into(frame, text)?;
-            if text.len() < 2 || text[0] != b'"' || text[text.len() - 1] != b'"' || std::str::from_utf8(text).is_err() {
-                return Err("a compressed value is not a JSON string".to_owned());
+            if !crate::json::is_written_string(text) {
+                return Err("a compressed value is not a string in JSON as msgdex writes it".to_owned());
             }
             Ok(())
         })

@@ -69,7 +69,7 @@ impl Segment {
         for (field, column) in Field::ALL.iter().zip(&mut columns) {
             match column {
                 Column::Dict(column) => {
-                    *column = DictColumn::read_arrays(&mut input, row_count)?;
+                    *column = DictColumn::read_arrays(&mut input, row_count, *field)?;
                     if column.codec().is_some() && !PACKED_FIELDS.contains(field) {
                         return Err(input.malformed(format!("`{field}` cannot be packed")));
                     }
@@ -277,6 +277,67 @@ mod tests {
         let truthful = directory.path().join("truthful.seg");
         segment_of(SAMPLE).write_file(&truthful).unwrap();
         assert!(Segment::read_file(&truthful).is_ok(), "the true counts are read back");
+    }
+
+    /// A file whose checksums hold but whose stored values are not JSON
+    /// as msgdex writes it (crafted, or written by a bug) is refused on
+    /// opening, naming the field: answers copy stored values as they are.
+    #[test]
+    fn stored_values_not_written_as_msgdex_writes_them_are_refused() {
+        let messages: Vec<crate::Message> = ["a", "b", "c"]
+            .into_iter()
+            .map(|id| crate::Message {
+                content: Some(format!("Dear {id}, \"quoted\" Zoë")),
+                tags: Some(vec![id.to_owned(), "x".to_owned()]),
+                ..crate::Message::with_id(id)
+            })
+            .collect();
+        let crafted: [(Field, &[u8], &str); 10] = [
+            (Field::Content, b"\"raw \x01 control\"", "a string"),
+            (Field::Content, b"\"a\"b\"", "a string"),
+            (Field::Content, b"unquoted", "a string"),
+            (Field::Content, b"\"\xff\"", "a string"),
+            (Field::Content, b"\"\\/ escaped the other way\"", "a string"),
+            (Field::Content, b"\"\\u0041\"", "a string"),
+            (Field::Tags, b"[\"b\",]", "an array of strings"),
+            (Field::Tags, b"[\"b\" ,\"x\"]", "an array of strings"),
+            (Field::Tags, b"\"b\"", "an array of strings"),
+            (Field::Id, b"\"\"", "a non-empty string"),
+        ];
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("base.seg");
+        for (field, value, shape) in crafted {
+            for packed in [false, true] {
+                if packed && field != Field::Content {
+                    continue;
+                }
+                let mut segment = Segment::from_messages_with(&messages, ContentStorage::Plain).unwrap();
+                let Column::Dict(column) = &mut segment.columns[field.index()] else { unreachable!() };
+                let mut values: Vec<&[u8]> = (1..=column.dict.len() as u32).map(|code| column.dict.get(code)).collect();
+                values[1] = value;
+                column.dict = crate::column::FragmentDict::of_values(&values);
+                if packed {
+                    column.pack();
+                }
+                _ = std::fs::remove_file(&path);
+                segment.write_file(&path).unwrap();
+                let Err(refused) = Segment::read_file(&path) else {
+                    panic!("{field} {} is refused", String::from_utf8_lossy(value))
+                };
+                let refused = refused.to_string();
+                let expected = match packed {
+                    false => format!("value 2 of `{field}` is not {shape} in JSON as msgdex writes it"),
+                    true => "a compressed value is not a string in JSON as msgdex writes it".to_owned(),
+                };
+                assert!(refused.contains(&expected), "{refused}");
+            }
+        }
+        for storage in [ContentStorage::Plain, ContentStorage::Packed] {
+            _ = std::fs::remove_file(&path);
+            Segment::from_messages_with(&messages, storage).unwrap().write_file(&path).unwrap();
+            let read = FastEngine::from_segment(Segment::read_file(&path).unwrap());
+            assert!(read.respond("/v1/messages/b").body.contains(r#""content":"Dear b, \"quoted\" Zoë""#));
+        }
     }
 
     #[test]
