@@ -271,7 +271,7 @@ mod tests {
         codec.compress_into(b"plain", &mut not_json);
         assert_eq!(
             codec.check([not_json.as_slice()].into_par_iter()),
-            Err("a compressed value is not a JSON string".into())
+            Err("a compressed value is not a string in JSON as msgdex writes it".into())
         );
     }
 }
