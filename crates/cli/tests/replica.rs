@@ -375,9 +375,8 @@ fn a_sync_paced_by_the_rate_limit_gets_no_429() {
         .status()
         .unwrap();
     assert!(status.success());
-    let address = upstream.address.clone();
-    assert!(upstream.stop().success());
-    let log = std::fs::read_to_string(access_log_path(&address)).unwrap_or_default();
+    let (status, log) = upstream.stop_with_stderr();
+    assert!(status.success());
     let answered = log.lines().filter(|line| line.contains(" GET /v1/messages ")).count();
     let refused = log.lines().filter(|line| line.contains(" 429 ")).count();
     assert!(answered > 6, "the sync spans several rate windows: {answered} requests\n{log}");

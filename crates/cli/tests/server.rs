@@ -82,17 +82,9 @@ fn every_rejection_has_its_status_and_a_hint() {
     assert_eq!(http(&server.address, "GET", &long_target, &[]).status, 414);
     let big_headers = vec![("X-Padding".to_owned(), "b".repeat(20_000))];
     assert_eq!(http(&server.address, "GET", target, &big_headers).status, 431);
-    let address = server.address.clone();
-    assert!(server.stop().success());
-    let log_path = access_log_path(&address);
-    let mut log = String::new();
-    for _ in 0..100 {
-        log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if log.contains("stopped") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let (status, log) = server.stop_with_stderr();
+    assert!(status.success());
+    assert!(log.contains("stopped"), "the server said it stopped: {log}");
     assert!(log.contains("GET /v1/messages 401"), "the access log has a line per request: {log}");
     assert!(!log.contains(SECRET) && !log.contains("x-carehq"), "the access log never holds a secret or a header");
 }

@@ -24,7 +24,7 @@ pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 /// What happens to the server's stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stderr {
-    /// Read continuously and saved to `access_log_path` when it closes.
+    /// Read continuously into [`Server::stderr`] until it closes.
     Drained,
     /// A pipe whose first line is read, then never again.
     Undrained,
@@ -40,6 +40,8 @@ pub struct Server {
     pub stuck_stderr: Option<BufReader<ChildStderr>>,
     /// What a drained stderr said so far (from its first line).
     pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The thread draining stderr, which ends when the server's stderr closes.
+    drainer: Option<std::thread::JoinHandle<()>>,
     _keys: tempfile::TempDir,
 }
 
@@ -107,6 +109,7 @@ impl Server {
         };
         let mut child = command.current_dir(ROOT).stdout(Stdio::null()).spawn().unwrap();
         let mut stuck_stderr = None;
+        let mut drainer = None;
         let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         if stderr != Stderr::Closed {
             let mut pipe = BufReader::new(child.stderr.take().unwrap());
@@ -127,21 +130,19 @@ impl Server {
             }
             assert!(first.contains(&format!("http://{bind}")), "the first line names the address: {first:?}");
             if stderr == Stderr::Drained {
-                let log_path = access_log_path(&bind);
                 let said = std::sync::Arc::clone(&said);
-                std::thread::spawn(move || {
+                drainer = Some(std::thread::spawn(move || {
                     let mut line = String::new();
                     while pipe.read_line(&mut line).is_ok_and(|read| read > 0) {
                         said.lock().unwrap().push_str(&line);
                         line.clear();
                     }
-                    let _ = std::fs::write(log_path, said.lock().unwrap().as_str());
-                });
+                }));
             } else {
                 stuck_stderr = Some(pipe);
             }
         }
-        let server = Server { child, address: bind, stuck_stderr, stderr: said, _keys: keys };
+        let server = Server { child, address: bind, stuck_stderr, stderr: said, drainer, _keys: keys };
         server.wait_until_listening();
         server
     }
@@ -213,6 +214,18 @@ impl Server {
         self.child.wait().unwrap()
     }
 
+    /// Sends SIGTERM, waits for the exit, and returns it with everything
+    /// a drained stderr said (the access log among it), read to its end.
+    pub fn stop_with_stderr(mut self) -> (std::process::ExitStatus, String) {
+        self.terminate();
+        let status = self.child.wait().unwrap();
+        if let Some(drainer) = self.drainer.take() {
+            drainer.join().unwrap();
+        }
+        let said = self.stderr.lock().unwrap().clone();
+        (status, said)
+    }
+
     /// Waits up to `limit` for the process to exit.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let started = Instant::now();
@@ -231,11 +244,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Where a server's access log is saved once it stops.
-pub fn access_log_path(address: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("msgdex-access-{}-{}.log", std::process::id(), address.replace([':', '.'], "-")))
 }
 
 /// One HTTP answer.
