@@ -1,6 +1,9 @@
 //! The filter steps of a plan evaluated into one bitmap of matches, less
 //! the segment's dead rows: borrowed from an index when one step answers,
-//! built cheapest first otherwise.
+//! built cheapest first otherwise. A union of value bitmaps that meets a
+//! dense running result is intersected word by word in a bitset
+//! ([`DenseRows`]), which later value steps and the text step read as it
+//! is; only the (smaller) result becomes a bitmap again.
 
 use std::borrow::Cow;
 
@@ -8,7 +11,9 @@ use roaring::{MultiOps, RoaringBitmap};
 
 use super::{ExecStats, Job};
 use crate::column::Column;
+use crate::index::dense::DenseRows;
 use crate::index::text::TextMatch;
+use crate::model::Field;
 use crate::plan::{Plan, RangeUse, StepKind};
 use crate::store::dead_rows::DeadRows;
 use crate::store::Segment;
@@ -16,6 +21,42 @@ use crate::store::Segment;
 /// The rows matching the filter steps: `None` means every row; a single
 /// step's bitmap is borrowed from the index, not copied.
 pub(super) type Matches<'a> = Option<Cow<'a, RoaringBitmap>>;
+
+/// The result of the steps evaluated so far.
+enum Running<'a> {
+    /// As a bitmap (`None`: every row).
+    Bitmap(Matches<'a>),
+    /// As a bitset: taken when a union of value bitmaps meets a running
+    /// result and both are dense, kept through value steps and handed to
+    /// the text step, turned into a bitmap before any other step.
+    Dense(DenseRows),
+}
+
+impl<'a> Running<'a> {
+    /// How many rows it holds (`u64::MAX` for every row, which no step
+    /// leaves).
+    fn len(&self) -> u64 {
+        match self {
+            Running::Bitmap(matches) => matches.as_ref().map_or(u64::MAX, |matches| matches.len()),
+            Running::Dense(dense) => dense.len(),
+        }
+    }
+
+    /// The result as a bitmap.
+    fn into_matches(self) -> Matches<'a> {
+        match self {
+            Running::Bitmap(matches) => matches,
+            Running::Dense(dense) => Some(Cow::Owned(dense.to_bitmap())),
+        }
+    }
+}
+
+/// Whether this many of a segment's `row_count` rows are dense: more than
+/// roaring keeps as a sorted array in a chunk of 65,536 rows (4,096), on
+/// average, so that its containers are bitmaps already.
+fn is_dense(rows: u64, row_count: u32) -> bool {
+    rows * 16 > u64::from(row_count)
+}
 
 /// Evaluates every step but the domain, less the dead rows; `None` when the
 /// result is empty, `Some(None)` when every row matches.
@@ -25,81 +66,31 @@ pub(super) fn evaluate<'a>(
     stats: &mut ExecStats,
 ) -> Option<Matches<'a>> {
     let (segment, dead, plan) = (job.segment, job.dead, job.plan);
-    let mut matches: Matches<'a> = None;
-    let universe = || {
-        let mut all = RoaringBitmap::new();
-        all.insert_range(0..segment.row_count());
-        all
-    };
+    let mut running = Running::Bitmap(None);
     for step in &plan.steps {
-        let narrowed: Cow<'a, RoaringBitmap> = match &step.kind {
-            StepKind::Values { field, codes } => {
-                let index = segment.value_index(*field);
-                let union_size: u64 = codes.iter().map(|&code| index.rows(code).len()).sum();
-                match (codes.as_slice(), matches.take()) {
-                    ([code], matches) => intersect_with(matches, index.rows(*code)),
-                    // A running result much smaller than the values' union:
-                    // union each value's share of it instead of the values'
-                    // bitmaps.
-                    (_, Some(current)) if current.len() * 16 < union_size => {
-                        Cow::Owned(codes.iter().map(|&code| current.as_ref() & index.rows(code)).union())
-                    }
-                    // A few bitmaps merge cheaply pair by pair; many at once.
-                    ([first, rest @ ..], matches) if rest.len() < 4 => {
-                        let union = rest.iter().fold(index.rows(*first).clone(), |mut union, &code| {
-                            union |= index.rows(code);
-                            union
-                        });
-                        intersect_owned(matches, union)
-                    }
-                    (_, matches) => intersect_owned(matches, codes.iter().map(|&code| index.rows(code)).union()),
-                }
-            }
-            StepKind::Ids { rows } => {
-                let bitmap = RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows are sorted");
-                intersect_owned(matches.take(), bitmap)
-            }
-            StepKind::Present { field, present: true } => intersect_with(matches.take(), segment.present(*field)),
-            StepKind::Present { field, present: false } => {
-                let mut remaining = matches.take().map_or_else(universe, Cow::into_owned);
-                remaining -= segment.present(*field);
-                Cow::Owned(remaining)
-            }
+        running = match &step.kind {
+            StepKind::Range { how: RangeUse::Domain, .. } => continue,
+            StepKind::Values { field, codes } => values_step(segment, *field, codes, running),
             StepKind::Text { .. } => {
                 let mut found = text.take().expect("the text step was searched before evaluation");
-                let narrowed = match matches.take() {
-                    None => found.rows(),
-                    Some(candidates) => {
-                        let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
-                        found.rows_among(&candidates, &columns)
-                    }
+                let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
+                let narrowed = match running {
+                    Running::Bitmap(None) => found.rows(),
+                    Running::Bitmap(Some(candidates)) => found.rows_among(&candidates, &columns),
+                    Running::Dense(candidates) => found.rows_among_dense(&candidates, &columns),
                 };
                 stats.text = Some(found.stats);
-                Cow::Owned(narrowed)
+                Running::Bitmap(Some(Cow::Owned(narrowed)))
             }
-            StepKind::Range { how: RangeUse::Domain, .. } => continue,
-            StepKind::Range { key, positions, how: RangeUse::Bitmap, .. } => {
-                let range = segment.order(*key).range_bitmap(positions.clone());
-                intersect_owned(matches.take(), range)
-            }
-            StepKind::Range { key, from, to, how: RangeUse::Check, .. } => {
-                let values = segment.dates(key.field());
-                let candidates = matches.take().expect("a checked range follows a bitmap step");
-                stats.rows_examined += candidates.len();
-                Cow::Owned(
-                    RoaringBitmap::from_sorted_iter(
-                        candidates.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])),
-                    )
-                    .expect("rows stay sorted"),
-                )
-            }
+            other => Running::Bitmap(Some(other_step(segment, other, running.into_matches(), stats))),
         };
-        stats.after_step.push(narrowed.len());
-        if narrowed.is_empty() {
+        let rows = running.len();
+        stats.after_step.push(rows);
+        if rows == 0 {
             return None;
         }
-        matches = Some(narrowed);
     }
+    let mut matches = running.into_matches();
     // Without filters, dead rows are skipped by the page strategy instead.
     if let Some(dead) = dead {
         if let Some(found) = matches.take() {
@@ -120,6 +111,92 @@ pub(super) fn evaluate<'a>(
         }
     }
     Some(matches)
+}
+
+/// The running result narrowed by a step of value bitmaps: one of
+/// `codes` of `field`.
+fn values_step<'a>(segment: &'a Segment, field: Field, codes: &[u32], running: Running<'a>) -> Running<'a> {
+    let row_count = segment.row_count();
+    let index = segment.value_index(field);
+    let bitmaps = || codes.iter().map(|&code| index.rows(code));
+    let union_size: u64 = bitmaps().map(RoaringBitmap::len).sum();
+    let matches = match running {
+        Running::Dense(mut dense) => {
+            dense.intersect(&DenseRows::union_of(bitmaps(), row_count));
+            return Running::Dense(dense);
+        }
+        Running::Bitmap(matches) => matches,
+    };
+    Running::Bitmap(Some(match (codes, matches) {
+        ([code], matches) => intersect_with(matches, index.rows(*code)),
+        // A running result much smaller than the values' union: union each
+        // value's share of it instead of the values' bitmaps.
+        (_, Some(current)) if current.len() * 16 < union_size => {
+            Cow::Owned(bitmaps().map(|rows| current.as_ref() & rows).union())
+        }
+        // Both dense: word by word from here.
+        (_, Some(current)) if is_dense(current.len(), row_count) && is_dense(union_size, row_count) => {
+            let mut dense = DenseRows::of(&current, row_count);
+            dense.intersect(&DenseRows::union_of(bitmaps(), row_count));
+            return Running::Dense(dense);
+        }
+        // A few bitmaps merge cheaply pair by pair; many at once.
+        ([first, rest @ ..], matches) if rest.len() < 4 => {
+            let union = rest.iter().fold(index.rows(*first).clone(), |mut union, &code| {
+                union |= index.rows(code);
+                union
+            });
+            intersect_owned(matches, union)
+        }
+        (_, matches) => intersect_owned(matches, bitmaps().union()),
+    }))
+}
+
+/// The running result narrowed by a step other than values, text and the
+/// domain.
+fn other_step<'a>(
+    segment: &'a Segment,
+    kind: &StepKind,
+    matches: Matches<'a>,
+    stats: &mut ExecStats,
+) -> Cow<'a, RoaringBitmap> {
+    match kind {
+        StepKind::Ids { rows } => {
+            let bitmap = RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows are sorted");
+            intersect_owned(matches, bitmap)
+        }
+        StepKind::Present { field, present: true } => intersect_with(matches, segment.present(*field)),
+        StepKind::Present { field, present: false } => {
+            let mut remaining = matches.map_or_else(
+                || {
+                    let mut all = RoaringBitmap::new();
+                    all.insert_range(0..segment.row_count());
+                    all
+                },
+                Cow::into_owned,
+            );
+            remaining -= segment.present(*field);
+            Cow::Owned(remaining)
+        }
+        StepKind::Range { key, positions, how: RangeUse::Bitmap, .. } => {
+            let range = segment.order(*key).range_bitmap(positions.clone());
+            intersect_owned(matches, range)
+        }
+        StepKind::Range { key, from, to, how: RangeUse::Check, .. } => {
+            let values = segment.dates(key.field());
+            let candidates = matches.expect("a checked range follows a bitmap step");
+            stats.rows_examined += candidates.len();
+            Cow::Owned(
+                RoaringBitmap::from_sorted_iter(
+                    candidates.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])),
+                )
+                .expect("rows stay sorted"),
+            )
+        }
+        StepKind::Values { .. } | StepKind::Text { .. } | StepKind::Range { how: RangeUse::Domain, .. } => {
+            unreachable!("evaluated by their own steps")
+        }
+    }
 }
 
 /// The matches of a plan whose only step is one value of a value-indexed

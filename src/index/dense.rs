@@ -173,6 +173,92 @@ pub fn rows_set_in(bitmap: &RoaringBitmap, words: &[u64]) -> RoaringBitmap {
     RoaringBitmap::from_sorted_iter(rows).expect("containers and lows ascend")
 }
 
+/// A set of rows as a bitset, a bit per row of a segment: the running
+/// result of filter steps while it is large, where roaring would clone
+/// bitmap containers for every union and turn every container that an
+/// intersection thins below 4,096 rows into a sorted array, only for the
+/// next step to read it back. Word by word, neither happens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DenseRows {
+    /// *Invariant:* no bit past the segment's last row is set.
+    words: Vec<u64>,
+}
+
+impl DenseRows {
+    /// The rows of `bitmap`, every one below `row_count`.
+    pub fn of(bitmap: &RoaringBitmap, row_count: u32) -> DenseRows {
+        DenseRows::union_of([bitmap], row_count)
+    }
+
+    /// The rows of any of `bitmaps`, every one below `row_count`.
+    pub fn union_of<'a>(bitmaps: impl IntoIterator<Item = &'a RoaringBitmap>, row_count: u32) -> DenseRows {
+        let mut words = vec![0u64; (row_count as usize).div_ceil(64)];
+        for bitmap in bitmaps {
+            set_rows(bitmap, &mut words);
+        }
+        DenseRows { words }
+    }
+
+    /// Keeps only the rows that `other` (of the same segment) also holds.
+    pub fn intersect(&mut self, other: &DenseRows) {
+        for (word, &theirs) in self.words.iter_mut().zip(&other.words) {
+            *word &= theirs;
+        }
+    }
+
+    /// How many rows it holds.
+    pub fn len(&self) -> u64 {
+        self.words.iter().map(|word| u64::from(word.count_ones())).sum()
+    }
+
+    /// Whether it holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.words.iter().all(|&word| word == 0)
+    }
+
+    /// Its bits: bit `row % 64` of word `row / 64` is set for each row.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// The rows held, ascending.
+    pub fn rows(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(index, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let row = index as u32 * 64 + bits.trailing_zeros();
+                    bits &= bits - 1;
+                    row
+                })
+            })
+        })
+    }
+
+    /// The rows that both it and `words` (a bit per row) hold, as a
+    /// bitmap.
+    pub fn rows_also_in(&self, words: &[u64]) -> RoaringBitmap {
+        let mut rows = Vec::new();
+        for (index, (&mine, &theirs)) in self.words.iter().zip(words).enumerate() {
+            let mut both = mine & theirs;
+            while both != 0 {
+                rows.push(index as u32 * 64 + both.trailing_zeros());
+                both &= both - 1;
+            }
+        }
+        RoaringBitmap::from_sorted_iter(rows).expect("words and bits ascend")
+    }
+
+    /// The rows held, as a bitmap.
+    pub fn to_bitmap(&self) -> RoaringBitmap {
+        RoaringBitmap::from_lsb0_bytes(0, bytemuck::cast_slice(&self.words))
+    }
+}
+
+// `DenseRows::to_bitmap` reads the words' bytes as bits in order: bit `i`
+// of byte `b` is row `8 b + i` only on a little-endian machine.
+const _: () = assert!(cfg!(target_endian = "little"), "msgdex reads bitsets as little-endian bytes");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +312,26 @@ mod tests {
             assert!(cleared.iter().all(|&word| word == 0));
             for right in &bitmaps {
                 assert_eq!(rows_set_in(right, &words), right & left);
+            }
+        }
+    }
+
+    #[test]
+    fn dense_rows_agree_with_roaring() {
+        let bitmaps = sample_bitmaps();
+        let row_count = 10_000_000;
+        for left in &bitmaps {
+            let dense = DenseRows::of(left, row_count);
+            assert_eq!(dense.len(), left.len());
+            assert_eq!(dense.is_empty(), left.is_empty());
+            assert_eq!(dense.to_bitmap(), *left);
+            assert!(dense.rows().eq(left.iter()));
+            for right in &bitmaps {
+                let mut both = dense.clone();
+                both.intersect(&DenseRows::of(right, row_count));
+                assert_eq!(both.to_bitmap(), left & right);
+                assert_eq!(dense.rows_also_in(DenseRows::of(right, row_count).words()), left & right);
+                assert_eq!(DenseRows::union_of([left, right], row_count).to_bitmap(), left | right);
             }
         }
     }

@@ -50,6 +50,7 @@
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use super::dense::DenseRows;
 use crate::column::DictColumn;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
@@ -638,6 +639,28 @@ impl TextMatch<'_> {
     /// in a per-thread bitset that each candidate is tested against, which
     /// builds no bitmap of the whole union.
     pub fn rows_among(&mut self, candidates: &RoaringBitmap, columns: &[&[u32]]) -> RoaringBitmap {
+        self.rows_among_by(
+            candidates.len(),
+            || candidates.iter(),
+            |words| super::dense::rows_set_in(candidates, words),
+            columns,
+        )
+    }
+
+    /// [`TextMatch::rows_among`] for candidates held as a bitset.
+    pub fn rows_among_dense(&mut self, candidates: &DenseRows, columns: &[&[u32]]) -> RoaringBitmap {
+        self.rows_among_by(candidates.len(), || candidates.rows(), |words| candidates.rows_also_in(words), columns)
+    }
+
+    /// [`TextMatch::rows_among`] for `count` candidates that `candidates`
+    /// lists ascending and `also_in` intersects with a bitset of rows.
+    fn rows_among_by<Rows: Iterator<Item = u32>>(
+        &mut self,
+        count: u64,
+        candidates: impl FnOnce() -> Rows,
+        also_in: impl FnOnce(&[u64]) -> RoaringBitmap,
+        columns: &[&[u32]],
+    ) -> RoaringBitmap {
         // Relative costs: a candidate tested on its own values reads a code
         // and a value number per column at random; a row read from a list
         // sets one bit; a candidate tested against the bitset reads one bit.
@@ -645,10 +668,10 @@ impl TextMatch<'_> {
         const ROW_READ: u64 = 3;
         const BIT_TEST: u64 = 2;
         let total = self.rows_to_read();
-        if candidates.len() * OWN_VALUES <= total * ROW_READ + candidates.len() * BIT_TEST {
+        if count * OWN_VALUES <= total * ROW_READ + count * BIT_TEST {
             let holds =
                 |row: u32| columns.iter().enumerate().any(|(column, codes)| self.holds(column, codes[row as usize]));
-            return RoaringBitmap::from_sorted_iter(candidates.iter().filter(|&row| holds(row))).expect("rows ascend");
+            return RoaringBitmap::from_sorted_iter(candidates().filter(|&row| holds(row))).expect("rows ascend");
         }
         self.stats.rows_read = total;
         let index = self.index;
@@ -661,7 +684,7 @@ impl TextMatch<'_> {
                     words[row as usize >> 6] |= 1 << (row & 63);
                 }
             }
-            super::dense::rows_set_in(candidates, &words)
+            also_in(&words)
         })
     }
 }
