@@ -447,7 +447,7 @@ pub struct TextMatch<'a> {
     pub stats: TextSearchStats,
 }
 
-impl TextMatch<'_> {
+impl<'a> TextMatch<'a> {
     /// Whether `value` is one of the matched values.
     #[inline]
     fn is_matched(&self, value: u32) -> bool {
@@ -602,30 +602,34 @@ impl TextMatch<'_> {
         code != 0 && self.is_matched(self.index.code_values[column][code as usize])
     }
 
-    /// The number of row entries the matched values' lists hold (those
-    /// inside a matched parent's aside).
-    fn rows_to_read(&self) -> u64 {
-        self.own_values().map(|value| self.index.rows_of(value).len() as u64).sum()
+    /// The row lists of the matched values whose rows are their own
+    /// ([`TextMatch::own_values`]), found once for the union to read, and
+    /// how many row entries they hold.
+    fn own_row_lists(&self) -> (Vec<&'a [u32]>, usize) {
+        let index = self.index;
+        let lists: Vec<&'a [u32]> = self.own_values().map(|value| index.rows_of(value)).collect();
+        let total = lists.iter().map(|rows| rows.len()).sum();
+        (lists, total)
     }
 
     /// The union of the matched values' rows: sorted directly when few,
     /// through a dense bitset when many.
     pub fn rows(&mut self) -> RoaringBitmap {
-        let index = self.index;
-        let total = self.rows_to_read() as usize;
+        let row_count = self.index.row_count as usize;
+        let (lists, total) = self.own_row_lists();
         self.stats.rows_read = total as u64;
-        if total < (index.row_count as usize / 64).max(4096) {
+        if total < (row_count / 64).max(4096) {
             let mut rows: Vec<u32> = Vec::with_capacity(total);
-            for value in self.own_values() {
-                rows.extend_from_slice(index.rows_of(value));
+            for list in lists {
+                rows.extend_from_slice(list);
             }
             rows.sort_unstable();
             rows.dedup();
             RoaringBitmap::from_sorted_iter(rows).expect("sorted rows")
         } else {
-            let mut bits = vec![0u8; (index.row_count as usize).div_ceil(8)];
-            for value in self.own_values() {
-                for &row in index.rows_of(value) {
+            let mut bits = vec![0u8; row_count.div_ceil(8)];
+            for list in lists {
+                for &row in list {
                     bits[row as usize >> 3] |= 1 << (row & 7);
                 }
             }
@@ -667,20 +671,21 @@ impl TextMatch<'_> {
         const OWN_VALUES: u64 = 12;
         const ROW_READ: u64 = 3;
         const BIT_TEST: u64 = 2;
-        let total = self.rows_to_read();
+        let (lists, total) = self.own_row_lists();
+        let total = total as u64;
         if count * OWN_VALUES <= total * ROW_READ + count * BIT_TEST {
             let holds =
                 |row: u32| columns.iter().enumerate().any(|(column, codes)| self.holds(column, codes[row as usize]));
             return RoaringBitmap::from_sorted_iter(candidates().filter(|&row| holds(row))).expect("rows ascend");
         }
         self.stats.rows_read = total;
-        let index = self.index;
+        let row_count = self.index.row_count as usize;
         UNION_BITS.with(|cell| {
             let mut words = cell.borrow_mut();
             words.clear();
-            words.resize((index.row_count as usize).div_ceil(64), 0);
-            for value in self.own_values() {
-                for &row in index.rows_of(value) {
+            words.resize(row_count.div_ceil(64), 0);
+            for list in lists {
+                for &row in list {
                     words[row as usize >> 6] |= 1 << (row & 63);
                 }
             }
