@@ -392,22 +392,20 @@ impl DictColumn {
         }
         let codec = match packed {
             0 => {
-                let is_written: fn(&[u8]) -> bool = match field.kind() {
-                    FieldKind::StringList => crate::json::is_written_string_list,
-                    FieldKind::Id => |value| value != b"\"\"" && crate::json::is_written_string(value),
-                    _ => crate::json::is_written_string,
+                let (is_written, shape): (fn(&[u8]) -> bool, &str) = match field.kind() {
+                    FieldKind::StringList => (crate::json::is_written_string_list, "an array of strings"),
+                    FieldKind::Id => {
+                        (|value| value != b"\"\"" && crate::json::is_written_string(value), "a non-empty string")
+                    }
+                    _ => (crate::json::is_written_string, "a string"),
                 };
                 let codes = 1..dict.len() as u32 + 1;
                 let unwritten =
                     codes.into_par_iter().with_min_len(1024).find_first(|&code| !is_written(dict.get(code)));
                 if let Some(code) = unwritten {
-                    let shape = match field.kind() {
-                        FieldKind::StringList => "an array of strings",
-                        FieldKind::Id => "a non-empty string",
-                        _ => "a string",
-                    };
-                    return Err(input
-                        .malformed(format!("value {code} of `{field}` is not {shape} in JSON as msgdex writes it")));
+                    return Err(input.malformed(format!(
+                        "the value of code {code} in `{field}` is not {shape} in JSON as msgdex writes it"
+                    )));
                 }
                 None
             }

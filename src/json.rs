@@ -21,8 +21,7 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
     // Most text needs no escape: find that out in one pass without an early
     // exit (which the compiler vectorises, and which costs no call on short
     // text), then copy it whole.
-    let escapes = bytes.iter().fold(false, |found, &byte| found | (byte < 0x20) | (byte == b'"') | (byte == b'\\'));
-    if !escapes {
+    if !scan(bytes).escapes {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -55,6 +54,24 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
+/// What one pass over a string's bytes finds.
+struct Scan {
+    /// A byte that `serde_json` escapes: `"`, `\\` or a control character.
+    escapes: bool,
+    /// A byte outside ASCII.
+    beyond_ascii: bool,
+}
+
+/// Scans `bytes` without an early exit, which the compiler vectorises and
+/// which costs no call on short text.
+#[inline]
+fn scan(bytes: &[u8]) -> Scan {
+    let (escapes, beyond_ascii) = bytes.iter().fold((false, false), |(escapes, beyond_ascii), &byte| {
+        (escapes | (byte < 0x20) | (byte == b'"') | (byte == b'\\'), beyond_ascii | (byte >= 0x80))
+    });
+    Scan { escapes, beyond_ascii }
+}
+
 /// The bytes `serde_json` escapes inside strings: `"`, `\` and controls.
 static NEEDS_ESCAPE: [bool; 256] = {
     let mut table = [false; 256];
@@ -75,14 +92,11 @@ static NEEDS_ESCAPE: [bool; 256] = {
 /// filters compare them byte for byte with values written here.
 pub(crate) fn is_written_string(fragment: &[u8]) -> bool {
     let [b'"', inner @ .., b'"'] = fragment else { return false };
-    // Nearly every value has nothing to escape, and most are ASCII: one
-    // pass that the compiler vectorises finds both, then UTF-8 is checked
-    // only where it can fail. Otherwise decode and write again.
-    let (escapes, beyond_ascii) = inner.iter().fold((false, false), |(escapes, beyond_ascii), &byte| {
-        (escapes | (byte < 0x20) | (byte == b'"') | (byte == b'\\'), beyond_ascii | (byte >= 0x80))
-    });
-    match escapes {
-        false => !beyond_ascii || std::str::from_utf8(inner).is_ok(),
+    // Nearly every value has nothing to escape, and most are ASCII: UTF-8
+    // is checked only where it can fail. Otherwise decode and write again.
+    let found = scan(inner);
+    match found.escapes {
+        false => !found.beyond_ascii || std::str::from_utf8(inner).is_ok(),
         true => serde_json::from_slice::<String>(fragment).is_ok_and(|text| {
             let mut written = Vec::with_capacity(fragment.len());
             write_json_string(&mut written, &text);

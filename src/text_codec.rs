@@ -184,8 +184,8 @@ impl TextCodec {
     }
 
     /// Checks that every frame decompresses to a JSON string as msgdex
-    /// writes it, of the length it declares (a segment file's values, before they are
-    /// trusted); `Err` with the first problem found.
+    /// writes it, of the length it declares (a segment file's values,
+    /// before they are trusted); `Err` with the first problem found.
     pub fn check<'a>(&self, frames: impl IndexedParallelIterator<Item = &'a [u8]>) -> Result<(), String> {
         frames.with_min_len(1024).try_for_each_init(Vec::new, |text, frame| {
             text.clear();

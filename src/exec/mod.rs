@@ -274,9 +274,10 @@ fn walk_or_collect(job: &Job<'_>, bitmap: &RoaringBitmap, mut stats: ExecStats) 
     }
     stats.strategy = Some(PageStrategy::Walk);
     // Sparse matches tested at many positions get a bitset view: a roaring
-    // array container costs a binary search per test. The walk's estimated
-    // cost counts the positions it tests: sparse matches spread the page
-    // over many.
+    // array container costs a binary search per test. Sparse matches spread
+    // the page over many positions: the walk's estimated cost (positions
+    // walked, skipped blocks at their own price) stands for the tests then.
+    // The view changes how rows are tested, never which rows match.
     let tests = (if domain.is_some() { domain_len } else { 0 } + 4 * u64::from(job.window.limit)).max(walk_cost);
     // Roaring keeps a chunk of 65,536 rows holding at most 4,096 matches as a
     // sorted array: that is what "sparse" means here, whatever the segment's size.

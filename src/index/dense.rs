@@ -201,6 +201,7 @@ impl DenseRows {
 
     /// Keeps only the rows that `other` (of the same segment) also holds.
     pub fn intersect(&mut self, other: &DenseRows) {
+        debug_assert_eq!(self.words.len(), other.words.len(), "two segments' rows");
         for (word, &theirs) in self.words.iter_mut().zip(&other.words) {
             *word &= theirs;
         }
@@ -216,43 +217,40 @@ impl DenseRows {
         self.words.iter().all(|&word| word == 0)
     }
 
-    /// Its bits: bit `row % 64` of word `row / 64` is set for each row.
-    pub fn words(&self) -> &[u64] {
-        &self.words
-    }
-
     /// The rows held, ascending.
     pub fn rows(&self) -> impl Iterator<Item = u32> + '_ {
-        self.words.iter().enumerate().flat_map(|(index, &word)| {
-            let mut bits = word;
-            std::iter::from_fn(move || {
-                (bits != 0).then(|| {
-                    let row = index as u32 * 64 + bits.trailing_zeros();
-                    bits &= bits - 1;
-                    row
-                })
-            })
-        })
+        self.words.iter().enumerate().flat_map(|(index, &word)| rows_of_word(index, word))
     }
 
-    /// The rows that both it and `words` (a bit per row) hold, as a
-    /// bitmap.
+    /// The rows that both it and `words` (a bit per row, bit `row % 64` of
+    /// word `row / 64`) hold, as a bitmap.
     pub fn rows_also_in(&self, words: &[u64]) -> RoaringBitmap {
-        let mut rows = Vec::new();
-        for (index, (&mine, &theirs)) in self.words.iter().zip(words).enumerate() {
-            let mut both = mine & theirs;
-            while both != 0 {
-                rows.push(index as u32 * 64 + both.trailing_zeros());
-                both &= both - 1;
-            }
-        }
-        RoaringBitmap::from_sorted_iter(rows).expect("words and bits ascend")
+        let both = self
+            .words
+            .iter()
+            .zip(words)
+            .enumerate()
+            .flat_map(|(index, (&mine, &theirs))| rows_of_word(index, mine & theirs));
+        RoaringBitmap::from_sorted_iter(both).expect("words and bits ascend")
     }
 
     /// The rows held, as a bitmap.
     pub fn to_bitmap(&self) -> RoaringBitmap {
         RoaringBitmap::from_lsb0_bytes(0, bytemuck::cast_slice(&self.words))
     }
+}
+
+/// The rows whose bits are set in word `index` of a bitset, ascending.
+#[inline]
+fn rows_of_word(index: usize, word: u64) -> impl Iterator<Item = u32> {
+    let mut bits = word;
+    std::iter::from_fn(move || {
+        (bits != 0).then(|| {
+            let row = index as u32 * 64 + bits.trailing_zeros();
+            bits &= bits - 1;
+            row
+        })
+    })
 }
 
 // `DenseRows::to_bitmap` reads the words' bytes as bits in order: bit `i`
@@ -330,7 +328,9 @@ mod tests {
                 let mut both = dense.clone();
                 both.intersect(&DenseRows::of(right, row_count));
                 assert_eq!(both.to_bitmap(), left & right);
-                assert_eq!(dense.rows_also_in(DenseRows::of(right, row_count).words()), left & right);
+                let mut words = vec![0u64; (row_count as usize).div_ceil(64)];
+                set_rows(right, &mut words);
+                assert_eq!(dense.rows_also_in(&words), left & right);
                 assert_eq!(DenseRows::union_of([left, right], row_count).to_bitmap(), left | right);
             }
         }

@@ -139,6 +139,11 @@ impl Segment {
         {
             return Err(StoreError::corrupt(path, 0, "the `_id` column is not in row order"));
         }
+        // Ids said to hold no escape are compared as they are stored (sort
+        // ties): the word is checked, not trusted.
+        if plain_ids != 0 && (1..=row_count).any(|code| id_column.dict.get(code).contains(&b'\\')) {
+            return Err(StoreError::corrupt(path, 0, "an `_id` holds an escape that the header says no `_id` holds"));
+        }
         let ids = IdIndex::build(row_count, |row| id_column.dict.get(row + 1));
         // Version 1 stored `content` plainly because it could do nothing
         // else: no choice is recorded (its store takes this build's default
@@ -326,7 +331,7 @@ mod tests {
                 };
                 let refused = refused.to_string();
                 let expected = match packed {
-                    false => format!("value 2 of `{field}` is not {shape} in JSON as msgdex writes it"),
+                    false => format!("the value of code 2 in `{field}` is not {shape} in JSON as msgdex writes it"),
                     true => "a compressed value is not a string in JSON as msgdex writes it".to_owned(),
                 };
                 assert!(refused.contains(&expected), "{refused}");
@@ -338,6 +343,26 @@ mod tests {
             let read = FastEngine::from_segment(Segment::read_file(&path).unwrap());
             assert!(read.respond("/v1/messages/b").body.contains(r#""content":"Dear b, \"quoted\" Zoë""#));
         }
+    }
+
+    /// The header's word that no `_id` holds an escape is checked: ids
+    /// said to be plain are compared as they are stored.
+    #[test]
+    fn a_header_that_calls_escaped_ids_plain_is_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("base.seg");
+        let mut lying = segment_of(SAMPLE);
+        assert!(!lying.plain_ids, "the sample has an `_id` with a quote");
+        lying.plain_ids = true;
+        lying.write_file(&path).unwrap();
+        let Err(refused) = Segment::read_file(&path) else { panic!("the lying header is refused") };
+        assert!(refused.to_string().contains("an `_id` holds an escape"), "{refused}");
+        let plain = directory.path().join("plain.seg");
+        let without_escapes = SAMPLE.replace(r#""a\"q""#, r#""aq""#);
+        let segment = segment_of(&without_escapes);
+        assert!(segment.plain_ids);
+        segment.write_file(&plain).unwrap();
+        assert!(Segment::read_file(&plain).is_ok(), "a true header is read back");
     }
 
     #[test]

@@ -219,9 +219,8 @@ impl Server {
     pub fn stop_with_stderr(mut self) -> (std::process::ExitStatus, String) {
         self.terminate();
         let status = self.child.wait().unwrap();
-        if let Some(drainer) = self.drainer.take() {
-            drainer.join().unwrap();
-        }
+        let drainer = self.drainer.take().expect("a server started with its stderr drained");
+        drainer.join().unwrap();
         let said = self.stderr.lock().unwrap().clone();
         (status, said)
     }
