@@ -236,8 +236,14 @@ impl DenseRows {
 
     /// The rows held, as a bitmap.
     pub fn to_bitmap(&self) -> RoaringBitmap {
-        RoaringBitmap::from_lsb0_bytes(0, bytemuck::cast_slice(&self.words))
+        bitmap_of_words(&self.words)
     }
+}
+
+/// The rows whose bits are set in `words` (bit `row % 64` of word
+/// `row / 64`), as a bitmap.
+pub fn bitmap_of_words(words: &[u64]) -> RoaringBitmap {
+    RoaringBitmap::from_lsb0_bytes(0, bytemuck::cast_slice(words))
 }
 
 /// The rows whose bits are set in word `index` of a bitset, ascending.
@@ -253,7 +259,7 @@ fn rows_of_word(index: usize, word: u64) -> impl Iterator<Item = u32> {
     })
 }
 
-// `DenseRows::to_bitmap` reads the words' bytes as bits in order: bit `i`
+// `bitmap_of_words` reads the words' bytes as bits in order: bit `i`
 // of byte `b` is row `8 b + i` only on a little-endian machine.
 const _: () = assert!(cfg!(target_endian = "little"), "msgdex reads bitsets as little-endian bytes");
 

@@ -627,13 +627,9 @@ impl<'a> TextMatch<'a> {
             rows.dedup();
             RoaringBitmap::from_sorted_iter(rows).expect("sorted rows")
         } else {
-            let mut bits = vec![0u8; row_count.div_ceil(8)];
-            for list in lists {
-                for &row in list {
-                    bits[row as usize >> 3] |= 1 << (row & 7);
-                }
-            }
-            RoaringBitmap::from_lsb0_bytes(0, &bits)
+            let mut words = vec![0u64; row_count.div_ceil(64)];
+            set_listed_rows(&lists, &mut words);
+            super::dense::bitmap_of_words(&words)
         }
     }
 
@@ -684,13 +680,18 @@ impl<'a> TextMatch<'a> {
             let mut words = cell.borrow_mut();
             words.clear();
             words.resize(row_count.div_ceil(64), 0);
-            for list in lists {
-                for &row in list {
-                    words[row as usize >> 6] |= 1 << (row & 63);
-                }
-            }
+            set_listed_rows(&lists, &mut words);
             also_in(&words)
         })
+    }
+}
+
+/// Sets the bit of every row of `lists` in `words` (a bit per row).
+fn set_listed_rows(lists: &[&[u32]], words: &mut [u64]) {
+    for list in lists {
+        for &row in *list {
+            words[row as usize >> 6] |= 1 << (row & 63);
+        }
     }
 }
 

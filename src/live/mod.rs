@@ -266,9 +266,7 @@ impl LiveEngine {
 
     /// Waits until no background flush or compaction is running.
     pub fn wait_for_compaction(&self) {
-        while self.background_work_running() {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        self.wait_for_compaction_for(std::time::Duration::MAX);
     }
 
     /// [`LiveEngine::wait_for_compaction`] for at most `limit` (a server

@@ -526,6 +526,13 @@ pub(crate) fn facets_of(columns: &[Column]) -> FacetCounts {
     )
 }
 
+/// Whether no `_id` of an `_id` column holds a JSON escape, so that each
+/// stored `_id` is its raw text between quotes: what a segment records,
+/// and what opening its file checks the record against.
+pub(crate) fn ids_hold_no_escape(ids: &DictColumn) -> bool {
+    (1..=ids.dict.len() as u32).all(|code| !ids.dict.get(code).contains(&b'\\'))
+}
+
 /// The most bytes a stored date/time's JSON takes (`"YYYY-MM-DD hh:mm:ss"`).
 const DATE_TEXT_BYTES: usize = 21;
 
@@ -967,7 +974,7 @@ impl SegmentBuilder {
         });
         let facets = facets_of(&columns);
         let Column::Dict(id_column) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
-        let plain_ids = (1..=row_count).all(|code| !id_column.dict.get(code).contains(&b'\\'));
+        let plain_ids = ids_hold_no_escape(id_column);
         Segment {
             row_count,
             columns,

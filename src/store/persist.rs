@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{facets_of, text_columns, ContentStorage, Segment, SegmentBuilder, BITMAP_FIELDS, PACKED_FIELDS};
+use super::{
+    facets_of, ids_hold_no_escape, text_columns, ContentStorage, Segment, SegmentBuilder, BITMAP_FIELDS, PACKED_FIELDS,
+};
 use crate::column::{Column, DateColumn, DictColumn};
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
@@ -140,8 +142,10 @@ impl Segment {
             return Err(StoreError::corrupt(path, 0, "the `_id` column is not in row order"));
         }
         // Ids said to hold no escape are compared as they are stored (sort
-        // ties): the word is checked, not trusted.
-        if plain_ids != 0 && (1..=row_count).any(|code| id_column.dict.get(code).contains(&b'\\')) {
+        // ties): the word is derived again, and a file that claims it
+        // wrongly is refused as damaged.
+        let ids_plain = ids_hold_no_escape(id_column);
+        if plain_ids != 0 && !ids_plain {
             return Err(StoreError::corrupt(path, 0, "an `_id` holds an escape that the header says no `_id` holds"));
         }
         let ids = IdIndex::build(row_count, |row| id_column.dict.get(row + 1));
@@ -164,7 +168,7 @@ impl Segment {
             text: text.map(std::sync::OnceLock::from).unwrap_or_default(),
             text_sources: std::sync::Mutex::new(Vec::new()),
             facets,
-            plain_ids: plain_ids != 0,
+            plain_ids: ids_plain,
             cell_ends: std::sync::OnceLock::new(),
             content_storage,
         })
