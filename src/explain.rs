@@ -34,7 +34,14 @@ impl fmt::Display for Explanation {
         let after: Vec<String> = stats.after_step.iter().map(u64::to_string).collect();
         let after = if after.is_empty() { "-".to_owned() } else { after.join(", ") };
         writeln!(f, "  rows left after each evaluated step: {after}")?;
-        if let Some(text) = stats.text {
+        if let Some(text) = stats.text.filter(|text| text.counted_from_run) {
+            writeln!(
+                f,
+                "  text search: suffix array, {} occurrences, their rows counted from prefix sums over the \
+sorted suffixes (no value listed), rows tested by searching their own text",
+                text.occurrences
+            )?;
+        } else if let Some(text) = stats.text {
             writeln!(
                 f,
                 "  text search: suffix array, {} occurrences in {} distinct values, {} row entries read",

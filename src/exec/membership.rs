@@ -4,6 +4,7 @@
 
 use roaring::RoaringBitmap;
 
+use crate::index::needle::NeedleTest;
 use crate::index::text::TextMatch;
 use crate::model::DateKey;
 use crate::store::dead_rows::DeadRows;
@@ -34,26 +35,47 @@ pub(super) enum Membership<'a> {
     Text(&'a TextTest<'a>),
 }
 
+/// How a row's text values are told to match `filters-q`.
+#[derive(Clone, Copy)]
+pub(super) enum TextValues<'a> {
+    /// Looked up among the matched values, listed beforehand.
+    Matched(&'a TextMatch<'a>),
+    /// Searched for the needle, each value's own text.
+    Searched(&'a NeedleTest<'a>),
+}
+
+impl TextValues<'_> {
+    /// Whether the value with dictionary code `code` in column `column`
+    /// matches.
+    #[inline]
+    fn holds(self, column: usize, code: u32) -> bool {
+        match self {
+            TextValues::Matched(found) => found.holds(column, code),
+            TextValues::Searched(test) => test.holds(column, code),
+        }
+    }
+}
+
 /// `filters-q` tested on a row's own values.
 pub(super) struct TextTest<'a> {
     /// The codes of the text fields, in [`crate::store::TEXT_FIELDS`] order
     /// (the text index's column order).
     pub(super) columns: [&'a [u32]; 3],
-    found: &'a TextMatch<'a>,
+    values: TextValues<'a>,
     /// Rows that no longer exist.
     dead: Option<&'a DeadRows>,
 }
 
 impl<'a> TextTest<'a> {
-    pub(super) fn new(segment: &'a Segment, found: &'a TextMatch<'a>, dead: Option<&'a DeadRows>) -> TextTest<'a> {
+    pub(super) fn new(segment: &'a Segment, values: TextValues<'a>, dead: Option<&'a DeadRows>) -> TextTest<'a> {
         let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
-        TextTest { columns, found, dead }
+        TextTest { columns, values, dead }
     }
 
     /// Whether the row holds a matched value, dead or alive.
     #[inline]
     pub(super) fn matches(&self, row: u32) -> bool {
-        self.columns.iter().enumerate().any(|(column, codes)| self.found.holds(column, codes[row as usize]))
+        self.columns.iter().enumerate().any(|(column, codes)| self.values.holds(column, codes[row as usize]))
     }
 
     /// Whether the row is alive and holds a matched value.

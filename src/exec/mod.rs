@@ -208,12 +208,21 @@ fn run(job: Job<'_>) -> Execution {
     if let Some(execution) = shortcuts::value_range_collect(&job) {
         return execution;
     }
-    let text = job.plan.steps.iter().find_map(|step| match &step.kind {
-        StepKind::Text { needle } => Some(job.segment.text().find(needle)),
+    let needle = job.plan.steps.iter().find_map(|step| match &step.kind {
+        StepKind::Text { needle } => Some(needle.as_str()),
         _ => None,
     });
-    if let Some(execution) = text.as_ref().and_then(|found| shortcuts::text_walk(&job, found)) {
-        return execution;
+    let mut text = None;
+    if let Some(needle) = needle {
+        let run = job.segment.text().locate(needle);
+        if let Some(execution) = shortcuts::text_run_walk(&job, needle, &run) {
+            return execution;
+        }
+        let found = job.segment.text().matches_of(&run);
+        if let Some(execution) = shortcuts::text_walk(&job, &found) {
+            return execution;
+        }
+        text = Some(found);
     }
     if let Some(execution) = shortcuts::one_value_walk(&job) {
         return execution;

@@ -2,14 +2,15 @@
 //! building the bitmap of matches: each returns `None` when the request is
 //! not of its shape or when the general path is estimated cheaper.
 
-use super::membership::{FacetTest, Membership, TextTest};
+use super::membership::{FacetTest, Membership, TextTest, TextValues};
 use super::sorted_page::top_window;
 use super::walk::{Walk, Window};
 use super::{filters, ExecStats, Execution, Job, PageStrategy};
 use crate::column::Column;
 use crate::index::facets::FacetSelection;
+use crate::index::needle::NeedleTest;
 use crate::index::order::BLOCK;
-use crate::index::text::TextMatch;
+use crate::index::text::{SuffixRun, TextMatch, TextSearchStats};
 use crate::model::{DateKey, Field};
 use crate::plan::{page_costs, PageShape, RangeUse, StepKind, Strategy, BLOCK_OPERATION, RANDOM_ACCESS};
 use crate::request::SortField;
@@ -19,6 +20,11 @@ use crate::store::ID_LIKE_FIELDS;
 /// expect to pass before the page is full; past it, building the matches
 /// as a bitmap is cheaper.
 const OWN_VALUES_WALK_LIMIT: u64 = 20_000;
+
+/// What testing a row's values by searching their text costs, in values
+/// gathered from the needle's occurrences (a search reads a value's text
+/// at random where a gathered value is one bit set).
+const SEARCHED_ROW_COST: u64 = 4;
 
 /// Most candidates a value-and-range collect may gather; past it the
 /// bitmap plan is cheaper.
@@ -108,6 +114,41 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
     Some(Execution { item_count, rows: page, stats })
 }
 
+/// Answers a request whose only filter is `filters-q` without listing the
+/// values it matched: `item_count` comes from the needle's run of sorted
+/// suffixes in constant time ([`crate::index::text::TextIndex::count_run`]),
+/// less the dead rows holding the needle, each tested; the page is found
+/// by walking the order testing each row's own values by their text.
+/// `None` when the run holds values that may share rows, when the dead rows
+/// outnumber the occurrences, or when the walk would test so many rows that
+/// listing the matched values ([`text_walk`]) is cheaper.
+pub(super) fn text_run_walk(job: &Job<'_>, needle: &str, run: &SuffixRun) -> Option<Execution> {
+    if !is_text_only(job) {
+        return None;
+    }
+    let index = job.segment.text();
+    let every_row = index.count_run(run)?;
+    let searched = NeedleTest::new(index, needle);
+    let test = TextTest::new(job.segment, TextValues::Searched(&searched), job.dead);
+    let dead_rows = match job.dead {
+        None => 0,
+        Some(dead) if dead.len() <= run.len() as u64 => dead.rows().iter().filter(|&row| test.matches(row)).count(),
+        Some(_) => return None,
+    };
+    let item_count = every_row.checked_sub(dead_rows as u64)?;
+    if expected_positions(job, item_count).saturating_mul(SEARCHED_ROW_COST) > run.len() as u64 {
+        return None;
+    }
+    let stats = TextSearchStats { occurrences: run.len() as u64, counted_from_run: true, ..TextSearchStats::default() };
+    Some(text_page(job, &test, item_count, stats))
+}
+
+/// Whether a request's only filter is `filters-q` and its page may be
+/// walked.
+fn is_text_only(job: &Job<'_>) -> bool {
+    job.plan.steps.len() == 1 && job.forced != Some(Strategy::Collect)
+}
+
 /// Answers a request whose only filter is `filters-q` without reading the
 /// matched values' rows: `item_count` is the sum of their row counts where
 /// their rows cannot overlap, with the rows of the few values left over
@@ -117,11 +158,11 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
 /// (the sorted order of a date/time key, or the rows themselves for `_id`)
 /// testing each row's own text values.
 pub(super) fn text_walk(job: &Job<'_>, found: &TextMatch<'_>) -> Option<Execution> {
-    let (segment, plan) = (job.segment, job.plan);
-    if plan.steps.len() != 1 || job.forced == Some(Strategy::Collect) {
+    if !is_text_only(job) {
         return None;
     }
-    let test = TextTest::new(segment, found, job.dead);
+    let segment = job.segment;
+    let test = TextTest::new(segment, TextValues::Matched(found), job.dead);
     let item_count = match job.dead {
         None => found.count_less(&test.columns, &[], &|_| false, std::iter::empty())?,
         Some(dead) => {
@@ -132,8 +173,16 @@ pub(super) fn text_walk(job: &Job<'_>, found: &TextMatch<'_>) -> Option<Executio
     if item_count > 0 && expected_positions(job, item_count) > OWN_VALUES_WALK_LIMIT {
         return None;
     }
-    let primary = plan.sort[0];
-    let mut stats = ExecStats { text: Some(found.stats), ..ExecStats::default() };
+    Some(text_page(job, &test, item_count, found.stats))
+}
+
+/// The page of a `filters-q`-only request of `item_count` matches, found
+/// by walking the order (the sorted order of a date/time key, or the rows
+/// themselves for `_id`) testing each row's own text values.
+fn text_page(job: &Job<'_>, test: &TextTest<'_>, item_count: u64, text: TextSearchStats) -> Execution {
+    let segment = job.segment;
+    let primary = job.plan.sort[0];
+    let mut stats = ExecStats { text: Some(text), ..ExecStats::default() };
     let page = match primary.field {
         _ if item_count == 0 || job.window.limit == 0 => Vec::new(),
         SortField::Id => {
@@ -155,10 +204,10 @@ pub(super) fn text_walk(job: &Job<'_>, found: &TextMatch<'_>) -> Option<Executio
             }
             window.page
         }
-        SortField::Date(_) => walk_whole_order(job, Membership::Text(&test), &mut stats),
+        SortField::Date(_) => walk_whole_order(job, Membership::Text(test), &mut stats),
     };
     stats.strategy.get_or_insert(PageStrategy::TextWalk);
-    Some(Execution { item_count, rows: page, stats })
+    Execution { item_count, rows: page, stats }
 }
 
 /// Answers a request with a `date_time` range, sorted by `date_time`, that

@@ -12,11 +12,16 @@
 //! * [`ids::IdIndex`]: `_id` → row, with batched lookups.
 //! * [`text::TextIndex`]: a suffix array over the distinct lower-cased values of
 //!   the `filters-q` fields.
+//! * [`run_counts::RunCounts`]: the rows of any run of the text index's
+//!   sorted suffixes, from prefix sums, for counts of broad needles.
+//! * [`needle::NeedleTest`]: a needle tested on a value's own text.
 
 pub mod dense;
 pub mod facets;
 pub mod ids;
+pub mod needle;
 pub mod order;
+pub mod run_counts;
 pub mod text;
 
 use rayon::prelude::*;

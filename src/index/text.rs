@@ -51,6 +51,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::dense::DenseRows;
+use super::run_counts::RunCounts;
 use crate::column::DictColumn;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
@@ -84,7 +85,33 @@ pub struct TextIndex {
     /// holds every row of each of its children; the children of a parent
     /// keep rows, lie outside the first column and share no row.
     parents: Vec<u32>,
+    /// Counts of any run of `suffixes` (see [`RunCounts`]), weighing a
+    /// suffix by its value's row count; values outside the first column
+    /// may share rows.
+    run_counts: RunCounts,
+    /// The text of value `v`, with its separator, is
+    /// `text[text_bounds[v]..text_bounds[v + 1]]`: empty for a value without
+    /// rows. Derived from `text` and `row_starts` when the index is built
+    /// or read.
+    text_bounds: Vec<u32>,
     row_count: u32,
+}
+
+/// The occurrences of a needle: a run of the index's sorted suffixes,
+/// found by two binary searches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuffixRun(std::ops::Range<usize>);
+
+impl SuffixRun {
+    /// The number of occurrences.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the needle occurs nowhere.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The positions of the bits set in `words`, ascending.
@@ -123,6 +150,10 @@ pub struct TextSearchStats {
     pub values_matched: u64,
     /// Row entries read to build the union (covered values read none).
     pub rows_read: u64,
+    /// Whether the count came from the run of occurrences alone
+    /// ([`TextIndex::count_run`]): no value was listed, so
+    /// `values_matched` is 0.
+    pub counted_from_run: bool,
 }
 
 impl TextIndex {
@@ -232,7 +263,7 @@ impl TextIndex {
         suffixes.par_iter_mut().for_each(|suffix| suffix.1 = searched_values[suffix.1 as usize]);
         let rows_of = |value: u32| &rows[row_starts[value as usize] as usize..row_starts[value as usize + 1] as usize];
         let parents = parents_of(value_count, &columns_of, rows_of, |row, found| values_of_row(row, found));
-        TextIndex {
+        let mut index = TextIndex {
             text: searched_text,
             row_starts,
             rows,
@@ -240,8 +271,41 @@ impl TextIndex {
             code_values: code_to_value,
             columns_of,
             parents,
+            run_counts: RunCounts::default(),
+            text_bounds: Vec::new(),
             row_count,
+        };
+        index.run_counts = index.count_runs();
+        index.text_bounds = index.text_bounds().expect("a built index searches exactly the values with rows");
+        index
+    }
+
+    /// The counts of runs of this index's suffixes (see [`RunCounts`]).
+    fn count_runs(&self) -> RunCounts {
+        RunCounts::build(
+            &self.text,
+            SEPARATOR,
+            &self.suffixes,
+            self.value_count(),
+            |value| self.rows_of(value).len() as u32,
+            |value| self.columns_of[value as usize] != FIRST_COLUMN,
+        )
+    }
+
+    /// Where each value's text starts and ends (see `text_bounds`), or
+    /// `None` when the values with rows and the texts do not pair up.
+    fn text_bounds(&self) -> Option<Vec<u32>> {
+        let mut bounds = Vec::with_capacity(self.value_count() + 1);
+        let mut separators = memchr::memchr_iter(SEPARATOR, &self.text);
+        let mut end = 0u32;
+        for value in 0..self.value_count() as u32 {
+            bounds.push(end);
+            if !self.rows_of(value).is_empty() {
+                end = separators.next()? as u32 + 1;
+            }
         }
+        bounds.push(end);
+        (separators.next().is_none() && end as usize == self.text.len()).then_some(bounds)
     }
 
     /// Finds every value's parent again from the rows of `columns` (those
@@ -297,6 +361,12 @@ impl TextIndex {
     /// non-empty: two binary searches, then the run of suffixes between
     /// them. No row is read yet.
     pub fn find(&self, needle: &str) -> TextMatch<'_> {
+        self.matches_of(&self.locate(needle))
+    }
+
+    /// The occurrences of `needle`, which must already be lower-cased and
+    /// non-empty: two binary searches, no value listed yet.
+    pub fn locate(&self, needle: &str) -> SuffixRun {
         let needle = needle.as_bytes();
         // Only the first `needle.len()` bytes of a suffix decide how it
         // compares with the needle: the separator (greater than any byte of
@@ -304,6 +374,39 @@ impl TextIndex {
         let window = |start: u32| &self.text[start as usize..(start as usize + needle.len()).min(self.text.len())];
         let first = self.suffixes.partition_point(|&(start, _)| window(start) < needle);
         let past = first + self.suffixes[first..].partition_point(|&(start, _)| window(start) == needle);
+        SuffixRun(first..past)
+    }
+
+    /// The number of rows holding one of the values of `run`, dead or
+    /// alive, in constant time whatever the number of values; `None` when
+    /// one of those values may share a row with another (see
+    /// [`RunCounts`]: the matched values must then be listed).
+    pub fn count_run(&self, run: &SuffixRun) -> Option<u64> {
+        let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| self.rows_of(value).len() as u32);
+        // A damaged file's sums could claim more rows than there are.
+        self.run_counts.rows(run.0.clone(), first_weight).map(|rows| rows.min(u64::from(self.row_count)))
+    }
+
+    /// The text of a value with rows (lower-cased, without its
+    /// separator); `None` for a value without rows, whose rows and needles
+    /// a longer value beside it in every row holds.
+    #[inline]
+    pub(crate) fn value_text(&self, value: u32) -> Option<&[u8]> {
+        let (start, end) = (self.text_bounds[value as usize] as usize, self.text_bounds[value as usize + 1] as usize);
+        (start < end).then(|| &self.text[start..end - 1])
+    }
+
+    /// The value of dictionary code `code` in column `column` (`None` for
+    /// code 0, `null`).
+    #[inline]
+    pub(crate) fn value_of(&self, column: usize, code: u32) -> Option<u32> {
+        (code != 0).then(|| self.code_values[column][code as usize])
+    }
+
+    /// The values of the occurrences `run`, gathered for the ways of
+    /// [`TextMatch`].
+    pub fn matches_of(&self, run: &SuffixRun) -> TextMatch<'_> {
+        let (first, past) = (run.0.start, run.0.end);
         let mut values = vec![0u64; self.value_count().div_ceil(64)];
         for &(_, value) in &self.suffixes[first..past] {
             values[value as usize / 64] |= 1 << (value % 64);
@@ -312,6 +415,7 @@ impl TextIndex {
             occurrences: (past - first) as u64,
             values_matched: values.iter().map(|word| u64::from(word.count_ones())).sum(),
             rows_read: 0,
+            counted_from_run: false,
         };
         let matched = ascending_bits(&values);
         TextMatch { index: self, values, matched, stats }
@@ -337,7 +441,10 @@ impl TextIndex {
             out.array(values)?;
         }
         out.array(&self.columns_of)?;
-        out.array(&self.parents)
+        out.array(&self.parents)?;
+        let [prefix, shared] = self.run_counts.arrays();
+        out.array(prefix)?;
+        out.array(shared)
     }
 
     /// Reads what [`TextIndex::write_arrays`] wrote for a segment of
@@ -385,7 +492,32 @@ impl TextIndex {
             return Err(input.malformed("a text index's arrays do not fit one another"));
         }
         let suffixes = flat.chunks_exact(2).map(|pair| (pair[0], pair[1])).collect();
-        Ok(TextIndex { text, row_starts, rows, suffixes, code_values, columns_of, parents, row_count })
+        // Files before version 3 have no run counts: they are derived.
+        let stored_counts = if input.version() >= 3 {
+            Some(RunCounts::from_arrays(input.values::<u32>()?, input.values::<u32>()?))
+        } else {
+            None
+        };
+        let mut index = TextIndex {
+            text,
+            row_starts,
+            rows,
+            suffixes,
+            code_values,
+            columns_of,
+            parents,
+            run_counts: RunCounts::default(),
+            text_bounds: Vec::new(),
+            row_count,
+        };
+        index.text_bounds =
+            index.text_bounds().ok_or_else(|| input.malformed("a text index's values and texts do not pair up"))?;
+        index.run_counts = match stored_counts {
+            Some(counts) if counts.fits(index.suffixes.len()) => counts,
+            Some(_) => return Err(input.malformed("a text index's run counts do not fit its suffixes")),
+            None => index.count_runs(),
+        };
+        Ok(index)
     }
 
     /// Whether the index numbers the values of exactly these columns: one
@@ -415,6 +547,7 @@ impl TextIndex {
             && built.code_values == self.code_values
             && built.columns_of == self.columns_of
             && built.parents == self.parents
+            && self.run_counts == self.count_runs()
             && sorted(&built.suffixes) == sorted(&self.suffixes)
             && self.suffixes.windows(2).all(|pair| through(pair[0].0) <= through(pair[1].0))
     }
@@ -428,6 +561,8 @@ impl TextIndex {
             + self.code_values.iter().map(|values| values.capacity() * 4).sum::<usize>()
             + self.columns_of.capacity()
             + self.parents.capacity() * 4
+            + self.run_counts.heap_bytes()
+            + self.text_bounds.capacity() * 4
     }
 }
 
@@ -1140,10 +1275,24 @@ mod tests {
         prop_oneof![1 => Just(None), 5 => proptest::collection::vec(letter, 1..14).prop_map(|letters| Some(letters.concat()))]
     }
 
+    #[test]
+    fn runs_of_first_column_values_are_counted_and_others_are_not() {
+        let names = column(&[Some("Ann a@x"), Some("Ann a@x"), Some("Anna"), Some("Bob"), None]);
+        let addresses = column(&[Some("a@x"), None, Some("anna@home"), Some("b@y"), Some("ann@z")]);
+        let index = TextIndex::build(&[&names, &addresses], 5);
+        let count = |needle: &str| index.count_run(&index.locate(needle));
+        assert_eq!(count("ann a"), Some(2), "one value, two rows");
+        assert_eq!(count("n"), None, "\"anna@home\" shares row 2 with \"anna\"");
+        assert_eq!(count("bob"), Some(1));
+        assert_eq!(count("b@y"), None, "an address beside a name may share its rows");
+        assert_eq!(count("zzz"), Some(0));
+    }
+
     proptest::proptest! {
         /// Wherever [`TextMatch::count_less`] counts, its count is the
         /// number of live rows the search finds, with dead rows frozen
-        /// (tallied) and recent.
+        /// (tallied) and recent; wherever [`TextIndex::count_run`] counts,
+        /// its count is the number of rows found, dead or alive.
         #[test]
         fn counts_agree_with_the_rows_found(
             rows in proptest::collection::vec((text_value(), text_value(), text_value(), 0u8..6), 1..40),
@@ -1164,6 +1313,17 @@ mod tests {
                 let live = index.search(&needle).0.iter().filter(|row| !dead.contains(row)).count() as u64;
                 let counted = count_of(&index, &columns, &needle, &dead, frozen);
                 proptest::prop_assert!(counted.is_none_or(|counted| counted == live), "{needle:?}: {counted:?} vs {live}");
+                let every = index.search(&needle).0.len();
+                let from_run = index.count_run(&index.locate(&needle));
+                proptest::prop_assert!(from_run.is_none_or(|rows| rows == every), "{needle:?}: {from_run:?} vs {every}");
+                // The needle searched in each value's text agrees with the
+                // values gathered from the run.
+                let (found, searched) = (index.find(&needle), crate::index::needle::NeedleTest::new(&index, &needle));
+                for (column, values) in columns.iter().enumerate() {
+                    for code in 0..=values.dict.len() as u32 {
+                        proptest::prop_assert_eq!(found.holds(column, code), searched.holds(column, code), "{:?}", needle);
+                    }
+                }
             }
         }
 

@@ -1,0 +1,35 @@
+//! `filters-q` tested on a row's own values by their text, with nothing
+//! listed beforehand: for a walk that meets few rows while the needle
+//! matches many values (gathering those costs more than the walk).
+
+use memchr::memmem::Finder;
+
+use super::text::TextIndex;
+
+/// Tells whether a value of the text index holds a needle, by searching
+/// the value's lower-cased text.
+///
+/// A value without rows has no text, and is never said to hold the needle:
+/// a row holding it also holds a longer value that contains it (see
+/// [`TextIndex`]), so testing a row's values still finds every row.
+pub struct NeedleTest<'a> {
+    index: &'a TextIndex,
+    finder: Finder<'a>,
+}
+
+impl<'a> NeedleTest<'a> {
+    /// A test for `needle`, which must already be lower-cased and non-empty.
+    pub fn new(index: &'a TextIndex, needle: &'a str) -> NeedleTest<'a> {
+        NeedleTest { index, finder: Finder::new(needle.as_bytes()) }
+    }
+
+    /// Whether the value with dictionary code `code` in column `column`
+    /// (0 for `null`) holds the needle.
+    #[inline]
+    pub fn holds(&self, column: usize, code: u32) -> bool {
+        self.index
+            .value_of(column, code)
+            .and_then(|value| self.index.value_text(value))
+            .is_some_and(|text| self.finder.find(text).is_some())
+    }
+}

@@ -1,0 +1,256 @@
+//! How many rows a run of sorted suffixes holds, in constant time: the
+//! count of a broad `filters-q` (thousands of matched values) without
+//! listing one value.
+//!
+//! A needle's occurrences are one run `[first, past)` of the text index's
+//! sorted suffixes. Its rows are the rows of the run's distinct values;
+//! when no two of those values share a row, that is the sum of each
+//! distinct value's row count. Summing the run's weights (a suffix weighs
+//! its value's row count) counts a value once per occurrence, so each
+//! repeat must be taken off again, without knowing the run in advance.
+//!
+//! ```text
+//!  position   0      1      2     3      (suffixes in order)
+//!  value      A      A      B     B      (A has 5 rows, B 2)
+//!  text       "aa|"  "a|"   "a|"  "ba|"
+//!  lcp        -      1      2     0      (with the suffix before)
+//!  repeat            +5           +2     (A at 0 and 1; B at 2 and 3)
+//! ```
+//!
+//! For each pair of suffixes of one value that are next to each other
+//! among that value's suffixes, at positions `a < b`, the repeat is
+//! charged to `q`, the leftmost position in `(a, b]` where the common
+//! prefix with the suffix before is shortest. Every needle's run is an
+//! interval `[first, past)` whose inner positions share more than the
+//! needle with their neighbour and whose ends share less, so `q` lies
+//! strictly inside `(first, past)` exactly when both `a` and `b` lie in
+//! the run (Sadakane's counting of distinct documents, with weights).
+//! Hence, with `prefix` the running sum of weight less repeats charged:
+//!
+//! ```text
+//!  rows(first, past) = prefix[past] - prefix[first + 1] + weight(first)
+//! ```
+//!
+//! The sums are kept modulo 2^32: the true count is below 2^32, so the
+//! wrapping difference is exact.
+//!
+//! Values that share rows with another value (one held in two columns, or
+//! outside the first column, such as an address written beside several
+//! names) would be counted twice; their positions are listed, and a run
+//! holding one is not counted here (the caller reads the matched values
+//! instead).
+
+use std::ops::Range;
+
+/// Prefix sums over the sorted suffixes from which any run's rows are
+/// counted (see the module's doc).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// `prefix[p]`: the weights of the suffixes before position `p`, less
+    /// the repeats charged to them, modulo 2^32. One more entry than there
+    /// are suffixes.
+    prefix: Vec<u32>,
+    /// Positions whose value may share a row with another value, ascending.
+    shared: Vec<u32>,
+}
+
+impl RunCounts {
+    /// Builds the counts for `suffixes` (`(start in text, value)`, sorted
+    /// by their bytes up to and including the separator that closes every
+    /// value in `text`), where `weight` is a value's row count and
+    /// `shares_rows` whether a value may share a row with another.
+    pub fn build(
+        text: &[u8],
+        separator: u8,
+        suffixes: &[(u32, u32)],
+        value_count: usize,
+        weight: impl Fn(u32) -> u32,
+        shares_rows: impl Fn(u32) -> bool,
+    ) -> RunCounts {
+        use rayon::prelude::*;
+        let common = |left: u32, right: u32| common_prefix(text, separator, left as usize, right as usize);
+        let lcp: Vec<u32> = (0..suffixes.len())
+            .into_par_iter()
+            .map(|position| if position == 0 { 0 } else { common(suffixes[position - 1].0, suffixes[position].0) })
+            .collect();
+        // One pass in order: `minima` holds the positions seen so far whose
+        // lcp no later position's undercuts (ties kept), so the leftmost
+        // shortest lcp in `(a, b]` is its first position past `a`.
+        let mut repeats = vec![0u32; suffixes.len() + 1];
+        let mut last_seen = vec![u32::MAX; value_count];
+        let mut minima: Vec<(u32, u32)> = Vec::new();
+        for (position, &(_, value)) in suffixes.iter().enumerate() {
+            if position > 0 {
+                while minima.last().is_some_and(|&(_, shortest)| shortest > lcp[position]) {
+                    minima.pop();
+                }
+                minima.push((position as u32, lcp[position]));
+            }
+            let before = std::mem::replace(&mut last_seen[value as usize], position as u32);
+            if before != u32::MAX {
+                let charged = minima[minima.partition_point(|&(at, _)| at <= before)].0;
+                repeats[charged as usize] = repeats[charged as usize].wrapping_add(weight(value));
+            }
+        }
+        // In place: each entry's repeats are read before its prefix is written.
+        let mut running = 0u32;
+        for (position, &(_, value)) in suffixes.iter().enumerate() {
+            let charged = repeats[position];
+            repeats[position] = running;
+            running = running.wrapping_add(weight(value)).wrapping_sub(charged);
+        }
+        repeats[suffixes.len()] = running;
+        let shared = suffixes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &(_, value))| shares_rows(value))
+            .map(|(at, _)| at as u32)
+            .collect();
+        RunCounts { prefix: repeats, shared }
+    }
+
+    /// The rows of the run `positions` of sorted suffixes, whose first
+    /// suffix's value holds `first_weight` rows; `None` when the run holds
+    /// a value that may share rows with another.
+    pub fn rows(&self, positions: Range<usize>, first_weight: u32) -> Option<u64> {
+        if positions.is_empty() {
+            return Some(0);
+        }
+        let first_shared = self.shared.partition_point(|&at| (at as usize) < positions.start);
+        if self.shared.get(first_shared).is_some_and(|&at| (at as usize) < positions.end) {
+            return None;
+        }
+        let rows = self.prefix[positions.end].wrapping_sub(self.prefix[positions.start + 1]).wrapping_add(first_weight);
+        Some(u64::from(rows))
+    }
+
+    /// Whether the counts fit `suffix_count` sorted suffixes.
+    pub fn fits(&self, suffix_count: usize) -> bool {
+        self.prefix.len() == suffix_count + 1
+            && self.prefix.first() == Some(&0)
+            && self.shared.windows(2).all(|pair| pair[0] < pair[1])
+            && self.shared.last().is_none_or(|&at| (at as usize) < suffix_count)
+    }
+
+    /// The arrays, for a segment file: the prefix sums, then the shared
+    /// positions.
+    pub fn arrays(&self) -> [&[u32]; 2] {
+        [&self.prefix, &self.shared]
+    }
+
+    /// Counts from the arrays [`RunCounts::arrays`] gave (check them with
+    /// [`RunCounts::fits`]).
+    pub fn from_arrays(prefix: Vec<u32>, shared: Vec<u32>) -> RunCounts {
+        RunCounts { prefix, shared }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        (self.prefix.capacity() + self.shared.capacity()) * 4
+    }
+}
+
+/// The length of the common prefix of the suffixes starting at `left` and
+/// `right` in `text`, up to and including a shared `separator`.
+fn common_prefix(text: &[u8], separator: u8, left: usize, right: usize) -> u32 {
+    let mut length = 0;
+    while let (Some(&a), Some(&b)) = (text.get(left + length), text.get(right + length)) {
+        if a != b {
+            break;
+        }
+        length += 1;
+        if a == separator {
+            break;
+        }
+    }
+    length as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sorted suffixes of `values` (each closed by 0xFF) as the text index
+    /// holds them, and the text.
+    fn suffixes_of(values: &[&str]) -> (Vec<u8>, Vec<(u32, u32)>) {
+        let mut text = Vec::new();
+        let mut suffixes = Vec::new();
+        for (value, string) in values.iter().enumerate() {
+            let start = text.len();
+            text.extend_from_slice(string.as_bytes());
+            text.push(0xFF);
+            suffixes.extend((start..text.len() - 1).map(|at| (at as u32, value as u32)));
+        }
+        let through = |start: u32| {
+            let rest = &text[start as usize..];
+            rest[..=rest.iter().position(|&byte| byte == 0xFF).unwrap()].to_vec()
+        };
+        suffixes.sort_by_key(|&(start, _)| through(start));
+        (text, suffixes)
+    }
+
+    /// Every needle's run counted by [`RunCounts`] against the sum of the
+    /// row counts of the distinct values holding it.
+    fn check_every_needle(values: &[&str], weights: &[u32]) {
+        let (text, suffixes) = suffixes_of(values);
+        let counts = RunCounts::build(&text, 0xFF, &suffixes, values.len(), |value| weights[value as usize], |_| false);
+        assert!(counts.fits(suffixes.len()));
+        let mut needles: Vec<String> = Vec::new();
+        for value in values {
+            for start in (0..value.len()).filter(|&at| value.is_char_boundary(at)) {
+                for end in (start + 1..=value.len()).filter(|&at| value.is_char_boundary(at)) {
+                    needles.push(value[start..end].to_string());
+                }
+            }
+        }
+        for needle in needles {
+            let first = suffixes.partition_point(|&(start, _)| {
+                let rest = &text[start as usize..];
+                &rest[..needle.len().min(rest.len())] < needle.as_bytes()
+            });
+            let past = suffixes.partition_point(|&(start, _)| {
+                let rest = &text[start as usize..];
+                &rest[..needle.len().min(rest.len())] <= needle.as_bytes()
+            });
+            let expected: u64 = values
+                .iter()
+                .zip(weights)
+                .filter(|(value, _)| value.contains(&needle))
+                .map(|(_, &weight)| u64::from(weight))
+                .sum();
+            let first_weight = suffixes.get(first).map_or(0, |&(_, value)| weights[value as usize]);
+            assert_eq!(counts.rows(first..past, first_weight), Some(expected), "{needle:?} in {values:?}");
+        }
+    }
+
+    #[test]
+    fn runs_count_each_value_once_however_often_it_holds_the_needle() {
+        check_every_needle(&["aa", "ba"], &[5, 2]);
+        check_every_needle(&["abab", "bab", "aaaa", "b", "abba"], &[1, 7, 3, 2, 4]);
+        check_every_needle(&["anna hannah", "hannah", "ann", "nana"], &[3, 1, 4_000_000_000, 9]);
+    }
+
+    #[test]
+    fn a_run_holding_a_value_that_shares_rows_is_not_counted() {
+        let (text, suffixes) = suffixes_of(&["ab", "b"]);
+        let counts = RunCounts::build(&text, 0xFF, &suffixes, 2, |_| 1, |value| value == 1);
+        // Sorted: "ab|" (0), "b|" (value 0), "b|" (value 1).
+        assert_eq!(counts.rows(0..1, 1), Some(1));
+        assert_eq!(counts.rows(0..3, 1), None);
+        assert_eq!(counts.rows(1..1, 0), Some(0));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn runs_agree_with_the_values_holding_the_needle(
+            values in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec!["a", "b", "é", " "]), 1..10), 1..12),
+            weights in proptest::collection::vec(1u32..50, 12),
+        ) {
+            let values: Vec<String> = values.iter().map(|letters| letters.concat()).collect();
+            let mut distinct: Vec<&str> = values.iter().map(String::as_str).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            check_every_needle(&distinct, &weights[..distinct.len()]);
+        }
+    }
+}
