@@ -38,8 +38,10 @@ use crate::arena::Arena;
 const MAGIC: &[u8; 8] = b"MSGDXSEG";
 /// The format version this build writes. It reads every version from 1 to
 /// this one: version 2 added packed columns (`content` compressed, see
-/// docs/FORMAT.md), and a version 1 file reads as a segment without them.
-pub(crate) const SEGMENT_FORMAT_VERSION: u32 = 2;
+/// docs/FORMAT.md), and a version 1 file reads as a segment without them;
+/// version 3 added the text index's run counts, which older files derive
+/// when read.
+pub(crate) const SEGMENT_FORMAT_VERSION: u32 = 3;
 const HEADER_BYTES: u64 = 32;
 const ENTRY_BYTES: usize = 24;
 /// Arrays start at multiples of this.
