@@ -35,10 +35,14 @@ impl fmt::Display for Explanation {
         let after = if after.is_empty() { "-".to_owned() } else { after.join(", ") };
         writeln!(f, "  rows left after each evaluated step: {after}")?;
         if let Some(text) = stats.text.filter(|text| text.counted_from_run) {
+            let tested = match text.values_matched {
+                0 => "rows tested by searching their own text".to_owned(),
+                values => format!("rows tested against the {values} matched values"),
+            };
             writeln!(
                 f,
                 "  text search: suffix array, {} occurrences, their rows counted from prefix sums over the \
-sorted suffixes (no value listed), rows tested by searching their own text",
+sorted suffixes, {tested}",
                 text.occurrences
             )?;
         } else if let Some(text) = stats.text {

@@ -613,45 +613,54 @@ fn a_store_told_another_content_storage_changes_it_without_writes() {
     }
 }
 
-/// A directory written by msgdex before `content` was packed (segment
-/// format 1: `fixtures/format-1-store`, imported from
-/// `fixtures/format-1-store.jsonl`) opens as it is, takes writes, and its
-/// next checkpoint writes the base in the current format; it answers as
-/// the reference at every step.
+/// The segment format this build writes.
+const CURRENT_FORMAT: u32 = 3;
+
+/// Directories written by earlier versions of msgdex, from
+/// `fixtures/format-1-store.jsonl`, open as they are, take writes, and
+/// their next checkpoint writes the base in the current format; they
+/// answer as the reference at every step:
+/// * `fixtures/format-1-store`, before `content` was packed (format 1);
+/// * `fixtures/format-2-store`, before the text index stored its run
+///   counts (format 2, `content` packed).
 #[test]
-fn a_format_1_directory_opens_and_its_checkpoint_moves_it_to_the_current_format() {
+fn older_format_directories_open_and_their_checkpoint_moves_them_to_the_current_format() {
     let messages: Vec<Message> = msgdex::load_path("fixtures/format-1-store.jsonl").unwrap();
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("store");
-    copy_directory(Path::new("fixtures/format-1-store"), &path);
-    let base_version = |path: &Path| {
-        let base = std::fs::read_dir(path)
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .find(|file| file.extension().is_some_and(|extension| extension == "seg"))
-            .expect("a base file");
-        let header = std::fs::read(base).unwrap();
-        u32::from_le_bytes(header[8..12].try_into().unwrap())
-    };
-    assert_eq!(base_version(&path), 1);
-    let report = msgdex::check(&path).expect("a format 1 directory checks");
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert_eq!(report.content, ContentStorage::Plain, "format 1 kept `content` plain");
-    let mut reference = ReferenceEngine::new(messages.clone());
-    let engine = LiveEngine::open(&path, options(SyncPolicy::Always)).expect("a format 1 directory opens");
-    same_store(&engine, &reference).unwrap();
-    let mut changed = messages[3].clone();
-    changed.content = Some("Zoë wrote again".into());
-    let writes = vec![Write::Upsert(changed), Write::Delete(messages[7].id.clone())];
-    reference.apply(writes.clone()).unwrap();
-    engine.apply(writes).unwrap();
-    engine.checkpoint().unwrap();
-    same_store(&engine, &reference).unwrap();
-    engine.close();
-    assert_eq!(base_version(&path), 2, "the checkpoint wrote the current format");
-    assert_eq!(stored_as(&path), ContentStorage::Packed, "and the current build's way of keeping `content`");
-    let report = msgdex::check(&path).expect("the directory checks");
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();
-    same_store(&reopened, &reference).unwrap();
+    for (fixture, version, content) in
+        [("format-1-store", 1, ContentStorage::Plain), ("format-2-store", 2, ContentStorage::Packed)]
+    {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("store");
+        copy_directory(&Path::new("fixtures").join(fixture), &path);
+        let base_version = |path: &Path| {
+            let base = std::fs::read_dir(path)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .find(|file| file.extension().is_some_and(|extension| extension == "seg"))
+                .expect("a base file");
+            let header = std::fs::read(base).unwrap();
+            u32::from_le_bytes(header[8..12].try_into().unwrap())
+        };
+        assert_eq!(base_version(&path), version, "{fixture}");
+        let report = msgdex::check(&path).expect("an older directory checks");
+        assert!(report.problems.is_empty(), "{fixture}: {:?}", report.problems);
+        assert_eq!(report.content, content, "{fixture}");
+        let mut reference = ReferenceEngine::new(messages.clone());
+        let engine = LiveEngine::open(&path, options(SyncPolicy::Always)).expect("an older directory opens");
+        same_store(&engine, &reference).unwrap();
+        let mut changed = messages[3].clone();
+        changed.content = Some("Zoë wrote again".into());
+        let writes = vec![Write::Upsert(changed), Write::Delete(messages[7].id.clone())];
+        reference.apply(writes.clone()).unwrap();
+        engine.apply(writes).unwrap();
+        engine.checkpoint().unwrap();
+        same_store(&engine, &reference).unwrap();
+        engine.close();
+        assert_eq!(base_version(&path), CURRENT_FORMAT, "{fixture}: the checkpoint wrote the current format");
+        assert_eq!(stored_as(&path), ContentStorage::Packed, "and the current build's way of keeping `content`");
+        let report = msgdex::check(&path).expect("the directory checks");
+        assert!(report.problems.is_empty(), "{fixture}: {:?}", report.problems);
+        let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();
+        same_store(&reopened, &reference).unwrap();
+    }
 }

@@ -114,33 +114,43 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
     Some(Execution { item_count, rows: page, stats })
 }
 
-/// Answers a request whose only filter is `filters-q` without listing the
-/// values it matched: `item_count` comes from the needle's run of sorted
-/// suffixes in constant time ([`crate::index::text::TextIndex::count_run`]),
-/// less the dead rows holding the needle, each tested; the page is found
-/// by walking the order testing each row's own values by their text.
-/// `None` when the run holds values that may share rows, when the dead rows
-/// outnumber the occurrences, or when the walk would test so many rows that
-/// listing the matched values ([`text_walk`]) is cheaper.
+/// Answers a request whose only filter is `filters-q` from the needle's run
+/// of sorted suffixes: `item_count` is counted without listing the values
+/// held apart ([`crate::index::text::TextIndex::count_run`]), less the
+/// dead rows holding the needle, each tested; the page is found by
+/// walking the order testing each row's own values, by searching their
+/// text when the walk is short against the occurrences, or else against
+/// the matched values, gathered first. `None` when the values that may
+/// share rows have too many, or the dead rows outnumber the occurrences
+/// (then [`text_walk`] counts by value), or when the walk would be long.
 pub(super) fn text_run_walk(job: &Job<'_>, needle: &str, run: &SuffixRun) -> Option<Execution> {
     if !is_text_only(job) {
         return None;
     }
-    let index = job.segment.text();
-    let every_row = index.count_run(run)?;
+    let (segment, index) = (job.segment, job.segment.text());
     let searched = NeedleTest::new(index, needle);
-    let test = TextTest::new(job.segment, TextValues::Searched(&searched), job.dead);
+    let by_search = TextTest::new(segment, TextValues::Searched(&searched), job.dead);
+    let every_row = index.count_run(run, &by_search.columns, |value| searched.holds_value(value))?;
     let dead_rows = match job.dead {
         None => 0,
-        Some(dead) if dead.len() <= run.len() as u64 => dead.rows().iter().filter(|&row| test.matches(row)).count(),
+        Some(dead) if dead.len() <= run.len() as u64 => {
+            dead.rows().iter().filter(|&row| by_search.matches(row)).count()
+        }
         Some(_) => return None,
     };
     let item_count = every_row.checked_sub(dead_rows as u64)?;
-    if expected_positions(job, item_count).saturating_mul(SEARCHED_ROW_COST) > run.len() as u64 {
+    let expected = expected_positions(job, item_count);
+    if item_count > 0 && expected > OWN_VALUES_WALK_LIMIT {
         return None;
     }
     let stats = TextSearchStats { occurrences: run.len() as u64, counted_from_run: true, ..TextSearchStats::default() };
-    Some(text_page(job, &test, item_count, stats))
+    if expected.saturating_mul(SEARCHED_ROW_COST) <= run.len() as u64 {
+        return Some(text_page(job, &by_search, item_count, stats));
+    }
+    let found = index.matches_of(run);
+    let by_value = TextTest::new(segment, TextValues::Matched(&found), job.dead);
+    let stats = TextSearchStats { values_matched: found.stats.values_matched, ..stats };
+    Some(text_page(job, &by_value, item_count, stats))
 }
 
 /// Whether a request's only filter is `filters-q` and its page may be

@@ -27,9 +27,13 @@ impl<'a> NeedleTest<'a> {
     /// (0 for `null`) holds the needle.
     #[inline]
     pub fn holds(&self, column: usize, code: u32) -> bool {
-        self.index
-            .value_of(column, code)
-            .and_then(|value| self.index.value_text(value))
-            .is_some_and(|text| self.finder.find(text).is_some())
+        self.index.value_of(column, code).is_some_and(|value| self.holds_value(value))
+    }
+
+    /// Whether value `value` of the index holds the needle (never for a
+    /// value without rows).
+    #[inline]
+    pub fn holds_value(&self, value: u32) -> bool {
+        self.index.value_text(value).is_some_and(|text| self.finder.find(text).is_some())
     }
 }

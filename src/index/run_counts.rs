@@ -34,11 +34,11 @@
 //! The sums are kept modulo 2^32: the true count is below 2^32, so the
 //! wrapping difference is exact.
 //!
-//! Values that share rows with another value (one held in two columns, or
-//! outside the first column, such as an address written beside several
-//! names) would be counted twice; their positions are listed, and a run
-//! holding one is not counted here (the caller reads the matched values
-//! instead).
+//! Values that may share rows with another value (one held in two
+//! columns, or outside the first column, such as an address written beside
+//! several names) weigh nothing in the sums: the sums count the rows of the
+//! run's values held *apart*. The shared values' positions are listed, so
+//! that the caller can add the rows of the few a run holds, each once.
 
 use std::ops::Range;
 
@@ -58,7 +58,8 @@ impl RunCounts {
     /// Builds the counts for `suffixes` (`(start in text, value)`, sorted
     /// by their bytes up to and including the separator that closes every
     /// value in `text`), where `weight` is a value's row count and
-    /// `shares_rows` whether a value may share a row with another.
+    /// `shares_rows` whether a value may share a row with another (it then
+    /// weighs nothing).
     pub fn build(
         text: &[u8],
         separator: u8,
@@ -68,6 +69,7 @@ impl RunCounts {
         shares_rows: impl Fn(u32) -> bool,
     ) -> RunCounts {
         use rayon::prelude::*;
+        let weight = |value: u32| if shares_rows(value) { 0 } else { weight(value) };
         let common = |left: u32, right: u32| common_prefix(text, separator, left as usize, right as usize);
         let lcp: Vec<u32> = (0..suffixes.len())
             .into_par_iter()
@@ -109,19 +111,23 @@ impl RunCounts {
         RunCounts { prefix: repeats, shared }
     }
 
-    /// The rows of the run `positions` of sorted suffixes, whose first
-    /// suffix's value holds `first_weight` rows; `None` when the run holds
-    /// a value that may share rows with another.
-    pub fn rows(&self, positions: Range<usize>, first_weight: u32) -> Option<u64> {
+    /// The rows of the values held apart of the run `positions` of sorted
+    /// suffixes, whose first suffix's value weighs `first_weight` (its row
+    /// count, or 0 if it may share rows).
+    pub fn apart_rows(&self, positions: Range<usize>, first_weight: u32) -> u64 {
         if positions.is_empty() {
-            return Some(0);
-        }
-        let first_shared = self.shared.partition_point(|&at| (at as usize) < positions.start);
-        if self.shared.get(first_shared).is_some_and(|&at| (at as usize) < positions.end) {
-            return None;
+            return 0;
         }
         let rows = self.prefix[positions.end].wrapping_sub(self.prefix[positions.start + 1]).wrapping_add(first_weight);
-        Some(u64::from(rows))
+        u64::from(rows)
+    }
+
+    /// The positions of the run `positions` whose value may share rows
+    /// with another value.
+    pub fn shared_in(&self, positions: Range<usize>) -> &[u32] {
+        let first = self.shared.partition_point(|&at| (at as usize) < positions.start);
+        let past = first + self.shared[first..].partition_point(|&at| (at as usize) < positions.end);
+        &self.shared[first..past]
     }
 
     /// Whether the counts fit `suffix_count` sorted suffixes.
@@ -219,7 +225,8 @@ mod tests {
                 .map(|(_, &weight)| u64::from(weight))
                 .sum();
             let first_weight = suffixes.get(first).map_or(0, |&(_, value)| weights[value as usize]);
-            assert_eq!(counts.rows(first..past, first_weight), Some(expected), "{needle:?} in {values:?}");
+            assert_eq!(counts.apart_rows(first..past, first_weight), expected, "{needle:?} in {values:?}");
+            assert!(counts.shared_in(first..past).is_empty());
         }
     }
 
@@ -231,13 +238,16 @@ mod tests {
     }
 
     #[test]
-    fn a_run_holding_a_value_that_shares_rows_is_not_counted() {
-        let (text, suffixes) = suffixes_of(&["ab", "b"]);
-        let counts = RunCounts::build(&text, 0xFF, &suffixes, 2, |_| 1, |value| value == 1);
-        // Sorted: "ab|" (0), "b|" (value 0), "b|" (value 1).
-        assert_eq!(counts.rows(0..1, 1), Some(1));
-        assert_eq!(counts.rows(0..3, 1), None);
-        assert_eq!(counts.rows(1..1, 0), Some(0));
+    fn values_that_may_share_rows_weigh_nothing_and_are_listed() {
+        let (text, suffixes) = suffixes_of(&["ab", "b", "bb"]);
+        let counts = RunCounts::build(&text, 0xFF, &suffixes, 3, |value| value + 1, |value| value == 1);
+        // Sorted: "ab|" (0), "bb|" (2), "b|" (0), "b|" (1), "b|" (2); the
+        // two "b|" of values 0 and 1 may come in either order.
+        assert_eq!(counts.apart_rows(0..1, 1), 1);
+        assert_eq!(counts.apart_rows(1..5, 3), 4, "\"b\": values 0 and 2, not the shared 1");
+        assert_eq!(counts.shared_in(1..5).len(), 1);
+        assert_eq!(counts.shared_in(0..2), &[] as &[u32]);
+        assert_eq!(counts.apart_rows(1..1, 0), 0);
     }
 
     proptest::proptest! {

@@ -134,6 +134,10 @@ const MATCHED_VALUES_AHEAD: usize = 12;
 /// other values hold: fewer cost less than any union.
 const LEFT_OVER_ALWAYS_READ: u64 = 1024;
 
+/// How many occurrences reading one row of a shared value costs as much as
+/// (three values looked up and searched, against one value gathered).
+const SHARED_ROW_COST: u64 = 8;
+
 /// The parent of a value that has none (as stored in segment files).
 const NO_PARENT: u32 = u32::MAX;
 
@@ -150,9 +154,10 @@ pub struct TextSearchStats {
     pub values_matched: u64,
     /// Row entries read to build the union (covered values read none).
     pub rows_read: u64,
-    /// Whether the count came from the run of occurrences alone
-    /// ([`TextIndex::count_run`]): no value was listed, so
-    /// `values_matched` is 0.
+    /// Whether the count came from the run of occurrences
+    /// ([`TextIndex::count_run`]) rather than from the matched values;
+    /// `values_matched` is then 0 unless the values were gathered for the
+    /// walk.
     pub counted_from_run: bool,
 }
 
@@ -378,13 +383,40 @@ impl TextIndex {
     }
 
     /// The number of rows holding one of the values of `run`, dead or
-    /// alive, in constant time whatever the number of values; `None` when
-    /// one of those values may share a row with another (see
-    /// [`RunCounts`]: the matched values must then be listed).
-    pub fn count_run(&self, run: &SuffixRun) -> Option<u64> {
-        let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| self.rows_of(value).len() as u32);
+    /// alive: the rows of the values held apart in constant time whatever
+    /// their number (see [`RunCounts`]), then the rows of the few values
+    /// that may share rows, each read and counted unless a value counted
+    /// before holds it. `columns` are the codes of the index's columns by
+    /// row and `holds` tells the values that hold the needle. `None` when
+    /// those values have more rows than are worth reading this way.
+    pub fn count_run(&self, run: &SuffixRun, columns: &[&[u32]], holds: impl Fn(u32) -> bool) -> Option<u64> {
+        let weight_of =
+            |value: u32| if self.columns_of[value as usize] == FIRST_COLUMN { self.rows_of(value).len() } else { 0 };
+        let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| weight_of(value) as u32);
+        let apart = self.run_counts.apart_rows(run.0.clone(), first_weight);
+        let shared = self.run_counts.shared_in(run.0.clone());
+        let mut values: Vec<u32> = shared.iter().map(|&at| self.suffixes[at as usize].1).collect();
+        values.sort_unstable();
+        values.dedup();
+        let entries: usize = values.iter().map(|&value| self.rows_of(value).len()).sum();
+        if entries as u64 > LEFT_OVER_ALWAYS_READ.max(run.len() as u64 / SHARED_ROW_COST) {
+            return None;
+        }
+        // A shared value's row counts unless a value held apart, or a shared
+        // value before it, holds the needle there.
+        let mut found = [0u32; 3];
+        let mut shared_rows = 0u64;
+        for &value in &values {
+            for &row in self.rows_of(value) {
+                let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
+                let counted_before = found[..count].iter().any(|&other| {
+                    other != value && (self.columns_of[other as usize] == FIRST_COLUMN || other < value) && holds(other)
+                });
+                shared_rows += u64::from(!counted_before);
+            }
+        }
         // A damaged file's sums could claim more rows than there are.
-        self.run_counts.rows(run.0.clone(), first_weight).map(|rows| rows.min(u64::from(self.row_count)))
+        Some((apart + shared_rows).min(u64::from(self.row_count)))
     }
 
     /// The text of a value with rows (lower-cased, without its
@@ -1275,17 +1307,34 @@ mod tests {
         prop_oneof![1 => Just(None), 5 => proptest::collection::vec(letter, 1..14).prop_map(|letters| Some(letters.concat()))]
     }
 
+    /// The count of `needle`'s rows, dead or alive, by
+    /// [`TextIndex::count_run`].
+    fn run_count_of(index: &TextIndex, columns: &[&DictColumn], needle: &str) -> Option<u64> {
+        let codes: Vec<&[u32]> = columns.iter().map(|column| column.codes.as_slice()).collect();
+        let searched = crate::index::needle::NeedleTest::new(index, needle);
+        index.count_run(&index.locate(needle), &codes, |value| searched.holds_value(value))
+    }
+
     #[test]
-    fn runs_of_first_column_values_are_counted_and_others_are_not() {
+    fn runs_count_values_held_apart_by_their_sums_and_read_the_shared_ones() {
         let names = column(&[Some("Ann a@x"), Some("Ann a@x"), Some("Anna"), Some("Bob"), None]);
         let addresses = column(&[Some("a@x"), None, Some("anna@home"), Some("b@y"), Some("ann@z")]);
         let index = TextIndex::build(&[&names, &addresses], 5);
-        let count = |needle: &str| index.count_run(&index.locate(needle));
+        let count = |needle: &str| run_count_of(&index, &[&names, &addresses], needle);
         assert_eq!(count("ann a"), Some(2), "one value, two rows");
-        assert_eq!(count("n"), None, "\"anna@home\" shares row 2 with \"anna\"");
+        assert_eq!(count("n"), Some(4), "row 2 once: \"anna\" and the shared \"anna@home\"; row 4 read");
+        assert_eq!(count("@"), Some(5), "every shared address's row read, each once");
         assert_eq!(count("bob"), Some(1));
-        assert_eq!(count("b@y"), None, "an address beside a name may share its rows");
+        assert_eq!(count("b@y"), Some(1), "an address beside a name: read");
         assert_eq!(count("zzz"), Some(0));
+        // One address beside two names in 1,100 rows: more rows to read
+        // than are worth it.
+        let names: Vec<Option<String>> = (0..1100).map(|row| Some(format!("n{}", row % 2))).collect();
+        let names = column(&names.iter().map(|name| name.as_deref()).collect::<Vec<_>>());
+        let addresses = column(&[Some("shared"); 1100]);
+        let index = TextIndex::build(&[&names, &addresses], 1100);
+        assert_eq!(run_count_of(&index, &[&names, &addresses], "shared"), None);
+        assert_eq!(run_count_of(&index, &[&names, &addresses], "n1"), Some(550));
     }
 
     proptest::proptest! {
@@ -1314,7 +1363,7 @@ mod tests {
                 let counted = count_of(&index, &columns, &needle, &dead, frozen);
                 proptest::prop_assert!(counted.is_none_or(|counted| counted == live), "{needle:?}: {counted:?} vs {live}");
                 let every = index.search(&needle).0.len();
-                let from_run = index.count_run(&index.locate(&needle));
+                let from_run = run_count_of(&index, &columns, &needle);
                 proptest::prop_assert!(from_run.is_none_or(|rows| rows == every), "{needle:?}: {from_run:?} vs {every}");
                 // The needle searched in each value's text agrees with the
                 // values gathered from the run.
