@@ -134,9 +134,10 @@ const MATCHED_VALUES_AHEAD: usize = 12;
 /// other values hold: fewer cost less than any union.
 const LEFT_OVER_ALWAYS_READ: u64 = 1024;
 
-/// How many occurrences reading one row of a shared value costs as much as
-/// (three values looked up and searched, against one value gathered).
-const SHARED_ROW_COST: u64 = 8;
+/// How many occurrences one value that may share rows costs as much to
+/// count as (a parent searched, or a row's values looked up and searched,
+/// against one value gathered per occurrence).
+const SHARED_VALUE_COST: u64 = 4;
 
 /// The parent of a value that has none (as stored in segment files).
 const NO_PARENT: u32 = u32::MAX;
@@ -383,40 +384,53 @@ impl TextIndex {
     }
 
     /// The number of rows holding one of the values of `run`, dead or
-    /// alive: the rows of the values held apart in constant time whatever
-    /// their number (see [`RunCounts`]), then the rows of the few values
-    /// that may share rows, each read and counted unless a value counted
-    /// before holds it. `columns` are the codes of the index's columns by
-    /// row and `holds` tells the values that hold the needle. `None` when
-    /// those values have more rows than are worth reading this way.
+    /// alive, where `holds` tells the values that hold the needle and
+    /// `columns` are the codes of the index's columns by row:
+    /// * the rows of the values held apart (in the first column only) in
+    ///   constant time whatever their number (see [`RunCounts`]);
+    /// * a value with a parent (see [`TextIndex`]'s invariant) adds its row
+    ///   count unless its parent holds the needle, whose rows hold its own;
+    /// * the rows of the few values left over are read, each counted unless
+    ///   a value counted before holds the needle there.
+    ///
+    /// `None` when the values that may share rows cost more than is worth
+    /// it this way.
     pub fn count_run(&self, run: &SuffixRun, columns: &[&[u32]], holds: impl Fn(u32) -> bool) -> Option<u64> {
-        let weight_of =
-            |value: u32| if self.columns_of[value as usize] == FIRST_COLUMN { self.rows_of(value).len() } else { 0 };
-        let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| weight_of(value) as u32);
-        let apart = self.run_counts.apart_rows(run.0.clone(), first_weight);
-        let shared = self.run_counts.shared_in(run.0.clone());
-        let mut values: Vec<u32> = shared.iter().map(|&at| self.suffixes[at as usize].1).collect();
-        values.sort_unstable();
-        values.dedup();
-        let entries: usize = values.iter().map(|&value| self.rows_of(value).len()).sum();
-        if entries as u64 > LEFT_OVER_ALWAYS_READ.max(run.len() as u64 / SHARED_ROW_COST) {
+        let apart = |value: u32| self.columns_of[value as usize] == FIRST_COLUMN;
+        let has_parent = |value: u32| self.parents[value as usize] != NO_PARENT;
+        let first_weight =
+            self.suffixes
+                .get(run.0.start)
+                .map_or(0, |&(_, value)| if apart(value) { self.rows_of(value).len() } else { 0 });
+        let apart_rows = self.run_counts.apart_rows(run.0.clone(), first_weight as u32);
+        let mut shared: Vec<u32> =
+            self.run_counts.shared_in(run.0.clone()).iter().map(|&at| self.suffixes[at as usize].1).collect();
+        shared.sort_unstable();
+        shared.dedup();
+        let left_over_entries: usize =
+            shared.iter().filter(|&&value| !has_parent(value)).map(|&value| self.rows_of(value).len()).sum();
+        if (shared.len() + left_over_entries) as u64 > LEFT_OVER_ALWAYS_READ.max(run.len() as u64 / SHARED_VALUE_COST) {
             return None;
         }
-        // A shared value's row counts unless a value held apart, or a shared
-        // value before it, holds the needle there.
         let mut found = [0u32; 3];
         let mut shared_rows = 0u64;
-        for &value in &values {
+        for &value in &shared {
+            if has_parent(value) {
+                if !holds(self.parents[value as usize]) {
+                    shared_rows += self.rows_of(value).len() as u64;
+                }
+                continue;
+            }
             for &row in self.rows_of(value) {
                 let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
                 let counted_before = found[..count].iter().any(|&other| {
-                    other != value && (self.columns_of[other as usize] == FIRST_COLUMN || other < value) && holds(other)
+                    other != value && (apart(other) || has_parent(other) || other < value) && holds(other)
                 });
                 shared_rows += u64::from(!counted_before);
             }
         }
         // A damaged file's sums could claim more rows than there are.
-        Some((apart + shared_rows).min(u64::from(self.row_count)))
+        Some((apart_rows + shared_rows).min(u64::from(self.row_count)))
     }
 
     /// The text of a value with rows (lower-cased, without its
@@ -1327,6 +1341,22 @@ mod tests {
         assert_eq!(count("bob"), Some(1));
         assert_eq!(count("b@y"), Some(1), "an address beside a name: read");
         assert_eq!(count("zzz"), Some(0));
+        // Addresses whose rows all hold one name: counted by their row
+        // counts, unless that name holds the needle too.
+        let names = column(&[Some("Ann a@x"), Some("Ann a@x"), Some("Bob Smith")]);
+        let addresses = column(&[Some("ann@work"), None, Some("bob@work")]);
+        let index = TextIndex::build(&[&names, &addresses], 3);
+        assert_eq!(
+            index.parents.iter().filter(|&&parent| parent != NO_PARENT).count(),
+            2,
+            "{:?} {:?}",
+            index.parents,
+            index.columns_of
+        );
+        let count = |needle: &str| run_count_of(&index, &[&names, &addresses], needle);
+        assert_eq!(count("work"), Some(2), "two children, neither parent holding the needle");
+        assert_eq!(count("ann"), Some(2), "the child inside its parent's rows");
+        assert_eq!(count("@"), Some(3));
         // One address beside two names in 1,100 rows: more rows to read
         // than are worth it.
         let names: Vec<Option<String>> = (0..1100).map(|row| Some(format!("n{}", row % 2))).collect();
