@@ -54,6 +54,15 @@ impl TextValues<'_> {
             TextValues::Searched(test) => test.holds(column, code),
         }
     }
+
+    /// Whether value `value` of the text index matches.
+    #[inline]
+    pub(super) fn holds_value(self, value: u32) -> bool {
+        match self {
+            TextValues::Matched(found) => found.is_matched(value),
+            TextValues::Searched(test) => test.holds_value(value),
+        }
+    }
 }
 
 /// `filters-q` tested on a row's own values.

@@ -215,10 +215,11 @@ fn run(job: Job<'_>) -> Execution {
     let mut text = None;
     if let Some(needle) = needle {
         let run = job.segment.text().locate(needle);
-        if let Some(execution) = shortcuts::text_run_walk(&job, needle, &run) {
+        let mut gathered = None;
+        if let Some(execution) = shortcuts::text_run_walk(&job, needle, &run, &mut gathered) {
             return execution;
         }
-        let found = job.segment.text().matches_of(&run);
+        let found = gathered.unwrap_or_else(|| job.segment.text().matches_of(&run));
         if let Some(execution) = shortcuts::text_walk(&job, &found) {
             return execution;
         }

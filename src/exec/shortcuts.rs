@@ -22,9 +22,14 @@ use crate::store::ID_LIKE_FIELDS;
 const OWN_VALUES_WALK_LIMIT: u64 = 20_000;
 
 /// What testing a row's values by searching their text costs, in values
-/// gathered from the needle's occurrences (a search reads a value's text
-/// at random where a gathered value is one bit set).
-const SEARCHED_ROW_COST: u64 = 4;
+/// gathered from the needle's occurrences: a search reads a value's text
+/// bounds and then its text at random, two more misses where a gathered
+/// value is one bit set (gathering reads the run in order).
+const SEARCHED_ROW_COST: u64 = 16;
+
+/// What searching the value that decides a shared value's rows (its
+/// parent, or a read row's first value) costs, in values gathered.
+const SEARCHED_VALUE_COST: u64 = 30;
 
 /// Most candidates a value-and-range collect may gather; past it the
 /// bitmap plan is cheaper.
@@ -118,24 +123,40 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
 /// of sorted suffixes: `item_count` is counted without listing the values
 /// held apart ([`crate::index::text::TextIndex::count_run`]), less the
 /// dead rows holding the needle, each tested; the page is found by
-/// walking the order testing each row's own values, by searching their
-/// text when the walk is short against the occurrences, or else against
-/// the matched values, gathered first. `None` when the values that may
-/// share rows have too many, or the dead rows outnumber the occurrences
-/// (then [`text_walk`] counts by value), or when the walk would be long.
-pub(super) fn text_run_walk(job: &Job<'_>, needle: &str, run: &SuffixRun) -> Option<Execution> {
+/// walking the order testing each row's own values.
+///
+/// Values are told to hold the needle by searching their text, or, when
+/// the run holds values that may share rows (whose rows are read) or the
+/// walk is long against the occurrences, by gathering the matched values
+/// first, into `gathered` (for [`text_walk`] too, should this decline).
+/// `None` when the values that may share rows have too many, or the dead
+/// rows outnumber the occurrences (then [`text_walk`] counts by value), or
+/// when the walk would be long.
+pub(super) fn text_run_walk<'t>(
+    job: &Job<'t>,
+    needle: &str,
+    run: &SuffixRun,
+    gathered: &mut Option<TextMatch<'t>>,
+) -> Option<Execution> {
     if !is_text_only(job) {
         return None;
     }
     let (segment, index) = (job.segment, job.segment.text());
+    let shared = index.shared_of_run(run);
+    let searching_shared = (shared.value_count() + shared.rows_read()) as u64 * SEARCHED_VALUE_COST;
+    if searching_shared > run.len() as u64 {
+        *gathered = Some(index.matches_of(run));
+    }
     let searched = NeedleTest::new(index, needle);
-    let by_search = TextTest::new(segment, TextValues::Searched(&searched), job.dead);
-    let every_row = index.count_run(run, &by_search.columns, |value| searched.holds_value(value))?;
+    let values = match &*gathered {
+        Some(found) => TextValues::Matched(found),
+        None => TextValues::Searched(&searched),
+    };
+    let test = TextTest::new(segment, values, job.dead);
+    let every_row = index.count_run(run, &shared, &test.columns, |value| values.holds_value(value))?;
     let dead_rows = match job.dead {
         None => 0,
-        Some(dead) if dead.len() <= run.len() as u64 => {
-            dead.rows().iter().filter(|&row| by_search.matches(row)).count()
-        }
+        Some(dead) if dead.len() <= run.len() as u64 => dead.rows().iter().filter(|&row| test.matches(row)).count(),
         Some(_) => return None,
     };
     let item_count = every_row.checked_sub(dead_rows as u64)?;
@@ -144,13 +165,13 @@ pub(super) fn text_run_walk(job: &Job<'_>, needle: &str, run: &SuffixRun) -> Opt
         return None;
     }
     let stats = TextSearchStats { occurrences: run.len() as u64, counted_from_run: true, ..TextSearchStats::default() };
-    if expected.saturating_mul(SEARCHED_ROW_COST) <= run.len() as u64 {
-        return Some(text_page(job, &by_search, item_count, stats));
+    if matches!(values, TextValues::Searched(_)) && expected.saturating_mul(SEARCHED_ROW_COST) <= run.len() as u64 {
+        return Some(text_page(job, &test, item_count, stats));
     }
-    let found = index.matches_of(run);
-    let by_value = TextTest::new(segment, TextValues::Matched(&found), job.dead);
+    let found = gathered.get_or_insert_with(|| index.matches_of(run));
+    let test = TextTest::new(segment, TextValues::Matched(found), job.dead);
     let stats = TextSearchStats { values_matched: found.stats.values_matched, ..stats };
-    Some(text_page(job, &by_value, item_count, stats))
+    Some(text_page(job, &test, item_count, stats))
 }
 
 /// Whether a request's only filter is `filters-q` and its page may be

@@ -34,6 +34,33 @@ impl<'a> NeedleTest<'a> {
     /// value without rows).
     #[inline]
     pub fn holds_value(&self, value: u32) -> bool {
-        self.index.value_text(value).is_some_and(|text| self.finder.find(text).is_some())
+        self.index.value_text(value).is_some_and(|text| self.is_in(text))
+    }
+
+    /// Whether `text` holds the needle. Values are short: the needle's
+    /// first byte is looked for and each place it starts compared, where
+    /// the general searcher's set-up would cost more than the search.
+    #[inline]
+    fn is_in(&self, text: &[u8]) -> bool {
+        let needle = self.finder.needle();
+        if text.len() > SHORT_TEXT {
+            return self.finder.find(text).is_some();
+        }
+        let Some(last_start) = text.len().checked_sub(needle.len()) else { return false };
+        let mut from = 0;
+        while let Some(offset) = memchr::memchr(needle[0], &text[from..=last_start]) {
+            if text[from + offset..].starts_with(needle) {
+                return true;
+            }
+            from += offset + 1;
+            if from > last_start {
+                break;
+            }
+        }
+        false
     }
 }
+
+/// Texts up to this long are searched byte by byte from the needle's
+/// first byte.
+const SHORT_TEXT: usize = 64;

@@ -97,6 +97,29 @@ pub struct TextIndex {
     row_count: u32,
 }
 
+/// The values of a needle's run that may share rows with another value
+/// ([`TextIndex::shared_of_run`]).
+#[derive(Debug)]
+pub struct SharedInRun {
+    /// The values, ascending.
+    values: Vec<u32>,
+    /// The rows [`TextIndex::count_run`] reads: those of the values without
+    /// a parent.
+    rows_read: usize,
+}
+
+impl SharedInRun {
+    /// How many values there are.
+    pub fn value_count(&self) -> usize {
+        self.values.len()
+    }
+
+    /// How many rows counting them reads.
+    pub fn rows_read(&self) -> usize {
+        self.rows_read
+    }
+}
+
 /// The occurrences of a needle: a run of the index's sorted suffixes,
 /// found by two binary searches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,10 +157,18 @@ const MATCHED_VALUES_AHEAD: usize = 12;
 /// other values hold: fewer cost less than any union.
 const LEFT_OVER_ALWAYS_READ: u64 = 1024;
 
-/// How many occurrences one value that may share rows costs as much to
-/// count as (a parent searched, or a row's values looked up and searched,
-/// against one value gathered per occurrence).
-const SHARED_VALUE_COST: u64 = 4;
+/// What counting a run's shared value costs in [`TextIndex::count_run`],
+/// in occurrences (against which the matched values would be gathered,
+/// one per occurrence): a value found and sorted, its parent searched.
+const SHARED_VALUE_COST: u64 = 2;
+
+/// What reading a row of a shared value without a parent costs, in
+/// occurrences: three codes and values loaded at random, each searched.
+const LEFT_OVER_ROW_COST: u64 = 8;
+
+/// The cost below which [`TextIndex::count_run`] counts whatever the
+/// number of occurrences.
+const RUN_COUNT_ALWAYS: u64 = 64;
 
 /// The parent of a value that has none (as stored in segment files).
 const NO_PARENT: u32 = u32::MAX;
@@ -383,9 +414,28 @@ impl TextIndex {
         SuffixRun(first..past)
     }
 
+    /// The values of `run` that may share rows with another value (see
+    /// [`RunCounts`]), for [`TextIndex::count_run`].
+    pub fn shared_of_run(&self, run: &SuffixRun) -> SharedInRun {
+        let mut values: Vec<u32> =
+            self.run_counts.shared_in(run.0.clone()).iter().map(|&at| self.suffixes[at as usize].1).collect();
+        values.sort_unstable();
+        values.dedup();
+        let rows_read =
+            values.iter().filter(|&&value| !self.has_parent(value)).map(|&value| self.rows_of(value).len()).sum();
+        SharedInRun { values, rows_read }
+    }
+
+    /// Whether `value` has a parent (see [`TextIndex`]'s invariant).
+    #[inline]
+    fn has_parent(&self, value: u32) -> bool {
+        self.parents[value as usize] != NO_PARENT
+    }
+
     /// The number of rows holding one of the values of `run`, dead or
-    /// alive, where `holds` tells the values that hold the needle and
-    /// `columns` are the codes of the index's columns by row:
+    /// alive, where `shared` are the run's values that may share rows,
+    /// `holds` tells the values that hold the needle and `columns` are the
+    /// codes of the index's columns by row:
     /// * the rows of the values held apart (in the first column only) in
     ///   constant time whatever their number (see [`RunCounts`]);
     /// * a value with a parent (see [`TextIndex`]'s invariant) adds its row
@@ -395,39 +445,47 @@ impl TextIndex {
     ///
     /// `None` when the values that may share rows cost more than is worth
     /// it this way.
-    pub fn count_run(&self, run: &SuffixRun, columns: &[&[u32]], holds: impl Fn(u32) -> bool) -> Option<u64> {
+    pub fn count_run(
+        &self,
+        run: &SuffixRun,
+        shared: &SharedInRun,
+        columns: &[&[u32]],
+        holds: impl Fn(u32) -> bool,
+    ) -> Option<u64> {
         let apart = |value: u32| self.columns_of[value as usize] == FIRST_COLUMN;
-        let has_parent = |value: u32| self.parents[value as usize] != NO_PARENT;
+        let cost = shared.values.len() as u64 * SHARED_VALUE_COST + shared.rows_read as u64 * LEFT_OVER_ROW_COST;
+        if cost > (run.len() as u64).max(RUN_COUNT_ALWAYS) {
+            return None;
+        }
         let first_weight =
             self.suffixes
                 .get(run.0.start)
                 .map_or(0, |&(_, value)| if apart(value) { self.rows_of(value).len() } else { 0 });
         let apart_rows = self.run_counts.apart_rows(run.0.clone(), first_weight as u32);
-        let mut shared: Vec<u32> =
-            self.run_counts.shared_in(run.0.clone()).iter().map(|&at| self.suffixes[at as usize].1).collect();
-        shared.sort_unstable();
-        shared.dedup();
-        let left_over_entries: usize =
-            shared.iter().filter(|&&value| !has_parent(value)).map(|&value| self.rows_of(value).len()).sum();
-        if (shared.len() + left_over_entries) as u64 > LEFT_OVER_ALWAYS_READ.max(run.len() as u64 / SHARED_VALUE_COST) {
-            return None;
-        }
-        let mut found = [0u32; 3];
         let mut shared_rows = 0u64;
-        for &value in &shared {
-            if has_parent(value) {
-                if !holds(self.parents[value as usize]) {
-                    shared_rows += self.rows_of(value).len() as u64;
-                }
-                continue;
+        for &value in shared.values.iter().filter(|&&value| self.has_parent(value)) {
+            if !holds(self.parents[value as usize]) {
+                shared_rows += self.rows_of(value).len() as u64;
             }
-            for &row in self.rows_of(value) {
-                let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
-                let counted_before = found[..count].iter().any(|&other| {
-                    other != value && (apart(other) || has_parent(other) || other < value) && holds(other)
-                });
-                shared_rows += u64::from(!counted_before);
+        }
+        let entries: Vec<(u32, u32)> = shared
+            .values
+            .iter()
+            .filter(|&&value| !self.has_parent(value))
+            .flat_map(|&value| self.rows_of(value).iter().map(move |&row| (value, row)))
+            .collect();
+        let mut found = [0u32; 3];
+        for (position, &(value, row)) in entries.iter().enumerate() {
+            // Each row's codes are read at random: they start loading a few
+            // rows ahead.
+            if let Some(&(_, ahead)) = entries.get(position + 8) {
+                columns.iter().for_each(|codes| prefetch(codes.as_ptr().wrapping_add(ahead as usize)));
             }
+            let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
+            let counted_before = found[..count].iter().any(|&other| {
+                other != value && (apart(other) || self.has_parent(other) || other < value) && holds(other)
+            });
+            shared_rows += u64::from(!counted_before);
         }
         // A damaged file's sums could claim more rows than there are.
         Some((apart_rows + shared_rows).min(u64::from(self.row_count)))
@@ -631,7 +689,7 @@ pub struct TextMatch<'a> {
 impl<'a> TextMatch<'a> {
     /// Whether `value` is one of the matched values.
     #[inline]
-    fn is_matched(&self, value: u32) -> bool {
+    pub(crate) fn is_matched(&self, value: u32) -> bool {
         self.values[value as usize / 64] >> (value % 64) & 1 == 1
     }
 
@@ -1326,7 +1384,12 @@ mod tests {
     fn run_count_of(index: &TextIndex, columns: &[&DictColumn], needle: &str) -> Option<u64> {
         let codes: Vec<&[u32]> = columns.iter().map(|column| column.codes.as_slice()).collect();
         let searched = crate::index::needle::NeedleTest::new(index, needle);
-        index.count_run(&index.locate(needle), &codes, |value| searched.holds_value(value))
+        let run = index.locate(needle);
+        let by_search = index.count_run(&run, &index.shared_of_run(&run), &codes, |value| searched.holds_value(value));
+        let found = index.matches_of(&run);
+        let by_value = index.count_run(&run, &index.shared_of_run(&run), &codes, |value| found.is_matched(value));
+        assert_eq!(by_search, by_value, "{needle:?}");
+        by_search
     }
 
     #[test]
