@@ -21,6 +21,7 @@ pub mod facets;
 pub mod ids;
 pub mod needle;
 pub mod order;
+pub mod prefix_sums;
 pub mod run_counts;
 pub mod text;
 

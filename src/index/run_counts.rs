@@ -42,14 +42,15 @@
 
 use std::ops::Range;
 
+use super::prefix_sums::PrefixSums;
+
 /// Prefix sums over the sorted suffixes from which any run's rows are
 /// counted (see the module's doc).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunCounts {
-    /// `prefix[p]`: the weights of the suffixes before position `p`, less
-    /// the repeats charged to them, modulo 2^32. One more entry than there
-    /// are suffixes.
-    prefix: Vec<u32>,
+    /// At `p`: the weights of the suffixes before position `p`, less the
+    /// repeats charged to them, modulo 2^32 (a step per suffix).
+    prefix: PrefixSums,
     /// Positions whose value may share a row with another value, ascending.
     shared: Vec<u32>,
 }
@@ -78,7 +79,7 @@ impl RunCounts {
         // One pass in order: `minima` holds the positions seen so far whose
         // lcp no later position's undercuts (ties kept), so the leftmost
         // shortest lcp in `(a, b]` is its first position past `a`.
-        let mut repeats = vec![0u32; suffixes.len() + 1];
+        let mut repeats = vec![0u32; suffixes.len()];
         let mut last_seen = vec![u32::MAX; value_count];
         let mut minima: Vec<(u32, u32)> = Vec::new();
         for (position, &(_, value)) in suffixes.iter().enumerate() {
@@ -94,21 +95,15 @@ impl RunCounts {
                 repeats[charged as usize] = repeats[charged as usize].wrapping_add(weight(value));
             }
         }
-        // In place: each entry's repeats are read before its prefix is written.
-        let mut running = 0u32;
-        for (position, &(_, value)) in suffixes.iter().enumerate() {
-            let charged = repeats[position];
-            repeats[position] = running;
-            running = running.wrapping_add(weight(value)).wrapping_sub(charged);
-        }
-        repeats[suffixes.len()] = running;
+        let steps = suffixes.iter().zip(&repeats).map(|(&(_, value), &charged)| weight(value).wrapping_sub(charged));
+        let prefix = PrefixSums::of_steps(steps);
         let shared = suffixes
             .iter()
             .enumerate()
             .filter(|&(_, &(_, value))| shares_rows(value))
             .map(|(at, _)| at as u32)
             .collect();
-        RunCounts { prefix: repeats, shared }
+        RunCounts { prefix, shared }
     }
 
     /// The rows of the values held apart of the run `positions` of sorted
@@ -118,7 +113,8 @@ impl RunCounts {
         if positions.is_empty() {
             return 0;
         }
-        let rows = self.prefix[positions.end].wrapping_sub(self.prefix[positions.start + 1]).wrapping_add(first_weight);
+        let rows =
+            self.prefix.at(positions.end).wrapping_sub(self.prefix.at(positions.start + 1)).wrapping_add(first_weight);
         u64::from(rows)
     }
 
@@ -132,27 +128,26 @@ impl RunCounts {
 
     /// Whether the counts fit `suffix_count` sorted suffixes.
     pub fn fits(&self, suffix_count: usize) -> bool {
-        self.prefix.len() == suffix_count + 1
-            && self.prefix.first() == Some(&0)
+        self.prefix.len() == suffix_count
+            && self.prefix.fits()
             && self.shared.windows(2).all(|pair| pair[0] < pair[1])
             && self.shared.last().is_none_or(|&at| (at as usize) < suffix_count)
     }
 
-    /// The arrays, for a segment file: the prefix sums, then the shared
-    /// positions.
-    pub fn arrays(&self) -> [&[u32]; 2] {
-        [&self.prefix, &self.shared]
+    /// The prefix sums and the shared positions, for a segment file.
+    pub fn parts(&self) -> (&PrefixSums, &[u32]) {
+        (&self.prefix, &self.shared)
     }
 
-    /// Counts from the arrays [`RunCounts::arrays`] gave (check them with
+    /// Counts from the parts [`RunCounts::parts`] gave (check them with
     /// [`RunCounts::fits`]).
-    pub fn from_arrays(prefix: Vec<u32>, shared: Vec<u32>) -> RunCounts {
+    pub fn from_parts(prefix: PrefixSums, shared: Vec<u32>) -> RunCounts {
         RunCounts { prefix, shared }
     }
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        (self.prefix.capacity() + self.shared.capacity()) * 4
+        self.prefix.heap_bytes() + self.shared.capacity() * 4
     }
 }
 

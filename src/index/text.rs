@@ -51,6 +51,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::dense::DenseRows;
+use super::prefix_sums::PrefixSums;
 use super::run_counts::RunCounts;
 use crate::column::DictColumn;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
@@ -546,8 +547,12 @@ impl TextIndex {
         }
         out.array(&self.columns_of)?;
         out.array(&self.parents)?;
-        let [prefix, shared] = self.run_counts.arrays();
-        out.array(prefix)?;
+        let (prefix, shared) = self.run_counts.parts();
+        let (block_sums, bytes, wide_at, wide_steps) = prefix.arrays();
+        out.array(block_sums)?;
+        out.array(bytes)?;
+        out.array(wide_at)?;
+        out.array(wide_steps)?;
         out.array(shared)
     }
 
@@ -598,7 +603,13 @@ impl TextIndex {
         let suffixes = flat.chunks_exact(2).map(|pair| (pair[0], pair[1])).collect();
         // Files before version 3 have no run counts: they are derived.
         let stored_counts = if input.version() >= 3 {
-            Some(RunCounts::from_arrays(input.values::<u32>()?, input.values::<u32>()?))
+            let prefix = PrefixSums::from_arrays(
+                input.values::<u32>()?,
+                input.bytes()?,
+                input.values::<u32>()?,
+                input.values::<u32>()?,
+            );
+            Some(RunCounts::from_parts(prefix, input.values::<u32>()?))
         } else {
             None
         };
