@@ -64,6 +64,7 @@ fn text_only_requests_are_counted_without_reading_rows() {
             execution.stats
         );
         assert_eq!(text.rows_read, 0, "{target}: no row list was read");
+        assert!(text.counted_from_run, "{target}: counted from the needle's run of suffixes");
         assert!(execution.item_count > 0 && execution.rows.len() == 10, "{target}: {:?}", execution);
     }
     // A needle in the locations' addresses (origin of some rows, destination

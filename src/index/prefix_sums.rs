@@ -59,16 +59,11 @@ impl PrefixSums {
     }
 
     /// The number of steps.
-    pub fn len(&self) -> usize {
+    pub fn step_count(&self) -> usize {
         self.bytes.len()
     }
 
-    /// Whether there is no step.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
-    /// The sum of the steps before `position` (at most [`PrefixSums::len`]).
+    /// The sum of the steps before `position` (at most [`PrefixSums::step_count`]).
     #[inline]
     pub fn at(&self, position: usize) -> u32 {
         let block_start = position / BLOCK * BLOCK;
@@ -123,7 +118,7 @@ mod tests {
             let steps: Vec<u32> = steps.iter().map(|&step| step as u32).collect();
             let sums = PrefixSums::of_steps(steps.iter().copied());
             prop_assert!(sums.fits());
-            prop_assert_eq!(sums.len(), steps.len());
+            prop_assert_eq!(sums.step_count(), steps.len());
             let mut running = 0u32;
             for position in 0..=steps.len() {
                 prop_assert_eq!(sums.at(position), running, "at {}", position);

@@ -128,7 +128,7 @@ impl RunCounts {
 
     /// Whether the counts fit `suffix_count` sorted suffixes.
     pub fn fits(&self, suffix_count: usize) -> bool {
-        self.prefix.len() == suffix_count
+        self.prefix.step_count() == suffix_count
             && self.prefix.fits()
             && self.shared.windows(2).all(|pair| pair[0] < pair[1])
             && self.shared.last().is_none_or(|&at| (at as usize) < suffix_count)
