@@ -39,7 +39,7 @@ impl PrefixSums {
         };
         let mut running = 0u32;
         for (position, step) in steps.enumerate() {
-            if position % BLOCK == 0 {
+            if position.is_multiple_of(BLOCK) {
                 sums.block_sums.push(running);
             }
             running = running.wrapping_add(step);
@@ -52,7 +52,7 @@ impl PrefixSums {
                 }
             }
         }
-        if len % BLOCK == 0 {
+        if len.is_multiple_of(BLOCK) {
             sums.block_sums.push(running);
         }
         sums
