@@ -216,12 +216,15 @@ fn run(job: Job<'_>) -> Execution {
     if let Some(needle) = needle {
         let run = job.segment.text().locate(needle);
         let mut gathered = None;
-        if let Some(execution) = shortcuts::text_run_walk(&job, needle, &run, &mut gathered) {
-            return execution;
-        }
+        let declined = match shortcuts::text_run_walk(&job, needle, &run, &mut gathered) {
+            Ok(execution) => return execution,
+            Err(declined) => declined,
+        };
         let found = gathered.unwrap_or_else(|| job.segment.text().matches_of(&run));
-        if let Some(execution) = shortcuts::text_walk(&job, &found) {
-            return execution;
+        if let shortcuts::TextRunDeclined::CountByValue = declined {
+            if let Some(execution) = shortcuts::text_walk(&job, &found) {
+                return execution;
+            }
         }
         text = Some(found);
     }

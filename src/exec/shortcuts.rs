@@ -119,6 +119,16 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
     Some(Execution { item_count, rows: page, stats })
 }
 
+/// Why [`text_run_walk`] did not answer.
+pub(super) enum TextRunDeclined {
+    /// The request is not of its shape, or its count is cheaper by value:
+    /// [`text_walk`] may answer.
+    CountByValue,
+    /// The walk would be long: the matches are best built as a bitmap
+    /// ([`text_walk`] would decline too).
+    LongWalk,
+}
+
 /// Answers a request whose only filter is `filters-q` from the needle's run
 /// of sorted suffixes: `item_count` is counted without listing the values
 /// held apart ([`crate::index::text::TextIndex::count_run`]), less the
@@ -128,8 +138,8 @@ pub(super) fn facet_walk(job: &Job<'_>) -> Option<Execution> {
 /// Values are told to hold the needle by searching their text, or, when
 /// the run holds values that may share rows (whose rows are read) or the
 /// walk is long against the occurrences, by gathering the matched values
-/// first, into `gathered` (for [`text_walk`] too, should this decline).
-/// `None` when the values that may share rows have too many, or the dead
+/// first, into `gathered` (for the caller too, should this decline).
+/// Declines when the values that may share rows have too many, or the dead
 /// rows outnumber the occurrences (then [`text_walk`] counts by value), or
 /// when the walk would be long.
 pub(super) fn text_run_walk<'t>(
@@ -137,14 +147,15 @@ pub(super) fn text_run_walk<'t>(
     needle: &str,
     run: &SuffixRun,
     gathered: &mut Option<TextMatch<'t>>,
-) -> Option<Execution> {
-    if !is_text_only(job) {
-        return None;
+) -> Result<Execution, TextRunDeclined> {
+    use TextRunDeclined::{CountByValue, LongWalk};
+    if !is_text_only(job) || job.dead.is_some_and(|dead| dead.len() > run.occurrences()) {
+        return Err(CountByValue);
     }
     let (segment, index) = (job.segment, job.segment.text());
     let shared = index.shared_of_run(run);
     let searching_shared = (shared.value_count() + shared.rows_read()) as u64 * SEARCHED_VALUE_COST;
-    if searching_shared > run.len() as u64 {
+    if searching_shared > run.occurrences() {
         *gathered = Some(index.matches_of(run));
     }
     let searched = NeedleTest::new(index, needle);
@@ -153,25 +164,27 @@ pub(super) fn text_run_walk<'t>(
         None => TextValues::Searched(&searched),
     };
     let test = TextTest::new(segment, values, job.dead);
-    let every_row = index.count_run(run, &shared, &test.columns, |value| values.holds_value(value))?;
-    let dead_rows = match job.dead {
-        None => 0,
-        Some(dead) if dead.len() <= run.len() as u64 => dead.rows().iter().filter(|&row| test.matches(row)).count(),
-        Some(_) => return None,
-    };
-    let item_count = every_row.checked_sub(dead_rows as u64)?;
+    let every_row =
+        index.count_run(run, &shared, &test.columns, |value| values.holds_value(value)).ok_or(CountByValue)?;
+    let dead_rows = job.dead.map_or(0, |dead| dead.each_row().filter(|&row| test.matches(row)).count());
+    let item_count = every_row.checked_sub(dead_rows as u64).ok_or(CountByValue)?;
     let expected = expected_positions(job, item_count);
     if item_count > 0 && expected > OWN_VALUES_WALK_LIMIT {
-        return None;
+        return Err(LongWalk);
     }
-    let stats = TextSearchStats { occurrences: run.len() as u64, counted_from_run: true, ..TextSearchStats::default() };
-    if matches!(values, TextValues::Searched(_)) && expected.saturating_mul(SEARCHED_ROW_COST) <= run.len() as u64 {
-        return Some(text_page(job, &test, item_count, stats));
+    let stats = TextSearchStats {
+        occurrences: run.occurrences(),
+        rows_read: shared.rows_read() as u64,
+        counted_from_run: true,
+        ..TextSearchStats::default()
+    };
+    if matches!(values, TextValues::Searched(_)) && expected.saturating_mul(SEARCHED_ROW_COST) <= run.occurrences() {
+        return Ok(text_page(job, &test, item_count, stats));
     }
     let found = gathered.get_or_insert_with(|| index.matches_of(run));
     let test = TextTest::new(segment, TextValues::Matched(found), job.dead);
     let stats = TextSearchStats { values_matched: found.stats.values_matched, ..stats };
-    Some(text_page(job, &test, item_count, stats))
+    Ok(text_page(job, &test, item_count, stats))
 }
 
 /// Whether a request's only filter is `filters-q` and its page may be

@@ -13,7 +13,8 @@
 //! * [`text::TextIndex`]: a suffix array over the distinct lower-cased values of
 //!   the `filters-q` fields.
 //! * [`run_counts::RunCounts`]: the rows of any run of the text index's
-//!   sorted suffixes, from prefix sums, for counts of broad needles.
+//!   sorted suffixes, from prefix sums ([`prefix_sums::PrefixSums`], about
+//!   a byte per suffix), for counts of broad needles.
 //! * [`needle::NeedleTest`]: a needle tested on a value's own text.
 
 pub mod dense;

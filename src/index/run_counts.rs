@@ -1,6 +1,6 @@
-//! How many rows a run of sorted suffixes holds, in constant time: the
-//! count of a broad `filters-q` (thousands of matched values) without
-//! listing one value.
+//! How many rows a run of sorted suffixes holds, from two prefix sums
+//! whatever the number of values in it: the count of a broad `filters-q`
+//! (thousands of matched values) without listing one value.
 //!
 //! A needle's occurrences are one run `[first, past)` of the text index's
 //! sorted suffixes. Its rows are the rows of the run's distinct values;
@@ -21,8 +21,8 @@
 //! among that value's suffixes, at positions `a < b`, the repeat is
 //! charged to `q`, the leftmost position in `(a, b]` where the common
 //! prefix with the suffix before is shortest. Every needle's run is an
-//! interval `[first, past)` whose inner positions share more than the
-//! needle with their neighbour and whose ends share less, so `q` lies
+//! interval `[first, past)` whose inner positions share at least the
+//! needle with the suffix before and whose ends share less, so `q` lies
 //! strictly inside `(first, past)` exactly when both `a` and `b` lie in
 //! the run (Sadakane's counting of distinct documents, with weights).
 //! Hence, with `prefix` the running sum of weight less repeats charged:
@@ -109,7 +109,7 @@ impl RunCounts {
     /// The rows of the values held apart of the run `positions` of sorted
     /// suffixes, whose first suffix's value weighs `first_weight` (its row
     /// count, or 0 if it may share rows).
-    pub fn apart_rows(&self, positions: Range<usize>, first_weight: u32) -> u64 {
+    pub fn rows_held_apart(&self, positions: Range<usize>, first_weight: u32) -> u64 {
         if positions.is_empty() {
             return 0;
         }
@@ -220,7 +220,7 @@ mod tests {
                 .map(|(_, &weight)| u64::from(weight))
                 .sum();
             let first_weight = suffixes.get(first).map_or(0, |&(_, value)| weights[value as usize]);
-            assert_eq!(counts.apart_rows(first..past, first_weight), expected, "{needle:?} in {values:?}");
+            assert_eq!(counts.rows_held_apart(first..past, first_weight), expected, "{needle:?} in {values:?}");
             assert!(counts.shared_in(first..past).is_empty());
         }
     }
@@ -238,11 +238,11 @@ mod tests {
         let counts = RunCounts::build(&text, 0xFF, &suffixes, 3, |value| value + 1, |value| value == 1);
         // Sorted: "ab|" (0), "bb|" (2), "b|" (0), "b|" (1), "b|" (2); the
         // two "b|" of values 0 and 1 may come in either order.
-        assert_eq!(counts.apart_rows(0..1, 1), 1);
-        assert_eq!(counts.apart_rows(1..5, 3), 4, "\"b\": values 0 and 2, not the shared 1");
+        assert_eq!(counts.rows_held_apart(0..1, 1), 1);
+        assert_eq!(counts.rows_held_apart(1..5, 3), 4, "\"b\": values 0 and 2, not the shared 1");
         assert_eq!(counts.shared_in(1..5).len(), 1);
         assert_eq!(counts.shared_in(0..2), &[] as &[u32]);
-        assert_eq!(counts.apart_rows(1..1, 0), 0);
+        assert_eq!(counts.rows_held_apart(1..1, 0), 0);
     }
 
     proptest::proptest! {

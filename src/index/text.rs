@@ -87,8 +87,8 @@ pub struct TextIndex {
     /// keep rows, lie outside the first column and share no row.
     parents: Vec<u32>,
     /// Counts of any run of `suffixes` (see [`RunCounts`]), weighing a
-    /// suffix by its value's row count; values outside the first column
-    /// may share rows.
+    /// suffix by its value's row count; values not held in the first
+    /// column alone (outside it, or in it and another) may share rows.
     run_counts: RunCounts,
     /// The text of value `v`, with its separator, is
     /// `text[text_bounds[v]..text_bounds[v + 1]]`: empty for a value without
@@ -128,13 +128,8 @@ pub struct SuffixRun(std::ops::Range<usize>);
 
 impl SuffixRun {
     /// The number of occurrences.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether the needle occurs nowhere.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    pub fn occurrences(&self) -> u64 {
+        self.0.len() as u64
     }
 }
 
@@ -189,8 +184,8 @@ pub struct TextSearchStats {
     pub rows_read: u64,
     /// Whether the count came from the run of occurrences
     /// ([`TextIndex::count_run`]) rather than from the matched values;
-    /// `values_matched` is then 0 unless the values were gathered for the
-    /// walk.
+    /// `values_matched` is then 0 unless the values were gathered (for the
+    /// walk, or to count the values that may share rows).
     pub counted_from_run: bool,
 }
 
@@ -380,19 +375,13 @@ impl TextIndex {
         self.row_starts.len() - 1
     }
 
-    /// The searched values (those with suffixes) as `(value, start of its
-    /// text)`, in text order: the values that keep a row list, which are
-    /// exactly the searched ones when every value has rows (as in every
-    /// built segment). `None` when the two do not pair up.
-    fn searched_values(&self) -> Option<Vec<(u32, u32)>> {
-        let mut values = (0..self.value_count() as u32).filter(|&value| !self.rows_of(value).is_empty());
-        let mut searched = Vec::with_capacity(self.value_count());
-        let mut start = 0;
-        for separator in memchr::memchr_iter(SEPARATOR, &self.text) {
-            searched.push((values.next()?, start as u32));
-            start = separator + 1;
-        }
-        values.next().is_none().then_some(searched)
+    /// The searched values (those with text and suffixes: the values that
+    /// keep a row list) as `(value, start of its text)`, in text order.
+    fn searched_values(&self) -> Vec<(u32, u32)> {
+        (0..self.value_count() as u32)
+            .filter(|&value| self.text_bounds[value as usize] < self.text_bounds[value as usize + 1])
+            .map(|value| (value, self.text_bounds[value as usize]))
+            .collect()
     }
 
     /// The values holding `needle`, which must already be lower-cased and
@@ -427,6 +416,26 @@ impl TextIndex {
         SharedInRun { values, rows_read }
     }
 
+    /// How many rows of `values` `counts_here(value, row)` counts, reading
+    /// each row's codes (at random: they start loading a few rows ahead).
+    fn rows_counted_here(
+        &self,
+        values: impl Iterator<Item = u32>,
+        columns: &[&[u32]],
+        mut counts_here: impl FnMut(u32, u32) -> bool,
+    ) -> u64 {
+        let entries: Vec<(u32, u32)> =
+            values.flat_map(|value| self.rows_of(value).iter().map(move |&row| (value, row))).collect();
+        let mut counted = 0u64;
+        for (position, &(value, row)) in entries.iter().enumerate() {
+            if let Some(&(_, ahead)) = entries.get(position + 8) {
+                columns.iter().for_each(|codes| prefetch(codes.as_ptr().wrapping_add(ahead as usize)));
+            }
+            counted += u64::from(counts_here(value, row));
+        }
+        counted
+    }
+
     /// Whether `value` has a parent (see [`TextIndex`]'s invariant).
     #[inline]
     fn has_parent(&self, value: u32) -> bool {
@@ -437,8 +446,8 @@ impl TextIndex {
     /// alive, where `shared` are the run's values that may share rows,
     /// `holds` tells the values that hold the needle and `columns` are the
     /// codes of the index's columns by row:
-    /// * the rows of the values held apart (in the first column only) in
-    ///   constant time whatever their number (see [`RunCounts`]);
+    /// * the rows of the values held apart (in the first column only)
+    ///   whatever their number, from two prefix sums (see [`RunCounts`]);
     /// * a value with a parent (see [`TextIndex`]'s invariant) adds its row
     ///   count unless its parent holds the needle, whose rows hold its own;
     /// * the rows of the few values left over are read, each counted unless
@@ -455,39 +464,28 @@ impl TextIndex {
     ) -> Option<u64> {
         let apart = |value: u32| self.columns_of[value as usize] == FIRST_COLUMN;
         let cost = shared.values.len() as u64 * SHARED_VALUE_COST + shared.rows_read as u64 * LEFT_OVER_ROW_COST;
-        if cost > (run.len() as u64).max(RUN_COUNT_ALWAYS) {
+        if cost > run.occurrences().max(RUN_COUNT_ALWAYS) {
             return None;
         }
         let first_weight =
             self.suffixes
                 .get(run.0.start)
                 .map_or(0, |&(_, value)| if apart(value) { self.rows_of(value).len() } else { 0 });
-        let apart_rows = self.run_counts.apart_rows(run.0.clone(), first_weight as u32);
+        let apart_rows = self.run_counts.rows_held_apart(run.0.clone(), first_weight as u32);
         let mut shared_rows = 0u64;
         for &value in shared.values.iter().filter(|&&value| self.has_parent(value)) {
             if !holds(self.parents[value as usize]) {
                 shared_rows += self.rows_of(value).len() as u64;
             }
         }
-        let entries: Vec<(u32, u32)> = shared
-            .values
-            .iter()
-            .filter(|&&value| !self.has_parent(value))
-            .flat_map(|&value| self.rows_of(value).iter().map(move |&row| (value, row)))
-            .collect();
-        let mut found = [0u32; 3];
-        for (position, &(value, row)) in entries.iter().enumerate() {
-            // Each row's codes are read at random: they start loading a few
-            // rows ahead.
-            if let Some(&(_, ahead)) = entries.get(position + 8) {
-                columns.iter().for_each(|codes| prefetch(codes.as_ptr().wrapping_add(ahead as usize)));
-            }
+        let left_over = shared.values.iter().copied().filter(|&value| !self.has_parent(value));
+        shared_rows += self.rows_counted_here(left_over, columns, |value, row| {
+            let mut found = [0u32; 3];
             let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
-            let counted_before = found[..count].iter().any(|&other| {
+            !found[..count].iter().any(|&other| {
                 other != value && (apart(other) || self.has_parent(other) || other < value) && holds(other)
-            });
-            shared_rows += u64::from(!counted_before);
-        }
+            })
+        });
         // A damaged file's sums could claim more rows than there are.
         Some((apart_rows + shared_rows).min(u64::from(self.row_count)))
     }
@@ -825,23 +823,13 @@ impl<'a> TextMatch<'a> {
         let recent_dead = recent.filter(|&row| holds_counted_value(row)).count() as u64;
         // A left-over row counts once (for its first left-over value), and
         // only if no value counted by value holds it.
-        let mut left_over_rows = 0u64;
-        let entries: Vec<(u32, u32)> =
-            left_over.iter().flat_map(|&value| index.rows_of(value).iter().map(move |&row| (value, row))).collect();
-        for (position, &(value, row)) in entries.iter().enumerate() {
-            // Each row's codes are read at random: they start loading a few
-            // rows ahead.
-            if let Some(&(_, ahead)) = entries.get(position + 8) {
-                columns.iter().for_each(|codes| prefetch(codes.as_ptr().wrapping_add(ahead as usize)));
-            }
+        let left_over_rows = index.rows_counted_here(left_over.iter().copied(), columns, |value, row| {
             let count = values_of_row(row as usize, columns, &index.code_values, &mut found);
             let counted_elsewhere = found[..count].iter().any(|&other| {
                 counted_by_value(other) || (other < value && self.is_matched(other) && self.is_own(other))
             });
-            if !counted_elsewhere && !is_dead(row) {
-                left_over_rows += 1;
-            }
-        }
+            !counted_elsewhere && !is_dead(row)
+        });
         Some(by_value.checked_sub(recent_dead)? + left_over_rows)
     }
 
@@ -1118,7 +1106,7 @@ fn merged_suffixes(text: &[u8], value_starts: &[u32], sources: &[&TextIndex]) ->
         // Per value of the source: our value with the same text and where
         // its text starts in the source's text.
         let mut ours = vec![(NONE, 0u32); source.value_count()];
-        let searched = source.searched_values()?;
+        let searched = source.searched_values();
         let mut value = 0;
         for (index, &(source_value, start)) in searched.iter().enumerate() {
             let end = searched.get(index + 1).map_or(source.text.len(), |next| next.1 as usize) - 1;

@@ -227,6 +227,11 @@ impl DeadRows {
         rows
     }
 
+    /// The dead rows, in no particular order (nothing copied).
+    pub fn each_row(&self) -> impl Iterator<Item = u32> + '_ {
+        self.frozen.rows.iter().chain(self.recent_rows())
+    }
+
     /// The rows recently marked dead (those not in the frozen bitmap), ascending.
     pub fn recent_rows(&self) -> impl Iterator<Item = u32> + '_ {
         self.recent_slice().iter().copied()
