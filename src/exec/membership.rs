@@ -5,7 +5,7 @@
 use roaring::RoaringBitmap;
 
 use crate::index::needle::NeedleTest;
-use crate::index::text::TextMatch;
+use crate::index::text::{TextIndex, TextMatch};
 use crate::model::DateKey;
 use crate::store::dead_rows::DeadRows;
 use crate::store::Segment;
@@ -70,6 +70,7 @@ pub(super) struct TextTest<'a> {
     /// The codes of the text fields, in [`crate::store::TEXT_FIELDS`] order
     /// (the text index's column order).
     pub(super) columns: [&'a [u32]; 3],
+    index: &'a TextIndex,
     values: TextValues<'a>,
     /// Rows that no longer exist.
     dead: Option<&'a DeadRows>,
@@ -78,7 +79,22 @@ pub(super) struct TextTest<'a> {
 impl<'a> TextTest<'a> {
     pub(super) fn new(segment: &'a Segment, values: TextValues<'a>, dead: Option<&'a DeadRows>) -> TextTest<'a> {
         let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
-        TextTest { columns, values, dead }
+        TextTest { columns, index: segment.text(), values, dead }
+    }
+
+    /// Starts loading the row's codes, for a test a few rows later.
+    #[inline]
+    fn prefetch_codes(&self, row: u32) {
+        self.columns.iter().for_each(|codes| crate::sys::prefetch(codes.as_ptr().wrapping_add(row as usize)));
+    }
+
+    /// Starts loading the values of the row's codes (which should have
+    /// arrived), for a test a few rows later.
+    #[inline]
+    fn prefetch_values(&self, row: u32) {
+        for (column, codes) in self.columns.iter().enumerate() {
+            self.index.prefetch_value_of(column, codes[row as usize]);
+        }
     }
 
     /// Whether the row holds a matched value, dead or alive.
@@ -114,6 +130,32 @@ impl FacetTest<'_> {
 }
 
 impl Membership<'_> {
+    /// Whether a test reads the row's own values at random, in more than
+    /// one step (worth starting ahead of the walk).
+    #[inline]
+    pub(super) fn reads_rows_at_random(self) -> bool {
+        matches!(self, Membership::Text(_))
+    }
+
+    /// Starts loading what testing `row` reads first, `row` being a few
+    /// dozen positions ahead of the walk (for tests that read a row's own
+    /// values at random).
+    #[inline]
+    pub(super) fn prefetch_far(self, row: u32) {
+        if let Membership::Text(test) = self {
+            test.prefetch_codes(row);
+        }
+    }
+
+    /// Starts loading what testing `row` reads next, once
+    /// [`Membership::prefetch_far`] has brought its first reads in.
+    #[inline]
+    pub(super) fn prefetch_near(self, row: u32) {
+        if let Membership::Text(test) = self {
+            test.prefetch_values(row);
+        }
+    }
+
     #[inline]
     pub(super) fn contains(self, row: u32) -> bool {
         match self {

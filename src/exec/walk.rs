@@ -20,6 +20,14 @@
 
 use std::ops::Range;
 
+/// How far ahead of a walk, in positions, the first reads of a row's test
+/// start loading (see [`Membership::prefetch_far`]).
+const FAR_AHEAD: usize = 16;
+
+/// How far ahead of a walk the second reads of a row's test start loading
+/// (see [`Membership::prefetch_near`]).
+const NEAR_AHEAD: usize = 8;
+
 use roaring::RoaringBitmap;
 
 use super::membership::Membership;
@@ -98,6 +106,16 @@ impl Span {
 
     /// The next group of ties ahead of `cursor`, and where the walk is
     /// once it has passed it.
+    /// The position `distance` ahead of the group boundary `cursor`, if
+    /// the span holds it.
+    fn position_ahead(&self, cursor: usize, distance: usize) -> Option<usize> {
+        if self.descending {
+            cursor.checked_sub(distance + 1).filter(|&position| position >= self.range.start)
+        } else {
+            Some(cursor + distance).filter(|&position| position < self.range.end)
+        }
+    }
+
     fn next_group(&self, order: &SortedOrder, cursor: usize) -> (Range<usize>, usize) {
         if self.descending {
             let start = order.group_start(cursor, self.range.start);
@@ -238,7 +256,16 @@ impl<'a> Walk<'a> {
         let mut cursor = cursor;
         // Invariant: `window.skipped` matches lie between the start and
         // `cursor`, which is a group boundary.
+        let prefetching = self.membership.reads_rows_at_random();
         while !self.span.is_done(cursor) && limit > 0 {
+            if prefetching {
+                if let Some(position) = self.span.position_ahead(cursor, FAR_AHEAD) {
+                    self.membership.prefetch_far(self.order.rows_at(position..position + 1)[0]);
+                }
+                if let Some(position) = self.span.position_ahead(cursor, NEAR_AHEAD) {
+                    self.membership.prefetch_near(self.order.rows_at(position..position + 1)[0]);
+                }
+            }
             let (group, next) = self.span.next_group(self.order, cursor);
             if self.take_group(group, &mut window, stats) {
                 break;

@@ -499,6 +499,13 @@ impl TextIndex {
         (start < end).then(|| &self.text[start..end - 1])
     }
 
+    /// Starts loading the value of dictionary code `code` in column
+    /// `column`, for a test of it a little later.
+    #[inline]
+    pub(crate) fn prefetch_value_of(&self, column: usize, code: u32) {
+        prefetch(self.code_values[column].as_ptr().wrapping_add(code as usize));
+    }
+
     /// The value of dictionary code `code` in column `column` (`None` for
     /// code 0, `null`).
     #[inline]
