@@ -672,6 +672,13 @@ impl TextIndex {
             && self.suffixes.windows(2).all(|pair| through(pair[0].0) <= through(pair[1].0))
     }
 
+    /// Replaces the run counts with ones of no suffix, as a crafted file
+    /// could hold them.
+    #[cfg(test)]
+    pub(crate) fn misfit_run_counts(&mut self) {
+        self.run_counts = RunCounts::from_parts(PrefixSums::of_steps(std::iter::empty()), Vec::new());
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.text.capacity()

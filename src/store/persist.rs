@@ -349,6 +349,27 @@ mod tests {
         }
     }
 
+    /// Run counts that do not fit the text index's suffixes (crafted, or
+    /// written by a bug) are refused on opening: counts would read past
+    /// their sums.
+    #[test]
+    fn run_counts_that_do_not_fit_the_suffixes_are_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("base.seg");
+        let mut lying = segment_of(SAMPLE);
+        let mut text = TextIndex::build(&text_columns(&lying.columns), lying.row_count);
+        text.misfit_run_counts();
+        lying.text = std::sync::OnceLock::from(Arc::new(text));
+        lying.write_file(&path).unwrap();
+        let Err(refused) = Segment::read_file(&path) else { panic!("the misfit counts are refused") };
+        assert!(refused.to_string().contains("run counts do not fit its suffixes"), "{refused}");
+        let fitting = directory.path().join("fitting.seg");
+        let segment = segment_of(SAMPLE);
+        segment.text();
+        segment.write_file(&fitting).unwrap();
+        assert!(Segment::read_file(&fitting).is_ok(), "fitting counts are read back");
+    }
+
     /// The header's word that no `_id` holds an escape is checked: ids
     /// said to be plain are compared as they are stored.
     #[test]
