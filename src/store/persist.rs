@@ -367,7 +367,17 @@ mod tests {
         let segment = segment_of(SAMPLE);
         segment.text();
         segment.write_file(&fitting).unwrap();
-        assert!(Segment::read_file(&fitting).is_ok(), "fitting counts are read back");
+        let read = Segment::read_file(&fitting).expect("fitting counts are read back");
+        assert!(read.disagreements().is_empty(), "{:?}", read.disagreements());
+        // Counts that fit but are wrong open, and `msgdex check` finds them.
+        let wrong = directory.path().join("wrong.seg");
+        let mut miscounting = segment_of(SAMPLE);
+        let mut text = TextIndex::build(&text_columns(&miscounting.columns), miscounting.row_count);
+        text.miscount_run_counts();
+        miscounting.text = std::sync::OnceLock::from(Arc::new(text));
+        miscounting.write_file(&wrong).unwrap();
+        let read = Segment::read_file(&wrong).expect("fitting counts open");
+        assert_eq!(read.disagreements(), ["the text index does not agree with the searched columns"]);
     }
 
     /// The header's word that no `_id` holds an escape is checked: ids
