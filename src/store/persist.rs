@@ -351,32 +351,29 @@ mod tests {
 
     /// Run counts that do not fit the text index's suffixes (crafted, or
     /// written by a bug) are refused on opening: counts would read past
-    /// their sums.
+    /// their sums. Counts that fit but are wrong open, and `msgdex check`
+    /// finds them.
     #[test]
     fn run_counts_that_do_not_fit_the_suffixes_are_refused() {
         let directory = tempfile::tempdir().unwrap();
-        let path = directory.path().join("base.seg");
-        let mut lying = segment_of(SAMPLE);
-        let mut text = TextIndex::build(&text_columns(&lying.columns), lying.row_count);
-        text.misfit_run_counts();
-        lying.text = std::sync::OnceLock::from(Arc::new(text));
-        lying.write_file(&path).unwrap();
-        let Err(refused) = Segment::read_file(&path) else { panic!("the misfit counts are refused") };
+        // The sample's segment written to `name` with its text index
+        // changed by `tamper`, then read back.
+        let written_with = |name: &str, tamper: fn(&mut TextIndex)| {
+            let path = directory.path().join(name);
+            let mut segment = segment_of(SAMPLE);
+            let mut text = TextIndex::build(&text_columns(&segment.columns), segment.row_count);
+            tamper(&mut text);
+            segment.text = std::sync::OnceLock::from(Arc::new(text));
+            segment.write_file(&path).unwrap();
+            Segment::read_file(&path)
+        };
+        let Err(refused) = written_with("misfit.seg", TextIndex::misfit_run_counts) else {
+            panic!("the misfit counts are refused")
+        };
         assert!(refused.to_string().contains("run counts do not fit its suffixes"), "{refused}");
-        let fitting = directory.path().join("fitting.seg");
-        let segment = segment_of(SAMPLE);
-        segment.text();
-        segment.write_file(&fitting).unwrap();
-        let read = Segment::read_file(&fitting).expect("fitting counts are read back");
+        let read = written_with("fitting.seg", |_| {}).expect("fitting counts are read back");
         assert!(read.disagreements().is_empty(), "{:?}", read.disagreements());
-        // Counts that fit but are wrong open, and `msgdex check` finds them.
-        let wrong = directory.path().join("wrong.seg");
-        let mut miscounting = segment_of(SAMPLE);
-        let mut text = TextIndex::build(&text_columns(&miscounting.columns), miscounting.row_count);
-        text.miscount_run_counts();
-        miscounting.text = std::sync::OnceLock::from(Arc::new(text));
-        miscounting.write_file(&wrong).unwrap();
-        let read = Segment::read_file(&wrong).expect("fitting counts open");
+        let read = written_with("wrong.seg", TextIndex::miscount_run_counts).expect("fitting counts open");
         assert_eq!(read.disagreements(), ["the text index does not agree with the searched columns"]);
     }
 
