@@ -20,14 +20,6 @@
 
 use std::ops::Range;
 
-/// How far ahead of a walk, in positions, the first reads of a row's test
-/// start loading (see [`Membership::prefetch_far`]).
-const FAR_AHEAD: usize = 16;
-
-/// How far ahead of a walk the second reads of a row's test start loading
-/// (see [`Membership::prefetch_near`]).
-const NEAR_AHEAD: usize = 8;
-
 use roaring::RoaringBitmap;
 
 use super::membership::Membership;
@@ -38,6 +30,14 @@ use crate::model::DateKey;
 use crate::request::{SortField, SortKey};
 use crate::store::dead_rows::DeadRows;
 use crate::store::Segment;
+
+/// How far ahead of a walk, in positions, the first reads of a row's test
+/// start loading (see [`Membership::prefetch_far`]).
+const FAR_AHEAD: usize = 16;
+
+/// How far ahead of a walk the second reads of a row's test start loading
+/// (see [`Membership::prefetch_near`]).
+const NEAR_AHEAD: usize = 8;
 
 /// A range of positions of a sorted order, as a walk in one direction
 /// meets them.
@@ -104,8 +104,6 @@ impl Span {
         }
     }
 
-    /// The next group of ties ahead of `cursor`, and where the walk is
-    /// once it has passed it.
     /// The position `distance` ahead of the group boundary `cursor`, if
     /// the span holds it.
     fn position_ahead(&self, cursor: usize, distance: usize) -> Option<usize> {
@@ -116,6 +114,8 @@ impl Span {
         }
     }
 
+    /// The next group of ties ahead of `cursor`, and where the walk is
+    /// once it has passed it.
     fn next_group(&self, order: &SortedOrder, cursor: usize) -> (Range<usize>, usize) {
         if self.descending {
             let start = order.group_start(cursor, self.range.start);
@@ -260,10 +260,10 @@ impl<'a> Walk<'a> {
         while !self.span.is_done(cursor) && limit > 0 {
             if prefetching {
                 if let Some(position) = self.span.position_ahead(cursor, FAR_AHEAD) {
-                    self.membership.prefetch_far(self.order.rows_at(position..position + 1)[0]);
+                    self.membership.prefetch_far(self.order.row_at(position));
                 }
                 if let Some(position) = self.span.position_ahead(cursor, NEAR_AHEAD) {
-                    self.membership.prefetch_near(self.order.rows_at(position..position + 1)[0]);
+                    self.membership.prefetch_near(self.order.row_at(position));
                 }
             }
             let (group, next) = self.span.next_group(self.order, cursor);

@@ -321,8 +321,15 @@ impl TextIndex {
             &self.suffixes,
             self.value_count(),
             |value| self.rows_of(value).len() as u32,
-            |value| self.columns_of[value as usize] != FIRST_COLUMN,
+            |value| !self.is_held_apart(value),
         )
+    }
+
+    /// Whether `value` is held in the first column alone: its rows are
+    /// apart from every other such value's, so the run counts weigh it.
+    #[inline]
+    fn is_held_apart(&self, value: u32) -> bool {
+        self.columns_of[value as usize] == FIRST_COLUMN
     }
 
     /// Where each value's text starts and ends (see `text_bounds`), or
@@ -442,6 +449,14 @@ impl TextIndex {
         self.parents[value as usize] != NO_PARENT
     }
 
+    /// Whether a value's rows lie apart from those of every other value
+    /// counted by value: it is held in the first column only, or it has a
+    /// parent there (see [`TextIndex`]'s invariant).
+    #[inline]
+    fn is_anchored(&self, value: u32) -> bool {
+        self.is_held_apart(value) || self.has_parent(value)
+    }
+
     /// The number of rows holding one of the values of `run`, dead or
     /// alive, where `shared` are the run's values that may share rows,
     /// `holds` tells the values that hold the needle and `columns` are the
@@ -462,15 +477,17 @@ impl TextIndex {
         columns: &[&[u32]],
         holds: impl Fn(u32) -> bool,
     ) -> Option<u64> {
-        let apart = |value: u32| self.columns_of[value as usize] == FIRST_COLUMN;
         let cost = shared.values.len() as u64 * SHARED_VALUE_COST + shared.rows_read as u64 * LEFT_OVER_ROW_COST;
         if cost > run.occurrences().max(RUN_COUNT_ALWAYS) {
             return None;
         }
-        let first_weight =
-            self.suffixes
-                .get(run.0.start)
-                .map_or(0, |&(_, value)| if apart(value) { self.rows_of(value).len() } else { 0 });
+        let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| {
+            if self.is_held_apart(value) {
+                self.rows_of(value).len()
+            } else {
+                0
+            }
+        });
         let apart_rows = self.run_counts.rows_held_apart(run.0.clone(), first_weight as u32);
         let mut shared_rows = 0u64;
         for &value in shared.values.iter().filter(|&&value| self.has_parent(value)) {
@@ -482,9 +499,9 @@ impl TextIndex {
         shared_rows += self.rows_counted_here(left_over, columns, |value, row| {
             let mut found = [0u32; 3];
             let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
-            !found[..count].iter().any(|&other| {
-                other != value && (apart(other) || self.has_parent(other) || other < value) && holds(other)
-            })
+            !found[..count]
+                .iter()
+                .any(|&other| other != value && (self.is_anchored(other) || other < value) && holds(other))
         });
         // A damaged file's sums could claim more rows than there are.
         Some((apart_rows + shared_rows).min(u64::from(self.row_count)))
@@ -738,15 +755,6 @@ impl<'a> TextMatch<'a> {
                 || !self.is_matched(index.parents[value as usize]))
     }
 
-    /// Whether a value's rows lie apart from those of every other value
-    /// counted by value: it is held in the first column only, or it has a
-    /// parent there (see [`TextIndex`]'s invariant).
-    #[inline]
-    fn is_anchored(&self, value: u32) -> bool {
-        let index = self.index;
-        index.columns_of[value as usize] == FIRST_COLUMN || index.parents[value as usize] != NO_PARENT
-    }
-
     /// The matched values, ascending. They lie scattered over the index's
     /// values: what is read of each (its row count and columns) starts
     /// loading a few values ahead, so that the misses overlap.
@@ -811,7 +819,7 @@ impl<'a> TextMatch<'a> {
                 continue; // a child of a matched parent: counted with it
             }
             one_column &= columns_of.count_ones() == 1 && *common_columns.get_or_insert(columns_of) == columns_of;
-            if self.is_anchored(value) {
+            if index.is_anchored(value) {
                 by_value += live_rows(value, rows)?;
                 by_value_entries += rows;
             } else {
@@ -835,7 +843,7 @@ impl<'a> TextMatch<'a> {
             return None;
         }
         let counted_by_value =
-            |value: u32| self.is_matched(value) && self.is_own(value) && (one_column || self.is_anchored(value));
+            |value: u32| self.is_matched(value) && self.is_own(value) && (one_column || self.index.is_anchored(value));
         let mut found = [0u32; 3];
         let mut holds_counted_value = |row: u32| {
             let count = values_of_row(row as usize, columns, &index.code_values, &mut found);
