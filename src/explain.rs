@@ -46,9 +46,10 @@ sorted suffixes, {tested}",
                 text.occurrences
             )?;
         } else if let Some(text) = stats.text {
+            let tags = if text.tested_on_tags { ", the other filters tested on each entry's tag" } else { "" };
             writeln!(
                 f,
-                "  text search: suffix array, {} occurrences in {} distinct values, {} row entries read",
+                "  text search: suffix array, {} occurrences in {} distinct values, {} row entries read{tags}",
                 text.occurrences, text.values_matched, text.rows_read
             )?;
         }

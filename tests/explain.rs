@@ -2,6 +2,8 @@
 //! request of the benchmark mix examines more than a small fraction of the
 //! rows one by one, and `msgdex explain` shows the plan.
 
+mod common;
+
 use msgdex::{Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine, Request};
 use msgdex_bench::workload::{data::DataGenerator, mix};
 
@@ -181,4 +183,39 @@ fn a_closed_set_filter_the_others_imply_is_left_out() {
         }
     }
     assert_eq!(proven_empty, 1, "inbound messages are never `sent`");
+}
+
+/// `filters-q` beside a location and closed-set filters (T16) tests those
+/// filters on the tags kept beside the matched values' row entries instead
+/// of evaluating their bitmaps: in a loaded store and in a data directory
+/// opened again (the tags are derived when a segment is read, never
+/// stored). The answers stay the reference's.
+#[test]
+fn text_beside_closed_set_filters_is_tested_on_entry_tags() {
+    let messages: Vec<_> = DataGenerator::new(ROWS, 11).collect();
+    let targets: Vec<_> =
+        mix::generate(&messages, 13, 4).into_iter().filter(|request| request.template.0 == 16).collect();
+    assert_eq!(targets.len(), 4);
+    let engine = FastEngine::new(&messages).unwrap();
+    let on_disk = common::imported(&messages, msgdex::StoreOptions::default());
+    let reference = ReferenceEngine::new(messages);
+    let snapshot = on_disk.engine.snapshot();
+    let base = snapshot.state().base();
+    for target in targets.iter().map(|request| &request.target) {
+        let answer = reference.respond(target).body;
+        assert_eq!(engine.respond(target).body, answer, "{target}");
+        assert_eq!(on_disk.engine.respond(target).body, answer, "{target}");
+        let Request::List(Ok(query)) = Request::parse(target, &QueryLimits::default()) else { panic!("{target}") };
+        let explanation = engine.explain(&query);
+        let (_, loaded) = msgdex::testing::explanation_parts(&explanation);
+        let plan = msgdex::testing::plan_window(&base.segment, &query, query.offset(), query.per_page());
+        let window = msgdex::testing::PageWindow::of(&plan);
+        let reopened = msgdex::testing::execute(&base.segment, Some(&base.dead), &plan, &window);
+        for execution in [loaded, &reopened] {
+            let text = execution.stats.text.expect("a text search ran");
+            assert!(text.tested_on_tags, "{target}: {:?}", execution.stats);
+            assert_eq!(execution.stats.after_step.len(), 1, "{target}: no bitmap step was evaluated");
+        }
+        assert!(explanation.to_string().contains("the other filters tested on each entry's tag"), "{explanation}");
+    }
 }

@@ -12,6 +12,8 @@ use roaring::{MultiOps, RoaringBitmap};
 use super::{ExecStats, Job};
 use crate::column::Column;
 use crate::index::dense::DenseRows;
+use crate::index::facets::FacetSelection;
+use crate::index::row_tags::TagFilter;
 use crate::index::text::TextMatch;
 use crate::model::Field;
 use crate::plan::{Plan, RangeUse, StepKind};
@@ -67,7 +69,24 @@ pub(super) fn evaluate<'a>(
 ) -> Option<Matches<'a>> {
     let (segment, dead, plan) = (job.segment, job.dead, job.plan);
     let mut running = Running::Bitmap(None);
-    for step in &plan.steps {
+    let tagged = text.as_mut().and_then(|found| {
+        let (filter, entry_limit) = tag_filter(segment, plan)?;
+        let rows = found.rows_tagged(&filter, entry_limit)?;
+        stats.text = Some(found.stats);
+        Some(rows)
+    });
+    let steps = match tagged {
+        Some(rows) => {
+            running = Running::Bitmap(Some(Cow::Owned(rows)));
+            stats.after_step.push(running.len());
+            if running.len() == 0 {
+                return None;
+            }
+            &[][..]
+        }
+        None => &plan.steps[..],
+    };
+    for step in steps {
         running = match &step.kind {
             StepKind::Range { how: RangeUse::Domain, .. } => continue,
             StepKind::Values { field, codes } => values_step(segment, *field, codes, running),
@@ -111,6 +130,47 @@ pub(super) fn evaluate<'a>(
         }
     }
     Some(matches)
+}
+
+/// Row entries of the text index read per row of the plan's smallest other
+/// step, at most, for the text step to test the other filters on its
+/// entries' tags: past it, the bitmaps of the other steps cost less.
+const TAGGED_ENTRIES_PER_ROW: u64 = 4;
+
+/// When the plan's steps are a text step and filters on `location` and the
+/// facet dimensions only (its date range covering the whole order aside):
+/// what those filters accept of a row's tag (see
+/// [`crate::index::row_tags`]), and how many text index entries are worth
+/// testing rather than evaluating the other steps.
+fn tag_filter(segment: &Segment, plan: &Plan) -> Option<(TagFilter, u64)> {
+    let mut selection = FacetSelection::default();
+    let mut locations: Option<Vec<u32>> = None;
+    let mut smallest_step = None;
+    let mut has_text = false;
+    for step in &plan.steps {
+        match &step.kind {
+            StepKind::Range { how: RangeUse::Domain, .. } => continue,
+            StepKind::Text { .. } => {
+                has_text = true;
+                continue;
+            }
+            StepKind::Values { field: Field::Location, codes } => {
+                locations = Some(match locations {
+                    Some(earlier) => earlier.into_iter().filter(|code| codes.contains(code)).collect(),
+                    None => codes.clone(),
+                });
+            }
+            _ => {
+                let accepted = step.facet_codes()?;
+                selection.narrow(accepted.dimension, &accepted.codes);
+            }
+        }
+        smallest_step = Some(smallest_step.map_or(step.estimate, |smallest: u64| smallest.min(step.estimate)));
+    }
+    let smallest_step = smallest_step.filter(|_| has_text)?;
+    let location_codes = segment.dict(Field::Location).dict.len() + 1;
+    let filter = TagFilter::new(&selection, locations.as_deref(), location_codes);
+    Some((filter, smallest_step.saturating_mul(TAGGED_ENTRIES_PER_ROW)))
 }
 
 /// The running result narrowed by a step of value bitmaps: one of

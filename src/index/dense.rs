@@ -76,13 +76,48 @@ thread_local! {
     static SERIALIZED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A writer into a slice sized beforehand. Roaring writes its bitmap
+/// containers a word at a time: into a `Vec` each word is a capacity check
+/// and a call to copy 8 bytes, here a store.
+struct Filler<'a> {
+    bytes: &'a mut [u8],
+    at: usize,
+}
+
+impl std::io::Write for Filler<'_> {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let past = self.at + buf.len();
+        let Some(room) = self.bytes.get_mut(self.at..past) else {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        };
+        room.copy_from_slice(buf);
+        self.at = past;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Calls `visit(base, container)` for each container of `bitmap`, in
 /// ascending order, where the container's rows are `base + low`.
 pub fn for_each_container(bitmap: &RoaringBitmap, mut visit: impl FnMut(u32, ContainerView<'_>)) {
     SERIALIZED.with(|cell| {
         let mut bytes = cell.borrow_mut();
-        bytes.clear();
-        bitmap.serialize_into(&mut *bytes).expect("writing to a Vec cannot fail");
+        let size = bitmap.serialized_size();
+        if bytes.len() < size {
+            bytes.resize(size, 0);
+        }
+        bitmap.serialize_into(Filler { bytes: &mut bytes[..size], at: 0 }).expect("sized by serialized_size");
+        let bytes = &bytes[..size];
         let read_u16 = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
         let read_u32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"));
         let cookie = read_u32(0);
@@ -207,6 +242,12 @@ impl DenseRows {
         }
     }
 
+    /// Whether it holds `row` (which must be a row of its segment).
+    #[inline]
+    pub fn contains(&self, row: u32) -> bool {
+        self.words[row as usize / 64] >> (row % 64) & 1 == 1
+    }
+
     /// How many rows it holds.
     pub fn len(&self) -> u64 {
         self.words.iter().map(|word| u64::from(word.count_ones())).sum()
@@ -225,13 +266,17 @@ impl DenseRows {
     /// The rows that both it and `words` (a bit per row, bit `row % 64` of
     /// word `row / 64`) hold, as a bitmap.
     pub fn rows_also_in(&self, words: &[u64]) -> RoaringBitmap {
-        let both = self
-            .words
-            .iter()
-            .zip(words)
-            .enumerate()
-            .flat_map(|(index, (&mine, &theirs))| rows_of_word(index, mine & theirs));
-        RoaringBitmap::from_sorted_iter(both).expect("words and bits ascend")
+        // A plain loop: most words hold no common row, and an iterator
+        // adaptor per word would cost more than the test.
+        let mut rows = Vec::new();
+        for (index, (&mine, &theirs)) in self.words.iter().zip(words).enumerate() {
+            let mut both = mine & theirs;
+            while both != 0 {
+                rows.push(index as u32 * 64 + both.trailing_zeros());
+                both &= both - 1;
+            }
+        }
+        RoaringBitmap::from_sorted_iter(rows).expect("words and bits ascend")
     }
 
     /// The rows held, as a bitmap.

@@ -10,6 +10,9 @@ use crate::model::{DateKey, PerDateKey};
 /// Codes per dimension, `null` included.
 const SIZES: [usize; 5] = [3, 3, 5, 2, 2];
 
+/// How many cells there are (the product of [`SIZES`]).
+pub const CELL_COUNT: usize = SIZES[0] * SIZES[1] * SIZES[2] * SIZES[3] * SIZES[4];
+
 /// The counts, one per cell.
 #[derive(Clone, Debug, Default)]
 pub struct FacetCounts {
@@ -32,7 +35,7 @@ pub fn cell(codes: [usize; 5]) -> usize {
 impl FacetCounts {
     /// Counts with every cell zero (for the rows deleted from a segment).
     pub fn empty() -> FacetCounts {
-        FacetCounts { counts: vec![0; SIZES.iter().product()] }
+        FacetCounts { counts: vec![0; CELL_COUNT] }
     }
 
     /// The count of every cell, in cell order (see docs/FORMAT.md).
@@ -43,7 +46,7 @@ impl FacetCounts {
     /// Counts read back from [`FacetCounts::cells`]; `None` unless there
     /// is one per cell.
     pub(crate) fn from_cells(counts: Vec<u64>) -> Option<FacetCounts> {
-        (counts.len() == SIZES.iter().product::<usize>()).then_some(FacetCounts { counts })
+        (counts.len() == CELL_COUNT).then_some(FacetCounts { counts })
     }
 
     /// Counts one more row in `cell`.
@@ -53,7 +56,7 @@ impl FacetCounts {
 
     /// Counts the rows of each cell.
     pub fn build(channel: &[u8], direction: &[u8], status: &[u8], anonymized: &[i64], read: &[i64]) -> FacetCounts {
-        let mut counts = vec![0u64; SIZES.iter().product()];
+        let mut counts = vec![0u64; CELL_COUNT];
         for row in 0..channel.len() {
             let codes = [
                 usize::from(channel[row]),
@@ -146,7 +149,7 @@ impl CellEnds {
     /// The ends of each key's order (`orders[key][row]` its values) per
     /// cell (`cells[row]`).
     pub fn build(cells: &[usize], orders: PerDateKey<&[i64]>) -> CellEnds {
-        let cell_count = SIZES.iter().product();
+        let cell_count = CELL_COUNT;
         let ends = orders.map(|_, values| {
             let mut ends: Vec<Option<(EndRows, EndRows)>> = vec![None; cell_count];
             for (row, (&cell, &value)) in cells.iter().zip(values.iter()).enumerate() {

@@ -52,6 +52,7 @@ use roaring::RoaringBitmap;
 
 use super::dense::DenseRows;
 use super::prefix_sums::PrefixSums;
+use super::row_tags::TagFilter;
 use super::run_counts::RunCounts;
 use crate::column::DictColumn;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
@@ -95,6 +96,10 @@ pub struct TextIndex {
     /// rows. Derived from `text` and `row_starts` when the index is built
     /// or read.
     text_bounds: Vec<u32>,
+    /// The [`RowTag`](super::row_tags::RowTag) of `rows[i]` is
+    /// `entry_tags[i]`; empty when the segment gave none (see
+    /// [`TextIndex::tag_entries`]). Derived, never stored.
+    entry_tags: Vec<u32>,
     row_count: u32,
 }
 
@@ -187,6 +192,10 @@ pub struct TextSearchStats {
     /// `values_matched` is then 0 unless the values were gathered (for the
     /// walk, or to count the values that may share rows).
     pub counted_from_run: bool,
+    /// Whether the request's other filters were tested on the tags beside
+    /// the matched values' row entries ([`TextMatch::rows_tagged`]) rather
+    /// than evaluated from their bitmaps.
+    pub tested_on_tags: bool,
 }
 
 impl TextIndex {
@@ -306,6 +315,7 @@ impl TextIndex {
             parents,
             run_counts: RunCounts::default(),
             text_bounds: Vec::new(),
+            entry_tags: Vec::new(),
             row_count,
         };
         index.run_counts = index.count_runs();
@@ -543,6 +553,7 @@ impl TextIndex {
             values_matched: values.iter().map(|word| u64::from(word.count_ones())).sum(),
             rows_read: 0,
             counted_from_run: false,
+            tested_on_tags: false,
         };
         let matched = ascending_bits(&values);
         TextMatch { index: self, values, matched, stats }
@@ -645,6 +656,7 @@ impl TextIndex {
             parents,
             run_counts: RunCounts::default(),
             text_bounds: Vec::new(),
+            entry_tags: Vec::new(),
             row_count,
         };
         index.text_bounds =
@@ -705,6 +717,14 @@ impl TextIndex {
         self.run_counts = RunCounts::from_parts(PrefixSums::of_steps(steps), Vec::new());
     }
 
+    /// Keeps beside each row entry its row's tag, where `row_tags[row]`
+    /// is that of `row` (a [`RowTag::word`](super::row_tags::RowTag::word)),
+    /// so that [`TextMatch::rows_tagged`] tests entries in place.
+    pub fn tag_entries(&mut self, row_tags: &[u32]) {
+        assert_eq!(row_tags.len(), self.row_count as usize, "a tag per row");
+        self.entry_tags = self.rows.par_iter().map(|&row| row_tags[row as usize]).collect();
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.text.capacity()
@@ -716,6 +736,7 @@ impl TextIndex {
             + self.parents.capacity() * 4
             + self.run_counts.heap_bytes()
             + self.text_bounds.capacity() * 4
+            + self.entry_tags.capacity() * 4
     }
 }
 
@@ -908,50 +929,106 @@ impl<'a> TextMatch<'a> {
     /// in a per-thread bitset that each candidate is tested against, which
     /// builds no bitmap of the whole union.
     pub fn rows_among(&mut self, candidates: &RoaringBitmap, columns: &[&[u32]]) -> RoaringBitmap {
-        self.rows_among_by(
-            candidates.len(),
-            || candidates.iter(),
-            |words| super::dense::rows_set_in(candidates, words),
-            columns,
-        )
-    }
-
-    /// [`TextMatch::rows_among`] for candidates held as a bitset.
-    pub fn rows_among_dense(&mut self, candidates: &DenseRows, columns: &[&[u32]]) -> RoaringBitmap {
-        self.rows_among_by(candidates.len(), || candidates.rows(), |words| candidates.rows_also_in(words), columns)
-    }
-
-    /// [`TextMatch::rows_among`] for `count` candidates that `candidates`
-    /// lists ascending and `also_in` intersects with a bitset of rows.
-    fn rows_among_by<Rows: Iterator<Item = u32>>(
-        &mut self,
-        count: u64,
-        candidates: impl FnOnce() -> Rows,
-        also_in: impl FnOnce(&[u64]) -> RoaringBitmap,
-        columns: &[&[u32]],
-    ) -> RoaringBitmap {
-        // Relative costs: a candidate tested on its own values reads a code
-        // and a value number per column at random; a row read from a list
-        // sets one bit; a candidate tested against the bitset reads one bit.
-        const OWN_VALUES: u64 = 12;
-        const ROW_READ: u64 = 3;
-        const BIT_TEST: u64 = 2;
         let (lists, total) = self.own_row_lists();
-        let total = total as u64;
-        if count * OWN_VALUES <= total * ROW_READ + count * BIT_TEST {
-            let holds =
-                |row: u32| columns.iter().enumerate().any(|(column, codes)| self.holds(column, codes[row as usize]));
-            return RoaringBitmap::from_sorted_iter(candidates().filter(|&row| holds(row))).expect("rows ascend");
+        if let Some(tested) = self.tested_on_own_values(candidates.len(), total, || candidates.iter(), columns) {
+            return tested;
         }
-        self.stats.rows_read = total;
+        self.stats.rows_read = total as u64;
         let row_count = self.index.row_count as usize;
         UNION_BITS.with(|cell| {
             let mut words = cell.borrow_mut();
             words.clear();
             words.resize(row_count.div_ceil(64), 0);
             set_listed_rows(&lists, &mut words);
-            also_in(&words)
+            super::dense::rows_set_in(candidates, &words)
         })
+    }
+
+    /// [`TextMatch::rows_among`] for candidates held as a bitset: each row
+    /// of the matched values' lists is tested against it, and the few that
+    /// it holds are sorted. Neither the union nor the candidates are swept.
+    pub fn rows_among_dense(&mut self, candidates: &DenseRows, columns: &[&[u32]]) -> RoaringBitmap {
+        let (lists, total) = self.own_row_lists();
+        if let Some(tested) = self.tested_on_own_values(candidates.len(), total, || candidates.rows(), columns) {
+            return tested;
+        }
+        self.stats.rows_read = total as u64;
+        // Written without a branch: a row is stored, and kept when held.
+        let mut found = vec![0u32; total + 1];
+        let mut kept = 0;
+        for list in lists {
+            for &row in list {
+                found[kept] = row;
+                kept += usize::from(candidates.contains(row));
+            }
+        }
+        found.truncate(kept);
+        // Rows held by two matched values are listed twice.
+        found.sort_unstable();
+        found.dedup();
+        RoaringBitmap::from_sorted_iter(found).expect("sorted rows")
+    }
+
+    /// The rows of the matched values whose tags `filter` accepts, read
+    /// from the lists in place (see [`super::row_tags`]): `None` when the
+    /// index keeps no tags, or the lists hold more than `entry_limit`
+    /// entries (the other filters' bitmaps then cost less).
+    pub fn rows_tagged(&mut self, filter: &TagFilter, entry_limit: u64) -> Option<RoaringBitmap> {
+        let index = self.index;
+        if index.entry_tags.len() != index.rows.len() {
+            return None;
+        }
+        let lists: Vec<(usize, usize)> = self
+            .own_values()
+            .map(|value| (index.row_starts[value as usize] as usize, index.row_starts[value as usize + 1] as usize))
+            .collect();
+        let listed: usize = lists.iter().map(|&(start, past)| past - start).sum();
+        if listed as u64 > entry_limit {
+            return None;
+        }
+        // Written without a branch: each row is stored, and kept when its
+        // tag is accepted.
+        let (rows, tags) = (&index.rows, &index.entry_tags);
+        let mut found = vec![0u32; listed + 1];
+        let mut kept = 0;
+        for (start, past) in lists {
+            for (&row, &tag) in rows[start..past].iter().zip(&tags[start..past]) {
+                found[kept] = row;
+                kept += usize::from(filter.accepts(tag));
+            }
+        }
+        self.stats.rows_read = listed as u64;
+        self.stats.tested_on_tags = true;
+        found.truncate(kept);
+        // Rows held by two matched values are listed twice.
+        found.sort_unstable();
+        found.dedup();
+        Some(RoaringBitmap::from_sorted_iter(found).expect("sorted rows"))
+    }
+
+    /// The `count` candidates that `candidates` lists ascending tested on
+    /// their own values, when that costs less than reading the `listed`
+    /// row entries of the matched values; `None` otherwise.
+    fn tested_on_own_values<Rows: Iterator<Item = u32>>(
+        &self,
+        count: u64,
+        listed: usize,
+        candidates: impl FnOnce() -> Rows,
+        columns: &[&[u32]],
+    ) -> Option<RoaringBitmap> {
+        // Relative costs: a candidate tested on its own values reads a code
+        // and a value number per column at random; a row read from a list
+        // sets or tests one bit; a candidate tested against the bitset reads
+        // one bit.
+        const OWN_VALUES: u64 = 12;
+        const ROW_READ: u64 = 3;
+        const BIT_TEST: u64 = 2;
+        if count * OWN_VALUES > listed as u64 * ROW_READ + count * BIT_TEST {
+            return None;
+        }
+        let holds =
+            |row: u32| columns.iter().enumerate().any(|(column, codes)| self.holds(column, codes[row as usize]));
+        Some(RoaringBitmap::from_sorted_iter(candidates().filter(|&row| holds(row))).expect("rows ascend"))
     }
 }
 

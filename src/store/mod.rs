@@ -21,6 +21,7 @@ use crate::column::{Column, DateColumn, DictColumn, EnumColumn, NULL_DATE};
 use crate::index::facets::FacetCounts;
 use crate::index::ids::IdIndex;
 use crate::index::order::SortedOrder;
+use crate::index::row_tags::RowTag;
 use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
 use crate::model::{Channel, DateKey, DeliveryStatus, Direction, Field, FieldKind, Message, PerDateKey};
@@ -253,7 +254,8 @@ impl Segment {
     /// `date_time`) per facet cell (see [`crate::index::facets::CellEnds`]).
     pub fn cell_ends(&self) -> &crate::index::facets::CellEnds {
         self.cell_ends.get_or_init(|| {
-            let cells: Vec<usize> = (0..self.row_count).map(|row| self.facet_cell(row)).collect();
+            let facets = FacetColumns::of(&self.columns);
+            let cells: Vec<usize> = (0..self.row_count as usize).map(|row| facets.cell(row)).collect();
             let orders = PerDateKey::from_fn(|key| self.dates(key.field()));
             crate::index::facets::CellEnds::build(&cells, orders)
         })
@@ -265,7 +267,8 @@ impl Segment {
             let sources =
                 std::mem::take(&mut *self.text_sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             let sources: Vec<&TextIndex> = sources.iter().map(|source| &**source).collect();
-            Arc::new(TextIndex::build_reusing(&text_columns(&self.columns), self.row_count, &sources))
+            let text = TextIndex::build_reusing(&text_columns(&self.columns), self.row_count, &sources);
+            Arc::new(tagged(text, &self.columns))
         })
     }
 
@@ -367,15 +370,7 @@ impl Segment {
 
     /// The facet cell of a row (see [`FacetCounts`]).
     pub fn facet_cell(&self, row: u32) -> usize {
-        let code = |field: Field| usize::from(self.enum_column(field).codes[row as usize]);
-        let set = |field: Field| usize::from(self.dates(field)[row as usize] != NULL_DATE);
-        crate::index::facets::cell([
-            code(Field::Channel),
-            code(Field::Direction),
-            code(Field::DeliveryStatus),
-            set(Field::Anonymized),
-            set(Field::Read),
-        ])
+        FacetColumns::of(&self.columns).cell(row as usize)
     }
 
     /// Appends the JSON object of a row holding `fields` (canonical order).
@@ -506,24 +501,72 @@ fn rows_in_id_order(ids: &DictColumn) -> Vec<u32> {
     keyed.into_iter().map(|(_, row)| row).collect()
 }
 
+/// The columns of the facet dimensions ([`crate::index::facets`]), read
+/// once for many rows.
+struct FacetColumns<'a> {
+    channel: &'a [u8],
+    direction: &'a [u8],
+    status: &'a [u8],
+    anonymized: &'a [i64],
+    read: &'a [i64],
+}
+
+impl<'a> FacetColumns<'a> {
+    /// Those of `columns` (one per field, in canonical order).
+    fn of(columns: &'a [Column]) -> FacetColumns<'a> {
+        let enum_codes = |field: Field| match &columns[field.index()] {
+            Column::Enum(column) => column.codes.as_slice(),
+            _ => unreachable!("`{field}` is an enum column"),
+        };
+        let dates = |field: Field| match &columns[field.index()] {
+            Column::Date(column) => column.values.as_slice(),
+            _ => unreachable!("`{field}` is a date column"),
+        };
+        FacetColumns {
+            channel: enum_codes(Field::Channel),
+            direction: enum_codes(Field::Direction),
+            status: enum_codes(Field::DeliveryStatus),
+            anonymized: dates(Field::Anonymized),
+            read: dates(Field::Read),
+        }
+    }
+
+    /// The facet cell of `row`.
+    fn cell(&self, row: usize) -> usize {
+        crate::index::facets::cell([
+            usize::from(self.channel[row]),
+            usize::from(self.direction[row]),
+            usize::from(self.status[row]),
+            usize::from(self.anonymized[row] != NULL_DATE),
+            usize::from(self.read[row] != NULL_DATE),
+        ])
+    }
+}
+
 /// The rows of `columns` (one per field, in canonical order) counted per
 /// facet cell: what a segment keeps, and what opening its file checks.
 pub(crate) fn facets_of(columns: &[Column]) -> FacetCounts {
-    let enum_codes = |field: Field| match &columns[field.index()] {
-        Column::Enum(column) => column.codes.as_slice(),
-        _ => unreachable!("`{field}` is an enum column"),
+    let facets = FacetColumns::of(columns);
+    FacetCounts::build(facets.channel, facets.direction, facets.status, facets.anonymized, facets.read)
+}
+
+/// The text index over `columns` (one per field, in canonical order),
+/// with each row entry tagged with its row's `location` and facet cell
+/// (see [`crate::index::row_tags`]), unless a `location` code is too large
+/// to pack.
+fn tagged(mut text: TextIndex, columns: &[Column]) -> TextIndex {
+    let Column::Dict(locations) = &columns[Field::Location.index()] else {
+        unreachable!("`location` is a dictionary column")
     };
-    let dates = |field: Field| match &columns[field.index()] {
-        Column::Date(column) => column.values.as_slice(),
-        _ => unreachable!("`{field}` is a date column"),
-    };
-    FacetCounts::build(
-        enum_codes(Field::Channel),
-        enum_codes(Field::Direction),
-        enum_codes(Field::DeliveryStatus),
-        dates(Field::Anonymized),
-        dates(Field::Read),
-    )
+    let facets = FacetColumns::of(columns);
+    let tags: Option<Vec<u32>> = (0..locations.codes.len())
+        .into_par_iter()
+        .map(|row| RowTag::new(locations.codes[row], facets.cell(row)).map(RowTag::word))
+        .collect();
+    if let Some(tags) = tags {
+        text.tag_entries(&tags);
+    }
+    text
 }
 
 /// Whether no `_id` of an `_id` column holds a JSON escape, so that each
@@ -959,7 +1002,8 @@ impl SegmentBuilder {
                     || {
                         let sources: Vec<&TextIndex> = text_sources.iter().map(|source| &**source).collect();
                         (!defer_text).then(|| {
-                            Arc::new(TextIndex::build_reusing(&text_columns(columns_ref), row_count, &sources))
+                            let text = TextIndex::build_reusing(&text_columns(columns_ref), row_count, &sources);
+                            Arc::new(tagged(text, columns_ref))
                         })
                     },
                 )

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::{
-    facets_of, ids_hold_no_escape, text_columns, ContentStorage, Segment, SegmentBuilder, BITMAP_FIELDS, PACKED_FIELDS,
+    facets_of, ids_hold_no_escape, tagged, text_columns, ContentStorage, Segment, SegmentBuilder, BITMAP_FIELDS,
+    PACKED_FIELDS,
 };
 use crate::column::{Column, DateColumn, DictColumn};
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
@@ -124,7 +125,7 @@ impl Segment {
             if version < 2 {
                 text.find_parents(&text_columns(&columns));
             }
-            Arc::new(text)
+            Arc::new(tagged(text, &columns))
         });
         let facets = FacetCounts::from_cells(input.values::<u64>()?)
             .ok_or_else(|| input.malformed("the facet counts do not have one count per cell"))?;

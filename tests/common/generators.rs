@@ -137,6 +137,9 @@ const PEOPLE: &[(&str, &str, &str)] = &[
     ("Zoe Quinnell", "zq@mail.example", "+447700900004"),
     ("ΣΟΦΊΑ Quinn", "sofia@example.com", "+447700900005"),
 ];
+/// The locations of [`crm_data_set`]'s messages.
+const CRM_LOCATIONS: &[&str] = &["L1", "L2", "L3"];
+
 /// The homes' addresses: (e-mail, mobile).
 const HOMES: &[(&str, &str)] = &[("home1@care.example", "+441000000001"), ("home2@care.example", "+441000000002")];
 
@@ -170,8 +173,9 @@ pub fn crm_message() -> impl Strategy<Value = Message> {
         prop_oneof![8 => Just(None), 1 => Just(Some(0usize)), 1 => Just(Some(1usize))],
         date(),
         date(),
+        (string(CRM_LOCATIONS), optional(DeliveryStatus::ALL)),
     )
-        .prop_map(|(person, home, (email, inbound), missing, date_time, created)| {
+        .prop_map(|(person, home, (email, inbound), missing, date_time, created, (location, delivery_status))| {
             let (name, mail, mobile) = PEOPLE[person];
             let person_address = if email { mail } else { mobile };
             let home_address = if email { HOMES[home].0 } else { HOMES[home].1 };
@@ -185,6 +189,8 @@ pub fn crm_message() -> impl Strategy<Value = Message> {
                 created,
                 channel: Some(if email { Channel::Email } else { Channel::Sms }),
                 direction: Some(if inbound { Direction::Inbound } else { Direction::Outbound }),
+                location,
+                delivery_status,
                 ..Message::default()
             };
             match missing {
@@ -196,8 +202,19 @@ pub fn crm_message() -> impl Strategy<Value = Message> {
         })
 }
 
-/// A `filters-q` request over [`crm_data_set`] with a random sort and page.
+/// A `filters-q` request over [`crm_data_set`] with a random sort and
+/// page, and sometimes closed-set filters and a `location` beside it (what
+/// the text step tests on its entries' tags).
 pub fn text_query() -> impl Strategy<Value = String> {
+    let beside = prop_oneof![
+        proptest::sample::select(&["inbound", "outbound"][..]).prop_map(|value| ("filters-direction", value)),
+        proptest::sample::select(&["email", "sms"][..]).prop_map(|value| ("filters-channel", value)),
+        proptest::sample::select(&["sent", "failed", "queued"][..])
+            .prop_map(|value| ("filters-delivery_status", value)),
+        proptest::sample::select(&["L1", "L2", "L9"][..]).prop_map(|value| ("filters-location", value)),
+        proptest::sample::select(&["yes", "no"][..]).prop_map(|value| ("filters-read", value)),
+    ];
+    let beside = prop_oneof![2 => Just(Vec::new()), 3 => proptest::collection::vec(beside, 1..4)];
     let needles = proptest::sample::select(vec![
         "quinn",
         "QUINN",
@@ -217,10 +234,13 @@ pub fn text_query() -> impl Strategy<Value = String> {
         "1",
         "xyz",
     ]);
-    (needles, sort_keys(), 1..=30u32, proptest::sample::select(vec![1u32, 2, 3, 10])).prop_map(
-        |(needle, sort, page, per_page)| {
+    (needles, beside, sort_keys(), 1..=30u32, proptest::sample::select(vec![1u32, 2, 3, 10])).prop_map(
+        |(needle, beside, sort, page, per_page)| {
             let mut query = form_urlencoded::Serializer::new(String::new());
             query.append_pair("filters-q", needle);
+            for (name, value) in beside {
+                query.append_pair(name, value);
+            }
             for key in &sort {
                 query.append_pair("sort_by", key);
             }

@@ -1,0 +1,122 @@
+//! A row's closed-set filter values in one word — its `location` code and
+//! its facet cell (`channel`, `direction`, `delivery_status`, whether
+//! `anonymized` and `read` are set) — kept beside every entry of the text
+//! index's row lists ([`super::text::TextIndex::tag_entries`]).
+//!
+//! `filters-q` beside those filters (a location's outbound messages to a
+//! first name) then reads the matched values' row lists once, in order, and
+//! tests each entry on the word beside it: no bitmap of the other filters
+//! is built, and no row is visited at random. Values are numbered in byte
+//! order, so the values one needle matches, and their lists, mostly sit
+//! together.
+//!
+//! ```text
+//!  tag = location code << 8 | facet cell      (cells: 180 < 256)
+//!  rows:  … 17   4031  9022 …     entry tags: … L3|c41  L1|c41  L3|c7 …
+//! ```
+
+use super::facets::{FacetSelection, CELL_COUNT};
+
+/// Bits of a tag that hold the facet cell.
+const CELL_BITS: u32 = 8;
+
+const _: () = assert!(CELL_COUNT <= 1 << CELL_BITS, "a facet cell fits its bits");
+
+/// One row's `location` code and facet cell, packed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowTag(u32);
+
+impl RowTag {
+    /// The tag of a row with this `location` code (0 for `null`) and facet
+    /// cell; `None` when the code is too large to pack (more than about
+    /// sixteen million locations), so that a segment keeps no tags.
+    pub fn new(location: u32, cell: usize) -> Option<RowTag> {
+        debug_assert!(cell < CELL_COUNT, "a facet cell");
+        (location < 1 << (32 - CELL_BITS)).then_some(RowTag(location << CELL_BITS | cell as u32))
+    }
+
+    /// The packed word, as the text index keeps it.
+    pub fn word(self) -> u32 {
+        self.0
+    }
+}
+
+/// Which tags a request's closed-set filters accept: a flag per facet cell
+/// and a bit per `location` code, so that a test is two loads and no
+/// branch.
+#[derive(Clone, Debug)]
+pub struct TagFilter {
+    /// Whether each cell (the tag's low byte) is accepted.
+    cells: [bool; 1 << CELL_BITS],
+    /// Bit `l`: location code `l` is accepted. *Invariant:* covers every
+    /// code of the segment's `location` column.
+    locations: Vec<u64>,
+}
+
+impl TagFilter {
+    /// Accepts the rows of the `selection`'s cells that hold one of
+    /// `locations` (any location when `None`), in a segment whose
+    /// `location` column has `location_codes` codes (`null`'s included).
+    pub fn new(selection: &FacetSelection, locations: Option<&[u32]>, location_codes: usize) -> TagFilter {
+        let mut cells = [false; 1 << CELL_BITS];
+        for cell in selection.cells() {
+            cells[cell] = true;
+        }
+        let words = location_codes.div_ceil(64);
+        let locations = match locations {
+            None => vec![u64::MAX; words],
+            Some(codes) => {
+                let mut bits = vec![0u64; words];
+                for &code in codes.iter().filter(|&&code| (code as usize) < location_codes) {
+                    bits[code as usize / 64] |= 1 << (code % 64);
+                }
+                bits
+            }
+        };
+        TagFilter { cells, locations }
+    }
+
+    /// Whether the row of `tag` (a [`RowTag::word`]) passes the filters.
+    #[inline]
+    pub fn accepts(&self, tag: u32) -> bool {
+        let cell = (tag & ((1 << CELL_BITS) - 1)) as usize;
+        let location = (tag >> CELL_BITS) as usize;
+        let location_bits = self.locations.get(location / 64).copied().unwrap_or(0);
+        self.cells[cell] & (location_bits >> (location % 64) & 1 == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::facets::cell;
+
+    #[test]
+    fn a_filter_accepts_exactly_its_cells_and_locations() {
+        let mut selection = FacetSelection::default();
+        selection.narrow(2, &[1, 3]); // two delivery statuses
+        selection.narrow(1, &[2]); // one direction
+        let accepted_cells = selection.cells();
+        let locations = [3u32, 70, 200];
+        for with_locations in [false, true] {
+            let filter = TagFilter::new(&selection, with_locations.then_some(&locations[..]), 300);
+            for location in 0..300u32 {
+                for channel in 0..3 {
+                    for status in 0..5 {
+                        let cell = cell([channel, 2, status, 1, 0]);
+                        let tag = RowTag::new(location, cell).unwrap().word();
+                        let expected =
+                            accepted_cells.contains(&cell) && (!with_locations || locations.contains(&location));
+                        assert_eq!(filter.accepts(tag), expected, "location {location}, cell {cell}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn codes_too_large_to_pack_give_no_tag() {
+        assert!(RowTag::new((1 << 24) - 1, CELL_COUNT - 1).is_some());
+        assert_eq!(RowTag::new(1 << 24, 0), None);
+    }
+}
