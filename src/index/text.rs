@@ -892,14 +892,32 @@ impl<'a> TextMatch<'a> {
         code != 0 && self.is_matched(self.index.code_values[column][code as usize])
     }
 
-    /// The row lists of the matched values whose rows are their own
-    /// ([`TextMatch::own_values`]), found once for the union to read, and
-    /// how many row entries they hold.
-    fn own_row_lists(&self) -> (Vec<&'a [u32]>, usize) {
+    /// Where the row lists of the matched values whose rows are their own
+    /// ([`TextMatch::own_values`]) lie in the index's `rows` (and
+    /// `entry_tags`), found once for the union to read, and how many row
+    /// entries they hold. The values one needle matches mostly sit
+    /// together, and so do their lists: adjacent lists are one stretch,
+    /// read without a loop's exit per value.
+    fn own_stretches(&self) -> (Vec<std::ops::Range<usize>>, usize) {
         let index = self.index;
-        let lists: Vec<&'a [u32]> = self.own_values().map(|value| index.rows_of(value)).collect();
-        let total = lists.iter().map(|rows| rows.len()).sum();
-        (lists, total)
+        let mut stretches: Vec<std::ops::Range<usize>> = Vec::new();
+        for value in self.own_values() {
+            let (start, past) =
+                (index.row_starts[value as usize] as usize, index.row_starts[value as usize + 1] as usize);
+            match stretches.last_mut() {
+                Some(last) if last.end == start => last.end = past,
+                _ => stretches.push(start..past),
+            }
+        }
+        let total = stretches.iter().map(ExactSizeIterator::len).sum();
+        (stretches, total)
+    }
+
+    /// The row lists of [`TextMatch::own_stretches`], and how many row
+    /// entries they hold.
+    fn own_row_lists(&self) -> (Vec<&'a [u32]>, usize) {
+        let (stretches, total) = self.own_stretches();
+        (stretches.into_iter().map(|stretch| &self.index.rows[stretch]).collect(), total)
     }
 
     /// The union of the matched values' rows: sorted directly when few,
@@ -978,11 +996,7 @@ impl<'a> TextMatch<'a> {
         if index.entry_tags.len() != index.rows.len() {
             return None;
         }
-        let lists: Vec<(usize, usize)> = self
-            .own_values()
-            .map(|value| (index.row_starts[value as usize] as usize, index.row_starts[value as usize + 1] as usize))
-            .collect();
-        let listed: usize = lists.iter().map(|&(start, past)| past - start).sum();
+        let (stretches, listed) = self.own_stretches();
         if listed as u64 > entry_limit {
             return None;
         }
@@ -991,8 +1005,8 @@ impl<'a> TextMatch<'a> {
         let (rows, tags) = (&index.rows, &index.entry_tags);
         let mut found = vec![0u32; listed + 1];
         let mut kept = 0;
-        for (start, past) in lists {
-            for (&row, &tag) in rows[start..past].iter().zip(&tags[start..past]) {
+        for stretch in stretches {
+            for (&row, &tag) in rows[stretch.clone()].iter().zip(&tags[stretch]) {
                 found[kept] = row;
                 kept += usize::from(filter.accepts(tag));
             }
