@@ -16,6 +16,8 @@
 //!   sorted suffixes, from prefix sums ([`prefix_sums::PrefixSums`], about
 //!   a byte per suffix), for counts of broad needles.
 //! * [`needle::NeedleTest`]: a needle tested on a value's own text.
+//! * [`row_sort`]: rows gathered from several lists made a bitmap, sorted
+//!   by radix.
 //! * [`row_tags`]: each row's `location` and facet cell, kept beside the
 //!   text index's row lists, for `filters-q` beside those filters.
 
@@ -25,6 +27,7 @@ pub mod ids;
 pub mod needle;
 pub mod order;
 pub mod prefix_sums;
+pub mod row_sort;
 pub mod row_tags;
 pub mod run_counts;
 pub mod text;

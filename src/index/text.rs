@@ -52,6 +52,7 @@ use roaring::RoaringBitmap;
 
 use super::dense::DenseRows;
 use super::prefix_sums::PrefixSums;
+use super::row_sort::bitmap_of_rows;
 use super::row_tags::TagFilter;
 use super::run_counts::RunCounts;
 use crate::column::DictColumn;
@@ -138,10 +139,11 @@ impl SuffixRun {
     }
 }
 
-/// The positions of the bits set in `words`, ascending.
-fn ascending_bits(words: &[u64]) -> Vec<u32> {
+/// The positions of the bits set in `words`, ascending, where `words`
+/// starts at word `first_word` of its bitset.
+fn ascending_bits(words: &[u64], first_word: usize) -> Vec<u32> {
     let mut positions = Vec::new();
-    for (index, &word) in words.iter().enumerate() {
+    for (index, &word) in words.iter().enumerate().map(|(index, word)| (index + first_word, word)) {
         let mut bits = word;
         while bits != 0 {
             positions.push(index as u32 * 64 + bits.trailing_zeros());
@@ -545,17 +547,25 @@ impl TextIndex {
     pub fn matches_of(&self, run: &SuffixRun) -> TextMatch<'_> {
         let (first, past) = (run.0.start, run.0.end);
         let mut values = vec![0u64; self.value_count().div_ceil(64)];
+        // The words touched: a needle's values often sit together (a first
+        // name starts its correspondents), so only those are read back.
+        let (mut lowest, mut highest) = (values.len(), 0);
         for &(_, value) in &self.suffixes[first..past] {
-            values[value as usize / 64] |= 1 << (value % 64);
+            let word = value as usize / 64;
+            values[word] |= 1 << (value % 64);
+            (lowest, highest) = (lowest.min(word), highest.max(word));
         }
+        let matched = match values.get(lowest..=highest) {
+            Some(touched) => ascending_bits(touched, lowest),
+            None => Vec::new(),
+        };
         let stats = TextSearchStats {
             occurrences: (past - first) as u64,
-            values_matched: values.iter().map(|word| u64::from(word.count_ones())).sum(),
+            values_matched: matched.len() as u64,
             rows_read: 0,
             counted_from_run: false,
             tested_on_tags: false,
         };
-        let matched = ascending_bits(&values);
         TextMatch { index: self, values, matched, stats }
     }
 
@@ -931,9 +941,7 @@ impl<'a> TextMatch<'a> {
             for list in lists {
                 rows.extend_from_slice(list);
             }
-            rows.sort_unstable();
-            rows.dedup();
-            RoaringBitmap::from_sorted_iter(rows).expect("sorted rows")
+            bitmap_of_rows(rows, row_count as u32)
         } else {
             let mut words = vec![0u64; row_count.div_ceil(64)];
             set_listed_rows(&lists, &mut words);
@@ -982,9 +990,7 @@ impl<'a> TextMatch<'a> {
         }
         found.truncate(kept);
         // Rows held by two matched values are listed twice.
-        found.sort_unstable();
-        found.dedup();
-        RoaringBitmap::from_sorted_iter(found).expect("sorted rows")
+        bitmap_of_rows(found, self.index.row_count)
     }
 
     /// The rows of the matched values whose tags `filter` accepts, read
@@ -1015,9 +1021,7 @@ impl<'a> TextMatch<'a> {
         self.stats.tested_on_tags = true;
         found.truncate(kept);
         // Rows held by two matched values are listed twice.
-        found.sort_unstable();
-        found.dedup();
-        Some(RoaringBitmap::from_sorted_iter(found).expect("sorted rows"))
+        Some(bitmap_of_rows(found, index.row_count))
     }
 
     /// The `count` candidates that `candidates` lists ascending tested on

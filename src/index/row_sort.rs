@@ -1,0 +1,76 @@
+//! Row numbers gathered out of order (from several values' row lists) made
+//! into a bitmap: sorted by radix, since rows are bounded by the segment's
+//! row count, and a few thousand of them sort in two passes of a counting
+//! sort where a comparison sort takes a dozen rounds of compares.
+
+use roaring::RoaringBitmap;
+
+/// Bits of a row sorted per pass.
+const DIGIT_BITS: u32 = 11;
+
+/// Below this many rows a comparison sort is cheaper than clearing the
+/// counts of each pass.
+const RADIX_FROM: usize = 512;
+
+/// The distinct `rows` (each below `row_count`, in any order, repeats
+/// allowed) as a bitmap.
+pub fn bitmap_of_rows(rows: Vec<u32>, row_count: u32) -> RoaringBitmap {
+    let mut rows = sorted_rows(rows, row_count);
+    rows.dedup();
+    RoaringBitmap::from_sorted_iter(rows).expect("sorted rows")
+}
+
+/// `rows` (each below `row_count`) in ascending order: a least significant
+/// digit first radix sort, as many passes as `row_count` has digits.
+fn sorted_rows(mut rows: Vec<u32>, row_count: u32) -> Vec<u32> {
+    if rows.len() < RADIX_FROM {
+        rows.sort_unstable();
+        return rows;
+    }
+    debug_assert!(rows.iter().all(|&row| row < row_count.max(1)), "rows of the segment");
+    let bits = u32::BITS - row_count.leading_zeros();
+    let digit = |row: u32, shift: u32| (row >> shift & ((1 << DIGIT_BITS) - 1)) as usize;
+    let mut sorted = vec![0u32; rows.len()];
+    let mut shift = 0;
+    while shift < bits {
+        // Where each digit's rows start, then the rows placed there in
+        // their current order (the sort is stable, so earlier passes hold).
+        let mut starts = [0u32; 1 << DIGIT_BITS];
+        for &row in &rows {
+            starts[digit(row, shift)] += 1;
+        }
+        let mut start = 0;
+        for count in &mut starts {
+            (start, *count) = (start + *count, start);
+        }
+        for &row in &rows {
+            let slot = &mut starts[digit(row, shift)];
+            sorted[*slot as usize] = row;
+            *slot += 1;
+        }
+        std::mem::swap(&mut rows, &mut sorted);
+        shift += DIGIT_BITS;
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn rows_come_out_as_a_comparison_sort_leaves_them(
+            row_count in prop_oneof![Just(1u32), 1u32..5_000, Just(u32::MAX)],
+            picks in proptest::collection::vec(any::<u32>(), 0..3_000),
+        ) {
+            let rows: Vec<u32> = picks.iter().map(|pick| pick % row_count).collect();
+            let mut expected = rows.clone();
+            expected.sort_unstable();
+            prop_assert_eq!(&sorted_rows(rows.clone(), row_count), &expected);
+            expected.dedup();
+            prop_assert_eq!(bitmap_of_rows(rows, row_count), RoaringBitmap::from_sorted_iter(expected).unwrap());
+        }
+    }
+}
