@@ -69,7 +69,7 @@ pub(super) fn evaluate<'a>(
 ) -> Option<Matches<'a>> {
     let (segment, dead, plan) = (job.segment, job.dead, job.plan);
     let mut running = Running::Bitmap(None);
-    let tagged = text.as_mut().and_then(|found| {
+    let tagged = text.as_mut().filter(|found| found.is_tagged()).and_then(|found| {
         let (filter, entry_limit) = tag_filter(segment, plan)?;
         let rows = found.rows_tagged(&filter, entry_limit)?;
         stats.text = Some(found.stats);

@@ -49,7 +49,8 @@ pub struct Execution {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecStats {
     /// Rows left after each evaluated step, in plan order (a domain range is
-    /// not a step here: it bounds the walk).
+    /// not a step here: it bounds the walk); a single figure when the text
+    /// step tested the other filters on its entries' tags.
     pub after_step: Vec<u64>,
     /// How the page was found; `None` when the plan proved nothing matches.
     pub strategy: Option<PageStrategy>,

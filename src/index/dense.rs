@@ -263,22 +263,6 @@ impl DenseRows {
         self.words.iter().enumerate().flat_map(|(index, &word)| rows_of_word(index, word))
     }
 
-    /// The rows that both it and `words` (a bit per row, bit `row % 64` of
-    /// word `row / 64`) hold, as a bitmap.
-    pub fn rows_also_in(&self, words: &[u64]) -> RoaringBitmap {
-        // A plain loop: most words hold no common row, and an iterator
-        // adaptor per word would cost more than the test.
-        let mut rows = Vec::new();
-        for (index, (&mine, &theirs)) in self.words.iter().zip(words).enumerate() {
-            let mut both = mine & theirs;
-            while both != 0 {
-                rows.push(index as u32 * 64 + both.trailing_zeros());
-                both &= both - 1;
-            }
-        }
-        RoaringBitmap::from_sorted_iter(rows).expect("words and bits ascend")
-    }
-
     /// The rows held, as a bitmap.
     pub fn to_bitmap(&self) -> RoaringBitmap {
         bitmap_of_words(&self.words)
@@ -379,9 +363,6 @@ mod tests {
                 let mut both = dense.clone();
                 both.intersect(&DenseRows::of(right, row_count));
                 assert_eq!(both.to_bitmap(), left & right);
-                let mut words = vec![0u64; (row_count as usize).div_ceil(64)];
-                set_rows(right, &mut words);
-                assert_eq!(dense.rows_also_in(&words), left & right);
                 assert_eq!(DenseRows::union_of([left, right], row_count).to_bitmap(), left | right);
             }
         }

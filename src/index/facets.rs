@@ -54,18 +54,11 @@ impl FacetCounts {
         self.counts[cell] += 1;
     }
 
-    /// Counts the rows of each cell.
-    pub fn build(channel: &[u8], direction: &[u8], status: &[u8], anonymized: &[i64], read: &[i64]) -> FacetCounts {
+    /// Counts the rows of each cell, given each row's cell.
+    pub fn of_cells(cells: impl IntoIterator<Item = usize>) -> FacetCounts {
         let mut counts = vec![0u64; CELL_COUNT];
-        for row in 0..channel.len() {
-            let codes = [
-                usize::from(channel[row]),
-                usize::from(direction[row]),
-                usize::from(status[row]),
-                usize::from(anonymized[row] != crate::column::NULL_DATE),
-                usize::from(read[row] != crate::column::NULL_DATE),
-            ];
-            counts[cell(codes)] += 1;
+        for cell in cells {
+            counts[cell] += 1;
         }
         FacetCounts { counts }
     }
@@ -210,7 +203,10 @@ mod tests {
         let status = [0, 1, 2, 0];
         let anonymized = [NULL_DATE, 5, NULL_DATE, NULL_DATE];
         let read = [7, NULL_DATE, NULL_DATE, 9];
-        let facets = FacetCounts::build(&channel, &direction, &status, &anonymized, &read);
+        let facets = FacetCounts::of_cells((0..channel.len()).map(|row| {
+            let set = |dates: &[i64]| usize::from(dates[row] != NULL_DATE);
+            cell([channel[row], direction[row], status[row], set(&anonymized), set(&read)])
+        }));
         assert_eq!(facets.count(&FacetSelection::default()), 4);
         let sms = FacetSelection { accepted: [Some(vec![2]), None, None, None, None] };
         assert_eq!(facets.count(&sms), 2);

@@ -28,7 +28,8 @@ fn sorted_rows(mut rows: Vec<u32>, row_count: u32) -> Vec<u32> {
         return rows;
     }
     debug_assert!(rows.iter().all(|&row| row < row_count.max(1)), "rows of the segment");
-    let bits = u32::BITS - row_count.leading_zeros();
+    // The bits of the largest row there can be.
+    let bits = u32::BITS - row_count.saturating_sub(1).leading_zeros();
     let digit = |row: u32, shift: u32| (row >> shift & ((1 << DIGIT_BITS) - 1)) as usize;
     let mut sorted = vec![0u32; rows.len()];
     let mut shift = 0;

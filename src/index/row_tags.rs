@@ -42,8 +42,7 @@ impl RowTag {
 }
 
 /// Which tags a request's closed-set filters accept: a flag per facet cell
-/// and a bit per `location` code, so that a test is two loads and no
-/// branch.
+/// and a bit per `location` code, so that a test is two loads.
 #[derive(Clone, Debug)]
 pub struct TagFilter {
     /// Whether each cell (the tag's low byte) is accepted.

@@ -98,9 +98,9 @@ pub struct TextIndex {
     /// or read.
     text_bounds: Vec<u32>,
     /// The [`RowTag`](super::row_tags::RowTag) of `rows[i]` is
-    /// `entry_tags[i]`; empty when the segment gave none (see
+    /// `entry_tags[i]`; `None` until the segment gives them (see
     /// [`TextIndex::tag_entries`]). Derived, never stored.
-    entry_tags: Vec<u32>,
+    entry_tags: Option<Vec<u32>>,
     row_count: u32,
 }
 
@@ -317,7 +317,7 @@ impl TextIndex {
             parents,
             run_counts: RunCounts::default(),
             text_bounds: Vec::new(),
-            entry_tags: Vec::new(),
+            entry_tags: None,
             row_count,
         };
         index.run_counts = index.count_runs();
@@ -566,7 +566,7 @@ impl TextIndex {
             counted_from_run: false,
             tested_on_tags: false,
         };
-        TextMatch { index: self, values, matched, stats }
+        TextMatch { index: self, values, matched, stats, own: None }
     }
 
     /// The rows where at least one of the fields contains `needle`, which
@@ -666,7 +666,7 @@ impl TextIndex {
             parents,
             run_counts: RunCounts::default(),
             text_bounds: Vec::new(),
-            entry_tags: Vec::new(),
+            entry_tags: None,
             row_count,
         };
         index.text_bounds =
@@ -732,7 +732,13 @@ impl TextIndex {
     /// so that [`TextMatch::rows_tagged`] tests entries in place.
     pub fn tag_entries(&mut self, row_tags: &[u32]) {
         assert_eq!(row_tags.len(), self.row_count as usize, "a tag per row");
-        self.entry_tags = self.rows.par_iter().map(|&row| row_tags[row as usize]).collect();
+        self.entry_tags = Some(self.rows.par_iter().map(|&row| row_tags[row as usize]).collect());
+    }
+
+    /// Whether each row entry has its row's tag beside it
+    /// ([`TextIndex::tag_entries`]).
+    pub fn is_tagged(&self) -> bool {
+        self.entry_tags.is_some()
     }
 
     /// Heap bytes held.
@@ -746,7 +752,7 @@ impl TextIndex {
             + self.parents.capacity() * 4
             + self.run_counts.heap_bytes()
             + self.text_bounds.capacity() * 4
-            + self.entry_tags.capacity() * 4
+            + self.entry_tags.as_ref().map_or(0, |tags| tags.capacity() * 4)
     }
 }
 
@@ -764,6 +770,19 @@ pub struct TextMatch<'a> {
     matched: Vec<u32>,
     /// What the search did so far.
     pub stats: TextSearchStats,
+    /// [`TextMatch::own_stretches`], kept when a way of reading them
+    /// declined, for the next one.
+    own: Option<OwnStretches>,
+}
+
+/// Where the row lists of the matched values whose rows are their own lie
+/// in the index's `rows` (and `entry_tags`): adjacent lists are one
+/// stretch.
+#[derive(Debug)]
+struct OwnStretches {
+    stretches: Vec<std::ops::Range<usize>>,
+    /// The row entries they hold.
+    entries: usize,
 }
 
 impl<'a> TextMatch<'a> {
@@ -903,12 +922,14 @@ impl<'a> TextMatch<'a> {
     }
 
     /// Where the row lists of the matched values whose rows are their own
-    /// ([`TextMatch::own_values`]) lie in the index's `rows` (and
-    /// `entry_tags`), found once for the union to read, and how many row
-    /// entries they hold. The values one needle matches mostly sit
-    /// together, and so do their lists: adjacent lists are one stretch,
-    /// read without a loop's exit per value.
-    fn own_stretches(&self) -> (Vec<std::ops::Range<usize>>, usize) {
+    /// ([`TextMatch::own_values`]) lie, found once for the union to read.
+    /// The values one needle matches mostly sit together, and so do their
+    /// lists: adjacent lists are one stretch, read without a loop's exit
+    /// per value.
+    fn own_stretches(&mut self) -> OwnStretches {
+        if let Some(own) = self.own.take() {
+            return own;
+        }
         let index = self.index;
         let mut stretches: Vec<std::ops::Range<usize>> = Vec::new();
         for value in self.own_values() {
@@ -919,15 +940,34 @@ impl<'a> TextMatch<'a> {
                 _ => stretches.push(start..past),
             }
         }
-        let total = stretches.iter().map(ExactSizeIterator::len).sum();
-        (stretches, total)
+        let entries = stretches.iter().map(ExactSizeIterator::len).sum();
+        OwnStretches { stretches, entries }
     }
 
     /// The row lists of [`TextMatch::own_stretches`], and how many row
     /// entries they hold.
-    fn own_row_lists(&self) -> (Vec<&'a [u32]>, usize) {
-        let (stretches, total) = self.own_stretches();
-        (stretches.into_iter().map(|stretch| &self.index.rows[stretch]).collect(), total)
+    fn own_row_lists(&mut self) -> (Vec<&'a [u32]>, usize) {
+        let own = self.own_stretches();
+        let rows = &self.index.rows;
+        (own.stretches.into_iter().map(|stretch| &rows[stretch]).collect(), own.entries)
+    }
+
+    /// The rows of `own`'s stretches for which `keep(position in rows,
+    /// row)` holds, as a bitmap. Written without a branch: each row is
+    /// stored, and kept when it passes; rows held by two matched values are
+    /// listed twice and kept once.
+    fn kept_rows(&self, own: &OwnStretches, keep: impl Fn(usize, u32) -> bool) -> RoaringBitmap {
+        let rows = &self.index.rows;
+        let mut found = vec![0u32; own.entries];
+        let mut kept = 0;
+        for stretch in &own.stretches {
+            for (position, &row) in stretch.clone().zip(&rows[stretch.clone()]) {
+                found[kept] = row;
+                kept += usize::from(keep(position, row));
+            }
+        }
+        found.truncate(kept);
+        bitmap_of_rows(found, self.index.row_count)
     }
 
     /// The union of the matched values' rows: sorted directly when few,
@@ -970,27 +1010,23 @@ impl<'a> TextMatch<'a> {
         })
     }
 
-    /// [`TextMatch::rows_among`] for candidates held as a bitset: each row
-    /// of the matched values' lists is tested against it, and the few that
-    /// it holds are sorted. Neither the union nor the candidates are swept.
+    /// [`TextMatch::rows_among`] for candidates held as a bitset: unless
+    /// few enough to test on their own values, each row of the matched
+    /// values' lists is tested against it, and the few that it holds are
+    /// sorted (no union is built).
     pub fn rows_among_dense(&mut self, candidates: &DenseRows, columns: &[&[u32]]) -> RoaringBitmap {
-        let (lists, total) = self.own_row_lists();
-        if let Some(tested) = self.tested_on_own_values(candidates.len(), total, || candidates.rows(), columns) {
+        let own = self.own_stretches();
+        if let Some(tested) = self.tested_on_own_values(candidates.len(), own.entries, || candidates.rows(), columns) {
             return tested;
         }
-        self.stats.rows_read = total as u64;
-        // Written without a branch: a row is stored, and kept when held.
-        let mut found = vec![0u32; total + 1];
-        let mut kept = 0;
-        for list in lists {
-            for &row in list {
-                found[kept] = row;
-                kept += usize::from(candidates.contains(row));
-            }
-        }
-        found.truncate(kept);
-        // Rows held by two matched values are listed twice.
-        bitmap_of_rows(found, self.index.row_count)
+        self.stats.rows_read = own.entries as u64;
+        self.kept_rows(&own, |_, row| candidates.contains(row))
+    }
+
+    /// Whether the index keeps a tag beside each row entry
+    /// ([`TextIndex::is_tagged`]).
+    pub fn is_tagged(&self) -> bool {
+        self.index.is_tagged()
     }
 
     /// The rows of the matched values whose tags `filter` accepts, read
@@ -998,30 +1034,15 @@ impl<'a> TextMatch<'a> {
     /// index keeps no tags, or the lists hold more than `entry_limit`
     /// entries (the other filters' bitmaps then cost less).
     pub fn rows_tagged(&mut self, filter: &TagFilter, entry_limit: u64) -> Option<RoaringBitmap> {
-        let index = self.index;
-        if index.entry_tags.len() != index.rows.len() {
+        let tags = self.index.entry_tags.as_ref()?;
+        let own = self.own_stretches();
+        if own.entries as u64 > entry_limit {
+            self.own = Some(own);
             return None;
         }
-        let (stretches, listed) = self.own_stretches();
-        if listed as u64 > entry_limit {
-            return None;
-        }
-        // Written without a branch: each row is stored, and kept when its
-        // tag is accepted.
-        let (rows, tags) = (&index.rows, &index.entry_tags);
-        let mut found = vec![0u32; listed + 1];
-        let mut kept = 0;
-        for stretch in stretches {
-            for (&row, &tag) in rows[stretch.clone()].iter().zip(&tags[stretch]) {
-                found[kept] = row;
-                kept += usize::from(filter.accepts(tag));
-            }
-        }
-        self.stats.rows_read = listed as u64;
+        self.stats.rows_read = own.entries as u64;
         self.stats.tested_on_tags = true;
-        found.truncate(kept);
-        // Rows held by two matched values are listed twice.
-        Some(bitmap_of_rows(found, index.row_count))
+        Some(self.kept_rows(&own, |position, _| filter.accepts(tags[position])))
     }
 
     /// The `count` candidates that `candidates` lists ascending tested on

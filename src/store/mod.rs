@@ -547,7 +547,7 @@ impl<'a> FacetColumns<'a> {
 /// facet cell: what a segment keeps, and what opening its file checks.
 pub(crate) fn facets_of(columns: &[Column]) -> FacetCounts {
     let facets = FacetColumns::of(columns);
-    FacetCounts::build(facets.channel, facets.direction, facets.status, facets.anonymized, facets.read)
+    FacetCounts::of_cells((0..facets.channel.len()).map(|row| facets.cell(row)))
 }
 
 /// The text index over `columns` (one per field, in canonical order),
@@ -1188,6 +1188,7 @@ mod tests {
             assert_eq!(merged.text().search(needle).0, eager.text().search(needle).0, "{needle}");
         }
         assert!(merged.built_text().is_some());
+        assert!(merged.text().is_tagged() && eager.text().is_tagged(), "both tag their entries as they build");
         assert!(merged.text_sources.lock().unwrap().is_empty(), "the sources' indexes are let go once built");
         assert!(unindexed.built_text().is_none(), "a merge never builds a source's deferred index");
     }

@@ -173,33 +173,45 @@ pub fn crm_message() -> impl Strategy<Value = Message> {
         prop_oneof![8 => Just(None), 1 => Just(Some(0usize)), 1 => Just(Some(1usize))],
         date(),
         date(),
-        (string(CRM_LOCATIONS), optional(DeliveryStatus::ALL)),
+        (string(CRM_LOCATIONS), optional(DeliveryStatus::ALL), date(), date()),
     )
-        .prop_map(|(person, home, (email, inbound), missing, date_time, created, (location, delivery_status))| {
-            let (name, mail, mobile) = PEOPLE[person];
-            let person_address = if email { mail } else { mobile };
-            let home_address = if email { HOMES[home].0 } else { HOMES[home].1 };
-            let (origin, destination) =
-                if inbound { (person_address, home_address) } else { (home_address, person_address) };
-            let mut message = Message {
-                correspondent: Some(format!("{name} {person_address}")),
-                origin: Some(origin.to_owned()),
-                destination: Some(destination.to_owned()),
+        .prop_map(
+            |(
+                person,
+                home,
+                (email, inbound),
+                missing,
                 date_time,
                 created,
-                channel: Some(if email { Channel::Email } else { Channel::Sms }),
-                direction: Some(if inbound { Direction::Inbound } else { Direction::Outbound }),
-                location,
-                delivery_status,
-                ..Message::default()
-            };
-            match missing {
-                Some(0) => message.correspondent = None,
-                Some(_) => message.origin = None,
-                None => {}
-            }
-            message
-        })
+                (location, delivery_status, read, anonymized),
+            )| {
+                let (name, mail, mobile) = PEOPLE[person];
+                let person_address = if email { mail } else { mobile };
+                let home_address = if email { HOMES[home].0 } else { HOMES[home].1 };
+                let (origin, destination) =
+                    if inbound { (person_address, home_address) } else { (home_address, person_address) };
+                let mut message = Message {
+                    correspondent: Some(format!("{name} {person_address}")),
+                    origin: Some(origin.to_owned()),
+                    destination: Some(destination.to_owned()),
+                    date_time,
+                    created,
+                    channel: Some(if email { Channel::Email } else { Channel::Sms }),
+                    direction: Some(if inbound { Direction::Inbound } else { Direction::Outbound }),
+                    location,
+                    delivery_status,
+                    read,
+                    anonymized,
+                    ..Message::default()
+                };
+                match missing {
+                    Some(0) => message.correspondent = None,
+                    Some(_) => message.origin = None,
+                    None => {}
+                }
+                message
+            },
+        )
 }
 
 /// A `filters-q` request over [`crm_data_set`] with a random sort and
@@ -213,6 +225,7 @@ pub fn text_query() -> impl Strategy<Value = String> {
             .prop_map(|value| ("filters-delivery_status", value)),
         proptest::sample::select(&["L1", "L2", "L9"][..]).prop_map(|value| ("filters-location", value)),
         proptest::sample::select(&["yes", "no"][..]).prop_map(|value| ("filters-read", value)),
+        proptest::sample::select(&["yes", "no"][..]).prop_map(|value| ("filters-anonymized", value)),
     ];
     let beside = prop_oneof![2 => Just(Vec::new()), 3 => proptest::collection::vec(beside, 1..4)];
     let needles = proptest::sample::select(vec![
