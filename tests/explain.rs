@@ -219,3 +219,31 @@ fn text_beside_closed_set_filters_is_tested_on_entry_tags() {
         assert!(explanation.to_string().contains("the other filters tested on each entry's tag"), "{explanation}");
     }
 }
+
+/// The unread inbox of a location (T10) is counted from the location's
+/// counts per facet cell and paged by walking the location's rows in
+/// `date_time` order, testing each row's cell: no bitmap is read, and the
+/// walk meets a few rows per item of the page. The answers stay the
+/// reference's.
+#[test]
+fn a_location_with_closed_sets_walks_the_locations_date_list() {
+    let messages: Vec<_> = DataGenerator::new(ROWS, 17).collect();
+    let requests: Vec<_> =
+        mix::generate(&messages, 19, 5).into_iter().filter(|request| request.template.0 == 10).collect();
+    assert_eq!(requests.len(), 5);
+    let engine = FastEngine::new(&messages).unwrap();
+    let reference = ReferenceEngine::new(messages);
+    for target in requests.iter().map(|request| &request.target) {
+        assert_eq!(engine.respond(target).body, reference.respond(target).body, "{target}");
+        let Request::List(Ok(query)) = Request::parse(target, &QueryLimits::default()) else { panic!("{target}") };
+        let explanation = engine.explain(&query);
+        let (_, execution) = msgdex::testing::explanation_parts(&explanation);
+        assert_eq!(
+            execution.stats.strategy,
+            Some(msgdex::testing::PageStrategy::LocationFacetWalk),
+            "{target}\n{explanation}"
+        );
+        let wanted = execution.item_count.min(query.per_page().into());
+        assert!(execution.stats.rows_examined <= 20 * wanted.max(1), "{target}\n{explanation}");
+    }
+}

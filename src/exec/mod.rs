@@ -92,13 +92,23 @@ pub enum PageStrategy {
     /// One value on a segment with dead rows: the value's own bitmap
     /// walked, dead rows skipped as met, `item_count` from tallies.
     OneValueWalk,
+    /// One `location` and closed-set filters, by `date_time`: `item_count`
+    /// from the location's counts per facet cell, the page by walking the
+    /// location's rows in `date_time` order testing each row's cell.
+    LocationFacetWalk,
 }
 
 impl PageStrategy {
     /// Whether `item_count` came from counts kept beside the indexes, with
     /// no bitmap of the matches built.
     pub fn counts_without_bitmap(self) -> bool {
-        matches!(self, PageStrategy::FacetWalk | PageStrategy::TextWalk | PageStrategy::TextIdOrder)
+        matches!(
+            self,
+            PageStrategy::FacetWalk
+                | PageStrategy::TextWalk
+                | PageStrategy::TextIdOrder
+                | PageStrategy::LocationFacetWalk
+        )
     }
 }
 
@@ -121,6 +131,10 @@ on their own text"
             }
             PageStrategy::OneValueWalk => {
                 "one-value walk: the value's bitmap walked, dead rows skipped, item_count from tallies"
+            }
+            PageStrategy::LocationFacetWalk => {
+                "location facet walk: item_count from the location's counts per facet cell, its rows walked \
+in date_time order testing each row's cell"
             }
         })
     }
@@ -207,6 +221,9 @@ fn run(job: Job<'_>) -> Execution {
         return execution;
     }
     if let Some(execution) = shortcuts::value_range_collect(&job) {
+        return execution;
+    }
+    if let Some(execution) = shortcuts::location_facet_walk(&job) {
         return execution;
     }
     let needle = job.plan.steps.iter().find_map(|step| match &step.kind {

@@ -7,7 +7,7 @@ use super::sorted_page::top_window;
 use super::walk::{Walk, Window};
 use super::{filters, ExecStats, Execution, Job, PageStrategy};
 use crate::column::Column;
-use crate::index::facets::FacetSelection;
+use crate::index::facets::{FacetSelection, CELL_COUNT};
 use crate::index::needle::NeedleTest;
 use crate::index::order::BLOCK;
 use crate::index::text::{SuffixRun, TextMatch, TextSearchStats};
@@ -252,6 +252,115 @@ fn text_page(job: &Job<'_>, test: &TextTest<'_>, item_count: u64, text: TextSear
     };
     stats.strategy.get_or_insert(PageStrategy::TextWalk);
     Execution { item_count, rows: page, stats }
+}
+
+/// Answers a request filtering on one `location` and closed-set filters
+/// only, sorted by `date_time` (ties by `_id`), on a segment without dead
+/// rows: `item_count` from the location's counts per facet cell, the page
+/// by walking the location's rows in `date_time` order (kept beside its
+/// bitmap) testing each row's cell. Neither the location's bitmap nor the
+/// closed sets' are read, so the work follows the page, not the store.
+pub(super) fn location_facet_walk(job: &Job<'_>) -> Option<Execution> {
+    let (segment, plan) = (job.segment, job.plan);
+    if job.dead.is_some() || !job.may_walk_date_order() || plan.domain().is_some() {
+        return None;
+    }
+    let [primary, tie] = plan.sort.as_slice() else {
+        return None;
+    };
+    if primary.field != SortField::Date(DateKey::DateTime) || tie.field != SortField::Id {
+        return None;
+    }
+    let mut location = None;
+    let mut selection = FacetSelection::default();
+    for step in &plan.steps {
+        match &step.kind {
+            StepKind::Values { field: Field::Location, codes } if location.is_none() => {
+                let [code] = codes.as_slice() else { return None };
+                location = Some(*code);
+            }
+            _ => {
+                let accepted = step.facet_codes()?;
+                selection.narrow(accepted.dimension, &accepted.codes);
+            }
+        }
+    }
+    let location = location?;
+    let cells = selection.cells();
+    let item_count = segment.location_cells()?.count(location, &cells);
+    let rows = segment.value_index(Field::Location).rows_by_date(location);
+    let wanted = job.window.offset.saturating_add(u64::from(job.window.limit)).min(item_count);
+    let expected = wanted.saturating_mul(rows.len() as u64) / item_count.max(1);
+    if expected > OWN_VALUES_WALK_LIMIT || job.forced.is_some() {
+        return None;
+    }
+    let mut accepted = [false; CELL_COUNT];
+    cells.iter().for_each(|&cell| accepted[cell] = true);
+    let mut stats = ExecStats { strategy: Some(PageStrategy::LocationFacetWalk), ..ExecStats::default() };
+    stats.after_step.push(item_count);
+    let (mut to_skip, limit) = (job.window.offset, job.limit());
+    let mut page = Vec::with_capacity(limit.min(item_count as usize));
+    if item_count > 0 {
+        let dates = segment.dates(Field::DateTime);
+        for_each_in_date_order(rows, dates, primary.descending, tie.descending, |row| {
+            stats.rows_examined += 1;
+            if !accepted[segment.facet_cell(row)] {
+                return true;
+            }
+            if to_skip > 0 {
+                to_skip -= 1;
+            } else {
+                page.push(row);
+            }
+            page.len() < limit
+        });
+    }
+    Some(Execution { item_count, rows: page, stats })
+}
+
+/// Calls `visit` with `rows` (ascending by `(dates[row], row)`, as a
+/// value's date list keeps them) in the order of `date_time` (largest first
+/// when `descending`) and then of the row (`_id` order; largest first when
+/// `ties_descending`), until `visit` returns `false`.
+fn for_each_in_date_order(
+    rows: &[u32],
+    dates: &[i64],
+    descending: bool,
+    ties_descending: bool,
+    mut visit: impl FnMut(u32) -> bool,
+) {
+    let date = |position: usize| dates[rows[position] as usize];
+    // Groups of tied dates, in the order asked; each group's rows in the
+    // order its ties ask.
+    let mut next = if descending { rows.len() } else { 0 };
+    loop {
+        let group = if descending {
+            if next == 0 {
+                return;
+            }
+            let mut start = next - 1;
+            while start > 0 && date(start - 1) == date(next - 1) {
+                start -= 1;
+            }
+            start..next
+        } else {
+            if next == rows.len() {
+                return;
+            }
+            let mut past = next + 1;
+            while past < rows.len() && date(past) == date(next) {
+                past += 1;
+            }
+            next..past
+        };
+        next = if descending { group.start } else { group.end };
+        let tied = &rows[group];
+        let keep_going =
+            if ties_descending { tied.iter().rev().all(|&row| visit(row)) } else { tied.iter().all(|&row| visit(row)) };
+        if !keep_going {
+            return;
+        }
+    }
 }
 
 /// Answers a request with a `date_time` range, sorted by `date_time`, that

@@ -113,6 +113,50 @@ impl FacetSelection {
     }
 }
 
+/// Row counts per facet cell for each value of one column (`location`):
+/// the `item_count` of a request filtering on one such value and the
+/// closed sets, whatever the size of the store, as [`FacetCounts`] gives it
+/// without the value.
+#[derive(Clone, Debug)]
+pub struct CellCountsByValue {
+    /// `counts[code * CELL_COUNT + cell]`.
+    counts: Vec<u32>,
+}
+
+impl CellCountsByValue {
+    /// Most values counted: past it the table (a count per cell per value)
+    /// would outweigh what it saves.
+    pub const MOST_VALUES: usize = 4096;
+
+    /// Counts each row under its value's code (`codes`, below
+    /// `code_count`) and its cell (`cell_of(row)`); `None` past
+    /// [`CellCountsByValue::MOST_VALUES`] codes.
+    pub fn build(codes: &[u32], code_count: usize, cell_of: impl Fn(usize) -> usize) -> Option<CellCountsByValue> {
+        if code_count > Self::MOST_VALUES {
+            return None;
+        }
+        let mut counts = vec![0u32; code_count * CELL_COUNT];
+        for (row, &code) in codes.iter().enumerate() {
+            counts[code as usize * CELL_COUNT + cell_of(row)] += 1;
+        }
+        Some(CellCountsByValue { counts })
+    }
+
+    /// The rows holding the value `code` in any of `cells`.
+    pub fn count(&self, code: u32, cells: &[usize]) -> u64 {
+        let start = code as usize * CELL_COUNT;
+        match self.counts.get(start..start + CELL_COUNT) {
+            Some(counts) => cells.iter().map(|&cell| u64::from(counts[cell])).sum(),
+            None => 0,
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.counts.capacity() * 4
+    }
+}
+
 /// The rows holding one value of a date order at an end of a cell: the
 /// value, and the first and last of its rows (rows are in `_id` order, so
 /// these hold the cell's smallest and largest `_id` with that value).

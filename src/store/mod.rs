@@ -107,6 +107,10 @@ pub struct Segment {
     /// the first time they are asked for (a live store's flusher makes a
     /// run's before publishing it).
     cell_ends: std::sync::OnceLock<crate::index::facets::CellEnds>,
+    /// Row counts per facet cell of each `location` (see
+    /// [`crate::index::facets::CellCountsByValue`]), made the first time
+    /// they are asked for; `None` inside for too many locations.
+    location_cells: std::sync::OnceLock<Option<crate::index::facets::CellCountsByValue>>,
     /// How the store chose to keep `content` (see [`ContentStorage`]):
     /// as the segment was built or its file says; `None` for a format 1
     /// file, whose `content` is plain because nothing else existed.
@@ -259,6 +263,23 @@ impl Segment {
             let orders = PerDateKey::from_fn(|key| self.dates(key.field()));
             crate::index::facets::CellEnds::build(&cells, orders)
         })
+    }
+
+    /// Row counts per facet cell of each `location` code (made now if they
+    /// were not); `None` when the segment has too many locations to keep
+    /// them.
+    pub fn location_cells(&self) -> Option<&crate::index::facets::CellCountsByValue> {
+        self.location_cells
+            .get_or_init(|| {
+                let Column::Dict(locations) = &self.columns[Field::Location.index()] else {
+                    unreachable!("`location` is a dictionary column")
+                };
+                let facets = FacetColumns::of(&self.columns);
+                crate::index::facets::CellCountsByValue::build(&locations.codes, locations.dict.len() + 1, |row| {
+                    facets.cell(row)
+                })
+            })
+            .as_ref()
     }
 
     /// The substring index of `filters-q` (built now if it was deferred).
@@ -459,7 +480,8 @@ impl Segment {
             + self.anonymized.serialized_size()
             + self.read.serialized_size()
             + self.orders.values().map(SortedOrder::heap_bytes).sum::<usize>()
-            + self.text.get().map_or(0, |text| text.heap_bytes());
+            + self.text.get().map_or(0, |text| text.heap_bytes())
+            + self.location_cells.get().and_then(Option::as_ref).map_or(0, |cells| cells.heap_bytes());
         (columns, indexes)
     }
 }
@@ -1032,6 +1054,7 @@ impl SegmentBuilder {
             facets,
             plain_ids,
             cell_ends: std::sync::OnceLock::new(),
+            location_cells: std::sync::OnceLock::new(),
             content_storage: Some(content_storage),
         }
     }

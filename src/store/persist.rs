@@ -171,6 +171,7 @@ impl Segment {
             facets,
             plain_ids: ids_plain,
             cell_ends: std::sync::OnceLock::new(),
+            location_cells: std::sync::OnceLock::new(),
             content_storage,
         })
     }

@@ -263,7 +263,48 @@ pub fn text_query() -> impl Strategy<Value = String> {
     )
 }
 
-/// Parameters and values, valid and invalid, to build query strings from.
+/// A request filtering on one `location` and some closed-set filters,
+/// sorted by `date_time` either way with ties by `_id` either way (or by
+/// default), on a random page: the shape of the location facet walk.
+pub fn location_query() -> impl Strategy<Value = String> {
+    let closed_set = prop_oneof![
+        proptest::sample::select(&["inbound", "outbound"][..]).prop_map(|value| ("filters-direction", value)),
+        proptest::sample::select(&["email", "sms", "fax"][..]).prop_map(|value| ("filters-channel", value)),
+        proptest::sample::select(&["sent", "failed", "queued"][..])
+            .prop_map(|value| ("filters-delivery_status", value)),
+        proptest::sample::select(&["yes", "no"][..]).prop_map(|value| ("filters-read", value)),
+        proptest::sample::select(&["yes", "no"][..]).prop_map(|value| ("filters-anonymized", value)),
+    ];
+    let sort = proptest::sample::select(vec![
+        vec!["date_time"],
+        vec!["-date_time"],
+        vec!["date_time", "_id"],
+        vec!["date_time", "-_id"],
+        vec!["-date_time", "_id"],
+        vec!["-date_time", "-_id"],
+    ]);
+    (
+        proptest::sample::select(&["L1", "L2", "l1", "Ü"][..]),
+        proptest::collection::vec(closed_set, 0..4),
+        sort,
+        1..=6u32,
+        proptest::sample::select(vec![1u32, 2, 3, 10]),
+    )
+        .prop_map(|(location, closed_sets, sort, page, per_page)| {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("filters-location", location);
+            for (name, value) in closed_sets {
+                query.append_pair(name, value);
+            }
+            for key in sort {
+                query.append_pair("sort_by", key);
+            }
+            query.append_pair("page", &page.to_string()).append_pair("per_page", &per_page.to_string());
+            format!("/v1/messages?{}", query.finish())
+        })
+}
+
+/// Parameters and values, valid and invalid, to build query strings from./// Parameters and values, valid and invalid, to build query strings from.
 pub fn parameter() -> impl Strategy<Value = (String, String)> {
     let id_filters = [
         "filters-care_enquiry",
