@@ -185,6 +185,19 @@ fn a_closed_set_filter_the_others_imply_is_left_out() {
     assert_eq!(proven_empty, 1, "inbound messages are never `sent`");
 }
 
+/// Generated data (from `seed`) and `count` requests of one template of
+/// the mix drawn from it.
+fn data_and_requests_of(seed: u64, template: u8, count: usize) -> (Vec<msgdex::Message>, Vec<String>) {
+    let messages: Vec<_> = DataGenerator::new(ROWS, seed).collect();
+    let targets: Vec<String> = mix::generate(&messages, seed + 2, count)
+        .into_iter()
+        .filter(|request| request.template.0 == template)
+        .map(|request| request.target)
+        .collect();
+    assert_eq!(targets.len(), count, "{count} requests of T{template}");
+    (messages, targets)
+}
+
 /// `filters-q` beside a location and closed-set filters (T16) tests those
 /// filters on the tags kept beside the matched values' row entries instead
 /// of evaluating their bitmaps: in a loaded store and in a data directory
@@ -192,16 +205,13 @@ fn a_closed_set_filter_the_others_imply_is_left_out() {
 /// stored). The answers stay the reference's.
 #[test]
 fn text_beside_closed_set_filters_is_tested_on_entry_tags() {
-    let messages: Vec<_> = DataGenerator::new(ROWS, 11).collect();
-    let targets: Vec<_> =
-        mix::generate(&messages, 13, 4).into_iter().filter(|request| request.template.0 == 16).collect();
-    assert_eq!(targets.len(), 4);
+    let (messages, targets) = data_and_requests_of(11, 16, 4);
     let engine = FastEngine::new(&messages).unwrap();
     let on_disk = common::imported(&messages, msgdex::StoreOptions::default());
     let reference = ReferenceEngine::new(messages);
     let snapshot = on_disk.engine.snapshot();
     let base = snapshot.state().base();
-    for target in targets.iter().map(|request| &request.target) {
+    for target in &targets {
         let answer = reference.respond(target).body;
         assert_eq!(engine.respond(target).body, answer, "{target}");
         assert_eq!(on_disk.engine.respond(target).body, answer, "{target}");
@@ -227,13 +237,10 @@ fn text_beside_closed_set_filters_is_tested_on_entry_tags() {
 /// reference's.
 #[test]
 fn a_location_with_closed_sets_walks_the_locations_date_list() {
-    let messages: Vec<_> = DataGenerator::new(ROWS, 17).collect();
-    let requests: Vec<_> =
-        mix::generate(&messages, 19, 5).into_iter().filter(|request| request.template.0 == 10).collect();
-    assert_eq!(requests.len(), 5);
+    let (messages, targets) = data_and_requests_of(17, 10, 5);
     let engine = FastEngine::new(&messages).unwrap();
     let reference = ReferenceEngine::new(messages);
-    for target in requests.iter().map(|request| &request.target) {
+    for target in &targets {
         assert_eq!(engine.respond(target).body, reference.respond(target).body, "{target}");
         let Request::List(Ok(query)) = Request::parse(target, &QueryLimits::default()) else { panic!("{target}") };
         let explanation = engine.explain(&query);
