@@ -171,7 +171,55 @@ pub struct Domain {
     pub positions: Range<usize>,
 }
 
+/// A plan's steps read as filters on `location` and the closed sets
+/// ([`Plan::location_and_closed_sets`]), beside a text step or not.
+pub(crate) struct LocationAndClosedSets {
+    /// The `location` codes accepted (`None`: every location).
+    pub locations: Option<Vec<u32>>,
+    /// What the closed-set steps accept.
+    pub selection: FacetSelection,
+    /// Whether a text step is among the steps.
+    pub has_text: bool,
+    /// The smallest estimate of the steps but the text one (`None`: no
+    /// such step).
+    pub smallest_estimate: Option<u64>,
+}
+
 impl Plan {
+    /// The plan's steps as filters on `location` and the closed sets, when
+    /// every step but a text step and a domain-wide range is one; `None`
+    /// otherwise.
+    pub(crate) fn location_and_closed_sets(&self) -> Option<LocationAndClosedSets> {
+        let mut read = LocationAndClosedSets {
+            locations: None,
+            selection: FacetSelection::default(),
+            has_text: false,
+            smallest_estimate: None,
+        };
+        for step in &self.steps {
+            match &step.kind {
+                StepKind::Range { how: RangeUse::Domain, .. } => continue,
+                StepKind::Text { .. } => {
+                    read.has_text = true;
+                    continue;
+                }
+                StepKind::Values { field: Field::Location, codes } => {
+                    read.locations = Some(match read.locations {
+                        Some(earlier) => earlier.into_iter().filter(|code| codes.contains(code)).collect(),
+                        None => codes.clone(),
+                    });
+                }
+                _ => {
+                    let accepted = step.facet_codes()?;
+                    read.selection.narrow(accepted.dimension, &accepted.codes);
+                }
+            }
+            read.smallest_estimate =
+                Some(read.smallest_estimate.map_or(step.estimate, |least| least.min(step.estimate)));
+        }
+        Some(read)
+    }
+
     /// The domain range (on the primary sort key), if any.
     pub fn domain(&self) -> Option<Domain> {
         self.steps.iter().find_map(|step| match &step.kind {

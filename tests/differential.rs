@@ -48,9 +48,7 @@ proptest! {
     ) {
         assert_same_answers(messages, &targets)?;
     }
-}
 
-proptest! {
     /// One `location` and closed-set filters by `date_time`, ties by `_id`
     /// either way: counted from the location's counts per facet cell, its
     /// date list walked (many tied dates in the generated data).

@@ -55,9 +55,7 @@ fn text_only_requests_are_counted_without_reading_rows() {
     let engine = FastEngine::new(&messages).unwrap();
     let reference = ReferenceEngine::new(messages);
     for target in &requests {
-        assert_eq!(engine.respond(target).body, reference.respond(target).body, "{target}");
-        let Request::List(Ok(query)) = Request::parse(target, &QueryLimits::default()) else { panic!("{target}") };
-        let explanation = engine.explain(&query);
+        let (_, explanation) = answered_and_explained(&engine, &reference, target);
         let (_, execution) = msgdex::testing::explanation_parts(&explanation);
         let text = execution.stats.text.expect("a text search ran");
         assert!(
@@ -185,6 +183,19 @@ fn a_closed_set_filter_the_others_imply_is_left_out() {
     assert_eq!(proven_empty, 1, "inbound messages are never `sent`");
 }
 
+/// The fast engine's answer to `target` (a list request), checked against
+/// the reference's, and how the fast engine planned and executed it.
+fn answered_and_explained(
+    engine: &FastEngine,
+    reference: &ReferenceEngine,
+    target: &str,
+) -> (ListQuery, msgdex::Explanation) {
+    assert_eq!(engine.respond(target).body, reference.respond(target).body, "{target}");
+    let Request::List(Ok(query)) = Request::parse(target, &QueryLimits::default()) else { panic!("{target}") };
+    let explanation = engine.explain(&query);
+    (query, explanation)
+}
+
 /// Generated data (from `seed`) and `count` requests of one template of
 /// the mix drawn from it.
 fn data_and_requests_of(seed: u64, template: u8, count: usize) -> (Vec<msgdex::Message>, Vec<String>) {
@@ -241,9 +252,7 @@ fn a_location_with_closed_sets_walks_the_locations_date_list() {
     let engine = FastEngine::new(&messages).unwrap();
     let reference = ReferenceEngine::new(messages);
     for target in &targets {
-        assert_eq!(engine.respond(target).body, reference.respond(target).body, "{target}");
-        let Request::List(Ok(query)) = Request::parse(target, &QueryLimits::default()) else { panic!("{target}") };
-        let explanation = engine.explain(&query);
+        let (query, explanation) = answered_and_explained(&engine, &reference, target);
         let (_, execution) = msgdex::testing::explanation_parts(&explanation);
         assert_eq!(
             execution.stats.strategy,

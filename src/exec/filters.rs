@@ -12,7 +12,6 @@ use roaring::{MultiOps, RoaringBitmap};
 use super::{ExecStats, Job};
 use crate::column::Column;
 use crate::index::dense::DenseRows;
-use crate::index::facets::FacetSelection;
 use crate::index::row_tags::TagFilter;
 use crate::index::text::TextMatch;
 use crate::model::Field;
@@ -143,34 +142,10 @@ const TAGGED_ENTRIES_PER_ROW: u64 = 4;
 /// [`crate::index::row_tags`]), and how many text index entries are worth
 /// testing rather than evaluating the other steps.
 fn tag_filter(segment: &Segment, plan: &Plan) -> Option<(TagFilter, u64)> {
-    let mut selection = FacetSelection::default();
-    let mut locations: Option<Vec<u32>> = None;
-    let mut smallest_step = None;
-    let mut has_text = false;
-    for step in &plan.steps {
-        match &step.kind {
-            StepKind::Range { how: RangeUse::Domain, .. } => continue,
-            StepKind::Text { .. } => {
-                has_text = true;
-                continue;
-            }
-            StepKind::Values { field: Field::Location, codes } => {
-                locations = Some(match locations {
-                    Some(earlier) => earlier.into_iter().filter(|code| codes.contains(code)).collect(),
-                    None => codes.clone(),
-                });
-            }
-            _ => {
-                let accepted = step.facet_codes()?;
-                selection.narrow(accepted.dimension, &accepted.codes);
-            }
-        }
-        smallest_step = Some(smallest_step.map_or(step.estimate, |smallest: u64| smallest.min(step.estimate)));
-    }
-    let smallest_step = smallest_step.filter(|_| has_text)?;
+    let steps = plan.location_and_closed_sets().filter(|steps| steps.has_text)?;
     let location_codes = segment.dict(Field::Location).dict.len() + 1;
-    let filter = TagFilter::new(&selection, locations.as_deref(), location_codes);
-    Some((filter, smallest_step.saturating_mul(TAGGED_ENTRIES_PER_ROW)))
+    let filter = TagFilter::new(&steps.selection, steps.locations.as_deref(), location_codes);
+    Some((filter, steps.smallest_estimate?.saturating_mul(TAGGED_ENTRIES_PER_ROW)))
 }
 
 /// The running result narrowed by a step of value bitmaps: one of

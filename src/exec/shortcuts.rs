@@ -7,7 +7,7 @@ use super::sorted_page::top_window;
 use super::walk::{Walk, Window};
 use super::{filters, ExecStats, Execution, Job, PageStrategy};
 use crate::column::Column;
-use crate::index::facets::{FacetSelection, CELL_COUNT};
+use crate::index::facets::FacetSelection;
 use crate::index::needle::NeedleTest;
 use crate::index::order::BLOCK;
 use crate::index::text::{SuffixRun, TextMatch, TextSearchStats};
@@ -271,22 +271,11 @@ pub(super) fn location_facet_walk(job: &Job<'_>) -> Option<Execution> {
     if primary.field != SortField::Date(DateKey::DateTime) || tie.field != SortField::Id {
         return None;
     }
-    let mut location = None;
-    let mut selection = FacetSelection::default();
-    for step in &plan.steps {
-        match &step.kind {
-            StepKind::Values { field: Field::Location, codes } if location.is_none() => {
-                let [code] = codes.as_slice() else { return None };
-                location = Some(*code);
-            }
-            _ => {
-                let accepted = step.facet_codes()?;
-                selection.narrow(accepted.dimension, &accepted.codes);
-            }
-        }
-    }
-    let location = location?;
-    let cells = selection.cells();
+    let steps = plan.location_and_closed_sets().filter(|steps| !steps.has_text)?;
+    let &[location] = steps.locations.as_deref()? else {
+        return None;
+    };
+    let cells = steps.selection.cells();
     let item_count = segment.location_cells()?.count(location, &cells);
     let rows = segment.value_index(Field::Location).rows_by_date(location);
     let wanted = job.window.offset.saturating_add(u64::from(job.window.limit)).min(item_count);
@@ -294,8 +283,8 @@ pub(super) fn location_facet_walk(job: &Job<'_>) -> Option<Execution> {
     if expected > OWN_VALUES_WALK_LIMIT || job.forced.is_some() {
         return None;
     }
-    let mut accepted = [false; CELL_COUNT];
-    cells.iter().for_each(|&cell| accepted[cell] = true);
+    let accepted = steps.selection.cell_flags();
+    let facets = segment.facet_columns();
     let mut stats = ExecStats { strategy: Some(PageStrategy::LocationFacetWalk), ..ExecStats::default() };
     stats.after_step.push(item_count);
     let (mut to_skip, limit) = (job.window.offset, job.limit());
@@ -304,7 +293,7 @@ pub(super) fn location_facet_walk(job: &Job<'_>) -> Option<Execution> {
         let dates = segment.dates(Field::DateTime);
         for_each_in_date_order(rows, dates, primary.descending, tie.descending, |row| {
             stats.rows_examined += 1;
-            if !accepted[segment.facet_cell(row)] {
+            if !accepted[facets.cell(row as usize)] {
                 return true;
             }
             if to_skip > 0 {

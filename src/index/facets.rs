@@ -84,6 +84,13 @@ impl FacetSelection {
         self.accepted[dimension] = Some(narrowed);
     }
 
+    /// Whether the selection accepts each cell.
+    pub fn cell_flags(&self) -> [bool; CELL_COUNT] {
+        let mut flags = [false; CELL_COUNT];
+        self.for_each_cell(|cell| flags[cell] = true);
+        flags
+    }
+
     /// The cells the selection accepts.
     pub fn cells(&self) -> Vec<usize> {
         let mut cells = Vec::new();
@@ -186,9 +193,8 @@ impl CellEnds {
     /// The ends of each key's order (`orders[key][row]` its values) per
     /// cell (`cells[row]`).
     pub fn build(cells: &[usize], orders: PerDateKey<&[i64]>) -> CellEnds {
-        let cell_count = CELL_COUNT;
         let ends = orders.map(|_, values| {
-            let mut ends: Vec<Option<(EndRows, EndRows)>> = vec![None; cell_count];
+            let mut ends: Vec<Option<(EndRows, EndRows)>> = vec![None; CELL_COUNT];
             for (row, (&cell, &value)) in cells.iter().zip(values.iter()).enumerate() {
                 let row = row as u32;
                 let here = EndRows { value, first: row, last: row };

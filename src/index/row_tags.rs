@@ -58,9 +58,7 @@ impl TagFilter {
     /// `location` column has `location_codes` codes (`null`'s included).
     pub fn new(selection: &FacetSelection, locations: Option<&[u32]>, location_codes: usize) -> TagFilter {
         let mut cells = [false; 1 << CELL_BITS];
-        for cell in selection.cells() {
-            cells[cell] = true;
-        }
+        cells[..CELL_COUNT].copy_from_slice(&selection.cell_flags());
         let words = location_codes.div_ceil(64);
         let locations = match locations {
             None => vec![u64::MAX; words],

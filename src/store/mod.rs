@@ -258,7 +258,7 @@ impl Segment {
     /// `date_time`) per facet cell (see [`crate::index::facets::CellEnds`]).
     pub fn cell_ends(&self) -> &crate::index::facets::CellEnds {
         self.cell_ends.get_or_init(|| {
-            let facets = FacetColumns::of(&self.columns);
+            let facets = self.facet_columns();
             let cells: Vec<usize> = (0..self.row_count as usize).map(|row| facets.cell(row)).collect();
             let orders = PerDateKey::from_fn(|key| self.dates(key.field()));
             crate::index::facets::CellEnds::build(&cells, orders)
@@ -271,10 +271,8 @@ impl Segment {
     pub fn location_cells(&self) -> Option<&crate::index::facets::CellCountsByValue> {
         self.location_cells
             .get_or_init(|| {
-                let Column::Dict(locations) = &self.columns[Field::Location.index()] else {
-                    unreachable!("`location` is a dictionary column")
-                };
-                let facets = FacetColumns::of(&self.columns);
+                let locations = self.dict(Field::Location);
+                let facets = self.facet_columns();
                 crate::index::facets::CellCountsByValue::build(&locations.codes, locations.dict.len() + 1, |row| {
                     facets.cell(row)
                 })
@@ -391,7 +389,12 @@ impl Segment {
 
     /// The facet cell of a row (see [`FacetCounts`]).
     pub fn facet_cell(&self, row: u32) -> usize {
-        FacetColumns::of(&self.columns).cell(row as usize)
+        self.facet_columns().cell(row as usize)
+    }
+
+    /// The columns of the facet dimensions, for the cells of many rows.
+    pub(crate) fn facet_columns(&self) -> FacetColumns<'_> {
+        FacetColumns::of(&self.columns)
     }
 
     /// Appends the JSON object of a row holding `fields` (canonical order).
@@ -525,7 +528,7 @@ fn rows_in_id_order(ids: &DictColumn) -> Vec<u32> {
 
 /// The columns of the facet dimensions ([`crate::index::facets`]), read
 /// once for many rows.
-struct FacetColumns<'a> {
+pub(crate) struct FacetColumns<'a> {
     channel: &'a [u8],
     direction: &'a [u8],
     status: &'a [u8],
@@ -554,7 +557,8 @@ impl<'a> FacetColumns<'a> {
     }
 
     /// The facet cell of `row`.
-    fn cell(&self, row: usize) -> usize {
+    #[inline]
+    pub(crate) fn cell(&self, row: usize) -> usize {
         crate::index::facets::cell([
             usize::from(self.channel[row]),
             usize::from(self.direction[row]),
