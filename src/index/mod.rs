@@ -15,9 +15,12 @@
 //! * [`run_counts::RunCounts`]: the rows of any run of the text index's
 //!   sorted suffixes, from prefix sums ([`prefix_sums::PrefixSums`], about
 //!   a byte per suffix), for counts of broad needles.
+//! * [`suffix_sample::SuffixSample`]: the first bytes of every few sorted
+//!   suffixes, so that finding a needle's run reads the text only at the
+//!   end.
 //! * [`needle::NeedleTest`]: a needle tested on a value's own text.
-//! * [`row_sort`]: rows gathered from several lists made a bitmap, sorted
-//!   by radix.
+//! * [`row_sort`]: numbers gathered out of order (rows from several lists,
+//!   values from several suffixes) made distinct and sorted, by radix.
 //! * [`row_tags`]: each row's `location` and facet cell, kept beside the
 //!   text index's row lists, for `filters-q` beside those filters.
 
@@ -30,6 +33,7 @@ pub mod prefix_sums;
 pub mod row_sort;
 pub mod row_tags;
 pub mod run_counts;
+pub mod suffix_sample;
 pub mod text;
 
 use rayon::prelude::*;

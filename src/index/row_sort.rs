@@ -1,7 +1,9 @@
-//! Row numbers gathered out of order (from several values' row lists) made
-//! into a bitmap: sorted by radix, since rows are bounded by the segment's
-//! row count, and a few thousand of them sort in two passes of a counting
-//! sort where a comparison sort takes a dozen rounds of compares.
+//! Numbers gathered out of order made distinct and ascending: rows from
+//! several values' row lists (into a bitmap), or the text index's values
+//! found at several suffixes. They are sorted by radix, since they are
+//! bounded (by the segment's row count, or the index's value count), and a
+//! few thousand of them sort in two passes of a counting sort where a
+//! comparison sort takes a dozen rounds of compares.
 
 use roaring::RoaringBitmap;
 
@@ -15,9 +17,15 @@ const RADIX_FROM: usize = 512;
 /// The distinct `rows` (each below `row_count`, in any order, repeats
 /// allowed) as a bitmap.
 pub fn bitmap_of_rows(rows: Vec<u32>, row_count: u32) -> RoaringBitmap {
-    let mut rows = sorted_rows(rows, row_count);
-    rows.dedup();
-    RoaringBitmap::from_sorted_iter(rows).expect("sorted rows")
+    RoaringBitmap::from_sorted_iter(distinct_sorted(rows, row_count)).expect("sorted rows")
+}
+
+/// The distinct `numbers` (each below `bound`, in any order, repeats
+/// allowed), ascending.
+pub fn distinct_sorted(numbers: Vec<u32>, bound: u32) -> Vec<u32> {
+    let mut numbers = sorted_rows(numbers, bound);
+    numbers.dedup();
+    numbers
 }
 
 /// `rows` (each below `row_count`) in ascending order: a least significant

@@ -52,9 +52,10 @@ use roaring::RoaringBitmap;
 
 use super::dense::DenseRows;
 use super::prefix_sums::PrefixSums;
-use super::row_sort::bitmap_of_rows;
+use super::row_sort::{bitmap_of_rows, distinct_sorted};
 use super::row_tags::TagFilter;
 use super::run_counts::RunCounts;
+use super::suffix_sample::{Bound, SuffixSample};
 use crate::column::DictColumn;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
@@ -78,6 +79,9 @@ pub struct TextIndex {
     /// its separator. The value is held beside the start (rather than found
     /// from it) so that the values of a needle's run are read in sequence.
     suffixes: Vec<(u32, u32)>,
+    /// The first bytes of every few `suffixes`, searched first by
+    /// [`TextIndex::locate`]. Derived, never stored.
+    sample: SuffixSample,
     /// Per column (in the order given to [`TextIndex::build`]), the value
     /// of each dictionary code (`u32::MAX` for code 0, `null`).
     code_values: Vec<Vec<u32>>,
@@ -139,10 +143,10 @@ impl SuffixRun {
     }
 }
 
-/// The positions of the bits set in `words`, ascending, where `words`
-/// starts at word `first_word` of its bitset.
-fn ascending_bits(words: &[u64], first_word: usize) -> Vec<u32> {
-    let mut positions = Vec::new();
+/// The positions of the `count` bits set in `words`, ascending, where
+/// `words` starts at word `first_word` of its bitset.
+fn ascending_bits(words: &[u64], first_word: usize, count: usize) -> Vec<u32> {
+    let mut positions = Vec::with_capacity(count);
     for (index, &word) in words.iter().enumerate().map(|(index, word)| (index + first_word, word)) {
         let mut bits = word;
         while bits != 0 {
@@ -153,8 +157,21 @@ fn ascending_bits(words: &[u64], first_word: usize) -> Vec<u32> {
     positions
 }
 
-/// How many matched values ahead their per-value arrays start loading.
-const MATCHED_VALUES_AHEAD: usize = 12;
+/// How many values ahead their per-value arrays start loading.
+const VALUES_AHEAD: usize = 12;
+
+/// `values` in order, with `start_loading` called on the value
+/// [`VALUES_AHEAD`] places further on as each is given: values lie
+/// scattered over the index, so their per-value arrays miss the cache, and
+/// the misses then overlap instead of following one another.
+fn loading_ahead<'v>(values: &'v [u32], start_loading: impl Fn(u32) + 'v) -> impl Iterator<Item = u32> + 'v {
+    values.iter().enumerate().map(move |(position, &value)| {
+        if let Some(&ahead) = values.get(position + VALUES_AHEAD) {
+            start_loading(ahead);
+        }
+        value
+    })
+}
 
 /// Left-over row entries [`TextMatch::count_less`] reads whatever the
 /// other values hold: fewer cost less than any union.
@@ -307,11 +324,13 @@ impl TextIndex {
         suffixes.par_iter_mut().for_each(|suffix| suffix.1 = searched_values[suffix.1 as usize]);
         let rows_of = |value: u32| &rows[row_starts[value as usize] as usize..row_starts[value as usize + 1] as usize];
         let parents = parents_of(value_count, &columns_of, rows_of, |row, found| values_of_row(row, found));
+        let sample = SuffixSample::of(&searched_text, &suffixes);
         let mut index = TextIndex {
             text: searched_text,
             row_starts,
             rows,
             suffixes,
+            sample,
             code_values: code_to_value,
             columns_of,
             parents,
@@ -417,21 +436,29 @@ impl TextIndex {
         // Only the first `needle.len()` bytes of a suffix decide how it
         // compares with the needle: the separator (greater than any byte of
         // the needle) ends every suffix before the next value.
-        let window = |start: u32| &self.text[start as usize..(start as usize + needle.len()).min(self.text.len())];
-        let first = self.suffixes.partition_point(|&(start, _)| window(start) < needle);
-        let past = first + self.suffixes[first..].partition_point(|&(start, _)| window(start) == needle);
-        SuffixRun(first..past)
+        let window = |position: usize| {
+            let start = self.suffixes[position].0 as usize;
+            &self.text[start..(start + needle.len()).min(self.text.len())]
+        };
+        let count = self.suffixes.len();
+        let first = self.sample.partition_point(count, needle, Bound::Below, |position| window(position) < needle);
+        let past = self.sample.partition_point(count, needle, Bound::AtOrBelow, |position| window(position) <= needle);
+        SuffixRun(first..past.max(first))
     }
 
     /// The values of `run` that may share rows with another value (see
     /// [`RunCounts`]), for [`TextIndex::count_run`].
     pub fn shared_of_run(&self, run: &SuffixRun) -> SharedInRun {
-        let mut values: Vec<u32> =
+        let values: Vec<u32> =
             self.run_counts.shared_in(run.0.clone()).iter().map(|&at| self.suffixes[at as usize].1).collect();
-        values.sort_unstable();
-        values.dedup();
-        let rows_read =
-            values.iter().filter(|&&value| !self.has_parent(value)).map(|&value| self.rows_of(value).len()).sum();
+        let values = distinct_sorted(values, self.value_count() as u32);
+        let rows_read = loading_ahead(&values, |value| {
+            prefetch(self.parents.as_ptr().wrapping_add(value as usize));
+            prefetch(self.row_starts.as_ptr().wrapping_add(value as usize));
+        })
+        .filter(|&value| !self.has_parent(value))
+        .map(|value| self.rows_of(value).len())
+        .sum();
         SharedInRun { values, rows_read }
     }
 
@@ -548,25 +575,26 @@ impl TextIndex {
         let (first, past) = (run.0.start, run.0.end);
         let mut values = vec![0u64; self.value_count().div_ceil(64)];
         // The words touched: a needle's values often sit together (a first
-        // name starts its correspondents), so only those are read back.
+        // name starts its correspondents), so only those are read back when
+        // the values are listed.
         let (mut lowest, mut highest) = (values.len(), 0);
+        let mut distinct = 0u64;
         for &(_, value) in &self.suffixes[first..past] {
             let word = value as usize / 64;
-            values[word] |= 1 << (value % 64);
+            let bit = 1 << (value % 64);
+            distinct += u64::from(values[word] & bit == 0);
+            values[word] |= bit;
             (lowest, highest) = (lowest.min(word), highest.max(word));
         }
-        let matched = match values.get(lowest..=highest) {
-            Some(touched) => ascending_bits(touched, lowest),
-            None => Vec::new(),
-        };
         let stats = TextSearchStats {
             occurrences: (past - first) as u64,
-            values_matched: matched.len() as u64,
+            values_matched: distinct,
             rows_read: 0,
             counted_from_run: false,
             tested_on_tags: false,
         };
-        TextMatch { index: self, values, matched, stats, own: None }
+        let touched = if lowest <= highest { lowest..highest + 1 } else { 0..0 };
+        TextMatch { index: self, values, touched, matched: std::cell::OnceCell::new(), stats, own: None }
     }
 
     /// The rows where at least one of the fields contains `needle`, which
@@ -643,7 +671,7 @@ impl TextIndex {
         if !fits {
             return Err(input.malformed("a text index's arrays do not fit one another"));
         }
-        let suffixes = flat.chunks_exact(2).map(|pair| (pair[0], pair[1])).collect();
+        let suffixes: Vec<(u32, u32)> = flat.chunks_exact(2).map(|pair| (pair[0], pair[1])).collect();
         // Files before version 3 have no run counts: they are derived.
         let stored_counts = if input.version() >= 3 {
             let prefix = PrefixSums::from_arrays(
@@ -656,11 +684,13 @@ impl TextIndex {
         } else {
             None
         };
+        let sample = SuffixSample::of(&text, &suffixes);
         let mut index = TextIndex {
             text,
             row_starts,
             rows,
             suffixes,
+            sample,
             code_values,
             columns_of,
             parents,
@@ -747,6 +777,7 @@ impl TextIndex {
             + self.row_starts.capacity() * 4
             + self.rows.capacity() * 4
             + self.suffixes.capacity() * 8
+            + self.sample.heap_bytes()
             + self.code_values.iter().map(|values| values.capacity() * 4).sum::<usize>()
             + self.columns_of.capacity()
             + self.parents.capacity() * 4
@@ -766,8 +797,12 @@ pub struct TextMatch<'a> {
     index: &'a TextIndex,
     /// A bit per value of the index.
     values: Vec<u64>,
-    /// The matched values, ascending (the bits of `values`).
-    matched: Vec<u32>,
+    /// The words of `values` that may hold a bit.
+    touched: std::ops::Range<usize>,
+    /// The matched values, ascending (the bits of `values`), listed the
+    /// first time a way of using them needs the list: a walk testing each
+    /// row's own values needs only the bits.
+    matched: std::cell::OnceCell<Vec<u32>>,
     /// What the search did so far.
     pub stats: TextSearchStats,
     /// [`TextMatch::own_stretches`], kept when a way of reading them
@@ -810,12 +845,13 @@ impl<'a> TextMatch<'a> {
     /// loading a few values ahead, so that the misses overlap.
     fn matched_values(&self) -> impl Iterator<Item = u32> + '_ {
         let index = self.index;
-        self.matched.iter().enumerate().map(move |(position, &value)| {
-            if let Some(&ahead) = self.matched.get(position + MATCHED_VALUES_AHEAD) {
-                prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
-                prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
-            }
-            value
+        let matched = self.matched.get_or_init(|| {
+            let count = self.stats.values_matched as usize;
+            ascending_bits(&self.values[self.touched.clone()], self.touched.start, count)
+        });
+        loading_ahead(matched, move |ahead| {
+            prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
+            prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
         })
     }
 
