@@ -71,7 +71,7 @@ pub(super) fn evaluate<'a>(
     let tagged = text.as_mut().filter(|found| found.is_tagged()).and_then(|found| {
         let (filter, entry_limit) = tag_filter(segment, plan)?;
         let rows = found.rows_tagged(&filter, entry_limit)?;
-        stats.text = Some(found.stats);
+        stats.text = Some(found.stats());
         Some(rows)
     });
     let steps = match tagged {
@@ -97,7 +97,7 @@ pub(super) fn evaluate<'a>(
                     Running::Bitmap(Some(candidates)) => found.rows_among(&candidates, &columns),
                     Running::Dense(candidates) => found.rows_among_dense(&candidates, &columns),
                 };
-                stats.text = Some(found.stats);
+                stats.text = Some(found.stats());
                 Running::Bitmap(Some(Cow::Owned(narrowed)))
             }
             other => Running::Bitmap(Some(other_step(segment, other, running.into_matches(), stats))),

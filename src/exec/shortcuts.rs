@@ -156,7 +156,7 @@ pub(super) fn text_run_walk<'t>(
     let shared = index.shared_of_run(run);
     let searching_shared = (shared.value_count() + shared.rows_read()) as u64 * SEARCHED_VALUE_COST;
     if searching_shared > run.occurrences() {
-        *gathered = Some(index.matches_of(run));
+        *gathered = Some(index.matched_bits_of(run));
     }
     let searched = NeedleTest::new(index, needle);
     let values = match &*gathered {
@@ -181,9 +181,9 @@ pub(super) fn text_run_walk<'t>(
     if matches!(values, TextValues::Searched(_)) && expected.saturating_mul(SEARCHED_ROW_COST) <= run.occurrences() {
         return Ok(text_page(job, &test, item_count, stats));
     }
-    let found = gathered.get_or_insert_with(|| index.matches_of(run));
+    let found = gathered.get_or_insert_with(|| index.matched_bits_of(run));
     let test = TextTest::new(segment, TextValues::Matched(found), job.dead);
-    let stats = TextSearchStats { values_matched: found.stats.values_matched, ..stats };
+    let stats = TextSearchStats { values_matched: found.stats().values_matched, values_gathered: true, ..stats };
     Ok(text_page(job, &test, item_count, stats))
 }
 
@@ -217,7 +217,7 @@ pub(super) fn text_walk(job: &Job<'_>, found: &TextMatch<'_>) -> Option<Executio
     if item_count > 0 && expected_positions(job, item_count) > OWN_VALUES_WALK_LIMIT {
         return None;
     }
-    Some(text_page(job, &test, item_count, found.stats))
+    Some(text_page(job, &test, item_count, found.stats()))
 }
 
 /// The page of a `filters-q`-only request of `item_count` matches, found

@@ -143,10 +143,10 @@ impl SuffixRun {
     }
 }
 
-/// The positions of the `count` bits set in `words`, ascending, where
-/// `words` starts at word `first_word` of its bitset.
-fn ascending_bits(words: &[u64], first_word: usize, count: usize) -> Vec<u32> {
-    let mut positions = Vec::with_capacity(count);
+/// The positions of the bits set in `words`, ascending, where `words`
+/// starts at word `first_word` of its bitset.
+fn ascending_bits(words: &[u64], first_word: usize) -> Vec<u32> {
+    let mut positions = Vec::new();
     for (index, &word) in words.iter().enumerate().map(|(index, word)| (index + first_word, word)) {
         let mut bits = word;
         while bits != 0 {
@@ -206,10 +206,12 @@ pub struct TextSearchStats {
     pub values_matched: u64,
     /// Row entries read to build the union (covered values read none).
     pub rows_read: u64,
+    /// Whether the matched values were gathered from the occurrences
+    /// (rather than each value searched for the needle where tested).
+    pub values_gathered: bool,
     /// Whether the count came from the run of occurrences
     /// ([`TextIndex::count_run`]) rather than from the matched values;
-    /// `values_matched` is then 0 unless the values were gathered (for the
-    /// walk, or to count the values that may share rows).
+    /// `values_matched` is then 0 unless the values were listed.
     pub counted_from_run: bool,
     /// Whether the request's other filters were tested on the tags beside
     /// the matched values' row entries ([`TextMatch::rows_tagged`]) rather
@@ -569,32 +571,42 @@ impl TextIndex {
         (code != 0).then(|| self.code_values[column][code as usize])
     }
 
-    /// The values of the occurrences `run`, gathered for the ways of
-    /// [`TextMatch`].
+    /// The values of the occurrences `run`, gathered and listed for the
+    /// ways of [`TextMatch`].
     pub fn matches_of(&self, run: &SuffixRun) -> TextMatch<'_> {
-        let (first, past) = (run.0.start, run.0.end);
         let mut values = vec![0u64; self.value_count().div_ceil(64)];
         // The words touched: a needle's values often sit together (a first
-        // name starts its correspondents), so only those are read back when
-        // the values are listed.
+        // name starts its correspondents), so only those are read back.
         let (mut lowest, mut highest) = (values.len(), 0);
-        let mut distinct = 0u64;
-        for &(_, value) in &self.suffixes[first..past] {
+        for &(_, value) in &self.suffixes[run.0.clone()] {
             let word = value as usize / 64;
-            let bit = 1 << (value % 64);
-            distinct += u64::from(values[word] & bit == 0);
-            values[word] |= bit;
+            values[word] |= 1 << (value % 64);
             (lowest, highest) = (lowest.min(word), highest.max(word));
         }
-        let stats = TextSearchStats {
-            occurrences: (past - first) as u64,
-            values_matched: distinct,
-            rows_read: 0,
-            counted_from_run: false,
-            tested_on_tags: false,
+        let matched = match values.get(lowest..=highest) {
+            Some(touched) => ascending_bits(touched, lowest),
+            None => Vec::new(),
         };
-        let touched = if lowest <= highest { lowest..highest + 1 } else { 0..0 };
-        TextMatch { index: self, values, touched, matched: std::cell::OnceCell::new(), stats, own: None }
+        let stats = TextSearchStats {
+            occurrences: run.occurrences(),
+            values_matched: matched.len() as u64,
+            values_gathered: true,
+            ..TextSearchStats::default()
+        };
+        TextMatch { index: self, values, matched: matched.into(), stats, own: None }
+    }
+
+    /// The values of the occurrences `run` as bits only, for a test of
+    /// rows' own values ([`TextMatch::holds`]): they are listed (and
+    /// counted) only if a way of using them needs the list.
+    pub fn matched_bits_of(&self, run: &SuffixRun) -> TextMatch<'_> {
+        let mut values = vec![0u64; self.value_count().div_ceil(64)];
+        for &(_, value) in &self.suffixes[run.0.clone()] {
+            values[value as usize / 64] |= 1 << (value % 64);
+        }
+        let stats =
+            TextSearchStats { occurrences: run.occurrences(), values_gathered: true, ..TextSearchStats::default() };
+        TextMatch { index: self, values, matched: std::cell::OnceCell::new(), stats, own: None }
     }
 
     /// The rows where at least one of the fields contains `needle`, which
@@ -602,7 +614,7 @@ impl TextIndex {
     pub fn search(&self, needle: &str) -> (RoaringBitmap, TextSearchStats) {
         let mut found = self.find(needle);
         let rows = found.rows();
-        (rows, found.stats)
+        (rows, found.stats())
     }
 
     /// Writes the index's arrays (see docs/FORMAT.md).
@@ -797,14 +809,12 @@ pub struct TextMatch<'a> {
     index: &'a TextIndex,
     /// A bit per value of the index.
     values: Vec<u64>,
-    /// The words of `values` that may hold a bit.
-    touched: std::ops::Range<usize>,
-    /// The matched values, ascending (the bits of `values`), listed the
-    /// first time a way of using them needs the list: a walk testing each
-    /// row's own values needs only the bits.
+    /// The matched values, ascending (the bits of `values`): listed at
+    /// once, or the first time a way of using them needs the list
+    /// ([`TextIndex::matched_bits_of`]).
     matched: std::cell::OnceCell<Vec<u32>>,
-    /// What the search did so far.
-    pub stats: TextSearchStats,
+    /// What the search did so far (see [`TextMatch::stats`]).
+    stats: TextSearchStats,
     /// [`TextMatch::own_stretches`], kept when a way of reading them
     /// declined, for the next one.
     own: Option<OwnStretches>,
@@ -821,6 +831,13 @@ struct OwnStretches {
 }
 
 impl<'a> TextMatch<'a> {
+    /// What the search did so far, with the number of matched values once
+    /// they are listed.
+    pub fn stats(&self) -> TextSearchStats {
+        let values_matched = self.matched.get().map_or(self.stats.values_matched, |matched| matched.len() as u64);
+        TextSearchStats { values_matched, ..self.stats }
+    }
+
     /// Whether `value` is one of the matched values.
     #[inline]
     pub(crate) fn is_matched(&self, value: u32) -> bool {
@@ -845,10 +862,7 @@ impl<'a> TextMatch<'a> {
     /// loading a few values ahead, so that the misses overlap.
     fn matched_values(&self) -> impl Iterator<Item = u32> + '_ {
         let index = self.index;
-        let matched = self.matched.get_or_init(|| {
-            let count = self.stats.values_matched as usize;
-            ascending_bits(&self.values[self.touched.clone()], self.touched.start, count)
-        });
+        let matched = self.matched.get_or_init(|| ascending_bits(&self.values, 0));
         loading_ahead(matched, move |ahead| {
             prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
             prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
