@@ -614,7 +614,7 @@ fn a_store_told_another_content_storage_changes_it_without_writes() {
 }
 
 /// The segment format this build writes.
-const CURRENT_FORMAT: u32 = 3;
+const CURRENT_FORMAT: u32 = 4;
 
 /// Directories written by earlier versions of msgdex, from
 /// `fixtures/format-1-store.jsonl`, open as they are, take writes, and
@@ -622,13 +622,17 @@ const CURRENT_FORMAT: u32 = 3;
 /// answer as the reference at every step:
 /// * `fixtures/format-1-store`, before `content` was packed (format 1);
 /// * `fixtures/format-2-store`, before the text index stored its run
-///   counts (format 2, `content` packed).
+///   counts (format 2, `content` packed);
+/// * `fixtures/format-3-store`, before the run counts weighed children
+///   with their parents (format 3, `content` packed).
 #[test]
 fn older_format_directories_open_and_their_checkpoint_moves_them_to_the_current_format() {
     let messages: Vec<Message> = msgdex::load_path("fixtures/format-1-store.jsonl").unwrap();
-    for (fixture, version, content) in
-        [("format-1-store", 1, ContentStorage::Plain), ("format-2-store", 2, ContentStorage::Packed)]
-    {
+    for (fixture, version, content) in [
+        ("format-1-store", 1, ContentStorage::Plain),
+        ("format-2-store", 2, ContentStorage::Packed),
+        ("format-3-store", 3, ContentStorage::Packed),
+    ] {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("store");
         copy_directory(&Path::new("fixtures").join(fixture), &path);

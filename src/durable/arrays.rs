@@ -40,8 +40,9 @@ const MAGIC: &[u8; 8] = b"MSGDXSEG";
 /// this one: version 2 added packed columns (`content` compressed, see
 /// docs/FORMAT.md), and a version 1 file reads as a segment without them;
 /// version 3 added the text index's run counts, which older files derive
-/// when read.
-pub(crate) const SEGMENT_FORMAT_VERSION: u32 = 3;
+/// when read; version 4 counts children with their parents there (a
+/// version 3 file's counts are derived again when read).
+pub(crate) const SEGMENT_FORMAT_VERSION: u32 = 4;
 const HEADER_BYTES: u64 = 32;
 const ENTRY_BYTES: usize = 24;
 /// Arrays start at multiples of this.

@@ -34,10 +34,21 @@
 //! The sums are kept modulo 2^32: the true count is below 2^32, so the
 //! wrapping difference is exact.
 //!
-//! Values that may share rows with another value (one held in two
-//! columns, or outside the first column, such as an address written beside
-//! several names) weigh nothing in the sums: the sums count the rows of the
-//! run's values held *apart*. The shared values' positions are listed, so
+//! A *child* (a value whose rows all hold one *parent*, the children of a
+//! parent sharing no row) is counted in the sums too, without reading a
+//! row: its rows count when its parent is not in the run, and are already
+//! the parent's when it is. Each suffix belongs to *documents*, each
+//! counted once per run it meets, with a weight: a parent `p` alone weighs
+//! `rows(p) - Σ rows(c)` over its children, and each child `c` with its
+//! parent, `{c, p}`, weighs `rows(c)`. A run meeting `p` then counts
+//! `rows(p)` in all, and one meeting only some children their rows. A
+//! document's repeats are charged as a value's are, between its suffixes
+//! that are next to each other among the document's own.
+//!
+//! Values that may share rows with another value otherwise (one held in
+//! two columns, such as an address written beside several names) weigh
+//! nothing in the sums: the sums count the rows of the run's values held
+//! *apart* and of the children. The other values' positions are listed, so
 //! that the caller can add the rows of the few a run holds, each once.
 
 use std::ops::Range;
@@ -58,30 +69,43 @@ pub struct RunCounts {
 impl RunCounts {
     /// Builds the counts for `suffixes` (`(start in text, value)`, sorted
     /// by their bytes up to and including the separator that closes every
-    /// value in `text`), where `weight` is a value's row count and
-    /// `shares_rows` whether a value may share a row with another (it then
-    /// weighs nothing).
+    /// value in `text`), where:
+    /// * `weight` is a value's row count when it counts in the sums (held
+    ///   apart, or a child), 0 otherwise;
+    /// * `parent` is a child's parent, whose rows hold the child's, the
+    ///   children of one parent sharing no row (see the module's doc);
+    /// * `is_listed` tells the values whose positions are listed, whose
+    ///   rows a run must read itself.
     pub fn build(
         text: &[u8],
         separator: u8,
         suffixes: &[(u32, u32)],
         value_count: usize,
         weight: impl Fn(u32) -> u32,
-        shares_rows: impl Fn(u32) -> bool,
+        parent: impl Fn(u32) -> Option<u32>,
+        is_listed: impl Fn(u32) -> bool,
     ) -> RunCounts {
         use rayon::prelude::*;
-        let weight = |value: u32| if shares_rows(value) { 0 } else { weight(value) };
         let common = |left: u32, right: u32| common_prefix(text, separator, left as usize, right as usize);
         let lcp: Vec<u32> = (0..suffixes.len())
             .into_par_iter()
             .map(|position| if position == 0 { 0 } else { common(suffixes[position - 1].0, suffixes[position].0) })
             .collect();
+        let families = Families::of(value_count, &weight, &parent);
         // One pass in order: `minima` holds the positions seen so far whose
         // lcp no later position's undercuts (ties kept), so the leftmost
         // shortest lcp in `(a, b]` is its first position past `a`.
         let mut repeats = vec![0u32; suffixes.len()];
         let mut last_seen = vec![u32::MAX; value_count];
         let mut minima: Vec<(u32, u32)> = Vec::new();
+        // The repeat of a pair `(before, position)` of one document's
+        // suffixes, charged where the pair's shortest lcp first lies.
+        let mut charge = |minima: &[(u32, u32)], before: u32, weight: u32| {
+            if before != u32::MAX && weight != 0 {
+                let charged = minima[minima.partition_point(|&(at, _)| at <= before)].0;
+                repeats[charged as usize] = repeats[charged as usize].wrapping_add(weight);
+            }
+        };
         for (position, &(_, value)) in suffixes.iter().enumerate() {
             if position > 0 {
                 while minima.last().is_some_and(|&(_, shortest)| shortest > lcp[position]) {
@@ -90,19 +114,24 @@ impl RunCounts {
                 minima.push((position as u32, lcp[position]));
             }
             let before = std::mem::replace(&mut last_seen[value as usize], position as u32);
-            if before != u32::MAX {
-                let charged = minima[minima.partition_point(|&(at, _)| at <= before)].0;
-                repeats[charged as usize] = repeats[charged as usize].wrapping_add(weight(value));
+            match parent(value) {
+                // A child's one document is itself with its parent.
+                Some(parent) => {
+                    let family_before = family_last_seen(before, last_seen[parent as usize]);
+                    charge(&minima, family_before, weight(value));
+                }
+                None => {
+                    charge(&minima, before, families.own_weight(value, weight(value)));
+                    for &child in families.children_of(value) {
+                        charge(&minima, family_last_seen(before, last_seen[child as usize]), weight(child));
+                    }
+                }
             }
         }
         let steps = suffixes.iter().zip(&repeats).map(|(&(_, value), &charged)| weight(value).wrapping_sub(charged));
         let prefix = PrefixSums::of_steps(steps);
-        let shared = suffixes
-            .iter()
-            .enumerate()
-            .filter(|&(_, &(_, value))| shares_rows(value))
-            .map(|(at, _)| at as u32)
-            .collect();
+        let shared =
+            suffixes.iter().enumerate().filter(|&(_, &(_, value))| is_listed(value)).map(|(at, _)| at as u32).collect();
         RunCounts { prefix, shared }
     }
 
@@ -151,6 +180,61 @@ impl RunCounts {
     }
 }
 
+/// The later of two positions last seen (`u32::MAX` for none): where a
+/// document of a parent and a child was last seen.
+fn family_last_seen(one: u32, other: u32) -> u32 {
+    match (one, other) {
+        (u32::MAX, other) => other,
+        (one, u32::MAX) => one,
+        (one, other) => one.max(other),
+    }
+}
+
+/// The children of each parent, and what their rows weigh together.
+struct Families {
+    /// The children of value `v`: `children[starts[v]..starts[v + 1]]`.
+    starts: Vec<u32>,
+    children: Vec<u32>,
+    /// Per value, the weights of its children, summed modulo 2^32.
+    children_weight: Vec<u32>,
+}
+
+impl Families {
+    fn of(value_count: usize, weight: impl Fn(u32) -> u32, parent: impl Fn(u32) -> Option<u32>) -> Families {
+        let mut starts = vec![0u32; value_count + 1];
+        let mut children_weight = vec![0u32; value_count];
+        for child in 0..value_count as u32 {
+            if let Some(parent) = parent(child) {
+                starts[parent as usize + 1] += 1;
+                children_weight[parent as usize] = children_weight[parent as usize].wrapping_add(weight(child));
+            }
+        }
+        for value in 0..value_count {
+            starts[value + 1] += starts[value];
+        }
+        let mut fill = starts.clone();
+        let mut children = vec![0u32; starts[value_count] as usize];
+        for child in 0..value_count as u32 {
+            if let Some(parent) = parent(child) {
+                children[fill[parent as usize] as usize] = child;
+                fill[parent as usize] += 1;
+            }
+        }
+        Families { starts, children, children_weight }
+    }
+
+    fn children_of(&self, value: u32) -> &[u32] {
+        &self.children[self.starts[value as usize] as usize..self.starts[value as usize + 1] as usize]
+    }
+
+    /// What a value without a parent weighs as a document of its own: its
+    /// rows less its children's (they weigh in the documents they make with
+    /// it, which it belongs to as well).
+    fn own_weight(&self, value: u32, weight: u32) -> u32 {
+        weight.wrapping_sub(self.children_weight[value as usize])
+    }
+}
+
 /// The length of the common prefix of the suffixes starting at `left` and
 /// `right` in `text`, up to and including a shared `separator`.
 fn common_prefix(text: &[u8], separator: u8, left: usize, right: usize) -> u32 {
@@ -194,7 +278,15 @@ mod tests {
     /// row counts of the distinct values holding it.
     fn check_every_needle(values: &[&str], weights: &[u32]) {
         let (text, suffixes) = suffixes_of(values);
-        let counts = RunCounts::build(&text, 0xFF, &suffixes, values.len(), |value| weights[value as usize], |_| false);
+        let counts = RunCounts::build(
+            &text,
+            0xFF,
+            &suffixes,
+            values.len(),
+            |value| weights[value as usize],
+            |_| None,
+            |_| false,
+        );
         assert!(counts.fits(suffixes.len()));
         let mut needles: Vec<String> = Vec::new();
         for value in values {
@@ -235,7 +327,8 @@ mod tests {
     #[test]
     fn values_that_may_share_rows_weigh_nothing_and_are_listed() {
         let (text, suffixes) = suffixes_of(&["ab", "b", "bb"]);
-        let counts = RunCounts::build(&text, 0xFF, &suffixes, 3, |value| value + 1, |value| value == 1);
+        let weight = |value: u32| if value == 1 { 0 } else { value + 1 };
+        let counts = RunCounts::build(&text, 0xFF, &suffixes, 3, weight, |_| None, |value| value == 1);
         // Sorted: "ab|" (0), "bb|" (2), "b|" (0), "b|" (1), "b|" (2); the
         // two "b|" of values 0 and 1 may come in either order.
         assert_eq!(counts.rows_held_apart(0..1, 1), 1);
@@ -245,7 +338,102 @@ mod tests {
         assert_eq!(counts.rows_held_apart(1..1, 0), 0);
     }
 
+    /// The run of `needle` in `suffixes`, as the text index finds it.
+    fn run_of(text: &[u8], suffixes: &[(u32, u32)], needle: &str) -> Range<usize> {
+        let window = |start: u32| {
+            let rest = &text[start as usize..];
+            &rest[..needle.len().min(rest.len())]
+        };
+        let first = suffixes.partition_point(|&(start, _)| window(start) < needle.as_bytes());
+        let past = suffixes.partition_point(|&(start, _)| window(start) <= needle.as_bytes());
+        first..past
+    }
+
+    /// Every needle's run counted by [`RunCounts`] against the rows of the
+    /// values holding it, where `parents[child]` is a child's parent: each
+    /// value without a parent has rows `1000 * value + 0..rows[value]`, and
+    /// the children of one parent take their own stretches of their
+    /// parent's rows, one after another.
+    fn check_families(values: &[&str], rows: &[u32], parents: &[Option<u32>]) {
+        let mut taken = vec![0u32; values.len()];
+        let rows_of: Vec<Vec<u32>> = (0..values.len())
+            .map(|value| match parents[value] {
+                None => (0..rows[value]).map(|row| 1000 * value as u32 + row).collect(),
+                Some(parent) => {
+                    let from = taken[parent as usize];
+                    taken[parent as usize] += rows[value];
+                    (from..from + rows[value]).map(|row| 1000 * parent + row).collect()
+                }
+            })
+            .collect();
+        let (text, suffixes) = suffixes_of(values);
+        let weight = |value: u32| rows_of[value as usize].len() as u32;
+        let counts =
+            RunCounts::build(&text, 0xFF, &suffixes, values.len(), weight, |value| parents[value as usize], |_| false);
+        for value in values {
+            for start in (0..value.len()).filter(|&at| value.is_char_boundary(at)) {
+                for end in (start + 1..=value.len()).filter(|&at| value.is_char_boundary(at)) {
+                    let needle = &value[start..end];
+                    let run = run_of(&text, &suffixes, needle);
+                    let mut expected: Vec<u32> = (0..values.len())
+                        .filter(|&other| values[other].contains(needle))
+                        .flat_map(|other| rows_of[other].iter().copied())
+                        .collect();
+                    expected.sort_unstable();
+                    expected.dedup();
+                    let first_weight = weight(suffixes[run.start].1);
+                    assert_eq!(
+                        counts.rows_held_apart(run, first_weight),
+                        expected.len() as u64,
+                        "{needle:?} in {values:?}, parents {parents:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_child_counts_alone_and_not_beside_its_parent() {
+        // "ann@x" lies inside its parent's rows: "ann" counts the parent's
+        // rows once; "@x" the child's alone; "x" both once.
+        check_families(&["ann smith", "ann@x", "bob"], &[5, 2, 3], &[None, Some(0), None]);
+        check_families(&["ann smith", "ann@x", "smith@y", "bob"], &[5, 2, 2, 3], &[None, Some(0), Some(0), None]);
+        check_families(&["aa", "ab", "ba", "bb"], &[4, 1, 2, 6], &[None, Some(3), Some(3), None]);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn runs_agree_with_families_of_values(
+            values in proptest::collection::btree_set(proptest::collection::vec(proptest::sample::select(vec!["a", "b", "é", "@"]), 1..8), 2..10),
+            rows in proptest::collection::vec(1u32..6, 10),
+            parent_picks in proptest::collection::vec(proptest::option::of(0usize..10), 10),
+        ) {
+            let values: Vec<String> = values.iter().map(|letters| letters.concat()).collect();
+            let mut distinct: Vec<&str> = values.iter().map(String::as_str).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            // A value with a parent has no children; a parent has none.
+            let count = distinct.len();
+            let mut parents: Vec<Option<u32>> = vec![None; count];
+            let mut is_parent = vec![false; count];
+            for child in 0..count {
+                if let Some(parent) = parent_picks[child].map(|pick| pick % count) {
+                    if parent != child && parents[parent].is_none() && !is_parent[child] {
+                        parents[child] = Some(parent as u32);
+                        is_parent[parent] = true;
+                    }
+                }
+            }
+            // A parent's rows hold its children's.
+            let mut rows = rows[..count].to_vec();
+            for child in 0..count {
+                if let Some(parent) = parents[child] {
+                    rows[parent as usize] += rows[child];
+                }
+            }
+            check_families(&distinct, &rows, &parents);
+        }
+
         #[test]
         fn runs_agree_with_the_values_holding_the_needle(
             values in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec!["a", "b", "é", " "]), 1..10), 1..12),

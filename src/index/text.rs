@@ -93,8 +93,9 @@ pub struct TextIndex {
     /// keep rows, lie outside the first column and share no row.
     parents: Vec<u32>,
     /// Counts of any run of `suffixes` (see [`RunCounts`]), weighing a
-    /// suffix by its value's row count; values not held in the first
-    /// column alone (outside it, or in it and another) may share rows.
+    /// suffix by its value's row count when held in the first column alone
+    /// or a child (with its parent); the other values may share rows, and
+    /// are listed.
     run_counts: RunCounts,
     /// The text of value `v`, with its separator, is
     /// `text[text_bounds[v]..text_bounds[v + 1]]`: empty for a value without
@@ -346,16 +347,29 @@ impl TextIndex {
         index
     }
 
-    /// The counts of runs of this index's suffixes (see [`RunCounts`]).
+    /// The counts of runs of this index's suffixes (see [`RunCounts`]):
+    /// the values held apart and the children weigh their rows, with their
+    /// parents; the values left over are listed.
     fn count_runs(&self) -> RunCounts {
         RunCounts::build(
             &self.text,
             SEPARATOR,
             &self.suffixes,
             self.value_count(),
-            |value| self.rows_of(value).len() as u32,
-            |value| !self.is_held_apart(value),
+            |value| self.run_weight(value),
+            |value| self.has_parent(value).then(|| self.parents[value as usize]),
+            |value| !self.is_anchored(value),
         )
+    }
+
+    /// What a value's suffixes weigh in the run counts: its rows when they
+    /// are counted there (held apart, or a child), else 0.
+    fn run_weight(&self, value: u32) -> u32 {
+        if self.is_anchored(value) {
+            self.rows_of(value).len() as u32
+        } else {
+            0
+        }
     }
 
     /// Whether `value` is held in the first column alone: its rows are
@@ -391,6 +405,8 @@ impl TextIndex {
         self.parents = parents_of(self.value_count(), &self.columns_of, rows_of, |row, found| {
             values_of_row(row, &codes, code_values, found)
         });
+        // The run counts weigh children with their parents.
+        self.run_counts = self.count_runs();
     }
 
     fn rows_of(&self, value: u32) -> &[u32] {
@@ -454,13 +470,9 @@ impl TextIndex {
         let values: Vec<u32> =
             self.run_counts.shared_in(run.0.clone()).iter().map(|&at| self.suffixes[at as usize].1).collect();
         let values = distinct_sorted(values, self.value_count() as u32);
-        let rows_read = loading_ahead(&values, |value| {
-            prefetch(self.parents.as_ptr().wrapping_add(value as usize));
-            prefetch(self.row_starts.as_ptr().wrapping_add(value as usize));
-        })
-        .filter(|&value| !self.has_parent(value))
-        .map(|value| self.rows_of(value).len())
-        .sum();
+        let rows_read = loading_ahead(&values, |value| prefetch(self.row_starts.as_ptr().wrapping_add(value as usize)))
+            .map(|value| self.rows_of(value).len())
+            .sum();
         SharedInRun { values, rows_read }
     }
 
@@ -502,10 +514,10 @@ impl TextIndex {
     /// alive, where `shared` are the run's values that may share rows,
     /// `holds` tells the values that hold the needle and `columns` are the
     /// codes of the index's columns by row:
-    /// * the rows of the values held apart (in the first column only)
-    ///   whatever their number, from two prefix sums (see [`RunCounts`]);
-    /// * a value with a parent (see [`TextIndex`]'s invariant) adds its row
-    ///   count unless its parent holds the needle, whose rows hold its own;
+    /// * the rows of the values held apart (in the first column only) and
+    ///   of the children (see [`TextIndex`]'s invariant), whatever their
+    ///   number, from two prefix sums (see [`RunCounts`]): a child's rows
+    ///   count unless its parent, whose rows hold them, is in the run;
     /// * the rows of the few values left over are read, each counted unless
     ///   a value counted before holds the needle there.
     ///
@@ -522,22 +534,9 @@ impl TextIndex {
         if cost > run.occurrences().max(RUN_COUNT_ALWAYS) {
             return None;
         }
-        let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| {
-            if self.is_held_apart(value) {
-                self.rows_of(value).len()
-            } else {
-                0
-            }
-        });
-        let apart_rows = self.run_counts.rows_held_apart(run.0.clone(), first_weight as u32);
-        let mut shared_rows = 0u64;
-        for &value in shared.values.iter().filter(|&&value| self.has_parent(value)) {
-            if !holds(self.parents[value as usize]) {
-                shared_rows += self.rows_of(value).len() as u64;
-            }
-        }
-        let left_over = shared.values.iter().copied().filter(|&value| !self.has_parent(value));
-        shared_rows += self.rows_counted_here(left_over, columns, |value, row| {
+        let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| self.run_weight(value));
+        let anchored_rows = self.run_counts.rows_held_apart(run.0.clone(), first_weight);
+        let shared_rows = self.rows_counted_here(shared.values.iter().copied(), columns, |value, row| {
             let mut found = [0u32; 3];
             let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
             !found[..count]
@@ -545,7 +544,7 @@ impl TextIndex {
                 .any(|&other| other != value && (self.is_anchored(other) || other < value) && holds(other))
         });
         // A damaged file's sums could claim more rows than there are.
-        Some((apart_rows + shared_rows).min(u64::from(self.row_count)))
+        Some((anchored_rows + shared_rows).min(u64::from(self.row_count)))
     }
 
     /// The text of a value with rows (lower-cased, without its
@@ -684,7 +683,8 @@ impl TextIndex {
             return Err(input.malformed("a text index's arrays do not fit one another"));
         }
         let suffixes: Vec<(u32, u32)> = flat.chunks_exact(2).map(|pair| (pair[0], pair[1])).collect();
-        // Files before version 3 have no run counts: they are derived.
+        // Files before version 3 have no run counts, and those of version 3
+        // counted children apart from their parents: they are derived.
         let stored_counts = if input.version() >= 3 {
             let prefix = PrefixSums::from_arrays(
                 input.values::<u32>()?,
@@ -692,7 +692,8 @@ impl TextIndex {
                 input.values::<u32>()?,
                 input.values::<u32>()?,
             );
-            Some(RunCounts::from_parts(prefix, input.values::<u32>()?))
+            let shared = input.values::<u32>()?;
+            (input.version() >= 4).then(|| RunCounts::from_parts(prefix, shared))
         } else {
             None
         };
