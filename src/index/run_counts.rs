@@ -135,10 +135,11 @@ impl RunCounts {
         RunCounts { prefix, shared }
     }
 
-    /// The rows of the values held apart of the run `positions` of sorted
-    /// suffixes, whose first suffix's value weighs `first_weight` (its row
-    /// count, or 0 if it may share rows).
-    pub fn rows_held_apart(&self, positions: Range<usize>, first_weight: u32) -> u64 {
+    /// The rows of the values counted in the sums (held apart, and
+    /// children) of the run `positions` of sorted suffixes, whose first
+    /// suffix's value weighs `first_weight` (its row count, or 0 if it may
+    /// share rows and is listed).
+    pub fn counted_rows(&self, positions: Range<usize>, first_weight: u32) -> u64 {
         if positions.is_empty() {
             return 0;
         }
@@ -312,7 +313,7 @@ mod tests {
                 .map(|(_, &weight)| u64::from(weight))
                 .sum();
             let first_weight = suffixes.get(first).map_or(0, |&(_, value)| weights[value as usize]);
-            assert_eq!(counts.rows_held_apart(first..past, first_weight), expected, "{needle:?} in {values:?}");
+            assert_eq!(counts.counted_rows(first..past, first_weight), expected, "{needle:?} in {values:?}");
             assert!(counts.shared_in(first..past).is_empty());
         }
     }
@@ -331,11 +332,11 @@ mod tests {
         let counts = RunCounts::build(&text, 0xFF, &suffixes, 3, weight, |_| None, |value| value == 1);
         // Sorted: "ab|" (0), "bb|" (2), "b|" (0), "b|" (1), "b|" (2); the
         // two "b|" of values 0 and 1 may come in either order.
-        assert_eq!(counts.rows_held_apart(0..1, 1), 1);
-        assert_eq!(counts.rows_held_apart(1..5, 3), 4, "\"b\": values 0 and 2, not the shared 1");
+        assert_eq!(counts.counted_rows(0..1, 1), 1);
+        assert_eq!(counts.counted_rows(1..5, 3), 4, "\"b\": values 0 and 2, not the shared 1");
         assert_eq!(counts.shared_in(1..5).len(), 1);
         assert_eq!(counts.shared_in(0..2), &[] as &[u32]);
-        assert_eq!(counts.rows_held_apart(1..1, 0), 0);
+        assert_eq!(counts.counted_rows(1..1, 0), 0);
     }
 
     /// The run of `needle` in `suffixes`, as the text index finds it.
@@ -383,7 +384,7 @@ mod tests {
                     expected.dedup();
                     let first_weight = weight(suffixes[run.start].1);
                     assert_eq!(
-                        counts.rows_held_apart(run, first_weight),
+                        counts.counted_rows(run, first_weight),
                         expected.len() as u64,
                         "{needle:?} in {values:?}, parents {parents:?}"
                     );

@@ -115,8 +115,7 @@ pub struct TextIndex {
 pub struct SharedInRun {
     /// The values, ascending.
     values: Vec<u32>,
-    /// The rows [`TextIndex::count_run`] reads: those of the values without
-    /// a parent.
+    /// The rows [`TextIndex::count_run`] reads: those of the values.
     rows_read: usize,
 }
 
@@ -180,7 +179,7 @@ const LEFT_OVER_ALWAYS_READ: u64 = 1024;
 
 /// What counting a run's shared value costs in [`TextIndex::count_run`],
 /// in occurrences (against which the matched values would be gathered,
-/// one per occurrence): a value found and sorted, its parent searched.
+/// one per occurrence): a value found and made distinct.
 const SHARED_VALUE_COST: u64 = 2;
 
 /// What reading a row of a shared value without a parent costs, in
@@ -535,7 +534,7 @@ impl TextIndex {
             return None;
         }
         let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| self.run_weight(value));
-        let anchored_rows = self.run_counts.rows_held_apart(run.0.clone(), first_weight);
+        let anchored_rows = self.run_counts.counted_rows(run.0.clone(), first_weight);
         let shared_rows = self.rows_counted_here(shared.values.iter().copied(), columns, |value, row| {
             let mut found = [0u32; 3];
             let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
