@@ -42,6 +42,26 @@ use roaring::RoaringBitmap;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
 
+/// Sorted suffixes of `values` (each closed by 0xFF) as the text index
+/// holds them, and the text: for the tests of what searches them.
+#[cfg(test)]
+pub(crate) fn suffixes_of(values: &[&str]) -> (Vec<u8>, Vec<(u32, u32)>) {
+    let mut text = Vec::new();
+    let mut suffixes = Vec::new();
+    for (value, string) in values.iter().enumerate() {
+        let start = text.len();
+        text.extend_from_slice(string.as_bytes());
+        text.push(0xFF);
+        suffixes.extend((start..text.len() - 1).map(|at| (at as u32, value as u32)));
+    }
+    let through = |start: u32| {
+        let rest = &text[start as usize..];
+        rest[..=rest.iter().position(|&byte| byte == 0xFF).unwrap()].to_vec()
+    };
+    suffixes.sort_by_key(|&(start, _)| through(start));
+    (text, suffixes)
+}
+
 /// Groups items by code: `(starts, items)` with the items of code `c` at
 /// `items[starts[c]..starts[c + 1]]`, in their original order. Items are
 /// `(code, item)` pairs, or bare codes whose item is their position.

@@ -255,25 +255,7 @@ fn common_prefix(text: &[u8], separator: u8, left: usize, right: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Sorted suffixes of `values` (each closed by 0xFF) as the text index
-    /// holds them, and the text.
-    fn suffixes_of(values: &[&str]) -> (Vec<u8>, Vec<(u32, u32)>) {
-        let mut text = Vec::new();
-        let mut suffixes = Vec::new();
-        for (value, string) in values.iter().enumerate() {
-            let start = text.len();
-            text.extend_from_slice(string.as_bytes());
-            text.push(0xFF);
-            suffixes.extend((start..text.len() - 1).map(|at| (at as u32, value as u32)));
-        }
-        let through = |start: u32| {
-            let rest = &text[start as usize..];
-            rest[..=rest.iter().position(|&byte| byte == 0xFF).unwrap()].to_vec()
-        };
-        suffixes.sort_by_key(|&(start, _)| through(start));
-        (text, suffixes)
-    }
+    use crate::index::suffixes_of;
 
     /// Every needle's run counted by [`RunCounts`] against the sum of the
     /// row counts of the distinct values holding it.

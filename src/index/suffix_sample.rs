@@ -2,13 +2,13 @@
 //! suffixes themselves: where a needle's run starts and ends.
 //!
 //! A binary search of the text index's sorted suffixes reads, at each
-//! step, a suffix's start and then its text: two dependent cache misses,
-//! some twenty times per search at 1M messages. The sample keeps the first
-//! eight bytes of every [`SAMPLE_EVERY`]-th suffix as one big-endian
-//! number, in an array a few hundred times smaller than the text. The
-//! search narrows the run's ends down to one stretch of [`SAMPLE_EVERY`]
-//! suffixes by comparing numbers only, and then searches that stretch as
-//! before.
+//! step, a suffix's start and then its text: two dependent cache misses
+//! per halving of the suffixes. The sample keeps the first eight bytes of
+//! every [`SAMPLE_EVERY`]-th suffix as one big-endian number, in an array
+//! that many times shorter than the suffixes and read without the text.
+//! The search narrows the run's ends down to one stretch of
+//! [`SAMPLE_EVERY`] suffixes by comparing numbers only, and then searches
+//! that stretch as before.
 //!
 //! ```text
 //!  suffixes   0 .. 63 | 64 .. 127 | 128 .. 191 | …
@@ -150,30 +150,12 @@ impl NeedleKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Sorted suffixes of `values` (each closed by 0xFF), as the text index
-    /// holds them, and the text.
-    fn suffixes_of(values: &[String]) -> (Vec<u8>, Vec<(u32, u32)>) {
-        let mut text = Vec::new();
-        let mut suffixes = Vec::new();
-        for (value, string) in values.iter().enumerate() {
-            let start = text.len();
-            text.extend_from_slice(string.as_bytes());
-            text.push(0xFF);
-            suffixes.extend((start..text.len() - 1).map(|at| (at as u32, value as u32)));
-        }
-        let through = |start: u32| {
-            let rest = &text[start as usize..];
-            rest[..=rest.iter().position(|&byte| byte == 0xFF).unwrap()].to_vec()
-        };
-        suffixes.sort_by_key(|&(start, _)| through(start));
-        (text, suffixes)
-    }
+    use crate::index::suffixes_of;
 
     /// Both partitions of every needle, found through the sample, against
     /// a count of the suffixes that pass, each compared in the text.
     fn check_needles(values: &[String], needles: &[String]) {
-        let (text, suffixes) = suffixes_of(values);
+        let (text, suffixes) = suffixes_of(&values.iter().map(String::as_str).collect::<Vec<_>>());
         let sample = SuffixSample::of(&text, &suffixes);
         assert!(sample.fits(suffixes.len()));
         for needle in needles.iter().map(String::as_bytes) {
