@@ -616,6 +616,47 @@ fn a_store_told_another_content_storage_changes_it_without_writes() {
 /// The segment format this build writes.
 const CURRENT_FORMAT: u32 = 4;
 
+/// The format version of the base segment file of the directory at `path`.
+fn base_version(path: &Path) -> u32 {
+    let base = std::fs::read_dir(path)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|file| file.extension().is_some_and(|extension| extension == "seg"))
+        .expect("a base file");
+    let header = std::fs::read(base).unwrap();
+    u32::from_le_bytes(header[8..12].try_into().unwrap())
+}
+
+/// A directory whose base is of an earlier format has it written anew in
+/// the current one without a write: at a checkpoint asked for, and, with
+/// background work on, from the moment a store opens it (closing waits
+/// for it). The answers stay the reference's.
+#[test]
+fn an_older_format_base_is_written_anew_without_writes() {
+    let messages: Vec<Message> = msgdex::load_path("fixtures/format-1-store.jsonl").unwrap();
+    let reference = ReferenceEngine::new(messages);
+    for background in [false, true] {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("store");
+        copy_directory(Path::new("fixtures/format-3-store"), &path);
+        assert_eq!(base_version(&path), 3);
+        let engine = if background {
+            LiveEngine::open(&path, StoreOptions::default()).unwrap()
+        } else {
+            let engine = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();
+            engine.checkpoint().unwrap();
+            engine
+        };
+        same_store(&engine, &reference).unwrap();
+        engine.close();
+        assert_eq!(base_version(&path), CURRENT_FORMAT, "background work: {background}");
+        let report = msgdex::check(&path).expect("the directory checks");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let reopened = LiveEngine::open(&path, options(SyncPolicy::Always)).unwrap();
+        same_store(&reopened, &reference).unwrap();
+    }
+}
+
 /// Directories written by earlier versions of msgdex, from
 /// `fixtures/format-1-store.jsonl`, open as they are, take writes, and
 /// their next checkpoint writes the base in the current format; they
@@ -636,15 +677,6 @@ fn older_format_directories_open_and_their_checkpoint_moves_them_to_the_current_
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("store");
         copy_directory(&Path::new("fixtures").join(fixture), &path);
-        let base_version = |path: &Path| {
-            let base = std::fs::read_dir(path)
-                .unwrap()
-                .map(|entry| entry.unwrap().path())
-                .find(|file| file.extension().is_some_and(|extension| extension == "seg"))
-                .expect("a base file");
-            let header = std::fs::read(base).unwrap();
-            u32::from_le_bytes(header[8..12].try_into().unwrap())
-        };
         assert_eq!(base_version(&path), version, "{fixture}");
         let report = msgdex::check(&path).expect("an older directory checks");
         assert!(report.problems.is_empty(), "{fixture}: {:?}", report.problems);

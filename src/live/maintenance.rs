@@ -270,8 +270,7 @@ impl Shared {
         let snapshot = {
             let mut writer = lock(&self.writer);
             let current = self.current.load_full();
-            if current.runs.is_empty() && current.base.dead.is_empty() && !current.changes_content_storage(&self.policy)
-            {
+            if current.runs.is_empty() && current.base.dead.is_empty() && !current.changes_the_base(&self.policy) {
                 return Ok(());
             }
             writer.written_since_compaction = Some(Vec::new());

@@ -100,8 +100,9 @@ impl LiveEngine {
         };
         engine.shared.durable.set(durable).expect("a new engine has no data directory yet");
         drop(opening);
-        // A store told to keep `content` another way starts changing it now,
-        // in the background, without waiting for a write.
+        // A store told to keep `content` another way, or whose base is of an
+        // earlier format, starts writing it anew now, in the background,
+        // without waiting for a write.
         let state = engine.shared.current.load_full();
         engine.shared.start_compaction_if_due(&state);
         Ok(engine)

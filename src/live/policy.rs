@@ -91,13 +91,17 @@ impl State {
     pub(super) fn needs_compaction(&self, policy: &LivePolicy) -> bool {
         let threshold =
             ((self.base.segment.row_count() as f64 * policy.compact_fraction) as u64).max(policy.compact_min_rows);
-        self.changed_rows() > threshold || self.changes_content_storage(policy)
+        self.changed_rows() > threshold || self.changes_the_base(policy)
     }
 
-    /// Whether the policy asks for `content` kept another way than the
-    /// base keeps it: the next compaction, due at once, changes it.
-    pub(super) fn changes_content_storage(&self, policy: &LivePolicy) -> bool {
+    /// Whether the base is due to be written anew, writes or not, by the
+    /// next compaction, due at once: the policy asks for `content` kept
+    /// another way than the base keeps it, or the base was read from a
+    /// file of an earlier format (which this build reads, deriving what
+    /// that format lacks at every opening until then).
+    pub(super) fn changes_the_base(&self, policy: &LivePolicy) -> bool {
         policy.content.is_some_and(|content| content != self.base.segment.content_storage())
+            || self.base.segment.is_of_an_older_format()
     }
 
     /// The runs due to merge, none part of a compaction in flight:

@@ -115,6 +115,10 @@ pub struct Segment {
     /// as the segment was built or its file says; `None` for a format 1
     /// file, whose `content` is plain because nothing else existed.
     content_storage: Option<ContentStorage>,
+    /// Whether the segment was read from a file of an earlier format than
+    /// this build writes: a data directory's next compaction, due at once,
+    /// writes its base anew.
+    of_an_older_format: bool,
 }
 
 /// Why messages could not be made into a segment.
@@ -178,6 +182,12 @@ impl Segment {
     /// How the segment keeps `content`.
     pub fn content_storage(&self) -> ContentStorage {
         self.content_storage.unwrap_or(ContentStorage::Plain)
+    }
+
+    /// Whether the segment was read from a file of an earlier format than
+    /// this build writes (a store's next compaction writes it anew).
+    pub(crate) fn is_of_an_older_format(&self) -> bool {
+        self.of_an_older_format
     }
 
     /// How the bases made from this one keep `content`, unless the store
@@ -1060,6 +1070,7 @@ impl SegmentBuilder {
             cell_ends: std::sync::OnceLock::new(),
             location_cells: std::sync::OnceLock::new(),
             content_storage: Some(content_storage),
+            of_an_older_format: false,
         }
     }
 }

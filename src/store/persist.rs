@@ -173,6 +173,7 @@ impl Segment {
             cell_ends: std::sync::OnceLock::new(),
             location_cells: std::sync::OnceLock::new(),
             content_storage,
+            of_an_older_format: version < crate::durable::arrays::SEGMENT_FORMAT_VERSION,
         })
     }
 
