@@ -35,10 +35,9 @@ impl fmt::Display for Explanation {
         let after = if after.is_empty() { "-".to_owned() } else { after.join(", ") };
         writeln!(f, "  rows left after each evaluated step: {after}")?;
         if let Some(text) = stats.text.filter(|text| text.counted_from_run) {
-            let tested = match (text.values_matched, text.values_gathered) {
-                (0, false) => "rows tested by searching their own text".to_owned(),
-                (0, true) => "rows tested against the matched values gathered from the occurrences".to_owned(),
-                (values, _) => format!("rows tested against the {values} matched values"),
+            let tested = match text.values_gathered {
+                false => "rows tested by searching their own text",
+                true => "rows tested against the matched values gathered from the occurrences",
             };
             writeln!(
                 f,

@@ -27,8 +27,8 @@ const OWN_VALUES_WALK_LIMIT: u64 = 20_000;
 /// value is one bit set (gathering reads the run in order).
 const SEARCHED_ROW_COST: u64 = 16;
 
-/// What searching the value that decides a shared value's rows (its
-/// parent, or a read row's first value) costs, in values gathered.
+/// What searching a value of a listed value's row (whether it holds the
+/// needle, so that the row is counted once) costs, in values gathered.
 const SEARCHED_VALUE_COST: u64 = 30;
 
 /// Most candidates a value-and-range collect may gather; past it the
@@ -183,7 +183,7 @@ pub(super) fn text_run_walk<'t>(
     }
     let found = gathered.get_or_insert_with(|| index.matched_bits_of(run));
     let test = TextTest::new(segment, TextValues::Matched(found), job.dead);
-    let stats = TextSearchStats { values_matched: found.stats().values_matched, values_gathered: true, ..stats };
+    let stats = TextSearchStats { values_gathered: true, ..stats };
     Ok(text_page(job, &test, item_count, stats))
 }
 

@@ -23,44 +23,44 @@ pub fn bitmap_of_rows(rows: Vec<u32>, row_count: u32) -> RoaringBitmap {
 /// The distinct `numbers` (each below `bound`, in any order, repeats
 /// allowed), ascending.
 pub fn distinct_sorted(numbers: Vec<u32>, bound: u32) -> Vec<u32> {
-    let mut numbers = sorted_rows(numbers, bound);
+    let mut numbers = sorted_below(numbers, bound);
     numbers.dedup();
     numbers
 }
 
-/// `rows` (each below `row_count`) in ascending order: a least significant
-/// digit first radix sort, as many passes as `row_count` has digits.
-fn sorted_rows(mut rows: Vec<u32>, row_count: u32) -> Vec<u32> {
-    if rows.len() < RADIX_FROM {
-        rows.sort_unstable();
-        return rows;
+/// `numbers` (each below `bound`) in ascending order: a least significant
+/// digit first radix sort, as many passes as `bound` has digits.
+fn sorted_below(mut numbers: Vec<u32>, bound: u32) -> Vec<u32> {
+    if numbers.len() < RADIX_FROM {
+        numbers.sort_unstable();
+        return numbers;
     }
-    debug_assert!(rows.iter().all(|&row| row < row_count.max(1)), "rows of the segment");
-    // The bits of the largest row there can be.
-    let bits = u32::BITS - row_count.saturating_sub(1).leading_zeros();
-    let digit = |row: u32, shift: u32| (row >> shift & ((1 << DIGIT_BITS) - 1)) as usize;
-    let mut sorted = vec![0u32; rows.len()];
+    debug_assert!(numbers.iter().all(|&number| number < bound.max(1)), "numbers below the bound");
+    // The bits of the largest number there can be.
+    let bits = u32::BITS - bound.saturating_sub(1).leading_zeros();
+    let digit = |number: u32, shift: u32| (number >> shift & ((1 << DIGIT_BITS) - 1)) as usize;
+    let mut sorted = vec![0u32; numbers.len()];
     let mut shift = 0;
     while shift < bits {
-        // Where each digit's rows start, then the rows placed there in
+        // Where each digit's numbers start, then the numbers placed there in
         // their current order (the sort is stable, so earlier passes hold).
         let mut starts = [0u32; 1 << DIGIT_BITS];
-        for &row in &rows {
-            starts[digit(row, shift)] += 1;
+        for &number in &numbers {
+            starts[digit(number, shift)] += 1;
         }
         let mut start = 0;
         for count in &mut starts {
             (start, *count) = (start + *count, start);
         }
-        for &row in &rows {
-            let slot = &mut starts[digit(row, shift)];
-            sorted[*slot as usize] = row;
+        for &number in &numbers {
+            let slot = &mut starts[digit(number, shift)];
+            sorted[*slot as usize] = number;
             *slot += 1;
         }
-        std::mem::swap(&mut rows, &mut sorted);
+        std::mem::swap(&mut numbers, &mut sorted);
         shift += DIGIT_BITS;
     }
-    rows
+    numbers
 }
 
 #[cfg(test)]
@@ -77,7 +77,7 @@ mod tests {
             let rows: Vec<u32> = picks.iter().map(|pick| pick % row_count).collect();
             let mut expected = rows.clone();
             expected.sort_unstable();
-            prop_assert_eq!(&sorted_rows(rows.clone(), row_count), &expected);
+            prop_assert_eq!(&sorted_below(rows.clone(), row_count), &expected);
             expected.dedup();
             prop_assert_eq!(bitmap_of_rows(rows, row_count), RoaringBitmap::from_sorted_iter(expected).unwrap());
         }

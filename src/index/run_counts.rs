@@ -62,7 +62,9 @@ pub struct RunCounts {
     /// At `p`: the weights of the suffixes before position `p`, less the
     /// repeats charged to them, modulo 2^32 (a step per suffix).
     prefix: PrefixSums,
-    /// Positions whose value may share a row with another value, ascending.
+    /// The listed positions, ascending: those of the values whose rows a
+    /// run must read itself (they may share rows, and are neither held
+    /// apart nor children).
     shared: Vec<u32>,
 }
 
@@ -148,8 +150,8 @@ impl RunCounts {
         u64::from(rows)
     }
 
-    /// The positions of the run `positions` whose value may share rows
-    /// with another value.
+    /// The listed positions of the run `positions` (see `shared`): their
+    /// values' rows are not in the sums.
     pub fn shared_in(&self, positions: Range<usize>) -> &[u32] {
         let first = self.shared.partition_point(|&at| (at as usize) < positions.start);
         let past = first + self.shared[first..].partition_point(|&at| (at as usize) < positions.end);
@@ -202,25 +204,14 @@ struct Families {
 
 impl Families {
     fn of(value_count: usize, weight: impl Fn(u32) -> u32, parent: impl Fn(u32) -> Option<u32>) -> Families {
-        let mut starts = vec![0u32; value_count + 1];
-        let mut children_weight = vec![0u32; value_count];
-        for child in 0..value_count as u32 {
-            if let Some(parent) = parent(child) {
-                starts[parent as usize + 1] += 1;
-                children_weight[parent as usize] = children_weight[parent as usize].wrapping_add(weight(child));
-            }
-        }
-        for value in 0..value_count {
-            starts[value + 1] += starts[value];
-        }
-        let mut fill = starts.clone();
-        let mut children = vec![0u32; starts[value_count] as usize];
-        for child in 0..value_count as u32 {
-            if let Some(parent) = parent(child) {
-                children[fill[parent as usize] as usize] = child;
-                fill[parent as usize] += 1;
-            }
-        }
+        let families = (0..value_count as u32).filter_map(|child| parent(child).map(|parent| (parent, child)));
+        let (starts, children) = super::group_by_code(families, value_count);
+        let children_weight = (0..value_count)
+            .map(|value| {
+                let children = &children[starts[value] as usize..starts[value + 1] as usize];
+                children.iter().fold(0u32, |sum, &child| sum.wrapping_add(weight(child)))
+            })
+            .collect();
         Families { starts, children, children_weight }
     }
 

@@ -109,13 +109,13 @@ pub struct TextIndex {
     row_count: u32,
 }
 
-/// The values of a needle's run that may share rows with another value
-/// ([`TextIndex::shared_of_run`]).
+/// The values of a needle's run listed by the run counts, whose rows
+/// [`TextIndex::count_run`] reads ([`TextIndex::shared_of_run`]).
 #[derive(Debug)]
 pub struct SharedInRun {
     /// The values, ascending.
     values: Vec<u32>,
-    /// The rows [`TextIndex::count_run`] reads: those of the values.
+    /// The rows [`TextIndex::count_run`] reads: all of the values'.
     rows_read: usize,
 }
 
@@ -182,7 +182,7 @@ const LEFT_OVER_ALWAYS_READ: u64 = 1024;
 /// one per occurrence): a value found and made distinct.
 const SHARED_VALUE_COST: u64 = 2;
 
-/// What reading a row of a shared value without a parent costs, in
+/// What reading a row of a listed value (see [`RunCounts`]) costs, in
 /// occurrences: three codes and values loaded at random, each searched.
 const LEFT_OVER_ROW_COST: u64 = 8;
 
@@ -206,13 +206,14 @@ pub struct TextSearchStats {
     pub values_matched: u64,
     /// Row entries read to build the union (covered values read none).
     pub rows_read: u64,
-    /// Whether the matched values were gathered from the occurrences
-    /// (rather than each value searched for the needle where tested).
-    pub values_gathered: bool,
     /// Whether the count came from the run of occurrences
     /// ([`TextIndex::count_run`]) rather than from the matched values;
-    /// `values_matched` is then 0 unless the values were listed.
+    /// `values_matched` is then 0 (they are not listed).
     pub counted_from_run: bool,
+    /// With `counted_from_run`: whether the walk tested rows against the
+    /// matched values gathered from the occurrences as bits, rather than
+    /// searching each value's text for the needle.
+    pub values_gathered: bool,
     /// Whether the request's other filters were tested on the tags beside
     /// the matched values' row entries ([`TextMatch::rows_tagged`]) rather
     /// than evaluated from their bitmaps.
@@ -463,8 +464,8 @@ impl TextIndex {
         SuffixRun(first..past.max(first))
     }
 
-    /// The values of `run` that may share rows with another value (see
-    /// [`RunCounts`]), for [`TextIndex::count_run`].
+    /// The values of `run` listed by the run counts (see [`RunCounts`]):
+    /// those whose rows [`TextIndex::count_run`] reads.
     pub fn shared_of_run(&self, run: &SuffixRun) -> SharedInRun {
         let values: Vec<u32> =
             self.run_counts.shared_in(run.0.clone()).iter().map(|&at| self.suffixes[at as usize].1).collect();
@@ -585,12 +586,7 @@ impl TextIndex {
             Some(touched) => ascending_bits(touched, lowest),
             None => Vec::new(),
         };
-        let stats = TextSearchStats {
-            occurrences: run.occurrences(),
-            values_matched: matched.len() as u64,
-            values_gathered: true,
-            ..TextSearchStats::default()
-        };
+        let stats = TextSearchStats { occurrences: run.occurrences(), ..TextSearchStats::default() };
         TextMatch { index: self, values, matched: matched.into(), stats, own: None }
     }
 
@@ -602,8 +598,7 @@ impl TextIndex {
         for &(_, value) in &self.suffixes[run.0.clone()] {
             values[value as usize / 64] |= 1 << (value % 64);
         }
-        let stats =
-            TextSearchStats { occurrences: run.occurrences(), values_gathered: true, ..TextSearchStats::default() };
+        let stats = TextSearchStats { occurrences: run.occurrences(), ..TextSearchStats::default() };
         TextMatch { index: self, values, matched: std::cell::OnceCell::new(), stats, own: None }
     }
 
@@ -716,6 +711,9 @@ impl TextIndex {
         index.run_counts = match stored_counts {
             Some(counts) if counts.fits(index.suffixes.len()) => counts,
             Some(_) => return Err(input.malformed("a text index's run counts do not fit its suffixes")),
+            // Version 1 files lack the parents too: `find_parents` counts
+            // the runs once it has found them.
+            None if input.version() < 2 => RunCounts::default(),
             None => index.count_runs(),
         };
         Ok(index)
@@ -832,9 +830,9 @@ struct OwnStretches {
 
 impl<'a> TextMatch<'a> {
     /// What the search did so far, with the number of matched values once
-    /// they are listed.
+    /// they are listed (0 before).
     pub fn stats(&self) -> TextSearchStats {
-        let values_matched = self.matched.get().map_or(self.stats.values_matched, |matched| matched.len() as u64);
+        let values_matched = self.matched.get().map_or(0, |matched| matched.len() as u64);
         TextSearchStats { values_matched, ..self.stats }
     }
 
