@@ -91,11 +91,10 @@ pub(super) fn evaluate<'a>(
             StepKind::Values { field, codes } => values_step(segment, *field, codes, running),
             StepKind::Text { .. } => {
                 let mut found = text.take().expect("the text step was searched before evaluation");
-                let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
                 let narrowed = match running {
                     Running::Bitmap(None) => found.rows(),
-                    Running::Bitmap(Some(candidates)) => found.rows_among(&candidates, &columns),
-                    Running::Dense(candidates) => found.rows_among_dense(&candidates, &columns),
+                    Running::Bitmap(Some(candidates)) => found.rows_among(&candidates),
+                    Running::Dense(candidates) => found.rows_among_dense(&candidates),
                 };
                 stats.text = Some(found.stats());
                 Running::Bitmap(Some(Cow::Owned(narrowed)))

@@ -45,16 +45,6 @@ pub(super) enum TextValues<'a> {
 }
 
 impl TextValues<'_> {
-    /// Whether the value with dictionary code `code` in column `column`
-    /// matches.
-    #[inline]
-    fn holds(self, column: usize, code: u32) -> bool {
-        match self {
-            TextValues::Matched(found) => found.holds(column, code),
-            TextValues::Searched(test) => test.holds(column, code),
-        }
-    }
-
     /// Whether value `value` of the text index matches.
     #[inline]
     pub(super) fn holds_value(self, value: u32) -> bool {
@@ -67,9 +57,6 @@ impl TextValues<'_> {
 
 /// `filters-q` tested on a row's own values.
 pub(super) struct TextTest<'a> {
-    /// The codes of the text fields, in [`crate::store::TEXT_FIELDS`] order
-    /// (the text index's column order).
-    pub(super) columns: [&'a [u32]; 3],
     index: &'a TextIndex,
     values: TextValues<'a>,
     /// Rows that no longer exist.
@@ -78,29 +65,29 @@ pub(super) struct TextTest<'a> {
 
 impl<'a> TextTest<'a> {
     pub(super) fn new(segment: &'a Segment, values: TextValues<'a>, dead: Option<&'a DeadRows>) -> TextTest<'a> {
-        let columns = crate::store::TEXT_FIELDS.map(|field| segment.dict(field).codes.as_slice());
-        TextTest { columns, index: segment.text(), values, dead }
+        TextTest { index: segment.text(), values, dead }
     }
 
-    /// Starts loading the row's codes, for a test a few rows later.
+    /// Starts loading the row's values, for a test a few rows later.
     #[inline]
-    fn prefetch_codes(&self, row: u32) {
-        self.columns.iter().for_each(|codes| crate::sys::prefetch(codes.as_ptr().wrapping_add(row as usize)));
+    fn prefetch_row(&self, row: u32) {
+        self.index.prefetch_values_of_row(row);
     }
 
-    /// Starts loading the values of the row's codes (which should have
-    /// arrived), for a test a few rows later.
+    /// Starts loading what testing the row's values reads (which should
+    /// have arrived), for a test a few rows later: their texts, when
+    /// they are searched.
     #[inline]
     fn prefetch_values(&self, row: u32) {
-        for (column, codes) in self.columns.iter().enumerate() {
-            self.index.prefetch_value_of(column, codes[row as usize]);
+        if let TextValues::Searched(_) = self.values {
+            self.index.values_of_row(row).iter().for_each(|&value| self.index.prefetch_value_text(value));
         }
     }
 
     /// Whether the row holds a matched value, dead or alive.
     #[inline]
     pub(super) fn matches(&self, row: u32) -> bool {
-        self.columns.iter().enumerate().any(|(column, codes)| self.values.holds(column, codes[row as usize]))
+        self.index.values_of_row(row).iter().any(|&value| self.values.holds_value(value))
     }
 
     /// Whether the row is alive and holds a matched value.
@@ -143,7 +130,7 @@ impl Membership<'_> {
     #[inline]
     pub(super) fn prefetch_far(self, row: u32) {
         if let Membership::Text(test) = self {
-            test.prefetch_codes(row);
+            test.prefetch_row(row);
         }
     }
 

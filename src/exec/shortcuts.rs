@@ -164,8 +164,7 @@ pub(super) fn text_run_walk<'t>(
         None => TextValues::Searched(&searched),
     };
     let test = TextTest::new(segment, values, job.dead);
-    let every_row =
-        index.count_run(run, &shared, &test.columns, |value| values.holds_value(value)).ok_or(CountByValue)?;
+    let every_row = index.count_run(run, &shared, |value| values.holds_value(value)).ok_or(CountByValue)?;
     let dead_rows = job.dead.map_or(0, |dead| dead.each_row().filter(|&row| test.matches(row)).count());
     let item_count = every_row.checked_sub(dead_rows as u64).ok_or(CountByValue)?;
     let expected = expected_positions(job, item_count);
@@ -208,10 +207,10 @@ pub(super) fn text_walk(job: &Job<'_>, found: &TextMatch<'_>) -> Option<Executio
     let segment = job.segment;
     let test = TextTest::new(segment, TextValues::Matched(found), job.dead);
     let item_count = match job.dead {
-        None => found.count_less(&test.columns, &[], &|_| false, std::iter::empty())?,
+        None => found.count_less(&[], &|_| false, std::iter::empty())?,
         Some(dead) => {
-            let frozen = dead.frozen_text_tally(|rows| segment.text().tally(rows, &test.columns));
-            found.count_less(&test.columns, frozen, &|row| dead.contains(row), dead.recent_rows())?
+            let frozen = dead.frozen_text_tally(|rows| segment.text().tally(rows));
+            found.count_less(frozen, &|row| dead.contains(row), dead.recent_rows())?
         }
     };
     if item_count > 0 && expected_positions(job, item_count) > OWN_VALUES_WALK_LIMIT {

@@ -23,6 +23,8 @@
 //!   values from several suffixes) made distinct and sorted, by radix.
 //! * [`row_tags`]: each row's `location` and facet cell, kept beside the
 //!   text index's row lists, for `filters-q` beside those filters.
+//! * [`row_values::RowValues`]: each row's distinct text values in one
+//!   place, for tests of rows met in another order.
 
 pub mod dense;
 pub mod facets;
@@ -32,6 +34,7 @@ pub mod order;
 pub mod prefix_sums;
 pub mod row_sort;
 pub mod row_tags;
+pub mod row_values;
 pub mod run_counts;
 pub mod suffix_sample;
 pub mod text;

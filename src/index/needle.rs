@@ -23,13 +23,6 @@ impl<'a> NeedleTest<'a> {
         NeedleTest { index, finder: Finder::new(needle.as_bytes()) }
     }
 
-    /// Whether the value with dictionary code `code` in column `column`
-    /// (0 for `null`) holds the needle.
-    #[inline]
-    pub fn holds(&self, column: usize, code: u32) -> bool {
-        self.index.value_of(column, code).is_some_and(|value| self.holds_value(value))
-    }
-
     /// Whether value `value` of the index holds the needle (never for a
     /// value without rows).
     #[inline]

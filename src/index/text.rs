@@ -54,6 +54,7 @@ use super::dense::DenseRows;
 use super::prefix_sums::PrefixSums;
 use super::row_sort::{bitmap_of_rows, distinct_sorted};
 use super::row_tags::TagFilter;
+use super::row_values::RowValues;
 use super::run_counts::RunCounts;
 use super::suffix_sample::{Bound, SuffixSample};
 use crate::column::DictColumn;
@@ -87,6 +88,9 @@ pub struct TextIndex {
     code_values: Vec<Vec<u32>>,
     /// Per value, a bit per column holding it in some row.
     columns_of: Vec<u8>,
+    /// Each row's distinct values (`code_values` applied to the columns'
+    /// codes). Derived, never stored.
+    row_values: RowValues,
     /// Per value, its parent ([`NO_PARENT`] for none). *Invariant:* a
     /// parent is a value of the first column only, that keeps rows and
     /// holds every row of each of its children; the children of a parent
@@ -183,7 +187,7 @@ const LEFT_OVER_ALWAYS_READ: u64 = 1024;
 const SHARED_VALUE_COST: u64 = 2;
 
 /// What reading a row of a listed value (see [`RunCounts`]) costs, in
-/// occurrences: three codes and values loaded at random, each searched.
+/// occurrences: the row's values loaded at random, each searched.
 const LEFT_OVER_ROW_COST: u64 = 8;
 
 /// The cost below which [`TextIndex::count_run`] counts whatever the
@@ -272,9 +276,8 @@ impl TextIndex {
         let value_count = value_starts.len();
         value_starts.push(text.len() as u32);
 
-        let codes: Vec<&[u32]> = columns.iter().map(|column| column.codes.as_slice()).collect();
-        let values_of_row = |row: usize, found: &mut [u32; 3]| values_of_row(row, &codes, &code_to_value, found);
-        let (row_starts, rows) = rows_by_value(value_count, row_count, |row, found| values_of_row(row, found));
+        let row_values = RowValues::of(&codes_of(columns), &code_to_value, row_count);
+        let (row_starts, rows) = rows_by_value(value_count, &row_values);
         let mut columns_of = vec![0u8; value_count];
         for (column, values) in code_to_value.iter().enumerate() {
             for &value in &values[1..] {
@@ -292,9 +295,7 @@ impl TextIndex {
             .map(|value| {
                 let own = rows_of(value);
                 let Some(&first_row) = own.first() else { return false };
-                let mut others = [0u32; 3];
-                let count = values_of_row(first_row as usize, &mut others);
-                others[..count].iter().any(|&other| {
+                row_values.of_row(first_row).iter().any(|&other| {
                     other != value
                         && value_text(other).len() > value_text(value).len()
                         && memchr::memmem::find(value_text(other), value_text(value)).is_some()
@@ -326,7 +327,7 @@ impl TextIndex {
             .unwrap_or_else(|| sorted_suffixes(&searched_text, &searched_starts));
         suffixes.par_iter_mut().for_each(|suffix| suffix.1 = searched_values[suffix.1 as usize]);
         let rows_of = |value: u32| &rows[row_starts[value as usize] as usize..row_starts[value as usize + 1] as usize];
-        let parents = parents_of(value_count, &columns_of, rows_of, |row, found| values_of_row(row, found));
+        let parents = parents_of(value_count, &columns_of, rows_of, &row_values);
         let sample = SuffixSample::of(&searched_text, &suffixes);
         let mut index = TextIndex {
             text: searched_text,
@@ -336,6 +337,7 @@ impl TextIndex {
             sample,
             code_values: code_to_value,
             columns_of,
+            row_values,
             parents,
             run_counts: RunCounts::default(),
             text_bounds: Vec::new(),
@@ -395,16 +397,12 @@ impl TextIndex {
         (separators.next().is_none() && end as usize == self.text.len()).then_some(bounds)
     }
 
-    /// Finds every value's parent again from the rows of `columns` (those
-    /// the index was built from): for an index read from a file that did
-    /// not store them.
-    pub(crate) fn find_parents(&mut self, columns: &[&DictColumn]) {
-        let codes: Vec<&[u32]> = columns.iter().map(|column| column.codes.as_slice()).collect();
-        let (rows, row_starts, code_values) = (&self.rows, &self.row_starts, &self.code_values);
+    /// Finds every value's parent again from the rows: for an index read
+    /// from a file that did not store them.
+    fn find_parents(&mut self) {
+        let (rows, row_starts) = (&self.rows, &self.row_starts);
         let rows_of = |value: u32| &rows[row_starts[value as usize] as usize..row_starts[value as usize + 1] as usize];
-        self.parents = parents_of(self.value_count(), &self.columns_of, rows_of, |row, found| {
-            values_of_row(row, &codes, code_values, found)
-        });
+        self.parents = parents_of(self.value_count(), &self.columns_of, rows_of, &self.row_values);
         // The run counts weigh children with their parents.
         self.run_counts = self.count_runs();
     }
@@ -415,15 +413,26 @@ impl TextIndex {
     }
 
     /// How many of `rows` hold each value (a row counts once per distinct
-    /// value), where `columns` are the codes of the index's columns by row.
-    pub fn tally(&self, rows: &RoaringBitmap, columns: &[&[u32]]) -> Vec<u32> {
+    /// value).
+    pub fn tally(&self, rows: &RoaringBitmap) -> Vec<u32> {
         let mut tally = vec![0u32; self.value_count()];
-        let mut found = [0u32; 3];
         for row in rows {
-            let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
-            found[..count].iter().for_each(|&value| tally[value as usize] += 1);
+            self.row_values.of_row(row).iter().for_each(|&value| tally[value as usize] += 1);
         }
         tally
+    }
+
+    /// The distinct values of `row`, in column order.
+    #[inline]
+    pub(crate) fn values_of_row(&self, row: u32) -> &[u32] {
+        self.row_values.of_row(row)
+    }
+
+    /// Starts loading the values of `row`, for a read of them a little
+    /// later.
+    #[inline]
+    pub(crate) fn prefetch_values_of_row(&self, row: u32) {
+        self.row_values.prefetch(row);
     }
 
     /// The number of distinct lower-cased values.
@@ -477,11 +486,10 @@ impl TextIndex {
     }
 
     /// How many rows of `values` `counts_here(value, row)` counts, reading
-    /// each row's codes (at random: they start loading a few rows ahead).
+    /// each row's values (at random: they start loading a few rows ahead).
     fn rows_counted_here(
         &self,
         values: impl Iterator<Item = u32>,
-        columns: &[&[u32]],
         mut counts_here: impl FnMut(u32, u32) -> bool,
     ) -> u64 {
         let entries: Vec<(u32, u32)> =
@@ -489,7 +497,7 @@ impl TextIndex {
         let mut counted = 0u64;
         for (position, &(value, row)) in entries.iter().enumerate() {
             if let Some(&(_, ahead)) = entries.get(position + 8) {
-                columns.iter().for_each(|codes| prefetch(codes.as_ptr().wrapping_add(ahead as usize)));
+                self.row_values.prefetch(ahead);
             }
             counted += u64::from(counts_here(value, row));
         }
@@ -511,9 +519,8 @@ impl TextIndex {
     }
 
     /// The number of rows holding one of the values of `run`, dead or
-    /// alive, where `shared` are the run's values that may share rows,
-    /// `holds` tells the values that hold the needle and `columns` are the
-    /// codes of the index's columns by row:
+    /// alive, where `shared` are the run's values that may share rows and
+    /// `holds` tells the values that hold the needle:
     /// * the rows of the values held apart (in the first column only) and
     ///   of the children (see [`TextIndex`]'s invariant), whatever their
     ///   number, from two prefix sums (see [`RunCounts`]): a child's rows
@@ -523,23 +530,16 @@ impl TextIndex {
     ///
     /// `None` when the values that may share rows cost more than is worth
     /// it this way.
-    pub fn count_run(
-        &self,
-        run: &SuffixRun,
-        shared: &SharedInRun,
-        columns: &[&[u32]],
-        holds: impl Fn(u32) -> bool,
-    ) -> Option<u64> {
+    pub fn count_run(&self, run: &SuffixRun, shared: &SharedInRun, holds: impl Fn(u32) -> bool) -> Option<u64> {
         let cost = shared.values.len() as u64 * SHARED_VALUE_COST + shared.rows_read as u64 * LEFT_OVER_ROW_COST;
         if cost > run.occurrences().max(RUN_COUNT_ALWAYS) {
             return None;
         }
         let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| self.run_weight(value));
         let anchored_rows = self.run_counts.counted_rows(run.0.clone(), first_weight);
-        let shared_rows = self.rows_counted_here(shared.values.iter().copied(), columns, |value, row| {
-            let mut found = [0u32; 3];
-            let count = values_of_row(row as usize, columns, &self.code_values, &mut found);
-            !found[..count]
+        let shared_rows = self.rows_counted_here(shared.values.iter().copied(), |value, row| {
+            !self
+                .values_of_row(row)
                 .iter()
                 .any(|&other| other != value && (self.is_anchored(other) || other < value) && holds(other))
         });
@@ -556,18 +556,11 @@ impl TextIndex {
         (start < end).then(|| &self.text[start..end - 1])
     }
 
-    /// Starts loading the value of dictionary code `code` in column
-    /// `column`, for a test of it a little later.
+    /// Starts loading where the text of `value` lies, for a search of it
+    /// a little later.
     #[inline]
-    pub(crate) fn prefetch_value_of(&self, column: usize, code: u32) {
-        prefetch(self.code_values[column].as_ptr().wrapping_add(code as usize));
-    }
-
-    /// The value of dictionary code `code` in column `column` (`None` for
-    /// code 0, `null`).
-    #[inline]
-    pub(crate) fn value_of(&self, column: usize, code: u32) -> Option<u32> {
-        (code != 0).then(|| self.code_values[column][code as usize])
+    pub(crate) fn prefetch_value_text(&self, value: u32) {
+        prefetch(self.text_bounds.as_ptr().wrapping_add(value as usize));
     }
 
     /// The values of the occurrences `run`, gathered and listed for the
@@ -591,7 +584,7 @@ impl TextIndex {
     }
 
     /// The values of the occurrences `run` as bits only, for a test of
-    /// rows' own values ([`TextMatch::holds`]): they are listed (and
+    /// rows' own values ([`TextMatch::is_matched`]): they are listed (and
     /// counted) only if a way of using them needs the list.
     pub fn matched_bits_of(&self, run: &SuffixRun) -> TextMatch<'_> {
         let mut values = vec![0u64; self.value_count().div_ceil(64)];
@@ -633,8 +626,13 @@ impl TextIndex {
     }
 
     /// Reads what [`TextIndex::write_arrays`] wrote for a segment of
-    /// `row_count` rows, checking that every array fits the others.
-    pub(crate) fn read_arrays(input: &mut ArrayReader, row_count: u32) -> Result<TextIndex, StoreError> {
+    /// `row_count` rows whose searched columns are `columns`, checking
+    /// that every array fits the others and numbers the columns' values.
+    pub(crate) fn read_arrays(
+        input: &mut ArrayReader,
+        columns: &[&DictColumn],
+        row_count: u32,
+    ) -> Result<TextIndex, StoreError> {
         let text = input.bytes()?;
         let row_starts = input.values::<u32>()?;
         let rows = input.values::<u32>()?;
@@ -700,20 +698,28 @@ impl TextIndex {
             sample,
             code_values,
             columns_of,
+            row_values: RowValues::default(),
             parents,
             run_counts: RunCounts::default(),
             text_bounds: Vec::new(),
             entry_tags: None,
             row_count,
         };
+        if !index.fits(columns) {
+            return Err(input.malformed("the text index does not number the searched columns' values"));
+        }
+        index.row_values = RowValues::of(&codes_of(columns), &index.code_values, row_count);
         index.text_bounds =
             index.text_bounds().ok_or_else(|| input.malformed("a text index's values and texts do not pair up"))?;
         index.run_counts = match stored_counts {
             Some(counts) if counts.fits(index.suffixes.len()) => counts,
             Some(_) => return Err(input.malformed("a text index's run counts do not fit its suffixes")),
-            // Version 1 files lack the parents too: `find_parents` counts
-            // the runs once it has found them.
-            None if input.version() < 2 => RunCounts::default(),
+            // Version 1 files lack the parents too: they are found as a
+            // build finds them, and the runs counted with them.
+            None if input.version() < 2 => {
+                index.find_parents();
+                std::mem::take(&mut index.run_counts)
+            }
             None => index.count_runs(),
         };
         Ok(index)
@@ -721,7 +727,7 @@ impl TextIndex {
 
     /// Whether the index numbers the values of exactly these columns: one
     /// value (or `u32::MAX`) per dictionary code of each.
-    pub(crate) fn fits(&self, columns: &[&DictColumn]) -> bool {
+    fn fits(&self, columns: &[&DictColumn]) -> bool {
         self.code_values.len() == columns.len()
             && self.code_values.iter().zip(columns).all(|(values, column)| values.len() == column.dict.len() + 1)
     }
@@ -790,6 +796,7 @@ impl TextIndex {
             + self.sample.heap_bytes()
             + self.code_values.iter().map(|values| values.capacity() * 4).sum::<usize>()
             + self.columns_of.capacity()
+            + self.row_values.heap_bytes()
             + self.parents.capacity() * 4
             + self.run_counts.heap_bytes()
             + self.text_bounds.capacity() * 4
@@ -800,7 +807,7 @@ impl TextIndex {
 /// The values a needle matched, before any row is read: the caller picks
 /// the cheapest way to use them — a count without rows when the values
 /// share no row ([`TextMatch::count_less`]), a test of a row's own
-/// values ([`TextMatch::holds`]), or the union of their rows
+/// values ([`TextMatch::is_matched`]), or the union of their rows
 /// ([`TextMatch::rows`]).
 #[derive(Debug)]
 pub struct TextMatch<'a> {
@@ -876,15 +883,14 @@ impl<'a> TextMatch<'a> {
     /// The number of live rows holding a matched value, counted from the
     /// values' row counts where their rows cannot overlap (see the
     /// module's doc), reading only the rows of the values left over.
-    /// `columns` are the codes of the index's columns by row; `frozen` how
-    /// many of the segment's frozen dead rows hold each value (see
+    /// `frozen` tells how many of the segment's frozen dead rows hold each
+    /// value (see
     /// [`TextIndex::tally`]; empty when there are none), `is_dead` tells
     /// every dead row, and `recent` lists the dead rows `frozen` does not
     /// count. `None` when the rows left over are too many to be worth
     /// reading one by one (the union of the rows is then cheaper).
     pub fn count_less(
         &self,
-        columns: &[&[u32]],
         frozen: &[u32],
         is_dead: &dyn Fn(u32) -> bool,
         recent: impl Iterator<Item = u32>,
@@ -942,31 +948,19 @@ impl<'a> TextMatch<'a> {
         }
         let counted_by_value =
             |value: u32| self.is_matched(value) && self.is_own(value) && (one_column || self.index.is_anchored(value));
-        let mut found = [0u32; 3];
-        let mut holds_counted_value = |row: u32| {
-            let count = values_of_row(row as usize, columns, &index.code_values, &mut found);
-            found[..count].iter().any(|&value| counted_by_value(value))
-        };
+        let holds_counted_value = |row: u32| index.values_of_row(row).iter().any(|&value| counted_by_value(value));
         // Recent dead rows are not in the tally: each that holds a value
         // counted by value is taken off here.
         let recent_dead = recent.filter(|&row| holds_counted_value(row)).count() as u64;
         // A left-over row counts once (for its first left-over value), and
         // only if no value counted by value holds it.
-        let left_over_rows = index.rows_counted_here(left_over.iter().copied(), columns, |value, row| {
-            let count = values_of_row(row as usize, columns, &index.code_values, &mut found);
-            let counted_elsewhere = found[..count].iter().any(|&other| {
+        let left_over_rows = index.rows_counted_here(left_over.iter().copied(), |value, row| {
+            let counted_elsewhere = index.values_of_row(row).iter().any(|&other| {
                 counted_by_value(other) || (other < value && self.is_matched(other) && self.is_own(other))
             });
             !counted_elsewhere && !is_dead(row)
         });
         Some(by_value.checked_sub(recent_dead)? + left_over_rows)
-    }
-
-    /// Whether the value with dictionary code `code` in column `column`
-    /// (0 for `null`) is one of the matched values.
-    #[inline]
-    pub fn holds(&self, column: usize, code: u32) -> bool {
-        code != 0 && self.is_matched(self.index.code_values[column][code as usize])
     }
 
     /// Where the row lists of the matched values whose rows are their own
@@ -1037,14 +1031,13 @@ impl<'a> TextMatch<'a> {
         }
     }
 
-    /// The `candidates` that match, where `columns` are the codes of the
-    /// index's columns by row. Few candidates are tested on their own
+    /// The `candidates` that match. Few candidates are tested on their own
     /// values (no row list read); otherwise the matched values' rows are set
     /// in a per-thread bitset that each candidate is tested against, which
     /// builds no bitmap of the whole union.
-    pub fn rows_among(&mut self, candidates: &RoaringBitmap, columns: &[&[u32]]) -> RoaringBitmap {
+    pub fn rows_among(&mut self, candidates: &RoaringBitmap) -> RoaringBitmap {
         let (lists, total) = self.own_row_lists();
-        if let Some(tested) = self.tested_on_own_values(candidates.len(), total, || candidates.iter(), columns) {
+        if let Some(tested) = self.tested_on_own_values(candidates.len(), total, || candidates.iter()) {
             return tested;
         }
         self.stats.rows_read = total as u64;
@@ -1062,9 +1055,9 @@ impl<'a> TextMatch<'a> {
     /// few enough to test on their own values, each row of the matched
     /// values' lists is tested against it, and the few that it holds are
     /// sorted (no union is built).
-    pub fn rows_among_dense(&mut self, candidates: &DenseRows, columns: &[&[u32]]) -> RoaringBitmap {
+    pub fn rows_among_dense(&mut self, candidates: &DenseRows) -> RoaringBitmap {
         let own = self.own_stretches();
-        if let Some(tested) = self.tested_on_own_values(candidates.len(), own.entries, || candidates.rows(), columns) {
+        if let Some(tested) = self.tested_on_own_values(candidates.len(), own.entries, || candidates.rows()) {
             return tested;
         }
         self.stats.rows_read = own.entries as u64;
@@ -1101,20 +1094,18 @@ impl<'a> TextMatch<'a> {
         count: u64,
         listed: usize,
         candidates: impl FnOnce() -> Rows,
-        columns: &[&[u32]],
     ) -> Option<RoaringBitmap> {
-        // Relative costs: a candidate tested on its own values reads a code
-        // and a value number per column at random; a row read from a list
-        // sets or tests one bit; a candidate tested against the bitset reads
-        // one bit.
-        const OWN_VALUES: u64 = 12;
+        // Relative costs: a candidate tested on its own values reads its
+        // values (one line, at random) and a bit per value; a row read from
+        // a list sets or tests one bit; a candidate tested against the
+        // bitset reads one bit.
+        const OWN_VALUES: u64 = 4;
         const ROW_READ: u64 = 3;
         const BIT_TEST: u64 = 2;
         if count * OWN_VALUES > listed as u64 * ROW_READ + count * BIT_TEST {
             return None;
         }
-        let holds =
-            |row: u32| columns.iter().enumerate().any(|(column, codes)| self.holds(column, codes[row as usize]));
+        let holds = |row: u32| self.index.values_of_row(row).iter().any(|&value| self.is_matched(value));
         Some(RoaringBitmap::from_sorted_iter(candidates().filter(|&row| holds(row))).expect("rows ascend"))
     }
 }
@@ -1133,36 +1124,16 @@ thread_local! {
     static UNION_BITS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The distinct values of a row (at most one per column), written into
-/// `found`; returns how many. `codes` are the columns' codes by row,
-/// `code_values` each column's code → value map.
-fn values_of_row(row: usize, codes: &[&[u32]], code_values: &[Vec<u32>], found: &mut [u32; 3]) -> usize {
-    let mut count = 0;
-    for (codes, map) in codes.iter().zip(code_values) {
-        let code = codes[row];
-        if code != 0 {
-            let value = map[code as usize];
-            if !found[..count].contains(&value) {
-                found[count] = value;
-                count += 1;
-            }
-        }
-    }
-    count
+/// The codes by row of each of `columns`.
+fn codes_of<'c>(columns: &[&'c DictColumn]) -> Vec<&'c [u32]> {
+    columns.iter().map(|column| column.codes.as_slice()).collect()
 }
 
-/// Rows of each value as compressed sparse rows: `values_of_row` fills in a
-/// row's distinct values and returns how many there are.
-fn rows_by_value(
-    value_count: usize,
-    row_count: u32,
-    values_of_row: impl Fn(usize, &mut [u32; 3]) -> usize,
-) -> (Vec<u32>, Vec<u32>) {
+/// Rows of each value as compressed sparse rows, from each row's values.
+fn rows_by_value(value_count: usize, row_values: &RowValues) -> (Vec<u32>, Vec<u32>) {
     let mut row_starts = vec![0u32; value_count + 1];
-    let mut found = [0u32; 3];
-    for row in 0..row_count as usize {
-        let count = values_of_row(row, &mut found);
-        for &value in &found[..count] {
+    for row in 0..row_values.row_count() {
+        for &value in row_values.of_row(row) {
             row_starts[value as usize + 1] += 1;
         }
     }
@@ -1171,10 +1142,9 @@ fn rows_by_value(
     }
     let mut fill = row_starts.clone();
     let mut rows = vec![0u32; row_starts[value_count] as usize];
-    for row in 0..row_count as usize {
-        let count = values_of_row(row, &mut found);
-        for &value in &found[..count] {
-            rows[fill[value as usize] as usize] = row as u32;
+    for row in 0..row_values.row_count() {
+        for &value in row_values.of_row(row) {
+            rows[fill[value as usize] as usize] = row;
             fill[value as usize] += 1;
         }
     }
@@ -1188,7 +1158,7 @@ fn parents_of<'a>(
     value_count: usize,
     columns_of: &[u8],
     rows_of: impl Fn(u32) -> &'a [u32] + Sync,
-    values_of_row: impl Fn(usize, &mut [u32; 3]) -> usize + Sync,
+    row_values: &RowValues,
 ) -> Vec<u32> {
     let mut parents: Vec<u32> = (0..value_count as u32)
         .into_par_iter()
@@ -1198,9 +1168,8 @@ fn parents_of<'a>(
             if columns_of[value as usize] & FIRST_COLUMN != 0 {
                 return NO_PARENT;
             }
-            let mut others = [0u32; 3];
-            let count = values_of_row(first_row as usize, &mut others);
-            others[..count]
+            row_values
+                .of_row(first_row)
                 .iter()
                 .copied()
                 .find(|&other| columns_of[other as usize] == FIRST_COLUMN && is_subset(own, rows_of(other)))
@@ -1487,11 +1456,10 @@ mod tests {
 
     /// The count of `needle`'s live rows by [`TextMatch::count_less`], with
     /// `dead` rows of which the first `frozen` are tallied.
-    fn count_of(index: &TextIndex, columns: &[&DictColumn], needle: &str, dead: &[u32], frozen: usize) -> Option<u64> {
-        let codes: Vec<&[u32]> = columns.iter().map(|column| column.codes.as_slice()).collect();
+    fn count_of(index: &TextIndex, needle: &str, dead: &[u32], frozen: usize) -> Option<u64> {
         let tallied: RoaringBitmap = dead[..frozen].iter().copied().collect();
-        let tally = if frozen == 0 { Vec::new() } else { index.tally(&tallied, &codes) };
-        index.find(needle).count_less(&codes, &tally, &|row| dead.contains(&row), dead[frozen..].iter().copied())
+        let tally = if frozen == 0 { Vec::new() } else { index.tally(&tallied) };
+        index.find(needle).count_less(&tally, &|row| dead.contains(&row), dead[frozen..].iter().copied())
     }
 
     #[test]
@@ -1517,8 +1485,7 @@ mod tests {
             Some("ann shared"),
         ]);
         let index = TextIndex::build(&[&names, &addresses], 8);
-        let columns = [&names, &addresses];
-        let count = |needle: &str| count_of(&index, &columns, needle, &[], 0);
+        let count = |needle: &str| count_of(&index, needle, &[], 0);
         // "ann@work" is only ever written beside "Ann a@x": its parent.
         assert_eq!(count("work"), Some(2), "a child whose parent did not match counts by itself");
         // Left over: "ann's home" (no name beside it) and "ann shared"
@@ -1529,11 +1496,11 @@ mod tests {
         assert_eq!(count("shared"), Some(2));
         assert_eq!(count("home"), Some(1), "one column");
         assert_eq!(count("zzz"), Some(0));
-        assert_eq!(count_of(&index, &columns, "ann", &[1, 4], 1), Some(5), "a frozen and a recent dead row");
-        assert_eq!(count_of(&index, &columns, "work", &[5], 0), Some(1), "a recent dead row");
+        assert_eq!(count_of(&index, "ann", &[1, 4], 1), Some(5), "a frozen and a recent dead row");
+        assert_eq!(count_of(&index, "work", &[5], 0), Some(1), "a recent dead row");
         let found = index.find("home");
-        let holds = |column: usize, row: usize| found.holds(column, columns[column].codes[row]);
-        assert!(holds(1, 4) && !holds(1, 0) && !holds(0, 0) && !holds(0, 4));
+        let holds = |row: u32| index.values_of_row(row).iter().any(|&value| found.is_matched(value));
+        assert!(holds(4) && !holds(0), "the row of \"ann's home\" alone");
     }
 
     #[test]
@@ -1548,7 +1515,7 @@ mod tests {
         }
         let (names, addresses) = (column(&as_str(&names)), column(&as_str(&addresses)));
         let index = TextIndex::build(&[&names, &addresses], 1100);
-        assert_eq!(count_of(&index, &[&names, &addresses], "home", &[], 0), Some(1100));
+        assert_eq!(count_of(&index, "home", &[], 0), Some(1100));
     }
 
     #[test]
@@ -1558,10 +1525,9 @@ mod tests {
         let origins = column(&[Some("ann@home"), Some("ann@home"), None]);
         let destinations = column(&[Some("ann@work"), None, Some("bob@work")]);
         let index = TextIndex::build(&[&names, &origins, &destinations], 3);
-        let columns = [&names, &origins, &destinations];
         assert!(index.parents.iter().all(|&parent| parent == NO_PARENT));
-        assert_eq!(count_of(&index, &columns, "ann@", &[], 0), Some(2), "the shared row counted once");
-        assert_eq!(count_of(&index, &columns, "@work", &[], 0), Some(2), "one column");
+        assert_eq!(count_of(&index, "ann@", &[], 0), Some(2), "the shared row counted once");
+        assert_eq!(count_of(&index, "@work", &[], 0), Some(2), "one column");
     }
 
     /// A value of a text column, from a few letters (some non-ASCII and
@@ -1575,13 +1541,12 @@ mod tests {
 
     /// The count of `needle`'s rows, dead or alive, by
     /// [`TextIndex::count_run`].
-    fn run_count_of(index: &TextIndex, columns: &[&DictColumn], needle: &str) -> Option<u64> {
-        let codes: Vec<&[u32]> = columns.iter().map(|column| column.codes.as_slice()).collect();
+    fn run_count_of(index: &TextIndex, needle: &str) -> Option<u64> {
         let searched = crate::index::needle::NeedleTest::new(index, needle);
         let run = index.locate(needle);
-        let by_search = index.count_run(&run, &index.shared_of_run(&run), &codes, |value| searched.holds_value(value));
+        let by_search = index.count_run(&run, &index.shared_of_run(&run), |value| searched.holds_value(value));
         let found = index.matches_of(&run);
-        let by_value = index.count_run(&run, &index.shared_of_run(&run), &codes, |value| found.is_matched(value));
+        let by_value = index.count_run(&run, &index.shared_of_run(&run), |value| found.is_matched(value));
         assert_eq!(by_search, by_value, "{needle:?}");
         by_search
     }
@@ -1591,7 +1556,7 @@ mod tests {
         let names = column(&[Some("Ann a@x"), Some("Ann a@x"), Some("Anna"), Some("Bob"), None]);
         let addresses = column(&[Some("a@x"), None, Some("anna@home"), Some("b@y"), Some("ann@z")]);
         let index = TextIndex::build(&[&names, &addresses], 5);
-        let count = |needle: &str| run_count_of(&index, &[&names, &addresses], needle);
+        let count = |needle: &str| run_count_of(&index, needle);
         assert_eq!(count("ann a"), Some(2), "one value, two rows");
         assert_eq!(count("n"), Some(4), "row 2 once: \"anna\" and the shared \"anna@home\"; row 4 read");
         assert_eq!(count("@"), Some(5), "every shared address's row read, each once");
@@ -1610,7 +1575,7 @@ mod tests {
             index.parents,
             index.columns_of
         );
-        let count = |needle: &str| run_count_of(&index, &[&names, &addresses], needle);
+        let count = |needle: &str| run_count_of(&index, needle);
         assert_eq!(count("work"), Some(2), "two children, neither parent holding the needle");
         assert_eq!(count("ann"), Some(2), "the child inside its parent's rows");
         assert_eq!(count("@"), Some(3));
@@ -1620,8 +1585,8 @@ mod tests {
         let names = column(&names.iter().map(|name| name.as_deref()).collect::<Vec<_>>());
         let addresses = column(&[Some("shared"); 1100]);
         let index = TextIndex::build(&[&names, &addresses], 1100);
-        assert_eq!(run_count_of(&index, &[&names, &addresses], "shared"), None);
-        assert_eq!(run_count_of(&index, &[&names, &addresses], "n1"), Some(550));
+        assert_eq!(run_count_of(&index, "shared"), None);
+        assert_eq!(run_count_of(&index, "n1"), Some(550));
     }
 
     proptest::proptest! {
@@ -1641,24 +1606,21 @@ mod tests {
             };
             let (first, second, third) = (make(0), make(1), make(2));
             let index = TextIndex::build(&[&first, &second, &third], rows.len() as u32);
-            let columns = [&first, &second, &third];
             let dead: Vec<u32> = (0..rows.len() as u32).filter(|&row| rows[row as usize].3 == 0).collect();
             let frozen = dead.len() / 2;
             for needle in needles {
                 let needle = needle.concat().to_lowercase();
                 let live = index.search(&needle).0.iter().filter(|row| !dead.contains(row)).count() as u64;
-                let counted = count_of(&index, &columns, &needle, &dead, frozen);
+                let counted = count_of(&index, &needle, &dead, frozen);
                 proptest::prop_assert!(counted.is_none_or(|counted| counted == live), "{needle:?}: {counted:?} vs {live}");
                 let every = index.search(&needle).0.len();
-                let from_run = run_count_of(&index, &columns, &needle);
+                let from_run = run_count_of(&index, &needle);
                 proptest::prop_assert!(from_run.is_none_or(|rows| rows == every), "{needle:?}: {from_run:?} vs {every}");
                 // The needle searched in each value's text agrees with the
                 // values gathered from the run.
                 let (found, searched) = (index.find(&needle), crate::index::needle::NeedleTest::new(&index, &needle));
-                for (column, values) in columns.iter().enumerate() {
-                    for code in 0..=values.dict.len() as u32 {
-                        proptest::prop_assert_eq!(found.holds(column, code), searched.holds(column, code), "{:?}", needle);
-                    }
+                for value in 0..index.value_count() as u32 {
+                    proptest::prop_assert_eq!(found.is_matched(value), searched.holds_value(value), "{:?}", needle);
                 }
             }
         }

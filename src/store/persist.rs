@@ -114,11 +114,8 @@ impl Segment {
         let version = input.version();
         let text = match has_text {
             0 => None,
-            _ => Some(TextIndex::read_arrays(&mut input, row_count)?),
+            _ => Some(TextIndex::read_arrays(&mut input, &text_columns(&columns), row_count)?),
         };
-        if text.as_ref().is_some_and(|text| !text.fits(&text_columns(&columns))) {
-            return Err(input.malformed("the text index does not number the searched columns' values"));
-        }
         let facets = FacetCounts::from_cells(input.values::<u64>()?)
             .ok_or_else(|| input.malformed("the facet counts do not have one count per cell"))?;
         // The planner leaves filters out on their word and the facet walk
@@ -142,14 +139,8 @@ impl Segment {
             return Err(StoreError::corrupt(path, 0, "an `_id` holds an escape that the header says no `_id` holds"));
         }
         let ids = IdIndex::build(row_count, |row| id_column.dict.get(row + 1));
-        // The file is whole: version 1 files' parents (which they lack) are
-        // found now, as a build finds them, and the entries tagged.
-        let text = text.map(|mut text| {
-            if version < 2 {
-                text.find_parents(&text_columns(&columns));
-            }
-            Arc::new(tagged(text, &columns))
-        });
+        // The file is whole: the entries are tagged.
+        let text = text.map(|text| Arc::new(tagged(text, &columns)));
         // Version 1 stored `content` plainly because it could do nothing
         // else: no choice is recorded (its store takes this build's default
         // at its next checkpoint).
