@@ -9,7 +9,8 @@
 //!    lookup: hash(fragment) → code     only where filters need it
 //!
 //!  EnumColumn:  [1, 2, 0, …]           one byte per row, 0 = null
-//!  DateColumn:  [63871…, NULL, …]      i64 seconds, NULL = i64::MIN
+//!  DateColumn:  [63871…, NULL, …]      i64 seconds, NULL = i64::MIN,
+//!                                      held in 4 bytes (PackedDates)
 //! ```
 //!
 //! Values are stored as the exact JSON text they are written as (escaped
@@ -24,6 +25,7 @@ use rayon::prelude::*;
 use crate::arena::Arena;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
+use crate::index::packed_dates::PackedDates;
 use crate::model::{DateTime, Field, FieldKind, FieldValue};
 use crate::text_codec::TextCodec;
 
@@ -587,8 +589,8 @@ impl EnumColumn {
 /// `null` sorts first as integers.
 #[derive(Debug, Default)]
 pub struct DateColumn {
-    /// Each row's value.
-    pub values: Vec<i64>,
+    /// Each row's value, in four bytes while they fit one window.
+    pub values: PackedDates,
 }
 
 impl DateColumn {
@@ -651,7 +653,7 @@ impl Column {
         match self {
             Column::Dict(column) => crate::sys::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
             Column::Enum(column) => crate::sys::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
-            Column::Date(column) => crate::sys::prefetch(column.values.as_ptr().wrapping_add(row as usize)),
+            Column::Date(column) => column.values.prefetch(row as usize),
         }
     }
 
@@ -695,7 +697,7 @@ impl Column {
         match self {
             Column::Dict(column) => apply(&mut column.codes, order),
             Column::Enum(column) => apply(&mut column.codes, order),
-            Column::Date(column) => apply(&mut column.values, order),
+            Column::Date(column) => column.values.permute(order),
         }
     }
 
@@ -704,7 +706,7 @@ impl Column {
         match self {
             Column::Dict(column) => column.heap_bytes(),
             Column::Enum(column) => column.codes.capacity(),
-            Column::Date(column) => column.values.capacity() * 8,
+            Column::Date(column) => column.values.heap_bytes(),
         }
     }
 }
@@ -829,8 +831,8 @@ mod tests {
         dates.push_value(FieldValue::DateTime(DateTime::parse("2024-02-29 01:02:03").unwrap()));
         dates.push_value(FieldValue::Null);
         let mut out = Vec::new();
-        dates.write_value(dates.values[0], &mut out);
-        dates.write_value(dates.values[1], &mut out);
+        dates.write_value(dates.values.get(0), &mut out);
+        dates.write_value(dates.values.get(1), &mut out);
         assert_eq!(out, b"\"2024-02-29 01:02:03\"null");
     }
 }

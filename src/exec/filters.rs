@@ -222,7 +222,7 @@ fn other_step<'a>(
             stats.rows_examined += candidates.len();
             Cow::Owned(
                 RoaringBitmap::from_sorted_iter(
-                    candidates.iter().filter(|&row| (*from..=*to).contains(&values[row as usize])),
+                    candidates.iter().filter(|&row| (*from..=*to).contains(&values.get(row as usize))),
                 )
                 .expect("rows stay sorted"),
             )

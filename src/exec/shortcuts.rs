@@ -10,6 +10,7 @@ use crate::column::Column;
 use crate::index::facets::FacetSelection;
 use crate::index::needle::NeedleTest;
 use crate::index::order::BLOCK;
+use crate::index::packed_dates::PackedDates;
 use crate::index::text::{SuffixRun, TextMatch, TextSearchStats};
 use crate::model::{DateKey, Field};
 use crate::plan::{page_costs, PageShape, RangeUse, StepKind, Strategy, BLOCK_OPERATION, RANDOM_ACCESS};
@@ -312,12 +313,12 @@ pub(super) fn location_facet_walk(job: &Job<'_>) -> Option<Execution> {
 /// `ties_descending`), until `visit` returns `false`.
 fn for_each_in_date_order(
     rows: &[u32],
-    dates: &[i64],
+    dates: &PackedDates,
     descending: bool,
     ties_descending: bool,
     mut visit: impl FnMut(u32) -> bool,
 ) {
-    let date = |position: usize| dates[rows[position] as usize];
+    let date = |position: usize| dates.get(rows[position] as usize);
     // Groups of tied dates, in the order asked; each group's rows in the
     // order its ties ask.
     let mut next = if descending { rows.len() } else { 0 };
@@ -382,8 +383,8 @@ pub(super) fn value_range_collect(job: &Job<'_>) -> Option<Execution> {
     let mut candidates: Vec<u32> = Vec::new();
     for &code in codes {
         let rows = index.rows_by_date(code);
-        let start = rows.partition_point(|&row| dates[row as usize] < domain.from);
-        let end = start + rows[start..].partition_point(|&row| dates[row as usize] <= domain.to);
+        let start = rows.partition_point(|&row| dates.get(row as usize) < domain.from);
+        let end = start + rows[start..].partition_point(|&row| dates.get(row as usize) <= domain.to);
         if candidates.len() + (end - start) > VALUE_RANGE_LIMIT {
             return None;
         }
@@ -416,7 +417,7 @@ pub(super) fn value_range_collect(job: &Job<'_>) -> Option<Execution> {
             StepKind::Range { how: RangeUse::Domain, .. } => {}
             StepKind::Range { key, from, to, .. } => {
                 let values = segment.dates(key.field());
-                candidates.retain(|&row| (*from..=*to).contains(&values[row as usize]));
+                candidates.retain(|&row| (*from..=*to).contains(&values.get(row as usize)));
             }
             StepKind::Text { .. } => unreachable!("text requests take the bitmap plan"),
         }

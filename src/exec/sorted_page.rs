@@ -104,7 +104,7 @@ pub(super) fn collect(
         }
         Some(domain) => {
             stats.rows_examined += bitmap.len();
-            bitmap.iter().filter(|&row| (domain.from..=domain.to).contains(&values[row as usize])).collect()
+            bitmap.iter().filter(|&row| (domain.from..=domain.to).contains(&values.get(row as usize))).collect()
         }
         None => {
             stats.rows_examined += bitmap.len();
@@ -122,7 +122,7 @@ pub(super) fn compare_rows(segment: &Segment, keys: &[SortKey], left: u32, right
             SortField::Id => left.cmp(&right),
             SortField::Date(date) => {
                 let values = segment.dates(date.field());
-                values[left as usize].cmp(&values[right as usize])
+                values.get(left as usize).cmp(&values.get(right as usize))
             }
         };
         let ordering = if key.descending { ordering.reverse() } else { ordering };
@@ -153,7 +153,7 @@ pub(super) fn top_window(segment: &Segment, rows: &mut [u32], keys: &[SortKey], 
     let mut keyed: Vec<(i64, u32)> = rows
         .iter()
         .map(|&row| {
-            let value = values[row as usize];
+            let value = values.get(row as usize);
             (if *descending { !value } else { value }, row)
         })
         .collect();

@@ -557,7 +557,7 @@ mod tests {
         let values = segment.dates(crate::model::Field::Created);
         let mut rows = members.to_vec();
         rows.sort_by(|&left, &right| {
-            let by_value = values[left as usize].cmp(&values[right as usize]);
+            let by_value = values.get(left as usize).cmp(&values.get(right as usize));
             let by_value = if descending { by_value.reverse() } else { by_value };
             let by_id = if id_descending { right.cmp(&left) } else { left.cmp(&right) };
             by_value.then(by_id)

@@ -5,6 +5,7 @@
 //! cells, whatever the size of the store, instead of intersecting bitmaps of
 //! hundreds of thousands of rows.
 
+use super::packed_dates::PackedDates;
 use crate::model::{DateKey, PerDateKey};
 
 /// Codes per dimension, `null` included.
@@ -192,10 +193,10 @@ pub struct CellEnds {
 impl CellEnds {
     /// The ends of each key's order (`orders[key][row]` its values) per
     /// cell (`cells[row]`).
-    pub fn build(cells: &[usize], orders: PerDateKey<&[i64]>) -> CellEnds {
+    pub fn build(cells: &[usize], orders: PerDateKey<&PackedDates>) -> CellEnds {
         let ends = orders.map(|_, values| {
             let mut ends: Vec<Option<(EndRows, EndRows)>> = vec![None; CELL_COUNT];
-            for (row, (&cell, &value)) in cells.iter().zip(values.iter()).enumerate() {
+            for (row, (&cell, value)) in cells.iter().zip(values.iter()).enumerate() {
                 let row = row as u32;
                 let here = EndRows { value, first: row, last: row };
                 let Some((low, high)) = &mut ends[cell] else {
@@ -278,7 +279,8 @@ mod tests {
         ) {
             let cells: Vec<usize> = rows.iter().map(|&(cell, _)| cell).collect();
             let values: Vec<i64> = rows.iter().map(|&(_, value)| value).collect();
-            let ends = CellEnds::build(&cells, PerDateKey::from_fn(|_| values.as_slice()));
+            let packed = PackedDates::of(&values);
+            let ends = CellEnds::build(&cells, PerDateKey::from_fn(|_| &packed));
             for (descending, id_descending) in [(false, false), (false, true), (true, false), (true, true)] {
                 let mut candidates: Vec<(i64, u32)> =
                     (0..rows.len()).filter(|&row| accepted.contains(&cells[row])).map(|row| (values[row], row as u32)).collect();

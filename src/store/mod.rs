@@ -21,6 +21,7 @@ use crate::column::{Column, DateColumn, DictColumn, EnumColumn, NULL_DATE};
 use crate::index::facets::FacetCounts;
 use crate::index::ids::IdIndex;
 use crate::index::order::SortedOrder;
+use crate::index::packed_dates::PackedDates;
 use crate::index::row_tags::RowTag;
 use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
@@ -219,7 +220,7 @@ impl Segment {
     }
 
     /// The values (by row) of a date/time field.
-    pub fn dates(&self, field: Field) -> &[i64] {
+    pub fn dates(&self, field: Field) -> &PackedDates {
         match self.column(field) {
             Column::Date(column) => &column.values,
             _ => panic!("`{field}` is not a date/time column"),
@@ -349,7 +350,7 @@ impl Segment {
         }
         for field in [Field::Anonymized, Field::Read] {
             if let Column::Date(column) = self.column(field) {
-                prefetch(column.values.as_ptr().wrapping_add(row as usize));
+                column.values.prefetch(row as usize);
             }
         }
         for order in self.orders.values() {
@@ -433,7 +434,7 @@ impl Segment {
             codes.extend(columns.iter().map(|column| match column {
                 Column::Dict(column) => i64::from(column.codes[row as usize]),
                 Column::Enum(column) => i64::from(column.codes[row as usize]),
-                Column::Date(column) => column.values[row as usize],
+                Column::Date(column) => column.values.get(row as usize),
             }));
         }
         // Where each value's text lies is read at random too: every place
@@ -542,8 +543,8 @@ pub(crate) struct FacetColumns<'a> {
     channel: &'a [u8],
     direction: &'a [u8],
     status: &'a [u8],
-    anonymized: &'a [i64],
-    read: &'a [i64],
+    anonymized: &'a PackedDates,
+    read: &'a PackedDates,
 }
 
 impl<'a> FacetColumns<'a> {
@@ -554,7 +555,7 @@ impl<'a> FacetColumns<'a> {
             _ => unreachable!("`{field}` is an enum column"),
         };
         let dates = |field: Field| match &columns[field.index()] {
-            Column::Date(column) => column.values.as_slice(),
+            Column::Date(column) => &column.values,
             _ => unreachable!("`{field}` is a date column"),
         };
         FacetColumns {
@@ -573,8 +574,8 @@ impl<'a> FacetColumns<'a> {
             usize::from(self.channel[row]),
             usize::from(self.direction[row]),
             usize::from(self.status[row]),
-            usize::from(self.anonymized[row] != NULL_DATE),
-            usize::from(self.read[row] != NULL_DATE),
+            usize::from(!self.anonymized.is_null(row)),
+            usize::from(!self.read.is_null(row)),
         ])
     }
 }
@@ -950,7 +951,7 @@ impl SegmentBuilder {
                         column.codes.extend(rows.iter().map(|&row| source.codes[row as usize]));
                     }
                     (Column::Date(column), Column::Date(source)) => {
-                        column.values.extend(rows.iter().map(|&row| source.values[row as usize]));
+                        column.values.extend(rows.iter().map(|&row| source.values.get(row as usize)));
                     }
                     _ => unreachable!("both segments have the same column kinds"),
                 }
@@ -1001,12 +1002,12 @@ impl SegmentBuilder {
         }
         let columns_ref = &columns;
         let dates = |field: Field| match &columns_ref[field.index()] {
-            Column::Date(column) => column.values.as_slice(),
+            Column::Date(column) => &column.values,
             _ => unreachable!("date field"),
         };
         let present = |field: Field| {
             let mut bitmap = RoaringBitmap::new();
-            for (row, &value) in dates(field).iter().enumerate() {
+            for (row, value) in dates(field).iter().enumerate() {
                 if value != NULL_DATE {
                     bitmap.try_push(row as u32).expect("rows ascend");
                 }
@@ -1029,7 +1030,7 @@ impl SegmentBuilder {
                             })
                             .collect::<Vec<_>>()
                     },
-                    || PerDateKey::from_fn(|key| SortedOrder::build(dates(key.field()))),
+                    || PerDateKey::from_fn(|key| SortedOrder::build(&dates(key.field()).to_vec())),
                 )
             },
             || {

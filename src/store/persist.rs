@@ -28,6 +28,7 @@ use crate::durable::StoreError;
 use crate::index::facets::FacetCounts;
 use crate::index::ids::IdIndex;
 use crate::index::order::SortedOrder;
+use crate::index::packed_dates::PackedDates;
 use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
 use crate::model::{DateKey, Field, PerDateKey};
@@ -43,7 +44,7 @@ impl Segment {
             match column {
                 Column::Dict(column) => column.write_arrays(&mut out)?,
                 Column::Enum(column) => out.array(&column.codes)?,
-                Column::Date(column) => out.array(&column.values)?,
+                Column::Date(column) => out.array(&column.values.to_vec())?,
             }
         }
         for index in self.value_indexes.iter().flatten() {
@@ -87,7 +88,7 @@ impl Segment {
                     }
                 }
                 Column::Date(column) => {
-                    *column = DateColumn { values: input.values::<i64>()? };
+                    *column = DateColumn { values: PackedDates::of(&input.values::<i64>()?) };
                     if column.values.len() != row_count as usize {
                         return Err(input.malformed("a date column does not fit its rows"));
                     }
@@ -200,11 +201,11 @@ impl Segment {
             .collect();
         problems.extend(value_problems);
         for key in DateKey::ALL {
-            if !self.orders[key].agrees_with(self.dates(key.field())) {
+            if !self.orders[key].agrees_with(&self.dates(key.field()).to_vec()) {
                 problems.push(format!("the sorted order of `{}` does not agree with its column", key.field()));
             }
         }
-        let present = |field: Field| self.dates(field).iter().map(|&value| value != crate::column::NULL_DATE);
+        let present = |field: Field| self.dates(field).iter().map(|value| value != crate::column::NULL_DATE);
         for (field, bitmap) in [(Field::Anonymized, &self.anonymized), (Field::Read, &self.read)] {
             let agrees = bitmap.len() == present(field).filter(|&set| set).count() as u64
                 && present(field).enumerate().all(|(row, set)| !set || bitmap.contains(row as u32));

@@ -43,13 +43,17 @@ pub const TEXTS: &[&str] = &[
     "zoe@example.com",
     "+447700900001",
 ];
+/// Date/times the data and the requests draw from; the first and last lie
+/// millennia apart, so that a column holding both is too wide to pack.
 pub const DATES: &[&str] = &[
+    "0001-01-01 00:00:00",
     "2019-01-01 00:00:00",
     "2020-06-15 08:30:00",
     "2024-02-29 12:00:00",
     "2024-02-29 23:59:59",
     "2024-03-01 00:00:00",
     "2024-12-31 23:59:59",
+    "9999-12-31 23:59:59",
 ];
 pub const LIST_ITEMS: &[&str] = &["t", "u", "T", "é"];
 

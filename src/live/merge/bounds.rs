@@ -93,7 +93,7 @@ pub(super) fn first_sorts_after(run: &Segment, cells: &[usize], query: &ListQuer
     let Some((value, row)) = run.cell_ends().first(key, primary.descending, id_key.descending, cells) else {
         return true;
     };
-    let bound_value = base.dates(primary.field.field())[bound as usize];
+    let bound_value = base.dates(primary.field.field()).get(bound as usize);
     let by_value = if primary.descending { value.cmp(&bound_value).reverse() } else { value.cmp(&bound_value) };
     by_value.then_with(|| {
         let (id, bound_id) = (unescaped(run.id_fragment(row)), unescaped(base.id_fragment(bound)));

@@ -81,7 +81,7 @@ impl<'a> Item<'a> {
         Item {
             origin,
             index: row,
-            dates: PerDateKey::from_fn(|key| segment.dates(key.field())[row as usize]),
+            dates: PerDateKey::from_fn(|key| segment.dates(key.field()).get(row as usize)),
             id: IdRef::Row(segment, row),
         }
     }

@@ -120,7 +120,7 @@ impl<'a> PageMerge<'a> {
             merge: self,
             page_bound: last_of_full_base
                 .filter(|_| date_order)
-                .map(|row| base.segment.dates(primary.field.field())[row as usize]),
+                .map(|row| base.segment.dates(primary.field.field()).get(row as usize)),
             id_bound: last_of_full_base.filter(|_| !date_order).map(|row| IdRef::resolved(&base.segment, row)),
             facet_bound: last_of_full_base.filter(|_| date_order).and_then(|row| {
                 let selection = facet_only_selection(&base.segment, query)?;
