@@ -25,8 +25,8 @@ use rayon::prelude::*;
 use crate::arena::Arena;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
-use crate::index::packed_dates::PackedDates;
 use crate::model::{DateTime, Field, FieldKind, FieldValue};
+use crate::packed_dates::PackedDates;
 use crate::text_codec::TextCodec;
 
 /// Row-indexed storage for the `null` of a date column.

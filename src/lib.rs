@@ -84,6 +84,7 @@ mod live;
 mod load;
 mod model;
 mod output;
+mod packed_dates;
 mod page;
 mod plan;
 mod reference;

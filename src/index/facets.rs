@@ -5,8 +5,8 @@
 //! cells, whatever the size of the store, instead of intersecting bitmaps of
 //! hundreds of thousands of rows.
 
-use super::packed_dates::PackedDates;
 use crate::model::{DateKey, PerDateKey};
+use crate::packed_dates::PackedDates;
 
 /// Codes per dimension, `null` included.
 const SIZES: [usize; 5] = [3, 3, 5, 2, 2];

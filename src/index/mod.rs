@@ -5,8 +5,6 @@
 //!   dictionary or enum column (the Id list filters, `channel`, …).
 //! * [`order::SortedOrder`]: per date/time sort key, the presorted rows with
 //!   block bitmaps, serving sort, range filters and counts.
-//! * [`packed_dates::PackedDates`]: date/time values in four bytes each
-//!   where their spread allows (a sorted order's values).
 //! * [`facets::FacetCounts`]: row counts per combination of the enum and
 //!   presence filters, for counts without intersections.
 //! * [`dense`]: bitsets of rows beside roaring bitmaps, and fast moves
@@ -33,7 +31,6 @@ pub mod facets;
 pub mod ids;
 pub mod needle;
 pub mod order;
-pub mod packed_dates;
 pub mod prefix_sums;
 pub mod row_sort;
 pub mod row_tags;

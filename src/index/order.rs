@@ -19,9 +19,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
 
-use super::packed_dates::PackedDates;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
+use crate::packed_dates::PackedDates;
 
 /// Positions per block.
 pub const BLOCK: usize = 1024;

@@ -21,11 +21,11 @@ use crate::column::{Column, DateColumn, DictColumn, EnumColumn, NULL_DATE};
 use crate::index::facets::FacetCounts;
 use crate::index::ids::IdIndex;
 use crate::index::order::SortedOrder;
-use crate::index::packed_dates::PackedDates;
 use crate::index::row_tags::RowTag;
 use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
 use crate::model::{Channel, DateKey, DeliveryStatus, Direction, Field, FieldKind, Message, PerDateKey};
+use crate::packed_dates::PackedDates;
 use crate::sys::prefetch;
 
 pub use content_storage::{ContentStorage, UnknownContentStorage};

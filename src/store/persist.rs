@@ -28,10 +28,10 @@ use crate::durable::StoreError;
 use crate::index::facets::FacetCounts;
 use crate::index::ids::IdIndex;
 use crate::index::order::SortedOrder;
-use crate::index::packed_dates::PackedDates;
 use crate::index::text::TextIndex;
 use crate::index::ValueIndex;
 use crate::model::{DateKey, Field, PerDateKey};
+use crate::packed_dates::PackedDates;
 
 impl Segment {
     /// Writes the segment to a new file at `path` and makes it durable
