@@ -122,13 +122,8 @@ impl fmt::Display for PageStrategy {
             PageStrategy::ValueRangeCollect => {
                 "value-range collect: each value's rows in date_time order, the range's by binary search"
             }
-            PageStrategy::TextWalk => {
-                "text walk: item_count from the matched values' row counts, rows tested on their own text"
-            }
-            PageStrategy::TextIdOrder => {
-                "text id-order: item_count from the matched values' row counts, rows in _id order tested \
-on their own text"
-            }
+            PageStrategy::TextWalk => "text walk: the sorted order walked, rows tested on their own text values",
+            PageStrategy::TextIdOrder => "text id-order: rows in _id order tested on their own text values",
             PageStrategy::OneValueWalk => {
                 "one-value walk: the value's bitmap walked, dead rows skipped, item_count from tallies"
             }
