@@ -150,6 +150,27 @@ impl PackedDates {
         low
     }
 
+    /// The end of the run of values equal to the one at `index`, searching
+    /// forward up to `limit` (galloping, so a long run of ties costs its
+    /// logarithm). Equal held numbers are equal values: none is decoded.
+    #[inline]
+    pub fn tie_end(&self, index: usize, limit: usize) -> usize {
+        match &self.held {
+            Held::Packed { offsets, .. } => tie_end(offsets, index, limit),
+            Held::Wide(values) => tie_end(values, index, limit),
+        }
+    }
+
+    /// The start of the run of values equal to the one at `index - 1`,
+    /// searching backward down to `limit` (galloping).
+    #[inline]
+    pub fn tie_start(&self, index: usize, limit: usize) -> usize {
+        match &self.held {
+            Held::Packed { offsets, .. } => tie_start(offsets, index, limit),
+            Held::Wide(values) => tie_start(values, index, limit),
+        }
+    }
+
     /// Makes room for `additional` more values.
     pub fn reserve(&mut self, additional: usize) {
         match &mut self.held {
@@ -199,6 +220,33 @@ impl PackedDates {
     pub(crate) fn is_packed(&self) -> bool {
         matches!(self.held, Held::Packed { .. })
     }
+}
+
+/// [`PackedDates::tie_end`] over held numbers.
+#[inline]
+fn tie_end<T: Copy + Eq>(held: &[T], index: usize, limit: usize) -> usize {
+    let value = held[index];
+    let mut step = 1;
+    while index + step < limit && held[index + step] == value {
+        step *= 2;
+    }
+    let low = index + step / 2;
+    let high = (index + step).min(limit);
+    low + held[low..high].partition_point(|&other| other == value)
+}
+
+/// [`PackedDates::tie_start`] over held numbers.
+#[inline]
+fn tie_start<T: Copy + Eq>(held: &[T], index: usize, limit: usize) -> usize {
+    let last = index - 1;
+    let value = held[last];
+    let mut step = 1;
+    while last >= limit + step && held[last - step] == value {
+        step *= 2;
+    }
+    let high = last - step / 2 + 1;
+    let low = if last >= limit + step { last - step } else { limit };
+    low + held[low..high].partition_point(|&other| other != value)
 }
 
 impl Extend<i64> for PackedDates {

@@ -174,29 +174,16 @@ impl SortedOrder {
     /// The end of the run of equal values that contains `position`,
     /// searching forward up to `limit` (galloping, so a long run of ties
     /// costs its logarithm).
+    #[inline]
     pub fn group_end(&self, position: usize, limit: usize) -> usize {
-        let value = self.sorted.get(position);
-        let mut step = 1;
-        while position + step < limit && self.sorted.get(position + step) == value {
-            step *= 2;
-        }
-        let low = position + step / 2;
-        let high = (position + step).min(limit);
-        self.sorted.partition_point(low..high, |held| held == value)
+        self.sorted.tie_end(position, limit)
     }
 
     /// The start of the run of equal values that contains `position - 1`,
     /// searching backward down to `limit` (galloping).
+    #[inline]
     pub fn group_start(&self, position: usize, limit: usize) -> usize {
-        let last = position - 1;
-        let value = self.sorted.get(last);
-        let mut step = 1;
-        while last >= limit + step && self.sorted.get(last - step) == value {
-            step *= 2;
-        }
-        let high = last - step / 2 + 1;
-        let low = if last >= limit + step { last - step } else { limit };
-        self.sorted.partition_point(low..high, |held| held != value)
+        self.sorted.tie_start(position, limit)
     }
 
     /// The blocks lying wholly inside `positions`.
