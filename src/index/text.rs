@@ -161,6 +161,10 @@ fn ascending_bits(words: &[u64], first_word: usize) -> Vec<u32> {
     positions
 }
 
+/// How many occurrences ahead the word of a gathered value's bit starts
+/// loading.
+const BITS_AHEAD: usize = 16;
+
 /// How many values ahead their per-value arrays start loading.
 const VALUES_AHEAD: usize = 12;
 
@@ -572,11 +576,9 @@ impl TextIndex {
         // The words touched: a needle's values often sit together (a first
         // name starts its correspondents), so only those are read back.
         let (mut lowest, mut highest) = (values.len(), 0);
-        for &(_, value) in &self.suffixes[run.0.clone()] {
-            let word = value as usize / 64;
-            values[word] |= 1 << (value % 64);
+        set_value_bits(&self.suffixes[run.0.clone()], &mut values, |word| {
             (lowest, highest) = (lowest.min(word), highest.max(word));
-        }
+        });
         let matched = match values.get(lowest..=highest) {
             Some(touched) => ascending_bits(touched, lowest),
             None => Vec::new(),
@@ -590,9 +592,7 @@ impl TextIndex {
     /// counted) only if a way of using them needs the list.
     pub fn matched_bits_of(&self, run: &SuffixRun) -> TextMatch<'_> {
         let mut values = vec![0u64; self.value_count().div_ceil(64)];
-        for &(_, value) in &self.suffixes[run.0.clone()] {
-            values[value as usize / 64] |= 1 << (value % 64);
-        }
+        set_value_bits(&self.suffixes[run.0.clone()], &mut values, |_| ());
         let stats = TextSearchStats { occurrences: run.occurrences(), ..TextSearchStats::default() };
         TextMatch { index: self, values, matched: std::cell::OnceCell::new(), stats, own: None }
     }
@@ -1109,6 +1109,22 @@ impl<'a> TextMatch<'a> {
         }
         let holds = |row: u32| self.index.values_of_row(row).iter().any(|&value| self.is_matched(value));
         Some(RoaringBitmap::from_sorted_iter(candidates().filter(|&row| holds(row))).expect("rows ascend"))
+    }
+}
+
+/// Sets the bit of the value of each of `occurrences` in `values` (a bit
+/// per value), telling `touched` each word it sets a bit in. The values lie
+/// scattered: each word starts loading [`BITS_AHEAD`] occurrences before
+/// its bit is set, so that the misses overlap.
+#[inline]
+fn set_value_bits(occurrences: &[(u32, u32)], values: &mut [u64], mut touched: impl FnMut(usize)) {
+    for (position, &(_, value)) in occurrences.iter().enumerate() {
+        if let Some(&(_, ahead)) = occurrences.get(position + BITS_AHEAD) {
+            prefetch(values.as_ptr().wrapping_add(ahead as usize / 64));
+        }
+        let word = value as usize / 64;
+        values[word] |= 1 << (value % 64);
+        touched(word);
     }
 }
 
