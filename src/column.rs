@@ -617,6 +617,11 @@ impl DateColumn {
     }
 }
 
+/// `values` reordered: value `i` of the result is `values[order[i]]`.
+pub(crate) fn permuted<T: Copy>(values: &[T], order: &[u32]) -> Vec<T> {
+    order.iter().map(|&old| values[old as usize]).collect()
+}
+
 /// One field's column.
 #[derive(Debug)]
 pub enum Column {
@@ -691,12 +696,9 @@ impl Column {
 
     /// Reorders the rows: row `i` becomes old row `order[i]`.
     pub fn permute(&mut self, order: &[u32]) {
-        fn apply<T: Copy>(values: &mut Vec<T>, order: &[u32]) {
-            *values = order.iter().map(|&old| values[old as usize]).collect();
-        }
         match self {
-            Column::Dict(column) => apply(&mut column.codes, order),
-            Column::Enum(column) => apply(&mut column.codes, order),
+            Column::Dict(column) => column.codes = permuted(&column.codes, order),
+            Column::Enum(column) => column.codes = permuted(&column.codes, order),
             Column::Date(column) => column.values.permute(order),
         }
     }

@@ -18,7 +18,7 @@
 
 use std::ops::Range;
 
-use crate::column::NULL_DATE;
+use crate::column::{permuted, NULL_DATE};
 
 /// Seconds a packed window reaches on either side of a grown sequence's
 /// first value.
@@ -43,6 +43,16 @@ pub struct PackedDates {
 impl Default for PackedDates {
     fn default() -> PackedDates {
         PackedDates { held: Held::Packed { base: None, offsets: Vec::new() } }
+    }
+}
+
+/// The value a packed `offset` stands for against `base` (see the module's
+/// invariant; any offset but 0 was pushed with a base).
+#[inline]
+fn value_of(offset: u32, base: Option<i64>) -> i64 {
+    match offset {
+        0 => NULL_DATE,
+        offset => base.unwrap_or(0) + i64::from(offset) - 1,
     }
 }
 
@@ -92,11 +102,7 @@ impl PackedDates {
     #[inline]
     pub fn get(&self, index: usize) -> i64 {
         match &self.held {
-            Held::Packed { base, offsets } => match offsets[index] {
-                0 => NULL_DATE,
-                // A value other than null was pushed, so there is a base.
-                offset => base.unwrap_or(0) + i64::from(offset) - 1,
-            },
+            Held::Packed { base, offsets } => value_of(offsets[index], *base),
             Held::Wide(values) => values[index],
         }
     }
@@ -137,17 +143,14 @@ impl PackedDates {
     /// values there hold it up to some index and fail it from there on
     /// (as [`slice::partition_point`]).
     pub fn partition_point(&self, indexes: Range<usize>, holds: impl Fn(i64) -> bool) -> usize {
-        let (mut low, mut high) = (indexes.start, indexes.end);
-        // Invariant: the values before `low` hold; those from `high` fail.
-        while low < high {
-            let middle = low + (high - low) / 2;
-            if holds(self.get(middle)) {
-                low = middle + 1;
-            } else {
-                high = middle;
+        let start = indexes.start;
+        start
+            + match &self.held {
+                Held::Packed { base, offsets } => {
+                    offsets[indexes].partition_point(|&offset| holds(value_of(offset, *base)))
+                }
+                Held::Wide(values) => values[indexes].partition_point(|&value| holds(value)),
             }
-        }
-        low
     }
 
     /// The end of the run of values equal to the one at `index`, searching
@@ -189,12 +192,9 @@ impl PackedDates {
 
     /// Reorders the values: value `i` becomes old value `order[i]`.
     pub fn permute(&mut self, order: &[u32]) {
-        fn apply<T: Copy>(values: &mut Vec<T>, order: &[u32]) {
-            *values = order.iter().map(|&old| values[old as usize]).collect();
-        }
         match &mut self.held {
-            Held::Packed { offsets, .. } => apply(offsets, order),
-            Held::Wide(values) => apply(values, order),
+            Held::Packed { offsets, .. } => *offsets = permuted(offsets, order),
+            Held::Wide(values) => *values = permuted(values, order),
         }
     }
 

@@ -341,17 +341,15 @@ impl TextIndex {
             sample,
             code_values: code_to_value,
             columns_of,
-            row_values: RowValues::default(),
+            row_values,
             parents,
             run_counts: RunCounts::default(),
             text_bounds: Vec::new(),
             entry_tags: None,
             row_count,
         };
-        drop(row_values);
         index.run_counts = index.count_runs();
         index.text_bounds = index.text_bounds().expect("a built index searches exactly the values with rows");
-        index.row_values = RowValues::of(&codes_of(columns), &index.code_values, row_count);
         index
     }
 
