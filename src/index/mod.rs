@@ -15,6 +15,9 @@
 //! * [`run_counts::RunCounts`]: the rows of any run of the text index's
 //!   sorted suffixes, from prefix sums ([`prefix_sums::PrefixSums`], about
 //!   a byte per suffix), for counts of broad needles.
+//! * [`packed_suffixes::PackedSuffixes`]: the text index's sorted
+//!   suffixes in as few bits as the text and its values need
+//!   ([`bit_packed::BitPacked`]).
 //! * [`suffix_sample::SuffixSample`]: the first bytes of every few sorted
 //!   suffixes, so that finding a needle's run reads the text only at the
 //!   end.
@@ -26,11 +29,13 @@
 //! * [`row_values::RowValues`]: each row's distinct text values in one
 //!   place, for tests of rows met in another order.
 
+pub mod bit_packed;
 pub mod dense;
 pub mod facets;
 pub mod ids;
 pub mod needle;
 pub mod order;
+pub mod packed_suffixes;
 pub mod prefix_sums;
 pub mod row_sort;
 pub mod row_tags;

@@ -51,6 +51,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::dense::DenseRows;
+use super::packed_suffixes::PackedSuffixes;
 use super::prefix_sums::PrefixSums;
 use super::row_sort::{bitmap_of_rows, distinct_sorted};
 use super::row_tags::TagFilter;
@@ -77,9 +78,10 @@ pub struct TextIndex {
     row_starts: Vec<u32>,
     rows: Vec<u32>,
     /// Every suffix as `(start in text, value)`, sorted by its bytes up to
-    /// its separator. The value is held beside the start (rather than found
-    /// from it) so that the values of a needle's run are read in sequence.
-    suffixes: Vec<(u32, u32)>,
+    /// its separator, packed. The value is held beside the start (rather
+    /// than found from it) so that the values of a needle's run are read in
+    /// sequence.
+    suffixes: PackedSuffixes,
     /// The first bytes of every few `suffixes`, searched first by
     /// [`TextIndex::locate`]. Derived, never stored.
     sample: SuffixSample,
@@ -333,11 +335,12 @@ impl TextIndex {
         let rows_of = |value: u32| &rows[row_starts[value as usize] as usize..row_starts[value as usize + 1] as usize];
         let parents = parents_of(value_count, &columns_of, rows_of, &row_values);
         let sample = SuffixSample::of(&searched_text, &suffixes);
+        let packed = PackedSuffixes::of(&suffixes, searched_text.len(), value_count);
         let mut index = TextIndex {
             text: searched_text,
             row_starts,
             rows,
-            suffixes,
+            suffixes: packed,
             sample,
             code_values: code_to_value,
             columns_of,
@@ -348,19 +351,20 @@ impl TextIndex {
             entry_tags: None,
             row_count,
         };
-        index.run_counts = index.count_runs();
+        index.run_counts = index.count_runs(&suffixes);
         index.text_bounds = index.text_bounds().expect("a built index searches exactly the values with rows");
         index
     }
 
-    /// The counts of runs of this index's suffixes (see [`RunCounts`]):
-    /// the values held apart and the children weigh their rows, with their
-    /// parents; the values left over are listed.
-    fn count_runs(&self) -> RunCounts {
+    /// The counts of runs of this index's suffixes, given unpacked (see
+    /// [`RunCounts`]): the values held apart and the children weigh their
+    /// rows, with their parents; the values left over are listed.
+    fn count_runs(&self, suffixes: &[(u32, u32)]) -> RunCounts {
+        debug_assert_eq!(suffixes.len(), self.suffixes.len());
         RunCounts::build(
             &self.text,
             SEPARATOR,
-            &self.suffixes,
+            suffixes,
             self.value_count(),
             |value| self.run_weight(value),
             |value| self.has_parent(value).then(|| self.parents[value as usize]),
@@ -401,14 +405,14 @@ impl TextIndex {
         (separators.next().is_none() && end as usize == self.text.len()).then_some(bounds)
     }
 
-    /// Finds every value's parent again from the rows: for an index read
-    /// from a file that did not store them.
-    fn find_parents(&mut self) {
+    /// Finds every value's parent again from the rows, and the run counts
+    /// that weigh children with them: for an index read from a file that
+    /// did not store them, whose suffixes are given unpacked.
+    fn find_parents(&mut self, suffixes: &[(u32, u32)]) {
         let (rows, row_starts) = (&self.rows, &self.row_starts);
         let rows_of = |value: u32| &rows[row_starts[value as usize] as usize..row_starts[value as usize + 1] as usize];
         self.parents = parents_of(self.value_count(), &self.columns_of, rows_of, &self.row_values);
-        // The run counts weigh children with their parents.
-        self.run_counts = self.count_runs();
+        self.run_counts = self.count_runs(suffixes);
     }
 
     fn rows_of(&self, value: u32) -> &[u32] {
@@ -468,7 +472,7 @@ impl TextIndex {
         // compares with the needle: the separator (greater than any byte of
         // the needle) ends every suffix before the next value.
         let window = |position: usize| {
-            let start = self.suffixes[position].0 as usize;
+            let start = self.suffixes.start(position) as usize;
             &self.text[start..(start + needle.len()).min(self.text.len())]
         };
         let count = self.suffixes.len();
@@ -481,7 +485,7 @@ impl TextIndex {
     /// those whose rows [`TextIndex::count_run`] reads.
     pub fn shared_of_run(&self, run: &SuffixRun) -> SharedInRun {
         let values: Vec<u32> =
-            self.run_counts.shared_in(run.0.clone()).iter().map(|&at| self.suffixes[at as usize].1).collect();
+            self.run_counts.shared_in(run.0.clone()).iter().map(|&at| self.suffixes.value(at as usize)).collect();
         let values = distinct_sorted(values, self.value_count() as u32);
         let rows_read = loading_ahead(&values, |value| prefetch(self.row_starts.as_ptr().wrapping_add(value as usize)))
             .map(|value| self.rows_of(value).len())
@@ -539,7 +543,8 @@ impl TextIndex {
         if cost > run.occurrences().max(RUN_COUNT_ALWAYS) {
             return None;
         }
-        let first_weight = self.suffixes.get(run.0.start).map_or(0, |&(_, value)| self.run_weight(value));
+        let first_weight =
+            if run.0.start < self.suffixes.len() { self.run_weight(self.suffixes.value(run.0.start)) } else { 0 };
         let anchored_rows = self.run_counts.counted_rows(run.0.clone(), first_weight);
         let shared_rows = self.rows_counted_here(shared.values.iter().copied(), |value, row| {
             !self
@@ -567,6 +572,14 @@ impl TextIndex {
         prefetch(self.text_bounds.as_ptr().wrapping_add(value as usize));
     }
 
+    /// The value of each occurrence of `run`, in order (unpacked in one
+    /// sequential pass, for a gathering loop that reads ahead).
+    fn run_values(&self, run: &SuffixRun) -> Vec<u32> {
+        let mut values = Vec::with_capacity(run.0.len());
+        self.suffixes.extend_values(run.0.clone(), &mut values);
+        values
+    }
+
     /// The values of the occurrences `run`, gathered and listed for the
     /// ways of [`TextMatch`].
     pub fn matches_of(&self, run: &SuffixRun) -> TextMatch<'_> {
@@ -574,7 +587,7 @@ impl TextIndex {
         // The words touched: a needle's values often sit together (a first
         // name starts its correspondents), so only those are read back.
         let (mut lowest, mut highest) = (values.len(), 0);
-        set_value_bits(&self.suffixes[run.0.clone()], &mut values, |word| {
+        set_value_bits(&self.run_values(run), &mut values, |word| {
             (lowest, highest) = (lowest.min(word), highest.max(word));
         });
         let matched = match values.get(lowest..=highest) {
@@ -590,7 +603,7 @@ impl TextIndex {
     /// counted) only if a way of using them needs the list.
     pub fn matched_bits_of(&self, run: &SuffixRun) -> TextMatch<'_> {
         let mut values = vec![0u64; self.value_count().div_ceil(64)];
-        set_value_bits(&self.suffixes[run.0.clone()], &mut values, |_| ());
+        set_value_bits(&self.run_values(run), &mut values, |_| ());
         let stats = TextSearchStats { occurrences: run.occurrences(), ..TextSearchStats::default() };
         TextMatch { index: self, values, matched: std::cell::OnceCell::new(), stats, own: None }
     }
@@ -608,7 +621,7 @@ impl TextIndex {
         out.array(&self.text)?;
         out.array(&self.row_starts)?;
         out.array(&self.rows)?;
-        let suffixes: Vec<u32> = self.suffixes.iter().flat_map(|&(start, value)| [start, value]).collect();
+        let suffixes: Vec<u32> = self.suffixes.iter().flat_map(|(start, value)| [start, value]).collect();
         out.array(&suffixes)?;
         out.array(&[self.code_values.len() as u64, u64::from(self.row_count)])?;
         for values in &self.code_values {
@@ -689,12 +702,14 @@ impl TextIndex {
         } else {
             None
         };
+        drop(flat);
         let sample = SuffixSample::of(&text, &suffixes);
+        let packed = PackedSuffixes::of(&suffixes, text.len(), value_count);
         let mut index = TextIndex {
             text,
             row_starts,
             rows,
-            suffixes,
+            suffixes: packed,
             sample,
             code_values,
             columns_of,
@@ -717,10 +732,10 @@ impl TextIndex {
             // Version 1 files lack the parents too: they are found as a
             // build finds them, and the runs counted with them.
             None if input.version() < 2 => {
-                index.find_parents();
+                index.find_parents(&suffixes);
                 std::mem::take(&mut index.run_counts)
             }
-            None => index.count_runs(),
+            None => index.count_runs(&suffixes),
         };
         Ok(index)
     }
@@ -737,6 +752,7 @@ impl TextIndex {
     /// check`).
     pub(crate) fn agrees_with(&self, columns: &[&DictColumn]) -> bool {
         let built = TextIndex::build(columns, self.row_count);
+        let suffixes = self.suffixes.to_vec();
         let sorted = |suffixes: &[(u32, u32)]| {
             let mut suffixes = suffixes.to_vec();
             suffixes.sort_unstable();
@@ -752,9 +768,9 @@ impl TextIndex {
             && built.code_values == self.code_values
             && built.columns_of == self.columns_of
             && built.parents == self.parents
-            && self.run_counts == self.count_runs()
-            && sorted(&built.suffixes) == sorted(&self.suffixes)
-            && self.suffixes.windows(2).all(|pair| through(pair[0].0) <= through(pair[1].0))
+            && self.run_counts == self.count_runs(&suffixes)
+            && sorted(&built.suffixes.to_vec()) == sorted(&suffixes)
+            && suffixes.windows(2).all(|pair| through(pair[0].0) <= through(pair[1].0))
     }
 
     /// Replaces the run counts with ones of no suffix, as a crafted file
@@ -792,7 +808,7 @@ impl TextIndex {
         self.text.capacity()
             + self.row_starts.capacity() * 4
             + self.rows.capacity() * 4
-            + self.suffixes.capacity() * 8
+            + self.suffixes.heap_bytes()
             + self.sample.heap_bytes()
             + self.code_values.iter().map(|values| values.capacity() * 4).sum::<usize>()
             + self.columns_of.capacity()
@@ -1110,14 +1126,14 @@ impl<'a> TextMatch<'a> {
     }
 }
 
-/// Sets the bit of the value of each of `occurrences` in `values` (a bit
-/// per value), telling `touched` each word it sets a bit in. The values lie
+/// Sets the bit of each of `occurrences` (values) in `values` (a bit per
+/// value), telling `touched` each word it sets a bit in. The values lie
 /// scattered: each word starts loading [`BITS_AHEAD`] occurrences before
 /// its bit is set, so that the misses overlap.
 #[inline]
-fn set_value_bits(occurrences: &[(u32, u32)], values: &mut [u64], mut touched: impl FnMut(usize)) {
-    for (position, &(_, value)) in occurrences.iter().enumerate() {
-        if let Some(&(_, ahead)) = occurrences.get(position + BITS_AHEAD) {
+fn set_value_bits(occurrences: &[u32], values: &mut [u64], mut touched: impl FnMut(usize)) {
+    for (position, &value) in occurrences.iter().enumerate() {
+        if let Some(&ahead) = occurrences.get(position + BITS_AHEAD) {
             prefetch(values.as_ptr().wrapping_add(ahead as usize / 64));
         }
         let word = value as usize / 64;
@@ -1302,7 +1318,7 @@ fn merged_suffixes(text: &[u8], value_starts: &[u32], sources: &[&TextIndex]) ->
         let stream = source
             .suffixes
             .iter()
-            .filter_map(|&(start, source_value)| {
+            .filter_map(|(start, source_value)| {
                 let (value, value_start) = ours[source_value as usize];
                 (value != NONE).then(|| (value_starts[value as usize] + (start - value_start), value))
             })
@@ -1665,13 +1681,13 @@ mod tests {
             let columns = columns_of(&merged);
             let fresh = build(&columns, merged.len(), &[]);
             let reusing = build(&columns, merged.len(), &indexes.iter().collect::<Vec<_>>());
-            let mut fresh_suffixes = fresh.suffixes.clone();
-            let mut reused_suffixes = reusing.suffixes.clone();
+            let mut fresh_suffixes = fresh.suffixes.to_vec();
+            let mut reused_suffixes = reusing.suffixes.to_vec();
             let through = |index: &TextIndex, start: u32| {
                 let rest = &index.text[start as usize..];
                 rest[..=rest.iter().position(|&byte| byte == SEPARATOR).unwrap()].to_vec()
             };
-            proptest::prop_assert!(reusing.suffixes.windows(2).all(|pair| through(&reusing, pair[0].0) <= through(&reusing, pair[1].0)));
+            proptest::prop_assert!(reused_suffixes.windows(2).all(|pair| through(&reusing, pair[0].0) <= through(&reusing, pair[1].0)));
             fresh_suffixes.sort_unstable();
             reused_suffixes.sort_unstable();
             proptest::prop_assert_eq!(fresh_suffixes, reused_suffixes);
