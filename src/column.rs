@@ -4,7 +4,8 @@
 //!
 //! ```text
 //!  DictColumn (every string and string-list field, and _id)
-//!    codes:  [3, 0, 1, 3, 2, …]        one u32 per row, 0 = null
+//!    codes:  [3, 0, 1, 3, 2, …]        a code per row, 0 = null, in one,
+//!                                      two or four bytes, or none (DictCodes)
 //!    dict:   1 → "\"L1\""  2 → "\"L2\""  3 → "\"Zo\u00eb\""   pre-escaped JSON
 //!    lookup: hash(fragment) → code     only where filters need it
 //!
@@ -23,6 +24,7 @@ use hashbrown::HashTable;
 use rayon::prelude::*;
 
 use crate::arena::Arena;
+use crate::dict_codes::DictCodes;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
 use crate::model::{DateTime, Field, FieldKind, FieldValue};
@@ -201,8 +203,9 @@ pub fn unescaped(fragment: &[u8]) -> std::borrow::Cow<'_, str> {
 /// (see [`DictColumn::pack`]).
 #[derive(Debug)]
 pub struct DictColumn {
-    /// The code of each row's value (0 = `null`).
-    pub codes: Vec<u32>,
+    /// The code of each row's value (0 = `null`), in as few bytes as
+    /// the codes need.
+    pub codes: DictCodes,
     /// The distinct values as JSON text, or as the codec's frames of it
     /// when the column is packed.
     pub dict: FragmentDict,
@@ -217,7 +220,7 @@ pub struct DictColumn {
 impl Default for DictColumn {
     fn default() -> Self {
         DictColumn {
-            codes: Vec::new(),
+            codes: DictCodes::default(),
             dict: FragmentDict::default(),
             lookup: HashTable::new(),
             hasher: hashbrown::DefaultHashBuilder::default(),
@@ -359,7 +362,7 @@ impl DictColumn {
     /// Writes the codes, the dictionary and whether values are looked up
     /// (see docs/FORMAT.md).
     pub(crate) fn write_arrays(&self, out: &mut ArrayFileWriter) -> Result<(), StoreError> {
-        out.array(&self.codes)?;
+        out.array(&self.codes.to_vec())?;
         self.dict.write_arrays(out)?;
         out.array(&[u64::from(self.deduplicate), u64::from(!self.lookup.is_empty()), u64::from(self.codec.is_some())])?;
         match &self.codec {
@@ -421,7 +424,13 @@ impl DictColumn {
                 Some(Arc::new(codec))
             }
         };
-        let mut column = DictColumn { codes, dict, deduplicate: deduplicate != 0, codec, ..DictColumn::default() };
+        let mut column = DictColumn {
+            codes: DictCodes::from(codes),
+            dict,
+            deduplicate: deduplicate != 0,
+            codec,
+            ..DictColumn::default()
+        };
         if looked_up != 0 {
             column.rebuild_lookup();
         }
@@ -448,7 +457,7 @@ impl DictColumn {
     /// column its frame ([`DictColumn::write_stored`] writes either).
     #[inline]
     pub fn fragment(&self, row: u32) -> &[u8] {
-        self.dict.get(self.codes[row as usize])
+        self.dict.get(self.codes.get(row as usize))
     }
 
     /// Appends the JSON text of a value whose stored bytes are `stored`
@@ -525,7 +534,7 @@ impl DictColumn {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.codes.capacity() * 4
+        self.codes.heap_bytes()
             + self.dict.heap_bytes()
             + self.lookup.capacity() * 5
             + self.codec.as_ref().map_or(0, |codec| codec.heap_bytes())
@@ -656,7 +665,7 @@ impl Column {
     #[inline]
     pub fn prefetch_row(&self, row: u32) {
         match self {
-            Column::Dict(column) => crate::sys::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
+            Column::Dict(column) => column.codes.prefetch(row as usize),
             Column::Enum(column) => crate::sys::prefetch(column.codes.as_ptr().wrapping_add(row as usize)),
             Column::Date(column) => column.values.prefetch(row as usize),
         }
@@ -697,7 +706,7 @@ impl Column {
     /// Reorders the rows: row `i` becomes old row `order[i]`.
     pub fn permute(&mut self, order: &[u32]) {
         match self {
-            Column::Dict(column) => column.codes = permuted(&column.codes, order),
+            Column::Dict(column) => column.codes = column.codes.permuted(order),
             Column::Enum(column) => column.codes = permuted(&column.codes, order),
             Column::Date(column) => column.values.permute(order),
         }
@@ -725,7 +734,7 @@ mod tests {
             column.push_value(FieldValue::Str(value), &mut scratch);
         }
         column.push_value(FieldValue::Null, &mut scratch);
-        assert_eq!(column.codes, [1, 2, 1, 3, 0]);
+        assert_eq!(column.codes.to_vec(), [1, 2, 1, 3, 0]);
         assert_eq!(column.fragment(3), "\"Zoë \\\"q\\\"\"".as_bytes());
         assert_eq!(column.fragment(4), b"null");
         assert_eq!(column.code_of("L2"), Some(2));
@@ -734,7 +743,7 @@ mod tests {
         let mut column = Column::Dict(column);
         column.permute(&[4, 3, 2, 1, 0]);
         let Column::Dict(column) = column else { unreachable!() };
-        assert_eq!(column.codes, [0, 3, 1, 2, 1]);
+        assert_eq!(column.codes.to_vec(), [0, 3, 1, 2, 1]);
     }
 
     /// A packed column of `count` texts, and their JSON.

@@ -71,6 +71,7 @@
 
 mod arena;
 mod column;
+mod dict_codes;
 mod durable;
 mod engine;
 mod exec;

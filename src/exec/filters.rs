@@ -253,7 +253,7 @@ pub(super) fn one_value_live<'a>(
         return None;
     };
     let code_of = |row: u32| match segment.column(*field) {
-        Column::Dict(column) => column.codes[row as usize],
+        Column::Dict(column) => column.codes.get(row as usize),
         Column::Enum(column) => u32::from(column.codes[row as usize]),
         Column::Date(_) => unreachable!("no value index on a date field"),
     };

@@ -402,7 +402,7 @@ pub(super) fn value_range_collect(job: &Job<'_>) -> Option<Execution> {
         match &step.kind {
             StepKind::Values { field, codes } => match segment.column(*field) {
                 Column::Dict(column) => {
-                    candidates.retain(|&row| codes.binary_search(&column.codes[row as usize]).is_ok())
+                    candidates.retain(|&row| codes.binary_search(&column.codes.get(row as usize)).is_ok())
                 }
                 Column::Enum(column) => {
                     candidates.retain(|&row| codes.binary_search(&u32::from(column.codes[row as usize])).is_ok())

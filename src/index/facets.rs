@@ -139,12 +139,16 @@ impl CellCountsByValue {
     /// Counts each row under its value's code (`codes`, below
     /// `code_count`) and its cell (`cell_of(row)`); `None` past
     /// [`CellCountsByValue::MOST_VALUES`] codes.
-    pub fn build(codes: &[u32], code_count: usize, cell_of: impl Fn(usize) -> usize) -> Option<CellCountsByValue> {
+    pub fn build(
+        codes: impl Iterator<Item = u32>,
+        code_count: usize,
+        cell_of: impl Fn(usize) -> usize,
+    ) -> Option<CellCountsByValue> {
         if code_count > Self::MOST_VALUES {
             return None;
         }
         let mut counts = vec![0u32; code_count * CELL_COUNT];
-        for (row, &code) in codes.iter().enumerate() {
+        for (row, code) in codes.enumerate() {
             counts[code as usize * CELL_COUNT + cell_of(row)] += 1;
         }
         Some(CellCountsByValue { counts })

@@ -110,6 +110,37 @@ impl From<(u32, u32)> for CodedItem {
     }
 }
 
+/// A column's code of each row, however the column holds them: what a
+/// [`ValueIndex`] is built from.
+pub trait RowCodes {
+    /// The number of rows.
+    fn row_count(&self) -> usize;
+    /// The code of `row` (below [`RowCodes::row_count`]).
+    fn code(&self, row: usize) -> u32;
+}
+
+impl RowCodes for [u8] {
+    fn row_count(&self) -> usize {
+        self.len()
+    }
+
+    #[inline]
+    fn code(&self, row: usize) -> u32 {
+        u32::from(self[row])
+    }
+}
+
+impl RowCodes for crate::dict_codes::DictCodes {
+    fn row_count(&self) -> usize {
+        self.len()
+    }
+
+    #[inline]
+    fn code(&self, row: usize) -> u32 {
+        self.get(row)
+    }
+}
+
 /// A bitmap of rows for every code of a column (code 0 is `null`), and
 /// for Id-like columns each value's rows in `date_time` order.
 #[derive(Debug, Default)]
@@ -126,8 +157,8 @@ impl ValueIndex {
     /// first grouped by code (a counting sort, sequential passes), then each
     /// bitmap is built from its own run of ascending rows, so that building
     /// one never waits on memory for another.
-    pub fn build<C: Copy + Into<u32> + Sync>(codes: &[C], code_count: usize) -> ValueIndex {
-        let (starts, rows) = group_by_code(codes.iter().map(|&code| code.into()), code_count);
+    pub fn build<C: RowCodes + ?Sized>(codes: &C, code_count: usize) -> ValueIndex {
+        let (starts, rows) = group_by_code((0..codes.row_count()).map(|row| codes.code(row)), code_count);
         let bitmaps = (0..code_count)
             .into_par_iter()
             .with_min_len(64)
@@ -144,10 +175,10 @@ impl ValueIndex {
     /// Adds each value's rows in the order of `date_order` (the rows sorted
     /// by `date_time`), so that a value's rows within a date range are one
     /// binary search away.
-    pub fn with_date_lists<C: Copy + Into<u32>>(mut self, codes: &[C], date_order: &[u32]) -> ValueIndex {
+    pub fn with_date_lists<C: RowCodes + ?Sized>(mut self, codes: &C, date_order: &[u32]) -> ValueIndex {
         // Rows holding `null` (code 0) are not listed.
         let (starts, by_date) = group_by_code(
-            date_order.iter().map(|&row| (codes[row as usize].into(), row)).filter(|&(code, _)| code != 0),
+            date_order.iter().map(|&row| (codes.code(row as usize), row)).filter(|&(code, _)| code != 0),
             self.bitmaps.len(),
         );
         self.by_date = by_date;
@@ -188,7 +219,7 @@ impl ValueIndex {
     /// Whether the index is what [`ValueIndex::build`] (and
     /// [`ValueIndex::with_date_lists`], when it has date lists) makes of
     /// `codes` (for `msgdex check`).
-    pub(crate) fn agrees_with<C: Copy + Into<u32> + Sync>(&self, codes: &[C], date_order: &[u32]) -> bool {
+    pub(crate) fn agrees_with<C: RowCodes + ?Sized>(&self, codes: &C, date_order: &[u32]) -> bool {
         let mut built = ValueIndex::build(codes, self.bitmaps.len());
         if !self.starts.is_empty() {
             built = built.with_date_lists(codes, date_order);

@@ -12,6 +12,7 @@
 
 use rayon::prelude::*;
 
+use crate::dict_codes::DictCodes;
 use crate::sys::prefetch;
 
 /// Most text columns an index searches.
@@ -32,7 +33,7 @@ impl RowValues {
     /// The values of `row_count` rows, where `codes[c][row]` is the
     /// dictionary code of column `c` in `row` and `code_values[c][code]`
     /// its value ([`NO_VALUE`] for code 0, `null`).
-    pub fn of(codes: &[&[u32]], code_values: &[Vec<u32>], row_count: u32) -> RowValues {
+    pub fn of(codes: &[&DictCodes], code_values: &[Vec<u32>], row_count: u32) -> RowValues {
         assert!(codes.len() <= MAX_COLUMNS && codes.len() == code_values.len(), "a map per column, at most three");
         let values = (0..row_count as usize)
             .into_par_iter()
@@ -40,7 +41,7 @@ impl RowValues {
                 let mut found = [NO_VALUE; MAX_COLUMNS];
                 let mut count = 0;
                 for (codes, map) in codes.iter().zip(code_values) {
-                    let value = map[codes[row] as usize];
+                    let value = map[codes.get(row) as usize];
                     if value != NO_VALUE && !found[..count].contains(&value) {
                         found[count] = value;
                         count += 1;
@@ -85,11 +86,11 @@ mod tests {
     fn a_row_lists_its_distinct_values_in_column_order() {
         // Three columns of four rows; codes map to values through each
         // column's map (code 0 is `null`).
-        let names: &[u32] = &[1, 2, 0, 1];
-        let addresses: &[u32] = &[1, 1, 0, 2];
-        let origins: &[u32] = &[0, 1, 0, 1];
+        let names = DictCodes::from(vec![1, 2, 0, 1]);
+        let addresses = DictCodes::from(vec![1, 1, 0, 2]);
+        let origins = DictCodes::from(vec![0, 1, 0, 1]);
         let maps = vec![vec![NO_VALUE, 7, 9], vec![NO_VALUE, 9, 7], vec![NO_VALUE, 4]];
-        let rows = RowValues::of(&[names, addresses, origins], &maps, 4);
+        let rows = RowValues::of(&[&names, &addresses, &origins], &maps, 4);
         assert_eq!(rows.row_count(), 4);
         assert_eq!(rows.of_row(0), [7, 9], "the null origin is left out");
         assert_eq!(rows.of_row(1), [9, 4], "a value in two columns is listed once");

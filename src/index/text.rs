@@ -59,6 +59,7 @@ use super::row_values::RowValues;
 use super::run_counts::RunCounts;
 use super::suffix_sample::{Bound, SuffixSample};
 use crate::column::DictColumn;
+use crate::dict_codes::DictCodes;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
 use crate::sys::prefetch;
@@ -1157,8 +1158,8 @@ thread_local! {
 }
 
 /// The codes by row of each of `columns`.
-fn codes_of<'c>(columns: &[&'c DictColumn]) -> Vec<&'c [u32]> {
-    columns.iter().map(|column| column.codes.as_slice()).collect()
+fn codes_of<'c>(columns: &[&'c DictColumn]) -> Vec<&'c DictCodes> {
+    columns.iter().map(|column| &column.codes).collect()
 }
 
 /// Rows of each value as compressed sparse rows, from each row's values.

@@ -284,9 +284,11 @@ impl Segment {
             .get_or_init(|| {
                 let locations = self.dict(Field::Location);
                 let facets = self.facet_columns();
-                crate::index::facets::CellCountsByValue::build(&locations.codes, locations.dict.len() + 1, |row| {
-                    facets.cell(row)
-                })
+                crate::index::facets::CellCountsByValue::build(
+                    locations.codes.iter(),
+                    locations.dict.len() + 1,
+                    |row| facets.cell(row),
+                )
             })
             .as_ref()
     }
@@ -432,7 +434,7 @@ impl Segment {
         let mut codes: Vec<i64> = Vec::with_capacity(rows.len() * fields.len());
         for &row in rows {
             codes.extend(columns.iter().map(|column| match column {
-                Column::Dict(column) => i64::from(column.codes[row as usize]),
+                Column::Dict(column) => i64::from(column.codes.get(row as usize)),
                 Column::Enum(column) => i64::from(column.codes[row as usize]),
                 Column::Date(column) => column.values.get(row as usize),
             }));
@@ -598,7 +600,7 @@ fn tagged(mut text: TextIndex, columns: &[Column]) -> TextIndex {
     let facets = FacetColumns::of(columns);
     let tags: Option<Vec<u32>> = (0..locations.codes.len())
         .into_par_iter()
-        .map(|row| RowTag::new(locations.codes[row], facets.cell(row)).map(RowTag::word))
+        .map(|row| RowTag::new(locations.codes.get(row), facets.cell(row)).map(RowTag::word))
         .collect();
     if let Some(tags) = tags {
         text.tag_entries(&tags);
@@ -940,7 +942,7 @@ impl SegmentBuilder {
                         column.codes.reserve(rows.len());
                         let mut scratch = Vec::new();
                         for &row in &rows {
-                            let old = source.codes[row as usize] as usize;
+                            let old = source.codes.get(row as usize) as usize;
                             if remap[old] == u32::MAX {
                                 remap[old] = column.copy_value_from(source, old as u32, &mut scratch);
                             }
@@ -1024,7 +1026,9 @@ impl SegmentBuilder {
                             .map(|field| {
                                 BITMAP_FIELDS.contains(field).then(|| match &columns_ref[field.index()] {
                                     Column::Dict(column) => ValueIndex::build(&column.codes, column.dict.len() + 1),
-                                    Column::Enum(column) => ValueIndex::build(&column.codes, column.code_count()),
+                                    Column::Enum(column) => {
+                                        ValueIndex::build(column.codes.as_slice(), column.code_count())
+                                    }
                                     Column::Date(_) => unreachable!("no date field has value bitmaps"),
                                 })
                             })

@@ -128,7 +128,7 @@ impl Segment {
         input.finish()?;
         let Column::Dict(id_column) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         if id_column.dict.len() != row_count as usize
-            || id_column.codes.iter().enumerate().any(|(row, &code)| code as usize != row + 1)
+            || id_column.codes.iter().enumerate().any(|(row, code)| code as usize != row + 1)
         {
             return Err(StoreError::corrupt(path, 0, "the `_id` column is not in row order"));
         }
@@ -193,7 +193,7 @@ impl Segment {
                 let index = index.as_ref()?;
                 let agrees = match &self.columns[field.index()] {
                     Column::Dict(column) => index.agrees_with(&column.codes, date_order),
-                    Column::Enum(column) => index.agrees_with(&column.codes, date_order),
+                    Column::Enum(column) => index.agrees_with(column.codes.as_slice(), date_order),
                     Column::Date(_) => false,
                 };
                 (!agrees).then(|| format!("the value index of `{field}` does not agree with its column"))
