@@ -27,6 +27,7 @@ use crate::arena::Arena;
 use crate::dict_codes::DictCodes;
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
 use crate::durable::StoreError;
+use crate::fragment_ends::FragmentEnds;
 use crate::model::{DateTime, Field, FieldKind, FieldValue};
 use crate::packed_dates::PackedDates;
 use crate::text_codec::TextCodec;
@@ -39,8 +40,8 @@ pub const NULL_DATE: i64 = i64::MIN;
 #[derive(Debug, Default)]
 pub struct FragmentDict {
     bytes: Arena,
-    /// `ends[i]` is where fragment `i + 1` ends in `bytes`.
-    ends: Vec<usize>,
+    /// `ends` says where fragment `i + 1` lies in `bytes` (its span `i`).
+    ends: FragmentEnds,
 }
 
 impl FragmentDict {
@@ -49,11 +50,7 @@ impl FragmentDict {
     pub fn get(&self, code: u32) -> &[u8] {
         match code {
             0 => b"null",
-            _ => {
-                let index = code as usize - 1;
-                let start = if index == 0 { 0 } else { self.ends[index - 1] };
-                &self.bytes[start..self.ends[index]]
-            }
+            _ => &self.bytes[self.ends.span(code as usize - 1)],
         }
     }
 
@@ -62,7 +59,7 @@ impl FragmentDict {
     #[inline]
     pub fn prefetch(&self, code: u32) {
         if code > 1 {
-            crate::sys::prefetch(self.ends.as_ptr().wrapping_add(code as usize - 2));
+            self.ends.prefetch(code as usize - 2);
         }
     }
 
@@ -126,10 +123,11 @@ impl FragmentDict {
             })
             .collect();
         let mut bytes = Vec::with_capacity(chunks.iter().map(|(bytes, _)| bytes.len()).sum());
-        let mut ends = Vec::with_capacity(self.len());
+        let mut ends = FragmentEnds::default();
+        ends.reserve(self.len());
         for (chunk_bytes, chunk_ends) in chunks {
             let base = bytes.len();
-            ends.extend(chunk_ends.iter().map(|end| base + end));
+            chunk_ends.iter().for_each(|end| ends.push(base + end));
             bytes.extend_from_slice(&chunk_bytes);
         }
         FragmentDict { bytes: Arena::Owned(bytes), ends }
@@ -138,21 +136,20 @@ impl FragmentDict {
     /// Drops the values after the first `len`.
     fn truncate(&mut self, len: usize) {
         if len < self.ends.len() {
-            let end = if len == 0 { 0 } else { self.ends[len - 1] };
-            self.bytes.owned().truncate(end);
             self.ends.truncate(len);
+            self.bytes.owned().truncate(self.ends.last());
         }
     }
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.heap_bytes() + self.ends.capacity() * std::mem::size_of::<usize>()
+        self.bytes.heap_bytes() + self.ends.heap_bytes()
     }
 
     /// Writes the arena and the ends (see docs/FORMAT.md).
     pub(crate) fn write_arrays(&self, out: &mut ArrayFileWriter) -> Result<(), StoreError> {
         out.array(&self.bytes[..])?;
-        out.array::<u64>(bytemuck::cast_slice(&self.ends))
+        out.array::<u64>(&self.ends.to_u64s())
     }
 
     /// Reads what [`FragmentDict::write_arrays`] wrote, checking that every
@@ -164,7 +161,7 @@ impl FragmentDict {
         if !in_order || ends.last().is_some_and(|&last| last > bytes.len()) {
             return Err(input.malformed("a dictionary's values do not lie in order inside its text"));
         }
-        Ok(FragmentDict { bytes, ends })
+        Ok(FragmentDict { bytes, ends: FragmentEnds::from(ends) })
     }
 }
 
@@ -822,7 +819,7 @@ mod tests {
         // check of every frame finds it.
         let mut damaged = DictColumn { codes: column.codes.clone(), ..DictColumn::arena() };
         let mut bytes = column.dict.bytes.to_vec();
-        bytes[column.dict.ends[1499]] ^= 0x5a; // the first byte of frame 1501
+        bytes[column.dict.ends.span(1499).end] ^= 0x5a; // the first byte of frame 1501
 
         damaged.dict = FragmentDict { bytes: Arena::Owned(bytes), ends: column.dict.ends.clone() };
         damaged.codec = column.codec.clone();

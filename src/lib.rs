@@ -79,6 +79,7 @@ mod explain;
 mod fast;
 #[cfg(feature = "follow")]
 pub mod follow;
+mod fragment_ends;
 mod index;
 mod json;
 mod live;
