@@ -8,14 +8,13 @@
 //!  3 0 1 3 2      Byte   [3, 0, 1, 3, 2]         below 256: one byte each
 //!  300 0 7        Short  [300, 0, 7]             below 65,536: two
 //!  70000 1        Wide   [70000, 1]              four
-//!  1 2 3 4        RowNumbers(4)                  row r holds code r + 1
+//!  1 2 3 4        RowNumbers { len: 4, .. }      row r holds code r + 1
 //! ```
 //!
 //! Most columns name one of a few hundred staff members, locations or
 //! subjects, or one of some thousands of enquiries or tag sets: one or
-//! two bytes a row instead of four. An `_id` column in row order, and a
-//! column of values that are all distinct and present (a `content`), hold
-//! code `row + 1` in every row: nothing is stored.
+//! two bytes a row instead of four. An `_id` column in row order (every
+//! base's) holds code `row + 1` in every row: nothing is stored.
 //!
 //! A sequence grows as it is given codes: it starts as row numbers and
 //! turns into the narrowest array that holds every code the first time a
@@ -23,15 +22,21 @@
 //! at most three in all).
 //!
 //! *Invariant:* `Byte` holds only codes below 256 and `Short` only codes
-//! below 65,536; `RowNumbers(n)` stands for the codes `1..=n`.
+//! below 65,536; `RowNumbers { len, .. }` stands for the codes `1..=len`.
 
 use crate::column::permuted;
 
 /// Row codes in the fewest bytes that hold them (see the module's doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DictCodes {
-    /// Row `r` holds code `r + 1`; the number of rows.
-    RowNumbers(usize),
+    /// Row `r` holds code `r + 1`.
+    RowNumbers {
+        /// The number of rows.
+        len: usize,
+        /// The rows made room for ([`DictCodes::reserve`]): the room the
+        /// array they turn into starts with.
+        reserved: usize,
+    },
     /// Codes below 256.
     Byte(Vec<u8>),
     /// Codes below 65,536.
@@ -42,7 +47,7 @@ pub enum DictCodes {
 
 impl Default for DictCodes {
     fn default() -> DictCodes {
-        DictCodes::RowNumbers(0)
+        DictCodes::RowNumbers { len: 0, reserved: 0 }
     }
 }
 
@@ -50,14 +55,11 @@ impl From<Vec<u32>> for DictCodes {
     /// The codes in the fewest bytes that hold them (as a file gives them).
     fn from(codes: Vec<u32>) -> DictCodes {
         if codes.iter().enumerate().all(|(row, &code)| code as usize == row + 1) {
-            return DictCodes::RowNumbers(codes.len());
+            return DictCodes::RowNumbers { len: codes.len(), reserved: 0 };
         }
         match codes.iter().max().copied().unwrap_or(0) {
-            largest if largest <= u32::from(u8::MAX) => DictCodes::Byte(codes.iter().map(|&code| code as u8).collect()),
-            largest if largest <= u32::from(u16::MAX) => {
-                DictCodes::Short(codes.iter().map(|&code| code as u16).collect())
-            }
-            _ => DictCodes::Wide(codes),
+            largest if largest > u32::from(u16::MAX) => DictCodes::Wide(codes),
+            largest => DictCodes::collected(largest, codes.into_iter()),
         }
     }
 }
@@ -79,11 +81,23 @@ impl Extend<u32> for DictCodes {
 }
 
 impl DictCodes {
+    /// `codes`, none larger than `largest`, in the narrowest array that
+    /// holds `largest`, of exactly their number.
+    fn collected(largest: u32, codes: impl ExactSizeIterator<Item = u32>) -> DictCodes {
+        if largest <= u32::from(u8::MAX) {
+            DictCodes::Byte(codes.map(|code| code as u8).collect())
+        } else if largest <= u32::from(u16::MAX) {
+            DictCodes::Short(codes.map(|code| code as u16).collect())
+        } else {
+            DictCodes::Wide(codes.collect())
+        }
+    }
+
     /// The code of `row`, which must be below [`DictCodes::len`].
     #[inline]
     pub fn get(&self, row: usize) -> u32 {
         match self {
-            DictCodes::RowNumbers(len) => {
+            DictCodes::RowNumbers { len, .. } => {
                 assert!(row < *len, "row {row} of {len}");
                 row as u32 + 1
             }
@@ -98,7 +112,7 @@ impl DictCodes {
     #[inline]
     pub fn push(&mut self, code: u32) {
         match self {
-            DictCodes::RowNumbers(len) if code as usize == *len + 1 => *len += 1,
+            DictCodes::RowNumbers { len, .. } if code as usize == *len + 1 => *len += 1,
             DictCodes::Byte(codes) if code <= u32::from(u8::MAX) => codes.push(code as u8),
             DictCodes::Short(codes) if code <= u32::from(u16::MAX) => codes.push(code as u16),
             DictCodes::Wide(codes) => codes.push(code),
@@ -116,7 +130,7 @@ impl DictCodes {
         let len = self.len();
         let room = self.capacity().max(len + 1);
         let largest = code.max(match self {
-            DictCodes::RowNumbers(len) => *len as u32,
+            DictCodes::RowNumbers { len, .. } => *len as u32,
             _ => 0,
         });
         let mut wider = if largest <= u32::from(u8::MAX) && !matches!(self, DictCodes::Short(_) | DictCodes::Wide(_)) {
@@ -135,7 +149,7 @@ impl DictCodes {
     /// The number of rows.
     pub fn len(&self) -> usize {
         match self {
-            DictCodes::RowNumbers(len) => *len,
+            DictCodes::RowNumbers { len, .. } => *len,
             DictCodes::Byte(codes) => codes.len(),
             DictCodes::Short(codes) => codes.len(),
             DictCodes::Wide(codes) => codes.len(),
@@ -147,11 +161,11 @@ impl DictCodes {
         self.len() == 0
     }
 
-    /// The rows the held array has room for without growing (the rows
-    /// themselves for row numbers).
+    /// The rows the held array has room for without growing (for row
+    /// numbers, the rows made room for).
     fn capacity(&self) -> usize {
         match self {
-            DictCodes::RowNumbers(len) => *len,
+            DictCodes::RowNumbers { len, reserved } => (*len).max(*reserved),
             DictCodes::Byte(codes) => codes.capacity(),
             DictCodes::Short(codes) => codes.capacity(),
             DictCodes::Wide(codes) => codes.capacity(),
@@ -161,7 +175,7 @@ impl DictCodes {
     /// Makes room for `rows` more rows.
     pub fn reserve(&mut self, rows: usize) {
         match self {
-            DictCodes::RowNumbers(_) => {}
+            DictCodes::RowNumbers { len, reserved } => *reserved = (*reserved).max(*len + rows),
             DictCodes::Byte(codes) => codes.reserve(rows),
             DictCodes::Short(codes) => codes.reserve(rows),
             DictCodes::Wide(codes) => codes.reserve(rows),
@@ -171,7 +185,7 @@ impl DictCodes {
     /// Forgets the rows after the first `rows`.
     pub fn truncate(&mut self, rows: usize) {
         match self {
-            DictCodes::RowNumbers(len) => *len = rows.min(*len),
+            DictCodes::RowNumbers { len, .. } => *len = rows.min(*len),
             DictCodes::Byte(codes) => codes.truncate(rows),
             DictCodes::Short(codes) => codes.truncate(rows),
             DictCodes::Wide(codes) => codes.truncate(rows),
@@ -194,7 +208,9 @@ impl DictCodes {
     /// The codes reordered: row `i` holds old row `order[i]`'s code.
     pub fn permuted(&self, order: &[u32]) -> DictCodes {
         match self {
-            DictCodes::RowNumbers(_) => order.iter().map(|&old| self.get(old as usize)).collect(),
+            DictCodes::RowNumbers { len, .. } => {
+                DictCodes::collected(*len as u32, order.iter().map(|&old| self.get(old as usize)))
+            }
             DictCodes::Byte(codes) => DictCodes::Byte(permuted(codes, order)),
             DictCodes::Short(codes) => DictCodes::Short(permuted(codes, order)),
             DictCodes::Wide(codes) => DictCodes::Wide(permuted(codes, order)),
@@ -205,7 +221,7 @@ impl DictCodes {
     #[inline]
     pub fn prefetch(&self, row: usize) {
         match self {
-            DictCodes::RowNumbers(_) => {}
+            DictCodes::RowNumbers { .. } => {}
             DictCodes::Byte(codes) => crate::sys::prefetch(codes.as_ptr().wrapping_add(row)),
             DictCodes::Short(codes) => crate::sys::prefetch(codes.as_ptr().wrapping_add(row)),
             DictCodes::Wide(codes) => crate::sys::prefetch(codes.as_ptr().wrapping_add(row)),
@@ -215,7 +231,7 @@ impl DictCodes {
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            DictCodes::RowNumbers(_) => 0,
+            DictCodes::RowNumbers { .. } => 0,
             DictCodes::Byte(codes) => codes.capacity(),
             DictCodes::Short(codes) => codes.capacity() * 2,
             DictCodes::Wide(codes) => codes.capacity() * 4,
@@ -230,7 +246,7 @@ mod tests {
 
     fn kind(codes: &DictCodes) -> &'static str {
         match codes {
-            DictCodes::RowNumbers(_) => "row numbers",
+            DictCodes::RowNumbers { .. } => "row numbers",
             DictCodes::Byte(_) => "byte",
             DictCodes::Short(_) => "short",
             DictCodes::Wide(_) => "wide",
@@ -254,6 +270,15 @@ mod tests {
         long.push(0);
         assert_eq!(kind(&long), "short");
         assert!(long.heap_bytes() >= 301 * 2);
+        // Room made while the codes were row numbers is kept when they
+        // turn into an array; a reordering holds exactly its rows.
+        let mut reserved: DictCodes = (1..=3).collect();
+        reserved.reserve(1000);
+        reserved.push(0);
+        assert!(reserved.heap_bytes() >= 1000, "{}", reserved.heap_bytes());
+        let order: Vec<u32> = (0..300).rev().collect();
+        let reordered = (1..=300).collect::<DictCodes>().permuted(&order);
+        assert_eq!((kind(&reordered), reordered.heap_bytes()), ("short", 600));
         assert_eq!(kind(&DictCodes::from(vec![1, 2, 3])), "row numbers");
         assert_eq!(kind(&DictCodes::from(vec![0, 2, 3])), "byte");
         assert_eq!(kind(&DictCodes::from(vec![0, 2, 70_000])), "wide");
@@ -262,7 +287,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "row 3 of 3")]
     fn row_numbers_past_the_end_panic_as_an_array_would() {
-        DictCodes::RowNumbers(3).get(3);
+        DictCodes::RowNumbers { len: 3, reserved: 0 }.get(3);
     }
 
     proptest! {

@@ -29,12 +29,13 @@ impl Default for FragmentEnds {
 }
 
 impl From<Vec<usize>> for FragmentEnds {
-    /// The ends, which must never decrease (as a checked file gives them),
-    /// in four bytes each when the last fits.
+    /// The ends (as a file gives them), in four bytes each when every one
+    /// fits.
     fn from(ends: Vec<usize>) -> FragmentEnds {
-        match ends.last() {
-            Some(&last) if u32::try_from(last).is_err() => FragmentEnds::Wide(ends),
-            _ => FragmentEnds::Narrow(ends.into_iter().map(|end| end as u32).collect()),
+        if ends.iter().any(|&end| u32::try_from(end).is_err()) {
+            FragmentEnds::Wide(ends)
+        } else {
+            FragmentEnds::Narrow(ends.into_iter().map(|end| end as u32).collect())
         }
     }
 }

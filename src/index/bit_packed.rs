@@ -71,11 +71,6 @@ impl BitPacked {
         (word >> (bit % 8) & mask(self.width)) as u32
     }
 
-    /// The numbers at `range`, in order.
-    pub fn iter_range(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = u32> + '_ {
-        range.map(|index| self.get(index))
-    }
-
     /// Appends the numbers at `range` to `out`, in order, for the long
     /// sequential reads: eight numbers of `width` bits fill `width` whole
     /// bytes, so the numbers are read a group of eight at a time, with a
@@ -92,13 +87,8 @@ impl BitPacked {
         }
         out.extend((range.start..first_group * GROUP).map(|index| self.get(index)));
         let groups = first_group..past_group;
-        seq_macro_width!(self.width, WIDTH => unpack_groups::<WIDTH>(&self.bytes, groups, out));
+        with_const_width!(self.width, WIDTH => unpack_groups::<WIDTH>(&self.bytes, groups, out));
         out.extend((past_group * GROUP..range.end).map(|index| self.get(index)));
-    }
-
-    /// Every number, in order.
-    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.iter_range(0..self.len)
     }
 
     /// How many numbers there are.
@@ -123,9 +113,9 @@ impl BitPacked {
 const GROUP: usize = 8;
 
 /// Calls `$call` with `$name` a constant equal to `$width` (1 to 32).
-macro_rules! seq_macro_width {
+macro_rules! with_const_width {
     ($width:expr, $name:ident => $call:expr) => {
-        seq_macro_width!(@arms $width, $name, $call;
+        with_const_width!(@arms $width, $name, $call;
             1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32)
     };
     (@arms $width:expr, $name:ident, $call:expr; $($value:literal)*) => {
@@ -138,7 +128,7 @@ macro_rules! seq_macro_width {
         }
     };
 }
-use seq_macro_width;
+use with_const_width;
 
 /// Appends the numbers of `groups` (groups of [`GROUP`] numbers, each
 /// filling `WIDTH` bytes of `bytes`) to `out`.
@@ -209,14 +199,21 @@ mod tests {
         let packed = BitPacked::from_fn(1 << 20, 1 << 20, |index| index as u32);
         assert_eq!(packed.width(), 20);
         assert_eq!(packed.heap_bytes(), (1 << 20) * 20 / 8 + PADDING);
-        assert!(packed.iter().eq(0..1 << 20));
+        let mut all = Vec::new();
+        packed.extend_from_range(0..packed.len(), &mut all);
+        assert!(all.into_iter().eq(0..1 << 20));
     }
 
     proptest! {
         /// Every number reads back, at every width, across task
         /// boundaries, whatever its neighbours.
         #[test]
-        fn numbers_read_back(width in 1u32..=32, seeds in proptest::collection::vec(any::<u32>(), 0..3 * NUMBERS_PER_TASK), extreme in any::<bool>()) {
+        fn numbers_read_back(
+            width in 1u32..=32,
+            seeds in proptest::collection::vec(any::<u32>(), 0..3 * NUMBERS_PER_TASK),
+            extreme in any::<bool>(),
+            ends in any::<(prop::sample::Index, prop::sample::Index)>(),
+        ) {
             let bound = 1u64 << width;
             let numbers: Vec<u32> = seeds
                 .iter()
@@ -225,12 +222,15 @@ mod tests {
             let packed = BitPacked::from_fn(numbers.len(), bound, |index| numbers[index]);
             prop_assert_eq!(packed.width(), width);
             prop_assert_eq!(packed.len(), numbers.len());
-            prop_assert!(packed.iter().eq(numbers.iter().copied()));
-            let middle = numbers.len() / 2;
-            prop_assert!(packed.iter_range(middle..numbers.len()).eq(numbers[middle..].iter().copied()));
-            let mut out = vec![7];
-            packed.extend_from_range(middle..numbers.len(), &mut out);
-            prop_assert_eq!(&out[1..], &numbers[middle..]);
+            prop_assert!((0..numbers.len()).all(|index| packed.get(index) == numbers[index]));
+            // Any stretch: inside one group of eight, across groups, to the end.
+            let (first, second) = (ends.0.index(numbers.len() + 1), ends.1.index(numbers.len() + 1));
+            let (start, end) = (first.min(second), first.max(second));
+            for range in [start..end, start..(start + 5).min(numbers.len()), 0..numbers.len()] {
+                let mut out = vec![7];
+                packed.extend_from_range(range.clone(), &mut out);
+                prop_assert_eq!(&out[1..], &numbers[range]);
+            }
         }
     }
 

@@ -10,7 +10,7 @@
 //! A search reads starts only (to compare the text there with the
 //! needle); the values of a needle's run are then read in sequence. Kept
 //! in two arrays rather than pairs of `u32`s, a suffix costs about five
-//! bytes instead of eight on a million messages: the suffixes were the
+//! and a half bytes instead of eight on a million messages: the suffixes were the
 //! largest part of the text index. Segment files keep the pairs of
 //! `u32`s; the packing is done when an index is built or read.
 
@@ -56,15 +56,13 @@ impl PackedSuffixes {
         self.values.extend_from_range(positions, out);
     }
 
-    /// Every suffix as `(start, value)`, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.starts.iter().zip(self.values.iter())
-    }
-
-    /// Every suffix as `(start, value)`, in order, unpacked (for building
-    /// and checking, never for searching).
+    /// Every suffix as `(start, value)`, in order, unpacked (for building,
+    /// writing and checking, never for searching).
     pub fn to_vec(&self) -> Vec<(u32, u32)> {
-        self.iter().collect()
+        let (mut starts, mut values) = (Vec::new(), Vec::new());
+        self.starts.extend_from_range(0..self.len(), &mut starts);
+        self.values.extend_from_range(0..self.len(), &mut values);
+        starts.into_iter().zip(values).collect()
     }
 
     /// Heap bytes held.

@@ -168,6 +168,10 @@ fn ascending_bits(words: &[u64], first_word: usize) -> Vec<u32> {
 /// loading.
 const BITS_AHEAD: usize = 16;
 
+/// How many occurrences' values are unpacked at a time to be gathered: a
+/// buffer that stays in the first-level cache.
+const GATHER_BLOCK: usize = 4096;
+
 /// How many values ahead their per-value arrays start loading.
 const VALUES_AHEAD: usize = 12;
 
@@ -357,9 +361,12 @@ impl TextIndex {
         index
     }
 
-    /// The counts of runs of this index's suffixes, given unpacked (see
-    /// [`RunCounts`]): the values held apart and the children weigh their
-    /// rows, with their parents; the values left over are listed.
+    /// The counts of runs of this index's suffixes (see [`RunCounts`]),
+    /// given unpacked: `suffixes` must be `self.suffixes` as
+    /// [`PackedSuffixes::to_vec`] gives them (the caller has them at hand
+    /// when building or reading). The values held apart and the children
+    /// weigh their rows, with their parents; the values left over are
+    /// listed.
     fn count_runs(&self, suffixes: &[(u32, u32)]) -> RunCounts {
         debug_assert_eq!(suffixes.len(), self.suffixes.len());
         RunCounts::build(
@@ -408,7 +415,8 @@ impl TextIndex {
 
     /// Finds every value's parent again from the rows, and the run counts
     /// that weigh children with them: for an index read from a file that
-    /// did not store them, whose suffixes are given unpacked.
+    /// did not store them; `suffixes` as [`TextIndex::count_runs`] takes
+    /// them.
     fn find_parents(&mut self, suffixes: &[(u32, u32)]) {
         let (rows, row_starts) = (&self.rows, &self.row_starts);
         let rows_of = |value: u32| &rows[row_starts[value as usize] as usize..row_starts[value as usize + 1] as usize];
@@ -573,12 +581,16 @@ impl TextIndex {
         prefetch(self.text_bounds.as_ptr().wrapping_add(value as usize));
     }
 
-    /// The value of each occurrence of `run`, in order (unpacked in one
-    /// sequential pass, for a gathering loop that reads ahead).
-    fn run_values(&self, run: &SuffixRun) -> Vec<u32> {
-        let mut values = Vec::with_capacity(run.0.len());
-        self.suffixes.extend_values(run.0.clone(), &mut values);
-        values
+    /// Sets the bit of the value of each occurrence of `run` in `values`
+    /// (see [`set_value_bits`]), the occurrences' values unpacked a block
+    /// at a time into one buffer (a broad needle's run holds millions).
+    fn gather_values(&self, run: &SuffixRun, values: &mut [u64], mut touched: impl FnMut(usize)) {
+        let mut block = Vec::with_capacity(GATHER_BLOCK.min(run.0.len()));
+        for start in run.0.clone().step_by(GATHER_BLOCK) {
+            block.clear();
+            self.suffixes.extend_values(start..(start + GATHER_BLOCK).min(run.0.end), &mut block);
+            set_value_bits(&block, values, &mut touched);
+        }
     }
 
     /// The values of the occurrences `run`, gathered and listed for the
@@ -588,7 +600,7 @@ impl TextIndex {
         // The words touched: a needle's values often sit together (a first
         // name starts its correspondents), so only those are read back.
         let (mut lowest, mut highest) = (values.len(), 0);
-        set_value_bits(&self.run_values(run), &mut values, |word| {
+        self.gather_values(run, &mut values, |word| {
             (lowest, highest) = (lowest.min(word), highest.max(word));
         });
         let matched = match values.get(lowest..=highest) {
@@ -604,7 +616,7 @@ impl TextIndex {
     /// counted) only if a way of using them needs the list.
     pub fn matched_bits_of(&self, run: &SuffixRun) -> TextMatch<'_> {
         let mut values = vec![0u64; self.value_count().div_ceil(64)];
-        set_value_bits(&self.run_values(run), &mut values, |_| ());
+        self.gather_values(run, &mut values, |_| ());
         let stats = TextSearchStats { occurrences: run.occurrences(), ..TextSearchStats::default() };
         TextMatch { index: self, values, matched: std::cell::OnceCell::new(), stats, own: None }
     }
@@ -622,7 +634,7 @@ impl TextIndex {
         out.array(&self.text)?;
         out.array(&self.row_starts)?;
         out.array(&self.rows)?;
-        let suffixes: Vec<u32> = self.suffixes.iter().flat_map(|(start, value)| [start, value]).collect();
+        let suffixes: Vec<u32> = self.suffixes.to_vec().into_iter().flat_map(|(start, value)| [start, value]).collect();
         out.array(&suffixes)?;
         out.array(&[self.code_values.len() as u64, u64::from(self.row_count)])?;
         for values in &self.code_values {
@@ -1318,7 +1330,8 @@ fn merged_suffixes(text: &[u8], value_starts: &[u32], sources: &[&TextIndex]) ->
         }
         let stream = source
             .suffixes
-            .iter()
+            .to_vec()
+            .into_iter()
             .filter_map(|(start, source_value)| {
                 let (value, value_start) = ours[source_value as usize];
                 (value != NONE).then(|| (value_starts[value as usize] + (start - value_start), value))

@@ -128,7 +128,7 @@ impl Segment {
         input.finish()?;
         let Column::Dict(id_column) = &columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
         if id_column.dict.len() != row_count as usize
-            || id_column.codes.iter().enumerate().any(|(row, code)| code as usize != row + 1)
+            || !matches!(id_column.codes, crate::dict_codes::DictCodes::RowNumbers { .. })
         {
             return Err(StoreError::corrupt(path, 0, "the `_id` column is not in row order"));
         }
