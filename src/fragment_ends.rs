@@ -1,8 +1,7 @@
 //! `FragmentEnds`: where each value of a
 //! [`FragmentDict`](crate::column::FragmentDict) ends in its arena, in four
-//! bytes each while the arena holds less than 4 GiB (every column of
-//! every store but the plain `content` of some ten million messages), in
-//! eight once it does not.
+//! bytes each while the arena holds less than 4 GiB (every column but a
+//! plain `content` of millions of messages), in eight once it does not.
 //!
 //! ```text
 //!  arena:  "L1""L2""Zoë"        ends: Narrow([4, 8, 14])

@@ -75,7 +75,7 @@ impl BitPacked {
     /// sequential reads: eight numbers of `width` bits fill `width` whole
     /// bytes, so the numbers are read a group of eight at a time, with a
     /// loop made for each width in which every shift and offset is a
-    /// constant ([`BitPacked::get`] costs several times as much a number).
+    /// constant (where [`BitPacked::get`] computes them for each number).
     pub fn extend_from_range(&self, range: std::ops::Range<usize>, out: &mut Vec<u32>) {
         assert!(range.start <= range.end && range.end <= self.len, "{range:?} of {} packed numbers", self.len);
         out.reserve(range.len());

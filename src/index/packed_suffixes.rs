@@ -9,10 +9,11 @@
 //!
 //! A search reads starts only (to compare the text there with the
 //! needle); the values of a needle's run are then read in sequence. Kept
-//! in two arrays rather than pairs of `u32`s, a suffix costs about five
-//! and a half bytes instead of eight on a million messages: the suffixes were the
-//! largest part of the text index. Segment files keep the pairs of
-//! `u32`s; the packing is done when an index is built or read.
+//! in two arrays rather than pairs of `u32`s, a suffix costs the bits its
+//! two bounds need instead of 64: the suffixes are the largest part of the
+//! text index (docs/PERFORMANCE.md has the figures). Segment files keep
+//! the pairs of `u32`s; the packing is done when an index is built or
+//! read.
 
 use super::bit_packed::BitPacked;
 
