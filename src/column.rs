@@ -107,16 +107,27 @@ impl FragmentDict {
     /// A dictionary of the same values in the same order, each as `encode`
     /// writes it, encoded in parallel.
     fn transcoded(&self, encode: impl Fn(&[u8], &mut Vec<u8>) + Sync) -> FragmentDict {
-        const CHUNK: u32 = 4096;
-        let count = self.len() as u32;
+        self.transcoded_in(self.len(), |index| index as u32 + 1, encode)
+    }
+
+    /// A dictionary of `count` values, value `i + 1` being this one's
+    /// value `code_at(i)` (not `null`) as `encode` writes it, encoded in
+    /// parallel.
+    fn transcoded_in(
+        &self,
+        count: usize,
+        code_at: impl Fn(usize) -> u32 + Sync,
+        encode: impl Fn(&[u8], &mut Vec<u8>) + Sync,
+    ) -> FragmentDict {
+        const CHUNK: usize = 4096;
         let chunks: Vec<(Vec<u8>, Vec<usize>)> = (0..count.div_ceil(CHUNK))
             .into_par_iter()
             .map(|chunk| {
-                let codes = chunk * CHUNK + 1..=((chunk + 1) * CHUNK).min(count);
+                let indexes = chunk * CHUNK..((chunk + 1) * CHUNK).min(count);
                 let mut bytes = Vec::new();
-                let mut ends = Vec::with_capacity(CHUNK as usize);
-                for code in codes {
-                    encode(self.get(code), &mut bytes);
+                let mut ends = Vec::with_capacity(CHUNK);
+                for index in indexes {
+                    encode(self.get(code_at(index)), &mut bytes);
                     ends.push(bytes.len());
                 }
                 (bytes, ends)
@@ -124,7 +135,7 @@ impl FragmentDict {
             .collect();
         let mut bytes = Vec::with_capacity(chunks.iter().map(|(bytes, _)| bytes.len()).sum());
         let mut ends = FragmentEnds::default();
-        ends.reserve(self.len());
+        ends.reserve(count);
         for (chunk_bytes, chunk_ends) in chunks {
             let base = bytes.len();
             chunk_ends.iter().for_each(|end| ends.push(base + end));
@@ -517,16 +528,48 @@ impl DictColumn {
     }
 
     /// Packs a column without lookup: trains a codec on its values and
-    /// stores each of them compressed by it (in parallel). A packed column
-    /// is left as it is.
+    /// stores each of them compressed by it (in parallel), numbered in the
+    /// order of the rows holding them (see
+    /// [`DictColumn::number_in_row_order`]). A packed column keeps its
+    /// codec and frames, numbered the same way.
     pub fn pack(&mut self) {
-        if self.codec.is_some() || self.deduplicate {
+        if self.deduplicate {
             return;
         }
-        let values: Vec<&[u8]> = (1..=self.dict.len() as u32).map(|code| self.dict.get(code)).collect();
-        let codec = Arc::new(TextCodec::train(&values));
-        drop(values);
-        self.adopt_codec(codec);
+        match &self.codec {
+            Some(_) => self.number_in_row_order(|frame, out| out.extend_from_slice(frame)),
+            None => {
+                let values: Vec<&[u8]> = (1..=self.dict.len() as u32).map(|code| self.dict.get(code)).collect();
+                let codec = Arc::new(TextCodec::train(&values));
+                drop(values);
+                self.number_in_row_order(|text, out| codec.compress_into(text, out));
+                self.codec = Some(codec);
+            }
+        }
+    }
+
+    /// Numbers the values of a column without lookup in the order of the
+    /// rows holding them, each stored as `encode` writes it: row `r`'s code
+    /// becomes the number of rows up to it that are not `null`, so that a
+    /// column without `null` (every message has a `content`) holds row
+    /// numbers, which take no memory ([`DictCodes`]). Rows were reordered
+    /// by `_id` after their values were numbered in arrival order.
+    fn number_in_row_order(&mut self, encode: impl Fn(&[u8], &mut Vec<u8>) + Sync) {
+        debug_assert!(!self.deduplicate, "a value without lookup belongs to one row");
+        let held: Vec<u32> = self.codes.iter().filter(|&code| code != 0).collect();
+        self.dict = self.dict.transcoded_in(held.len(), |index| held[index], encode);
+        let mut numbered = 0;
+        self.codes = self
+            .codes
+            .iter()
+            .map(|code| match code {
+                0 => 0,
+                _ => {
+                    numbered += 1;
+                    numbered
+                }
+            })
+            .collect();
     }
 
     /// Heap bytes held.
@@ -767,6 +810,36 @@ mod tests {
         let mut out = Vec::new();
         column.write_stored(column.fragment(row), &mut out);
         out
+    }
+
+    #[test]
+    fn packing_numbers_values_in_row_order_so_that_a_column_without_null_holds_row_numbers() {
+        let texts: Vec<String> = (0..3000).map(|index| format!("Dear Zoë, note {index} of the visit")).collect();
+        let order: Vec<u32> = (0..texts.len() as u32).rev().collect();
+        for with_null in [false, true] {
+            let mut column = DictColumn::arena();
+            let mut scratch = Vec::new();
+            for (row, text) in texts.iter().enumerate() {
+                let value = if with_null && row % 7 == 0 { FieldValue::Null } else { FieldValue::Str(text) };
+                column.push_value(value, &mut scratch);
+            }
+            // Reordered as a segment reorders its rows by `_id`.
+            let mut column = Column::Dict(column);
+            column.permute(&order);
+            let Column::Dict(mut column) = column else { unreachable!() };
+            column.pack();
+            assert_eq!(matches!(column.codes, DictCodes::RowNumbers { .. }), !with_null);
+            for (row, &old) in order.iter().enumerate() {
+                let expected = if with_null && old % 7 == 0 {
+                    b"null".to_vec()
+                } else {
+                    crate::json::quoted(&texts[old as usize]).into_bytes()
+                };
+                let mut written = Vec::new();
+                column.write_stored(column.fragment(row as u32), &mut written);
+                assert_eq!(written, expected, "row {row}");
+            }
+        }
     }
 
     #[test]
