@@ -14,7 +14,9 @@
 //! Most columns name one of a few hundred staff members, locations or
 //! subjects, or one of some thousands of enquiries or tag sets: one or
 //! two bytes a row instead of four. An `_id` column in row order (every
-//! base's) holds code `row + 1` in every row: nothing is stored.
+//! base's), and a packed `content` column without `null` (packing numbers
+//! the values in row order), hold code `row + 1` in every row: nothing is
+//! stored.
 //!
 //! A sequence grows as it is given codes: it starts as row numbers and
 //! turns into the narrowest array that holds every code the first time a
