@@ -10,15 +10,22 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Lines waiting for the writer at most; more are dropped.
 const QUEUE_LINES: usize = 4096;
 
+/// What the writer is handed: a line, or a request to say when every line
+/// queued before it is written.
+enum Entry {
+    Line(String),
+    Drained(mpsc::Sender<()>),
+}
+
 /// A non-blocking sink of log lines, written to stderr by its own thread.
 #[derive(Debug)]
 pub(crate) struct AccessLog {
-    sender: Option<SyncSender<String>>,
+    sender: Option<SyncSender<Entry>>,
     dropped: Arc<AtomicU64>,
     /// Disconnected when the writer thread ends.
     finished: std::sync::Mutex<Receiver<()>>,
@@ -31,7 +38,7 @@ impl AccessLog {
     }
 
     fn start_on(mut sink: impl std::io::Write + Send + 'static, queue_lines: usize) -> AccessLog {
-        let (sender, lines) = mpsc::sync_channel::<String>(queue_lines);
+        let (sender, lines) = mpsc::sync_channel::<Entry>(queue_lines);
         let (finish, finished) = mpsc::channel();
         let dropped = Arc::new(AtomicU64::new(0));
         let failed = Arc::clone(&dropped);
@@ -56,6 +63,16 @@ impl AccessLog {
                         Err(_) => break,
                     }
                 };
+                let line = match line {
+                    Entry::Line(line) => line,
+                    Entry::Drained(written) => {
+                        if sink.flush().is_err() {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let _ = written.send(());
+                        continue;
+                    }
+                };
                 pending = true;
                 if sink.write_all(line.as_bytes()).and_then(|()| sink.write_all(b"\n")).is_err() {
                     failed.fetch_add(1, Ordering::Relaxed);
@@ -71,8 +88,8 @@ impl AccessLog {
     /// is full.
     pub(crate) fn line(&self, line: String) {
         let sent = match &self.sender {
-            Some(sender) => sender.try_send(line),
-            None => Err(TrySendError::Disconnected(line)),
+            Some(sender) => sender.try_send(Entry::Line(line)),
+            None => Err(TrySendError::Disconnected(Entry::Line(line))),
         };
         if sent.is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -82,6 +99,28 @@ impl AccessLog {
     /// Lines dropped or not written so far.
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `wait` for the writer to have written every line queued
+    /// before this call, while requests may still hold the log (a server
+    /// stopping: its last lines must not be lost when the process exits).
+    /// Never blocks longer, whatever stderr does.
+    pub(crate) fn drain(&self, wait: Duration) {
+        let Some(sender) = &self.sender else { return };
+        let deadline = Instant::now() + wait;
+        let (written, said_written) = mpsc::channel();
+        let mut entry = Entry::Drained(written);
+        loop {
+            match sender.try_send(entry) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    entry = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
+        }
+        let _ = said_written.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 
     /// Closes the queue and waits up to `wait` for the writer to write what
@@ -152,6 +191,37 @@ mod tests {
         assert_eq!(written.len() as u64 + dropped, 100);
         let numbers: Vec<u32> = written.iter().map(|line| line["line ".len()..].parse().unwrap()).collect();
         assert!(numbers.windows(2).all(|pair| pair[0] < pair[1]), "{numbers:?}");
+    }
+
+    #[test]
+    fn draining_writes_every_queued_line_while_the_log_is_still_shared() {
+        let sink = Shared::default();
+        let log = Arc::new(AccessLog::start_on(sink.clone(), 4096));
+        let request = Arc::clone(&log); // a connection not yet dropped
+        for number in 0..1000 {
+            log.line(format!("line {number}"));
+        }
+        log.line("msgdex: stopped".into());
+        log.drain(Duration::from_secs(5));
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1001, "every line is written before drain returns");
+        assert!(text.ends_with("msgdex: stopped\n"));
+        drop(request);
+    }
+
+    #[test]
+    fn draining_a_stuck_sink_gives_up_in_time() {
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let log = AccessLog::start_on(Stuck(Arc::clone(&gate)), 8);
+        for number in 0..100 {
+            log.line(format!("line {number}"));
+        }
+        let started = Instant::now();
+        log.drain(Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_secs(5), "drain gives up on a stuck sink");
+        drop(held);
+        log.finish(Duration::from_secs(1));
     }
 
     #[test]

@@ -114,6 +114,9 @@ pub async fn serve(
         String::new()
     };
     app.log.line(format!("msgdex: stopped{note}"));
+    // A connection's task may still hold the app (and the log) a moment
+    // after the last request: the queued lines are written either way.
+    app.log.drain(LOG_DRAIN);
     if let Ok(app) = Arc::try_unwrap(app) {
         app.log.finish(LOG_DRAIN);
     }
