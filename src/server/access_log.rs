@@ -8,7 +8,7 @@
 //! counted. Lines never hold a header, so never a key, secret or signature.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,8 +27,6 @@ enum Entry {
 pub(crate) struct AccessLog {
     sender: Option<SyncSender<Entry>>,
     dropped: Arc<AtomicU64>,
-    /// Disconnected when the writer thread ends.
-    finished: std::sync::Mutex<Receiver<()>>,
 }
 
 impl AccessLog {
@@ -39,11 +37,9 @@ impl AccessLog {
 
     fn start_on(mut sink: impl std::io::Write + Send + 'static, queue_lines: usize) -> AccessLog {
         let (sender, lines) = mpsc::sync_channel::<Entry>(queue_lines);
-        let (finish, finished) = mpsc::channel();
         let dropped = Arc::new(AtomicU64::new(0));
         let failed = Arc::clone(&dropped);
         let writer = move || {
-            let _finish_on_exit = finish;
             let mut pending = false;
             loop {
                 let line = if pending {
@@ -81,7 +77,7 @@ impl AccessLog {
             let _ = sink.flush();
         };
         let spawned = std::thread::Builder::new().name("msgdex-log".into()).spawn(writer);
-        AccessLog { sender: spawned.is_ok().then_some(sender), dropped, finished: std::sync::Mutex::new(finished) }
+        AccessLog { sender: spawned.is_ok().then_some(sender), dropped }
     }
 
     /// Queues one line without waiting; drops and counts it when the queue
@@ -121,14 +117,6 @@ impl AccessLog {
             }
         }
         let _ = said_written.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-    }
-
-    /// Closes the queue and waits up to `wait` for the writer to write what
-    /// is queued. Never blocks longer, whatever stderr does.
-    pub(crate) fn finish(mut self, wait: Duration) {
-        self.sender = None;
-        let finished = self.finished.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _ = finished.recv_timeout(wait);
     }
 }
 
@@ -185,7 +173,7 @@ mod tests {
             }
         }
         let dropped = log.dropped();
-        log.finish(Duration::from_secs(5));
+        log.drain(Duration::from_secs(5));
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let written: Vec<&str> = text.lines().collect();
         assert_eq!(written.len() as u64 + dropped, 100);
@@ -222,9 +210,6 @@ mod tests {
         let started = Instant::now();
         log.drain(Duration::from_millis(100));
         assert!(started.elapsed() < Duration::from_secs(5), "drain gives up on a stuck sink");
-        let started = Instant::now();
-        log.finish(Duration::from_millis(100));
-        assert!(started.elapsed() < Duration::from_secs(5), "finish gives up on a stuck sink");
         drop(held);
     }
 
@@ -237,6 +222,6 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(log.dropped() >= 1);
-        log.finish(Duration::from_secs(1));
+        log.drain(Duration::from_secs(1));
     }
 }

@@ -117,9 +117,6 @@ pub async fn serve(
     // A connection's task may still hold the app (and the log) a moment
     // after the last request: the queued lines are written either way.
     app.log.drain(LOG_DRAIN);
-    if let Ok(app) = Arc::try_unwrap(app) {
-        app.log.finish(LOG_DRAIN);
-    }
     Ok(())
 }
 
