@@ -25,12 +25,15 @@ const OWN_VALUES_WALK_LIMIT: u64 = 20_000;
 /// What testing a row's values by searching their text costs, in values
 /// gathered from the needle's occurrences: a search reads a value's text
 /// bounds and then its text at random, two more misses where a gathered
-/// value is one bit set (gathering reads the run in order).
-const SEARCHED_ROW_COST: u64 = 16;
+/// value is one bit set (gathering reads the run in order). Calibrated on
+/// T07 of both data shapes (docs/PERFORMANCE.md, "Text walks
+/// recalibrated").
+const SEARCHED_ROW_COST: u64 = 32;
 
 /// What searching a value of a listed value's row (whether it holds the
-/// needle, so that the row is counted once) costs, in values gathered.
-const SEARCHED_VALUE_COST: u64 = 30;
+/// needle, so that the row is counted once) costs, in values gathered
+/// (calibrated with [`SEARCHED_ROW_COST`]).
+const SEARCHED_VALUE_COST: u64 = 10;
 
 /// Most candidates a value-and-range collect may gather; past it the
 /// bitmap plan is cheaper.
