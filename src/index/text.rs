@@ -882,13 +882,20 @@ impl<'a> TextMatch<'a> {
     /// its parent (whose rows hold all of them) did not match.
     #[inline]
     fn is_own(&self, value: u32) -> bool {
+        self.is_own_with(value as usize, !self.index.rows_of(value).is_empty())
+    }
+
+    /// [`TextMatch::is_own`] for a value whose row list's emptiness the
+    /// caller has read.
+    #[inline]
+    fn is_own_with(&self, value: usize, keeps_rows: bool) -> bool {
         let index = self.index;
         // A value of the first column has no parent: only the others' are
         // read (most matched values are correspondents).
-        !index.rows_of(value).is_empty()
-            && (index.columns_of[value as usize] & FIRST_COLUMN != 0
-                || index.parents[value as usize] == NO_PARENT
-                || !self.is_matched(index.parents[value as usize]))
+        keeps_rows
+            && (index.columns_of[value] & FIRST_COLUMN != 0
+                || index.parents[value] == NO_PARENT
+                || !self.is_matched(index.parents[value]))
     }
 
     /// The matched values, ascending. They lie scattered over the index's
@@ -901,12 +908,6 @@ impl<'a> TextMatch<'a> {
             prefetch(index.row_starts.as_ptr().wrapping_add(ahead as usize));
             prefetch(index.columns_of.as_ptr().wrapping_add(ahead as usize));
         })
-    }
-
-    /// The matched values whose rows are not inside another matched
-    /// value's ([`TextMatch::is_own`]), ascending.
-    fn own_values(&self) -> impl Iterator<Item = u32> + '_ {
-        self.matched_values().filter(|&value| self.is_own(value))
     }
 
     /// The number of live rows holding a matched value, counted from the
@@ -993,7 +994,7 @@ impl<'a> TextMatch<'a> {
     }
 
     /// Where the row lists of the matched values whose rows are their own
-    /// ([`TextMatch::own_values`]) lie, found once for the union to read.
+    /// ([`TextMatch::is_own`]) lie, found once for the union to read.
     /// The values one needle matches mostly sit together, and so do their
     /// lists: adjacent lists are one stretch, read without a loop's exit
     /// per value.
@@ -1001,15 +1002,27 @@ impl<'a> TextMatch<'a> {
         if let Some(own) = self.own.take() {
             return own;
         }
-        let index = self.index;
+        // The stretch being extended is kept apart from the list, so that
+        // a push never comes between reading one value and the next.
+        let row_starts = &self.index.row_starts[..];
         let mut stretches: Vec<std::ops::Range<usize>> = Vec::new();
-        for value in self.own_values() {
-            let (start, past) =
-                (index.row_starts[value as usize] as usize, index.row_starts[value as usize + 1] as usize);
-            match stretches.last_mut() {
-                Some(last) if last.end == start => last.end = past,
-                _ => stretches.push(start..past),
+        let mut current = 0..0;
+        for value in self.matched_values().map(|value| value as usize) {
+            let (start, past) = (row_starts[value] as usize, row_starts[value + 1] as usize);
+            if !self.is_own_with(value, start < past) {
+                continue;
             }
+            if current.end == start {
+                current.end = past;
+            } else {
+                if !current.is_empty() {
+                    stretches.push(current);
+                }
+                current = start..past;
+            }
+        }
+        if !current.is_empty() {
+            stretches.push(current);
         }
         let entries = stretches.iter().map(ExactSizeIterator::len).sum();
         OwnStretches { stretches, entries }
