@@ -14,6 +14,13 @@
 //!  tag = location code << 8 | facet cell      (cells: 180 < 256)
 //!  rows:  … 17   4031  9022 …     entry tags: … L3|c41  L1|c41  L3|c7 …
 //! ```
+//!
+//! While every `location` code is below 256 (an account with fewer
+//! locations), a tag takes two bytes instead of four ([`EntryTags`]): a
+//! needle's entries are read once each, so their bytes are what the test
+//! costs.
+
+use rayon::prelude::*;
 
 use super::facets::{FacetSelection, CELL_COUNT};
 
@@ -38,6 +45,37 @@ impl RowTag {
     /// The packed word, as the text index keeps it.
     pub fn word(self) -> u32 {
         self.0
+    }
+}
+
+/// The tag beside each row entry of the text index, as narrow as the
+/// segment's `location` codes allow.
+#[derive(Clone, Debug)]
+pub enum EntryTags {
+    /// Every tag below 65,536: `location` codes below 256.
+    Short(Vec<u16>),
+    /// Tags as they are.
+    Wide(Vec<u32>),
+}
+
+impl EntryTags {
+    /// The tag of each of `rows` (row entries), where `row_tags[row]` is
+    /// that of `row` (a [`RowTag::word`]): two bytes each when every row's
+    /// tag fits.
+    pub fn of_entries(rows: &[u32], row_tags: &[u32]) -> EntryTags {
+        let tag_of = |row: u32| row_tags[row as usize];
+        match row_tags.par_iter().all(|&tag| tag <= u32::from(u16::MAX)) {
+            true => EntryTags::Short(rows.par_iter().map(|&row| tag_of(row) as u16).collect()),
+            false => EntryTags::Wide(rows.par_iter().map(|&row| tag_of(row)).collect()),
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            EntryTags::Short(tags) => tags.capacity() * 2,
+            EntryTags::Wide(tags) => tags.capacity() * 4,
+        }
     }
 }
 
@@ -108,6 +146,23 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn entry_tags_are_short_while_every_location_code_is_below_256() {
+        let tag = |location: u32, cell: usize| RowTag::new(location, cell).unwrap().word();
+        let rows = [2u32, 0, 2, 1];
+        let below = [tag(0, 0), tag(255, CELL_COUNT - 1), tag(17, 3)];
+        let past = [tag(3, 1), tag(256, 0), tag(255, CELL_COUNT - 1)];
+        for row_tags in [below, past] {
+            let expected: Vec<u32> = rows.iter().map(|&row| row_tags[row as usize]).collect();
+            let found: Vec<u32> = match EntryTags::of_entries(&rows, &row_tags) {
+                EntryTags::Short(tags) if row_tags == below => tags.into_iter().map(u32::from).collect(),
+                EntryTags::Wide(tags) if row_tags == past => tags,
+                other => panic!("{other:?} for the tags {row_tags:?}"),
+            };
+            assert_eq!(found, expected);
         }
     }
 

@@ -54,7 +54,7 @@ use super::dense::DenseRows;
 use super::packed_suffixes::PackedSuffixes;
 use super::prefix_sums::PrefixSums;
 use super::row_sort::{bitmap_of_rows, distinct_sorted};
-use super::row_tags::TagFilter;
+use super::row_tags::{EntryTags, TagFilter};
 use super::row_values::RowValues;
 use super::run_counts::RunCounts;
 use super::suffix_sample::{Bound, SuffixSample};
@@ -112,7 +112,7 @@ pub struct TextIndex {
     /// The [`RowTag`](super::row_tags::RowTag) of `rows[i]` is
     /// `entry_tags[i]`; `None` until the segment gives them (see
     /// [`TextIndex::tag_entries`]). Derived, never stored.
-    entry_tags: Option<Vec<u32>>,
+    entry_tags: Option<EntryTags>,
     row_count: u32,
 }
 
@@ -807,7 +807,7 @@ impl TextIndex {
     /// so that [`TextMatch::rows_tagged`] tests entries in place.
     pub fn tag_entries(&mut self, row_tags: &[u32]) {
         assert_eq!(row_tags.len(), self.row_count as usize, "a tag per row");
-        self.entry_tags = Some(self.rows.par_iter().map(|&row| row_tags[row as usize]).collect());
+        self.entry_tags = Some(EntryTags::of_entries(&self.rows, row_tags));
     }
 
     /// Whether each row entry has its row's tag beside it
@@ -829,7 +829,7 @@ impl TextIndex {
             + self.parents.capacity() * 4
             + self.run_counts.heap_bytes()
             + self.text_bounds.capacity() * 4
-            + self.entry_tags.as_ref().map_or(0, |tags| tags.capacity() * 4)
+            + self.entry_tags.as_ref().map_or(0, EntryTags::heap_bytes)
     }
 }
 
@@ -1125,7 +1125,11 @@ impl<'a> TextMatch<'a> {
         }
         self.stats.rows_read = own.entries as u64;
         self.stats.tested_on_tags = true;
-        Some(self.kept_rows(&own, |position, _| filter.accepts(tags[position])))
+        // One loop per width, each reading its array directly.
+        Some(match tags {
+            EntryTags::Short(tags) => self.kept_rows(&own, |position, _| filter.accepts(u32::from(tags[position]))),
+            EntryTags::Wide(tags) => self.kept_rows(&own, |position, _| filter.accepts(tags[position])),
+        })
     }
 
     /// The `count` candidates that `candidates` lists ascending tested on
