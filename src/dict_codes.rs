@@ -28,6 +28,19 @@
 
 use crate::column::permuted;
 
+/// `$body` with `$codes` bound to the held array, whichever its width,
+/// or `$numbers` for row numbers: one arm written for the three arrays.
+macro_rules! on_array {
+    ($held:expr, $codes:ident => $body:expr, $numbers:pat => $other:expr) => {
+        match $held {
+            DictCodes::Byte($codes) => $body,
+            DictCodes::Short($codes) => $body,
+            DictCodes::Wide($codes) => $body,
+            $numbers => $other,
+        }
+    };
+}
+
 /// Row codes in the fewest bytes that hold them (see the module's doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DictCodes {
@@ -98,15 +111,10 @@ impl DictCodes {
     /// The code of `row`, which must be below [`DictCodes::len`].
     #[inline]
     pub fn get(&self, row: usize) -> u32 {
-        match self {
-            DictCodes::RowNumbers { len, .. } => {
-                assert!(row < *len, "row {row} of {len}");
-                row as u32 + 1
-            }
-            DictCodes::Byte(codes) => u32::from(codes[row]),
-            DictCodes::Short(codes) => u32::from(codes[row]),
-            DictCodes::Wide(codes) => codes[row],
-        }
+        on_array!(self, codes => u32::from(codes[row]), DictCodes::RowNumbers { len, .. } => {
+            assert!(row < *len, "row {row} of {len}");
+            row as u32 + 1
+        })
     }
 
     /// Appends a row holding `code`, turning the held codes into a wider
@@ -150,12 +158,7 @@ impl DictCodes {
 
     /// The number of rows.
     pub fn len(&self) -> usize {
-        match self {
-            DictCodes::RowNumbers { len, .. } => *len,
-            DictCodes::Byte(codes) => codes.len(),
-            DictCodes::Short(codes) => codes.len(),
-            DictCodes::Wide(codes) => codes.len(),
-        }
+        on_array!(self, codes => codes.len(), DictCodes::RowNumbers { len, .. } => *len)
     }
 
     /// Whether there is no row.
@@ -166,32 +169,19 @@ impl DictCodes {
     /// The rows the held array has room for without growing (for row
     /// numbers, the rows made room for).
     fn capacity(&self) -> usize {
-        match self {
-            DictCodes::RowNumbers { len, reserved } => (*len).max(*reserved),
-            DictCodes::Byte(codes) => codes.capacity(),
-            DictCodes::Short(codes) => codes.capacity(),
-            DictCodes::Wide(codes) => codes.capacity(),
-        }
+        on_array!(self, codes => codes.capacity(), DictCodes::RowNumbers { len, reserved } => (*len).max(*reserved))
     }
 
     /// Makes room for `rows` more rows.
     pub fn reserve(&mut self, rows: usize) {
-        match self {
-            DictCodes::RowNumbers { len, reserved } => *reserved = (*reserved).max(*len + rows),
-            DictCodes::Byte(codes) => codes.reserve(rows),
-            DictCodes::Short(codes) => codes.reserve(rows),
-            DictCodes::Wide(codes) => codes.reserve(rows),
-        }
+        on_array!(self, codes => codes.reserve(rows), DictCodes::RowNumbers { len, reserved } => {
+            *reserved = (*reserved).max(*len + rows)
+        })
     }
 
     /// Forgets the rows after the first `rows`.
     pub fn truncate(&mut self, rows: usize) {
-        match self {
-            DictCodes::RowNumbers { len, .. } => *len = rows.min(*len),
-            DictCodes::Byte(codes) => codes.truncate(rows),
-            DictCodes::Short(codes) => codes.truncate(rows),
-            DictCodes::Wide(codes) => codes.truncate(rows),
-        }
+        on_array!(self, codes => codes.truncate(rows), DictCodes::RowNumbers { len, .. } => *len = rows.min(*len))
     }
 
     /// Every row's code, in order.
@@ -222,23 +212,18 @@ impl DictCodes {
     /// Starts loading `row`'s code (see [`crate::sys::prefetch`]).
     #[inline]
     pub fn prefetch(&self, row: usize) {
-        match self {
-            DictCodes::RowNumbers { .. } => {}
-            DictCodes::Byte(codes) => crate::sys::prefetch(codes.as_ptr().wrapping_add(row)),
-            DictCodes::Short(codes) => crate::sys::prefetch(codes.as_ptr().wrapping_add(row)),
-            DictCodes::Wide(codes) => crate::sys::prefetch(codes.as_ptr().wrapping_add(row)),
-        }
+        on_array!(self, codes => crate::sys::prefetch(codes.as_ptr().wrapping_add(row)), DictCodes::RowNumbers { .. } => {})
     }
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        match self {
-            DictCodes::RowNumbers { .. } => 0,
-            DictCodes::Byte(codes) => codes.capacity(),
-            DictCodes::Short(codes) => codes.capacity() * 2,
-            DictCodes::Wide(codes) => codes.capacity() * 4,
-        }
+        on_array!(self, codes => heap_bytes_of(codes), DictCodes::RowNumbers { .. } => 0)
     }
+}
+
+/// The heap bytes of an array of codes.
+fn heap_bytes_of<Code>(codes: &Vec<Code>) -> usize {
+    codes.capacity() * std::mem::size_of::<Code>()
 }
 
 #[cfg(test)]
