@@ -28,8 +28,9 @@
 
 use crate::column::permuted;
 
-/// `$body` with `$codes` bound to the held array, whichever its width,
-/// or `$numbers` for row numbers: one arm written for the three arrays.
+/// `$body` with `$codes` bound to the held array, whichever its width;
+/// `$other` for row numbers (matched by `$numbers`): one arm written for
+/// the three arrays.
 macro_rules! on_array {
     ($held:expr, $codes:ident => $body:expr, $numbers:pat => $other:expr) => {
         match $held {
@@ -212,7 +213,8 @@ impl DictCodes {
     /// Starts loading `row`'s code (see [`crate::sys::prefetch`]).
     #[inline]
     pub fn prefetch(&self, row: usize) {
-        on_array!(self, codes => crate::sys::prefetch(codes.as_ptr().wrapping_add(row)), DictCodes::RowNumbers { .. } => {})
+        on_array!(self, codes => crate::sys::prefetch(codes.as_ptr().wrapping_add(row)), DictCodes::RowNumbers { .. } => {
+        })
     }
 
     /// Heap bytes held.

@@ -15,10 +15,9 @@
 //!  rows:  … 17   4031  9022 …     entry tags: … L3|c41  L1|c41  L3|c7 …
 //! ```
 //!
-//! While every `location` code is below 256 (an account with fewer
-//! locations), a tag takes two bytes instead of four ([`EntryTags`]): a
-//! needle's entries are read once each, so their bytes are what the test
-//! costs.
+//! While every `location` code is below 256 (at most 255 locations,
+//! code 0 being `null`), a tag takes two bytes instead of four
+//! ([`EntryTags`]): half the tags' memory.
 
 use rayon::prelude::*;
 
@@ -64,9 +63,10 @@ impl EntryTags {
     /// tag fits.
     pub fn of_entries(rows: &[u32], row_tags: &[u32]) -> EntryTags {
         let tag_of = |row: u32| row_tags[row as usize];
-        match row_tags.par_iter().all(|&tag| tag <= u32::from(u16::MAX)) {
-            true => EntryTags::Short(rows.par_iter().map(|&row| tag_of(row) as u16).collect()),
-            false => EntryTags::Wide(rows.par_iter().map(|&row| tag_of(row)).collect()),
+        let short: Option<Vec<u16>> = rows.par_iter().map(|&row| u16::try_from(tag_of(row)).ok()).collect();
+        match short {
+            Some(tags) => EntryTags::Short(tags),
+            None => EntryTags::Wide(rows.par_iter().map(|&row| tag_of(row)).collect()),
         }
     }
 

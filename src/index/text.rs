@@ -109,8 +109,9 @@ pub struct TextIndex {
     /// rows. Derived from `text` and `row_starts` when the index is built
     /// or read.
     text_bounds: Vec<u32>,
-    /// The [`RowTag`](super::row_tags::RowTag) of `rows[i]` is
-    /// `entry_tags[i]`; `None` until the segment gives them (see
+    /// The [`RowTag`](super::row_tags::RowTag) of `rows[i]` is the `i`th
+    /// of `entry_tags` (two bytes each while they fit, see [`EntryTags`]);
+    /// `None` until the segment gives them (see
     /// [`TextIndex::tag_entries`]). Derived, never stored.
     entry_tags: Option<EntryTags>,
     row_count: u32,
@@ -882,14 +883,14 @@ impl<'a> TextMatch<'a> {
     /// its parent (whose rows hold all of them) did not match.
     #[inline]
     fn is_own(&self, value: u32) -> bool {
-        self.is_own_with(value as usize, !self.index.rows_of(value).is_empty())
+        self.is_own_given(value, !self.index.rows_of(value).is_empty())
     }
 
-    /// [`TextMatch::is_own`] for a value whose row list's emptiness the
-    /// caller has read.
+    /// [`TextMatch::is_own`] given whether the value keeps rows (read by
+    /// the caller from the row starts it holds).
     #[inline]
-    fn is_own_with(&self, value: usize, keeps_rows: bool) -> bool {
-        let index = self.index;
+    fn is_own_given(&self, value: u32, keeps_rows: bool) -> bool {
+        let (index, value) = (self.index, value as usize);
         // A value of the first column has no parent: only the others' are
         // read (most matched values are correspondents).
         keeps_rows
@@ -1002,14 +1003,15 @@ impl<'a> TextMatch<'a> {
         if let Some(own) = self.own.take() {
             return own;
         }
-        // The stretch being extended is kept apart from the list, so that
-        // a push never comes between reading one value and the next.
+        // The stretch being extended is a local, not the list's last
+        // element: extending it writes to no vector, which is pushed to
+        // only when a stretch ends.
         let row_starts = &self.index.row_starts[..];
         let mut stretches: Vec<std::ops::Range<usize>> = Vec::new();
         let mut current = 0..0;
         for value in self.matched_values().map(|value| value as usize) {
             let (start, past) = (row_starts[value] as usize, row_starts[value + 1] as usize);
-            if !self.is_own_with(value, start < past) {
+            if !self.is_own_given(value as u32, start < past) {
                 continue;
             }
             if current.end == start {
@@ -1685,6 +1687,37 @@ mod tests {
                 for value in 0..index.value_count() as u32 {
                     proptest::prop_assert_eq!(found.is_matched(value), searched.holds_value(value), "{:?}", needle);
                 }
+            }
+        }
+
+        /// The stretches of the row lists to read are the lists of the
+        /// matched values whose rows are their own, each position once,
+        /// adjacent lists joined: none empty, none touching the next.
+        #[test]
+        fn own_stretches_are_the_own_values_lists_joined(
+            rows in proptest::collection::vec((text_value(), text_value(), text_value()), 1..40),
+            needles in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec!["a", "b", "é", "@", " "]), 1..4), 1..6),
+        ) {
+            let make = |field: usize| {
+                let values: Vec<Option<&str>> =
+                    rows.iter().map(|row| [&row.0, &row.1, &row.2][field].as_deref()).collect();
+                column(&values)
+            };
+            let (first, second, third) = (make(0), make(1), make(2));
+            let index = TextIndex::build(&[&first, &second, &third], rows.len() as u32);
+            for needle in needles {
+                let needle = needle.concat().to_lowercase();
+                let mut found = index.find(&needle);
+                let expected: Vec<usize> = (0..index.value_count() as u32)
+                    .filter(|&value| found.is_matched(value) && found.is_own(value))
+                    .flat_map(|value| index.row_starts[value as usize] as usize..index.row_starts[value as usize + 1] as usize)
+                    .collect();
+                let own = found.own_stretches();
+                proptest::prop_assert!(own.stretches.iter().all(|stretch| !stretch.is_empty()), "{:?}", own.stretches);
+                proptest::prop_assert!(own.stretches.windows(2).all(|pair| pair[0].end < pair[1].start), "{:?}", own.stretches);
+                let read: Vec<usize> = own.stretches.iter().flat_map(Clone::clone).collect();
+                proptest::prop_assert_eq!(&read, &expected, "{:?}", needle);
+                proptest::prop_assert_eq!(own.entries, expected.len());
             }
         }
 

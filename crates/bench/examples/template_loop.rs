@@ -1,16 +1,17 @@
 //! One template of the query mix in a loop, for profiling it alone:
 //! `cargo run --release -p msgdex-bench --example template_loop -- bench-data/1m.jsonl 18 20 plain`
 //! answers twenty rounds of 200 requests of T18 from a store that keeps `content`
-//! plain (`packed` when the last argument is left out), each request drawn anew as in the
+//! plain (`packed` when the fourth argument is left out), each request drawn anew as in the
 //! bench (a row read twice would be warm) (`perf record -g` around it).
 //! Every message draws the parameters, as in `msgdex bench`.
 //!
 //! Drawing them takes longer than the loop (every message is read out
 //! of the store, and every template of the mix drawn): to profile the
 //! requests alone, draw them once with `msgdex gen-requests --data DATA
-//! --seed 7 --per-template 4000 > requests.tsv` and give the file last;
-//! the template's lines of it are then answered, 200 to a round, after
-//! the load alone.
+//! --seed 7 --per-template 4000 > requests.tsv` and give the file last
+//! (`… -- bench-data/1m.jsonl 16 20 packed requests.tsv`, the storage
+//! then named); the template's lines of it are then answered, 200 to a
+//! round, after the load alone.
 
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,14 @@ fn main() {
     let requests_file = arguments.next();
     let engine = FastEngine::load_path_with(&data, storage, |_| ()).expect("the file loads");
     let requests: Vec<MixRequest> = match requests_file {
-        Some(path) => drawn_before(&path, template),
+        Some(path) => {
+            let drawn = drawn_before(&path, template);
+            assert!(!drawn.is_empty(), "no {template} line in {path} (a file of `msgdex gen-requests`, with tags)");
+            if drawn.len() < 200 * rounds {
+                eprintln!("{path} holds {} {template} requests: {} rounds", drawn.len(), drawn.len().div_ceil(200));
+            }
+            drawn
+        }
         None => {
             let messages = engine.first_messages(usize::MAX);
             mix::generate(&messages, 7, 200 * rounds)
