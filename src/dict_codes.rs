@@ -111,6 +111,8 @@ impl DictCodes {
 
     /// The code of `row`, which must be below [`DictCodes::len`].
     #[inline]
+    // One body for the three widths: the conversion is needless for `u32` only.
+    #[allow(clippy::useless_conversion)]
     pub fn get(&self, row: usize) -> u32 {
         on_array!(self, codes => u32::from(codes[row]), DictCodes::RowNumbers { len, .. } => {
             assert!(row < *len, "row {row} of {len}");
