@@ -1604,6 +1604,21 @@ mod tests {
         prop_oneof![1 => Just(None), 5 => proptest::collection::vec(letter, 1..14).prop_map(|letters| Some(letters.concat()))]
     }
 
+    /// Needles of one to three of the letters [`text_value`] draws from,
+    /// lower-cased.
+    fn needles() -> impl proptest::strategy::Strategy<Value = Vec<String>> {
+        use proptest::prelude::*;
+        let letters = proptest::collection::vec(proptest::sample::select(vec!["a", "b", "é", "@", " "]), 1..4);
+        proptest::collection::vec(letters.prop_map(|letters| letters.concat().to_lowercase()), 1..6)
+    }
+
+    /// The index of three text columns, a row's values in each.
+    fn index_of(rows: &[[Option<String>; 3]]) -> TextIndex {
+        let make = |field: usize| column(&rows.iter().map(|row| row[field].as_deref()).collect::<Vec<_>>());
+        let (first, second, third) = (make(0), make(1), make(2));
+        TextIndex::build(&[&first, &second, &third], rows.len() as u32)
+    }
+
     /// The count of `needle`'s rows, dead or alive, by
     /// [`TextIndex::count_run`].
     fn run_count_of(index: &TextIndex, needle: &str) -> Option<u64> {
@@ -1661,20 +1676,13 @@ mod tests {
         /// its count is the number of rows found, dead or alive.
         #[test]
         fn counts_agree_with_the_rows_found(
-            rows in proptest::collection::vec((text_value(), text_value(), text_value(), 0u8..6), 1..40),
-            needles in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec!["a", "b", "é", "@", " "]), 1..4), 1..6),
+            rows in proptest::collection::vec(([text_value(), text_value(), text_value()], 0u8..6), 1..40),
+            needles in needles(),
         ) {
-            let make = |field: usize| {
-                let values: Vec<Option<&str>> =
-                    rows.iter().map(|row| [&row.0, &row.1, &row.2][field].as_deref()).collect();
-                column(&values)
-            };
-            let (first, second, third) = (make(0), make(1), make(2));
-            let index = TextIndex::build(&[&first, &second, &third], rows.len() as u32);
-            let dead: Vec<u32> = (0..rows.len() as u32).filter(|&row| rows[row as usize].3 == 0).collect();
+            let index = index_of(&rows.iter().map(|(values, _)| values.clone()).collect::<Vec<_>>());
+            let dead: Vec<u32> = (0..rows.len() as u32).filter(|&row| rows[row as usize].1 == 0).collect();
             let frozen = dead.len() / 2;
             for needle in needles {
-                let needle = needle.concat().to_lowercase();
                 let live = index.search(&needle).0.iter().filter(|row| !dead.contains(row)).count() as u64;
                 let counted = count_of(&index, &needle, &dead, frozen);
                 proptest::prop_assert!(counted.is_none_or(|counted| counted == live), "{needle:?}: {counted:?} vs {live}");
@@ -1695,18 +1703,11 @@ mod tests {
         /// adjacent lists joined: none empty, none touching the next.
         #[test]
         fn own_stretches_are_the_own_values_lists_joined(
-            rows in proptest::collection::vec((text_value(), text_value(), text_value()), 1..40),
-            needles in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec!["a", "b", "é", "@", " "]), 1..4), 1..6),
+            rows in proptest::collection::vec([text_value(), text_value(), text_value()], 1..40),
+            needles in needles(),
         ) {
-            let make = |field: usize| {
-                let values: Vec<Option<&str>> =
-                    rows.iter().map(|row| [&row.0, &row.1, &row.2][field].as_deref()).collect();
-                column(&values)
-            };
-            let (first, second, third) = (make(0), make(1), make(2));
-            let index = TextIndex::build(&[&first, &second, &third], rows.len() as u32);
+            let index = index_of(&rows);
             for needle in needles {
-                let needle = needle.concat().to_lowercase();
                 let mut found = index.find(&needle);
                 let expected: Vec<usize> = (0..index.value_count() as u32)
                     .filter(|&value| found.is_matched(value) && found.is_own(value))
