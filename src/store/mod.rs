@@ -112,14 +112,26 @@ pub struct Segment {
     /// [`crate::index::facets::CellCountsByValue`]), made the first time
     /// they are asked for; `None` inside for too many locations.
     location_cells: std::sync::OnceLock<Option<crate::index::facets::CellCountsByValue>>,
-    /// How the store chose to keep `content` (see [`ContentStorage`]):
-    /// as the segment was built or its file says; `None` for a format 1
-    /// file, whose `content` is plain because nothing else existed.
-    content_storage: Option<ContentStorage>,
-    /// Whether the segment was read from a file of an earlier format than
-    /// this build writes: a data directory's next compaction, due at once,
-    /// writes its base anew.
-    of_an_older_format: bool,
+    /// How the segment keeps `content` (see [`ContentStorage`]): as it was
+    /// built or its file says (plain in a format 1 file, which could hold
+    /// nothing else).
+    content_storage: ContentStorage,
+    /// Where the rows were put together (see [`SegmentOrigin`]).
+    origin: SegmentOrigin,
+}
+
+/// Where a segment's rows were put together: by this build, or read from a
+/// segment file of some format version. A file of an earlier format is
+/// written anew by its data directory's next compaction, due at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SegmentOrigin {
+    /// Built in this process (a load, a run, a compaction).
+    Built,
+    /// Read from a segment file of this format version.
+    Read {
+        /// The file's format version.
+        format: u32,
+    },
 }
 
 /// Why messages could not be made into a segment.
@@ -182,20 +194,23 @@ impl Segment {
 
     /// How the segment keeps `content`.
     pub fn content_storage(&self) -> ContentStorage {
-        self.content_storage.unwrap_or(ContentStorage::Plain)
+        self.content_storage
     }
 
     /// Whether the segment was read from a file of an earlier format than
     /// this build writes (a store's next compaction writes it anew).
     pub(crate) fn is_of_an_older_format(&self) -> bool {
-        self.of_an_older_format
+        matches!(self.origin, SegmentOrigin::Read { format } if format < crate::durable::arrays::SEGMENT_FORMAT_VERSION)
     }
 
     /// How the bases made from this one keep `content`, unless the store
-    /// is told otherwise: as this one, or for a format 1 file the
-    /// default.
+    /// is told otherwise: as this one, or for a format 1 file (plain
+    /// because nothing else existed, so no choice) the default.
     pub(crate) fn next_content_storage(&self) -> ContentStorage {
-        self.content_storage.unwrap_or_default()
+        match self.origin {
+            SegmentOrigin::Read { format: 1 } => ContentStorage::default(),
+            _ => self.content_storage,
+        }
     }
 
     /// The column of a field.
@@ -1074,8 +1089,8 @@ impl SegmentBuilder {
             plain_ids,
             cell_ends: std::sync::OnceLock::new(),
             location_cells: std::sync::OnceLock::new(),
-            content_storage: Some(content_storage),
-            of_an_older_format: false,
+            content_storage,
+            origin: SegmentOrigin::Built,
         }
     }
 }

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::{
-    facets_of, ids_hold_no_escape, tagged, text_columns, ContentStorage, Segment, SegmentBuilder, BITMAP_FIELDS,
-    PACKED_FIELDS,
+    facets_of, ids_hold_no_escape, tagged, text_columns, ContentStorage, Segment, SegmentBuilder, SegmentOrigin,
+    BITMAP_FIELDS, PACKED_FIELDS,
 };
 use crate::column::{Column, DateColumn, DictColumn};
 use crate::durable::arrays::{ArrayFileWriter, ArrayReader};
@@ -143,12 +143,10 @@ impl Segment {
         // The file is whole: the entries are tagged.
         let text = text.map(|text| Arc::new(tagged(text, &columns)));
         // Version 1 stored `content` plainly because it could do nothing
-        // else: no choice is recorded (its store takes this build's default
-        // at its next checkpoint).
+        // else (see `Segment::next_content_storage`).
         let content_storage = match &columns[Field::Content.index()] {
-            Column::Dict(_) if version < 2 => None,
-            Column::Dict(content) if content.codec().is_none() => Some(ContentStorage::Plain),
-            _ => Some(ContentStorage::Packed),
+            Column::Dict(content) if content.codec().is_none() => ContentStorage::Plain,
+            _ => ContentStorage::Packed,
         };
         Ok(Segment {
             row_count,
@@ -165,7 +163,7 @@ impl Segment {
             cell_ends: std::sync::OnceLock::new(),
             location_cells: std::sync::OnceLock::new(),
             content_storage,
-            of_an_older_format: version < crate::durable::arrays::SEGMENT_FORMAT_VERSION,
+            origin: SegmentOrigin::Read { format: version },
         })
     }
 
