@@ -88,7 +88,14 @@ pub struct TagFilter {
     /// Bit `l`: location code `l` is accepted. *Invariant:* covers every
     /// code of the segment's `location` column.
     locations: Vec<u64>,
+    /// The one location code accepted, when there is exactly one (a
+    /// request naming one location; see [`TagFilter::keep_passing`]).
+    only_location: Option<u32>,
 }
+
+/// Entries [`TagFilter::keep_passing`] screens on their location at a
+/// time, a bit each in a word.
+const SCREEN_BLOCK: usize = 32;
 
 impl TagFilter {
     /// Accepts the rows of the `selection`'s cells that hold one of
@@ -98,17 +105,26 @@ impl TagFilter {
         let mut cells = [false; 1 << CELL_BITS];
         cells[..CELL_COUNT].copy_from_slice(&selection.cell_flags());
         let words = location_codes.div_ceil(64);
+        let known = |code: &&u32| (**code as usize) < location_codes;
         let locations = match locations {
             None => vec![u64::MAX; words],
             Some(codes) => {
                 let mut bits = vec![0u64; words];
-                for &code in codes.iter().filter(|&&code| (code as usize) < location_codes) {
+                for &code in codes.iter().filter(known) {
                     bits[code as usize / 64] |= 1 << (code % 64);
                 }
                 bits
             }
         };
-        TagFilter { cells, locations }
+        let only_location = match locations_named(&locations) {
+            1 => locations
+                .iter()
+                .enumerate()
+                .find(|(_, &word)| word != 0)
+                .map(|(index, word)| index as u32 * 64 + word.trailing_zeros()),
+            _ => None,
+        };
+        TagFilter { cells, locations, only_location }
     }
 
     /// Whether the row of `tag` (a [`RowTag::word`]) passes the filters.
@@ -119,6 +135,46 @@ impl TagFilter {
         let location_bits = self.locations.get(location / 64).copied().unwrap_or(0);
         self.cells[cell] & (location_bits >> (location % 64) & 1 == 1)
     }
+
+    /// Writes each of `rows` whose tag (at the same position of `tags`)
+    /// passes to `found` from `*kept` on, in order, and moves `*kept` past
+    /// them. `found` must have room for every row.
+    ///
+    /// With one location accepted, a block of tags is first compared with
+    /// it into a word of bits (compares the compiler makes vector ones),
+    /// and only the entries at the location have their cell looked up: a
+    /// location holds a small share of a needle's entries. Every row looked
+    /// at is written, and kept when it passes, without a branch on it.
+    pub fn keep_passing<Tag: Copy + Into<u32>>(&self, rows: &[u32], tags: &[Tag], found: &mut [u32], kept: &mut usize) {
+        debug_assert_eq!(rows.len(), tags.len(), "a tag per row");
+        let mut keep = |row: u32, passes: bool| {
+            found[*kept] = row;
+            *kept += usize::from(passes);
+        };
+        let Some(location) = self.only_location else {
+            rows.iter().zip(tags).for_each(|(&row, &tag)| keep(row, self.accepts(tag.into())));
+            return;
+        };
+        let (row_blocks, tag_blocks) = (rows.chunks_exact(SCREEN_BLOCK), tags.chunks_exact(SCREEN_BLOCK));
+        let (rows_left, tags_left) = (row_blocks.remainder(), tag_blocks.remainder());
+        for (rows, tags) in row_blocks.zip(tag_blocks) {
+            let mut at_location = 0u32;
+            for (bit, &tag) in tags.iter().enumerate() {
+                at_location |= u32::from(tag.into() >> CELL_BITS == location) << bit;
+            }
+            while at_location != 0 {
+                let position = at_location.trailing_zeros() as usize;
+                at_location &= at_location - 1;
+                keep(rows[position], self.cells[(tags[position].into() & ((1 << CELL_BITS) - 1)) as usize]);
+            }
+        }
+        rows_left.iter().zip(tags_left).for_each(|(&row, &tag)| keep(row, self.accepts(tag.into())));
+    }
+}
+
+/// How many location codes a filter's bits accept.
+fn locations_named(bits: &[u64]) -> u32 {
+    bits.iter().map(|word| word.count_ones()).sum()
 }
 
 #[cfg(test)]
@@ -145,6 +201,37 @@ mod tests {
                         assert_eq!(filter.accepts(tag), expected, "location {location}, cell {cell}");
                     }
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The rows kept are those whose tags the filter accepts, in
+        /// order, with one location named or several, tags of either width,
+        /// and stretches that end inside a block.
+        #[test]
+        fn rows_kept_are_those_whose_tags_pass(
+            entries in proptest::collection::vec((0u32..6, 0..CELL_COUNT), 0..150),
+            named in proptest::collection::vec(0u32..6, 0..3),
+            offset in 0usize..3,
+        ) {
+            let mut selection = FacetSelection::default();
+            selection.narrow(1, &[2]);
+            let filter = TagFilter::new(&selection, Some(&named), 6);
+            let tags: Vec<u32> = entries.iter().map(|&(location, cell)| RowTag::new(location, cell).unwrap().word()).collect();
+            let rows: Vec<u32> = (0..tags.len() as u32).map(|row| row * 3 + 1).collect();
+            let expected: Vec<u32> = rows.iter().zip(&tags).filter(|&(_, &tag)| filter.accepts(tag)).map(|(&row, _)| row).collect();
+            let short: Vec<u16> = tags.iter().map(|&tag| tag as u16).collect();
+            for wide in [false, true] {
+                // Kept after `offset` rows already found.
+                let mut found = vec![u32::MAX; offset + rows.len()];
+                let mut kept = offset;
+                match wide {
+                    true => filter.keep_passing(&rows, &tags, &mut found, &mut kept),
+                    false => filter.keep_passing(&rows, &short, &mut found, &mut kept),
+                }
+                proptest::prop_assert_eq!(&found[offset..kept], &expected[..]);
+                proptest::prop_assert!(found[..offset].iter().all(|&row| row == u32::MAX));
             }
         }
     }

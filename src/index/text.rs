@@ -1127,11 +1127,21 @@ impl<'a> TextMatch<'a> {
         }
         self.stats.rows_read = own.entries as u64;
         self.stats.tested_on_tags = true;
-        // One loop per width, each reading its array directly.
-        Some(match tags {
-            EntryTags::Short(tags) => self.kept_rows(&own, |position, _| filter.accepts(u32::from(tags[position]))),
-            EntryTags::Wide(tags) => self.kept_rows(&own, |position, _| filter.accepts(tags[position])),
-        })
+        let rows = &self.index.rows;
+        let (mut found, mut kept) = (vec![0u32; own.entries], 0);
+        for stretch in own.stretches {
+            // One loop per width, each reading its array directly.
+            match tags {
+                EntryTags::Short(tags) => {
+                    filter.keep_passing(&rows[stretch.clone()], &tags[stretch], &mut found, &mut kept)
+                }
+                EntryTags::Wide(tags) => {
+                    filter.keep_passing(&rows[stretch.clone()], &tags[stretch], &mut found, &mut kept)
+                }
+            }
+        }
+        found.truncate(kept);
+        Some(bitmap_of_rows(found, self.index.row_count))
     }
 
     /// The `count` candidates that `candidates` lists ascending tested on
