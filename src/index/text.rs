@@ -1038,19 +1038,19 @@ impl<'a> TextMatch<'a> {
         (own.stretches.into_iter().map(|stretch| &rows[stretch]).collect(), own.entries)
     }
 
-    /// The rows of `own`'s stretches for which `keep(position in rows,
-    /// row)` holds, as a bitmap. Written without a branch: each row is
-    /// stored, and kept when it passes; rows held by two matched values are
-    /// listed twice and kept once.
-    fn kept_rows(&self, own: &OwnStretches, keep: impl Fn(usize, u32) -> bool) -> RoaringBitmap {
-        let rows = &self.index.rows;
-        let mut found = vec![0u32; own.entries];
-        let mut kept = 0;
-        for stretch in &own.stretches {
-            for (position, &row) in stretch.clone().zip(&rows[stretch.clone()]) {
-                found[kept] = row;
-                kept += usize::from(keep(position, row));
-            }
+    /// The rows of `own`'s stretches that `keep_stretch` keeps, as a
+    /// bitmap: `keep_stretch(stretch, found, kept)` writes the rows of the
+    /// stretch it keeps to `found` from `*kept` on and moves `*kept` past
+    /// them (as [`TagFilter::keep_passing`]; `found` has room for every
+    /// entry). Rows held by two matched values are kept once.
+    fn kept_rows(
+        &self,
+        own: OwnStretches,
+        mut keep_stretch: impl FnMut(std::ops::Range<usize>, &mut [u32], &mut usize),
+    ) -> RoaringBitmap {
+        let (mut found, mut kept) = (vec![0u32; own.entries], 0);
+        for stretch in own.stretches {
+            keep_stretch(stretch, &mut found, &mut kept);
         }
         found.truncate(kept);
         bitmap_of_rows(found, self.index.row_count)
@@ -1105,7 +1105,15 @@ impl<'a> TextMatch<'a> {
             return tested;
         }
         self.stats.rows_read = own.entries as u64;
-        self.kept_rows(&own, |_, row| candidates.contains(row))
+        let rows = &self.index.rows;
+        // Written without a branch: each row is stored, and kept when it
+        // passes.
+        self.kept_rows(own, |stretch, found, kept| {
+            for &row in &rows[stretch] {
+                found[*kept] = row;
+                *kept += usize::from(candidates.contains(row));
+            }
+        })
     }
 
     /// Whether the index keeps a tag beside each row entry
@@ -1128,20 +1136,15 @@ impl<'a> TextMatch<'a> {
         self.stats.rows_read = own.entries as u64;
         self.stats.tested_on_tags = true;
         let rows = &self.index.rows;
-        let (mut found, mut kept) = (vec![0u32; own.entries], 0);
-        for stretch in own.stretches {
-            // One loop per width, each reading its array directly.
-            match tags {
-                EntryTags::Short(tags) => {
-                    filter.keep_passing(&rows[stretch.clone()], &tags[stretch], &mut found, &mut kept)
-                }
-                EntryTags::Wide(tags) => {
-                    filter.keep_passing(&rows[stretch.clone()], &tags[stretch], &mut found, &mut kept)
-                }
-            }
-        }
-        found.truncate(kept);
-        Some(bitmap_of_rows(found, self.index.row_count))
+        // One loop per width, each reading its array directly.
+        Some(match tags {
+            EntryTags::Short(tags) => self.kept_rows(own, |stretch, found, kept| {
+                filter.keep_passing(&rows[stretch.clone()], &tags[stretch], found, kept)
+            }),
+            EntryTags::Wide(tags) => self.kept_rows(own, |stretch, found, kept| {
+                filter.keep_passing(&rows[stretch.clone()], &tags[stretch], found, kept)
+            }),
+        })
     }
 
     /// The `count` candidates that `candidates` lists ascending tested on

@@ -127,7 +127,7 @@ pub struct Segment {
 pub(crate) enum SegmentOrigin {
     /// Built in this process (a load, a run, a compaction).
     Built,
-    /// Read from a segment file of this format version.
+    /// Read from a segment file of format version `format`.
     Read {
         /// The file's format version.
         format: u32,

@@ -1,9 +1,10 @@
 //! A candidate layout for `filters-q` beside a `location` (T16), measured
 //! and not built: the rows of each lower-cased *word* of `correspondent`,
-//! `destination` and `origin` (a longest run of alphanumeric characters),
-//! sorted by `location` with a directory of where each location's part
-//! starts. A needle without a word break lies inside words only, so its
-//! rows are those of the words holding it; a request naming one location
+//! `destination` and `origin` (a longest run of alphanumeric characters of
+//! the lower-cased text), sorted by `location` with a directory of where
+//! each location's part starts. A lower-cased needle of alphanumeric
+//! characters only lies inside one word wherever it occurs, so its rows
+//! are those of the words holding it; a request naming one location
 //! reads that location's part of each, and tests a byte per entry for the
 //! closed-set filters.
 //!
@@ -27,10 +28,8 @@ static ALLOCATOR: msgdex_bench::process::Allocator = msgdex_bench::process::Allo
 
 /// The closed-set filters T16 names, as one byte per row: direction and
 /// delivery status (0 for `null`).
-fn cell_of(message: &Message) -> u8 {
-    let direction = message.direction.map_or(0, |direction| direction.code() + 1);
-    let status = message.delivery_status.map_or(0, |status| status.code() + 1);
-    direction * 8 + status
+fn cell(direction: Option<Direction>, status: Option<DeliveryStatus>) -> u8 {
+    direction.map_or(0, |direction| direction.code() + 1) * 8 + status.map_or(0, |status| status.code() + 1)
 }
 
 /// The distinct lower-cased words of a message's three searched fields.
@@ -58,20 +57,25 @@ struct WordPostings {
     /// Word `w`'s entries are `rows[entry_starts[w]..entry_starts[w + 1]]`
     /// (and the same of `cells`).
     entry_starts: Vec<u32>,
+    /// Each entry's row, ascending within a word's location.
     rows: Vec<u32>,
+    /// Each entry's row's [`cell`].
     cells: Vec<u8>,
     /// Word `w`'s locations and where each one's entries start:
     /// `directory[directory_starts[w]..directory_starts[w + 1]]`.
     directory_starts: Vec<u32>,
+    /// `(location, first entry)` of each word's locations, ascending.
     directory: Vec<(u16, u32)>,
 }
 
 impl WordPostings {
+    /// The postings of `messages`, whose locations are numbered by
+    /// `location_of` (0 for `null`).
     fn build(messages: &[Message], location_of: &HashMap<&str, u16>) -> WordPostings {
         let mut by_word: HashMap<String, Vec<(u16, u32, u8)>> = HashMap::new();
         for (row, message) in messages.iter().enumerate() {
             let location = message.location.as_deref().map_or(0, |location| location_of[location]);
-            let cell = cell_of(message);
+            let cell = cell(message.direction, message.delivery_status);
             for word in words_of(message) {
                 by_word.entry(word).or_default().push((location, row as u32, cell));
             }
@@ -103,6 +107,8 @@ impl WordPostings {
         postings
     }
 
+    /// The bytes the layout would hold, stored compactly (not this
+    /// program's heap).
     fn bytes(&self) -> usize {
         self.words.iter().map(String::len).sum::<usize>()
             + self.words.len() * 4
@@ -153,19 +159,21 @@ fn parse_t16(target: &str) -> (String, [bool; 256], String) {
             "filters-q" => needle = value.trim().to_lowercase(),
             "filters-direction" => directions.push(Direction::parse(&value).expect("a direction")),
             "filters-delivery_status" => statuses.push(DeliveryStatus::parse(&value).expect("a status")),
+            key if key.starts_with("filters-") => panic!("{target}: {key} is not counted here"),
             _ => {}
         }
     }
     let mut accepts = [false; 256];
     for direction in &directions {
         for status in &statuses {
-            accepts[usize::from((direction.code() + 1) * 8 + status.code() + 1)] = true;
+            accepts[usize::from(cell(Some(*direction), Some(*status)))] = true;
         }
     }
     (location, accepts, needle)
 }
 
-fn median(mut samples: Vec<Duration>) -> f64 {
+/// The median of `samples`, in µs.
+fn median_us(mut samples: Vec<Duration>) -> f64 {
     samples.sort_unstable();
     samples.get(samples.len() / 2).map_or(0.0, |sample| sample.as_secs_f64() * 1e6)
 }
@@ -177,7 +185,7 @@ fn main() {
     let messages = msgdex::load_path(data).expect("the file loads");
     let mut location_of: HashMap<&str, u16> = HashMap::new();
     for location in messages.iter().filter_map(|message| message.location.as_deref()) {
-        let next = location_of.len() as u16 + 1;
+        let next = u16::try_from(location_of.len() + 1).expect("fewer than 65,535 locations");
         location_of.entry(location).or_insert(next);
     }
     let started = Instant::now();
@@ -197,7 +205,7 @@ fn main() {
     let (mut answered, mut with_breaks, mut entries_read, mut words_matched) = (0, 0, Vec::new(), Vec::new());
     for target in text.lines().filter_map(|line| line.strip_prefix("T16\t")) {
         let (location, accepts, needle) = parse_t16(target);
-        if !needle.chars().all(char::is_alphanumeric) {
+        if needle.is_empty() || !needle.chars().all(char::is_alphanumeric) {
             with_breaks += 1;
             continue;
         }
@@ -217,16 +225,17 @@ fn main() {
         words_matched.push(words.len());
         answered += 1;
     }
+    assert!(answered > 0, "no T16 request answered from {requests}");
     entries_read.sort_unstable();
     words_matched.sort_unstable();
     println!(
         "T16: {answered} counts equal to the engine's ({with_breaks} needles with a word break left out); \
          median µs: the words' parts {:.1} (median {} words, {} entries read), the vocabulary scan {:.1}, \
          the engine's whole answer {:.1}",
-        median(counting),
+        median_us(counting),
         words_matched.get(words_matched.len() / 2).copied().unwrap_or(0),
         entries_read.get(entries_read.len() / 2).copied().unwrap_or(0),
-        median(scanning),
-        median(engine_times)
+        median_us(scanning),
+        median_us(engine_times)
     );
 }
