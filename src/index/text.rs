@@ -1009,9 +1009,9 @@ impl<'a> TextMatch<'a> {
         let row_starts = &self.index.row_starts[..];
         let mut stretches: Vec<std::ops::Range<usize>> = Vec::new();
         let mut current = 0..0;
-        for value in self.matched_values().map(|value| value as usize) {
-            let (start, past) = (row_starts[value] as usize, row_starts[value + 1] as usize);
-            if !self.is_own_given(value as u32, start < past) {
+        for value in self.matched_values() {
+            let (start, past) = (row_starts[value as usize] as usize, row_starts[value as usize + 1] as usize);
+            if !self.is_own_given(value, start < past) {
                 continue;
             }
             if current.end == start {
