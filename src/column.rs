@@ -513,6 +513,20 @@ impl DictColumn {
         }
     }
 
+    /// Adds a value given as `codec`'s frame of its JSON text; returns its
+    /// code. The frame is copied as it is when this column holds `codec`,
+    /// and decoded and stored as this column stores values otherwise.
+    pub fn push_frame(&mut self, frame: &[u8], codec: &Arc<TextCodec>) -> u32 {
+        match &self.codec {
+            Some(mine) if Arc::ptr_eq(mine, codec) => self.dict.push(frame),
+            _ => {
+                let mut text = Vec::with_capacity(codec.text_len(frame));
+                codec.write_text(frame, &mut text);
+                self.intern(&text)
+            }
+        }
+    }
+
     /// Makes this column store its values with `codec` from now on,
     /// compressing those it holds (a builder copying rows from a packed
     /// segment takes the segment's codec, so that the rows' frames are
@@ -868,6 +882,31 @@ mod tests {
         assert_eq!(written(&plain, 0), texts[4]);
         assert_eq!(written(&plain, 1), b"null");
         assert_eq!(written(&same, 2), texts[6]);
+    }
+
+    #[test]
+    fn a_frame_is_copied_into_a_column_of_its_codec_and_decoded_into_any_other() {
+        let (column, texts) = packed(3000);
+        let codec = column.codec().unwrap();
+        let frame = column.dict.get(5);
+        let mut same = DictColumn::arena();
+        same.adopt_codec(Arc::clone(codec));
+        let code = same.push_frame(frame, codec);
+        same.codes.push(code);
+        assert_eq!(same.dict.get(code), frame, "copied as it is");
+        // Another codec (trained on other texts), a plain arena, and a
+        // deduplicating column each store the text their own way.
+        let (trained_apart, _) = packed(2000);
+        let mut other = DictColumn::arena();
+        other.adopt_codec(Arc::clone(trained_apart.codec().unwrap()));
+        for mut into in [other, DictColumn::arena(), DictColumn::default()] {
+            let code = into.push_frame(frame, codec);
+            into.codes.push(code);
+            assert_eq!(written(&into, 0), texts[4]);
+        }
+        let mut deduplicating = DictColumn::default();
+        let first = deduplicating.push_frame(frame, codec);
+        assert_eq!(deduplicating.push_frame(frame, codec), first, "looked up by its text");
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //!   └─ JSON Lines ─▶ windows: whole lines, a window of ~8 MB at a time
 //!        ├─ messages: each line through record ─▶ Message batches ─▶ sink
 //!        └─ segment: each line through scan, or record where scan declines
-//!                    ─▶ RecordBatches ─▶ Segment
+//!                    ─▶ RecordBatches (content packed, after the first window)
+//!                    ─▶ Segment
 //! ```
 //!
 //! `record` is the full parser and its field checks, `error` the errors'
@@ -35,7 +36,9 @@
 //! Memory: JSON Lines are read in windows of a few megabytes parsed in
 //! parallel; at most one window of raw text is held by the message path,
 //! three by the segment path (one being read, one scanned, one stored). A
-//! JSON array is parsed as a stream from the reader.
+//! JSON array is parsed as a stream from the reader. A packed `content`
+//! column is filled with frames compressed as the windows are scanned, so
+//! the whole input's plain text is never held at once (see `segment`).
 
 mod array;
 mod error;

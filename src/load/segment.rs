@@ -1,9 +1,16 @@
 //! The segment path: JSON Lines scanned straight into the fast engine's
 //! [`Segment`], window by window, with the message path's checks and
 //! errors.
+//!
+//! A packed `content` column (the default) is compressed as it is
+//! scanned: the first window's `content` trains the codec, and every later
+//! scanning task packs its rows' `content` with it, so the column copies
+//! frames and the input's plain text is never held whole. An input of one
+//! window is packed when the builder finishes, from all its values.
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -15,8 +22,9 @@ use super::record::parse_line;
 use super::scan;
 use super::windows::{open_input, Input};
 use crate::model::{Field, Message};
-use crate::store::records::RecordBatch;
+use crate::store::records::{RecordBatch, StoredValue};
 use crate::store::{BuildError, ContentStorage, Segment, SegmentBuilder};
+use crate::text_codec::TextCodec;
 
 /// Loads a JSON array or JSON Lines file straight into a [`Segment`] (see
 /// [`load_segment`]).
@@ -63,6 +71,9 @@ fn load_segment_sized(
 ) -> Result<Segment, LoadError> {
     let mut builder = SegmentBuilder::new();
     builder.store_content(storage);
+    // The codec `content` is packed with as it is scanned, trained on the
+    // first window (see `ScannedWindow::content_codec`).
+    let mut content_codec: Option<Arc<TextCodec>> = None;
     let mut lines = match open_input(reader, source_name)? {
         Input::Empty => return Ok(builder.finish()),
         Input::Array(reader) => {
@@ -97,7 +108,7 @@ fn load_segment_sized(
             || {
                 rayon::join(
                     || previous.map(|previous| previous.store(&mut builder, &mut row_lines)),
-                    || ScannedWindow::scan(&text, first_line),
+                    || ScannedWindow::scan(&text, first_line, content_codec.as_ref()),
                 )
             },
             || lines.read_ahead(),
@@ -130,6 +141,15 @@ fn load_segment_sized(
             scanned.store(&mut builder, &mut row_lines)?;
             return Ok(builder.finish());
         }
+        if storage == ContentStorage::Packed && content_codec.is_none() && builder.is_empty() {
+            // More windows follow: from now on each is packed in parallel
+            // as it is scanned, instead of every value at the end.
+            content_codec = scanned.content_codec();
+            if let Some(codec) = &content_codec {
+                scanned.pack_content(codec);
+                builder.adopt_content_codec(codec);
+            }
+        }
         pending = Some(scanned);
     }
 }
@@ -151,8 +171,9 @@ impl ScannedWindow {
     const LINES_PER_TASK: usize = 256;
 
     /// Scans the complete lines of `text` (the first is line `first_line`)
-    /// in parallel; returns them and the number of lines consumed.
-    fn scan(text: &[u8], first_line: u64) -> (ScannedWindow, u64) {
+    /// in parallel, packing `content` with `codec` if given; returns them
+    /// and the number of lines consumed.
+    fn scan(text: &[u8], first_line: u64, codec: Option<&Arc<TextCodec>>) -> (ScannedWindow, u64) {
         let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 1024 + 1);
         let mut start = 0;
         for newline in memchr::memchr_iter(b'\n', text) {
@@ -184,6 +205,9 @@ impl ScannedWindow {
                     }
                     lines.push(number);
                 }
+                if let Some(codec) = codec {
+                    batch.pack_content(text, codec);
+                }
                 (batch, lines, None)
             })
             .collect();
@@ -197,6 +221,31 @@ impl ScannedWindow {
             }
         }
         (window, bounds.len() as u64)
+    }
+
+    /// A codec for `content` trained on this window's (`None` when they are
+    /// too few for zstd to train a dictionary on: the builder then trains
+    /// one on every value when it finishes).
+    ///
+    /// The first window holds several megabytes of text, about the sample
+    /// a codec is trained on from the whole input when the rows are packed
+    /// at the end; docs/PERFORMANCE.md compares the sizes both ways.
+    fn content_codec(&self) -> Option<Arc<TextCodec>> {
+        let values: Vec<&[u8]> = self
+            .batches
+            .iter()
+            .flat_map(|batch| (0..batch.len()).map(move |row| (batch, batch.value(row, Field::Content.index()))))
+            .filter(|(_, value)| !matches!(value, StoredValue::Null))
+            .map(|(batch, value)| batch.text(&self.text, value))
+            .collect();
+        let codec = TextCodec::train(&values);
+        (!codec.dictionary().is_empty()).then(|| Arc::new(codec))
+    }
+
+    /// Packs `content` in every batch with `codec`, in parallel.
+    fn pack_content(&mut self, codec: &Arc<TextCodec>) {
+        let text = &self.text;
+        self.batches.par_iter_mut().for_each(|batch| batch.pack_content(text, codec));
     }
 
     /// Stores the batches; returns the window's text buffer for reuse.
@@ -224,6 +273,53 @@ impl ScannedWindow {
                 Err(IdRegistry::repeated(id, location, RecordLocation::Line(row_lines[first as usize])))
             }
             Err(error) => Err(LoadError::Store(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::load_str;
+
+    /// JSON Lines longer than a window, whose `content` the scanner keeps
+    /// in the source (plain text), rewrites (escapes) or leaves to the full
+    /// parser (a record it declines), with `null`s and non-ASCII text.
+    fn lines_over_two_windows() -> String {
+        let words = ["care", "visit", "Zoë", "naïve", "fees", "a\\/b", "quote\\\"d", "line\\nbreak", "日本"];
+        let mut text = String::new();
+        for index in 0..16_000usize {
+            let content: Vec<&str> = (0..200).map(|at| words[(index * 7 + at * at) % words.len()]).collect();
+            let content = content.join(" ");
+            match index % 10 {
+                0 => text.push_str(&format!("{{\"_id\":\"m{index}\",\"content\":null}}\n")),
+                // An escape in a key: the scanner declines the record.
+                1 => text.push_str(&format!("{{\"_id\":\"m{index}\",\"\\u0063ontent\":\"{content}\"}}\n")),
+                _ => {
+                    text.push_str(&format!("{{\"_id\":\"m{index}\",\"channel\":\"sms\",\"content\":\"{content}\"}}\n"))
+                }
+            }
+        }
+        assert!(text.len() > 2 * super::super::windows::WINDOW_BYTES, "the input spans windows");
+        text
+    }
+
+    #[test]
+    fn content_packed_as_it_is_scanned_reads_back_as_loaded_whole() {
+        let text = lines_over_two_windows();
+        let scanned = load_segment(text.as_bytes(), "input").unwrap();
+        let whole = Segment::from_messages(&load_str(&text).unwrap()).unwrap();
+        assert_eq!(scanned.content_storage(), ContentStorage::Packed);
+        let codec = scanned.dict(Field::Content).codec().expect("content is packed");
+        assert!(!codec.dictionary().is_empty(), "a dictionary was trained");
+        assert_eq!(scanned.row_count(), whole.row_count());
+        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+        for row in 0..scanned.row_count() {
+            mine.clear();
+            theirs.clear();
+            scanned.write_row(row, &Field::ALL, &mut mine);
+            whole.write_row(row, &Field::ALL, &mut theirs);
+            assert_eq!(String::from_utf8_lossy(&mine), String::from_utf8_lossy(&theirs), "row {row}");
         }
     }
 }

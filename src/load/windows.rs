@@ -7,7 +7,7 @@ use super::error::LoadError;
 
 /// Messages are handed to the sink in batches of about this many bytes of
 /// JSON Lines text; the window of raw text held at once is this size.
-const WINDOW_BYTES: usize = 8 << 20;
+pub(super) const WINDOW_BYTES: usize = 8 << 20;
 
 /// What a reader holds, told by its first byte that is not white space.
 pub(super) enum Input<R> {

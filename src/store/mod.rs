@@ -27,6 +27,7 @@ use crate::index::ValueIndex;
 use crate::model::{Channel, DateKey, DeliveryStatus, Direction, Field, FieldKind, Message, PerDateKey};
 use crate::packed_dates::PackedDates;
 use crate::sys::prefetch;
+use crate::text_codec::TextCodec;
 
 pub use content_storage::{ContentStorage, UnknownContentStorage};
 
@@ -727,6 +728,24 @@ impl SegmentBuilder {
         }
     }
 
+    /// Makes [`PACKED_FIELDS`] hold their values compressed by `codec` from
+    /// now on, if this builder packs them (values already held are
+    /// compressed too): a loader that trained `codec` on the first rows
+    /// then hands in batches packed by it
+    /// ([`RecordBatch::pack_content`](records::RecordBatch::pack_content)),
+    /// which are copied as they are, and [`SegmentBuilder::finish`] keeps
+    /// it instead of training one on every value.
+    pub(crate) fn adopt_content_codec(&mut self, codec: &Arc<TextCodec>) {
+        if !self.packs() {
+            return;
+        }
+        for field in PACKED_FIELDS {
+            if let Column::Dict(column) = &mut self.columns[field.index()] {
+                column.adopt_codec(Arc::clone(codec));
+            }
+        }
+    }
+
     /// The number of messages added so far.
     pub fn len(&self) -> usize {
         self.columns[Field::Id.index()].len()
@@ -853,6 +872,10 @@ impl SegmentBuilder {
                     for (batch, row) in rows {
                         let code = match batch.value(row, position) {
                             StoredValue::Null => 0,
+                            value @ StoredValue::Packed { .. } => {
+                                let codec = batch.packed_with().expect("a batch with frames knows their codec");
+                                column.push_frame(batch.frame(value), codec)
+                            }
                             value => column.intern(batch.text(source, value)),
                         };
                         column.codes.push(code);

@@ -16,9 +16,17 @@
 //!
 //! A value is JSON text in the source when the source already spells it
 //! the way the store writes it (no escapes to rewrite, no spaces in a
-//! list), and text the batch owns otherwise.
+//! list), and text the batch owns otherwise. A loader that knows the codec
+//! a packed column will hold compresses `content` in the batch
+//! ([`RecordBatch::pack_content`]), in parallel with the other batches, so
+//! that the column copies frames instead of compressing one value at a
+//! time.
+
+use std::sync::Arc;
 
 use crate::model::{Field, FieldKind, FieldValue, Message};
+use crate::store::PACKED_FIELDS;
+use crate::text_codec::TextCodec;
 
 /// One field's value as a column keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +47,15 @@ pub enum StoredValue {
         /// Past the last byte.
         end: u32,
     },
+    /// JSON text compressed by the batch's codec
+    /// ([`RecordBatch::packed_with`]): a frame at `start..end` of the
+    /// batch's frames.
+    Packed {
+        /// First byte.
+        start: u32,
+        /// Past the last byte.
+        end: u32,
+    },
     /// A date/time, as seconds since 0000-01-01.
     Seconds(i64),
     /// An enum value: its position in the enum's list plus one.
@@ -50,6 +67,10 @@ pub enum StoredValue {
 pub struct RecordBatch {
     values: Vec<StoredValue>,
     own: Vec<u8>,
+    /// The frames of the [`StoredValue::Packed`] values, back to back.
+    frames: Vec<u8>,
+    /// The codec of the batch's [`StoredValue::Packed`] values.
+    packed_with: Option<Arc<TextCodec>>,
 }
 
 const FIELDS: usize = Field::ALL.len();
@@ -119,14 +140,54 @@ impl RecordBatch {
     }
 
     /// The JSON text of a text value (`source` is the text the batch was
-    /// read from).
+    /// read from); a [`StoredValue::Packed`] value's is its frame's
+    /// ([`RecordBatch::frame`]).
     #[inline]
     pub fn text<'a>(&'a self, source: &'a [u8], value: StoredValue) -> &'a [u8] {
+        debug_assert!(!matches!(value, StoredValue::Packed { .. }), "a packed value's text is in its frame");
         match value {
             StoredValue::Source { start, end } => &source[start as usize..end as usize],
             StoredValue::Own { start, end } => &self.own[start as usize..end as usize],
             _ => b"null",
         }
+    }
+
+    /// The frame of a [`StoredValue::Packed`] value (empty for any other).
+    #[inline]
+    pub fn frame(&self, value: StoredValue) -> &[u8] {
+        match value {
+            StoredValue::Packed { start, end } => &self.frames[start as usize..end as usize],
+            _ => &[],
+        }
+    }
+
+    /// The codec that made the batch's [`StoredValue::Packed`] values.
+    pub(crate) fn packed_with(&self) -> Option<&Arc<TextCodec>> {
+        self.packed_with.as_ref()
+    }
+
+    /// Compresses every row's value of the [`PACKED_FIELDS`] with `codec`
+    /// (`source` is the text the batch was read from), so that a column
+    /// holding `codec` copies the frames as they are.
+    ///
+    /// *Invariant:* every [`StoredValue::Packed`] value was made by
+    /// [`RecordBatch::packed_with`], set once, here.
+    pub(crate) fn pack_content(&mut self, source: &[u8], codec: &Arc<TextCodec>) {
+        debug_assert!(self.packed_with.is_none(), "a batch is packed once");
+        let RecordBatch { values, own, frames, .. } = self;
+        for row in values.chunks_exact_mut(FIELDS) {
+            for field in PACKED_FIELDS {
+                let text = match row[field.index()] {
+                    StoredValue::Source { start, end } => &source[start as usize..end as usize],
+                    StoredValue::Own { start, end } => &own[start as usize..end as usize],
+                    _ => continue,
+                };
+                let start = offset(frames.len());
+                codec.compress_into(text, frames);
+                row[field.index()] = StoredValue::Packed { start, end: offset(frames.len()) };
+            }
+        }
+        self.packed_with = Some(Arc::clone(codec));
     }
 }
 
@@ -172,5 +233,39 @@ mod tests {
         assert_eq!(batch.value(0, Field::Subject.index()), StoredValue::Null);
         batch.pop_row();
         assert_eq!(batch.len(), 1);
+    }
+
+    #[test]
+    fn packing_compresses_content_alone_and_keeps_the_codec() {
+        let texts: Vec<String> =
+            (0..2000).map(|index| format!("\"Dear Zoë, the visit {index} is on day {}.\"", index % 9)).collect();
+        let values: Vec<&[u8]> = texts.iter().map(|text| text.as_bytes()).collect();
+        let codec = Arc::new(TextCodec::train(&values));
+        let source = texts[0].as_bytes();
+        let mut batch = RecordBatch::new();
+        // Content in the source, in the batch's own bytes, and null.
+        batch.push_null_row();
+        batch.set(Field::Content, StoredValue::Source { start: 0, end: source.len() as u32 });
+        batch.set(Field::Subject, StoredValue::Source { start: 1, end: 5 });
+        batch.push_message(&Message { content: Some("Zoë \"quoted\"".into()), ..Message::with_id("m2") });
+        batch.push_message(&Message::with_id("m3"));
+        let own_id = batch.value(1, Field::Id.index());
+        batch.pack_content(source, &codec);
+        assert!(batch.packed_with().is_some_and(|with| Arc::ptr_eq(with, &codec)));
+        let content = |row: usize| {
+            let mut text = Vec::new();
+            codec.write_text(batch.frame(batch.value(row, Field::Content.index())), &mut text);
+            text
+        };
+        assert_eq!(content(0), source);
+        assert_eq!(content(1), "\"Zoë \\\"quoted\\\"\"".as_bytes());
+        assert_eq!(batch.value(2, Field::Content.index()), StoredValue::Null);
+        assert_eq!(
+            batch.value(0, Field::Subject.index()),
+            StoredValue::Source { start: 1, end: 5 },
+            "other fields stay"
+        );
+        assert_eq!(batch.value(1, Field::Id.index()), own_id);
+        assert_eq!(batch.text(b"", own_id), br#""m2""#);
     }
 }
