@@ -889,11 +889,19 @@ mod tests {
         let (column, texts) = packed(3000);
         let codec = column.codec().unwrap();
         let frame = column.dict.get(5);
+        // A frame of the same text and dictionary that the codec would not
+        // write byte for byte (another level): copied, not made again.
+        let mut other_level = Vec::with_capacity(zstd_safe::compress_bound(texts[4].len()));
+        zstd_safe::CCtx::create().compress_using_dict(&mut other_level, &texts[4], codec.dictionary(), 19).unwrap();
+        assert_ne!(other_level, frame);
         let mut same = DictColumn::arena();
         same.adopt_codec(Arc::clone(codec));
-        let code = same.push_frame(frame, codec);
-        same.codes.push(code);
-        assert_eq!(same.dict.get(code), frame, "copied as it is");
+        for pushed in [frame, &other_level[..]] {
+            let code = same.push_frame(pushed, codec);
+            same.codes.push(code);
+            assert_eq!(same.dict.get(code), pushed, "copied as it is");
+            assert_eq!(written(&same, code - 1), texts[4]);
+        }
         // Another codec (trained on other texts), a plain arena, and a
         // deduplicating column each store the text their own way.
         let (trained_apart, _) = packed(2000);

@@ -25,7 +25,7 @@
 //!   └─ JSON Lines ─▶ windows: whole lines, a window of ~8 MB at a time
 //!        ├─ messages: each line through record ─▶ Message batches ─▶ sink
 //!        └─ segment: each line through scan, or record where scan declines
-//!                    ─▶ RecordBatches (content packed, after the first window)
+//!                    ─▶ RecordBatches (content packed, but in a one-window input)
 //!                    ─▶ Segment
 //! ```
 //!

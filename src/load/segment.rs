@@ -3,10 +3,12 @@
 //! errors.
 //!
 //! A packed `content` column (the default) is compressed as it is
-//! scanned: the first window's `content` trains the codec, and every later
-//! scanning task packs its rows' `content` with it, so the column copies
-//! frames and the input's plain text is never held whole. An input of one
-//! window is packed when the builder finishes, from all its values.
+//! scanned: the first window holding enough `content` trains the codec,
+//! and every later scanning task packs its rows' `content` with it, so
+//! the column copies frames and the input's plain text is never held
+//! whole. An input of one window, or whose windows each hold too little
+//! `content` to train on, is packed when the builder finishes, from a
+//! sample of all its values.
 
 use std::io::Read;
 use std::path::Path;
@@ -72,7 +74,8 @@ fn load_segment_sized(
     let mut builder = SegmentBuilder::new();
     builder.store_content(storage);
     // The codec `content` is packed with as it is scanned, trained on the
-    // first window (see `ScannedWindow::content_codec`).
+    // first window holding enough of it (see
+    // `ScannedWindow::train_content_codec`).
     let mut content_codec: Option<Arc<TextCodec>> = None;
     let mut lines = match open_input(reader, source_name)? {
         Input::Empty => return Ok(builder.finish()),
@@ -141,10 +144,12 @@ fn load_segment_sized(
             scanned.store(&mut builder, &mut row_lines)?;
             return Ok(builder.finish());
         }
-        if storage == ContentStorage::Packed && content_codec.is_none() && builder.is_empty() {
-            // More windows follow: from now on each is packed in parallel
-            // as it is scanned, instead of every value at the end.
-            content_codec = scanned.content_codec();
+        if storage == ContentStorage::Packed && content_codec.is_none() {
+            // More windows follow: from the first holding enough `content`
+            // on, each is packed in parallel as it is scanned, instead of
+            // every value at the end (the values stored before it are
+            // packed as the builder adopts the codec).
+            content_codec = scanned.train_content_codec();
             if let Some(codec) = &content_codec {
                 scanned.pack_content(codec);
                 builder.adopt_content_codec(codec);
@@ -153,6 +158,11 @@ fn load_segment_sized(
         pending = Some(scanned);
     }
 }
+
+/// The least `content` text a window trains a codec on: less makes a poor
+/// dictionary or none (zstd declines), so the codec waits for a window
+/// holding more.
+const LEAST_TRAINING_BYTES: usize = 1 << 20;
 
 /// A window of JSON Lines scanned into record batches, waiting to be
 /// stored.
@@ -171,8 +181,9 @@ impl ScannedWindow {
     const LINES_PER_TASK: usize = 256;
 
     /// Scans the complete lines of `text` (the first is line `first_line`)
-    /// in parallel, packing `content` with `codec` if given; returns them
-    /// and the number of lines consumed.
+    /// in parallel, packing `content` with `codec` if given (but in the
+    /// batch holding an invalid record, left plain); returns them and the
+    /// number of lines consumed.
     fn scan(text: &[u8], first_line: u64, codec: Option<&Arc<TextCodec>>) -> (ScannedWindow, u64) {
         let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 1024 + 1);
         let mut start = 0;
@@ -223,14 +234,16 @@ impl ScannedWindow {
         (window, bounds.len() as u64)
     }
 
-    /// A codec for `content` trained on this window's (`None` when they are
-    /// too few for zstd to train a dictionary on: the builder then trains
-    /// one on every value when it finishes).
+    /// A codec for `content` trained on this window's, or `None` when they
+    /// hold less than [`LEAST_TRAINING_BYTES`] of text (the builder then
+    /// trains one on a sample of every value when it finishes, unless a
+    /// later window trains one first).
     ///
-    /// The first window holds several megabytes of text, about the sample
-    /// a codec is trained on from the whole input when the rows are packed
-    /// at the end; docs/PERFORMANCE.md compares the sizes both ways.
-    fn content_codec(&self) -> Option<Arc<TextCodec>> {
+    /// A window holds several megabytes of text, about as much as the
+    /// sample a codec trained at the end takes from the whole input (not
+    /// spread across it); docs/PERFORMANCE.md compares the sizes both
+    /// ways.
+    fn train_content_codec(&self) -> Option<Arc<TextCodec>> {
         let values: Vec<&[u8]> = self
             .batches
             .iter()
@@ -238,6 +251,9 @@ impl ScannedWindow {
             .filter(|(_, value)| !matches!(value, StoredValue::Null))
             .map(|(batch, value)| batch.text(&self.text, value))
             .collect();
+        if values.iter().map(|value| value.len()).sum::<usize>() < LEAST_TRAINING_BYTES {
+            return None;
+        }
         let codec = TextCodec::train(&values);
         (!codec.dictionary().is_empty()).then(|| Arc::new(codec))
     }
@@ -279,6 +295,7 @@ impl ScannedWindow {
 
 #[cfg(test)]
 mod tests {
+    use super::super::windows::WINDOW_BYTES;
     use super::*;
     use crate::load::load_str;
 
@@ -300,18 +317,21 @@ mod tests {
                 }
             }
         }
-        assert!(text.len() > 2 * super::super::windows::WINDOW_BYTES, "the input spans windows");
+        assert!(text.len() > 2 * WINDOW_BYTES, "the input spans windows");
         text
     }
 
-    #[test]
-    fn content_packed_as_it_is_scanned_reads_back_as_loaded_whole() {
-        let text = lines_over_two_windows();
+    /// Loads `text` both ways, and checks that the scanned segment's
+    /// `content` was packed as it was scanned (its dictionary is not the
+    /// one trained on a sample of every value) and that every row reads
+    /// back alike.
+    fn assert_packed_as_scanned_and_read_back_alike(text: &str) {
         let scanned = load_segment(text.as_bytes(), "input").unwrap();
-        let whole = Segment::from_messages(&load_str(&text).unwrap()).unwrap();
+        let whole = Segment::from_messages(&load_str(text).unwrap()).unwrap();
         assert_eq!(scanned.content_storage(), ContentStorage::Packed);
-        let codec = scanned.dict(Field::Content).codec().expect("content is packed");
-        assert!(!codec.dictionary().is_empty(), "a dictionary was trained");
+        let dictionary = |segment: &Segment| segment.dict(Field::Content).codec().unwrap().dictionary().to_vec();
+        assert!(!dictionary(&scanned).is_empty(), "a dictionary was trained");
+        assert_ne!(dictionary(&scanned), dictionary(&whole), "trained on a window, not at the end");
         assert_eq!(scanned.row_count(), whole.row_count());
         let (mut mine, mut theirs) = (Vec::new(), Vec::new());
         for row in 0..scanned.row_count() {
@@ -320,6 +340,34 @@ mod tests {
             scanned.write_row(row, &Field::ALL, &mut mine);
             whole.write_row(row, &Field::ALL, &mut theirs);
             assert_eq!(String::from_utf8_lossy(&mine), String::from_utf8_lossy(&theirs), "row {row}");
+        }
+    }
+
+    #[test]
+    fn content_packed_as_it_is_scanned_reads_back_as_loaded_whole() {
+        let lines = lines_over_two_windows();
+        assert_packed_as_scanned_and_read_back_alike(&lines);
+        // A first window of blank lines, or of records with too little
+        // `content` to train on: a later window trains the codec, and the
+        // values stored before it are packed as the builder adopts it.
+        let blank = format!("{}\n", " ".repeat(999)).repeat(9_000);
+        assert_packed_as_scanned_and_read_back_alike(&format!("{blank}{lines}"));
+        let without_content: String = (0..600_000).map(|index| format!("{{\"_id\":\"n{index}\"}}\n")).collect();
+        assert!(without_content.len() > WINDOW_BYTES);
+        let early = "{\"_id\":\"early\",\"content\":\"held plain, then packed\"}\n";
+        assert_packed_as_scanned_and_read_back_alike(&format!("{early}{without_content}{lines}"));
+    }
+
+    #[test]
+    fn packed_windows_report_the_errors_of_the_message_path() {
+        let lines = lines_over_two_windows();
+        // A repeated `_id` two windows on, and an invalid record in a later
+        // window than the one that trained the codec.
+        for tail in ["{\"_id\":\"m3\",\"content\":\"again\"}\n", "{\"_id\":\"bad\",\"channel\":\"fax\"}\n"] {
+            let text = format!("{lines}{tail}");
+            let scanned = load_segment(text.as_bytes(), "input").unwrap_err().to_string();
+            assert_eq!(scanned, load_str(&text).unwrap_err().to_string());
+            assert!(scanned.starts_with("line 16001 "), "{scanned}");
         }
     }
 }

@@ -736,6 +736,9 @@ impl SegmentBuilder {
     /// which are copied as they are, and [`SegmentBuilder::finish`] keeps
     /// it instead of training one on every value.
     pub(crate) fn adopt_content_codec(&mut self, codec: &Arc<TextCodec>) {
+        // A codec without a dictionary would hold every later value poorly
+        // compressed: `finish` trains one on all of them instead.
+        debug_assert!(!codec.dictionary().is_empty(), "an adopted codec has a dictionary");
         if !self.packs() {
             return;
         }

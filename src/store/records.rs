@@ -21,6 +21,9 @@
 //! ([`RecordBatch::pack_content`]), in parallel with the other batches, so
 //! that the column copies frames instead of compressing one value at a
 //! time.
+//!
+//! *Invariant:* every [`StoredValue::Packed`] value was made by
+//! `pack_content`, with the codec [`RecordBatch::packed_with`] names.
 
 use std::sync::Arc;
 
@@ -101,8 +104,11 @@ impl RecordBatch {
         self.values.truncate(self.values.len().saturating_sub(FIELDS));
     }
 
-    /// Sets a field of the last row.
+    /// Sets a field of the last row (to any value but a
+    /// [`StoredValue::Packed`] one, which only
+    /// [`RecordBatch::pack_content`] makes).
     pub fn set(&mut self, field: Field, value: StoredValue) {
+        debug_assert!(!matches!(value, StoredValue::Packed { .. }), "only pack_content makes packed values");
         let row = self.values.len() - FIELDS;
         self.values[row + field.index()] = value;
     }
@@ -140,16 +146,11 @@ impl RecordBatch {
     }
 
     /// The JSON text of a text value (`source` is the text the batch was
-    /// read from); a [`StoredValue::Packed`] value's is its frame's
-    /// ([`RecordBatch::frame`]).
+    /// read from). Not for a [`StoredValue::Packed`] value, whose text is
+    /// compressed in its [`RecordBatch::frame`].
     #[inline]
     pub fn text<'a>(&'a self, source: &'a [u8], value: StoredValue) -> &'a [u8] {
-        debug_assert!(!matches!(value, StoredValue::Packed { .. }), "a packed value's text is in its frame");
-        match value {
-            StoredValue::Source { start, end } => &source[start as usize..end as usize],
-            StoredValue::Own { start, end } => &self.own[start as usize..end as usize],
-            _ => b"null",
-        }
+        text_in(source, &self.own, value)
     }
 
     /// The frame of a [`StoredValue::Packed`] value (empty for any other).
@@ -168,26 +169,36 @@ impl RecordBatch {
 
     /// Compresses every row's value of the [`PACKED_FIELDS`] with `codec`
     /// (`source` is the text the batch was read from), so that a column
-    /// holding `codec` copies the frames as they are.
-    ///
-    /// *Invariant:* every [`StoredValue::Packed`] value was made by
-    /// [`RecordBatch::packed_with`], set once, here.
+    /// holding `codec` copies the frames as they are. Keeps the module's
+    /// invariant: the only place packed values are made, once per batch.
     pub(crate) fn pack_content(&mut self, source: &[u8], codec: &Arc<TextCodec>) {
         debug_assert!(self.packed_with.is_none(), "a batch is packed once");
         let RecordBatch { values, own, frames, .. } = self;
         for row in values.chunks_exact_mut(FIELDS) {
             for field in PACKED_FIELDS {
-                let text = match row[field.index()] {
-                    StoredValue::Source { start, end } => &source[start as usize..end as usize],
-                    StoredValue::Own { start, end } => &own[start as usize..end as usize],
-                    _ => continue,
-                };
+                let value = row[field.index()];
+                if !matches!(value, StoredValue::Source { .. } | StoredValue::Own { .. }) {
+                    continue;
+                }
+                let text = text_in(source, own, value);
                 let start = offset(frames.len());
                 codec.compress_into(text, frames);
                 row[field.index()] = StoredValue::Packed { start, end: offset(frames.len()) };
             }
         }
         self.packed_with = Some(Arc::clone(codec));
+    }
+}
+
+/// The JSON text of a text value, in `source` or in the batch's `own`
+/// bytes; `null` for a value without text.
+#[inline]
+fn text_in<'a>(source: &'a [u8], own: &'a [u8], value: StoredValue) -> &'a [u8] {
+    match value {
+        StoredValue::Source { start, end } => &source[start as usize..end as usize],
+        StoredValue::Own { start, end } => &own[start as usize..end as usize],
+        StoredValue::Packed { .. } => unreachable!("a packed value's text is compressed in its frame"),
+        StoredValue::Null | StoredValue::Seconds(_) | StoredValue::Code(_) => b"null",
     }
 }
 
