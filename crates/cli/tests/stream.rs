@@ -505,24 +505,56 @@ fn a_fleet_routes_each_account_to_the_nodes_that_hold_it() {
 struct Cluster {
     nodes: Vec<Option<Child>>,
     urls: Vec<String>,
-    _store: tempfile::TempDir,
+    /// Each server's monitoring port.
+    monitors: Vec<u16>,
+    store: tempfile::TempDir,
+}
+
+/// The body of `GET path` from a server's monitoring port, if it answers.
+fn monitor_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
 }
 
 impl Cluster {
+    /// Three servers, once each of them is up and sees a JetStream leader;
+    /// started again on other ports if one of them is not within the
+    /// deadline (a port taken between `free_port` and the server's bind
+    /// leaves two servers, on which a stream of three replicas is never
+    /// placed), and a panic with their logs after three tries.
     fn start() -> Cluster {
+        let mut reasons = Vec::new();
+        for _ in 0..3 {
+            let cluster = Cluster::spawn();
+            match cluster.wait_until_formed(Duration::from_secs(20)) {
+                Ok(()) => return cluster,
+                Err(reason) => reasons.push(format!("{reason}\n{}", cluster.logs())),
+            }
+        }
+        panic!("the nats-server cluster did not form:\n{}", reasons.join("\n---\n"));
+    }
+
+    fn spawn() -> Cluster {
         let store = tempfile::tempdir().unwrap();
-        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-        let routes: Vec<String> = ports.iter().map(|(_, cluster)| format!("nats://127.0.0.1:{cluster}")).collect();
+        let ports: Vec<(u16, u16, u16)> = (0..3).map(|_| (free_port(), free_port(), free_port())).collect();
+        let routes: Vec<String> = ports.iter().map(|(_, cluster, _)| format!("nats://127.0.0.1:{cluster}")).collect();
         let nodes = ports
             .iter()
             .enumerate()
-            .map(|(index, (client, cluster))| {
+            .map(|(index, (client, cluster, monitor))| {
                 Some(
                     Command::new("nats-server")
                         .args(["-a", "127.0.0.1", "-p", &client.to_string(), "-n", &format!("n{index}"), "-js", "-sd"])
                         .arg(store.path().join(format!("n{index}")))
                         .args(["--cluster_name", "msgdex", "--cluster", &format!("nats://127.0.0.1:{cluster}")])
                         .args(["--routes", &routes.join(",")])
+                        .args(["-m", &monitor.to_string(), "-l"])
+                        .arg(store.path().join(format!("n{index}.log")))
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())
                         .spawn()
@@ -530,8 +562,50 @@ impl Cluster {
                 )
             })
             .collect();
-        let urls = ports.iter().map(|(client, _)| format!("nats://127.0.0.1:{client}")).collect();
-        Cluster { nodes, urls, _store: store }
+        let urls = ports.iter().map(|(client, _, _)| format!("nats://127.0.0.1:{client}")).collect();
+        let monitors = ports.iter().map(|&(_, _, monitor)| monitor).collect();
+        Cluster { nodes, urls, monitors, store }
+    }
+
+    /// Waits until every server runs and its JetStream status names a
+    /// leader of the three; `Err` with what was missing at the deadline.
+    fn wait_until_formed(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let missing: Vec<String> = self
+                .monitors
+                .iter()
+                .enumerate()
+                .filter_map(|(index, &monitor)| {
+                    let status: Option<serde_json::Value> =
+                        monitor_get(monitor, "/jsz").and_then(|body| serde_json::from_str(&body).ok());
+                    let meta = status.as_ref().map(|status| &status["meta_cluster"]);
+                    let formed = meta.is_some_and(|meta| {
+                        meta["leader"].as_str().is_some_and(|leader| !leader.is_empty()) && meta["cluster_size"] == 3
+                    });
+                    (!formed).then(|| format!("n{index}: {meta:?}"))
+                })
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("not formed in {timeout:?}: {}", missing.join("; ")));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The servers' log files, for a failure's message.
+    fn logs(&self) -> String {
+        (0..self.nodes.len())
+            .map(|index| {
+                let log = std::fs::read_to_string(self.store.path().join(format!("n{index}.log"))).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                format!("n{index}.log (last lines):\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn kill(&mut self, index: usize) {
