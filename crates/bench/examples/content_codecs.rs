@@ -241,6 +241,7 @@ fn main() {
             Box::new(Lz4 { dictionary: sample(texts, 65536).concat() }),
             Box::new(Zstd::new(1, &[], 0)),
             Box::new(Zstd::new(1, &sample(texts, 4 << 20), 64 << 10)),
+            Box::new(Zstd::new(2, &sample(texts, 4 << 20), 64 << 10)),
             Box::new(Zstd::new(3, &sample(texts, 4 << 20), 64 << 10)),
             Box::new(Zstd::new(-5, &sample(texts, 4 << 20), 64 << 10)),
             Box::new(Zstd::new(9, &sample(texts, 4 << 20), 64 << 10)),
