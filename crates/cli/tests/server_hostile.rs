@@ -82,7 +82,20 @@ fn connections_past_the_cap_are_refused_at_once_and_silent_ones_time_out() {
     // A signed request now is refused at once, not parked.
     let started = Instant::now();
     let busy = http(&server.address, "GET", "/v1/messages", &ours("/v1/messages"));
-    assert_eq!(busy.status, 503, "{}", busy.body);
+    // What the server held, should it have served the request (seen once
+    // in CI, not reproduced): its descriptors then and now, and how the
+    // silent connections stand.
+    let explain = |streams: &mut Vec<TcpStream>| {
+        let seen: Vec<Seen> = streams.iter_mut().map(look).collect();
+        let open = seen.iter().filter(|seen| **seen == Seen::Open).count();
+        format!(
+            "{} (descriptors over the baseline: {held} after the silent connections, {} now; \
+             {open} of the 200 still open)",
+            busy.body,
+            server.open_files().saturating_sub(baseline)
+        )
+    };
+    assert_eq!(busy.status, 503, "{}", explain(&mut streams));
     assert!(busy.hint().contains("--max-connections"), "{}", busy.body);
     assert!(started.elapsed() < Duration::from_secs(2));
     // The connections past the cap were answered 503 (or, past the refusals
