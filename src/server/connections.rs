@@ -3,7 +3,8 @@
 //!
 //! Each accepted connection takes a [`Slot`] or is refused at once with a
 //! 503 and closed: a connection is never parked to be served late. A slot
-//! is freed when its connection ends, whichever way. On shutdown the
+//! is freed when its connection ends, whichever way, before the server
+//! closes the socket. On shutdown the
 //! listener closes, every connection finishes the request it is answering
 //! and closes, and whatever is still open when the shutdown timeout passes
 //! is dropped.
@@ -160,7 +161,6 @@ async fn serve_connection(
     slot: Slot,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _slot = slot;
     let _open = app.metrics.connection_opened();
     let _ = stream.set_nodelay(true);
     let config = &app.config;
@@ -177,6 +177,10 @@ async fn serve_connection(
         .max_buf_size(config.read_buffer_bytes())
         .serve_connection(io, service);
     tokio::pin!(connection);
+    // Declared after the connection, so dropped before it: the slot is free
+    // by the time the socket closes (a client that sees the server close
+    // may connect again at once).
+    let _slot = slot;
     tokio::select! {
         _ = connection.as_mut() => return,
         _ = stop.wait_for(|stopping| *stopping) => {}

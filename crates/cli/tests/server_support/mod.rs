@@ -159,12 +159,27 @@ impl Server {
         true
     }
 
+    /// Waits until the server accepts a connection, then until it has
+    /// closed that probe (whose slot is free by then), so that a test
+    /// counting connections starts from none.
     fn wait_until_listening(&self) {
         let started = Instant::now();
-        while TcpStream::connect(&self.address).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "the server never listened on {}", self.address);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let probe = loop {
+            match TcpStream::connect(&self.address) {
+                Ok(probe) => break probe,
+                Err(_) => {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(20),
+                        "the server never listened on {}",
+                        self.address
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        };
+        let _ = probe.shutdown(std::net::Shutdown::Write);
+        let _ = probe.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = std::io::Read::read_to_end(&mut &probe, &mut Vec::new());
     }
 
     pub fn pid(&self) -> u32 {
