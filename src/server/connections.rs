@@ -177,9 +177,10 @@ async fn serve_connection(
         .max_buf_size(config.read_buffer_bytes())
         .serve_connection(io, service);
     tokio::pin!(connection);
-    // Declared after the connection, so dropped before it: the slot is free
-    // by the time the socket closes (a client that sees the server close
-    // may connect again at once).
+    // Declared after the connection, so dropped before it: the slot is
+    // freed in the same poll that ends the connection, before the socket is
+    // closed (hyper has sent its FIN by then, a moment before), instead of
+    // whenever the task is dropped.
     let _slot = slot;
     tokio::select! {
         _ = connection.as_mut() => return,

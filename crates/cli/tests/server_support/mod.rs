@@ -160,8 +160,8 @@ impl Server {
     }
 
     /// Waits until the server accepts a connection, then until it has
-    /// closed that probe (whose slot is free by then), so that a test
-    /// counting connections starts from none.
+    /// closed that probe (its slot is freed in the same poll), so that a
+    /// test counting connections starts from none.
     fn wait_until_listening(&self) {
         let started = Instant::now();
         let probe = loop {
