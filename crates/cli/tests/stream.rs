@@ -601,8 +601,8 @@ impl Cluster {
         (0..self.nodes.len())
             .map(|index| {
                 let log = std::fs::read_to_string(self.store.path().join(format!("n{index}.log"))).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                format!("n{index}.log (last lines):\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+                let lines: Vec<&str> = log.lines().collect();
+                format!("n{index}.log (last lines):\n{}", lines[lines.len().saturating_sub(15)..].join("\n"))
             })
             .collect::<Vec<_>>()
             .join("\n")
