@@ -154,6 +154,7 @@ pub mod testing {
     pub use crate::plan::{plan, plan_window, Plan, Strategy};
     pub use crate::store::dead_rows::DeadRows;
     pub use crate::store::{Segment, SegmentBuilder, BITMAP_FIELDS};
+    pub use crate::text_codec::TextCodec;
 }
 
 /// The README's Rust examples, compiled and run as doc tests.

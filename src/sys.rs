@@ -17,6 +17,65 @@ pub(crate) fn prefetch<T>(pointer: *const T) {
     let _ = pointer;
 }
 
+/// What [`train_zstd_dictionary`] trains with: zstd's fastCover at fixed
+/// parameters (segment size `k`, d-mer size `d`, in bytes).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FastCover {
+    pub(crate) k: u32,
+    pub(crate) d: u32,
+}
+
+/// A zstd dictionary of at most `capacity` bytes trained on `samples`
+/// (texts run together, `sizes` each one's length) with fastCover at
+/// `parameters`, or the reason zstd declined (too few samples, say).
+///
+/// zstd's own `ZDICT_trainFromBuffer` tries several segment sizes and
+/// keeps the best: several trainings for one, for dictionaries measured
+/// about as good (docs/ARCHITECTURE.md, "Compact storage").
+pub(crate) fn train_zstd_dictionary(
+    samples: &[u8],
+    sizes: &[usize],
+    capacity: usize,
+    parameters: FastCover,
+) -> Result<Vec<u8>, &'static str> {
+    use zstd_safe::zstd_sys;
+    let total = sizes.iter().try_fold(0usize, |total, &size| total.checked_add(size));
+    if total != Some(samples.len()) {
+        return Err("the samples' sizes do not add up to their text");
+    }
+    let count = u32::try_from(sizes.len()).map_err(|_| "more than 2^32 samples")?;
+    // SAFETY: the structure is all integers and floats, for which zero is
+    // a valid value (zstd reads zero as "the default" for the fields not
+    // set below).
+    let mut fast_cover: zstd_sys::ZDICT_fastCover_params_t = unsafe { std::mem::zeroed() };
+    fast_cover.k = parameters.k;
+    fast_cover.d = parameters.d;
+    // zstd's defaults for the frequency table's size and the speed-up,
+    // and every sample trained on (none held back to test parameters).
+    (fast_cover.f, fast_cover.accel, fast_cover.splitPoint) = (20, 1, 1.0);
+    let mut dictionary = vec![0u8; capacity];
+    // SAFETY: `dictionary` is writable for `capacity` bytes; `samples` is
+    // readable for the sum of `sizes` (checked above), which is readable
+    // for `count` elements; zstd writes only into `dictionary` and keeps no
+    // pointer past the call.
+    let written = unsafe {
+        zstd_sys::ZDICT_trainFromBuffer_fastCover(
+            dictionary.as_mut_ptr().cast(),
+            capacity,
+            samples.as_ptr().cast(),
+            sizes.as_ptr(),
+            count,
+            fast_cover,
+        )
+    };
+    // SAFETY: a pure function of its argument.
+    if unsafe { zstd_sys::ZDICT_isError(written) } != 0 {
+        return Err("zstd declined to train a dictionary");
+    }
+    dictionary.truncate(written.min(capacity));
+    Ok(dictionary)
+}
+
 /// Makes the calling thread yield the processor to normal threads: `nice`
 /// as its nice value (Linux; elsewhere nothing changes).
 pub(crate) fn lower_this_threads_priority(nice: i32) {
@@ -174,5 +233,33 @@ mod free_space_tests {
         let directory = tempfile::tempdir().unwrap();
         assert!(super::free_bytes(directory.path()).is_some_and(|free| free > 0));
         assert_eq!(super::free_bytes(&directory.path().join("absent")), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRAINING: FastCover = FastCover { k: 200, d: 8 };
+
+    #[test]
+    fn a_dictionary_is_trained_within_its_capacity_or_refused_with_the_reason() {
+        let texts: Vec<String> = (0..3000)
+            .map(|index| format!("\"Dear family {index}, your visit on day {} is booked\"", index % 9))
+            .collect();
+        let samples = texts.concat().into_bytes();
+        let sizes: Vec<usize> = texts.iter().map(String::len).collect();
+        let dictionary = train_zstd_dictionary(&samples, &sizes, 4096, TRAINING).expect("enough samples");
+        assert!(!dictionary.is_empty() && dictionary.len() <= 4096, "{} bytes", dictionary.len());
+        // A dictionary starts with zstd's dictionary magic number.
+        assert_eq!(dictionary[..4], [0x37, 0xA4, 0x30, 0xEC]);
+        assert_eq!(
+            train_zstd_dictionary(&samples[1..], &sizes, 4096, TRAINING),
+            Err("the samples' sizes do not add up to their text")
+        );
+        assert_eq!(
+            train_zstd_dictionary(&samples[..sizes[0]], &sizes[..1], 4096, TRAINING),
+            Err("zstd declined to train a dictionary")
+        );
     }
 }
