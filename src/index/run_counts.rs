@@ -34,6 +34,14 @@
 //! The sums are kept modulo 2^32: the true count is below 2^32, so the
 //! wrapping difference is exact.
 //!
+//! The charges are found in one pass in order, keeping the positions whose
+//! lcp no later one undercuts. A long pass is made in two halves at once:
+//! the second half charges the pairs it holds whole, and defers those whose
+//! earlier suffix it has not seen, with the leftmost shortest lcp of its own
+//! part of the pair. Once the first half is passed, its last kept positions
+//! give the shortest lcp of the pair's other part, and the leftmost of the
+//! two is charged: the same position as one pass would charge.
+//!
 //! A *child* (a value whose rows all hold one *parent*, the children of a
 //! parent sharing no row) is counted in the sums too, without reading a
 //! row: its rows count when its parent is not in the run, and are already
@@ -83,9 +91,24 @@ impl RunCounts {
         separator: u8,
         suffixes: &[(u32, u32)],
         value_count: usize,
-        weight: impl Fn(u32) -> u32,
-        parent: impl Fn(u32) -> Option<u32>,
-        is_listed: impl Fn(u32) -> bool,
+        weight: impl Fn(u32) -> u32 + Sync,
+        parent: impl Fn(u32) -> Option<u32> + Sync,
+        is_listed: impl Fn(u32) -> bool + Sync,
+    ) -> RunCounts {
+        let halves_at = (suffixes.len() >= SPLIT_FROM).then_some(suffixes.len() / 2);
+        Self::build_in_halves(text, separator, suffixes, value_count, (weight, parent), is_listed, halves_at)
+    }
+
+    /// [`RunCounts::build`], its pass in order made as two passes at once
+    /// when `halves_at` says where the second half starts.
+    fn build_in_halves(
+        text: &[u8],
+        separator: u8,
+        suffixes: &[(u32, u32)],
+        value_count: usize,
+        (weight, parent): (impl Fn(u32) -> u32 + Sync, impl Fn(u32) -> Option<u32> + Sync),
+        is_listed: impl Fn(u32) -> bool + Sync,
+        halves_at: Option<usize>,
     ) -> RunCounts {
         use rayon::prelude::*;
         let common = |left: u32, right: u32| common_prefix(text, separator, left as usize, right as usize);
@@ -93,47 +116,34 @@ impl RunCounts {
             .into_par_iter()
             .map(|position| if position == 0 { 0 } else { common(suffixes[position - 1].0, suffixes[position].0) })
             .collect();
-        let families = Families::of(value_count, &weight, &parent);
-        // One pass in order: `minima` holds the positions seen so far whose
-        // lcp no later position's undercuts (ties kept), so the leftmost
-        // shortest lcp in `(a, b]` is its first position past `a`.
+        let documents =
+            Documents { families: Families::of(value_count, &weight, &parent), weight: &weight, parent: &parent };
         let mut repeats = vec![0u32; suffixes.len()];
-        let mut last_seen = vec![u32::MAX; value_count];
-        let mut minima: Vec<(u32, u32)> = Vec::new();
-        // The repeat of a pair `(before, position)` of one document's
-        // suffixes, charged where the pair's shortest lcp first lies.
-        let mut charge = |minima: &[(u32, u32)], before: u32, weight: u32| {
-            if before != u32::MAX && weight != 0 {
-                let charged = minima[minima.partition_point(|&(at, _)| at <= before)].0;
-                repeats[charged as usize] = repeats[charged as usize].wrapping_add(weight);
+        match halves_at.filter(|&at| 0 < at && at < suffixes.len()) {
+            None => {
+                Pass::new(0, value_count).charge_stretch(suffixes, &lcp, &documents, &mut repeats);
             }
-        };
-        for (position, &(_, value)) in suffixes.iter().enumerate() {
-            if position > 0 {
-                while minima.last().is_some_and(|&(_, shortest)| shortest > lcp[position]) {
-                    minima.pop();
-                }
-                minima.push((position as u32, lcp[position]));
-            }
-            let before = std::mem::replace(&mut last_seen[value as usize], position as u32);
-            match parent(value) {
-                // A child's one document is itself with its parent.
-                Some(parent) => {
-                    let family_before = family_last_seen(before, last_seen[parent as usize]);
-                    charge(&minima, family_before, weight(value));
-                }
-                None => {
-                    charge(&minima, before, families.own_weight(value, weight(value)));
-                    for &child in families.children_of(value) {
-                        charge(&minima, family_last_seen(before, last_seen[child as usize]), weight(child));
-                    }
-                }
+            Some(at) => {
+                let (first_repeats, second_repeats) = repeats.split_at_mut(at);
+                let (first, second) = rayon::join(
+                    || Pass::new(0, value_count).charge_stretch(&suffixes[..at], &lcp, &documents, first_repeats),
+                    || {
+                        Pass::new(at as u32, value_count).charge_stretch(
+                            &suffixes[at..],
+                            &lcp,
+                            &documents,
+                            second_repeats,
+                        )
+                    },
+                );
+                second.charge_deferred(&first, &lcp, &mut repeats);
             }
         }
-        let steps = suffixes.iter().zip(&repeats).map(|(&(_, value), &charged)| weight(value).wrapping_sub(charged));
-        let prefix = PrefixSums::of_steps(steps);
+        // Each suffix's step: its weight less the repeats charged to it.
+        repeats.par_iter_mut().zip(suffixes).for_each(|(step, &(_, value))| *step = weight(value).wrapping_sub(*step));
+        let prefix = PrefixSums::of_steps(repeats.iter().copied());
         let shared =
-            suffixes.iter().enumerate().filter(|&(_, &(_, value))| is_listed(value)).map(|(at, _)| at as u32).collect();
+            (0..suffixes.len() as u32).into_par_iter().filter(|&at| is_listed(suffixes[at as usize].1)).collect();
         RunCounts { prefix, shared }
     }
 
@@ -190,6 +200,150 @@ fn family_last_seen(one: u32, other: u32) -> u32 {
         (u32::MAX, other) => other,
         (one, u32::MAX) => one,
         (one, other) => one.max(other),
+    }
+}
+
+/// Suffixes from which [`RunCounts::build`] charges the repeats in two
+/// halves at once: below it, one pass in order costs less than the join.
+const SPLIT_FROM: usize = 1 << 16;
+
+/// A set of values whose suffixes count once per run they meet (see the
+/// module's doc): a value alone, or a child with its parent.
+#[derive(Clone, Copy, Debug)]
+enum Document {
+    Value(u32),
+    /// A child and its parent (or a parent and its child: the same).
+    Family(u32, u32),
+}
+
+impl Document {
+    /// Where a suffix of the document was last seen, in `last_seen` (per
+    /// value, `u32::MAX` for none); `None` when none was.
+    fn last_seen_in(self, last_seen: &[u32]) -> Option<u32> {
+        let position = match self {
+            Document::Value(value) => last_seen[value as usize],
+            Document::Family(one, other) => family_last_seen(last_seen[one as usize], last_seen[other as usize]),
+        };
+        (position != u32::MAX).then_some(position)
+    }
+}
+
+/// What the suffixes of each value weigh, and in which documents.
+struct Documents<'a, Weight, Parent> {
+    families: Families,
+    weight: &'a Weight,
+    parent: &'a Parent,
+}
+
+impl<Weight: Fn(u32) -> u32, Parent: Fn(u32) -> Option<u32>> Documents<'_, Weight, Parent> {
+    /// Calls `charge` with each document a suffix of `value` belongs to,
+    /// and its weight there.
+    #[inline]
+    fn of_value(&self, value: u32, mut charge: impl FnMut(Document, u32)) {
+        match (self.parent)(value) {
+            // A child's one document is itself with its parent.
+            Some(parent) => charge(Document::Family(value, parent), (self.weight)(value)),
+            None => {
+                charge(Document::Value(value), self.families.own_weight(value, (self.weight)(value)));
+                for &child in self.families.children_of(value) {
+                    charge(Document::Family(value, child), (self.weight)(child));
+                }
+            }
+        }
+    }
+}
+
+/// A charge [`Pass::charge_stretch`] could not make: the document's
+/// previous suffix, if any, lies before the pass's stretch.
+#[derive(Clone, Copy, Debug)]
+struct Deferred {
+    document: Document,
+    weight: u32,
+    /// The leftmost position of the shortest lcp from the stretch's start
+    /// to the suffix (inclusive).
+    shortest_in_stretch: u32,
+}
+
+/// One pass in order over a stretch of the sorted suffixes, charging each
+/// repeat where the pair's shortest lcp first lies (see the module's doc).
+struct Pass {
+    /// The stretch's first position.
+    first: u32,
+    /// The positions seen so far whose lcp no later position's undercuts
+    /// (ties kept), ascending: the leftmost shortest lcp in `(a, b]` is its
+    /// first position past `a`.
+    minima: Vec<(u32, u32)>,
+    /// Per value, its last position in the stretch so far (`u32::MAX`:
+    /// none).
+    last_seen: Vec<u32>,
+    /// The charges of documents not seen in the stretch before: made by
+    /// [`Pass::charge_deferred`] once the stretch before is passed.
+    deferred: Vec<Deferred>,
+}
+
+impl Pass {
+    fn new(first: u32, value_count: usize) -> Pass {
+        Pass { first, minima: Vec::new(), last_seen: vec![u32::MAX; value_count], deferred: Vec::new() }
+    }
+
+    /// Charges the repeats of `suffixes` (the stretch, from `self.first`
+    /// on) to `repeats` (the stretch's own), `lcp` being the whole index's;
+    /// defers the charges of pairs starting before the stretch.
+    fn charge_stretch<Weight: Fn(u32) -> u32, Parent: Fn(u32) -> Option<u32>>(
+        mut self,
+        suffixes: &[(u32, u32)],
+        lcp: &[u32],
+        documents: &Documents<'_, Weight, Parent>,
+        repeats: &mut [u32],
+    ) -> Pass {
+        let Pass { first, minima, last_seen, deferred } = &mut self;
+        for (offset, &(_, value)) in suffixes.iter().enumerate() {
+            let position = *first + offset as u32;
+            if position > 0 {
+                let shortest = lcp[position as usize];
+                while minima.last().is_some_and(|&(_, kept)| kept > shortest) {
+                    minima.pop();
+                }
+                minima.push((position, shortest));
+            }
+            documents.of_value(value, |document, weight| {
+                if weight == 0 {
+                    return;
+                }
+                match document.last_seen_in(last_seen) {
+                    Some(before) => {
+                        let charged = minima[minima.partition_point(|&(at, _)| at <= before)].0;
+                        let repeat = &mut repeats[(charged - *first) as usize];
+                        *repeat = repeat.wrapping_add(weight);
+                    }
+                    // Nothing lies before the first stretch.
+                    None if *first == 0 => {}
+                    None => deferred.push(Deferred { document, weight, shortest_in_stretch: minima[0].0 }),
+                }
+            });
+            last_seen[value as usize] = position;
+        }
+        self
+    }
+
+    /// Makes this pass's deferred charges, `before` being the pass over
+    /// every position before this one's stretch; `repeats` and `lcp` are
+    /// the whole index's.
+    fn charge_deferred(self, before: &Pass, lcp: &[u32], repeats: &mut [u32]) {
+        for deferred in self.deferred {
+            let Some(previous) = deferred.document.last_seen_in(&before.last_seen) else {
+                continue; // the document's first suffix
+            };
+            // The leftmost shortest lcp in `(previous, end of the stretch
+            // before]`, if that holds a position, against the stretch's own.
+            let in_stretch = deferred.shortest_in_stretch;
+            let earlier = before.minima.get(before.minima.partition_point(|&(at, _)| at <= previous));
+            let charged = match earlier {
+                Some(&(at, shortest)) if shortest <= lcp[in_stretch as usize] => at,
+                _ => in_stretch,
+            };
+            repeats[charged as usize] = repeats[charged as usize].wrapping_add(deferred.weight);
+        }
     }
 }
 
@@ -375,6 +529,37 @@ mod tests {
         check_families(&["aa", "ab", "ba", "bb"], &[4, 1, 2, 6], &[None, Some(3), Some(3), None]);
     }
 
+    /// The counts built in one pass, against those built in two halves
+    /// split at every position.
+    fn assert_halves_agree(values: &[&str], weights: &[u32], parents: &[Option<u32>], listed: &[bool]) {
+        let (text, suffixes) = suffixes_of(values);
+        let build = |halves_at| {
+            RunCounts::build_in_halves(
+                &text,
+                0xFF,
+                &suffixes,
+                values.len(),
+                (|value: u32| weights[value as usize], |value: u32| parents[value as usize]),
+                |value: u32| listed[value as usize],
+                halves_at,
+            )
+        };
+        let whole = build(None);
+        for at in 0..=suffixes.len() {
+            assert_eq!(build(Some(at)), whole, "halves at {at} of {values:?}, parents {parents:?}");
+        }
+    }
+
+    #[test]
+    fn halves_charge_pairs_across_their_boundary_as_one_pass_does() {
+        // "a|" of value 0 sorts among "a" suffixes of the other values: its
+        // pairs, and its family's, cross any boundary in the run.
+        let values = ["aa", "aab", "ab", "ba", "baa"];
+        assert_halves_agree(&values, &[3, 1, 2, 4, 1], &[None; 5], &[false; 5]);
+        assert_halves_agree(&values, &[3, 1, 2, 4, 1], &[None, Some(0), None, Some(0), None], &[false; 5]);
+        assert_halves_agree(&values, &[3, 0, 2, 4, 1], &[None; 5], &[false, true, false, false, false]);
+    }
+
     proptest::proptest! {
         #[test]
         fn runs_agree_with_families_of_values(
@@ -406,6 +591,8 @@ mod tests {
                 }
             }
             check_families(&distinct, &rows, &parents);
+            let listed: Vec<bool> = rows.iter().map(|&rows| rows == 3).collect();
+            assert_halves_agree(&distinct, &rows, &parents, &listed);
         }
 
         #[test]
