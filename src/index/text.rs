@@ -1321,11 +1321,61 @@ fn sorted_suffixes(text: &[u8], value_starts: &[u32]) -> Vec<(u32, u32)> {
         keyed.sort_unstable_by_key(|&(key, ..)| key);
         keyed.chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| refine(text, run, 8, &separator_of));
     } else {
-        keyed = value_starts.par_windows(2).enumerate().flat_map_iter(suffixes_of).collect();
+        keyed = keyed_in_parallel(text, value_starts, suffixes_of);
         keyed.par_sort_unstable_by_key(|&(key, ..)| key);
         keyed.par_chunk_by_mut(|left, right| left.0 == right.0).for_each(|run| refine(text, run, 8, &separator_of));
     }
     keyed.into_iter().map(|(_, start, value)| (start, value)).collect()
+}
+
+/// Values whose suffixes one parallel task of [`keyed_in_parallel`] lists.
+const VALUES_PER_TASK: usize = 4096;
+
+/// Every value's keyed suffixes (`suffixes_of` each value's number and
+/// bounds in `value_starts`), in value order, listed in parallel straight
+/// into their places: each task's are counted first, so that no task's
+/// list is copied again to join them.
+fn keyed_in_parallel<Keyed, Suffixes>(
+    text: &[u8],
+    value_starts: &[u32],
+    suffixes_of: impl Fn((usize, &[u32])) -> Suffixes + Sync,
+) -> Vec<Keyed>
+where
+    Keyed: Copy + Default + Send,
+    Suffixes: Iterator<Item = Keyed>,
+{
+    let value_count = value_starts.len().saturating_sub(1);
+    let tasks: Vec<std::ops::Range<usize>> = (0..value_count)
+        .step_by(VALUES_PER_TASK)
+        .map(|first| first..(first + VALUES_PER_TASK).min(value_count))
+        .collect();
+    // A suffix starts at every byte of a value's text that begins a
+    // character, its separator aside.
+    let counts: Vec<usize> = tasks
+        .par_iter()
+        .map(|values| {
+            let (start, past) = (value_starts[values.start] as usize, value_starts[values.end] as usize);
+            text[start..past].iter().filter(|&&byte| !is_continuation(byte) && byte != SEPARATOR).count()
+        })
+        .collect();
+    let mut keyed = vec![Keyed::default(); counts.iter().sum()];
+    let mut places = Vec::with_capacity(tasks.len());
+    let mut rest = &mut keyed[..];
+    for &count in &counts {
+        let (place, after) = std::mem::take(&mut rest).split_at_mut(count);
+        places.push(place);
+        rest = after;
+    }
+    tasks.into_par_iter().zip(places).for_each(|(values, place)| {
+        let listed = values.flat_map(|value| suffixes_of((value, &value_starts[value..value + 2])));
+        let mut written = 0;
+        for (slot, suffix) in place.iter_mut().zip(listed) {
+            *slot = suffix;
+            written += 1;
+        }
+        assert_eq!(written, place.len(), "each value's suffixes as counted");
+    });
+    keyed
 }
 
 /// The sorted suffixes of the values starting at `value_starts` in `text`
@@ -1786,5 +1836,41 @@ mod tests {
         };
         assert_eq!(suffixes.len(), 6);
         assert!(suffixes.windows(2).all(|pair| through(pair[0]) <= through(pair[1])));
+    }
+
+    /// Values of a text long enough to be listed and sorted in parallel,
+    /// in several tasks: each suffix starting a character once, with its
+    /// value, sorted as a comparison sort of whole suffixes leaves them.
+    #[test]
+    fn long_texts_list_and_sort_every_suffix_once() {
+        let words = ["zoë", "ab", "a", "😀x", "éé", "b c"];
+        let values: Vec<String> = (0..3 * VALUES_PER_TASK + 5)
+            .map(|index| format!("{}{}{index}", words[index % words.len()], words[index / 7 % words.len()]))
+            .collect();
+        let (mut text, mut value_starts) = (Vec::new(), vec![0u32]);
+        for value in &values {
+            text.extend_from_slice(value.as_bytes());
+            text.push(SEPARATOR);
+            value_starts.push(text.len() as u32);
+        }
+        assert!(text.len() >= PARALLEL_TEXT, "the parallel path");
+        let through = |start: u32| {
+            let rest = &text[start as usize..];
+            &rest[..=rest.iter().position(|&byte| byte == SEPARATOR).unwrap()]
+        };
+        let mut expected: Vec<(u32, u32)> = values
+            .iter()
+            .enumerate()
+            .flat_map(|(value, text)| {
+                let start = value_starts[value];
+                text.char_indices().map(move |(at, _)| (start + at as u32, value as u32))
+            })
+            .collect();
+        expected.sort_by(|left, right| through(left.0).cmp(through(right.0)).then(left.1.cmp(&right.1)));
+        let mut found = sorted_suffixes(&text, &value_starts);
+        assert!(found.windows(2).all(|pair| through(pair[0].0) <= through(pair[1].0)), "sorted");
+        // Equal suffixes of different values may come in either order.
+        found.sort_by(|left, right| through(left.0).cmp(through(right.0)).then(left.1.cmp(&right.1)));
+        assert_eq!(found, expected);
     }
 }
