@@ -144,6 +144,36 @@ impl FragmentDict {
         FragmentDict { bytes: Arena::Owned(bytes), ends }
     }
 
+    /// A dictionary of `count` values, value `i + 1` being this one's
+    /// value `code_at(i)` (not `null`) as it is: copied in parallel, each
+    /// task's straight into its place of the new arena ([`crate::parts`]).
+    fn copied_in(&self, count: usize, code_at: impl Fn(usize) -> u32 + Sync) -> FragmentDict {
+        const CHUNK: usize = 4096;
+        let chunks: Vec<std::ops::Range<usize>> =
+            (0..count).step_by(CHUNK).map(|first| first..(first + CHUNK).min(count)).collect();
+        let chunk_bytes: Vec<usize> = chunks
+            .par_iter()
+            .map(|indexes| indexes.clone().map(|index| self.get(code_at(index)).len()).sum())
+            .collect();
+        let mut bytes = vec![0u8; chunk_bytes.iter().sum()];
+        crate::parts::fill_parts(&mut bytes, &chunk_bytes, |chunk, place| {
+            let mut at = 0;
+            for index in chunks[chunk].clone() {
+                let value = self.get(code_at(index));
+                place[at..at + value.len()].copy_from_slice(value);
+                at += value.len();
+            }
+        });
+        let mut ends = FragmentEnds::default();
+        ends.reserve(count);
+        let mut end = 0;
+        for index in 0..count {
+            end += self.get(code_at(index)).len();
+            ends.push(end);
+        }
+        FragmentDict { bytes: Arena::Owned(bytes), ends }
+    }
+
     /// Drops the values after the first `len`.
     fn truncate(&mut self, len: usize) {
         if len < self.ends.len() {
@@ -541,6 +571,22 @@ impl DictColumn {
         }
     }
 
+    /// This column's values numbered by row (row `r` holds value `r + 1`),
+    /// copied in parallel into a column without lookup: for a column where
+    /// every row holds a value of its own (the `_id`s, once the rows are
+    /// sorted by them).
+    pub(crate) fn numbered_by_row(&self) -> DictColumn {
+        let row_count = self.codes.len();
+        debug_assert!((0..row_count).all(|row| self.codes.get(row) != 0), "every row holds a value");
+        let mut numbered = DictColumn::arena();
+        numbered.dict = self.dict.copied_in(row_count, |row| self.codes.get(row));
+        numbered.codes.reserve(row_count);
+        for row in 0..row_count as u32 {
+            numbered.codes.push(row + 1);
+        }
+        numbered
+    }
+
     /// Packs a column without lookup: trains a codec on its values and
     /// stores each of them compressed by it (in parallel), numbered in the
     /// order of the rows holding them (see
@@ -551,27 +597,31 @@ impl DictColumn {
             return;
         }
         match &self.codec {
-            Some(_) => self.number_in_row_order(|frame, out| out.extend_from_slice(frame)),
+            Some(_) => self.number_in_row_order(|dict, held| dict.copied_in(held.len(), |index| held[index])),
             None => {
                 let values: Vec<&[u8]> = (1..=self.dict.len() as u32).map(|code| self.dict.get(code)).collect();
                 let codec = Arc::new(TextCodec::train(&values));
                 drop(values);
-                self.number_in_row_order(|text, out| codec.compress_into(text, out));
+                self.number_in_row_order(|dict, held| {
+                    dict.transcoded_in(held.len(), |index| held[index], |text, out| codec.compress_into(text, out))
+                });
                 self.codec = Some(codec);
             }
         }
     }
 
     /// Numbers the values of a column without lookup in the order of the
-    /// rows holding them, each stored as `encode` writes it: row `r`'s code
+    /// rows holding them, in the dictionary `transcode` makes of the old
+    /// one and the codes held, in row order (value `i + 1` of the new one
+    /// is the old one's value `held[i]`, stored as it will be): row `r`'s code
     /// becomes the number of rows up to it that are not `null`, so that a
     /// column without `null` (every message has a `content`) holds row
     /// numbers, which take no memory ([`DictCodes`]). Rows were reordered
     /// by `_id` after their values were numbered in arrival order.
-    fn number_in_row_order(&mut self, encode: impl Fn(&[u8], &mut Vec<u8>) + Sync) {
+    fn number_in_row_order(&mut self, transcode: impl FnOnce(&FragmentDict, &[u32]) -> FragmentDict) {
         debug_assert!(!self.deduplicate, "a value without lookup belongs to one row");
         let held: Vec<u32> = self.codes.iter().filter(|&code| code != 0).collect();
-        self.dict = self.dict.transcoded_in(held.len(), |index| held[index], encode);
+        self.dict = transcode(&self.dict, &held);
         let mut numbered = 0;
         self.codes = self
             .codes

@@ -88,6 +88,7 @@ mod model;
 mod output;
 mod packed_dates;
 mod page;
+mod parts;
 mod plan;
 mod reference;
 mod request;

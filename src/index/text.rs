@@ -1333,8 +1333,7 @@ const VALUES_PER_TASK: usize = 4096;
 
 /// Every value's keyed suffixes (`suffixes_of` each value's number and
 /// bounds in `value_starts`), in value order, listed in parallel straight
-/// into their places: each task's are counted first, so that no task's
-/// list is copied again to join them.
+/// into their places ([`crate::parts`]): each task's are counted first.
 fn keyed_in_parallel<Keyed, Suffixes>(
     text: &[u8],
     value_starts: &[u32],
@@ -1359,15 +1358,8 @@ where
         })
         .collect();
     let mut keyed = vec![Keyed::default(); counts.iter().sum()];
-    let mut places = Vec::with_capacity(tasks.len());
-    let mut rest = &mut keyed[..];
-    for &count in &counts {
-        let (place, after) = std::mem::take(&mut rest).split_at_mut(count);
-        places.push(place);
-        rest = after;
-    }
-    tasks.into_par_iter().zip(places).for_each(|(values, place)| {
-        let listed = values.flat_map(|value| suffixes_of((value, &value_starts[value..value + 2])));
+    crate::parts::fill_parts(&mut keyed, &counts, |task, place| {
+        let listed = tasks[task].clone().flat_map(|value| suffixes_of((value, &value_starts[value..value + 2])));
         let mut written = 0;
         for (slot, suffix) in place.iter_mut().zip(listed) {
             *slot = suffix;

@@ -1023,26 +1023,33 @@ impl SegmentBuilder {
         let order = rows_in_id_order(ids);
         columns.par_iter_mut().for_each(|column| column.permute(&order));
         drop(order);
-        // Renumber the `_id` dictionary in row order (code = row + 1).
-        let Column::Dict(ids) = &mut columns[Field::Id.index()] else { unreachable!("`_id` is a dictionary") };
-        let mut in_row_order = DictColumn::arena();
-        in_row_order.reserve_for_copies(row_count as usize, std::iter::once(&*ids), false);
-        for row in 0..row_count {
-            let code = in_row_order.intern(ids.fragment(row));
-            in_row_order.codes.push(code);
-        }
-        *ids = in_row_order;
-        let ids = IdIndex::build(row_count, |row| ids.dict.get(row + 1));
-        for (field, column) in Field::ALL.iter().zip(columns.iter_mut()) {
-            if let Column::Dict(dict) = column {
-                if *field != Field::Id && !BITMAP_FIELDS.contains(field) {
-                    dict.drop_lookup();
+        // The `_id` column and the others apart, each readied on its own
+        // core: the `_id` dictionary renumbered in row order (code = row +
+        // 1) and indexed, while the others drop the lookups no index needs
+        // and `content` is packed.
+        let (before_ids, from_ids) = columns.split_at_mut(Field::Id.index());
+        let (Column::Dict(id_column), after_ids) = from_ids.split_first_mut().expect("an `_id` column") else {
+            unreachable!("`_id` is a dictionary")
+        };
+        let others = Field::ALL.iter().filter(|&&field| field != Field::Id).zip(before_ids.iter_mut().chain(after_ids));
+        let (ids, ()) = rayon::join(
+            || {
+                *id_column = id_column.numbered_by_row();
+                IdIndex::build(row_count, |row| id_column.dict.get(row + 1))
+            },
+            || {
+                for (field, column) in others {
+                    if let Column::Dict(dict) = column {
+                        if !BITMAP_FIELDS.contains(field) {
+                            dict.drop_lookup();
+                        }
+                        if pack && PACKED_FIELDS.contains(field) {
+                            dict.pack();
+                        }
+                    }
                 }
-                if pack && PACKED_FIELDS.contains(field) {
-                    dict.pack();
-                }
-            }
-        }
+            },
+        );
         let columns_ref = &columns;
         let dates = |field: Field| match &columns_ref[field.index()] {
             Column::Date(column) => &column.values,
