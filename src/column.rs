@@ -133,14 +133,17 @@ impl FragmentDict {
                 (bytes, ends)
             })
             .collect();
-        let mut bytes = Vec::with_capacity(chunks.iter().map(|(bytes, _)| bytes.len()).sum());
         let mut ends = FragmentEnds::default();
         ends.reserve(count);
-        for (chunk_bytes, chunk_ends) in chunks {
-            let base = bytes.len();
+        let mut base = 0;
+        for (chunk_bytes, chunk_ends) in &chunks {
             chunk_ends.iter().for_each(|end| ends.push(base + end));
-            bytes.extend_from_slice(&chunk_bytes);
+            base += chunk_bytes.len();
         }
+        // The chunks copied into their places in parallel ([`crate::parts`]).
+        let lengths: Vec<usize> = chunks.iter().map(|(bytes, _)| bytes.len()).collect();
+        let mut bytes = vec![0u8; base];
+        crate::parts::fill_parts(&mut bytes, &lengths, |chunk, place| place.copy_from_slice(&chunks[chunk].0));
         FragmentDict { bytes: Arena::Owned(bytes), ends }
     }
 

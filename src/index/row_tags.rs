@@ -63,10 +63,13 @@ impl EntryTags {
     /// tag fits.
     pub fn of_entries(rows: &[u32], row_tags: &[u32]) -> EntryTags {
         let tag_of = |row: u32| row_tags[row as usize];
-        let short: Option<Vec<u16>> = rows.par_iter().map(|&row| u16::try_from(tag_of(row)).ok()).collect();
-        match short {
-            Some(tags) => EntryTags::Short(tags),
-            None => EntryTags::Wide(rows.par_iter().map(|&row| tag_of(row)).collect()),
+        // Checked first, then collected by position: a collect that may
+        // stop early would gather per-task lists and join them on one
+        // thread.
+        if rows.par_iter().all(|&row| tag_of(row) <= u32::from(u16::MAX)) {
+            EntryTags::Short(rows.par_iter().map(|&row| tag_of(row) as u16).collect())
+        } else {
+            EntryTags::Wide(rows.par_iter().map(|&row| tag_of(row)).collect())
         }
     }
 
