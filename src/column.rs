@@ -119,13 +119,14 @@ impl FragmentDict {
         code_at: impl Fn(usize) -> u32 + Sync,
         encode: impl Fn(&[u8], &mut Vec<u8>) + Sync,
     ) -> FragmentDict {
-        const CHUNK: usize = 4096;
-        let chunks: Vec<(Vec<u8>, Vec<usize>)> = (0..count.div_ceil(CHUNK))
+        // Encoded lengths are known only once encoded: each task encodes
+        // into a buffer of its own, which is then copied into its place in
+        // parallel and dropped ([`crate::parts`]).
+        let chunks: Vec<(Vec<u8>, Vec<usize>)> = crate::parts::ranges(count, CHUNK)
             .into_par_iter()
-            .map(|chunk| {
-                let indexes = chunk * CHUNK..((chunk + 1) * CHUNK).min(count);
+            .map(|indexes| {
                 let mut bytes = Vec::new();
-                let mut ends = Vec::with_capacity(CHUNK);
+                let mut ends = Vec::with_capacity(indexes.len());
                 for index in indexes {
                     encode(self.get(code_at(index)), &mut bytes);
                     ends.push(bytes.len());
@@ -136,14 +137,17 @@ impl FragmentDict {
         let mut ends = FragmentEnds::default();
         ends.reserve(count);
         let mut base = 0;
-        for (chunk_bytes, chunk_ends) in &chunks {
-            chunk_ends.iter().for_each(|end| ends.push(base + end));
-            base += chunk_bytes.len();
-        }
-        // The chunks copied into their places in parallel ([`crate::parts`]).
-        let lengths: Vec<usize> = chunks.iter().map(|(bytes, _)| bytes.len()).collect();
+        let parts: Vec<(Vec<u8>, usize)> = chunks
+            .into_iter()
+            .map(|(chunk_bytes, chunk_ends)| {
+                chunk_ends.iter().for_each(|end| ends.push(base + end));
+                base += chunk_bytes.len();
+                let length = chunk_bytes.len();
+                (chunk_bytes, length)
+            })
+            .collect();
         let mut bytes = vec![0u8; base];
-        crate::parts::fill_parts(&mut bytes, &lengths, |chunk, place| place.copy_from_slice(&chunks[chunk].0));
+        crate::parts::fill_parts(&mut bytes, parts, |chunk_bytes, place| place.copy_from_slice(&chunk_bytes));
         FragmentDict { bytes: Arena::Owned(bytes), ends }
     }
 
@@ -151,29 +155,31 @@ impl FragmentDict {
     /// value `code_at(i)` (not `null`) as it is: copied in parallel, each
     /// task's straight into its place of the new arena ([`crate::parts`]).
     fn copied_in(&self, count: usize, code_at: impl Fn(usize) -> u32 + Sync) -> FragmentDict {
-        const CHUNK: usize = 4096;
-        let chunks: Vec<std::ops::Range<usize>> =
-            (0..count).step_by(CHUNK).map(|first| first..(first + CHUNK).min(count)).collect();
-        let chunk_bytes: Vec<usize> = chunks
-            .par_iter()
-            .map(|indexes| indexes.clone().map(|index| self.get(code_at(index)).len()).sum())
+        let lengths: Vec<u32> = (0..count).into_par_iter().map(|index| self.get(code_at(index)).len() as u32).collect();
+        let mut ends = FragmentEnds::default();
+        ends.reserve(count);
+        let mut end = 0;
+        for &length in &lengths {
+            end += length as usize;
+            ends.push(end);
+        }
+        let parts: Vec<(std::ops::Range<usize>, usize)> = crate::parts::ranges(count, CHUNK)
+            .into_iter()
+            .map(|indexes| {
+                let bytes = lengths[indexes.clone()].iter().map(|&length| length as usize).sum();
+                (indexes, bytes)
+            })
             .collect();
-        let mut bytes = vec![0u8; chunk_bytes.iter().sum()];
-        crate::parts::fill_parts(&mut bytes, &chunk_bytes, |chunk, place| {
+        drop(lengths);
+        let mut bytes = vec![0u8; end];
+        crate::parts::fill_parts(&mut bytes, parts, |indexes, place| {
             let mut at = 0;
-            for index in chunks[chunk].clone() {
+            for index in indexes {
                 let value = self.get(code_at(index));
                 place[at..at + value.len()].copy_from_slice(value);
                 at += value.len();
             }
         });
-        let mut ends = FragmentEnds::default();
-        ends.reserve(count);
-        let mut end = 0;
-        for index in 0..count {
-            end += self.get(code_at(index)).len();
-            ends.push(end);
-        }
         FragmentDict { bytes: Arena::Owned(bytes), ends }
     }
 
@@ -732,6 +738,10 @@ impl DateColumn {
         }
     }
 }
+
+/// Values a parallel task of [`FragmentDict::transcoded_in`] and
+/// [`FragmentDict::copied_in`] handles.
+const CHUNK: usize = 4096;
 
 /// `values` reordered: value `i` of the result is `values[order[i]]`.
 pub(crate) fn permuted<T: Copy>(values: &[T], order: &[u32]) -> Vec<T> {

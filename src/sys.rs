@@ -18,7 +18,9 @@ pub(crate) fn prefetch<T>(pointer: *const T) {
 }
 
 /// What [`train_zstd_dictionary`] trains with: zstd's fastCover at fixed
-/// parameters (segment size `k`, d-mer size `d`, in bytes).
+/// parameters (segment size `k`, d-mer size `d`, in bytes; zstd takes `d`
+/// of 6 or 8, and `k` from `d` up to the dictionary's size). The rest are
+/// zstd's defaults, fixed in [`train_zstd_dictionary`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FastCover {
     pub(crate) k: u32,
@@ -27,7 +29,8 @@ pub(crate) struct FastCover {
 
 /// A zstd dictionary of at most `capacity` bytes trained on `samples`
 /// (texts run together, `sizes` each one's length) with fastCover at
-/// `parameters`, or the reason zstd declined (too few samples, say).
+/// `parameters`, or the reason it was not (zstd's own, such as too few
+/// samples or parameters out of its range).
 ///
 /// zstd's own `ZDICT_trainFromBuffer` tries several segment sizes and
 /// keeps the best: several trainings for one, for dictionaries measured
@@ -37,13 +40,13 @@ pub(crate) fn train_zstd_dictionary(
     sizes: &[usize],
     capacity: usize,
     parameters: FastCover,
-) -> Result<Vec<u8>, &'static str> {
+) -> Result<Vec<u8>, String> {
     use zstd_safe::zstd_sys;
     let total = sizes.iter().try_fold(0usize, |total, &size| total.checked_add(size));
     if total != Some(samples.len()) {
-        return Err("the samples' sizes do not add up to their text");
+        return Err("the samples' sizes do not add up to their text".to_owned());
     }
-    let count = u32::try_from(sizes.len()).map_err(|_| "more than 2^32 samples")?;
+    let count = u32::try_from(sizes.len()).map_err(|_| "2^32 samples or more".to_owned())?;
     // SAFETY: the structure is all integers and floats, for which zero is
     // a valid value (zstd reads zero as "the default" for the fields not
     // set below).
@@ -70,7 +73,10 @@ pub(crate) fn train_zstd_dictionary(
     };
     // SAFETY: a pure function of its argument.
     if unsafe { zstd_sys::ZDICT_isError(written) } != 0 {
-        return Err("zstd declined to train a dictionary");
+        // SAFETY: zstd names every error code with a static, NUL-terminated
+        // string.
+        let name = unsafe { std::ffi::CStr::from_ptr(zstd_sys::ZDICT_getErrorName(written)) };
+        return Err(format!("zstd declined to train a dictionary: {}", name.to_string_lossy()));
     }
     dictionary.truncate(written.min(capacity));
     Ok(dictionary)
@@ -255,11 +261,13 @@ mod tests {
         assert_eq!(dictionary[..4], [0x37, 0xA4, 0x30, 0xEC]);
         assert_eq!(
             train_zstd_dictionary(&samples[1..], &sizes, 4096, TRAINING),
-            Err("the samples' sizes do not add up to their text")
+            Err("the samples' sizes do not add up to their text".to_owned())
         );
-        assert_eq!(
-            train_zstd_dictionary(&samples[..sizes[0]], &sizes[..1], 4096, TRAINING),
-            Err("zstd declined to train a dictionary")
-        );
+        let refused = |samples: &[u8], sizes: &[usize], parameters| {
+            let error = train_zstd_dictionary(samples, sizes, 4096, parameters).expect_err("refused");
+            assert!(error.starts_with("zstd declined to train a dictionary: "), "{error}");
+        };
+        refused(&samples[..sizes[0]], &sizes[..1], TRAINING);
+        refused(&samples, &sizes, FastCover { k: 200, d: 3 });
     }
 }

@@ -40,7 +40,9 @@
 //! earlier suffix it has not seen, with the leftmost shortest lcp of its own
 //! part of the pair. Once the first half is passed, its last kept positions
 //! give the shortest lcp of the pair's other part, and the leftmost of the
-//! two is charged: the same position as one pass would charge.
+//! two is charged: the same position as one pass would charge. The second
+//! half holds a last position per value of its own, and one deferred
+//! charge per document it meets before its earlier suffixes.
 //!
 //! A *child* (a value whose rows all hold one *parent*, the children of a
 //! parent sharing no row) is counted in the sums too, without reading a
@@ -95,6 +97,8 @@ impl RunCounts {
         parent: impl Fn(u32) -> Option<u32> + Sync,
         is_listed: impl Fn(u32) -> bool + Sync,
     ) -> RunCounts {
+        // Positions are `u32`s, and `u32::MAX` stands for none.
+        assert!(u32::try_from(suffixes.len()).is_ok_and(|len| len < u32::MAX), "fewer than 2^32 - 1 suffixes");
         let halves_at = (suffixes.len() >= SPLIT_FROM).then_some(suffixes.len() / 2);
         Self::build_in_halves(text, separator, suffixes, value_count, (weight, parent), is_listed, halves_at)
     }
@@ -330,6 +334,7 @@ impl Pass {
     /// every position before this one's stretch; `repeats` and `lcp` are
     /// the whole index's.
     fn charge_deferred(self, before: &Pass, lcp: &[u32], repeats: &mut [u32]) {
+        debug_assert_eq!(before.first, 0, "the pass before covers every position before this one's");
         for deferred in self.deferred {
             let Some(previous) = deferred.document.last_seen_in(&before.last_seen) else {
                 continue; // the document's first suffix
@@ -591,8 +596,10 @@ mod tests {
                 }
             }
             check_families(&distinct, &rows, &parents);
+            // A listed value (one that may share rows) weighs nothing.
             let listed: Vec<bool> = rows.iter().map(|&rows| rows == 3).collect();
-            assert_halves_agree(&distinct, &rows, &parents, &listed);
+            let weights: Vec<u32> = rows.iter().zip(&listed).map(|(&rows, &listed)| if listed { 0 } else { rows }).collect();
+            assert_halves_agree(&distinct, &weights, &parents, &listed);
         }
 
         #[test]

@@ -1331,9 +1331,17 @@ fn sorted_suffixes(text: &[u8], value_starts: &[u32]) -> Vec<(u32, u32)> {
 /// Values whose suffixes one parallel task of [`keyed_in_parallel`] lists.
 const VALUES_PER_TASK: usize = 4096;
 
+/// How many suffixes [`sorted_suffixes`] lists of a value whose text,
+/// separator included, is `text`: one per byte beginning a character,
+/// the separator aside.
+fn suffix_count(text: &[u8]) -> usize {
+    text[..text.len().saturating_sub(1)].iter().filter(|&&byte| !is_continuation(byte)).count()
+}
+
 /// Every value's keyed suffixes (`suffixes_of` each value's number and
-/// bounds in `value_starts`), in value order, listed in parallel straight
-/// into their places ([`crate::parts`]): each task's are counted first.
+/// bounds in `value_starts`, which must give [`suffix_count`] of them),
+/// in value order, listed in parallel straight into their places
+/// ([`crate::parts`]): each task's are counted first.
 fn keyed_in_parallel<Keyed, Suffixes>(
     text: &[u8],
     value_starts: &[u32],
@@ -1344,28 +1352,21 @@ where
     Suffixes: Iterator<Item = Keyed>,
 {
     let value_count = value_starts.len().saturating_sub(1);
-    let tasks: Vec<std::ops::Range<usize>> = (0..value_count)
-        .step_by(VALUES_PER_TASK)
-        .map(|first| first..(first + VALUES_PER_TASK).min(value_count))
-        .collect();
-    // A suffix starts at every byte of a value's text that begins a
-    // character, its separator aside.
-    let counts: Vec<usize> = tasks
-        .par_iter()
+    let text_of = |value: usize| &text[value_starts[value] as usize..value_starts[value + 1] as usize];
+    let parts: Vec<(std::ops::Range<usize>, usize)> = crate::parts::ranges(value_count, VALUES_PER_TASK)
+        .into_par_iter()
         .map(|values| {
-            let (start, past) = (value_starts[values.start] as usize, value_starts[values.end] as usize);
-            text[start..past].iter().filter(|&&byte| !is_continuation(byte) && byte != SEPARATOR).count()
+            let count = values.clone().map(|value| suffix_count(text_of(value))).sum();
+            (values, count)
         })
         .collect();
-    let mut keyed = vec![Keyed::default(); counts.iter().sum()];
-    crate::parts::fill_parts(&mut keyed, &counts, |task, place| {
-        let listed = tasks[task].clone().flat_map(|value| suffixes_of((value, &value_starts[value..value + 2])));
-        let mut written = 0;
-        for (slot, suffix) in place.iter_mut().zip(listed) {
-            *slot = suffix;
-            written += 1;
+    let mut keyed = vec![Keyed::default(); parts.iter().map(|(_, count)| count).sum()];
+    crate::parts::fill_parts(&mut keyed, parts, |values, place| {
+        let mut listed = values.flat_map(|value| suffixes_of((value, &value_starts[value..value + 2])));
+        for slot in place.iter_mut() {
+            *slot = listed.next().expect("a value's suffixes, as many as counted");
         }
-        assert_eq!(written, place.len(), "each value's suffixes as counted");
+        assert!(listed.next().is_none(), "a value's suffixes, as many as counted");
     });
     keyed
 }
@@ -1836,8 +1837,13 @@ mod tests {
     #[test]
     fn long_texts_list_and_sort_every_suffix_once() {
         let words = ["zoë", "ab", "a", "😀x", "éé", "b c"];
+        // Two empty values (a separator alone, no suffix) end one task and
+        // begin the next.
         let values: Vec<String> = (0..3 * VALUES_PER_TASK + 5)
-            .map(|index| format!("{}{}{index}", words[index % words.len()], words[index / 7 % words.len()]))
+            .map(|index| match index {
+                _ if index + 1 == VALUES_PER_TASK || index == VALUES_PER_TASK => String::new(),
+                _ => format!("{}{}{index}", words[index % words.len()], words[index / 7 % words.len()]),
+            })
             .collect();
         let (mut text, mut value_starts) = (Vec::new(), vec![0u32]);
         for value in &values {
