@@ -80,13 +80,29 @@ fn load_segment_sized(
     let mut lines = match open_input(reader, source_name)? {
         Input::Empty => return Ok(builder.finish()),
         Input::Array(reader) => {
-            let mut failure = None;
-            load_array(reader, &mut IdRegistry::default(), &mut |batch: Vec<Message>| {
-                if failure.is_none() {
-                    // The loader rejects empty and repeated Ids itself.
-                    failure = builder.push_checked_batch(&batch).err();
-                }
-            })?;
+            // The array is parsed on this thread, one element after the
+            // other, while the batches parsed so far are stored on another.
+            let (parsed, to_store) = std::sync::mpsc::sync_channel::<Vec<Message>>(ARRAY_BATCHES_AHEAD);
+            let (loaded, failure) = std::thread::scope(|scope| {
+                let storing = scope.spawn(|| {
+                    let mut failure = None;
+                    for batch in to_store {
+                        if failure.is_none() {
+                            // The loader rejects empty and repeated Ids itself.
+                            failure = builder.push_checked_batch(&batch).err();
+                        }
+                    }
+                    failure
+                });
+                // A send fails only if the storing thread has ended, which
+                // it does only by panicking: its join says so below.
+                let loaded = load_array(reader, &mut IdRegistry::default(), &mut |batch: Vec<Message>| {
+                    let _ = parsed.send(batch);
+                });
+                drop(parsed);
+                (loaded, storing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            });
+            loaded?;
             return match failure {
                 Some(error) => Err(LoadError::Store(error)),
                 None => Ok(builder.finish()),
@@ -158,6 +174,9 @@ fn load_segment_sized(
         pending = Some(scanned);
     }
 }
+
+/// Batches of a JSON array's messages parsed ahead of the one being stored.
+const ARRAY_BATCHES_AHEAD: usize = 2;
 
 /// The least `content` text a window trains a codec on: less makes a poor
 /// dictionary or none (zstd declines), so the codec waits for a window
@@ -332,15 +351,34 @@ mod tests {
         let dictionary = |segment: &Segment| segment.dict(Field::Content).codec().unwrap().dictionary().to_vec();
         assert!(!dictionary(&scanned).is_empty(), "a dictionary was trained");
         assert_ne!(dictionary(&scanned), dictionary(&whole), "trained on a window, not at the end");
-        assert_eq!(scanned.row_count(), whole.row_count());
-        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-        for row in 0..scanned.row_count() {
-            mine.clear();
-            theirs.clear();
-            scanned.write_row(row, &Field::ALL, &mut mine);
-            whole.write_row(row, &Field::ALL, &mut theirs);
-            assert_eq!(String::from_utf8_lossy(&mine), String::from_utf8_lossy(&theirs), "row {row}");
+        assert_rows_alike(&scanned, &whole);
+    }
+
+    /// Every row of two segments, written out whole, alike.
+    fn assert_rows_alike(mine: &Segment, theirs: &Segment) {
+        assert_eq!(mine.row_count(), theirs.row_count());
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        for row in 0..mine.row_count() {
+            left.clear();
+            right.clear();
+            mine.write_row(row, &Field::ALL, &mut left);
+            theirs.write_row(row, &Field::ALL, &mut right);
+            assert_eq!(String::from_utf8_lossy(&left), String::from_utf8_lossy(&right), "row {row}");
         }
+    }
+
+    #[test]
+    fn an_array_of_many_batches_loads_as_its_lines_do() {
+        // Stored on another thread as it is parsed, batch by batch: every
+        // batch must arrive, in order.
+        let lines: Vec<String> = (0..3 * 4096 + 17)
+            .map(|index| format!("{{\"_id\":\"m{index:05}\",\"channel\":\"sms\",\"content\":\"visit {index}\"}}"))
+            .collect();
+        let array = format!("[{}]", lines.join(",\n"));
+        let from_array = load_segment(array.as_bytes(), "input").unwrap();
+        let from_lines = load_segment(lines.join("\n").as_bytes(), "input").unwrap();
+        assert_eq!(from_array.row_count() as usize, lines.len());
+        assert_rows_alike(&from_array, &from_lines);
     }
 
     #[test]
