@@ -1308,8 +1308,7 @@ fn sorted_suffixes(text: &[u8], value_starts: &[u32]) -> Vec<(u32, u32)> {
     // eight bytes, until the keys reach the separator.
     let suffixes_of = |(value, bounds): (usize, &[u32])| {
         let separator = bounds[1] as usize - 1;
-        (bounds[0]..bounds[1] - 1)
-            .filter(|&start| !is_continuation(text[start as usize]))
+        suffix_starts(text, bounds[0]..bounds[1])
             .map(move |start| (suffix_key(text, start as usize, separator), start, value as u32))
     };
     let separator_of = |value: u32| value_starts[value as usize + 1] as usize - 1;
@@ -1331,15 +1330,16 @@ fn sorted_suffixes(text: &[u8], value_starts: &[u32]) -> Vec<(u32, u32)> {
 /// Values whose suffixes one parallel task of [`keyed_in_parallel`] lists.
 const VALUES_PER_TASK: usize = 4096;
 
-/// How many suffixes [`sorted_suffixes`] lists of a value whose text,
-/// separator included, is `text`: one per byte beginning a character,
-/// the separator aside.
-fn suffix_count(text: &[u8]) -> usize {
-    text[..text.len().saturating_sub(1)].iter().filter(|&&byte| !is_continuation(byte)).count()
+/// Where the suffixes of the value at `bounds` in `text` (its separator
+/// included) start: at every byte beginning a character, the separator
+/// aside. Both listing the suffixes and counting them ahead go by it.
+fn suffix_starts(text: &[u8], bounds: std::ops::Range<u32>) -> impl Iterator<Item = u32> + '_ {
+    (bounds.start..bounds.end.saturating_sub(1).max(bounds.start))
+        .filter(move |&start| !is_continuation(text[start as usize]))
 }
 
 /// Every value's keyed suffixes (`suffixes_of` each value's number and
-/// bounds in `value_starts`, which must give [`suffix_count`] of them),
+/// bounds in `value_starts`, one per [`suffix_starts`]),
 /// in value order, listed in parallel straight into their places
 /// ([`crate::parts`]): each task's are counted first.
 fn keyed_in_parallel<Keyed, Suffixes>(
@@ -1352,11 +1352,11 @@ where
     Suffixes: Iterator<Item = Keyed>,
 {
     let value_count = value_starts.len().saturating_sub(1);
-    let text_of = |value: usize| &text[value_starts[value] as usize..value_starts[value + 1] as usize];
+    let starts_of = |value: usize| suffix_starts(text, value_starts[value]..value_starts[value + 1]);
     let parts: Vec<(std::ops::Range<usize>, usize)> = crate::parts::ranges(value_count, VALUES_PER_TASK)
         .into_par_iter()
         .map(|values| {
-            let count = values.clone().map(|value| suffix_count(text_of(value))).sum();
+            let count = values.clone().map(|value| starts_of(value).count()).sum();
             (values, count)
         })
         .collect();

@@ -1023,10 +1023,10 @@ impl SegmentBuilder {
         let order = rows_in_id_order(ids);
         columns.par_iter_mut().for_each(|column| column.permute(&order));
         drop(order);
-        // The `_id` column and the others apart, each readied on its own
-        // core: the `_id` dictionary renumbered in row order (code = row +
-        // 1) and indexed, while the others drop the lookups no index needs
-        // and `content` is packed.
+        // The `_id` column and the others apart, readied side by side: the
+        // `_id` dictionary renumbered in row order (code = row + 1) and
+        // indexed, while the others drop the lookups no index needs and
+        // `content` is packed.
         let (before_ids, from_ids) = columns.split_at_mut(Field::Id.index());
         let (Column::Dict(id_column), after_ids) = from_ids.split_first_mut().expect("an `_id` column") else {
             unreachable!("`_id` is a dictionary")
