@@ -146,6 +146,7 @@ proptest! {
         lines in proptest::collection::vec(record_line(), 0..12),
         ids in proptest::collection::vec(0u8..6, 12),
         crlf: bool,
+        as_array: bool,
     ) {
         // Give most lines an `_id` of their own, some a repeated one.
         let lines: Vec<String> = lines
@@ -156,7 +157,10 @@ proptest! {
                 id => line.replacen('{', &format!("{{\"_id\":\"id{id}\","), 1).replacen(",}", "}", 1),
             })
             .collect();
-        let text = lines.join(if crlf { "\r\n" } else { "\n" });
+        let text = match as_array {
+            false => lines.join(if crlf { "\r\n" } else { "\n" }),
+            true => format!("[{}]", lines.join(if crlf { ",\r\n" } else { "," })),
+        };
         both_loaders_agree(text.as_bytes())?;
     }
 

@@ -11,7 +11,7 @@ use super::array::load_array;
 use super::error::{LoadError, RecordLocation};
 use super::ids::IdRegistry;
 use super::record::parse_line;
-use super::windows::{open_input, Input};
+use super::windows::{open_input, Input, LineFraming, RecordWindow};
 use crate::model::Message;
 
 /// Loads every message of a JSON array or JSON Lines file.
@@ -55,21 +55,18 @@ pub fn for_each_batch(
     let mut seen_ids = IdRegistry::default();
     let mut lines = match open_input(reader, source_name)? {
         Input::Empty => return Ok(()),
-        Input::Array(reader) => return load_array(reader, &mut seen_ids, &mut sink),
-        Input::Lines(lines) => lines,
+        Input::Array(started) => return load_array(started.into_reader(), &mut seen_ids, &mut sink),
+        Input::Lines(started) => started.into_windows(LineFraming),
     };
     let mut pending: Option<Vec<Message>> = None;
+    let mut spare = Vec::new();
     loop {
-        let complete = lines.fill()?;
+        let window = lines.next_window(spare)?;
         // The sink stores the previous batch while this window parses.
         let previous = pending.take();
-        let (_, parsed) = rayon::join(
-            || previous.map(&mut sink),
-            || parse_lines(&lines.window[..complete], lines.first_line, &mut seen_ids),
-        );
-        let (batch, count) = parsed?;
-        pending = Some(batch);
-        lines.consume(complete, count);
+        let (_, parsed) = rayon::join(|| previous.map(&mut sink), || parse_lines(&window, &mut seen_ids));
+        pending = Some(parsed?);
+        spare = window.text;
         if lines.finished() {
             pending.map(&mut sink);
             return Ok(());
@@ -77,34 +74,32 @@ pub fn for_each_batch(
     }
 }
 
-/// Parses the complete lines of `text` (the first is line `first_line`) in
-/// parallel; returns the messages and the number of lines consumed.
-fn parse_lines(text: &[u8], first_line: u64, seen_ids: &mut IdRegistry) -> Result<(Vec<Message>, u64), LoadError> {
-    let mut lines: Vec<&[u8]> = text.split(|&byte| byte == b'\n').collect();
-    if text.ends_with(b"\n") {
-        lines.pop();
-    }
-    let parsed: Vec<Option<Result<Message, LoadError>>> = lines
+/// Parses the lines of `window` in parallel into its messages.
+fn parse_lines(window: &RecordWindow, seen_ids: &mut IdRegistry) -> Result<Vec<Message>, LoadError> {
+    let location = |offset: usize| RecordLocation::Line(window.first_number + offset as u64);
+    let parsed: Vec<Option<Result<Message, LoadError>>> = window
+        .records
         .par_iter()
         .with_min_len(64)
         .enumerate()
-        .map(|(offset, line)| {
+        .map(|(offset, bounds)| {
+            let line = &window.text[bounds.start..bounds.end];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.iter().all(u8::is_ascii_whitespace) {
                 return None;
             }
-            Some(parse_line(line, RecordLocation::Line(first_line + offset as u64)))
+            Some(parse_line(line, location(offset)))
         })
         .collect();
     let mut messages = Vec::with_capacity(parsed.len());
     for (offset, result) in parsed.into_iter().enumerate() {
         if let Some(result) = result {
             let message = result?;
-            seen_ids.register(&message, RecordLocation::Line(first_line + offset as u64))?;
+            seen_ids.register(&message, location(offset))?;
             messages.push(message);
         }
     }
-    Ok((messages, lines.len() as u64))
+    Ok(messages)
 }
 
 #[cfg(test)]

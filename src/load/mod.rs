@@ -13,34 +13,38 @@
 //!   with the full parser into `Message`s, handed to a sink batch by batch;
 //!   the reference engine loads this way.
 //! * [`load_segment`] builds the fast engine's
-//!   [`Segment`](crate::store::Segment) straight from the text: plain JSON
-//!   Lines records are scanned into record batches (`scan`), and every other
-//!   line goes through the full parser, so both ways accept the same files
-//!   and report the same errors (a property test holds them to it).
+//!   [`Segment`](crate::store::Segment) straight from the text: the input's
+//!   records (lines, or a JSON array's elements) are scanned into record
+//!   batches (`scan`) a window at a time, and every record the scanner
+//!   declines goes through the full parser, so both ways accept the same
+//!   files and report the same errors (a property test holds them to it).
 //!
 //! ```text
 //! reader ─▶ windows::open_input
-//!   ├─ JSON array ─▶ array: each element through record ─▶ Message batches ─┬─▶ sink   (messages)
-//!   │                                                                       └─▶ Segment (segment)
-//!   └─ JSON Lines ─▶ windows: whole lines, a window of ~8 MB at a time
-//!        ├─ messages: each line through record ─▶ Message batches ─▶ sink
-//!        └─ segment: each line through scan, or record where scan declines
-//!                    ─▶ RecordBatches (content packed, but in a one-window input)
-//!                    ─▶ Segment
+//!   ├─ JSON array ─┬─ messages: array, each element through record ─▶ Message batches ─▶ sink
+//!   │              └─ segment: windows of whole elements (elements) ─┐
+//!   │                          refused? read again: array ─▶ Message batches ─▶ Segment
+//!   └─ JSON Lines ─┬─ messages: windows of whole lines, each line through record ─▶ Message batches ─▶ sink
+//!                  └─ segment: windows of whole lines ───────────────┤
+//!                     each record through scan, or record where scan declines
+//!                     ─▶ RecordBatches (content packed, but in a one-window input)
+//!                     ─▶ Segment
 //! ```
 //!
 //! `record` is the full parser and its field checks, `error` the errors'
-//! types and words, and `ids` the `_id`s seen so far (the segment path of
-//! JSON Lines finds a repeat as the store interns the `_id` column instead).
+//! types and words, and `ids` the `_id`s seen so far (the segment path
+//! finds a repeat as the store interns the `_id` column instead).
 //!
-//! Memory: JSON Lines are read in windows of a few megabytes parsed in
+//! Memory: the input is read in windows of a few megabytes parsed in
 //! parallel; at most one window of raw text is held by the message path,
-//! three by the segment path (one being read, one scanned, one stored). A
-//! JSON array is parsed as a stream from the reader. A packed `content`
-//! column is filled with frames compressed as the windows are scanned, so
-//! the whole input's plain text is never held at once (see `segment`).
+//! three by the segment path (one being read, one scanned, one stored). The
+//! message path parses a JSON array as a stream from the reader. A packed
+//! `content` column is filled with frames compressed as the windows are
+//! scanned, so the whole input's plain text is never held at once (see
+//! `segment`).
 
 mod array;
+mod elements;
 mod error;
 mod ids;
 mod messages;

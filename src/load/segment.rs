@@ -1,6 +1,6 @@
-//! The segment path: JSON Lines scanned straight into the fast engine's
-//! [`Segment`], window by window, with the message path's checks and
-//! errors.
+//! The segment path: JSON Lines, or a JSON array's elements, scanned
+//! straight into the fast engine's [`Segment`], window by window, with the
+//! message path's checks and errors.
 //!
 //! A packed `content` column (the default) is compressed as it is
 //! scanned: the first window holding enough `content` trains the codec,
@@ -17,12 +17,13 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::array::load_array;
+use super::elements::ElementFraming;
 use super::error::{LoadError, RecordLocation};
 use super::ids::IdRegistry;
 use super::progress::{LoadProgress, ProgressReader};
 use super::record::parse_line;
 use super::scan;
-use super::windows::{open_input, Input};
+use super::windows::{open_input, Framing, Input, LineFraming, RecordWindow, RecordWindows};
 use crate::model::{Field, Message};
 use crate::store::records::{RecordBatch, StoredValue};
 use crate::store::{BuildError, ContentStorage, Segment, SegmentBuilder};
@@ -46,91 +47,99 @@ pub fn load_segment_from_path_with(
     let io_error = |error| LoadError::Io { source_name: source_name.clone(), error };
     let file = std::fs::File::open(path).map_err(io_error)?;
     let size = file.metadata().map_err(io_error)?.len();
-    load_segment_sized(ProgressReader::new(file, Some(size), progress), &source_name, Some(size), storage)
+    let reader = ProgressReader::new(file, Some(size), progress);
+    let read_again = || std::fs::File::open(path).map(|file| Box::new(file) as Box<dyn Read + Send>);
+    load_segment_sized(reader, &read_again, &source_name, Some(size), storage)
 }
 
 /// Loads a JSON array or JSON Lines straight into a [`Segment`], checking
 /// every record as [`for_each_batch`](super::for_each_batch) does, with the same errors.
 ///
-/// JSON Lines take the fast path: each window of lines is scanned in
-/// parallel straight into record batches (no `Message`, no allocation per
-/// value: see `scan`), declined lines go through the full parser, and
-/// the batches of one window are stored column by column while the next
-/// window is scanned. A repeated `_id` is found as the `_id` column interns
-/// it. Errors are those of the first invalid record in file order.
-pub fn load_segment(reader: impl Read + Send, source_name: &str) -> Result<Segment, LoadError> {
-    load_segment_sized(reader, source_name, None, ContentStorage::default())
+/// The input is scanned a window at a time: each window's whole records
+/// (lines, or a JSON array's elements) are scanned in parallel straight
+/// into record batches (no `Message`, no allocation per value: see
+/// `scan`), declined records go through the full parser, and the batches
+/// of one window are stored column by column while the next window is
+/// scanned. A repeated `_id` is found as the `_id` column interns it.
+/// Errors are those of the first invalid record in file order.
+pub fn load_segment(text: &[u8], source_name: &str) -> Result<Segment, LoadError> {
+    let read_again = || Ok(Box::new(text) as Box<dyn Read + Send>);
+    load_segment_sized(text, &read_again, source_name, None, ContentStorage::default())
 }
+
+/// Reads the input again from its start.
+type ReadAgain<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + 'a;
 
 /// [`load_segment`] of an input of `size` bytes, when known (once the first
 /// window is scanned, the builder makes room for the rows the whole input
 /// likely holds), storing `content` as `storage` says.
-fn load_segment_sized(
+///
+/// A JSON array that its framing or its records refuse is read again
+/// (`read_again`) by the streaming parser, which stops at the first
+/// problem in the words of [`for_each_batch`](super::for_each_batch): an
+/// error's line and column in the file, which a window's parse cannot know.
+fn load_segment_sized<'a>(
     reader: impl Read + Send,
+    read_again: &ReadAgain<'a>,
     source_name: &str,
     size: Option<u64>,
     storage: ContentStorage,
 ) -> Result<Segment, LoadError> {
+    match open_input(reader, source_name)? {
+        Input::Empty => Ok(new_builder(storage).finish()),
+        Input::Lines(started) => load_windows(started.into_windows(LineFraming), size, storage),
+        Input::Array(started) => {
+            load_windows(started.into_windows(ElementFraming::new()), size, storage).or_else(|_refused| {
+                let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
+                match open_input(read_again().map_err(io_error)?, source_name)? {
+                    Input::Array(started) => load_array_streamed(started.into_reader(), storage),
+                    Input::Empty | Input::Lines(_) => {
+                        Err(io_error(std::io::Error::other("the input changed while it was read")))
+                    }
+                }
+            })
+        }
+    }
+}
+
+/// A builder storing `content` as `storage` says.
+fn new_builder(storage: ContentStorage) -> SegmentBuilder {
     let mut builder = SegmentBuilder::new();
     builder.store_content(storage);
+    builder
+}
+
+/// Loads the records of `windows` (see [`load_segment`]).
+fn load_windows<F: Framing + Send>(
+    mut windows: RecordWindows<impl Read + Send, F>,
+    size: Option<u64>,
+    storage: ContentStorage,
+) -> Result<Segment, LoadError> {
+    let mut builder = new_builder(storage);
     // The codec `content` is packed with as it is scanned, trained on the
     // first window holding enough of it (see
     // `ScannedWindow::train_content_codec`).
     let mut content_codec: Option<Arc<TextCodec>> = None;
-    let mut lines = match open_input(reader, source_name)? {
-        Input::Empty => return Ok(builder.finish()),
-        Input::Array(reader) => {
-            // The array is parsed on this thread, one element after the
-            // other, while the batches parsed so far are stored on another.
-            let (parsed, to_store) = std::sync::mpsc::sync_channel::<Vec<Message>>(ARRAY_BATCHES_AHEAD);
-            let (loaded, failure) = std::thread::scope(|scope| {
-                let storing = scope.spawn(|| {
-                    let mut failure = None;
-                    for batch in to_store {
-                        if failure.is_none() {
-                            // The loader rejects empty and repeated Ids itself.
-                            failure = builder.push_checked_batch(&batch).err();
-                        }
-                    }
-                    failure
-                });
-                // A send fails only if the storing thread has ended, which
-                // it does only by panicking: its join says so below.
-                let loaded = load_array(reader, &mut IdRegistry::default(), &mut |batch: Vec<Message>| {
-                    let _ = parsed.send(batch);
-                });
-                drop(parsed);
-                (loaded, storing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            });
-            loaded?;
-            return match failure {
-                Some(error) => Err(LoadError::Store(error)),
-                None => Ok(builder.finish()),
-            };
-        }
-        Input::Lines(lines) => lines,
-    };
-    // The line of every row stored, to name both records of a repeated `_id`.
-    let mut row_lines: Vec<u64> = Vec::new();
+    // The number of every row's record, to name both records of a
+    // repeated `_id`.
+    let mut row_numbers: Vec<u64> = Vec::new();
     let mut pending: Option<ScannedWindow> = None;
     let mut spare = Vec::new();
     // The rows the input likely holds, until the text is reserved for them.
     let mut likely_rows: Option<usize> = None;
     loop {
-        let complete = lines.fill()?;
-        let text = lines.take(complete, std::mem::take(&mut spare));
-        let first_line = lines.first_line;
+        let window = windows.next_window(std::mem::take(&mut spare))?;
         // Three things at once: the previous window is stored, this one is
         // scanned, and the next one is read.
         let previous = pending.take();
-        let ((stored, (mut scanned, count)), read) = rayon::join(
+        let ((stored, mut scanned), read) = rayon::join(
             || {
                 rayon::join(
-                    || previous.map(|previous| previous.store(&mut builder, &mut row_lines)),
-                    || ScannedWindow::scan(&text, first_line, content_codec.as_ref()),
+                    || previous.map(|previous| previous.store(&mut builder, &mut row_numbers)),
+                    || ScannedWindow::scan(window, F::location, content_codec.as_ref()),
                 )
             },
-            || lines.read_ahead(),
+            || windows.read_ahead(),
         );
         if let Some(stored) = stored {
             spare = stored?;
@@ -141,23 +150,21 @@ fn load_segment_sized(
                 builder.reserve_text_like_so_far(rows);
             }
         }
-        scanned.text = text;
         if let Some(failure) = scanned.failure.take() {
             // The records before the invalid one may repeat an `_id`, which
             // comes first in the file.
-            scanned.store(&mut builder, &mut row_lines)?;
+            scanned.store(&mut builder, &mut row_numbers)?;
             return Err(failure);
         }
         read?;
-        if let (Some(size), true) = (size, builder.is_empty() && !scanned.lines.is_empty()) {
+        if let (Some(size), true) = (size, builder.is_empty() && !scanned.numbers.is_empty()) {
             // Rows per byte of the first window, a tenth more for safety.
-            let likely = size as f64 * scanned.lines.len() as f64 / scanned.text.len().max(1) as f64 * 1.1;
+            let likely = size as f64 * scanned.numbers.len() as f64 / scanned.text.len().max(1) as f64 * 1.1;
             builder.reserve((likely as usize).min(u32::MAX as usize));
             likely_rows = Some((likely as usize).min(u32::MAX as usize));
         }
-        lines.first_line += count;
-        if lines.finished() {
-            scanned.store(&mut builder, &mut row_lines)?;
+        if windows.finished() {
+            scanned.store(&mut builder, &mut row_numbers)?;
             return Ok(builder.finish());
         }
         if storage == ContentStorage::Packed && content_codec.is_none() {
@@ -175,6 +182,37 @@ fn load_segment_sized(
     }
 }
 
+/// Loads a JSON array by the streaming parser, one element after the
+/// other, while the batches parsed so far are stored on another thread.
+fn load_array_streamed(reader: impl Read, storage: ContentStorage) -> Result<Segment, LoadError> {
+    let mut builder = new_builder(storage);
+    let (parsed, to_store) = std::sync::mpsc::sync_channel::<Vec<Message>>(ARRAY_BATCHES_AHEAD);
+    let (loaded, failure) = std::thread::scope(|scope| {
+        let storing = scope.spawn(|| {
+            let mut failure = None;
+            for batch in to_store {
+                if failure.is_none() {
+                    // The loader rejects empty and repeated Ids itself.
+                    failure = builder.push_checked_batch(&batch).err();
+                }
+            }
+            failure
+        });
+        // A send fails only if the storing thread has ended, which it does
+        // only by panicking: its join says so below.
+        let loaded = load_array(reader, &mut IdRegistry::default(), &mut |batch: Vec<Message>| {
+            let _ = parsed.send(batch);
+        });
+        drop(parsed);
+        (loaded, storing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    loaded?;
+    match failure {
+        Some(error) => Err(LoadError::Store(error)),
+        None => Ok(builder.finish()),
+    }
+}
+
 /// Batches of a JSON array's messages parsed ahead of the one being stored.
 const ARRAY_BATCHES_AHEAD: usize = 2;
 
@@ -183,74 +221,76 @@ const ARRAY_BATCHES_AHEAD: usize = 2;
 /// holding more.
 const LEAST_TRAINING_BYTES: usize = 1 << 20;
 
-/// A window of JSON Lines scanned into record batches, waiting to be
-/// stored.
+/// A window of records scanned into record batches, waiting to be stored.
 struct ScannedWindow {
     /// The window's text, which the batches' values point into.
     text: Vec<u8>,
     batches: Vec<RecordBatch>,
-    /// The line of each row of the batches, in order.
-    lines: Vec<u64>,
+    /// The number of each row's record, in order.
+    numbers: Vec<u64>,
+    /// Where the record of a number sits, in an error.
+    location: fn(u64) -> RecordLocation,
     /// The first invalid record, if any: the batches hold the rows before it.
     failure: Option<LoadError>,
 }
 
 impl ScannedWindow {
-    /// Lines scanned per parallel task.
-    const LINES_PER_TASK: usize = 256;
+    /// Records scanned per parallel task.
+    const RECORDS_PER_TASK: usize = 256;
 
-    /// Scans the complete lines of `text` (the first is line `first_line`)
-    /// in parallel, packing `content` with `codec` if given (but in the
-    /// batch holding an invalid record, left plain); returns them and the
-    /// number of lines consumed.
-    fn scan(text: &[u8], first_line: u64, codec: Option<&Arc<TextCodec>>) -> (ScannedWindow, u64) {
-        let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 1024 + 1);
-        let mut start = 0;
-        for newline in memchr::memchr_iter(b'\n', text) {
-            bounds.push((start, newline));
-            start = newline + 1;
-        }
-        if start < text.len() {
-            bounds.push((start, text.len()));
-        }
-        let tasks: Vec<(RecordBatch, Vec<u64>, Option<LoadError>)> = bounds
-            .par_chunks(Self::LINES_PER_TASK)
+    /// Scans the records of `window` in parallel, packing `content` with
+    /// `codec` if given (but in the batch holding an invalid record, left
+    /// plain).
+    fn scan(
+        window: RecordWindow,
+        location: fn(u64) -> RecordLocation,
+        codec: Option<&Arc<TextCodec>>,
+    ) -> ScannedWindow {
+        let text = &window.text;
+        let tasks: Vec<(RecordBatch, Vec<u64>, Option<LoadError>)> = window
+            .records
+            .par_chunks(Self::RECORDS_PER_TASK)
             .enumerate()
             .map(|(task, chunk)| {
                 let mut batch = RecordBatch::new();
-                let mut lines = Vec::with_capacity(chunk.len());
+                let mut numbers = Vec::with_capacity(chunk.len());
                 let mut items = Vec::new();
-                for (index, &(start, end)) in chunk.iter().enumerate() {
-                    let number = first_line + (task * Self::LINES_PER_TASK + index) as u64;
-                    let end = if text[start..end].ends_with(b"\r") { end - 1 } else { end };
-                    let line = &text[start..end];
-                    if line.iter().all(u8::is_ascii_whitespace) {
+                for (index, bounds) in chunk.iter().enumerate() {
+                    let number = window.first_number + (task * Self::RECORDS_PER_TASK + index) as u64;
+                    let (start, mut end) = (bounds.start, bounds.end);
+                    if text[start..end].ends_with(b"\r") {
+                        end -= 1;
+                    }
+                    let record = &text[start..end];
+                    if record.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
                     if !scan::scan_record(text, start, end, &mut batch, &mut items) {
-                        match parse_line(line, RecordLocation::Line(number)) {
+                        match parse_line(record, location(number)) {
                             Ok(message) => batch.push_message(&message),
-                            Err(error) => return (batch, lines, Some(error)),
+                            Err(error) => return (batch, numbers, Some(error)),
                         }
                     }
-                    lines.push(number);
+                    numbers.push(number);
                 }
                 if let Some(codec) = codec {
                     batch.pack_content(text, codec);
                 }
-                (batch, lines, None)
+                (batch, numbers, None)
             })
             .collect();
-        let mut window = ScannedWindow { text: Vec::new(), batches: Vec::new(), lines: Vec::new(), failure: None };
-        for (batch, lines, failure) in tasks {
-            window.batches.push(batch);
-            window.lines.extend(lines);
+        let mut scanned =
+            ScannedWindow { text: Vec::new(), batches: Vec::new(), numbers: Vec::new(), location, failure: None };
+        for (batch, numbers, failure) in tasks {
+            scanned.batches.push(batch);
+            scanned.numbers.extend(numbers);
             if failure.is_some() {
-                window.failure = failure;
+                scanned.failure = failure;
                 break;
             }
         }
-        (window, bounds.len() as u64)
+        scanned.text = window.text;
+        scanned
     }
 
     /// A codec for `content` trained on this window's, or `None` when they
@@ -284,9 +324,9 @@ impl ScannedWindow {
     }
 
     /// Stores the batches; returns the window's text buffer for reuse.
-    fn store(self, builder: &mut SegmentBuilder, row_lines: &mut Vec<u64>) -> Result<Vec<u8>, LoadError> {
-        let first_row = row_lines.len() as u64;
-        row_lines.extend_from_slice(&self.lines);
+    fn store(self, builder: &mut SegmentBuilder, row_numbers: &mut Vec<u64>) -> Result<Vec<u8>, LoadError> {
+        let first_row = row_numbers.len() as u64;
+        row_numbers.extend_from_slice(&self.numbers);
         match builder.push_records(&self.text, &self.batches) {
             Ok(()) => Ok(self.text),
             Err(BuildError::RepeatedIdAt { first, repeated }) => {
@@ -304,8 +344,8 @@ impl ScannedWindow {
                     .expect("the repeated row is one of the batches'");
                 let fragment = batch.text(&self.text, batch.value(row, Field::Id.index()));
                 let id = crate::column::unescaped(fragment).into_owned();
-                let location = RecordLocation::Line(row_lines[repeated as usize]);
-                Err(IdRegistry::repeated(id, location, RecordLocation::Line(row_lines[first as usize])))
+                let location = (self.location)(row_numbers[repeated as usize]);
+                Err(IdRegistry::repeated(id, location, (self.location)(row_numbers[first as usize])))
             }
             Err(error) => Err(LoadError::Store(error)),
         }
@@ -364,6 +404,123 @@ mod tests {
             mine.write_row(row, &Field::ALL, &mut left);
             theirs.write_row(row, &Field::ALL, &mut right);
             assert_eq!(String::from_utf8_lossy(&left), String::from_utf8_lossy(&right), "row {row}");
+        }
+    }
+
+    /// A JSON array's windows alone, without the streaming parser to fall
+    /// back on.
+    fn load_array_in_windows(text: &str) -> Result<Segment, LoadError> {
+        match open_input(text.as_bytes(), "input").unwrap() {
+            Input::Array(started) => {
+                load_windows(started.into_windows(ElementFraming::new()), None, ContentStorage::default())
+            }
+            Input::Empty | Input::Lines(_) => panic!("not an array: {text:?}"),
+        }
+    }
+
+    /// `lines` as a JSON array, an element per line.
+    fn as_array(lines: &str) -> String {
+        format!("[\n{}\n]\n", lines.trim_end().replace('\n', ",\n"))
+    }
+
+    #[test]
+    fn an_array_over_several_windows_is_scanned_as_its_lines_are() {
+        let lines = lines_over_two_windows();
+        let array = as_array(&lines);
+        let in_windows = load_array_in_windows(&array).expect("every element is framed and scanned");
+        assert_rows_alike(&in_windows, &load_segment(lines.as_bytes(), "input").unwrap());
+        // An element larger than a window is read whole.
+        let large = format!("{{\"_id\":\"large\",\"content\":\"{}\"}}", "word ".repeat(2 * WINDOW_BYTES / 5));
+        let lines = format!("{{\"_id\":\"small\"}}\n{large}\n{{\"_id\":\"last\"}}\n");
+        let in_windows = load_array_in_windows(&as_array(&lines)).expect("a large element is framed");
+        assert_rows_alike(&in_windows, &load_segment(lines.as_bytes(), "input").unwrap());
+    }
+
+    #[test]
+    fn an_array_refused_by_its_windows_is_read_again_for_the_streaming_parsers_words() {
+        let lines = lines_over_two_windows();
+        let valid = as_array(&lines);
+        let broken = [
+            // A bad record, a repeated `_id`, and JSON broken in an element,
+            // between elements and after the array, all in a later window.
+            valid.replacen("\"_id\":\"m15002\",\"channel\":\"sms\"", "\"_id\":\"m15002\",\"channel\":\"fax\"", 1),
+            valid.replacen("\"_id\":\"m15002\"", "\"_id\":\"m3\"", 1),
+            valid.replacen("\"_id\":\"m15002\",", "\"_id\":\"m15002\",,", 1),
+            valid.replacen("\"_id\":\"m15002\"", "\"_id\":\"m15002\"}{", 1),
+            format!("{}x", valid.trim_end()),
+            valid.trim_end().trim_end_matches(']').to_owned(),
+        ];
+        for text in broken {
+            assert_ne!(text, valid);
+            let Err(error) = load_segment(text.as_bytes(), "input").map(|segment| segment.row_count()) else {
+                panic!("a broken array loaded");
+            };
+            let error = error.to_string();
+            assert_eq!(error, load_str(&text).map(|messages| messages.len()).unwrap_err().to_string());
+            assert!(load_array_in_windows(&text).is_err(), "refused by the windows too: {error}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// The windows accept exactly the arrays the streaming parser
+        /// accepts, and store their records alike.
+        #[test]
+        fn the_windows_accept_what_the_streaming_parser_accepts(
+            elements in proptest::collection::vec((0u8..8, 0usize..8), 0..8),
+            ends in (0usize..4, 0usize..8),
+            mutation in proptest::option::of((0usize..400, proptest::sample::select(vec![
+                "", "\"", "{", "}", "[", "]", ",", ":", "\\", " ", "\n", "x", "null", "1",
+            ]))),
+        ) {
+            let shapes = [
+                "{\"_id\":\"ID\",\"channel\":\"sms\",\"tags\":[\"x\",\"y]\"]}",
+                "{ \"_id\" : \"ID\" ,\n \"content\" : \"a \\\"}\\\" b\" }",
+                "{\"_id\":\"ID\",\"tags\":[ \"x\" , \"\\u00e9\" ],\"correspondent\":\"Zoë\"}",
+                "{\"_id\":\"ID\",\"date_time\":\"2024-02-29 12:00:00\",\"subject\":null}",
+                "{\"_id\":\"ID\",\"channel\":\"fax\"}",
+                "{\"_id\":\"ID\",\"colour\":\"red\"}",
+                "{\"\\u005fid\":\"ID\"}",
+                "{\"_id\":\"ID\",\"tags\":[[\"x\"]]}",
+            ];
+            // Mostly valid separators and ends, and some that are not.
+            let separators = [",", ",", " , ", "\n,\r\n\t", ",,", "", " ", "]["];
+            let openers = [" [", "[\n", "[,", "[["];
+            let closers = ["]", "]\n", " ]\r\n ", "]", ",]", "]]", "] x", "] ,"];
+            let mut text = String::from(openers[ends.0]);
+            for (index, &(shape, separator)) in elements.iter().enumerate() {
+                if index > 0 {
+                    text.push_str(separators[separator]);
+                }
+                // Ids mostly distinct, sometimes repeated.
+                text.push_str(&shapes[shape as usize].replace("ID", &format!("m{}", index % 5)));
+            }
+            text.push_str(closers[ends.1]);
+            if let Some((position, inserted)) = mutation {
+                let position = position % (text.len() + 1);
+                if text.is_char_boundary(position) {
+                    text.insert_str(position, inserted);
+                }
+            }
+            if !text.trim_start().starts_with('[') {
+                return Ok(());
+            }
+            let streamed = load_str(&text);
+            match (load_array_in_windows(&text), &streamed) {
+                (Ok(in_windows), Ok(messages)) => {
+                    assert_rows_alike(&in_windows, &Segment::from_messages(messages).unwrap());
+                }
+                (Err(_), Err(_)) => {}
+                (in_windows, _) => proptest::prop_assert!(
+                    false,
+                    "{text:?}: windows {:?}, streamed {:?}",
+                    in_windows.err().map(|error| error.to_string()),
+                    streamed.as_ref().err().map(|error| error.to_string())
+                ),
+            }
+            // With the streaming parser to fall back on, the same answer.
+            let loaded = load_segment(text.as_bytes(), "input");
+            proptest::prop_assert_eq!(loaded.err().map(|e| e.to_string()), streamed.err().map(|e| e.to_string()));
         }
     }
 

@@ -1,22 +1,59 @@
-//! Reading the input: telling a JSON array from JSON Lines, and reading
-//! JSON Lines a window of whole lines at a time.
+//! Reading the input: telling a JSON array from JSON Lines, and reading it
+//! a window of whole records at a time.
+//!
+//! A [`RecordWindows`] reads a few megabytes at a time and hands out the
+//! whole records they hold, found by a [`Framing`]: JSON Lines' line feeds
+//! ([`LineFraming`]), or a JSON array's elements
+//! ([`ElementFraming`](super::elements::ElementFraming)). Records are then
+//! parsed in parallel, a window at a time.
 
 use std::io::{self, Read};
 
-use super::error::LoadError;
+use super::error::{LoadError, RecordLocation};
 
 /// Messages are handed to the sink in batches of about this many bytes of
-/// JSON Lines text; the window of raw text held at once is this size.
+/// input text; the window of raw text held at once is this size.
 pub(super) const WINDOW_BYTES: usize = 8 << 20;
 
 /// What a reader holds, told by its first byte that is not white space.
 pub(super) enum Input<R> {
     /// Nothing but white space.
     Empty,
-    /// A JSON array (the bytes read so far, then the rest).
-    Array(io::Chain<io::Cursor<Vec<u8>>, R>),
+    /// A JSON array.
+    Array(StartedInput<R>),
     /// JSON Lines.
-    Lines(LineWindows<R>),
+    Lines(StartedInput<R>),
+}
+
+/// An input whose start has been read to tell its format.
+pub(super) struct StartedInput<R> {
+    /// The bytes read so far (without a byte order mark).
+    read: Vec<u8>,
+    /// The rest of the input.
+    rest: R,
+    at_end: bool,
+    source_name: String,
+}
+
+impl<R: Read> StartedInput<R> {
+    /// The whole input as one reader again.
+    pub(super) fn into_reader(self) -> io::Chain<io::Cursor<Vec<u8>>, R> {
+        io::Cursor::new(self.read).chain(self.rest)
+    }
+
+    /// The input's records, a window at a time, found by `framing`.
+    pub(super) fn into_windows<F: Framing>(self, framing: F) -> RecordWindows<R, F> {
+        RecordWindows {
+            reader: self.rest,
+            window: self.read,
+            at_end: self.at_end,
+            source_name: self.source_name,
+            framing,
+            records: Vec::new(),
+            framed_to: 0,
+            first_number: F::FIRST_NUMBER,
+        }
+    }
 }
 
 /// Reads the start of the input (dropping a UTF-8 byte order mark) and
@@ -28,62 +65,160 @@ pub(super) fn open_input<R: Read>(mut reader: R, source_name: &str) -> Result<In
     if window.starts_with(b"\xEF\xBB\xBF") {
         window.drain(..3);
     }
-    Ok(match window.iter().find(|byte| !byte.is_ascii_whitespace()) {
+    let first = window.iter().find(|byte| !byte.is_ascii_whitespace()).copied();
+    let started = StartedInput { read: window, rest: reader, at_end, source_name: source_name.to_owned() };
+    Ok(match first {
         None if at_end => Input::Empty,
-        Some(b'[') => Input::Array(io::Cursor::new(window).chain(reader)),
-        _ => Input::Lines(LineWindows { reader, window, at_end, first_line: 1, source_name: source_name.to_owned() }),
+        Some(b'[') => Input::Array(started),
+        _ => Input::Lines(started),
     })
 }
 
-/// JSON Lines read a window of whole lines at a time; at most one window of
-/// raw text (and a partial line) is held.
-///
-/// Invariant: [`fill`](LineWindows::fill) hands out only whole lines (up to
-/// the last line feed, or the rest of the input at its end), so no record
-/// is ever split between two windows; once the caller has counted the lines
-/// it took, `first_line` is the number of the window's first line.
-pub(super) struct LineWindows<R> {
-    reader: R,
-    /// Text read and not yet consumed: whole lines, then maybe part of one.
-    pub(super) window: Vec<u8>,
-    at_end: bool,
-    /// The number of the window's first line.
-    pub(super) first_line: u64,
-    source_name: String,
+/// A record's bytes in its window: `start..end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct RecordBounds {
+    pub(super) start: usize,
+    pub(super) end: usize,
 }
 
-impl<R: Read> LineWindows<R> {
-    /// Reads until the window holds about [`WINDOW_BYTES`] of whole lines
-    /// (or the rest of the input); returns how many bytes are whole lines.
-    pub(super) fn fill(&mut self) -> Result<usize, LoadError> {
+/// How records are told apart in the text.
+pub(super) trait Framing {
+    /// The number of the input's first record.
+    const FIRST_NUMBER: u64;
+
+    /// Where the record numbered `number` sits, in an error.
+    fn location(number: u64) -> RecordLocation;
+
+    /// Finds the whole records of `text[from..]`, appending their bounds
+    /// to `records` (every record is numbered, blank lines included);
+    /// returns how far the text is consumed: the records found and what
+    /// separates them, not a record cut short by the window's end.
+    /// `at_end` says no text follows. Errors when the text cannot be the
+    /// input's format.
+    fn frame(
+        &mut self,
+        text: &[u8],
+        from: usize,
+        at_end: bool,
+        records: &mut Vec<RecordBounds>,
+    ) -> Result<usize, LoadError>;
+
+    /// Whether the text framed so far is a complete input (JSON Lines
+    /// always; a JSON array once closed).
+    fn complete(&self) -> bool;
+}
+
+/// JSON Lines: a record per line, blank lines counted.
+pub(super) struct LineFraming;
+
+impl Framing for LineFraming {
+    const FIRST_NUMBER: u64 = 1;
+
+    fn location(number: u64) -> RecordLocation {
+        RecordLocation::Line(number)
+    }
+
+    fn frame(
+        &mut self,
+        text: &[u8],
+        from: usize,
+        at_end: bool,
+        records: &mut Vec<RecordBounds>,
+    ) -> Result<usize, LoadError> {
+        let mut start = from;
+        for newline in memchr::memchr_iter(b'\n', &text[from..]) {
+            records.push(RecordBounds { start, end: from + newline });
+            start = from + newline + 1;
+        }
+        if at_end && start < text.len() {
+            records.push(RecordBounds { start, end: text.len() });
+            start = text.len();
+        }
+        Ok(start)
+    }
+
+    fn complete(&self) -> bool {
+        true
+    }
+}
+
+/// A window of whole records taken out of the input.
+pub(super) struct RecordWindow {
+    /// The text: whole records and what separates them.
+    pub(super) text: Vec<u8>,
+    /// Every record's bounds in `text`, in order.
+    pub(super) records: Vec<RecordBounds>,
+    /// The number of the first record.
+    pub(super) first_number: u64,
+}
+
+/// An input read a window of whole records at a time; at most one window
+/// of raw text (and a record cut short) is held.
+///
+/// Invariant: `records` are the whole records of `window[..framed_to]`,
+/// and `framing` is in the state the input is in at `framed_to`; so no
+/// record is ever split between two windows, and `first_number` is the
+/// number of the window's first record.
+pub(super) struct RecordWindows<R, F> {
+    reader: R,
+    /// Text read and not yet taken: whole records, then maybe part of one.
+    window: Vec<u8>,
+    at_end: bool,
+    source_name: String,
+    framing: F,
+    records: Vec<RecordBounds>,
+    framed_to: usize,
+    first_number: u64,
+}
+
+impl<R: Read, F: Framing> RecordWindows<R, F> {
+    /// Takes out the next window of about [`WINDOW_BYTES`] of whole
+    /// records (or the rest of the input); `spare` becomes the buffer the
+    /// input is read into next.
+    pub(super) fn next_window(&mut self, mut spare: Vec<u8>) -> Result<RecordWindow, LoadError> {
         let mut target = WINDOW_BYTES;
         loop {
             if !self.at_end && self.window.len() < target {
                 self.read_to(target)?;
             }
-            if self.at_end {
-                return Ok(self.window.len());
+            self.frame()?;
+            if !self.records.is_empty() || self.at_end {
+                break;
             }
-            match memchr::memrchr(b'\n', &self.window) {
-                Some(newline) => return Ok(newline + 1),
-                // A single line longer than the window: read on.
-                None => target = self.window.len() + WINDOW_BYTES,
-            }
+            // A single record longer than the window: read on (doubling,
+            // so that its start is framed again only a few times).
+            target = (self.window.len() * 2).max(WINDOW_BYTES);
         }
+        spare.clear();
+        spare.reserve(WINDOW_BYTES);
+        spare.extend_from_slice(&self.window[self.framed_to..]);
+        self.window.truncate(self.framed_to);
+        let text = std::mem::replace(&mut self.window, spare);
+        let records = std::mem::take(&mut self.records);
+        let first_number = self.first_number;
+        self.first_number += records.len() as u64;
+        self.framed_to = 0;
+        Ok(RecordWindow { text, records, first_number })
     }
 
-    /// Drops the first `complete` bytes (`lines` lines), keeping the rest.
-    pub(super) fn consume(&mut self, complete: usize, lines: u64) {
-        self.window.drain(..complete);
-        self.first_line += lines;
-    }
-
-    /// Reads the next window's text (while the current one is processed).
+    /// Reads and frames the next window's text (while the current one is
+    /// processed).
     pub(super) fn read_ahead(&mut self) -> Result<(), LoadError> {
-        if self.at_end {
-            return Ok(());
+        if !self.at_end {
+            self.read_to(WINDOW_BYTES)?;
         }
-        self.read_to(WINDOW_BYTES)
+        self.frame()
+    }
+
+    /// Whether every record has been taken out of a complete input.
+    pub(super) fn finished(&self) -> bool {
+        self.at_end && self.window.is_empty() && self.framing.complete()
+    }
+
+    /// Frames the text read since the last call.
+    fn frame(&mut self) -> Result<(), LoadError> {
+        self.framed_to = self.framing.frame(&self.window, self.framed_to, self.at_end, &mut self.records)?;
+        Ok(())
     }
 
     /// Reads until the window holds `target` bytes or the input ends.
@@ -91,22 +226,6 @@ impl<R: Read> LineWindows<R> {
         let io_error = |error| LoadError::Io { source_name: self.source_name.clone(), error };
         self.at_end = fill_window(&mut self.reader, &mut self.window, target).map_err(io_error)?;
         Ok(())
-    }
-
-    /// Takes the first `complete` bytes (whole lines) out as their own
-    /// buffer; the rest moves to `spare`, which becomes the window. The
-    /// caller counts the lines taken into `first_line`.
-    pub(super) fn take(&mut self, complete: usize, mut spare: Vec<u8>) -> Vec<u8> {
-        spare.clear();
-        spare.reserve(WINDOW_BYTES);
-        spare.extend_from_slice(&self.window[complete..]);
-        self.window.truncate(complete);
-        std::mem::replace(&mut self.window, spare)
-    }
-
-    /// Whether every line has been consumed.
-    pub(super) fn finished(&self) -> bool {
-        self.at_end && self.window.is_empty()
     }
 }
 

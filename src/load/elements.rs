@@ -1,0 +1,191 @@
+//! A JSON array's elements found in the text without parsing them, so that
+//! a window of whole elements can be scanned in parallel as JSON Lines'
+//! lines are.
+//!
+//! The framing follows only what decides where an element ends: brackets,
+//! braces and strings (with their escapes). It accepts the array's own
+//! syntax (`[`, elements that open with `{`, commas, `]`, then only white
+//! space) and nothing else; every element it finds is then checked in full
+//! by the scanner or the full parser. Anything it does not accept is an
+//! error, upon which the loader reads the input again with the streaming
+//! parser, which says exactly what is wrong (see `segment`).
+
+use super::error::{LoadError, RecordLocation};
+use super::windows::{Framing, RecordBounds};
+
+/// Where the array's text stands between elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Between {
+    /// Before the opening `[`.
+    BeforeOpen,
+    /// After `[`: an element or `]`.
+    AfterOpen,
+    /// After an element: `,` or `]`.
+    AfterElement,
+    /// After `,`: an element.
+    AfterComma,
+    /// After `]`: only white space.
+    Closed,
+}
+
+/// A JSON array's elements, numbered from 0.
+///
+/// Invariant: `state` is where the text stands at the position the last
+/// [`frame`](Framing::frame) returned.
+pub(super) struct ElementFraming {
+    state: Between,
+}
+
+impl ElementFraming {
+    /// The framing of an array's text from its start.
+    pub(super) fn new() -> ElementFraming {
+        ElementFraming { state: Between::BeforeOpen }
+    }
+}
+
+impl Framing for ElementFraming {
+    const FIRST_NUMBER: u64 = 0;
+
+    fn location(number: u64) -> RecordLocation {
+        RecordLocation::Index(number)
+    }
+
+    fn frame(
+        &mut self,
+        text: &[u8],
+        from: usize,
+        at_end: bool,
+        records: &mut Vec<RecordBounds>,
+    ) -> Result<usize, LoadError> {
+        let mut at = from;
+        loop {
+            while at < text.len() && matches!(text[at], b' ' | b'\t' | b'\n' | b'\r') {
+                at += 1;
+            }
+            let Some(&byte) = text.get(at) else {
+                return match (at_end, self.state) {
+                    (true, state) if state != Between::Closed => Err(malformed(at, "the array is not closed")),
+                    _ => Ok(at),
+                };
+            };
+            (self.state, at) = match (self.state, byte) {
+                (Between::BeforeOpen, b'[') => (Between::AfterOpen, at + 1),
+                (Between::AfterOpen | Between::AfterElement, b']') => (Between::Closed, at + 1),
+                (Between::AfterElement, b',') => (Between::AfterComma, at + 1),
+                (Between::AfterOpen | Between::AfterComma, b'{') => match object_end(text, at) {
+                    Some(end) => {
+                        records.push(RecordBounds { start: at, end });
+                        (Between::AfterElement, end)
+                    }
+                    None if at_end => return Err(malformed(at, "an element is not closed")),
+                    // Cut short by the window: framed again once more is read.
+                    None => return Ok(at),
+                },
+                _ => return Err(malformed(at, "not an array of objects")),
+            };
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.state == Between::Closed
+    }
+}
+
+/// The end (one past the closing brace) of the object opening at
+/// `text[start]`, or `None` when the text ends first. Brackets and braces
+/// are counted alike: a mismatched one is found by the parser that checks
+/// the element.
+fn object_end(text: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = start;
+    while at < text.len() {
+        match text[at] {
+            b'"' => at = string_end(text, at + 1)?,
+            b'{' | b'[' => {
+                depth += 1;
+                at += 1;
+            }
+            b'}' | b']' => {
+                depth -= 1;
+                at += 1;
+                if depth == 0 {
+                    return Some(at);
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    None
+}
+
+/// The position after the closing quote of the string whose text starts at
+/// `from`, or `None` when the text ends first.
+fn string_end(text: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let found = from + memchr::memchr2(b'"', b'\\', text.get(from..)?)?;
+        if text[found] == b'"' {
+            return Some(found + 1);
+        }
+        from = found + 2; // an escape: its next byte cannot close the string
+    }
+}
+
+/// The framing's error: the streaming parser, run on the input again, says
+/// what is wrong in its words.
+fn malformed(at: usize, problem: &str) -> LoadError {
+    LoadError::Syntax { location: None, message: format!("{problem} (window byte {at})") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The elements' text found in `text`, framed from its start in pieces
+    /// of `piece` bytes, as windows read it.
+    fn framed(text: &str, piece: usize) -> Result<Vec<String>, LoadError> {
+        let mut framing = ElementFraming::new();
+        let mut records = Vec::new();
+        let mut framed_to = 0;
+        let mut end = 0;
+        while end < text.len() {
+            end = (end + piece).min(text.len());
+            framed_to = framing.frame(&text.as_bytes()[..end], framed_to, end == text.len(), &mut records)?;
+        }
+        assert!(framing.complete() || text.trim().is_empty());
+        Ok(records.iter().map(|bounds| text[bounds.start..bounds.end].to_owned()).collect())
+    }
+
+    #[test]
+    fn elements_are_found_whatever_the_strings_and_the_windows_hold() {
+        let text =
+            " [ {\"_id\":\"a\",\"tags\":[\"x]\",\"}{\"]} ,\n{\"_id\":\"b\\\"}\\\\\",\"content\":\"[{\"}\r\n,{}]\n ";
+        let expected =
+            ["{\"_id\":\"a\",\"tags\":[\"x]\",\"}{\"]}", "{\"_id\":\"b\\\"}\\\\\",\"content\":\"[{\"}", "{}"];
+        for piece in [1, 2, 3, 7, 1000] {
+            assert_eq!(framed(text, piece).unwrap(), expected, "pieces of {piece}");
+        }
+        assert!(framed("[]", 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn anything_but_an_array_of_objects_is_refused() {
+        for text in [
+            "[{}",
+            "[{}]x",
+            "[{},]",
+            "[,{}]",
+            "[{}{}]",
+            "[1]",
+            "[\"a\"]",
+            "[[{}]]",
+            "{}",
+            "[{\"a\":\"]",
+            "[{}]]",
+            "[{}],",
+        ] {
+            for piece in [1, 1000] {
+                assert!(framed(text, piece).is_err(), "{text:?} in pieces of {piece}");
+            }
+        }
+    }
+}
