@@ -13,6 +13,11 @@
 use super::error::{LoadError, RecordLocation};
 use super::windows::{Framing, RecordBounds};
 
+/// The longest element framed: a longer one is left to the streaming
+/// parser, so that an element never closed does not pull the rest of the
+/// input into one window.
+const LONGEST_ELEMENT: usize = 4 * super::windows::WINDOW_BYTES;
+
 /// Where the array's text stands between elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Between {
@@ -78,6 +83,12 @@ impl Framing for ElementFraming {
                         (Between::AfterElement, end)
                     }
                     None if at_end => return Err(malformed(at, "an element is not closed")),
+                    // An element this long is most likely not closed (a
+                    // brace or a quote missing): the streaming parser finds
+                    // out without holding the rest of the input.
+                    None if text.len() - at > LONGEST_ELEMENT => {
+                        return Err(malformed(at, "an element is longer than the windows hold"))
+                    }
                     // Cut short by the window: framed again once more is read.
                     None => return Ok(at),
                 },
@@ -140,19 +151,26 @@ fn malformed(at: usize, problem: &str) -> LoadError {
 mod tests {
     use super::*;
 
-    /// The elements' text found in `text`, framed from its start in pieces
-    /// of `piece` bytes, as windows read it.
+    /// The elements' text found in `text`, read in pieces of `piece` bytes
+    /// and framed as `RecordWindows` frames them: each framed part taken
+    /// out of the window, the rest carried into the next.
     fn framed(text: &str, piece: usize) -> Result<Vec<String>, LoadError> {
         let mut framing = ElementFraming::new();
-        let mut records = Vec::new();
-        let mut framed_to = 0;
-        let mut end = 0;
-        while end < text.len() {
-            end = (end + piece).min(text.len());
-            framed_to = framing.frame(&text.as_bytes()[..end], framed_to, end == text.len(), &mut records)?;
+        let (mut window, mut records, mut elements) = (Vec::new(), Vec::new(), Vec::new());
+        let mut read = 0;
+        while read < text.len() {
+            let end = (read + piece).min(text.len());
+            window.extend_from_slice(&text.as_bytes()[read..end]);
+            read = end;
+            records.clear();
+            let framed_to = framing.frame(&window, 0, read == text.len(), &mut records)?;
+            elements.extend(
+                records.iter().map(|bounds| String::from_utf8_lossy(&window[bounds.start..bounds.end]).into_owned()),
+            );
+            window.drain(..framed_to);
         }
         assert!(framing.complete() || text.trim().is_empty());
-        Ok(records.iter().map(|bounds| text[bounds.start..bounds.end].to_owned()).collect())
+        Ok(elements)
     }
 
     #[test]
@@ -165,6 +183,17 @@ mod tests {
             assert_eq!(framed(text, piece).unwrap(), expected, "pieces of {piece}");
         }
         assert!(framed("[]", 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_element_never_closed_is_refused_before_the_input_ends() {
+        let mut framing = ElementFraming::new();
+        let unclosed = format!("[{{\"_id\":\"a\",\"content\":\"{}", "x".repeat(LONGEST_ELEMENT));
+        let mut records = Vec::new();
+        assert!(framing.frame(unclosed.as_bytes(), 0, false, &mut records).is_err());
+        let mut framing = ElementFraming::new();
+        let cut = &unclosed[..LONGEST_ELEMENT];
+        assert_eq!(framing.frame(cut.as_bytes(), 0, false, &mut records).unwrap(), 1, "a shorter one waits");
     }
 
     #[test]

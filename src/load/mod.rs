@@ -16,8 +16,10 @@
 //!   [`Segment`](crate::store::Segment) straight from the text: the input's
 //!   records (lines, or a JSON array's elements) are scanned into record
 //!   batches (`scan`) a window at a time, and every record the scanner
-//!   declines goes through the full parser, so both ways accept the same
-//!   files and report the same errors (a property test holds them to it).
+//!   declines goes through the full parser; an array refused so is read
+//!   again by the streaming parser for its error. So both ways accept the
+//!   same files and report the same errors (property tests hold them to
+//!   it).
 //!
 //! ```text
 //! reader ─▶ windows::open_input
@@ -36,8 +38,9 @@
 //! finds a repeat as the store interns the `_id` column instead).
 //!
 //! Memory: the input is read in windows of a few megabytes parsed in
-//! parallel; at most one window of raw text is held by the message path,
-//! three by the segment path (one being read, one scanned, one stored). The
+//! parallel; two windows of raw text are held by the message path (one
+//! parsed, one read), three by the segment path (one being read, one
+//! scanned, one stored), more only for a record longer than a window. The
 //! message path parses a JSON array as a stream from the reader. A packed
 //! `content` column is filled with frames compressed as the windows are
 //! scanned, so the whole input's plain text is never held at once (see

@@ -46,10 +46,12 @@ pub fn load_segment_from_path_with(
     let source_name = path.display().to_string();
     let io_error = |error| LoadError::Io { source_name: source_name.clone(), error };
     let file = std::fs::File::open(path).map_err(io_error)?;
-    let size = file.metadata().map_err(io_error)?.len();
-    let reader = ProgressReader::new(file, Some(size), progress);
+    let metadata = file.metadata().map_err(io_error)?;
+    let reader = ProgressReader::new(file, Some(metadata.len()), progress);
     let read_again = || std::fs::File::open(path).map(|file| Box::new(file) as Box<dyn Read + Send>);
-    load_segment_sized(reader, &read_again, &source_name, Some(size), storage)
+    // A pipe or a device cannot be read twice: its array is streamed.
+    let read_again: Option<&ReadAgain> = metadata.is_file().then_some(&read_again);
+    load_segment_sized(reader, read_again, &source_name, Some(metadata.len()), storage)
 }
 
 /// Loads a JSON array or JSON Lines straight into a [`Segment`], checking
@@ -64,7 +66,7 @@ pub fn load_segment_from_path_with(
 /// Errors are those of the first invalid record in file order.
 pub fn load_segment(text: &[u8], source_name: &str) -> Result<Segment, LoadError> {
     let read_again = || Ok(Box::new(text) as Box<dyn Read + Send>);
-    load_segment_sized(text, &read_again, source_name, None, ContentStorage::default())
+    load_segment_sized(text, Some(&read_again), source_name, None, ContentStorage::default())
 }
 
 /// Reads the input again from its start.
@@ -74,30 +76,35 @@ type ReadAgain<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + 'a
 /// window is scanned, the builder makes room for the rows the whole input
 /// likely holds), storing `content` as `storage` says.
 ///
-/// A JSON array that its framing or its records refuse is read again
-/// (`read_again`) by the streaming parser, which stops at the first
+/// A JSON array is loaded in windows when the input can be read again
+/// (`read_again`), else streamed. An array its framing or its records
+/// refuse is read again by the streaming parser, which stops at the first
 /// problem in the words of [`for_each_batch`](super::for_each_batch): an
-/// error's line and column in the file, which a window's parse cannot know.
+/// error's line and column in the file, which a window's parse cannot
+/// know. An error reading the input is not read again.
 fn load_segment_sized<'a>(
     reader: impl Read + Send,
-    read_again: &ReadAgain<'a>,
+    read_again: Option<&ReadAgain<'a>>,
     source_name: &str,
     size: Option<u64>,
     storage: ContentStorage,
 ) -> Result<Segment, LoadError> {
-    match open_input(reader, source_name)? {
-        Input::Empty => Ok(new_builder(storage).finish()),
-        Input::Lines(started) => load_windows(started.into_windows(LineFraming), size, storage),
-        Input::Array(started) => {
-            load_windows(started.into_windows(ElementFraming::new()), size, storage).or_else(|_refused| {
-                let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
-                match open_input(read_again().map_err(io_error)?, source_name)? {
+    let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
+    match (open_input(reader, source_name)?, read_again) {
+        (Input::Empty, _) => Ok(new_builder(storage).finish()),
+        (Input::Lines(started), _) => load_windows(started.into_windows(LineFraming), size, storage),
+        (Input::Array(started), None) => load_array_streamed(started.into_reader(), storage),
+        (Input::Array(started), Some(read_again)) => {
+            match load_windows(started.into_windows(ElementFraming::new()), size, storage) {
+                Err(refused @ LoadError::Io { .. }) => Err(refused),
+                Err(_refused) => match open_input(read_again().map_err(io_error)?, source_name)? {
                     Input::Array(started) => load_array_streamed(started.into_reader(), storage),
                     Input::Empty | Input::Lines(_) => {
                         Err(io_error(std::io::Error::other("the input changed while it was read")))
                     }
-                }
-            })
+                },
+                loaded => loaded,
+            }
         }
     }
 }
@@ -258,6 +265,8 @@ impl ScannedWindow {
                 for (index, bounds) in chunk.iter().enumerate() {
                     let number = window.first_number + (task * Self::RECORDS_PER_TASK + index) as u64;
                     let (start, mut end) = (bounds.start, bounds.end);
+                    // A line's carriage return, and a blank line (an
+                    // array's elements have neither: `{` to `}`).
                     if text[start..end].ends_with(b"\r") {
                         end -= 1;
                     }

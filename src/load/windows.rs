@@ -152,8 +152,9 @@ pub(super) struct RecordWindow {
     pub(super) first_number: u64,
 }
 
-/// An input read a window of whole records at a time; at most one window
-/// of raw text (and a record cut short) is held.
+/// An input read a window of whole records at a time; about one window of
+/// raw text is held, or a record longer than a window and what was read
+/// with it (the window doubles until the record is whole).
 ///
 /// Invariant: `records` are the whole records of `window[..framed_to]`,
 /// and `framing` is in the state the input is in at `framed_to`; so no
@@ -182,7 +183,9 @@ impl<R: Read, F: Framing> RecordWindows<R, F> {
                 self.read_to(target)?;
             }
             self.frame()?;
-            if !self.records.is_empty() || self.at_end {
+            // Handed out: whole records, or text between them (white space
+            // need not be held), or the rest of the input.
+            if !self.records.is_empty() || self.framed_to > 0 || self.at_end {
                 break;
             }
             // A single record longer than the window: read on (doubling,
