@@ -16,7 +16,7 @@ use super::windows::{Framing, RecordBounds};
 /// The longest element framed: a longer one is left to the streaming
 /// parser, so that an element never closed does not pull the rest of the
 /// input into one window.
-const LONGEST_ELEMENT: usize = 4 * super::windows::WINDOW_BYTES;
+pub(super) const LONGEST_ELEMENT: usize = 4 * super::windows::WINDOW_BYTES;
 
 /// Where the array's text stands between elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,10 +8,13 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::array::load_array;
+use super::elements::ElementFraming;
 use super::error::{LoadError, RecordLocation};
 use super::ids::IdRegistry;
 use super::record::parse_line;
-use super::windows::{open_input, Input, LineFraming, RecordWindow};
+use super::windows::{
+    array_read_again, open_input, Framing, Input, LineFraming, ReadAgain, RecordWindow, RecordWindows,
+};
 use crate::model::Message;
 
 /// Loads every message of a JSON array or JSON Lines file.
@@ -34,12 +37,17 @@ pub fn load_str(text: &str) -> Result<Vec<Message>, LoadError> {
 }
 
 /// Reads the file at `path` and hands its valid messages to `sink` in file
-/// order, batch by batch; see [`for_each_batch`].
+/// order, batch by batch; see [`for_each_batch`]. A JSON array in a file is
+/// parsed a window of elements at a time, in parallel, as JSON Lines are.
 pub fn for_each_batch_in_path(path: impl AsRef<Path>, sink: impl FnMut(Vec<Message>) + Send) -> Result<(), LoadError> {
     let path = path.as_ref();
     let source_name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|error| LoadError::Io { source_name: source_name.clone(), error })?;
-    for_each_batch(file, &source_name, sink)
+    let io_error = |error| LoadError::Io { source_name: source_name.clone(), error };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let read_again = || std::fs::File::open(path).map(|file| Box::new(file) as Box<dyn Read + Send>);
+    // A pipe or a device cannot be read twice: its array is streamed.
+    let read_again: Option<&ReadAgain> = file.metadata().map_err(io_error)?.is_file().then_some(&read_again);
+    for_each_batch_reading(file, read_again, &source_name, sink)
 }
 
 /// Reads a JSON array or JSON Lines from `reader` and hands the messages to
@@ -50,45 +58,96 @@ pub fn for_each_batch_in_path(path: impl AsRef<Path>, sink: impl FnMut(Vec<Messa
 pub fn for_each_batch(
     reader: impl Read,
     source_name: &str,
+    sink: impl FnMut(Vec<Message>) + Send,
+) -> Result<(), LoadError> {
+    for_each_batch_reading(reader, None, source_name, sink)
+}
+
+/// [`for_each_batch`]; a JSON array is parsed in windows when the input can
+/// be read again (`read_again`), else streamed. An array its windows refuse
+/// is read again by the streaming parser, for the words and the place of
+/// its error (see `segment`), which hands over only the messages after
+/// those the windows handed over.
+fn for_each_batch_reading(
+    reader: impl Read,
+    read_again: Option<&ReadAgain>,
+    source_name: &str,
     mut sink: impl FnMut(Vec<Message>) + Send,
 ) -> Result<(), LoadError> {
     let mut seen_ids = IdRegistry::default();
-    let mut lines = match open_input(reader, source_name)? {
-        Input::Empty => return Ok(()),
-        Input::Array(started) => return load_array(started.into_reader(), &mut seen_ids, &mut sink),
-        Input::Lines(started) => started.into_windows(LineFraming),
-    };
+    match (open_input(reader, source_name)?, read_again) {
+        (Input::Empty, _) => Ok(()),
+        (Input::Lines(started), _) => parse_windows(started.into_windows(LineFraming), &mut seen_ids, sink),
+        (Input::Array(started), None) => load_array(started.into_reader(), &mut seen_ids, &mut sink),
+        (Input::Array(started), Some(read_again)) => {
+            let mut handed = 0;
+            let counting = |batch: Vec<Message>| {
+                handed += batch.len();
+                sink(batch)
+            };
+            match parse_windows(started.into_windows(ElementFraming::new()), &mut seen_ids, counting) {
+                Err(refused @ LoadError::Io { .. }) => Err(refused),
+                Err(_refused) => {
+                    let reader = array_read_again(read_again, source_name)?;
+                    load_array(reader, &mut IdRegistry::default(), &mut |mut batch: Vec<Message>| {
+                        let already = handed.min(batch.len());
+                        handed -= already;
+                        batch.drain(..already);
+                        if !batch.is_empty() {
+                            sink(batch);
+                        }
+                    })
+                }
+                parsed => parsed,
+            }
+        }
+    }
+}
+
+/// Parses the records of `windows` a window at a time, in parallel, and
+/// hands each window's messages to `sink` while the next one is parsed.
+fn parse_windows<F: Framing>(
+    mut windows: RecordWindows<impl Read, F>,
+    seen_ids: &mut IdRegistry,
+    mut sink: impl FnMut(Vec<Message>) + Send,
+) -> Result<(), LoadError> {
     let mut pending: Option<Vec<Message>> = None;
     let mut spare = Vec::new();
     loop {
-        let window = lines.next_window(spare)?;
+        let window = windows.next_window(spare)?;
         // The sink stores the previous batch while this window parses.
         let previous = pending.take();
-        let (_, parsed) = rayon::join(|| previous.map(&mut sink), || parse_lines(&window, &mut seen_ids));
+        let (_, parsed) = rayon::join(|| previous.map(&mut sink), || parse_records(&window, F::location, seen_ids));
         pending = Some(parsed?);
         spare = window.text;
-        if lines.finished() {
+        if windows.finished() {
             pending.map(&mut sink);
             return Ok(());
         }
     }
 }
 
-/// Parses the lines of `window` in parallel into its messages.
-fn parse_lines(window: &RecordWindow, seen_ids: &mut IdRegistry) -> Result<Vec<Message>, LoadError> {
-    let location = |offset: usize| RecordLocation::Line(window.first_number + offset as u64);
+/// Parses the records of `window` in parallel into its messages.
+fn parse_records(
+    window: &RecordWindow,
+    location: fn(u64) -> RecordLocation,
+    seen_ids: &mut IdRegistry,
+) -> Result<Vec<Message>, LoadError> {
+    let location = |offset: usize| location(window.first_number + offset as u64);
     let parsed: Vec<Option<Result<Message, LoadError>>> = window
         .records
         .par_iter()
         .with_min_len(64)
         .enumerate()
         .map(|(offset, bounds)| {
-            let line = &window.text[bounds.start..bounds.end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.iter().all(u8::is_ascii_whitespace) {
+            // A line's carriage return, and a blank line (an array's
+            // elements have neither: `{` to `}`).
+            let record = &window.text[bounds.start..bounds.end];
+            let record = record.strip_suffix(b"\r").unwrap_or(record);
+            if record.iter().all(u8::is_ascii_whitespace) {
                 return None;
             }
-            Some(parse_line(line, location(offset)))
+            Some(parse_line(record, location(offset)))
         })
         .collect();
     let mut messages = Vec::with_capacity(parsed.len());
@@ -117,6 +176,41 @@ mod tests {
         assert_eq!(from_lines[0].tags, Some(vec![]));
         assert_eq!(from_lines[1].tags, None);
         assert_eq!(from_lines[0].channel, Some(Channel::Sms));
+    }
+
+    #[test]
+    fn an_array_file_is_parsed_in_windows_and_read_again_only_for_what_they_refuse() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("messages.json");
+        let element = |index: usize, content: &str| format!("{{\"_id\":\"m{index:05}\",\"content\":\"{content}\"}}");
+        let filler = "word ".repeat(200);
+        let small: Vec<String> = (0..20_000).map(|index| element(index, &filler)).collect();
+        // An element the windows do not frame (still cut short when the
+        // window, doubling, holds twice the longest they frame): the
+        // windows hand over the messages before it, then the streaming
+        // parser reads the file again and hands over only those after them.
+        let large = element(20_000, &"x".repeat(2 * super::super::elements::LONGEST_ELEMENT + 1));
+        for (text, label) in [
+            (format!("[{}]", small.join(",\n")), "every element framed"),
+            (format!("[{},\n{large},\n{}]", small.join(",\n"), element(20_001, "after")), "a large element"),
+            (format!("[{},\n{{\"_id\":\"m00003\"}}]", small.join(",\n")), "a repeated `_id`"),
+            (format!("[{},\n{{\"_id\":\"x\",}}]", small.join(",\n")), "broken JSON"),
+        ] {
+            std::fs::write(&path, &text).unwrap();
+            let mut batches = 0;
+            let from_file = for_each_batch_in_path(&path, |_| batches += 1).map(|()| load_path(&path).unwrap());
+            let streamed = load_str(&text);
+            match (from_file, streamed) {
+                (Ok(from_file), Ok(streamed)) => {
+                    assert!(from_file == streamed, "{label}: the same messages, each once");
+                    assert!(batches > 1, "{label}");
+                }
+                (Err(from_file), Err(streamed)) => assert_eq!(from_file.to_string(), streamed.to_string(), "{label}"),
+                (from_file, streamed) => {
+                    panic!("{label}: {:?} against {:?}", from_file.map(|m| m.len()), streamed.map(|m| m.len()))
+                }
+            }
+        }
     }
 
     #[test]

@@ -23,14 +23,14 @@
 //!
 //! ```text
 //! reader ─▶ windows::open_input
-//!   ├─ JSON array ─┬─ messages: array, each element through record ─▶ Message batches ─▶ sink
-//!   │              └─ segment: windows of whole elements (elements) ─┐
-//!   │                          refused? read again: array ─▶ Message batches ─▶ Segment
-//!   └─ JSON Lines ─┬─ messages: windows of whole lines, each line through record ─▶ Message batches ─▶ sink
-//!                  └─ segment: windows of whole lines ───────────────┤
-//!                     each record through scan, or record where scan declines
-//!                     ─▶ RecordBatches (content packed, but in a one-window input)
-//!                     ─▶ Segment
+//!   ├─ JSON array in a file or in memory ─▶ windows of whole elements ┐
+//!   │    refused? read again: array, streamed ─▶ the rest            │
+//!   ├─ JSON array elsewhere ─▶ array, streamed ─▶ Message batches ─▶ sink, or Segment
+//!   └─ JSON Lines ─▶ windows of whole lines ─────────────────────────┤
+//!        ├─ messages: each record through record ─▶ Message batches ─▶ sink
+//!        └─ segment: each record through scan, or record where scan declines
+//!                    ─▶ RecordBatches (content packed, but in a one-window input)
+//!                    ─▶ Segment
 //! ```
 //!
 //! `record` is the full parser and its field checks, `error` the errors'
@@ -40,8 +40,9 @@
 //! Memory: the input is read in windows of a few megabytes parsed in
 //! parallel; two windows of raw text are held by the message path (one
 //! parsed, one read), three by the segment path (one being read, one
-//! scanned, one stored), more only for a record longer than a window. The
-//! message path parses a JSON array as a stream from the reader. A packed
+//! scanned, one stored), more only for a record longer than a window. A
+//! JSON array that cannot be read twice (a pipe) is parsed as a stream
+//! from the reader. A packed
 //! `content` column is filled with frames compressed as the windows are
 //! scanned, so the whole input's plain text is never held at once (see
 //! `segment`).

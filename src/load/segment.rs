@@ -23,7 +23,9 @@ use super::ids::IdRegistry;
 use super::progress::{LoadProgress, ProgressReader};
 use super::record::parse_line;
 use super::scan;
-use super::windows::{open_input, Framing, Input, LineFraming, RecordWindow, RecordWindows};
+use super::windows::{
+    array_read_again, open_input, Framing, Input, LineFraming, ReadAgain, RecordWindow, RecordWindows,
+};
 use crate::model::{Field, Message};
 use crate::store::records::{RecordBatch, StoredValue};
 use crate::store::{BuildError, ContentStorage, Segment, SegmentBuilder};
@@ -69,9 +71,6 @@ pub fn load_segment(text: &[u8], source_name: &str) -> Result<Segment, LoadError
     load_segment_sized(text, Some(&read_again), source_name, None, ContentStorage::default())
 }
 
-/// Reads the input again from its start.
-type ReadAgain<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + 'a;
-
 /// [`load_segment`] of an input of `size` bytes, when known (once the first
 /// window is scanned, the builder makes room for the rows the whole input
 /// likely holds), storing `content` as `storage` says.
@@ -89,7 +88,6 @@ fn load_segment_sized<'a>(
     size: Option<u64>,
     storage: ContentStorage,
 ) -> Result<Segment, LoadError> {
-    let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
     match (open_input(reader, source_name)?, read_again) {
         (Input::Empty, _) => Ok(new_builder(storage).finish()),
         (Input::Lines(started), _) => load_windows(started.into_windows(LineFraming), size, storage),
@@ -97,12 +95,7 @@ fn load_segment_sized<'a>(
         (Input::Array(started), Some(read_again)) => {
             match load_windows(started.into_windows(ElementFraming::new()), size, storage) {
                 Err(refused @ LoadError::Io { .. }) => Err(refused),
-                Err(_refused) => match open_input(read_again().map_err(io_error)?, source_name)? {
-                    Input::Array(started) => load_array_streamed(started.into_reader(), storage),
-                    Input::Empty | Input::Lines(_) => {
-                        Err(io_error(std::io::Error::other("the input changed while it was read")))
-                    }
-                },
+                Err(_refused) => load_array_streamed(array_read_again(read_again, source_name)?, storage),
                 loaded => loaded,
             }
         }

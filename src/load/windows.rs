@@ -74,6 +74,23 @@ pub(super) fn open_input<R: Read>(mut reader: R, source_name: &str) -> Result<In
     })
 }
 
+/// Opens the input again from its start (a file, bytes in memory): a JSON
+/// array its windows refuse is read again by the streaming parser.
+pub(super) type ReadAgain<'a> = dyn Fn() -> io::Result<Box<dyn Read + Send + 'a>> + 'a;
+
+/// The JSON array `read_again` opens, from its first byte after the format
+/// was told (an error if it no longer holds an array).
+pub(super) fn array_read_again<'a>(
+    read_again: &ReadAgain<'a>,
+    source_name: &str,
+) -> Result<impl Read + Send + 'a, LoadError> {
+    let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
+    match open_input(read_again().map_err(io_error)?, source_name)? {
+        Input::Array(started) => Ok(started.into_reader()),
+        Input::Empty | Input::Lines(_) => Err(io_error(io::Error::other("the input changed while it was read"))),
+    }
+}
+
 /// A record's bytes in its window: `start..end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RecordBounds {
