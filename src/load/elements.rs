@@ -8,14 +8,17 @@
 //! space) and nothing else; every element it finds is then checked in full
 //! by the scanner or the full parser. Anything it does not accept is an
 //! error, upon which the loader reads the input again with the streaming
-//! parser, which says exactly what is wrong (see `segment`).
+//! parser, which says exactly what is wrong, or loads an element too long
+//! to frame (see `segment`).
 
 use super::error::{LoadError, RecordLocation};
 use super::windows::{Framing, RecordBounds};
 
-/// The longest element framed: a longer one is left to the streaming
-/// parser, so that an element never closed does not pull the rest of the
-/// input into one window.
+/// How much of an element still cut short the framing holds: past it, the
+/// element is left to the streaming parser, so that an element never
+/// closed does not pull the rest of the input into one window. As windows
+/// double, an element of up to this size is always framed, and one of
+/// more than twice this size never.
 pub(super) const LONGEST_ELEMENT: usize = 4 * super::windows::WINDOW_BYTES;
 
 /// Where the array's text stands between elements.

@@ -37,17 +37,16 @@ pub fn load_str(text: &str) -> Result<Vec<Message>, LoadError> {
 }
 
 /// Reads the file at `path` and hands its valid messages to `sink` in file
-/// order, batch by batch; see [`for_each_batch`]. A JSON array in a file is
-/// parsed a window of elements at a time, in parallel, as JSON Lines are.
+/// order, batch by batch; see [`for_each_batch`]. A JSON array in a regular
+/// file is parsed a window of elements at a time, in parallel, as JSON
+/// Lines are.
 pub fn for_each_batch_in_path(path: impl AsRef<Path>, sink: impl FnMut(Vec<Message>) + Send) -> Result<(), LoadError> {
     let path = path.as_ref();
     let source_name = path.display().to_string();
     let io_error = |error| LoadError::Io { source_name: source_name.clone(), error };
     let file = std::fs::File::open(path).map_err(io_error)?;
-    let read_again = || std::fs::File::open(path).map(|file| Box::new(file) as Box<dyn Read + Send>);
-    // A pipe or a device cannot be read twice: its array is streamed.
-    let read_again: Option<&ReadAgain> = file.metadata().map_err(io_error)?.is_file().then_some(&read_again);
-    for_each_batch_reading(file, read_again, &source_name, sink)
+    let read_again = ReadAgain::file(&file).map_err(io_error)?;
+    for_each_batch_reading(file, read_again.as_ref(), &source_name, sink)
 }
 
 /// Reads a JSON array or JSON Lines from `reader` and hands the messages to
@@ -88,6 +87,8 @@ fn for_each_batch_reading(
             match parse_windows(started.into_windows(ElementFraming::new()), &mut seen_ids, counting) {
                 Err(refused @ LoadError::Io { .. }) => Err(refused),
                 Err(_refused) => {
+                    // The streaming parser registers every `_id` anew.
+                    drop(seen_ids);
                     let reader = array_read_again(read_again, source_name)?;
                     load_array(reader, &mut IdRegistry::default(), &mut |mut batch: Vec<Message>| {
                         let already = handed.min(batch.len());
@@ -102,6 +103,14 @@ fn for_each_batch_reading(
             }
         }
     }
+}
+
+/// Every message of `text`, a JSON array parsed in windows as from a file.
+#[cfg(test)]
+pub(super) fn load_bytes_in_windows(text: &[u8]) -> Result<Vec<Message>, LoadError> {
+    let mut messages = Vec::new();
+    for_each_batch_reading(text, Some(&ReadAgain::Bytes(text)), "input", |batch| messages.extend(batch))?;
+    Ok(messages)
 }
 
 /// Parses the records of `windows` a window at a time, in parallel, and

@@ -23,10 +23,11 @@
 //!
 //! ```text
 //! reader ─▶ windows::open_input
-//!   ├─ JSON array in a file or in memory ─▶ windows of whole elements ┐
-//!   │    refused? read again: array, streamed ─▶ the rest            │
-//!   ├─ JSON array elsewhere ─▶ array, streamed ─▶ Message batches ─▶ sink, or Segment
-//!   └─ JSON Lines ─▶ windows of whole lines ─────────────────────────┤
+//!   ├─ JSON array that can be read again (a file, bytes) ─▶ windows of whole elements ─┐
+//!   │    refused? read again, streamed: messages hands over the rest,                  │
+//!   │    segment loads the whole array so                                               │
+//!   ├─ other JSON array (a pipe, any reader) ─▶ array, streamed ─▶ Message batches      │
+//!   └─ JSON Lines ─▶ windows of whole lines ────────────────────────────────────────────┤
 //!        ├─ messages: each record through record ─▶ Message batches ─▶ sink
 //!        └─ segment: each record through scan, or record where scan declines
 //!                    ─▶ RecordBatches (content packed, but in a one-window input)
@@ -40,9 +41,9 @@
 //! Memory: the input is read in windows of a few megabytes parsed in
 //! parallel; two windows of raw text are held by the message path (one
 //! parsed, one read), three by the segment path (one being read, one
-//! scanned, one stored), more only for a record longer than a window. A
-//! JSON array that cannot be read twice (a pipe) is parsed as a stream
-//! from the reader. A packed
+//! scanned, one stored), more only for a record longer than a window (an
+//! array's element up to about 64 MB, see `elements`). A JSON array that
+//! cannot be read twice is parsed as a stream from the reader. A packed
 //! `content` column is filled with frames compressed as the windows are
 //! scanned, so the whole input's plain text is never held at once (see
 //! `segment`).

@@ -49,11 +49,9 @@ pub fn load_segment_from_path_with(
     let io_error = |error| LoadError::Io { source_name: source_name.clone(), error };
     let file = std::fs::File::open(path).map_err(io_error)?;
     let metadata = file.metadata().map_err(io_error)?;
+    let read_again = ReadAgain::file(&file).map_err(io_error)?;
     let reader = ProgressReader::new(file, Some(metadata.len()), progress);
-    let read_again = || std::fs::File::open(path).map(|file| Box::new(file) as Box<dyn Read + Send>);
-    // A pipe or a device cannot be read twice: its array is streamed.
-    let read_again: Option<&ReadAgain> = metadata.is_file().then_some(&read_again);
-    load_segment_sized(reader, read_again, &source_name, Some(metadata.len()), storage)
+    load_segment_sized(reader, read_again.as_ref(), &source_name, Some(metadata.len()), storage)
 }
 
 /// Loads a JSON array or JSON Lines straight into a [`Segment`], checking
@@ -67,8 +65,7 @@ pub fn load_segment_from_path_with(
 /// scanned. A repeated `_id` is found as the `_id` column interns it.
 /// Errors are those of the first invalid record in file order.
 pub fn load_segment(text: &[u8], source_name: &str) -> Result<Segment, LoadError> {
-    let read_again = || Ok(Box::new(text) as Box<dyn Read + Send>);
-    load_segment_sized(text, Some(&read_again), source_name, None, ContentStorage::default())
+    load_segment_sized(text, Some(&ReadAgain::Bytes(text)), source_name, None, ContentStorage::default())
 }
 
 /// [`load_segment`] of an input of `size` bytes, when known (once the first
@@ -81,9 +78,9 @@ pub fn load_segment(text: &[u8], source_name: &str) -> Result<Segment, LoadError
 /// problem in the words of [`for_each_batch`](super::for_each_batch): an
 /// error's line and column in the file, which a window's parse cannot
 /// know. An error reading the input is not read again.
-fn load_segment_sized<'a>(
+fn load_segment_sized(
     reader: impl Read + Send,
-    read_again: Option<&ReadAgain<'a>>,
+    read_again: Option<&ReadAgain>,
     source_name: &str,
     size: Option<u64>,
     storage: ContentStorage,
@@ -519,6 +516,16 @@ mod tests {
                     in_windows.err().map(|error| error.to_string()),
                     streamed.as_ref().err().map(|error| error.to_string())
                 ),
+            }
+            // The message path's windows, with the streaming parser to fall
+            // back on: the same messages, or the same error.
+            let in_windows = super::super::messages::load_bytes_in_windows(text.as_bytes());
+            match (&in_windows, &streamed) {
+                (Ok(in_windows), Ok(streamed)) => proptest::prop_assert!(in_windows == streamed),
+                (Err(in_windows), Err(streamed)) => {
+                    proptest::prop_assert_eq!(in_windows.to_string(), streamed.to_string())
+                }
+                _ => proptest::prop_assert!(false, "{text:?}: the message path's windows disagree"),
             }
             // With the streaming parser to fall back on, the same answer.
             let loaded = load_segment(text.as_bytes(), "input");

@@ -7,7 +7,8 @@
 //! ([`ElementFraming`](super::elements::ElementFraming)). Records are then
 //! parsed in parallel, a window at a time.
 
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, Read, Seek};
 
 use super::error::{LoadError, RecordLocation};
 
@@ -74,18 +75,47 @@ pub(super) fn open_input<R: Read>(mut reader: R, source_name: &str) -> Result<In
     })
 }
 
-/// Opens the input again from its start (a file, bytes in memory): a JSON
-/// array its windows refuse is read again by the streaming parser.
-pub(super) type ReadAgain<'a> = dyn Fn() -> io::Result<Box<dyn Read + Send + 'a>> + 'a;
+/// An input that can be read again from its start: a JSON array its
+/// windows refuse is read again by the streaming parser.
+pub(super) enum ReadAgain<'a> {
+    /// A regular file: the same open file, rewound (not its path, which
+    /// may name another file by then).
+    File(File),
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+}
 
-/// The JSON array `read_again` opens, from its first byte after the format
-/// was told (an error if it no longer holds an array).
+impl ReadAgain<'_> {
+    /// `file` read again, if it is a regular file (a pipe or a device
+    /// cannot be read twice).
+    pub(super) fn file(file: &File) -> io::Result<Option<ReadAgain<'static>>> {
+        Ok(match file.metadata()?.is_file() {
+            true => Some(ReadAgain::File(file.try_clone()?)),
+            false => None,
+        })
+    }
+
+    /// The input from its start.
+    fn reader(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+        Ok(match self {
+            ReadAgain::File(file) => {
+                let mut file = file.try_clone()?;
+                file.rewind()?;
+                Box::new(file)
+            }
+            ReadAgain::Bytes(bytes) => Box::new(*bytes),
+        })
+    }
+}
+
+/// The JSON array of `input` from its first byte after the format was told
+/// (an error if it no longer holds an array).
 pub(super) fn array_read_again<'a>(
-    read_again: &ReadAgain<'a>,
+    input: &'a ReadAgain,
     source_name: &str,
 ) -> Result<impl Read + Send + 'a, LoadError> {
     let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
-    match open_input(read_again().map_err(io_error)?, source_name)? {
+    match open_input(input.reader().map_err(io_error)?, source_name)? {
         Input::Array(started) => Ok(started.into_reader()),
         Input::Empty | Input::Lines(_) => Err(io_error(io::Error::other("the input changed while it was read"))),
     }
@@ -171,7 +201,8 @@ pub(super) struct RecordWindow {
 
 /// An input read a window of whole records at a time; about one window of
 /// raw text is held, or a record longer than a window and what was read
-/// with it (the window doubles until the record is whole).
+/// with it (the window doubles until the record is whole, or an array's
+/// framing refuses it, see `elements::LONGEST_ELEMENT`).
 ///
 /// Invariant: `records` are the whole records of `window[..framed_to]`,
 /// and `framing` is in the state the input is in at `framed_to`; so no
@@ -259,7 +290,28 @@ fn fill_window(reader: &mut impl Read, window: &mut Vec<u8>, target: usize) -> i
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
+    use super::ReadAgain;
     use crate::load::{load_segment, load_str};
+
+    #[test]
+    fn a_file_is_read_again_from_its_start_even_once_its_path_names_another() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("messages.json");
+        std::fs::write(&path, "first").unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let again = ReadAgain::file(&file).unwrap().expect("a regular file");
+        file.read_exact(&mut [0; 3]).unwrap();
+        let replacement = directory.path().join("replacement");
+        std::fs::write(&replacement, "second").unwrap();
+        std::fs::rename(&replacement, &path).unwrap();
+        for _ in 0..2 {
+            let mut text = String::new();
+            again.reader().unwrap().read_to_string(&mut text).unwrap();
+            assert_eq!(text, "first");
+        }
+    }
 
     fn load_error(text: &str) -> String {
         load_str(text).expect_err("the load should fail").to_string()
