@@ -58,15 +58,27 @@ impl<R: Read> StartedInput<R> {
 }
 
 /// Reads the start of the input (dropping a UTF-8 byte order mark) and
-/// tells its format.
+/// tells its format: reads on through leading white space, however long,
+/// to the first byte that is not.
 pub(super) fn open_input<R: Read>(mut reader: R, source_name: &str) -> Result<Input<R>, LoadError> {
+    const START_BYTES: usize = 64 << 10;
     let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
-    let mut window = Vec::with_capacity(64 << 10);
-    let at_end = fill_window(&mut reader, &mut window, 64 << 10).map_err(io_error)?;
+    let mut window = Vec::with_capacity(START_BYTES);
+    let mut at_end = fill_window(&mut reader, &mut window, START_BYTES).map_err(io_error)?;
     if window.starts_with(b"\xEF\xBB\xBF") {
         window.drain(..3);
     }
-    let first = window.iter().find(|byte| !byte.is_ascii_whitespace()).copied();
+    let mut looked = 0;
+    let first = loop {
+        match window[looked..].iter().find(|byte| !byte.is_ascii_whitespace()) {
+            Some(&byte) => break Some(byte),
+            None if at_end => break None,
+            None => {
+                looked = window.len();
+                at_end = fill_window(&mut reader, &mut window, looked + START_BYTES).map_err(io_error)?;
+            }
+        }
+    };
     let started = StartedInput { read: window, rest: reader, at_end, source_name: source_name.to_owned() };
     Ok(match first {
         None if at_end => Input::Empty,
@@ -294,6 +306,18 @@ mod tests {
 
     use super::ReadAgain;
     use crate::load::{load_segment, load_str};
+
+    #[test]
+    fn white_space_longer_than_the_first_read_still_tells_the_format() {
+        let padding = " \n".repeat(50_000);
+        let array = format!("{padding}[{{\"_id\":\"a\"}}]");
+        assert_eq!(load_str(&array).unwrap().len(), 1);
+        assert_eq!(load_segment(array.as_bytes(), "input").unwrap().row_count(), 1);
+        let lines = format!("{padding}{{\"_id\":\"a\"}}\n{{\"_id\":\"b\",\"channel\":\"fax\"}}\n");
+        let error = load_str(&lines).unwrap_err().to_string();
+        assert!(error.starts_with("line 50002 "), "{error}");
+        assert!(load_str(&padding).unwrap().is_empty());
+    }
 
     #[test]
     fn a_file_is_read_again_from_its_start_even_once_its_path_names_another() {
