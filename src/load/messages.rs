@@ -13,7 +13,7 @@ use super::error::{LoadError, RecordLocation};
 use super::ids::IdRegistry;
 use super::record::parse_line;
 use super::windows::{
-    array_read_again, open_input, Framing, Input, LineFraming, ReadAgain, RecordWindow, RecordWindows,
+    open_input, windowed_or_streamed_again, Framing, Input, LineFraming, ReadAgain, RecordWindow, RecordWindows,
 };
 use crate::model::Message;
 
@@ -84,23 +84,19 @@ fn for_each_batch_reading(
                 handed += batch.len();
                 sink(batch)
             };
-            match parse_windows(started.into_windows(ElementFraming::new()), &mut seen_ids, counting) {
-                Err(refused @ LoadError::Io { .. }) => Err(refused),
-                Err(_refused) => {
-                    // The streaming parser registers every `_id` anew.
-                    drop(seen_ids);
-                    let reader = array_read_again(read_again, source_name)?;
-                    load_array(reader, &mut IdRegistry::default(), &mut |mut batch: Vec<Message>| {
-                        let already = handed.min(batch.len());
-                        handed -= already;
-                        batch.drain(..already);
-                        if !batch.is_empty() {
-                            sink(batch);
-                        }
-                    })
-                }
-                parsed => parsed,
-            }
+            let windowed = parse_windows(started.into_windows(ElementFraming::new()), &mut seen_ids, counting);
+            windowed_or_streamed_again(windowed, read_again, source_name, |again| {
+                // The streaming parser registers every `_id` anew.
+                drop(seen_ids);
+                load_array(again, &mut IdRegistry::default(), &mut |mut batch: Vec<Message>| {
+                    let already = handed.min(batch.len());
+                    handed -= already;
+                    batch.drain(..already);
+                    if !batch.is_empty() {
+                        sink(batch);
+                    }
+                })
+            })
         }
     }
 }
@@ -149,14 +145,7 @@ fn parse_records(
         .with_min_len(64)
         .enumerate()
         .map(|(offset, bounds)| {
-            // A line's carriage return, and a blank line (an array's
-            // elements have neither: `{` to `}`).
-            let record = &window.text[bounds.start..bounds.end];
-            let record = record.strip_suffix(b"\r").unwrap_or(record);
-            if record.iter().all(u8::is_ascii_whitespace) {
-                return None;
-            }
-            Some(parse_line(record, location(offset)))
+            (!bounds.is_blank()).then(|| parse_line(&window.text[bounds.start..bounds.end], location(offset)))
         })
         .collect();
     let mut messages = Vec::with_capacity(parsed.len());

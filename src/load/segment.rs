@@ -24,7 +24,7 @@ use super::progress::{LoadProgress, ProgressReader};
 use super::record::parse_line;
 use super::scan;
 use super::windows::{
-    array_read_again, open_input, Framing, Input, LineFraming, ReadAgain, RecordWindow, RecordWindows,
+    open_input, windowed_or_streamed_again, Framing, Input, LineFraming, ReadAgain, RecordWindow, RecordWindows,
 };
 use crate::model::{Field, Message};
 use crate::store::records::{RecordBatch, StoredValue};
@@ -90,11 +90,8 @@ fn load_segment_sized(
         (Input::Lines(started), _) => load_windows(started.into_windows(LineFraming), size, storage),
         (Input::Array(started), None) => load_array_streamed(started.into_reader(), storage),
         (Input::Array(started), Some(read_again)) => {
-            match load_windows(started.into_windows(ElementFraming::new()), size, storage) {
-                Err(refused @ LoadError::Io { .. }) => Err(refused),
-                Err(_refused) => load_array_streamed(array_read_again(read_again, source_name)?, storage),
-                loaded => loaded,
-            }
+            let windowed = load_windows(started.into_windows(ElementFraming::new()), size, storage);
+            windowed_or_streamed_again(windowed, read_again, source_name, |again| load_array_streamed(again, storage))
         }
     }
 }
@@ -254,17 +251,11 @@ impl ScannedWindow {
                 let mut items = Vec::new();
                 for (index, bounds) in chunk.iter().enumerate() {
                     let number = window.first_number + (task * Self::RECORDS_PER_TASK + index) as u64;
-                    let (start, mut end) = (bounds.start, bounds.end);
-                    // A line's carriage return, and a blank line (an
-                    // array's elements have neither: `{` to `}`).
-                    if text[start..end].ends_with(b"\r") {
-                        end -= 1;
-                    }
-                    let record = &text[start..end];
-                    if record.iter().all(u8::is_ascii_whitespace) {
+                    if bounds.is_blank() {
                         continue;
                     }
-                    if !scan::scan_record(text, start, end, &mut batch, &mut items) {
+                    let record = &text[bounds.start..bounds.end];
+                    if !scan::scan_record(text, bounds.start, bounds.end, &mut batch, &mut items) {
                         match parse_line(record, location(number)) {
                             Ok(message) => batch.push_message(&message),
                             Err(error) => return (batch, numbers, Some(error)),

@@ -120,24 +120,44 @@ impl ReadAgain<'_> {
     }
 }
 
-/// The JSON array of `input` from its first byte after the format was told
-/// (an error if it no longer holds an array).
-pub(super) fn array_read_again<'a>(
-    input: &'a ReadAgain,
+/// A JSON array read again from its start, for the streaming parser.
+pub(super) type StreamedAgain<'a> = io::Chain<io::Cursor<Vec<u8>>, Box<dyn Read + Send + 'a>>;
+
+/// What loading a JSON array in windows gave (`windowed`), or, when they
+/// refused it, what `stream` gives from `input` read again from its start:
+/// the streaming parser's words and place for the array's first problem,
+/// or an element too long to frame loaded. An error reading the input is
+/// not read again.
+pub(super) fn windowed_or_streamed_again<T>(
+    windowed: Result<T, LoadError>,
+    input: &ReadAgain,
     source_name: &str,
-) -> Result<impl Read + Send + 'a, LoadError> {
+    stream: impl FnOnce(StreamedAgain) -> Result<T, LoadError>,
+) -> Result<T, LoadError> {
     let io_error = |error| LoadError::Io { source_name: source_name.to_owned(), error };
-    match open_input(input.reader().map_err(io_error)?, source_name)? {
-        Input::Array(started) => Ok(started.into_reader()),
-        Input::Empty | Input::Lines(_) => Err(io_error(io::Error::other("the input changed while it was read"))),
+    match windowed {
+        Err(refused @ LoadError::Io { .. }) => Err(refused),
+        Err(_refused) => match open_input(input.reader().map_err(io_error)?, source_name)? {
+            Input::Array(started) => stream(started.into_reader()),
+            Input::Empty | Input::Lines(_) => Err(io_error(io::Error::other("the input changed while it was read"))),
+        },
+        loaded => loaded,
     }
 }
 
-/// A record's bytes in its window: `start..end`.
+/// A record's bytes in its window: `start..end`; empty for a blank line,
+/// which is numbered but holds no record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RecordBounds {
     pub(super) start: usize,
     pub(super) end: usize,
+}
+
+impl RecordBounds {
+    /// Whether this is a blank line.
+    pub(super) fn is_blank(self) -> bool {
+        self.start == self.end
+    }
 }
 
 /// How records are told apart in the text.
@@ -167,8 +187,20 @@ pub(super) trait Framing {
     fn complete(&self) -> bool;
 }
 
-/// JSON Lines: a record per line, blank lines counted.
+/// JSON Lines: a record per line, without its carriage return; blank
+/// lines counted, as empty records.
 pub(super) struct LineFraming;
+
+impl LineFraming {
+    /// The record of the line at `start..end`.
+    fn line(text: &[u8], start: usize, end: usize) -> RecordBounds {
+        let end = if text[start..end].ends_with(b"\r") { end - 1 } else { end };
+        match text[start..end].iter().all(u8::is_ascii_whitespace) {
+            true => RecordBounds { start, end: start },
+            false => RecordBounds { start, end },
+        }
+    }
+}
 
 impl Framing for LineFraming {
     const FIRST_NUMBER: u64 = 1;
@@ -186,11 +218,11 @@ impl Framing for LineFraming {
     ) -> Result<usize, LoadError> {
         let mut start = from;
         for newline in memchr::memchr_iter(b'\n', &text[from..]) {
-            records.push(RecordBounds { start, end: from + newline });
+            records.push(Self::line(text, start, from + newline));
             start = from + newline + 1;
         }
         if at_end && start < text.len() {
-            records.push(RecordBounds { start, end: text.len() });
+            records.push(Self::line(text, start, text.len()));
             start = text.len();
         }
         Ok(start)
