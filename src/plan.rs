@@ -119,6 +119,10 @@ pub enum Strategy {
     Walk,
     /// Collect the matches and partially sort only up to the page's end.
     Collect,
+    /// Walk the rows of the one `location` named, kept in `date_time`
+    /// order, testing membership: chosen once the matches are counted,
+    /// never by the plan's estimate.
+    LocationWalk,
 }
 
 /// A plan: filter steps in evaluation order and the page strategy.
@@ -591,6 +595,7 @@ impl fmt::Display for Plan {
                 "collect and partially sort (estimated cost {} vs walk {})",
                 self.estimated_costs.1, self.estimated_costs.0
             ),
+            Strategy::LocationWalk => "walk the location's rows in date_time order".to_owned(),
         };
         writeln!(f, "  page strategy: {strategy}")?;
         write!(f, "  page window: offset {}, limit {}", self.offset, self.limit)

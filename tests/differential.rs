@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::generators::{crm_data_set, data_set, list_query, location_query, target, text_query};
+use common::generators::{
+    crm_data_set, data_set, list_query, location_beside_query, location_query, target, text_query,
+};
 use msgdex::testing::{execute_forcing, plan, PageWindow, Strategy};
 use msgdex::Message;
 use msgdex::{ContentStorage, Engine, FastEngine, ListQuery, QueryLimits, ReferenceEngine};
@@ -24,6 +26,22 @@ fn assert_same_answers(messages: Vec<Message>, targets: &[String]) -> Result<(),
         for (engine, storage) in fast.iter().zip(ContentStorage::ALL) {
             prop_assert_eq!(&engine.respond(target).to_transcript_line(), &expected, "request {}, {}", target, storage);
         }
+    }
+    Ok(())
+}
+
+/// Every page strategy forced gives the same page and count for `query`
+/// (the walks, where they cannot answer it, give way to the cost model).
+fn assert_same_pages(messages: &[Message], query: &str) -> Result<(), TestCaseError> {
+    let Ok(list) = ListQuery::parse(query, &QueryLimits::default()) else { return Ok(()) };
+    let fast = FastEngine::new(messages).expect("unique Ids");
+    let planned = plan(fast.segment(), &list);
+    let window = PageWindow::of(&planned);
+    let collected = execute_forcing(fast.segment(), None, &planned, &window, Strategy::Collect);
+    for forced in [Strategy::Walk, Strategy::LocationWalk] {
+        let other = execute_forcing(fast.segment(), None, &planned, &window, forced);
+        prop_assert_eq!(&other.rows, &collected.rows, "{:?}: {}", forced, query);
+        prop_assert_eq!(other.item_count, collected.item_count, "{:?}: {}", forced, query);
     }
     Ok(())
 }
@@ -75,17 +93,19 @@ proptest! {
         assert_same_answers(messages, &targets)?;
     }
 
-    /// Walking the sorted order and collecting-then-sorting give the same
-    /// page and count for every query.
+    /// Walking the sorted order, walking the one location's rows (where a
+    /// query names one) and collecting-then-sorting give the same page and
+    /// count for every query.
     #[test]
     fn page_strategies_agree(messages in data_set(2500), query in list_query(300)) {
-        let Ok(list) = ListQuery::parse(&query, &QueryLimits::default()) else { return Ok(()) };
-        let fast = FastEngine::new(&messages).expect("unique Ids");
-        let planned = plan(fast.segment(), &list);
-        let window = PageWindow::of(&planned);
-        let walked = execute_forcing(fast.segment(), None, &planned, &window, Strategy::Walk);
-        let collected = execute_forcing(fast.segment(), None, &planned, &window, Strategy::Collect);
-        prop_assert_eq!(&walked.rows, &collected.rows);
-        prop_assert_eq!(walked.item_count, collected.item_count);
+        assert_same_pages(&messages, &query)?;
+    }
+
+    /// The same over CRM-shaped data for one location with other filters
+    /// beside it (where the location's rows are walked), by `date_time`
+    /// and later keys, which order each group of ties.
+    #[test]
+    fn page_strategies_agree_beside_a_location(messages in crm_data_set(1500), query in location_beside_query()) {
+        assert_same_pages(&messages, &query)?;
     }
 }

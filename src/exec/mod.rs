@@ -8,6 +8,7 @@
 //!           └─ else: evaluate the steps into one bitmap  (filters.rs)
 //!                then IdOrder (rank and select)          (sorted_page.rs)
 //!                  or Walk the primary order            (walk.rs, membership.rs)
+//!                  or Walk one location's date list      (location_walk.rs)
 //!                  or Collect and partially sort         (sorted_page.rs)
 //! ```
 //!
@@ -15,6 +16,7 @@
 //! the reference engine and against each other ([`execute_forcing`]).
 
 mod filters;
+mod location_walk;
 mod membership;
 mod shortcuts;
 mod sorted_page;
@@ -96,6 +98,10 @@ pub enum PageStrategy {
     /// from the location's counts per facet cell, the page by walking the
     /// location's rows in `date_time` order testing each row's cell.
     LocationFacetWalk,
+    /// One `location` among other filters, by `date_time`: the location's
+    /// rows walked in `date_time` order testing the matches, instead of
+    /// the whole order.
+    LocationWalk,
 }
 
 impl PageStrategy {
@@ -130,6 +136,9 @@ impl fmt::Display for PageStrategy {
             PageStrategy::LocationFacetWalk => {
                 "location facet walk: item_count from the location's counts per facet cell, its rows walked \
 in date_time order testing each row's cell"
+            }
+            PageStrategy::LocationWalk => {
+                "location walk: the location's rows walked in date_time order testing the matches"
             }
         })
     }
@@ -288,6 +297,21 @@ fn walk_or_collect(job: &Job<'_>, bitmap: &RoaringBitmap, mut stats: ExecStats) 
         offset: job.window.offset,
         limit: job.window.limit,
     });
+    if let Some(location_rows) = location_walk::location_rows(job) {
+        let positions = location_walk::expected_positions(job, location_rows, bitmap);
+        let cheapest = match job.forced {
+            Some(Strategy::LocationWalk) => true,
+            Some(_) => false,
+            None => positions < walk_cost.min(collect_cost),
+        };
+        if cheapest {
+            stats.strategy = Some(PageStrategy::LocationWalk);
+            let rows = with_membership(job, bitmap, positions, |membership| {
+                location_walk::page(job, location_rows, membership, &mut stats)
+            });
+            return Execution { item_count: bitmap.len(), rows, stats };
+        }
+    }
     let collect = match job.forced {
         Some(Strategy::Collect) => true,
         Some(Strategy::Walk) => false,
@@ -299,22 +323,29 @@ fn walk_or_collect(job: &Job<'_>, bitmap: &RoaringBitmap, mut stats: ExecStats) 
         return Execution { item_count, rows, stats };
     }
     stats.strategy = Some(PageStrategy::Walk);
-    // Sparse matches tested at many positions get a bitset view: a roaring
-    // array container costs a binary search per test. Sparse matches spread
-    // the page over many positions: the walk's estimated cost (positions
-    // walked, skipped blocks at their own price) stands for the tests then.
-    // The view changes how rows are tested, never which rows match.
+    // Sparse matches spread the page over many positions: the walk's
+    // estimated cost (positions walked, skipped blocks at their own price)
+    // stands for the tests then.
     let tests = (if domain.is_some() { domain_len } else { 0 } + 4 * u64::from(job.window.limit)).max(walk_cost);
+    let (item_count, rows) = with_membership(job, bitmap, tests, |membership| {
+        walk::count_and_page(job, bitmap, membership, positions, &mut stats)
+    });
+    Execution { item_count, rows, stats }
+}
+
+/// Runs `work` with the matches' membership test for a walk making about
+/// `tests` of them: sparse matches tested at many positions get a bitset
+/// view, since a roaring array container costs a binary search per test.
+/// The view changes how rows are tested, never which rows match.
+fn with_membership<R>(job: &Job<'_>, bitmap: &RoaringBitmap, tests: u64, work: impl FnOnce(Membership<'_>) -> R) -> R {
     // Roaring keeps a chunk of 65,536 rows holding at most 4,096 matches as a
     // sorted array: that is what "sparse" means here, whatever the segment's size.
-    let chunks = rows.div_ceil(1 << 16).max(1);
+    let row_count = job.segment.row_count();
+    let chunks = u64::from(row_count).div_ceil(1 << 16).max(1);
     let sparse = bitmap.len() / chunks <= 4096 && bitmap.len() > 64 && tests > bitmap.len() / 4;
-    let (item_count, rows) = if sparse {
-        membership::with_dense(bitmap, job.segment.row_count(), |words| {
-            walk::count_and_page(job, bitmap, Membership::Dense(words), positions, &mut stats)
-        })
+    if sparse {
+        membership::with_dense(bitmap, row_count, |words| work(Membership::Dense(words)))
     } else {
-        walk::count_and_page(job, bitmap, Membership::Bitmap(bitmap), positions, &mut stats)
-    };
-    Execution { item_count, rows, stats }
+        work(Membership::Bitmap(bitmap))
+    }
 }

@@ -267,6 +267,51 @@ pub fn text_query() -> impl Strategy<Value = String> {
     )
 }
 
+/// A query over [`crm_data_set`] naming one `location`, with closed-set
+/// filters and `filters-q` sometimes beside it, sorted by `date_time`
+/// either way and then by any later keys (whose ties a walk must order),
+/// on a random page: the shape of the location walk.
+pub fn location_beside_query() -> impl Strategy<Value = String> {
+    let beside = prop_oneof![
+        proptest::sample::select(&["inbound", "outbound"][..]).prop_map(|value| ("filters-direction", value)),
+        proptest::sample::select(&["sent", "failed", "queued"][..])
+            .prop_map(|value| ("filters-delivery_status", value)),
+        proptest::sample::select(&["yes", "no"][..]).prop_map(|value| ("filters-read", value)),
+        proptest::sample::select(&["quinn", "zoë", "example.com", "+44", "e", "xyz"][..])
+            .prop_map(|value| ("filters-q", value)),
+    ];
+    let later_keys =
+        (proptest::sample::subsequence(vec!["created", "modified", "_id"], 0..4).prop_shuffle(), any::<[bool; 3]>())
+            .prop_map(|(fields, descending)| {
+                fields
+                    .into_iter()
+                    .zip(descending)
+                    .map(|(field, down)| format!("{}{field}", if down { "-" } else { "" }))
+                    .collect::<Vec<_>>()
+            });
+    (
+        proptest::sample::select(CRM_LOCATIONS),
+        proptest::collection::vec(beside, 0..4),
+        any::<bool>(),
+        later_keys,
+        1..=30u32,
+        proptest::sample::select(vec![1u32, 2, 3, 10]),
+    )
+        .prop_map(|(location, beside, descending, later_keys, page, per_page)| {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("filters-location", location);
+            for (name, value) in beside {
+                query.append_pair(name, value);
+            }
+            query.append_pair("sort_by", if descending { "-date_time" } else { "date_time" });
+            for key in &later_keys {
+                query.append_pair("sort_by", key);
+            }
+            query.append_pair("page", &page.to_string()).append_pair("per_page", &per_page.to_string());
+            query.finish()
+        })
+}
+
 /// A request filtering on one `location` and some closed-set filters,
 /// sorted by `date_time` either way with ties by `_id` either way (or by
 /// default), on a random page: the shape of the location facet walk.
