@@ -11,7 +11,9 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::generators::{crm_data_set_of, crm_message, data_set, list_query, message_body, target, text_query, IDS};
+use common::generators::{
+    crm_data_set_of, crm_message, data_set, list_query, location_beside_query, message_body, target, text_query, IDS,
+};
 use msgdex::testing::Segment;
 use msgdex::LiveReference;
 use msgdex::{message_from_json, LoadError, MessageError, WriteProblem};
@@ -557,13 +559,15 @@ proptest! {
     /// `filters-q` over CRM-shaped text while hundreds of rows die: counts
     /// from the matched values less the dead ones (the recent dead-row list, and
     /// past 256 deaths in a segment a tally of the frozen ones) agree with
-    /// the reference.
+    /// the reference; so do one location's pages (walked down its date
+    /// list among the dead rows, part by part).
     #[test]
     fn text_searches_agree_while_rows_die(
         messages in crm_data_set_of(400..600),
         steps in proptest::collection::vec(prop_oneof![
             6 => proptest::collection::vec(crm_write(), 1..16).prop_map(Step::Batch),
             4 => text_query().prop_map(Step::Request),
+            2 => location_beside_query().prop_map(|query| Step::Request(format!("/v1/messages?{query}"))),
         ], 60..120),
         tail_limit in prop_oneof![Just(4usize), Just(64)],
     ) {

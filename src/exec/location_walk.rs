@@ -10,10 +10,12 @@
 //! twentieth of the positions (T16: a location's outbound messages to a
 //! first name).
 //!
-//! A position is a row read in order and a membership test; a row's date
-//! is read only when it matches, to gather the rest of its group of ties,
-//! which lies just ahead (the list is ordered by date, then row). A group's
-//! matches are ordered by the later sort keys before they join the page.
+//! A position is a row read in order and a membership test. Dates are
+//! read only at a match: its own, then as few as find where its group of
+//! ties ends (usually the next row's; a galloping search through a large
+//! group), which lies just ahead, the list being ordered by date, then
+//! row. A group's matches are ordered by the later sort keys (the last
+//! being `_id`) before they join the page.
 //!
 //! *Invariant:* the walk only runs on matches that the location's step
 //! has already narrowed, with no date range on the order (the count is
@@ -26,7 +28,7 @@ use super::membership::Membership;
 use super::sorted_page::compare_rows;
 use super::{ExecStats, Job};
 use crate::model::{DateKey, Field};
-use crate::plan::StepKind;
+use crate::plan::{StepKind, RANDOM_ACCESS};
 use crate::request::SortField;
 
 /// The rows of the plan's one `location`, in `date_time` order, when the
@@ -47,12 +49,17 @@ pub(super) fn location_rows<'a>(job: &Job<'a>) -> Option<&'a [u32]> {
     (rows.len() as u64 == index.rows(code).len()).then_some(rows)
 }
 
-/// The positions of `location_rows` a walk to the window's end is expected
-/// to pass, with `matches` spread evenly among them.
-pub(super) fn expected_positions(job: &Job<'_>, location_rows: &[u32], matches: &RoaringBitmap) -> u64 {
+/// What walking `location_rows` to the window's end is expected to cost,
+/// in the units of [`crate::plan::page_costs`], with `matches` spread
+/// evenly among them: a membership test per position passed, and two
+/// dates read at random per match passed (its own, and the next row's,
+/// which ends its group of ties).
+pub(super) fn expected_cost(job: &Job<'_>, location_rows: &[u32], matches: &RoaringBitmap) -> u64 {
     let matches = matches.len().max(1);
     let window_end = job.window.offset.saturating_add(u64::from(job.window.limit)).min(matches);
-    (window_end + 1).saturating_mul(location_rows.len() as u64) / matches
+    let positions = (window_end + 1).saturating_mul(location_rows.len() as u64) / matches;
+    let date_reads = 2 * (window_end + 1);
+    positions.saturating_add((date_reads as f64 * RANDOM_ACCESS) as u64)
 }
 
 /// The window's page: `location_rows` walked in the request's direction,
@@ -90,32 +97,54 @@ pub(super) fn page(
         }
         // The rest of the group lies ahead: earlier positions of the same
         // date were passed, and held no match (or their group was taken).
+        let group_end = group_end(location_rows.len(), distance, |ahead| dates.get(row_at(ahead) as usize) == date);
         group.clear();
         group.push(row);
-        while distance < location_rows.len() {
-            let next = row_at(distance);
-            if dates.get(next as usize) != date {
-                break;
-            }
-            distance += 1;
-            if membership.contains(next) {
-                group.push(next);
-            }
-        }
+        group.extend((distance..group_end).map(row_at).filter(|&tied| membership.contains(tied)));
+        distance = group_end;
         let tied = group.len() as u64;
         if to_skip >= tied {
             to_skip -= tied;
             continue;
         }
-        group.sort_unstable_by(|&left, &right| {
-            compare_rows(segment, later_keys, left, right).then_with(|| left.cmp(&right))
-        });
+        group.sort_unstable_by(|&left, &right| compare_rows(segment, later_keys, left, right));
         let room = limit - page.len();
         page.extend(group.iter().skip(to_skip as usize).take(room));
         to_skip = 0;
     }
     stats.rows_examined += distance as u64;
     page
+}
+
+/// The first walk distance from `start` on (below `len`) where `is_tied`
+/// fails, `is_tied` holding for a stretch from `start` and failing after
+/// it (the list is ordered by date): a galloping search, so that a group
+/// of one row costs one date read and a group of thousands (a bulk send,
+/// the nulls) a few dozen, not one per row.
+fn group_end(len: usize, start: usize, is_tied: impl Fn(usize) -> bool) -> usize {
+    // Invariant: every distance in `start..tied_up_to` is tied, and
+    // `past` is not (or is `len`).
+    let (mut tied_up_to, mut step) = (start, 1);
+    let mut past = loop {
+        let probe = start + step - 1;
+        if probe >= len {
+            break len;
+        }
+        if !is_tied(probe) {
+            break probe;
+        }
+        tied_up_to = probe + 1;
+        step *= 2;
+    };
+    while tied_up_to < past {
+        let middle = tied_up_to + (past - tied_up_to) / 2;
+        if is_tied(middle) {
+            tied_up_to = middle + 1;
+        } else {
+            past = middle;
+        }
+    }
+    tied_up_to
 }
 
 #[cfg(test)]
@@ -152,6 +181,7 @@ mod tests {
                 (0u8..3, proptest::option::weighted(0.9, 0i64..30), proptest::option::weighted(0.8, 0i64..4)),
                 1..600,
             ),
+            distinct_dates in prop_oneof![Just(30i64), 1i64..4],
             chosen in proptest::collection::vec(any::<bool>(), 600),
             descending in any::<bool>(),
             created_descending in any::<bool>(),
@@ -159,6 +189,11 @@ mod tests {
             limit in 0usize..30,
             bound in proptest::option::of(0i64..30),
         ) {
+            // Few distinct dates make groups of ties hundreds of rows long.
+            let rows: Vec<(u8, Option<i64>, Option<i64>)> = rows
+                .into_iter()
+                .map(|(location, date_time, created)| (location, date_time.map(|date| date % distinct_dates), created))
+                .collect();
             let messages: Vec<Message> = rows
                 .iter()
                 .enumerate()
@@ -199,6 +234,24 @@ mod tests {
             let expected: Vec<u32> =
                 expected.into_iter().skip(offset as usize).take(limit).filter(not_past_bound).collect();
             prop_assert_eq!(page, expected, "{}", query);
+        }
+
+        /// The end of a stretch of tied positions, wherever it lies (none
+        /// tied, all of them, one): the first position not tied.
+        #[test]
+        fn a_group_ends_at_the_first_position_not_tied(len in 1usize..3000, start in 0usize..3000, tied in 0usize..3000) {
+            let start = start % len;
+            let end = (start + tied).min(len);
+            let reads = std::cell::Cell::new(0);
+            let found = group_end(len, start, |distance| {
+                reads.set(reads.get() + 1);
+                assert!((start..len).contains(&distance), "{distance} read outside {start}..{len}");
+                distance < end
+            });
+            prop_assert_eq!(found, end);
+            // A galloping search: a few reads per doubling of the group.
+            let bound = 2 * (usize::BITS - (end - start + 1).leading_zeros()) as usize + 1;
+            prop_assert!(reads.get() <= bound, "{} reads for a group of {}", reads.get(), end - start);
         }
     }
 }

@@ -98,9 +98,9 @@ pub enum PageStrategy {
     /// from the location's counts per facet cell, the page by walking the
     /// location's rows in `date_time` order testing each row's cell.
     LocationFacetWalk,
-    /// One `location` among other filters, by `date_time`: the location's
-    /// rows walked in `date_time` order testing the matches, instead of
-    /// the whole order.
+    /// One `location`, alone or among other filters, by `date_time`: the
+    /// location's rows walked in `date_time` order testing the matches,
+    /// instead of the whole order.
     LocationWalk,
 }
 
@@ -204,8 +204,10 @@ pub fn execute(segment: &Segment, dead: Option<&DeadRows>, plan: &Plan, window: 
 }
 
 /// [`execute`] with the page strategy forced for date/time primary keys
-/// ([`Strategy::Walk`] or [`Strategy::Collect`]), so that tests can check
-/// that every strategy gives the same page.
+/// ([`Strategy::Walk`], [`Strategy::Collect`], or [`Strategy::LocationWalk`],
+/// which gives way to the cost model where the plan does not name one
+/// location), so that tests can check that every strategy gives the same
+/// page.
 pub fn execute_forcing(
     segment: &Segment,
     dead: Option<&DeadRows>,
@@ -298,15 +300,15 @@ fn walk_or_collect(job: &Job<'_>, bitmap: &RoaringBitmap, mut stats: ExecStats) 
         limit: job.window.limit,
     });
     if let Some(location_rows) = location_walk::location_rows(job) {
-        let positions = location_walk::expected_positions(job, location_rows, bitmap);
+        let cost = location_walk::expected_cost(job, location_rows, bitmap);
         let cheapest = match job.forced {
             Some(Strategy::LocationWalk) => true,
             Some(_) => false,
-            None => positions < walk_cost.min(collect_cost),
+            None => cost < walk_cost.min(collect_cost),
         };
         if cheapest {
             stats.strategy = Some(PageStrategy::LocationWalk);
-            let rows = with_membership(job, bitmap, positions, |membership| {
+            let rows = with_membership(job, bitmap, cost, |membership| {
                 location_walk::page(job, location_rows, membership, &mut stats)
             });
             return Execution { item_count: bitmap.len(), rows, stats };
