@@ -1048,12 +1048,30 @@ impl<'a> TextMatch<'a> {
         own: OwnStretches,
         mut keep_stretch: impl FnMut(std::ops::Range<usize>, &mut [u32], &mut usize),
     ) -> RoaringBitmap {
-        let (mut found, mut kept) = (vec![0u32; own.entries], 0);
-        for stretch in own.stretches {
-            keep_stretch(stretch, &mut found, &mut kept);
+        let row_count = self.index.row_count;
+        let keep_every_stretch = |found: &mut [u32]| {
+            let mut kept = 0;
+            for stretch in own.stretches {
+                keep_stretch(stretch, found, &mut kept);
+            }
+            kept
+        };
+        // Room for every entry, though few are kept: a buffer kept by the
+        // thread is not zeroed again for each search.
+        if own.entries > KEPT_ROWS_REUSED {
+            let mut found = vec![0u32; own.entries];
+            let kept = keep_every_stretch(&mut found);
+            found.truncate(kept);
+            return bitmap_of_rows(found, row_count);
         }
-        found.truncate(kept);
-        bitmap_of_rows(found, self.index.row_count)
+        KEPT_ROWS.with(|cell| {
+            let mut found = cell.borrow_mut();
+            if found.len() < own.entries {
+                found.resize(own.entries, 0);
+            }
+            let kept = keep_every_stretch(&mut found[..own.entries]);
+            bitmap_of_rows(found[..kept].to_vec(), row_count)
+        })
     }
 
     /// The union of the matched values' rows: sorted directly when few,
@@ -1199,7 +1217,13 @@ fn set_listed_rows(lists: &[&[u32]], words: &mut [u64]) {
 thread_local! {
     /// A bitset of rows per thread, for [`TextMatch::rows_among`].
     static UNION_BITS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Room for the rows a [`TextMatch::kept_rows`] keeps, per thread, up
+    /// to [`KEPT_ROWS_REUSED`] entries.
+    static KEPT_ROWS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// The most row entries whose room a thread keeps between searches (4 MB).
+const KEPT_ROWS_REUSED: usize = 1 << 20;
 
 /// The codes by row of each of `columns`.
 fn codes_of<'c>(columns: &[&'c DictColumn]) -> Vec<&'c DictCodes> {
