@@ -85,6 +85,7 @@ mod json;
 mod live;
 mod load;
 mod model;
+mod monotone_search;
 mod output;
 mod packed_dates;
 mod page;

@@ -28,6 +28,7 @@ use super::membership::Membership;
 use super::sorted_page::compare_rows;
 use super::{ExecStats, Job};
 use crate::model::{DateKey, Field};
+use crate::monotone_search::galloping_first_failing;
 use crate::plan::{StepKind, RANDOM_ACCESS};
 use crate::request::SortField;
 
@@ -97,7 +98,10 @@ pub(super) fn page(
         }
         // The rest of the group lies ahead: earlier positions of the same
         // date were passed, and held no match (or their group was taken).
-        let group_end = group_end(location_rows.len(), distance, |ahead| dates.get(row_at(ahead) as usize) == date);
+        // A galloping search: a group of one costs one date read, a group
+        // of thousands (a bulk send, the nulls) a few dozen.
+        let is_tied = |ahead: usize| dates.get(row_at(ahead) as usize) == date;
+        let group_end = galloping_first_failing(distance..location_rows.len(), is_tied);
         group.clear();
         group.push(row);
         group.extend((distance..group_end).map(row_at).filter(|&tied| membership.contains(tied)));
@@ -114,37 +118,6 @@ pub(super) fn page(
     }
     stats.rows_examined += distance as u64;
     page
-}
-
-/// The first walk distance from `start` on (below `len`) where `is_tied`
-/// fails, `is_tied` holding for a stretch from `start` and failing after
-/// it (the list is ordered by date): a galloping search, so that a group
-/// of one row costs one date read and a group of thousands (a bulk send,
-/// the nulls) a few dozen, not one per row.
-fn group_end(len: usize, start: usize, is_tied: impl Fn(usize) -> bool) -> usize {
-    // Invariant: every distance in `start..tied_up_to` is tied, and
-    // `past` is not (or is `len`).
-    let (mut tied_up_to, mut step) = (start, 1);
-    let mut past = loop {
-        let probe = start + step - 1;
-        if probe >= len {
-            break len;
-        }
-        if !is_tied(probe) {
-            break probe;
-        }
-        tied_up_to = probe + 1;
-        step *= 2;
-    };
-    while tied_up_to < past {
-        let middle = tied_up_to + (past - tied_up_to) / 2;
-        if is_tied(middle) {
-            tied_up_to = middle + 1;
-        } else {
-            past = middle;
-        }
-    }
-    tied_up_to
 }
 
 #[cfg(test)]
@@ -234,24 +207,6 @@ mod tests {
             let expected: Vec<u32> =
                 expected.into_iter().skip(offset as usize).take(limit).filter(not_past_bound).collect();
             prop_assert_eq!(page, expected, "{}", query);
-        }
-
-        /// The end of a stretch of tied positions, wherever it lies (none
-        /// tied, all of them, one): the first position not tied.
-        #[test]
-        fn a_group_ends_at_the_first_position_not_tied(len in 1usize..3000, start in 0usize..3000, tied in 0usize..3000) {
-            let start = start % len;
-            let end = (start + tied).min(len);
-            let reads = std::cell::Cell::new(0);
-            let found = group_end(len, start, |distance| {
-                reads.set(reads.get() + 1);
-                assert!((start..len).contains(&distance), "{distance} read outside {start}..{len}");
-                distance < end
-            });
-            prop_assert_eq!(found, end);
-            // A galloping search: a few reads per doubling of the group.
-            let bound = 2 * (usize::BITS - (end - start + 1).leading_zeros()) as usize + 1;
-            prop_assert!(reads.get() <= bound, "{} reads for a group of {}", reads.get(), end - start);
         }
     }
 }

@@ -22,9 +22,9 @@
 //! after the end of the text. The separator is greater than any byte of a
 //! needle, so it decides a comparison that reaches it, as in the text.
 
-use std::ops::Range;
-
 use rayon::prelude::*;
+
+use crate::monotone_search::first_failing;
 
 /// One suffix in this many is sampled: the stretch left to search in the
 /// text takes six halvings.
@@ -92,22 +92,6 @@ impl SuffixSample {
     pub fn heap_bytes(&self) -> usize {
         self.keys.capacity() * 8
     }
-}
-
-/// The first position of `positions` where `passes` fails (`positions.end`
-/// if none does), for a `passes` that holds up to some position and fails
-/// from there on.
-fn first_failing(positions: Range<usize>, passes: impl Fn(usize) -> bool) -> usize {
-    let (mut low, mut high) = (positions.start, positions.end.max(positions.start));
-    while low < high {
-        let middle = low + (high - low) / 2;
-        if passes(middle) {
-            low = middle + 1;
-        } else {
-            high = middle;
-        }
-    }
-    low
 }
 
 /// The key of the suffix starting at `start` of `text`: its first eight

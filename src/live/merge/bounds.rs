@@ -9,6 +9,7 @@ use super::IdRef;
 use crate::column::unescaped;
 use crate::index::facets::FacetSelection;
 use crate::live::State;
+use crate::monotone_search::galloping_first_failing;
 use crate::request::{FacetConstraint, ListQuery, SortField, SortKey};
 use crate::store::{Segment, FACET_FIELDS};
 
@@ -123,21 +124,5 @@ pub(super) fn rows_reaching_id(segment: &Segment, bound: &IdRef<'_>, descending:
             *id.bytes() <= *bound
         }
     };
-    // Gallop to a span holding the first row that does not reach…
-    let (mut low, mut high) = (0u32, 1u32);
-    while high <= rows && reaches(high - 1) {
-        low = high;
-        high = high.saturating_mul(2);
-    }
-    let mut high = high.min(rows);
-    // …then bisect it: rows before `low` reach, rows from `high` on do not.
-    while low < high {
-        let middle = low + (high - low) / 2;
-        if reaches(middle) {
-            low = middle + 1;
-        } else {
-            high = middle;
-        }
-    }
-    u64::from(low)
+    galloping_first_failing(0..rows as usize, |index| reaches(index as u32)) as u64
 }
