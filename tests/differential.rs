@@ -43,8 +43,13 @@ fn assert_same_pages(messages: &[Message], query: &str) -> Result<(), TestCaseEr
         prop_assert_eq!(&other.rows, &collected.rows, "{:?}: {}", forced, query);
         prop_assert_eq!(other.item_count, collected.item_count, "{:?}: {}", forced, query);
         // Without `filters-q` (whose shortcuts may answer first), a query
-        // naming one location by date_time, with matches, is walked so.
-        let walks_location = query.contains("filters-location=")
+        // naming one location (not null: an empty value) by date_time,
+        // with matches, is walked so.
+        let locations: Vec<String> = form_urlencoded::parse(query.as_bytes())
+            .filter(|(name, _)| name == "filters-location")
+            .map(|(_, value)| value.into_owned())
+            .collect();
+        let walks_location = matches!(locations.as_slice(), [location] if !location.is_empty())
             && !query.contains("filters-q=")
             && planned.sort[0].field == SortField::Date(DateKey::DateTime)
             && planned.domain().is_none()
