@@ -24,7 +24,6 @@
 
 use roaring::RoaringBitmap;
 
-use super::membership::Membership;
 use super::sorted_page::compare_rows;
 use super::{ExecStats, Job};
 use crate::model::{DateKey, Field};
@@ -63,13 +62,15 @@ pub(super) fn expected_cost(job: &Job<'_>, location_rows: &[u32], matches: &Roar
     positions.saturating_add((date_reads as f64 * RANDOM_ACCESS) as u64)
 }
 
-/// The window's page: `location_rows` walked in the request's direction,
-/// each tested with `membership`; a matching row's group of ties is taken
-/// whole and ordered by the later sort keys.
+/// The window's page: `location_rows` (a location's rows in `date_time`
+/// order) walked in the request's direction, each tested by `matches`; a
+/// matching row's group of ties is taken whole and ordered by the later
+/// sort keys. The location facet walk pages this way too, testing each
+/// row's facet cell.
 pub(super) fn page(
     job: &Job<'_>,
     location_rows: &[u32],
-    membership: Membership<'_>,
+    matches: impl Fn(u32) -> bool,
     stats: &mut ExecStats,
 ) -> Vec<u32> {
     let segment = job.segment;
@@ -89,7 +90,7 @@ pub(super) fn page(
     while distance < location_rows.len() && page.len() < limit {
         let row = row_at(distance);
         distance += 1;
-        if !membership.contains(row) {
+        if !matches(row) {
             continue;
         }
         let date = dates.get(row as usize);
@@ -104,7 +105,7 @@ pub(super) fn page(
         let group_end = galloping_first_failing(distance..location_rows.len(), is_tied);
         group.clear();
         group.push(row);
-        group.extend((distance..group_end).map(row_at).filter(|&tied| membership.contains(tied)));
+        group.extend((distance..group_end).map(row_at).filter(|&tied| matches(tied)));
         distance = group_end;
         let tied = group.len() as u64;
         if to_skip >= tied {
@@ -187,7 +188,7 @@ mod tests {
             let members: RoaringBitmap =
                 (0..rows.len() as u32).filter(|&row| rows[row as usize].0 == 1 && chosen[row as usize]).collect();
 
-            let page = page(&job, location_rows, Membership::Bitmap(&members), &mut ExecStats::default());
+            let page = page(&job, location_rows, |row| members.contains(row), &mut ExecStats::default());
 
             // Nulls sort first ascending (`None < Some`), last descending;
             // ties by `_id`, which is row order.

@@ -309,7 +309,7 @@ fn walk_or_collect(job: &Job<'_>, bitmap: &RoaringBitmap, mut stats: ExecStats) 
         if cheapest {
             stats.strategy = Some(PageStrategy::LocationWalk);
             let rows = with_membership(job, bitmap, cost, |membership| {
-                location_walk::page(job, location_rows, membership, &mut stats)
+                location_walk::page(job, location_rows, |row| membership.contains(row), &mut stats)
             });
             return Execution { item_count: bitmap.len(), rows, stats };
         }

@@ -2,6 +2,7 @@
 //! building the bitmap of matches: each returns `None` when the request is
 //! not of its shape or when the general path is estimated cheaper.
 
+use super::location_walk;
 use super::membership::{FacetTest, Membership, TextTest, TextValues};
 use super::sorted_page::top_window;
 use super::walk::{Walk, Window};
@@ -12,7 +13,6 @@ use crate::index::needle::NeedleTest;
 use crate::index::order::BLOCK;
 use crate::index::text::{SuffixRun, TextMatch, TextSearchStats};
 use crate::model::{DateKey, Field};
-use crate::packed_dates::PackedDates;
 use crate::plan::{page_costs, PageShape, RangeUse, StepKind, Strategy, BLOCK_OPERATION, RANDOM_ACCESS};
 use crate::request::SortField;
 use crate::store::ID_LIKE_FIELDS;
@@ -290,69 +290,11 @@ pub(super) fn location_facet_walk(job: &Job<'_>) -> Option<Execution> {
     let facets = segment.facet_columns();
     let mut stats = ExecStats { strategy: Some(PageStrategy::LocationFacetWalk), ..ExecStats::default() };
     stats.after_step.push(item_count);
-    let (mut to_skip, limit) = (job.window.offset, job.limit());
-    let mut page = Vec::with_capacity(limit.min(item_count as usize));
-    if item_count > 0 {
-        let dates = segment.dates(Field::DateTime);
-        for_each_in_date_order(rows, dates, primary.descending, tie.descending, |row| {
-            stats.rows_examined += 1;
-            if !accepted[facets.cell(row as usize)] {
-                return true;
-            }
-            if to_skip > 0 {
-                to_skip -= 1;
-            } else {
-                page.push(row);
-            }
-            page.len() < limit
-        });
-    }
+    let page = match item_count {
+        0 => Vec::new(),
+        _ => location_walk::page(job, rows, |row| accepted[facets.cell(row as usize)], &mut stats),
+    };
     Some(Execution { item_count, rows: page, stats })
-}
-
-/// Calls `visit` with `rows` (ascending by `(dates[row], row)`, as a
-/// value's date list keeps them) in the order of `date_time` (largest first
-/// when `descending`) and then of the row (`_id` order; largest first when
-/// `ties_descending`), until `visit` returns `false`.
-fn for_each_in_date_order(
-    rows: &[u32],
-    dates: &PackedDates,
-    descending: bool,
-    ties_descending: bool,
-    mut visit: impl FnMut(u32) -> bool,
-) {
-    let date = |position: usize| dates.get(rows[position] as usize);
-    // Groups of tied dates, in the order asked; each group's rows in the
-    // order its ties ask.
-    let mut next = if descending { rows.len() } else { 0 };
-    loop {
-        let group = if descending {
-            if next == 0 {
-                return;
-            }
-            let mut start = next - 1;
-            while start > 0 && date(start - 1) == date(next - 1) {
-                start -= 1;
-            }
-            start..next
-        } else {
-            if next == rows.len() {
-                return;
-            }
-            let mut past = next + 1;
-            while past < rows.len() && date(past) == date(next) {
-                past += 1;
-            }
-            next..past
-        };
-        next = if descending { group.start } else { group.end };
-        let tied = &rows[group];
-        let keep_going =
-            if ties_descending { tied.iter().rev().all(|&row| visit(row)) } else { tied.iter().all(|&row| visit(row)) };
-        if !keep_going {
-            return;
-        }
-    }
 }
 
 /// Answers a request with a `date_time` range, sorted by `date_time`, that
